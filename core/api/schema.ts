@@ -1,0 +1,250 @@
+// The one service surface, shared by the CLI, Electron main (over IPC) and `bramble serve`
+// (over WebSocket). Requests are validated with these schemas wherever they cross a
+// process boundary; the renderer imports only types and schemas from here.
+import { z } from "zod";
+
+const systemString = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, "a system looks like <arch>-<os>");
+const hashString = z.string().regex(/^[0-9a-z]{32}$/, "a derivation hash is 32 base32 characters");
+const pathString = z.string().min(1).max(4096);
+
+export const NodeState = z.enum(["not-built", "cached", "queued", "building", "built", "failed", "cancelled"]);
+export type NodeState = z.infer<typeof NodeState>;
+
+export interface GraphNode {
+  hash: string;
+  name: string;
+  /** the program or built-in name */
+  builder: string;
+  /** what the builder badge shows: the planned backend, or the built-in's name */
+  badge: string;
+  /** the backend the planner chose, or null when none can build it */
+  backend: string | null;
+  /** why no backend was chosen */
+  planError?: string;
+  platform: string;
+  system: string;
+  outputs: string[];
+  args: string[];
+  env: Record<string, string>;
+  /** output name → store path, for outputs already in the store */
+  outputPaths: Record<string, string>;
+  state: NodeState;
+  /** the derivation's source position (file:line:col of the derivation() call) */
+  location?: string;
+}
+
+export interface GraphEdge {
+  /** the dependency */
+  from: string;
+  /** the dependent */
+  to: string;
+}
+
+export interface Graph {
+  evaluationId: number;
+  project: string;
+  moduleArg: string;
+  target: string;
+  host: string;
+  /** hashes of the derivations the evaluated functions returned */
+  roots: string[];
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+export interface GraphDiff {
+  from: Graph;
+  to: Graph;
+  /** nodes of `to` that are not in `from` (would build for the new target) */
+  changed: string[];
+  /** nodes shared by both */
+  unchanged: string[];
+  /** nodes of `to` not yet in the store, with the backend that would build each */
+  rebuild: { hash: string; name: string; backend: string | null; reason?: string }[];
+}
+
+export interface FunctionInfo {
+  name: string;
+  params: string[];
+  doc: string;
+}
+export interface ModuleInfo {
+  /** the module argument form, e.g. `./sub` or `./file.bramble` */
+  module: string;
+  file: string;
+  functions: FunctionInfo[];
+}
+export interface ProjectInfo {
+  root: string;
+  name: string;
+  version: string;
+  modules: ModuleInfo[];
+}
+
+export interface OutputInfo {
+  name: string;
+  path: string;
+  hash: string;
+  size: number;
+  references: string[];
+}
+
+export type BuildStatus = "running" | "built" | "failed" | "cancelled";
+
+export interface BuildRecord {
+  id: number;
+  runId: string;
+  drvHash: string;
+  name: string;
+  backend: string;
+  platform: string;
+  system: string;
+  status: BuildStatus;
+  startedAt: number;
+  endedAt: number | null;
+  exitCode: number | null;
+  error: string | null;
+  logFile: string;
+  keptDir: string | null;
+}
+
+export interface DerivationDetails {
+  node: GraphNode;
+  derivation: unknown;
+  outputs: OutputInfo[];
+  dependencies: { hash: string; name: string }[];
+  dependents: { hash: string; name: string }[];
+  builds: BuildRecord[];
+  /** the command that opens this derivation's sandbox shell */
+  shellCommand: string;
+}
+
+export interface BackendInfo {
+  name: string;
+  kind: string;
+  platforms: string[];
+  available: boolean;
+  reason?: string;
+}
+
+export interface EvalErrorInfo {
+  message: string;
+  file?: string;
+  line?: number;
+  col?: number;
+  sourceLine?: string;
+  stack?: string;
+}
+
+/** The one event stream the scheduler emits; CLI, app and DB all consume it. */
+export type BuildEvent =
+  | { type: "run-started"; runId: string; total: number; nodes: { hash: string; name: string; backend: string }[] }
+  | { type: "planned"; runId: string; hash: string; backend: string }
+  | { type: "cached"; runId: string; hash: string; outputs: Record<string, string> }
+  | { type: "started"; runId: string; hash: string; buildId: number; backend: string }
+  | { type: "log"; runId: string; hash: string; buildId: number; line: string }
+  | { type: "built"; runId: string; hash: string; buildId: number; outputs: Record<string, string> }
+  | {
+      type: "failed";
+      runId: string;
+      hash: string;
+      buildId: number | null;
+      exitCode: number | null;
+      error: string;
+      logTail: string[];
+      keptDir?: string;
+    }
+  | { type: "cancelled"; runId: string; hash: string; buildId: number | null }
+  | { type: "run-finished"; runId: string; status: "built" | "failed" | "cancelled"; built: number; cached: number; failed: number };
+
+// ---- requests ----
+
+const project = pathString.describe("the project directory");
+const moduleArg = z.string().min(1).max(1024).describe("a module argument such as ./path:fn");
+
+export const requests = {
+  "app.info": z.object({}).strict(),
+  "project.open": z.object({ path: project }).strict(),
+  "project.recent": z.object({}).strict(),
+  "graph.evaluate": z.object({ project, moduleArg, target: systemString.optional() }).strict(),
+  "graph.diff": z.object({ project, moduleArg, target: systemString }).strict(),
+  "build.start": z
+    .object({
+      project,
+      moduleArg,
+      target: systemString.optional(),
+      only: z.array(hashString).max(100000).optional(),
+      keepGoing: z.boolean().optional(),
+      keepFailed: z.boolean().optional(),
+      jobs: z.number().int().min(1).max(256).optional(),
+      builder: z.string().min(1).max(128).optional(),
+    })
+    .strict(),
+  "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
+  "derivation.get": z.object({ hash: hashString }).strict(),
+  "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
+  "history.list": z.object({ limit: z.number().int().min(1).max(10000).optional(), drvHash: hashString.optional() }).strict(),
+  "backends.list": z.object({}).strict(),
+} as const;
+
+export type Method = keyof typeof requests;
+export type Params<M extends Method> = z.infer<(typeof requests)[M]>;
+
+export interface AppInfo {
+  version: string;
+  host: string;
+  /** the project `bramble serve` or the app was started on, if any */
+  defaultProject: string | null;
+  /** its first module argument worth showing, e.g. ./examples/hello:default */
+  defaultModuleArg: string | null;
+}
+
+export interface Results {
+  "app.info": AppInfo;
+  "project.open": ProjectInfo;
+  "project.recent": string[];
+  "graph.evaluate": Graph;
+  "graph.diff": GraphDiff;
+  "build.start": { runId: string };
+  "build.cancel": { cancelled: boolean };
+  "derivation.get": DerivationDetails;
+  "log.get": { lines: string[]; nextLine: number; running: boolean };
+  "history.list": BuildRecord[];
+  "backends.list": BackendInfo[];
+}
+
+export type Service = { [M in Method]: (params: Params<M>) => Promise<Results[M]> };
+
+/** Errors the service reports to a client: a message, plus the field or the source place. */
+export interface ApiError {
+  message: string;
+  field?: string;
+  evalError?: EvalErrorInfo;
+}
+
+// ---- wire protocol (WebSocket; IPC carries the same request/response objects) ----
+
+export const ClientMessage = z
+  .object({
+    id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    method: z.enum(Object.keys(requests) as [Method, ...Method[]]),
+    params: z.unknown(),
+  })
+  .strict();
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export type ServerMessage =
+  | { id: number; result: unknown }
+  | { id: number | null; error: ApiError }
+  | { event: BuildEvent };
+
+/** Validate a method's params; throws an ApiError-shaped error naming the field. */
+export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {
+  const result = requests[method].safeParse(params ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.join(".") || "(params)";
+    throw Object.assign(new Error(`invalid ${method} request: ${field}: ${issue.message}`), { field });
+  }
+  return result.data as Params<M>;
+}

@@ -1,0 +1,134 @@
+// The Derivation type, its canonical JSON and its hash. A derivation is one build
+// step; everything that can change what it builds is part of the hash, including
+// `platform` (built on) and `system` (built for).
+import { createHash } from "node:crypto";
+
+/** Built-in builders run by the engine itself instead of a program. */
+export const BUILTIN_BUILDERS = ["fetch_url", "fetch_git", "derivation_output"] as const;
+export type BuiltinBuilder = (typeof BUILTIN_BUILDERS)[number];
+
+export interface DerivationSources {
+  /** content hash of the source files (see store/sources) */
+  hash: string;
+  /** the directory of the .bramble file, relative to the project root; the build's cwd */
+  dir: string;
+  /** the files, relative to the project root, sorted */
+  files: string[];
+}
+
+export interface Derivation {
+  name: string;
+  /** a program (usually a `{{ hash:out }}/bin/x` template) or a built-in builder name */
+  builder: string;
+  args: string[];
+  env: Record<string, string>;
+  sources?: DerivationSources;
+  /** output names; the first is the default */
+  outputs: string[];
+  /** true only for fixed-output derivations */
+  network: boolean;
+  /** the system this derivation is built on */
+  platform: string;
+  /** the system its output is for */
+  system: string;
+  /** a backend name that must build it; absent means "plan chooses" */
+  builderBackend?: string;
+  /** fixed-output derivations: the expected output hash ("sha256:<base32>") */
+  outputHash?: string;
+}
+
+export interface OutputRef {
+  hash: string;
+  output: string;
+}
+
+/** lowercase base32 as Nix writes it (no e, o, u, t). */
+const NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz";
+
+export function base32(bytes: Uint8Array): string {
+  const len = Math.ceil((bytes.length * 8) / 5);
+  let out = "";
+  for (let n = len - 1; n >= 0; n--) {
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    const c = (bytes[i]! >> j) | (i + 1 < bytes.length ? bytes[i + 1]! << (8 - j) : 0);
+    out += NIX_BASE32[c & 0x1f];
+  }
+  return out;
+}
+
+/** sha256, truncated to 160 bits, base32: 32 characters. */
+export function shortHash(data: string | Uint8Array): string {
+  const digest = createHash("sha256").update(data).digest();
+  return base32(digest.subarray(0, 20));
+}
+
+/** Keys sorted, empty lists/maps/strings, false and undefined left out. */
+export function canonicalJSON(value: unknown): string {
+  return JSON.stringify(canonicalize(value)) ?? "null";
+}
+
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === "") return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === "object") return Object.keys(v as object).length === 0;
+  return false;
+}
+
+function canonicalize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalize);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = canonicalize((value as Record<string, unknown>)[key]);
+      if (!isEmpty(v)) out[key] = v;
+    }
+    return out;
+  }
+  return value;
+}
+
+export function derivationHash(drv: Derivation): string {
+  return shortHash(canonicalJSON(drv));
+}
+
+export function isFixedOutput(drv: Derivation): boolean {
+  return drv.builder === "fetch_url" || drv.builder === "fetch_git" || drv.outputHash !== undefined;
+}
+
+export function isBuiltin(drv: Derivation): drv is Derivation & { builder: BuiltinBuilder } {
+  return (BUILTIN_BUILDERS as readonly string[]).includes(drv.builder);
+}
+
+/** `{{ <hash>:<output> }}`, the reference a derivation makes to another's output. */
+export function outputTemplate(hash: string, output: string): string {
+  return `{{ ${hash}:${output} }}`;
+}
+
+const TEMPLATE_RE = /\{\{ ([0-9a-z]{32}):([A-Za-z_][A-Za-z0-9_-]*) \}\}/g;
+
+export function findTemplates(text: string): OutputRef[] {
+  const refs: OutputRef[] = [];
+  for (const m of text.matchAll(TEMPLATE_RE)) refs.push({ hash: m[1]!, output: m[2]! });
+  return refs;
+}
+
+/** Every output this derivation refers to, found by scanning its fields for templates. */
+export function derivationInputs(drv: Derivation): OutputRef[] {
+  const seen = new Map<string, OutputRef>();
+  const scan = (s: string) => {
+    if (!s.includes("{{")) return;
+    for (const r of findTemplates(s)) seen.set(`${r.hash}:${r.output}`, r);
+  };
+  scan(drv.builder);
+  drv.args.forEach(scan);
+  for (const v of Object.values(drv.env)) scan(v);
+  return [...seen.values()];
+}
+
+/** Replace each template with what `resolve` returns for it (e.g. a store path). */
+export function substituteTemplates(text: string, resolve: (ref: OutputRef) => string): string {
+  if (!text.includes("{{")) return text;
+  return text.replace(TEMPLATE_RE, (_m, hash: string, output: string) => resolve({ hash, output }));
+}
