@@ -1,0 +1,129 @@
+// The page: toolbar on top; graph (with filters) beside the side panel; logs below.
+import { useEffect, useState } from "react";
+import { api, type ConnectionState } from "./api/client";
+import { cancelBuild, connectEvents, startBuild } from "./actions";
+import { useGraph } from "./stores/graph";
+import { useSelection, type PanelTab } from "./stores/selection";
+import { useToasts } from "./stores/toasts";
+import { useBuilds } from "./stores/builds";
+import { Toolbar } from "./components/Toolbar";
+import { GraphView } from "./components/GraphView";
+import { FilterBar } from "./components/FilterBar";
+import { LogPanel } from "./components/LogPanel";
+import { NodePanel } from "./components/NodePanel";
+import { RetargetPanel } from "./components/RetargetPanel";
+import { HistoryPanel } from "./components/HistoryPanel";
+import { EvalErrorView } from "./components/EvalErrorView";
+
+const TABS: { id: PanelTab; label: string }[] = [
+  { id: "node", label: "Node" },
+  { id: "retarget", label: "Retarget" },
+  { id: "history", label: "History" },
+];
+
+function SidePanel() {
+  const tab = useSelection((s) => s.tab);
+  const setTab = useSelection((s) => s.setTab);
+  return (
+    <aside className="side-panel" aria-label="Details">
+      <div role="tablist" aria-label="Panels" className="tabs">
+        {TABS.map((t, i) => (
+          <button
+            key={t.id}
+            role="tab"
+            id={`tab-${t.id}`}
+            aria-selected={tab === t.id}
+            aria-controls={`tabpanel-${t.id}`}
+            tabIndex={tab === t.id ? 0 : -1}
+            onClick={() => setTab(t.id)}
+            onKeyDown={(e) => {
+              if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+                const next = TABS[(i + (e.key === "ArrowRight" ? 1 : TABS.length - 1)) % TABS.length]!;
+                setTab(next.id);
+                document.getElementById(`tab-${next.id}`)?.focus();
+              }
+            }}
+          >
+            {t.label}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`} className="tab-body" tabIndex={0}>
+        {tab === "node" ? <NodePanel /> : tab === "retarget" ? <RetargetPanel /> : <HistoryPanel />}
+      </div>
+    </aside>
+  );
+}
+
+function Toasts() {
+  const toasts = useToasts((s) => s.toasts);
+  return (
+    <div className="toasts" aria-live="assertive">
+      {toasts.map((t) => (
+        <div key={t.id} className="toast" role="alert">
+          {t.text}
+          <button type="button" className="small" aria-label="Dismiss" onClick={() => useToasts.getState().dismiss(t.id)}>
+            ×
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function useShortcuts() {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = e.target as HTMLElement | null;
+      const typing = !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT");
+      if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+        e.preventDefault();
+        if (useBuilds.getState().run?.status !== "running") void startBuild();
+      } else if ((e.ctrlKey || e.metaKey) && e.key === ".") {
+        e.preventDefault();
+        void cancelBuild();
+      } else if (!typing && e.key === "/") {
+        e.preventDefault();
+        document.getElementById("node-search")?.focus();
+      } else if (!typing && e.key === "Escape") {
+        useSelection.getState().select(null);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+}
+
+export function App() {
+  const [conn, setConn] = useState<ConnectionState>("connecting");
+  useShortcuts();
+  useEffect(() => {
+    const off = connectEvents();
+    const offConn = api.onConnection(setConn);
+    void useGraph.getState().init();
+    return () => {
+      off();
+      offConn();
+    };
+  }, []);
+  return (
+    <div className="app" data-connection={conn}>
+      <Toolbar />
+      {conn === "closed" ? (
+        <div className="banner" role="alert">
+          Lost the connection to the service; retrying…
+        </div>
+      ) : null}
+      <EvalErrorView />
+      <main className="main">
+        <div className="graph-column">
+          <FilterBar />
+          <GraphView />
+        </div>
+        <SidePanel />
+      </main>
+      <LogPanel />
+      <Toasts />
+    </div>
+  );
+}

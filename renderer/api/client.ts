@@ -1,0 +1,149 @@
+// The renderer's one way to the service: the Electron preload bridge when present,
+// otherwise the WebSocket of `bramble serve` (same request/response objects, see schema.ts).
+import type { ApiError, BuildEvent, Method, Params, Results, ServerMessage } from "../../core/api/schema";
+
+export interface BrambleBridge {
+  invoke(method: string, params: unknown): Promise<unknown>;
+  onEvent(cb: (e: BuildEvent) => void): () => void;
+}
+
+declare global {
+  interface Window {
+    bramble?: BrambleBridge;
+  }
+}
+
+/** An error the service reported, keeping its field and evaluation error. */
+export class ServiceError extends Error {
+  readonly field?: string;
+  readonly evalError?: ApiError["evalError"];
+  constructor(e: ApiError) {
+    super(e.message);
+    this.name = "ServiceError";
+    this.field = e.field;
+    this.evalError = e.evalError;
+  }
+}
+
+type Listener = (e: BuildEvent) => void;
+export type ConnectionState = "connecting" | "open" | "closed";
+
+export interface Api {
+  call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
+  onEvent(cb: Listener): () => void;
+  onConnection(cb: (s: ConnectionState) => void): () => void;
+}
+
+function toServiceError(e: unknown): ServiceError {
+  if (e instanceof ServiceError) return e;
+  if (e && typeof e === "object" && "message" in e) return new ServiceError(e as ApiError);
+  return new ServiceError({ message: String(e) });
+}
+
+function bridgeApi(bridge: BrambleBridge): Api {
+  return {
+    async call(method, params) {
+      try {
+        return (await bridge.invoke(method, params)) as never;
+      } catch (e) {
+        throw toServiceError(e);
+      }
+    },
+    onEvent: (cb) => bridge.onEvent(cb),
+    onConnection(cb) {
+      cb("open");
+      return () => {};
+    },
+  };
+}
+
+function socketApi(url: string): Api {
+  const listeners = new Set<Listener>();
+  const connListeners = new Set<(s: ConnectionState) => void>();
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  let nextId = 1;
+  let socket: WebSocket | null = null;
+  let opened: Promise<WebSocket> | null = null;
+  let state: ConnectionState = "connecting";
+  const setState = (s: ConnectionState) => {
+    state = s;
+    for (const l of connListeners) l(s);
+  };
+
+  function connect(): Promise<WebSocket> {
+    if (opened) return opened;
+    setState("connecting");
+    opened = new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      socket = ws;
+      ws.onopen = () => {
+        setState("open");
+        resolve(ws);
+      };
+      ws.onmessage = (msg) => {
+        let data: ServerMessage;
+        try {
+          data = JSON.parse(String(msg.data)) as ServerMessage;
+        } catch {
+          return;
+        }
+        if ("event" in data) {
+          for (const l of listeners) l(data.event);
+        } else if ("error" in data) {
+          const p = data.id == null ? undefined : pending.get(data.id);
+          if (p) {
+            pending.delete(data.id as number);
+            p.reject(new ServiceError(data.error));
+          } else console.warn("service error", data.error);
+        } else if ("id" in data) {
+          const p = pending.get(data.id);
+          if (p) {
+            pending.delete(data.id);
+            p.resolve(data.result);
+          }
+        }
+      };
+      ws.onclose = () => {
+        const err = new ServiceError({ message: "the connection to the service closed" });
+        for (const p of pending.values()) p.reject(err);
+        pending.clear();
+        opened = null;
+        socket = null;
+        setState("closed");
+        reject(err);
+        // Reconnect after a pause so a restarted server picks the page back up.
+        setTimeout(() => void connect().catch(() => {}), 2000);
+      };
+    });
+    return opened;
+  }
+  void connect().catch(() => {});
+
+  return {
+    async call(method, params) {
+      const ws = socket && socket.readyState === WebSocket.OPEN ? socket : await connect();
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        ws.send(JSON.stringify({ id, method, params }));
+      });
+    },
+    onEvent(cb) {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+    onConnection(cb) {
+      connListeners.add(cb);
+      cb(state);
+      return () => connListeners.delete(cb);
+    },
+  };
+}
+
+function socketUrl(): string {
+  const token = new URLSearchParams(location.search).get("token") ?? "";
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${proto}//${location.host}/api?token=${encodeURIComponent(token)}`;
+}
+
+export const api: Api = window.bramble ? bridgeApi(window.bramble) : socketApi(socketUrl());

@@ -1,0 +1,192 @@
+// The derivation graph: layered layout, zoom/pan/minimap/fit, live node states,
+// selection highlighting its dependencies and dependents, filters dimming the rest.
+import { useCallback, useEffect, useMemo, useState } from "react";
+import {
+  Background,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useNodesState,
+  useReactFlow,
+  type Edge,
+  type NodeMouseHandler,
+  type OnSelectionChangeFunc,
+} from "@xyflow/react";
+import { useGraph } from "../stores/graph";
+import { useSelection } from "../stores/selection";
+import { useBuilds } from "../stores/builds";
+import { useView, type Role } from "../stores/view";
+import { indexGraph, reach } from "../lib/graphIndex";
+import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../lib/layout";
+import { DrvNode, type DrvFlowNode } from "./DrvNode";
+import type { GraphNode, NodeState } from "../../core/api/schema";
+
+const nodeTypes = { drv: DrvNode };
+
+const MINIMAP_COLOURS: Record<NodeState, string> = {
+  "not-built": "#94a3b8",
+  cached: "#0ea5e9",
+  queued: "#a78bfa",
+  building: "#f59e0b",
+  built: "#22c55e",
+  failed: "#ef4444",
+  cancelled: "#64748b",
+};
+
+export function matchesFilters(n: GraphNode, state: NodeState, f: { text: string; system: string; backend: string; state: string }): boolean {
+  if (f.text && !n.name.toLowerCase().includes(f.text.toLowerCase()) && !n.hash.startsWith(f.text.toLowerCase())) return false;
+  if (f.system && n.system !== f.system) return false;
+  if (f.backend && n.badge !== f.backend && n.backend !== f.backend) return false;
+  if (f.state && state !== f.state) return false;
+  return true;
+}
+
+function Flow() {
+  const graph = useGraph((s) => s.graph);
+  const version = useGraph((s) => s.version);
+  const diff = useGraph((s) => s.diff);
+  const selected = useSelection((s) => s.selected);
+  const focusRequest = useSelection((s) => s.focusRequest);
+  const filters = useSelection((s) => s.filters);
+  const select = useSelection((s) => s.select);
+  const states = useBuilds((s) => s.states);
+  const filterStates = filters.state ? states : null;
+  const [nodes, setNodes, onNodesChange] = useNodesState<DrvFlowNode>([]);
+  const [laidOut, setLaidOut] = useState(0);
+  const flow = useReactFlow();
+
+  // Lay the graph out whenever a new one arrives.
+  useEffect(() => {
+    if (!graph) {
+      setNodes([]);
+      return;
+    }
+    let stale = false;
+    void layoutGraph(graph).then((pos) => {
+      if (stale) return;
+      setNodes(
+        graph.nodes.map((n) => ({
+          id: n.hash,
+          type: "drv",
+          position: pos.get(n.hash) ?? { x: 0, y: 0 },
+          data: { node: n },
+          width: NODE_WIDTH,
+          height: NODE_HEIGHT,
+          ariaLabel: `${n.name}, ${n.badge}, ${n.system}`,
+        })),
+      );
+      setLaidOut((v) => v + 1);
+    });
+    return () => {
+      stale = true;
+    };
+  }, [graph, version, setNodes]);
+
+  useEffect(() => {
+    if (laidOut) requestAnimationFrame(() => void flow.fitView({ padding: 0.2, maxZoom: 1.2, duration: 0 }));
+  }, [laidOut, flow]);
+
+  // Centre on a node picked outside the graph (node panel links, search).
+  useEffect(() => {
+    if (!selected || !focusRequest) return;
+    const n = flow.getNode(selected);
+    if (n) void flow.setCenter(n.position.x + NODE_WIDTH / 2, n.position.y + NODE_HEIGHT / 2, { zoom: Math.max(flow.getZoom(), 0.8), duration: 300 });
+  }, [focusRequest, selected, flow]);
+
+  // Roles: selection highlights, filter dimming.
+  const ix = useMemo(() => (graph ? indexGraph(graph) : null), [graph]);
+  const related = useMemo(() => {
+    if (!ix || !selected || !ix.byHash.has(selected)) return null;
+    return { deps: reach(selected, ix.deps), dependents: reach(selected, ix.dependents) };
+  }, [ix, selected]);
+  useEffect(() => {
+    const roles = new Map<string, Role>();
+    let matches = 0;
+    const filtering = !!(filters.text || filters.system || filters.backend || filters.state);
+    for (const n of graph?.nodes ?? []) {
+      const st = filterStates?.[n.hash] ?? n.state;
+      const ok = !filtering || matchesFilters(n, st, filters);
+      if (ok) matches++;
+      if (n.hash === selected) roles.set(n.hash, "selected");
+      else if (related?.deps.has(n.hash)) roles.set(n.hash, "dep");
+      else if (related?.dependents.has(n.hash)) roles.set(n.hash, "dependent");
+      else if (!ok || related) roles.set(n.hash, "dim");
+    }
+    useView.getState().setRoles(roles, matches);
+  }, [graph, selected, related, filters, filterStates]);
+
+  useEffect(() => {
+    useView.getState().setChanged(new Set(diff?.changed ?? []));
+  }, [diff]);
+
+  const edges: Edge[] = useMemo(() => {
+    if (!graph) return [];
+    return graph.edges.map((e) => {
+      const hot = selected != null && (e.from === selected || e.to === selected || (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) || (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
+      return {
+        id: `${e.from}->${e.to}`,
+        source: e.from,
+        target: e.to,
+        className: hot ? "edge-hot" : selected ? "edge-dim" : undefined,
+        animated: states[e.to] === "building",
+        focusable: false,
+      };
+    });
+  }, [graph, selected, related, states]);
+
+  const onNodeClick: NodeMouseHandler<DrvFlowNode> = useCallback((_, n) => select(n.id), [select]);
+  const onSelectionChange: OnSelectionChangeFunc<DrvFlowNode> = useCallback(
+    ({ nodes: sel }) => {
+      if (sel.length === 1 && sel[0]!.id !== useSelection.getState().selected) select(sel[0]!.id);
+    },
+    [select],
+  );
+
+  const large = (graph?.nodes.length ?? 0) > 300;
+  return (
+    <ReactFlow
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={nodeTypes}
+      onNodesChange={onNodesChange}
+      onNodeClick={onNodeClick}
+      onSelectionChange={onSelectionChange}
+      onPaneClick={() => select(null)}
+      nodesDraggable={!large}
+      nodesConnectable={false}
+      edgesFocusable={false}
+      onlyRenderVisibleElements={large}
+      minZoom={0.02}
+      maxZoom={2.5}
+      proOptions={{ hideAttribution: true }}
+      aria-label="Derivation graph"
+    >
+      <Background gap={24} size={1} />
+      <Controls aria-label="Graph zoom controls" showInteractive={false} />
+      <MiniMap
+        pannable
+        zoomable
+        ariaLabel="Graph overview"
+        nodeColor={(n) => {
+          const d = (n as DrvFlowNode).data?.node;
+          return d ? MINIMAP_COLOURS[useBuilds.getState().states[d.hash] ?? d.state] : "#ccc";
+        }}
+      />
+    </ReactFlow>
+  );
+}
+
+export function GraphView() {
+  const graph = useGraph((s) => s.graph);
+  const loading = useGraph((s) => s.loading);
+  return (
+    <section className="graph-view" aria-label="Graph" data-testid="graph-view" aria-busy={loading}>
+      <ReactFlowProvider>
+        <Flow />
+      </ReactFlowProvider>
+      {!graph && !loading ? <div className="graph-empty">Open a project and choose a function to see its graph.</div> : null}
+      {loading ? <div className="graph-loading" role="status">Evaluating…</div> : null}
+    </section>
+  );
+}

@@ -1,0 +1,307 @@
+// The selected derivation: its fields, outputs, dependencies and dependents, build history,
+// log; and for a failed build the log tail, exit code, env, args, kept dir and shell command.
+import { useEffect, useState } from "react";
+import type { BuildRecord, DerivationDetails } from "../../core/api/schema";
+import { api } from "../api/client";
+import { onRunFinished, startBuild } from "../actions";
+import { useBuilds } from "../stores/builds";
+import { useGraph } from "../stores/graph";
+import { useLogs } from "../stores/logs";
+import { useSelection } from "../stores/selection";
+import { formatBytes, formatDuration, STATE_LABEL } from "../lib/states";
+import { copyText } from "./LogPanel";
+
+function KeyValues({ values, label }: { values: Record<string, string>; label: string }) {
+  const keys = Object.keys(values).sort();
+  if (!keys.length) return <p className="muted">none</p>;
+  return (
+    <table className="kv" aria-label={label}>
+      <tbody>
+        {keys.map((k) => (
+          <tr key={k}>
+            <th scope="row">{k}</th>
+            <td>
+              <code>{values[k]}</code>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      className="small"
+      aria-label={label}
+      onClick={async () => {
+        setDone(await copyText(text));
+        setTimeout(() => setDone(false), 1500);
+      }}
+    >
+      {done ? "Copied" : "Copy"}
+    </button>
+  );
+}
+
+export function openBuildLog(b: BuildRecord) {
+  void useLogs.getState().openBuild(b.id, `${b.name} #${b.id} (${b.status})`);
+}
+
+function NodeLink({ hash, name }: { hash: string; name: string }) {
+  return (
+    <button type="button" className="link" onClick={() => useSelection.getState().select(hash, { center: true })}>
+      {name}
+    </button>
+  );
+}
+
+export function NodePanel() {
+  const selected = useSelection((s) => s.selected);
+  const graph = useGraph((s) => s.graph);
+  const node = graph?.nodes.find((n) => n.hash === selected) ?? null;
+  const liveState = useBuilds((s) => (selected ? s.states[selected] : undefined));
+  const failure = useBuilds((s) => (selected ? s.failures[selected] : undefined));
+  const running = useBuilds((s) => s.run?.status === "running");
+  const [details, setDetails] = useState<DerivationDetails | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => onRunFinished(() => setTick((t) => t + 1)), []);
+  useEffect(() => {
+    setError(null);
+    if (!selected) {
+      setDetails(null);
+      return;
+    }
+    let stale = false;
+    api.call("derivation.get", { hash: selected }).then(
+      (d) => !stale && setDetails(d),
+      (e: Error) => !stale && (setDetails(null), setError(e.message)),
+    );
+    return () => {
+      stale = true;
+    };
+  }, [selected, tick]);
+
+  if (!selected || !node) return <p className="muted panel-empty">Select a node in the graph to see its derivation, outputs, dependencies and builds.</p>;
+  const state = liveState ?? node.state;
+  const d = details?.node.hash === selected ? details : null;
+  const lastFailedBuild = d?.builds.find((b) => b.status === "failed");
+  const failedNow = state === "failed";
+
+  return (
+    <div className="node-panel" data-testid="node-panel">
+      <div className="np-title">
+        <h2>{node.name}</h2>
+        <span className={`drv-state state-chip-${state}`}>{STATE_LABEL[state]}</span>
+      </div>
+      <div className="np-actions">
+        <button type="button" className="primary" onClick={() => void startBuild({ only: [node.hash] })} disabled={running}>
+          Rebuild node
+        </button>
+        <button type="button" onClick={() => useLogs.getState().setSource({ kind: "node", hash: node.hash })}>
+          Show live log
+        </button>
+      </div>
+
+      {failedNow || failure ? (
+        <section className="failure" aria-label="Failure" data-testid="failure">
+          <h3>Build failed</h3>
+          <dl className="facts">
+            <dt>Exit code</dt>
+            <dd data-testid="exit-code">{failure?.exitCode ?? lastFailedBuild?.exitCode ?? "—"}</dd>
+            <dt>Error</dt>
+            <dd>{failure?.error ?? lastFailedBuild?.error ?? "—"}</dd>
+            {(failure?.keptDir ?? lastFailedBuild?.keptDir) ? (
+              <>
+                <dt>Kept build dir</dt>
+                <dd>
+                  <code>{failure?.keptDir ?? lastFailedBuild?.keptDir}</code>
+                </dd>
+              </>
+            ) : null}
+            {d?.shellCommand ? (
+              <>
+                <dt>Sandbox shell</dt>
+                <dd className="with-copy">
+                  <code data-testid="shell-command">{d.shellCommand}</code>
+                  <CopyButton text={d.shellCommand} label="Copy shell command" />
+                </dd>
+              </>
+            ) : null}
+          </dl>
+          {failure?.logTail.length ? (
+            <>
+              <h4>Log tail</h4>
+              <pre className="log-tail" data-testid="log-tail">
+                {failure.logTail.join("\n")}
+              </pre>
+            </>
+          ) : lastFailedBuild ? (
+            <button type="button" onClick={() => openBuildLog(lastFailedBuild)}>
+              Open failed log
+            </button>
+          ) : null}
+          <button type="button" className="primary" onClick={() => void startBuild({ only: [node.hash], keepFailed: true })} disabled={running}>
+            Rebuild just this node
+          </button>
+        </section>
+      ) : null}
+
+      <section aria-label="Derivation">
+        <h3>Derivation</h3>
+        <dl className="facts">
+          <dt>Hash</dt>
+          <dd className="with-copy">
+            <code>{node.hash}</code>
+            <CopyButton text={node.hash} label="Copy hash" />
+          </dd>
+          <dt>Builder</dt>
+          <dd>
+            <code>{node.builder}</code>
+          </dd>
+          <dt>Backend</dt>
+          <dd>{node.backend ?? <span className="warn">{node.planError ?? "none can build it"}</span>}</dd>
+          <dt>Platform</dt>
+          <dd>{node.platform}</dd>
+          <dt>System</dt>
+          <dd>
+            {node.system}
+            {node.platform !== node.system ? <span className="badge cross inline">cross-compiled</span> : null}
+          </dd>
+          {node.location ? (
+            <>
+              <dt>Defined at</dt>
+              <dd>
+                <code>{node.location}</code>
+              </dd>
+            </>
+          ) : null}
+        </dl>
+        <h4>Args</h4>
+        {node.args.length ? (
+          <ol className="args">
+            {node.args.map((a, i) => (
+              <li key={i}>
+                <code>{a}</code>
+              </li>
+            ))}
+          </ol>
+        ) : (
+          <p className="muted">none</p>
+        )}
+        <h4>Env</h4>
+        <KeyValues values={node.env} label="Environment" />
+      </section>
+
+      <section aria-label="Outputs">
+        <h3>Outputs</h3>
+        {d?.outputs.length ? (
+          <ul className="outputs">
+            {d.outputs.map((o) => (
+              <li key={o.name}>
+                <div>
+                  <strong>{o.name}</strong> <span className="muted">{formatBytes(o.size)}</span>
+                </div>
+                <code className="path">{o.path}</code>
+                {o.references.length ? (
+                  <details>
+                    <summary>{o.references.length} references</summary>
+                    <ul>
+                      {o.references.map((r) => (
+                        <li key={r}>
+                          <code>{r}</code>
+                        </li>
+                      ))}
+                    </ul>
+                  </details>
+                ) : (
+                  <div className="muted">no references</div>
+                )}
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p className="muted">{node.outputs.join(", ")} — not in the store yet</p>
+        )}
+      </section>
+
+      <section aria-label="Dependencies">
+        <h3>Dependencies ({d?.dependencies.length ?? "…"})</h3>
+        <ul className="links">
+          {d?.dependencies.map((x) => (
+            <li key={x.hash}>
+              <NodeLink {...x} />
+            </li>
+          ))}
+        </ul>
+        <h3>Dependents ({d?.dependents.length ?? "…"})</h3>
+        <ul className="links">
+          {d?.dependents.map((x) => (
+            <li key={x.hash}>
+              <NodeLink {...x} />
+            </li>
+          ))}
+        </ul>
+      </section>
+
+      <section aria-label="Build history">
+        <h3>Builds</h3>
+        {d?.builds.length ? <BuildTable builds={d.builds} compact /> : <p className="muted">never built here</p>}
+      </section>
+      {error ? <p className="error">{error}</p> : null}
+    </div>
+  );
+}
+
+export function BuildTable({ builds, compact }: { builds: BuildRecord[]; compact?: boolean }) {
+  return (
+    <table className="builds" data-testid="build-table">
+      <thead>
+        <tr>
+          {compact ? null : <th scope="col">Name</th>}
+          <th scope="col">Status</th>
+          <th scope="col">Duration</th>
+          <th scope="col">Backend</th>
+          <th scope="col">System</th>
+          <th scope="col">Started</th>
+          <th scope="col">
+            <span className="sr-only">Log</span>
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {builds.map((b) => (
+          <tr key={b.id} className={`build-${b.status}`}>
+            {compact ? null : (
+              <td>
+                <button type="button" className="link" onClick={() => useSelection.getState().select(b.drvHash, { center: true })}>
+                  {b.name}
+                </button>
+              </td>
+            )}
+            <td>
+              <span className={`drv-state state-chip-${b.status}`}>{b.status}</span>
+              {b.exitCode != null && b.status === "failed" ? <span className="muted"> ({b.exitCode})</span> : null}
+            </td>
+            <td>{b.endedAt ? formatDuration(b.endedAt - b.startedAt) : "…"}</td>
+            <td>{b.backend}</td>
+            <td>{b.system}</td>
+            <td>
+              <time dateTime={new Date(b.startedAt).toISOString()}>{new Date(b.startedAt).toLocaleString()}</time>
+            </td>
+            <td>
+              <button type="button" className="small" onClick={() => openBuildLog(b)} aria-label={`Open log of ${b.name} build ${b.id}`}>
+                Log
+              </button>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

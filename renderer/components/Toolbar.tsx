@@ -1,0 +1,136 @@
+// Project, function and target choosers; Build / Cancel; the overall progress bar.
+import { useEffect, useState } from "react";
+import { moduleArgs, targetChoices, useGraph } from "../stores/graph";
+import { useBuilds } from "../stores/builds";
+import { useSelection } from "../stores/selection";
+import { startBuild, cancelBuild } from "../actions";
+import { formatDuration } from "../lib/states";
+
+function Elapsed({ from, to }: { from: number; to: number | null }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (to) return;
+    const t = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(t);
+  }, [to]);
+  return <>{formatDuration((to ?? now) - from)}</>;
+}
+
+export function Progress() {
+  const run = useBuilds((s) => s.run);
+  const starting = useBuilds((s) => s.starting);
+  if (!run) return <div className="progress idle" data-testid="progress">{starting ? "Starting…" : "No build yet"}</div>;
+  const done = run.built + run.cached + run.failed + run.cancelled;
+  const pct = run.total ? Math.round((done / run.total) * 100) : 100;
+  return (
+    <div className={`progress status-${run.status}`} data-testid="progress" data-status={run.status}>
+      <progress max={run.total || 1} value={done} aria-label="Build progress" />
+      <span className="progress-text" aria-live="polite">
+        {done}/{run.total} done · {run.running.size} running
+        {run.failed ? ` · ${run.failed} failed` : ""} · <Elapsed from={run.startedAt} to={run.endedAt} />
+        {run.status !== "running" ? ` · ${run.status}` : ` · ${pct}%`}
+      </span>
+    </div>
+  );
+}
+
+export function Toolbar() {
+  const project = useGraph((s) => s.project);
+  const projectInfo = useGraph((s) => s.projectInfo);
+  const recent = useGraph((s) => s.recent);
+  const moduleArg = useGraph((s) => s.moduleArg);
+  const target = useGraph((s) => s.target);
+  const info = useGraph((s) => s.info);
+  const backends = useGraph((s) => s.backends);
+  const graph = useGraph((s) => s.graph);
+  const running = useBuilds((s) => s.run?.status === "running");
+  const starting = useBuilds((s) => s.starting);
+  const selected = useSelection((s) => s.selected);
+  const [path, setPath] = useState(project);
+  const [targetText, setTargetText] = useState(target);
+  useEffect(() => setPath(project), [project]);
+  useEffect(() => setTargetText(target), [target]);
+
+  const args = moduleArgs(projectInfo);
+  if (moduleArg && !args.includes(moduleArg)) args.unshift(moduleArg);
+  const targets = targetChoices(info, backends);
+
+  return (
+    <header className="toolbar" role="toolbar" aria-label="Project and build">
+      <div className="brand" aria-hidden="true">
+        <span className="logo">❦</span> Bramble Studio
+      </div>
+      <form
+        className="tb-group"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (path.trim()) void useGraph.getState().openProject(path.trim());
+        }}
+      >
+        <label htmlFor="project-path">Project</label>
+        <input id="project-path" list="recent-projects" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/project" spellCheck={false} size={22} />
+        <datalist id="recent-projects">
+          {recent.map((r) => (
+            <option key={r} value={r} />
+          ))}
+        </datalist>
+        <button type="submit">Open</button>
+      </form>
+      <div className="tb-group">
+        <label htmlFor="module-arg">Function</label>
+        <select id="module-arg" value={moduleArg} onChange={(e) => void useGraph.getState().setModuleArg(e.target.value)}>
+          {args.length === 0 ? <option value="">(none)</option> : null}
+          {args.map((a) => (
+            <option key={a} value={a}>
+              {a}
+            </option>
+          ))}
+        </select>
+      </div>
+      <form
+        className="tb-group"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void useGraph.getState().setTarget(targetText);
+          useSelection.getState().setTab("retarget");
+        }}
+      >
+        <label htmlFor="target-system">Target</label>
+        <input
+          id="target-system"
+          list="target-systems"
+          value={targetText}
+          placeholder={info?.host ?? "host"}
+          onChange={(e) => setTargetText(e.target.value)}
+          onBlur={() => {
+            if (targetText.trim() !== target) {
+              void useGraph.getState().setTarget(targetText);
+              useSelection.getState().setTab("retarget");
+            }
+          }}
+          spellCheck={false}
+          size={14}
+        />
+        <datalist id="target-systems">
+          {targets.map((t) => (
+            <option key={t} value={t}>
+              {t === info?.host ? "host" : backends.filter((b) => b.platforms.includes(t)).map((b) => b.name).join(", ")}
+            </option>
+          ))}
+        </datalist>
+      </form>
+      <div className="tb-group actions">
+        <button className="primary" type="button" onClick={() => void startBuild()} disabled={!graph || running || starting} aria-keyshortcuts="Control+Enter" title="Build the whole graph (Ctrl+Enter)">
+          Build
+        </button>
+        <button type="button" onClick={() => selected && void startBuild({ only: [selected] })} disabled={!graph || !selected || running || starting} title="Build only the selected node">
+          Build selected
+        </button>
+        <button type="button" className="danger" onClick={() => void cancelBuild()} disabled={!running} title="Cancel the running build (Ctrl+.)" aria-keyshortcuts="Control+.">
+          Cancel
+        </button>
+      </div>
+      <Progress />
+    </header>
+  );
+}

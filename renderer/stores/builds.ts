@@ -1,0 +1,117 @@
+// Build runs and the live state of each node, fed by the service's event stream.
+import { create } from "zustand";
+import type { BuildEvent, NodeState } from "../../core/api/schema";
+import { stateAfter } from "../lib/states";
+
+export type FailedEvent = Extract<BuildEvent, { type: "failed" }>;
+
+export interface Run {
+  runId: string;
+  total: number;
+  built: number;
+  cached: number;
+  failed: number;
+  cancelled: number;
+  running: Set<string>;
+  startedAt: number;
+  endedAt: number | null;
+  status: "running" | "built" | "failed" | "cancelled";
+}
+
+export interface BuildsStore {
+  /** live states by derivation hash; override the state the evaluation reported */
+  states: Record<string, NodeState>;
+  /** the latest failure of each node */
+  failures: Record<string, FailedEvent>;
+  /** latest build id of each node */
+  buildIds: Record<string, number>;
+  run: Run | null;
+  /** a build.start request is on its way */
+  starting: boolean;
+  apply(e: BuildEvent): void;
+  applyMany(es: BuildEvent[]): void;
+  clearStates(): void;
+  setStarting(v: boolean): void;
+}
+
+function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
+  let run = s.run;
+  if (e.type === "run-started") {
+    const states = { ...s.states };
+    for (const n of e.nodes) states[n.hash] = "queued";
+    return {
+      states,
+      starting: false,
+      run: {
+        runId: e.runId,
+        total: e.total,
+        built: 0,
+        cached: 0,
+        failed: 0,
+        cancelled: 0,
+        running: new Set(),
+        startedAt: Date.now(),
+        endedAt: null,
+        status: "running",
+      },
+    };
+  }
+  if (run && run.runId === e.runId) {
+    run = { ...run, running: new Set(run.running) };
+    switch (e.type) {
+      case "started":
+        run.running.add(e.hash);
+        break;
+      case "built":
+        run.running.delete(e.hash);
+        run.built++;
+        break;
+      case "cached":
+        run.cached++;
+        break;
+      case "failed":
+        run.running.delete(e.hash);
+        run.failed++;
+        break;
+      case "cancelled":
+        run.running.delete(e.hash);
+        run.cancelled++;
+        break;
+      case "run-finished":
+        run.status = e.status;
+        run.endedAt = Date.now();
+        run.running = new Set();
+        break;
+    }
+  }
+  const next: Partial<BuildsStore> = { run };
+  const st = stateAfter(e);
+  if (st && "hash" in e) next.states = { ...s.states, [e.hash]: st };
+  if (e.type === "failed") next.failures = { ...s.failures, [e.hash]: e };
+  if (e.type === "started" || e.type === "built") next.buildIds = { ...s.buildIds, [e.hash]: e.buildId };
+  if (e.type === "started" && s.failures[e.hash]) {
+    const { [e.hash]: _, ...rest } = s.failures;
+    next.failures = rest;
+  }
+  if (e.type === "run-finished") next.starting = false;
+  return next;
+}
+
+export const useBuilds = create<BuildsStore>((set) => ({
+  states: {},
+  failures: {},
+  buildIds: {},
+  run: null,
+  starting: false,
+  apply: (e) => set((s) => step(s, e)),
+  applyMany: (es) =>
+    set((s) => {
+      let cur: BuildsStore = s;
+      for (const e of es) cur = { ...cur, ...step(cur, e) };
+      return cur;
+    }),
+  clearStates: () => set({ states: {} }),
+  setStarting: (starting) => set({ starting }),
+}));
+
+export const isRunning = (s: BuildsStore) => s.run?.status === "running";

@@ -1,0 +1,149 @@
+// The project being looked at and the graph its chosen function evaluates to.
+import { create } from "zustand";
+import type { AppInfo, BackendInfo, EvalErrorInfo, Graph, GraphDiff, ProjectInfo } from "../../core/api/schema";
+import { api, ServiceError } from "../api/client";
+
+export interface GraphStore {
+  info: AppInfo | null;
+  project: string;
+  projectInfo: ProjectInfo | null;
+  recent: string[];
+  moduleArg: string;
+  /** the system the graph is evaluated for; "" means the host */
+  target: string;
+  backends: BackendInfo[];
+  graph: Graph | null;
+  /** set while a retarget preview is shown: `graph` is then diff.to */
+  diff: GraphDiff | null;
+  loading: boolean;
+  error: string | null;
+  evalError: EvalErrorInfo | null;
+  /** bumps on every new graph so views can re-layout */
+  version: number;
+
+  init(): Promise<void>;
+  openProject(path: string): Promise<void>;
+  setModuleArg(moduleArg: string): Promise<void>;
+  setTarget(target: string): Promise<void>;
+  evaluate(): Promise<void>;
+}
+
+function describe(e: unknown): { error: string; evalError: EvalErrorInfo | null } {
+  if (e instanceof ServiceError) return { error: e.message, evalError: e.evalError ?? null };
+  return { error: e instanceof Error ? e.message : String(e), evalError: null };
+}
+
+/** The module arguments a project offers, as `bramble ls` lists them: `<module>:<function>`. */
+export function moduleArgs(p: ProjectInfo | null): string[] {
+  if (!p) return [];
+  return p.modules.flatMap((m) => m.functions.map((f) => `${m.module}:${f.name}`));
+}
+
+let evalSeq = 0;
+
+export const useGraph = create<GraphStore>((set, get) => ({
+  info: null,
+  project: "",
+  projectInfo: null,
+  recent: [],
+  moduleArg: "",
+  target: "",
+  backends: [],
+  graph: null,
+  diff: null,
+  loading: false,
+  error: null,
+  evalError: null,
+  version: 0,
+
+  async init() {
+    set({ loading: true });
+    try {
+      const info = await api.call("app.info", {});
+      set({ info, project: info.defaultProject ?? "", moduleArg: info.defaultModuleArg ?? "" });
+      void api.call("backends.list", {}).then((backends) => set({ backends }), () => {});
+      void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
+      if (info.defaultProject) {
+        void api.call("project.open", { path: info.defaultProject }).then(
+          (projectInfo) => {
+            set({ projectInfo });
+            if (!get().moduleArg) {
+              const first = moduleArgs(projectInfo)[0];
+              if (first) void get().setModuleArg(first);
+            }
+          },
+          () => {},
+        );
+      }
+      if (info.defaultProject && info.defaultModuleArg) await get().evaluate();
+      else set({ loading: false });
+    } catch (e) {
+      set({ loading: false, ...describe(e) });
+    }
+  },
+
+  async openProject(path) {
+    set({ loading: true, error: null, evalError: null });
+    try {
+      const projectInfo = await api.call("project.open", { path });
+      const first = moduleArgs(projectInfo)[0] ?? "";
+      set({ project: projectInfo.root || path, projectInfo, moduleArg: first, diff: null, graph: null });
+      void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
+      if (first) await get().evaluate();
+      else set({ loading: false });
+    } catch (e) {
+      set({ loading: false, ...describe(e) });
+    }
+  },
+
+  async setModuleArg(moduleArg) {
+    set({ moduleArg, diff: null });
+    await get().evaluate();
+  },
+
+  async setTarget(target) {
+    target = target.trim();
+    set({ target });
+    const { project, moduleArg, info } = get();
+    if (!project || !moduleArg) return;
+    if (!target || target === info?.host) {
+      set({ diff: null });
+      await get().evaluate();
+      return;
+    }
+    const seq = ++evalSeq;
+    set({ loading: true, error: null, evalError: null });
+    try {
+      const diff = await api.call("graph.diff", { project, moduleArg, target });
+      if (seq !== evalSeq) return;
+      set((s) => ({ diff, graph: diff.to, loading: false, version: s.version + 1 }));
+    } catch (e) {
+      if (seq !== evalSeq) return;
+      set({ loading: false, diff: null, ...describe(e) });
+    }
+  },
+
+  async evaluate() {
+    const { project, moduleArg, target, info } = get();
+    if (!project || !moduleArg) return;
+    const seq = ++evalSeq;
+    set({ loading: true, error: null, evalError: null });
+    try {
+      const t = target && target !== info?.host ? target : undefined;
+      const graph = await api.call("graph.evaluate", { project, moduleArg, ...(t ? { target: t } : {}) });
+      if (seq !== evalSeq) return;
+      set((s) => ({ graph, loading: false, version: s.version + 1 }));
+    } catch (e) {
+      if (seq !== evalSeq) return;
+      set({ loading: false, ...describe(e) });
+    }
+  },
+}));
+
+/** The systems offered for retargeting: the host, then every platform a backend offers. */
+export function targetChoices(info: AppInfo | null, backends: BackendInfo[]): string[] {
+  const out = new Set<string>();
+  if (info?.host) out.add(info.host);
+  for (const b of backends) for (const p of b.platforms) out.add(p);
+  return [...out];
+}

@@ -1,0 +1,21 @@
+// Derived, per-node view roles (selected, dependency, dependent, changed by a retarget,
+// dimmed by a filter) kept in one map so each node component subscribes to its own entry.
+import { create } from "zustand";
+
+export type Role = "selected" | "dep" | "dependent" | "dim";
+
+export interface ViewStore {
+  roles: Map<string, Role>;
+  changed: Set<string>;
+  matches: number;
+  setRoles(roles: Map<string, Role>, matches: number): void;
+  setChanged(changed: Set<string>): void;
+}
+
+export const useView = create<ViewStore>((set) => ({
+  roles: new Map(),
+  changed: new Set(),
+  matches: 0,
+  setRoles: (roles, matches) => set({ roles, matches }),
+  setChanged: (changed) => set({ changed }),
+}));
