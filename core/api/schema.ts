@@ -178,6 +178,7 @@ export const requests = {
       keepFailed: z.boolean().optional(),
       jobs: z.number().int().min(1).max(256).optional(),
       builder: z.string().min(1).max(128).optional(),
+      timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),
     })
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
@@ -205,7 +206,7 @@ export interface Results {
   "project.recent": string[];
   "graph.evaluate": Graph;
   "graph.diff": GraphDiff;
-  "build.start": { runId: string };
+  "build.start": { runId: string; roots: { hash: string; name: string }[]; total: number };
   "build.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
   "log.get": { lines: string[]; nextLine: number; running: boolean };

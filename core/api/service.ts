@@ -1,0 +1,351 @@
+// The service: one implementation of the API in schema.ts, owned by the CLI's `serve`,
+// Electron main, or a test. Transports (IPC, WebSocket) call `dispatch`, which validates
+// every request before any of this runs.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { isBuiltin, derivationInputs, type Derivation } from "../derivation/derivation.js";
+import { openEngine, nodeOutputs, type Engine } from "../build/engine.js";
+import { planGraph } from "../build/plan.js";
+import { runBuild } from "../build/scheduler.js";
+import { readLog } from "../store/logs.js";
+import { StarlarkError, listFunctions } from "../starlark/index.js";
+import { createContext, evaluate, type Evaluation } from "../project/evaluate.js";
+import { recordLockEntries } from "../project/lock.js";
+import { bramblesBelow } from "../project/module-args.js";
+import { loadProject, ProjectError, type Project } from "../project/project.js";
+import { hostSystem } from "../project/systems.js";
+import {
+  parseParams,
+  type ApiError,
+  type BuildEvent,
+  type EvalErrorInfo,
+  type Graph,
+  type GraphNode,
+  type Method,
+  type ModuleInfo,
+  type Params,
+  type ProjectInfo,
+  type Results,
+  type Service,
+} from "./schema.js";
+
+export const VERSION = "0.1.0";
+
+export interface ServiceOptions {
+  /** $BRAMBLE_PATH; default from the environment */
+  home?: string;
+  defaultProject?: string;
+  defaultModuleArg?: string;
+}
+
+export interface ServiceHost {
+  service: Service;
+  engine: Engine;
+  onEvent(listener: (e: BuildEvent) => void): () => void;
+  close(): void;
+}
+
+/** An error a client can act on: the message plus the field or the source position. */
+export class ServiceError extends Error {
+  constructor(readonly info: ApiError) {
+    super(info.message);
+  }
+}
+
+export function evalErrorInfo(err: unknown): EvalErrorInfo | undefined {
+  if (err instanceof StarlarkError) {
+    return {
+      message: err.msg,
+      file: err.pos?.file,
+      line: err.pos?.line,
+      col: err.pos?.col,
+      sourceLine: err.sourceLine,
+      stack: err.format(),
+    };
+  }
+  if (err instanceof ProjectError) return { message: err.message, file: err.file, line: err.line, col: err.col };
+  return undefined;
+}
+
+/** Turn anything thrown into the ApiError a client sees. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ServiceError) return err.info;
+  const field = (err as { field?: string }).field;
+  const evalError = evalErrorInfo(err);
+  const message = evalError?.stack ?? (err instanceof Error ? err.message : String(err));
+  return { message, ...(field ? { field } : {}), ...(evalError ? { evalError } : {}) };
+}
+
+export function moduleInfos(project: Project): ModuleInfo[] {
+  return bramblesBelow(project.root).map((file) => {
+    const rel = relative(project.root, file);
+    const module = rel === "default.bramble" ? "." : `./${rel.replace(/\/default\.bramble$/, "").replace(/\.bramble$/, "")}`;
+    let functions: ModuleInfo["functions"] = [];
+    try {
+      functions = listFunctions(file, readFileSync(file, "utf8"))
+        .filter((f) => !f.name.startsWith("_"))
+        .map(({ name, params, doc }) => ({ name, params, doc }));
+    } catch {
+      // A module that does not parse lists no functions; evaluating it shows the error.
+    }
+    return { module, file, functions };
+  });
+}
+
+export function firstModuleArg(modules: ModuleInfo[]): string | null {
+  for (const m of modules) {
+    const fn = m.functions.find((f) => f.params.length === 0);
+    if (fn) return `${m.module}:${fn.name}`;
+  }
+  return null;
+}
+
+export function createService(opts: ServiceOptions = {}): ServiceHost {
+  const engine = openEngine(opts.home);
+  const listeners = new Set<(e: BuildEvent) => void>();
+  const runs = new Map<string, AbortController>();
+  /** hash → the evaluation it was last seen in, for dependents and node details */
+  const seenIn = new Map<string, Evaluation>();
+  const states = new Map<string, GraphNode["state"]>();
+  const recentFile = join(engine.home, "var", "recent-projects.json");
+
+  const emit = (e: BuildEvent) => {
+    trackState(e);
+    for (const l of listeners) l(e);
+  };
+
+  function trackState(e: BuildEvent): void {
+    if (e.type === "planned") states.set(e.hash, "queued");
+    else if (e.type === "started") states.set(e.hash, "building");
+    else if (e.type === "built") states.set(e.hash, "built");
+    else if (e.type === "cached") states.set(e.hash, "cached");
+    else if (e.type === "failed") states.set(e.hash, "failed");
+    else if (e.type === "cancelled") states.set(e.hash, "cancelled");
+  }
+
+  function rememberProject(root: string): void {
+    const list = [root, ...recentProjects().filter((p) => p !== root)].slice(0, 10);
+    mkdirSync(join(engine.home, "var"), { recursive: true });
+    const tmp = `${recentFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(list));
+    renameSync(tmp, recentFile);
+  }
+
+  function recentProjects(): string[] {
+    try {
+      const list = JSON.parse(readFileSync(recentFile, "utf8"));
+      return Array.isArray(list) ? list.filter((p): p is string => typeof p === "string" && existsSync(p)) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  function openProject(path: string): Project {
+    return loadProject(resolve(path));
+  }
+
+  function runEvaluation(p: { project: string; moduleArg: string; target?: string }): Evaluation {
+    const project = openProject(p.project);
+    const ctx = createContext(project, { target: p.target });
+    const ev = evaluate(ctx, [p.moduleArg], project.root);
+    for (const hash of ev.drvs.keys()) seenIn.set(hash, ev);
+    return ev;
+  }
+
+  function toGraph(ev: Evaluation, moduleArg: string, builder?: string): Graph {
+    const plan = planGraph(engine, ev.drvs, { builder });
+    const evaluationId = engine.db.recordEvaluation({
+      project: ev.project.root,
+      moduleArg,
+      target: ev.target,
+      roots: ev.roots,
+      drvs: ev.drvs,
+    });
+    const nodes: GraphNode[] = [];
+    const edges: Graph["edges"] = [];
+    for (const [hash, drv] of ev.drvs) {
+      nodes.push(graphNode(ev, hash, drv, plan.get(hash)));
+      for (const ref of derivationInputs(drv)) edges.push({ from: ref.hash, to: hash });
+    }
+    return { evaluationId, project: ev.project.root, moduleArg, target: ev.target, host: ev.host, roots: ev.roots, nodes, edges };
+  }
+
+  function graphNode(ev: Evaluation, hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }): GraphNode {
+    const outputPaths = nodeOutputs(engine, hash) ?? {};
+    const built = Object.keys(outputPaths).length > 0;
+    const live = states.get(hash);
+    const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : "not-built";
+    const backend = planned?.backend ?? null;
+    return {
+      hash,
+      name: drv.name,
+      builder: drv.builder,
+      badge: isBuiltin(drv) ? drv.builder : (backend ?? "none"),
+      backend,
+      ...(planned?.error ? { planError: planned.error } : {}),
+      platform: drv.platform,
+      system: drv.system,
+      outputs: drv.outputs,
+      args: drv.args,
+      env: drv.env,
+      outputPaths,
+      state,
+      location: ev.locations.get(hash),
+    };
+  }
+
+  const service: Service = {
+    async "app.info"() {
+      return {
+        version: VERSION,
+        host: hostSystem(),
+        defaultProject: opts.defaultProject ?? null,
+        defaultModuleArg: opts.defaultModuleArg ?? null,
+      };
+    },
+
+    async "project.open"({ path }): Promise<ProjectInfo> {
+      const project = openProject(path);
+      rememberProject(project.root);
+      return { root: project.root, name: project.name, version: project.version, modules: moduleInfos(project) };
+    },
+
+    async "project.recent"() {
+      return recentProjects();
+    },
+
+    async "graph.evaluate"(p) {
+      return toGraph(runEvaluation(p), p.moduleArg);
+    },
+
+    async "graph.diff"(p) {
+      const from = toGraph(runEvaluation({ project: p.project, moduleArg: p.moduleArg }), p.moduleArg);
+      const to = toGraph(runEvaluation(p), p.moduleArg);
+      const before = new Set(from.nodes.map((n) => n.hash));
+      const changed = to.nodes.filter((n) => !before.has(n.hash)).map((n) => n.hash);
+      const unchanged = to.nodes.filter((n) => before.has(n.hash)).map((n) => n.hash);
+      const rebuild = to.nodes
+        .filter((n) => n.state === "not-built")
+        .map((n) => ({ hash: n.hash, name: n.name, backend: n.backend, ...(n.planError ? { reason: n.planError } : {}) }));
+      return { from, to, changed, unchanged, rebuild };
+    },
+
+    async "build.start"(p) {
+      const ev = runEvaluation(p);
+      const plan = planGraph(engine, ev.drvs, { builder: p.builder });
+      const unbuildable = [...plan.values()].filter((e) => e.error);
+      if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
+      const runId = randomBytes(8).toString("hex");
+      const controller = new AbortController();
+      runs.set(runId, controller);
+      const project = ev.project;
+      void runBuild(
+        engine,
+        {
+          runId,
+          drvs: ev.drvs,
+          roots: ev.roots,
+          projectRoot: project.root,
+          sandboxPaths: project.sandboxPaths,
+          jobs: p.jobs,
+          keepGoing: p.keepGoing,
+          keepFailed: p.keepFailed,
+          only: p.only,
+          builder: p.builder,
+          timeoutMs: (p.timeout ?? project.timeout) ? (p.timeout ?? project.timeout)! * 1000 : undefined,
+          signal: controller.signal,
+        },
+        emit,
+      )
+        .then((result) => recordFetchedHashes(project, ev, result.fetchedHashes))
+        .catch((err) => {
+          emit({ type: "run-finished", runId, status: "failed", built: 0, cached: 0, failed: 1 });
+          console.error(`build ${runId}: ${(err as Error).message}`);
+        })
+        .finally(() => runs.delete(runId));
+      const roots = ev.roots.map((hash) => ({ hash, name: ev.drvs.get(hash)!.name }));
+      return { runId, roots, total: ev.drvs.size };
+    },
+
+    async "build.cancel"({ runId }) {
+      const controller = runs.get(runId);
+      controller?.abort();
+      return { cancelled: controller !== undefined };
+    },
+
+    async "derivation.get"({ hash }) {
+      const ev = seenIn.get(hash);
+      const drv = ev?.drvs.get(hash) ?? engine.db.getDerivation(hash);
+      if (!drv) throw new ServiceError({ message: `no derivation ${hash} is known`, field: "hash" });
+      const node = graphNode(ev ?? emptyEvaluation(), hash, drv, ev ? planGraph(engine, new Map([[hash, drv]]), {}).get(hash) : undefined);
+      const nameOf = (h: string) => ev?.drvs.get(h)?.name ?? engine.db.getDerivation(h)?.name ?? h;
+      const dependencies = [...new Set(derivationInputs(drv).map((r) => r.hash))].map((h) => ({ hash: h, name: nameOf(h) }));
+      const dependents = ev
+        ? [...ev.drvs].filter(([, d]) => derivationInputs(d).some((r) => r.hash === hash)).map(([h, d]) => ({ hash: h, name: d.name }))
+        : [];
+      return {
+        node,
+        derivation: drv,
+        outputs: engine.db.outputsOf(hash),
+        dependencies,
+        dependents,
+        builds: engine.db.listBuilds({ drvHash: hash, limit: 50 }),
+        shellCommand: `bramble shell ${hash}`,
+      };
+    },
+
+    async "log.get"({ buildId, fromLine }) {
+      const build = engine.db.getBuild(buildId);
+      if (!build) throw new ServiceError({ message: `no build ${buildId}`, field: "buildId" });
+      const lines = readLog(engine, buildId, fromLine ?? 0);
+      return { lines, nextLine: (fromLine ?? 0) + lines.length, running: build.status === "running" };
+    },
+
+    async "history.list"({ limit, drvHash }) {
+      return engine.db.listBuilds({ limit: limit ?? 200, drvHash });
+    },
+
+    async "backends.list"() {
+      return engine.backends.map((b) => b.info());
+    },
+  };
+
+  function emptyEvaluation(): Evaluation {
+    return { locations: new Map() } as Evaluation;
+  }
+
+  return {
+    service,
+    engine,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      for (const c of runs.values()) c.abort();
+      engine.close();
+    },
+  };
+}
+
+/** Write hashes that fetches reported (no hash was given) into bramble.lock. */
+export function recordFetchedHashes(project: Project, ev: Evaluation, fetched: Map<string, string> | undefined): void {
+  if (!fetched) return;
+  const entries = new Map<string, string>();
+  for (const [drvHash, outputHash] of fetched) {
+    const key = ev.fetchKeys.get(drvHash);
+    if (key) entries.set(key, outputHash);
+  }
+  recordLockEntries(project.root, entries);
+}
+
+/** Validate and run one request: the single entry point for IPC and WebSocket. */
+export async function dispatch(service: Service, method: string, params: unknown): Promise<unknown> {
+  if (!Object.prototype.hasOwnProperty.call(service, method)) {
+    throw new ServiceError({ message: `unknown method "${method}"`, field: "method" });
+  }
+  const m = method as Method;
+  const valid = parseParams(m, params);
+  return (service[m] as (p: Params<typeof m>) => Promise<Results[typeof m]>)(valid);
+}

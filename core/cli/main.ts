@@ -1,0 +1,324 @@
+// The `bramble` command. A thin client of the same service the app uses.
+// Exit codes: 0 success, 1 build or evaluation failure, 2 usage.
+import { Command, CommanderError } from "commander";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BuildEvent, Graph } from "../api/schema.js";
+import { createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
+import { registerEngineCommands } from "./engine-commands.js";
+import { jsonReporter, textReporter } from "./progress.js";
+import { findProjectRoot, loadProject } from "../project/project.js";
+import { MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
+import { startServer } from "../serve/server.js";
+import { repl, runFile } from "../starlark/cli.js";
+
+/** A failure already explained to the user; exit with its code. */
+export class ExitError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+function fail(err: unknown): never {
+  const info = toApiError(err);
+  throw new ExitError(info.message, 1);
+}
+
+/** Split a command-line module argument into its project and a project-relative argument. */
+export function locateModuleArg(arg: string, cwd: string): { project: string; moduleArg: string } {
+  const root = findProjectRoot(moduleArgPath(arg, cwd));
+  const colon = arg.lastIndexOf(":");
+  const hasFn = colon > 0 && /^[A-Za-z_]\w*$/.test(arg.slice(colon + 1));
+  let path = hasFn ? arg.slice(0, colon) : arg;
+  const suffix = hasFn ? arg.slice(colon) : "";
+  const dots = path.endsWith("/...") ? "/..." : "";
+  if (dots) path = path.slice(0, -4);
+  const isPath = path === "." || path === ".." || path.startsWith("./") || path.startsWith("../") || isAbsolute(path);
+  if (!isPath) return { project: root, moduleArg: arg };
+  const rel = relative(root, resolve(cwd, path));
+  return { project: root, moduleArg: `${rel === "" ? "." : `./${rel}`}${dots}${suffix}` };
+}
+
+function staticDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "renderer"), join(here, "../../dist/renderer")]) {
+    if (existsSync(join(candidate, "index.html"))) return candidate;
+  }
+  return join(here, "renderer");
+}
+
+async function withService<T>(fn: (host: ServiceHost) => Promise<T>): Promise<T> {
+  const host = createService();
+  try {
+    return await fn(host);
+  } finally {
+    host.close();
+  }
+}
+
+function requireModuleArgs(args: string[]): void {
+  if (args.length === 0) {
+    throw new ExitError(`give a module argument, in one of these forms:\n  ${MODULE_ARG_FORMS.join("\n  ")}`, 2);
+  }
+}
+
+function printGraph(graph: Graph): void {
+  const byHash = new Map(graph.nodes.map((n) => [n.hash, n]));
+  for (const n of graph.nodes) {
+    const deps = graph.edges.filter((e) => e.to === n.hash).map((e) => byHash.get(e.from)?.name ?? e.from);
+    const cross = n.platform !== n.system ? ` (built on ${n.platform})` : "";
+    console.log(`${n.hash}  ${n.name}  [${n.badge}] ${n.system}${cross}  ${n.state}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
+  }
+}
+
+interface BuildFlags {
+  target?: string;
+  builder?: string;
+  jobs?: string;
+  keepGoing?: boolean;
+  keepFailed?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+  timeout?: string;
+  verbose?: boolean;
+}
+
+async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
+  requireModuleArgs(args);
+  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new ExitError(`-j must be a positive integer, not "${flags.jobs}"`, 2);
+  const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new ExitError(`--timeout must be a positive number of seconds, not "${flags.timeout}"`, 2);
+  let failed = false;
+  await withService(async (host) => {
+    for (const arg of args) {
+      const where = locateModuleArg(arg, process.cwd());
+      if (flags.dryRun) {
+        const graph = await host.service["graph.evaluate"]({ ...where, target: flags.target }).catch(fail);
+        for (const n of graph.nodes) {
+          const what = n.state === "not-built" ? (n.planError ? `cannot build: ${n.planError}` : `would build on ${n.backend}`) : n.state;
+          console.log(`${n.name}  ${n.system}  ${what}`);
+        }
+        continue;
+      }
+      const names = new Map<string, string>();
+      const reporter = flags.json ? jsonReporter(process.stdout) : textReporter(process.stderr, names, { verbose: flags.verbose ?? false });
+      const outputs = new Map<string, Record<string, string>>();
+      let finish!: (e: Extract<BuildEvent, { type: "run-finished" }>) => void;
+      const finished = new Promise<Extract<BuildEvent, { type: "run-finished" }>>((r) => (finish = r));
+      let runId: string | undefined;
+      const early: BuildEvent[] = [];
+      const onEvent = (e: BuildEvent) => {
+        if (runId === undefined) return void early.push(e);
+        if (e.runId !== runId) return;
+        reporter.event(e);
+        if (e.type === "built" || e.type === "cached") outputs.set(e.hash, e.outputs);
+        if (e.type === "run-finished") finish(e);
+      };
+      const unsubscribe = host.onEvent(onEvent);
+      const onSigint = () => {
+        if (runId) void host.service["build.cancel"]({ runId });
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      try {
+        const started = await host.service["build.start"]({
+          ...where,
+          target: flags.target,
+          builder: flags.builder,
+          jobs,
+          keepGoing: flags.keepGoing,
+          keepFailed: flags.keepFailed,
+          timeout,
+        }).catch(fail);
+        runId = started.runId;
+        for (const e of early.splice(0)) onEvent(e);
+        const result = await finished;
+        reporter.finish();
+        if (!flags.json) {
+          for (const root of started.roots) {
+            for (const [output, path] of Object.entries(outputs.get(root.hash) ?? {})) {
+              console.log(`${root.name}${output === "out" ? "" : `.${output}`}: ${path}`);
+            }
+          }
+          console.error(`${result.status}: ${result.built} built, ${result.cached} cached, ${result.failed} failed`);
+        }
+        if (result.status !== "built") failed = true;
+      } finally {
+        unsubscribe();
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+      }
+    }
+  });
+  if (failed) throw new ExitError("", 1);
+}
+
+export function makeProgram(): Command {
+  const program = new Command("bramble")
+    .description("A functional, reproducible build system for more than one system")
+    .version(VERSION)
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command("build")
+    .description("evaluate module arguments and build their derivations")
+    .argument("[module-args...]", "e.g. ./examples/hello:default")
+    .option("--target <system>", "retarget the tree to this system (sys.target)")
+    .option("--builder <backend>", "build every derivation on this backend")
+    .option("-j, --jobs <n>", "derivations to build at once (default: the core count)")
+    .option("--keep-going", "go on building what does not depend on a failure")
+    .option("--keep-failed", "keep a failed build's directory")
+    .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
+    .option("--timeout <seconds>", "stop a builder that runs longer than this")
+    .option("--json", "print one JSON build event per line")
+    .option("-v, --verbose", "print build logs as they are written")
+    .action(buildCommand);
+
+  program
+    .command("graph")
+    .description("print the derivation graph of module arguments")
+    .argument("<module-arg>")
+    .option("--target <system>", "retarget the tree to this system")
+    .option("--json", "print the graph as JSON")
+    .action(async (arg: string, flags: { target?: string; json?: boolean }) => {
+      const graph = await withService((h) => h.service["graph.evaluate"]({ ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
+      if (flags.json) console.log(JSON.stringify(graph, null, 2));
+      else printGraph(graph);
+    });
+
+  program
+    .command("diff")
+    .description("show which derivations a retarget changes and which stay")
+    .argument("<module-arg>")
+    .requiredOption("--target <system>", "the system to retarget to")
+    .option("--json", "print the diff as JSON")
+    .action(async (arg: string, flags: { target: string; json?: boolean }) => {
+      const diff = await withService((h) => h.service["graph.diff"]({ ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
+      if (flags.json) {
+        console.log(JSON.stringify({ changed: diff.changed, unchanged: diff.unchanged, rebuild: diff.rebuild }, null, 2));
+        return;
+      }
+      const name = new Map(diff.to.nodes.map((n) => [n.hash, n]));
+      console.log(`retargeting ${diff.from.target} -> ${diff.to.target}: ${diff.changed.length} changed, ${diff.unchanged.length} unchanged`);
+      for (const h of diff.changed) console.log(`  changed    ${name.get(h)!.name}  ${name.get(h)!.system}`);
+      for (const h of diff.unchanged) console.log(`  unchanged  ${name.get(h)!.name}  ${name.get(h)!.system}`);
+      for (const r of diff.rebuild) console.log(`  would build ${r.name} on ${r.backend ?? `nothing (${r.reason})`}`);
+    });
+
+  program
+    .command("ls")
+    .description("list modules and their public functions")
+    .argument("[path]", "a directory in a project", ".")
+    .action((path: string) => {
+      let project;
+      try {
+        project = loadProject(resolve(path));
+      } catch (err) {
+        fail(err);
+      }
+      for (const m of moduleInfos(project)) {
+        console.log(`${m.module}  (${relative(process.cwd(), m.file) || m.file})`);
+        for (const f of m.functions) {
+          console.log(`  ${f.name}(${f.params.join(", ")})${f.doc ? `  ${f.doc.split("\n")[0]}` : ""}`);
+        }
+      }
+    });
+
+  program
+    .command("serve")
+    .description("serve the app and its WebSocket API (loopback, token required)")
+    .argument("[project]", "the project to open", ".")
+    .option("--port <port>", "port (0 picks a free one)", "0")
+    .option("--host <address>", "address to bind", "127.0.0.1")
+    .option("--token <token>", "use this token instead of a random one")
+    .action(async (projectDir: string, flags: { port: string; host: string; token?: string }) => {
+      let defaultProject: string | null = null;
+      let defaultModuleArg: string | null = null;
+      try {
+        const project = loadProject(resolve(projectDir));
+        defaultProject = project.root;
+        defaultModuleArg = firstModuleArg(moduleInfos(project));
+      } catch (err) {
+        console.error(`note: ${(err as Error).message}; open a project from the app`);
+      }
+      if (!["127.0.0.1", "localhost", "::1"].includes(flags.host)) {
+        console.error(`warning: binding ${flags.host} exposes the build service beyond this machine; anyone with the token can run builds`);
+      }
+      if (flags.token !== undefined && !/^[0-9a-f]{16,}$/.test(flags.token)) throw new ExitError("--token must be at least 16 hex digits", 2);
+      const host = createService({ defaultProject: defaultProject ?? undefined, defaultModuleArg: defaultModuleArg ?? undefined });
+      const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });
+      console.log(`Bramble Studio is running at ${server.url}`);
+      const stop = async () => {
+        await server.close();
+        host.close();
+        process.exit(0);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+
+  program
+    .command("backends")
+    .description("list builder backends, the platforms they offer, and whether they are available")
+    .option("--json", "print as JSON")
+    .action(async (flags: { json?: boolean }) => {
+      const list = await withService((h) => h.service["backends.list"]({}));
+      if (flags.json) return console.log(JSON.stringify(list, null, 2));
+      for (const b of list) {
+        console.log(`${b.name.padEnd(10)} ${b.available ? "available  " : "unavailable"} ${b.platforms.join(", ")}${b.reason ? `  (${b.reason})` : ""}`);
+      }
+    });
+
+  program
+    .command("starlark")
+    .description("run a plain Starlark file with the standard builtins")
+    .argument("<file>")
+    .action((file: string) => {
+      const code = runFile(file);
+      if (code !== 0) throw new ExitError("", code);
+    });
+
+  program
+    .command("repl")
+    .description("an interactive Starlark prompt")
+    .action(async () => {
+      await repl(process.stdin, process.stdout);
+    });
+
+  registerEngineCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = makeProgram();
+  program.exitOverride();
+  for (const cmd of program.commands) cmd.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+      return 2;
+    }
+    if (err instanceof ExitError) {
+      if (err.message) console.error(err.message);
+      return err.code;
+    }
+    console.error(toApiError(err).message);
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

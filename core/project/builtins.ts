@@ -1,0 +1,303 @@
+// bramble's builtins: derivation, files, run, test, sys, assert, fetch_url, fetch_git.
+// Each validates its arguments and throws; the interpreter places the error at the
+// caller's file, line and column.
+import { existsSync, lstatSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import {
+  Builtin,
+  None,
+  StarlarkError,
+  Struct,
+  call,
+  repr,
+  str,
+  toJS,
+  truth,
+  typeName,
+  equal,
+  compare,
+  unpackArgs,
+  makeList,
+  type Thread,
+  type Value,
+} from "../starlark/index.js";
+import { derivationHash, type Derivation } from "../derivation/derivation.js";
+import { hashSources } from "../store/sources.js";
+import { glob } from "./glob.js";
+import { PROJECT_FILE } from "./project.js";
+import { ANY_SYSTEM, checkSystem, splitSystem } from "./systems.js";
+import { DerivationValue, RunValue, TestValue } from "./values.js";
+import type { EvalContext } from "./evaluate.js";
+
+function fail(msg: string): never {
+  throw new StarlarkError(msg);
+}
+
+function callerFile(thread: Thread, fn: string): string {
+  const pos = thread.callerPosition();
+  if (!pos) fail(`${fn}: cannot be called outside a .bramble file`);
+  return pos.file;
+}
+
+function location(thread: Thread): string {
+  const pos = thread.callerPosition();
+  return pos ? `${pos.file}:${pos.line}:${pos.col}` : "";
+}
+
+/** A string, or a derivation standing for its first output. */
+function asText(fn: string, field: string, v: Value): string {
+  if (typeof v === "string") return v;
+  if (v instanceof DerivationValue) return v.str();
+  fail(`${fn}: ${field} must be a string, not ${typeName(v)}`);
+}
+
+function stringList(fn: string, field: string, v: Value | undefined): string[] {
+  if (v === undefined || v === None) return [];
+  const js = toJS(v);
+  if (!Array.isArray(js)) fail(`${fn}: ${field} must be a list of strings, not ${typeName(v)}`);
+  return js.map((item, i) => asText(fn, `${field}[${i}]`, item as Value));
+}
+
+function stringDict(fn: string, field: string, v: Value | undefined): Record<string, string> {
+  if (v === undefined || v === None) return {};
+  const js = toJS(v);
+  if (!(js instanceof Map)) fail(`${fn}: ${field} must be a dict, not ${typeName(v)}`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of js) {
+    if (typeof k !== "string") fail(`${fn}: ${field} keys must be strings, not ${typeName(k as Value)}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`${fn}: ${field} key ${JSON.stringify(k)} is not a valid variable name`);
+    out[k] = asText(fn, `${field}[${JSON.stringify(k)}]`, val as Value);
+  }
+  return out;
+}
+
+function optString(fn: string, field: string, v: Value | undefined): string | undefined {
+  if (v === undefined || v === None) return undefined;
+  if (typeof v !== "string") fail(`${fn}: ${field} must be a string, not ${typeName(v)}`);
+  return v;
+}
+
+function optBool(fn: string, field: string, v: Value | undefined): boolean {
+  if (v === undefined || v === None) return false;
+  if (typeof v !== "boolean") fail(`${fn}: ${field} must be a bool, not ${typeName(v)}`);
+  return v;
+}
+
+function system(fn: string, field: string, v: string): string {
+  const problem = checkSystem(v);
+  if (problem) fail(`${fn}: ${field}: ${problem}`);
+  return v;
+}
+
+const OUTPUT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const HASH_RE = /^(sha256:)?[0-9a-z]{52}$|^(sha256:)?[0-9a-f]{64}$|^[0-9a-z]{32}$/;
+
+export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
+  const register = (thread: Thread, drv: Derivation): DerivationValue => {
+    const hash = derivationHash(drv);
+    const value = new DerivationValue(hash, drv, location(thread));
+    if (!ctx.drvs.has(hash)) {
+      ctx.drvs.set(hash, drv);
+      ctx.locations.set(hash, value.location);
+    }
+    return value;
+  };
+
+  const derivation = new Builtin("derivation", (thread, args, kwargs) => {
+    const [name, builder, a, env, sources, outputs, network, platform, sys, target, backend, hash] = unpackArgs(
+      "derivation", args, kwargs,
+      "name", "builder", "args?", "env?", "sources?", "outputs?", "network?", "platform?", "system?", "target?", "builder_backend?", "hash?",
+    );
+    if (typeof name !== "string" || name === "") fail(`derivation: name must be a non-empty string`);
+    if (/[/\s]/.test(name)) fail(`derivation: name ${JSON.stringify(name)} may not contain '/' or whitespace`);
+    const drvOutputs = outputs === undefined || outputs === None ? ["out"] : stringList("derivation", "outputs", outputs);
+    if (drvOutputs.length === 0) fail("derivation: outputs must name at least one output");
+    for (const o of drvOutputs) if (!OUTPUT_NAME.test(o)) fail(`derivation: output name ${JSON.stringify(o)} is not a valid name`);
+    if (new Set(drvOutputs).size !== drvOutputs.length) fail("derivation: outputs has a duplicate name");
+    if (sys !== undefined && sys !== None && target !== undefined && target !== None) {
+      fail("derivation: give system= or target= (its older name), not both");
+    }
+    const drvPlatform = system("derivation", "platform", optString("derivation", "platform", platform) ?? ctx.host);
+    const drvSystem = system(
+      "derivation",
+      sys !== undefined && sys !== None ? "system" : "target",
+      optString("derivation", "system", sys) ?? optString("derivation", "target", target) ?? drvPlatform,
+    );
+    const outputHash = optString("derivation", "hash", hash);
+    if (outputHash !== undefined && !HASH_RE.test(outputHash)) fail(`derivation: hash ${JSON.stringify(outputHash)} is not a sha256 hash`);
+    const wantsNetwork = optBool("derivation", "network", network);
+    if (wantsNetwork && outputHash === undefined) {
+      fail("derivation: network=True needs hash= (only fixed-output derivations may use the network)");
+    }
+    const drvEnv = stringDict("derivation", "env", env);
+    for (const o of drvOutputs) if (o in drvEnv) fail(`derivation: env ${JSON.stringify(o)} clashes with the output of that name`);
+    const drv: Derivation = {
+      name,
+      builder: asText("derivation", "builder", builder!),
+      args: stringList("derivation", "args", a),
+      env: drvEnv,
+      outputs: drvOutputs,
+      network: wantsNetwork,
+      platform: drvPlatform,
+      system: drvSystem,
+    };
+    const srcs = stringList("derivation", "sources", sources);
+    if (srcs.length > 0) drv.sources = resolveSources(ctx, callerFile(thread, "derivation"), srcs);
+    const forced = optString("derivation", "builder_backend", backend);
+    if (forced !== undefined) drv.builderBackend = forced;
+    if (outputHash !== undefined) drv.outputHash = outputHash;
+    return register(thread, drv);
+  });
+
+  const files = new Builtin("files", (thread, args, kwargs) => {
+    const [include, exclude, dirs, allowEmpty] = unpackArgs("files", args, kwargs, "include", "exclude?", "include_directories?", "allow_empty?");
+    const patterns = typeof include === "string" ? [include] : stringList("files", "include", include);
+    const excludes = stringList("files", "exclude", exclude);
+    for (const p of [...patterns, ...excludes]) {
+      if (isAbsolute(p) || p.split("/").includes("..")) fail(`files: pattern ${JSON.stringify(p)} must stay inside the project (no absolute paths or '..')`);
+    }
+    const base = dirname(callerFile(thread, "files"));
+    const found = glob(base, {
+      include: patterns,
+      exclude: excludes,
+      includeDirectories: optBool("files", "include_directories", dirs),
+      skipDir: (_rel, abs) => existsSync(join(abs, PROJECT_FILE)),
+    });
+    if (found.length === 0 && !optBool("files", "allow_empty", allowEmpty)) {
+      fail(`files: no files match ${patterns.map((p) => JSON.stringify(p)).join(", ")} in ${base} (pass allow_empty=True to allow this)`);
+    }
+    return makeList(found);
+  });
+
+  const run = new Builtin("run", (_thread, args, kwargs) => {
+    const [drv, cmd, a, paths, readOnly, hidden, network] = unpackArgs("run", args, kwargs, "derivation", "cmd", "args?", "paths?", "read_only?", "hidden_paths?", "network?");
+    if (!(drv instanceof DerivationValue)) fail(`run: derivation must be a derivation, not ${typeName(drv!)}`);
+    if (typeof cmd !== "string" || cmd === "") fail("run: cmd must be a non-empty string");
+    const spec = {
+      derivation: drv.drvHash,
+      cmd,
+      args: stringList("run", "args", a),
+      paths: stringList("run", "paths", paths),
+      readOnly: optBool("run", "read_only", readOnly),
+      hiddenPaths: stringList("run", "hidden_paths", hidden),
+      network: optBool("run", "network", network),
+    };
+    ctx.runs.push(spec);
+    return new RunValue(spec);
+  });
+
+  const test = new Builtin("test", (thread, args, kwargs) => {
+    const [drv, a] = unpackArgs("test", args, kwargs, "derivation", "args?");
+    if (!(drv instanceof DerivationValue)) fail(`test: derivation must be a derivation, not ${typeName(drv!)}`);
+    const spec = { derivation: drv.drvHash, args: stringList("test", "args", a), location: location(thread) };
+    ctx.tests.push(spec);
+    return new TestValue(spec);
+  });
+
+  const fetchDerivation = (thread: Thread, fn: string, name: string, builder: "fetch_url" | "fetch_git", env: Record<string, string>, key: string, hash: Value | undefined) => {
+    let outputHash = optString(fn, "hash", hash);
+    if (outputHash !== undefined && !HASH_RE.test(outputHash)) fail(`${fn}: hash ${JSON.stringify(outputHash)} is not a sha256 hash`);
+    outputHash ??= ctx.lock.get(key);
+    const drv: Derivation = { name, builder, args: [], env, outputs: ["out"], network: true, platform: ANY_SYSTEM, system: ANY_SYSTEM };
+    if (outputHash !== undefined) drv.outputHash = outputHash;
+    const value = register(thread, drv);
+    ctx.fetchKeys.set(value.drvHash, key);
+    return value;
+  };
+
+  const fetch_url = new Builtin("fetch_url", (thread, args, kwargs) => {
+    const [url, hash, nm] = unpackArgs("fetch_url", args, kwargs, "url", "hash?", "name?");
+    if (typeof url !== "string") fail(`fetch_url: url must be a string, not ${typeName(url!)}`);
+    if (!/^(https?|file):\/\/./.test(url)) fail(`fetch_url: url ${JSON.stringify(url)} must start with http://, https:// or file://`);
+    const name = optString("fetch_url", "name", nm) ?? (basename(new URL(url).pathname) || "fetch-url");
+    return fetchDerivation(thread, "fetch_url", name.replace(/[^A-Za-z0-9._+-]/g, "_"), "fetch_url", { url }, url, hash);
+  });
+
+  const fetch_git = new Builtin("fetch_git", (thread, args, kwargs) => {
+    const [url, ref, hash, nm] = unpackArgs("fetch_git", args, kwargs, "url", "ref?", "hash?", "name?");
+    if (typeof url !== "string" || url === "") fail("fetch_git: url must be a non-empty string");
+    const gitRef = optString("fetch_git", "ref", ref) ?? "HEAD";
+    const name = optString("fetch_git", "name", nm) ?? (basename(url.replace(/\/+$/, "")).replace(/\.git$/, "") || "fetch-git");
+    return fetchDerivation(thread, "fetch_git", name.replace(/[^A-Za-z0-9._+-]/g, "_"), "fetch_git", { url, ref: gitRef }, `git+${url}#${gitRef}`, hash);
+  });
+
+  const { arch, os } = splitSystem(ctx.host);
+  const sys = new Struct("sys", { os, arch, platform: ctx.host, host: ctx.host, target: ctx.target });
+
+  return { derivation, files, run, test, fetch_url, fetch_git, sys, assert: makeAssert() };
+}
+
+function resolveSources(ctx: EvalContext, file: string, srcs: string[]) {
+  const root = ctx.project.root;
+  const dir = dirname(file);
+  const files: string[] = [];
+  for (const s of srcs) {
+    const abs = resolve(dir, s);
+    const rel = relative(root, abs);
+    if (rel.startsWith("..") || isAbsolute(rel)) fail(`derivation: source ${JSON.stringify(s)} is outside the project at ${root}`);
+    if (!existsSync(abs) && !isLink(abs)) fail(`derivation: source ${JSON.stringify(s)} does not exist (${abs})`);
+    files.push(rel.split(sep).join("/"));
+  }
+  files.sort();
+  const unique = [...new Set(files)];
+  return { hash: hashSources(root, unique), dir: relative(root, dir).split(sep).join("/"), files: unique };
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function makeAssert(): Value {
+  const check = (cond: boolean, msg: string) => {
+    if (!cond) fail(msg);
+    return None;
+  };
+  return new Struct("assert", {
+    eq: new Builtin("assert.eq", (_t, args, kwargs) => {
+      const [a, b, msg] = unpackArgs("assert.eq", args, kwargs, "a", "b", "msg?");
+      return check(equal(a!, b!), optString("assert.eq", "msg", msg) ?? `${repr(a!)} != ${repr(b!)}`);
+    }),
+    ne: new Builtin("assert.ne", (_t, args, kwargs) => {
+      const [a, b, msg] = unpackArgs("assert.ne", args, kwargs, "a", "b", "msg?");
+      return check(!equal(a!, b!), optString("assert.ne", "msg", msg) ?? `${repr(a!)} == ${repr(b!)}`);
+    }),
+    true: new Builtin("assert.true", (_t, args, kwargs) => {
+      const [cond, msg] = unpackArgs("assert.true", args, kwargs, "cond", "msg?");
+      return check(truth(cond!), optString("assert.true", "msg", msg) ?? `assertion failed: ${repr(cond!)} is not true`);
+    }),
+    lt: new Builtin("assert.lt", (_t, args, kwargs) => {
+      const [a, b, msg] = unpackArgs("assert.lt", args, kwargs, "a", "b", "msg?");
+      return check(compare(a!, b!) < 0, optString("assert.lt", "msg", msg) ?? `${repr(a!)} is not less than ${repr(b!)}`);
+    }),
+    contains: new Builtin("assert.contains", (_t, args, kwargs) => {
+      const [container, x, msg] = unpackArgs("assert.contains", args, kwargs, "container", "x", "msg?");
+      const js = toJS(container!);
+      let found: boolean;
+      if (typeof js === "string") found = typeof x === "string" && js.includes(x);
+      else if (Array.isArray(js) || js instanceof Set) found = [...js].some((item) => equal(item as Value, x!));
+      else if (js instanceof Map) found = [...js.keys()].some((k) => equal(k as Value, x!));
+      else fail(`assert.contains: ${typeName(container!)} is not a container`);
+      return check(found, optString("assert.contains", "msg", msg) ?? `${repr(container!)} does not contain ${repr(x!)}`);
+    }),
+    fails: new Builtin("assert.fails", (thread, args, kwargs) => {
+      const [fn, pattern] = unpackArgs("assert.fails", args, kwargs, "fn", "pattern");
+      if (typeof pattern !== "string") fail("assert.fails: pattern must be a string");
+      try {
+        call(thread, fn!, []);
+      } catch (err) {
+        const msg = err instanceof StarlarkError ? err.msg : String((err as Error).message);
+        if (!new RegExp(pattern).test(msg)) fail(`assert.fails: error ${JSON.stringify(msg)} does not match ${JSON.stringify(pattern)}`);
+        return None;
+      }
+      return fail(`assert.fails: ${str(fn!)} did not fail (expected an error matching ${JSON.stringify(pattern)})`);
+    }),
+    fail: new Builtin("assert.fail", (_t, args, kwargs) => {
+      const [msg] = unpackArgs("assert.fail", args, kwargs, "msg");
+      return fail(typeof msg === "string" ? msg : repr(msg!));
+    }),
+  });
+}

@@ -1,0 +1,209 @@
+// Evaluation: run .bramble modules, call the chosen functions, and collect the
+// derivation graph they return. One EvalContext per (project, target); modules are
+// executed once per context and shared by every function evaluated in it.
+import { readFileSync } from "node:fs";
+import { dirname, relative } from "node:path";
+import {
+  BRAMBLE_DIALECT,
+  StarlarkError,
+  Struct,
+  Thread,
+  call,
+  execFile,
+  listFunctions,
+  toJS,
+  type Value,
+} from "../starlark/index.js";
+import { derivationInputs, type Derivation } from "../derivation/derivation.js";
+import { makeBuiltins } from "./builtins.js";
+import { readLock } from "./lock.js";
+import { moduleFile, parseModuleArg } from "./module-args.js";
+import type { Project } from "./project.js";
+import { hostSystem } from "./systems.js";
+import { DerivationValue, type RunSpec, type TestSpec } from "./values.js";
+
+export interface EvalContext {
+  project: Project;
+  host: string;
+  target: string;
+  /** every derivation created, by hash */
+  drvs: Map<string, Derivation>;
+  /** hash → file:line:col of the derivation() call that made it */
+  locations: Map<string, string>;
+  runs: RunSpec[];
+  tests: TestSpec[];
+  /** bramble.lock entries */
+  lock: Map<string, string>;
+  /** fixed-output derivation hash → its bramble.lock key */
+  fetchKeys: Map<string, string>;
+  modules: Map<string, Map<string, Value>>;
+  loading: string[];
+  predeclared: Record<string, Value>;
+}
+
+export interface Evaluation {
+  project: Project;
+  host: string;
+  target: string;
+  /** the derivations reachable from the roots, by hash */
+  drvs: Map<string, Derivation>;
+  locations: Map<string, string>;
+  roots: string[];
+  runs: RunSpec[];
+  tests: TestSpec[];
+  fetchKeys: Map<string, string>;
+}
+
+export function createContext(project: Project, opts: { target?: string; host?: string } = {}): EvalContext {
+  const host = opts.host ?? hostSystem();
+  const ctx: EvalContext = {
+    project,
+    host,
+    target: opts.target ?? host,
+    drvs: new Map(),
+    locations: new Map(),
+    runs: [],
+    tests: [],
+    lock: readLock(project.root).urlhashes,
+    fetchKeys: new Map(),
+    modules: new Map(),
+    loading: [],
+    predeclared: {},
+  };
+  ctx.predeclared = makeBuiltins(ctx);
+  return ctx;
+}
+
+/**
+ * bramble's module load, `load("pkg/dir")` and `load(alias="pkg/dir")`, binds a whole
+ * module. Starlark's load binds symbols, so rewrite those two forms into a load of the
+ * module's `__module__` symbol. The rewrite keeps every line where it was.
+ */
+export function rewriteModuleLoads(source: string): string {
+  return source.replace(
+    /^load\(\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"([^"\n]+)"\s*,?\s*\)/gm,
+    (_m, alias: string | undefined, path: string) => {
+      const name = alias ?? path.replace(/\/+$/, "").split("/").pop()!.replace(/\.bramble$/, "").replace(/[^A-Za-z0-9_]/g, "_");
+      return `load("${path}", ${name}="__module__")`;
+    },
+  );
+}
+
+function moduleValue(path: string, globals: Map<string, Value>): Value {
+  const attrs: Record<string, Value> = {};
+  for (const [k, v] of globals) if (!k.startsWith("_")) attrs[k] = v;
+  return new Struct(`module "${path}"`, attrs);
+}
+
+function resolveLoad(ctx: EvalContext, module: string): string {
+  const [pkg, ...rest] = module.split("/");
+  let base: string | undefined;
+  if (pkg === ctx.project.name) base = ctx.project.root;
+  else {
+    const dep = ctx.project.dependencies.get(pkg!);
+    if (!dep) {
+      const known = [ctx.project.name, ...ctx.project.dependencies.keys()].map((k) => `"${k}"`).join(", ");
+      throw new StarlarkError(`load: unknown package "${pkg}" in "${module}" (known packages: ${known})`);
+    }
+    if (!dep.path) throw new StarlarkError(`load: dependency "${pkg}" has no local path; fetching package versions is not supported yet`);
+    base = dep.path;
+  }
+  const target = [base, ...rest].join("/");
+  const file = moduleFile(target);
+  if (!file) throw new StarlarkError(`load: no module "${module}" (looked for ${target}/default.bramble and ${target}.bramble)`);
+  return file;
+}
+
+export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
+  const cached = ctx.modules.get(file);
+  if (cached) return cached;
+  if (ctx.loading.includes(file)) {
+    const cycle = [...ctx.loading.slice(ctx.loading.indexOf(file)), file].map((f) => relative(ctx.project.root, f)).join(" -> ");
+    throw new StarlarkError(`load: cycle in load graph: ${cycle}`);
+  }
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new StarlarkError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  ctx.loading.push(file);
+  try {
+    const thread = new Thread(relative(ctx.project.root, file) || file);
+    const globals = execFile(thread, file, rewriteModuleLoads(source), ctx.predeclared, {
+      dialect: BRAMBLE_DIALECT,
+      load: (_t, module) => {
+        const loaded = execModule(ctx, resolveLoad(ctx, module));
+        return { __module__: moduleValue(module, loaded) };
+      },
+    });
+    ctx.modules.set(file, globals);
+    return globals;
+  } finally {
+    ctx.loading.pop();
+  }
+}
+
+/** Every derivation in a function's return value (lists, tuples, dicts, nested). */
+function collectDerivations(v: unknown, out: string[]): void {
+  if (v instanceof DerivationValue) out.push(v.drvHash);
+  else if (Array.isArray(v) || v instanceof Set) for (const item of v) collectDerivations(item, out);
+  else if (v instanceof Map) for (const item of v.values()) collectDerivations(item, out);
+}
+
+/** The derivations reachable from `roots` through `{{ hash:output }}` references. */
+export function closureOf(all: Map<string, Derivation>, roots: string[]): Map<string, Derivation> {
+  const out = new Map<string, Derivation>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const hash = stack.pop()!;
+    if (out.has(hash)) continue;
+    const drv = all.get(hash);
+    if (!drv) throw new Error(`derivation ${hash} is referenced but was never defined`);
+    out.set(hash, drv);
+    for (const ref of derivationInputs(drv)) stack.push(ref.hash);
+  }
+  return out;
+}
+
+/** Evaluate module arguments (see module-args.ts) relative to `cwd`. */
+export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, opts: { justParse?: boolean } = {}): Evaluation {
+  const roots: string[] = [];
+  for (const arg of moduleArgs) {
+    for (const sel of parseModuleArg(arg, cwd, ctx.project)) {
+      const globals = execModule(ctx, sel.file);
+      if (opts.justParse) continue;
+      const thread = new Thread(relative(ctx.project.root, sel.file));
+      let names: string[];
+      if (sel.fn) {
+        if (!globals.has(sel.fn)) {
+          const fns = listFunctions(sel.file, readFileSync(sel.file, "utf8")).map((f) => f.name);
+          throw new StarlarkError(`${sel.file}: no function "${sel.fn}" (functions here: ${fns.join(", ") || "none"})`);
+        }
+        names = [sel.fn];
+      } else {
+        names = listFunctions(sel.file, readFileSync(sel.file, "utf8"))
+          .filter((f) => !f.name.startsWith("_") && f.params.length === 0)
+          .map((f) => f.name);
+      }
+      for (const name of names) collectDerivations(toJS(call(thread, globals.get(name)!, [])), roots);
+    }
+  }
+  const uniqueRoots = [...new Set(roots)];
+  const drvs = closureOf(ctx.drvs, uniqueRoots);
+  return {
+    project: ctx.project,
+    host: ctx.host,
+    target: ctx.target,
+    drvs,
+    locations: ctx.locations,
+    roots: uniqueRoots,
+    runs: ctx.runs,
+    tests: ctx.tests,
+    fetchKeys: ctx.fetchKeys,
+  };
+}
+
+export function moduleDir(file: string): string {
+  return dirname(file);
+}

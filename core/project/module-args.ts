@@ -1,0 +1,103 @@
+// Command-line module arguments: which .bramble files and functions to evaluate.
+//   ./path:fn          a module (dir/default.bramble or path.bramble) and one function
+//   ./path             every public function without parameters in that module
+//   ./file.bramble:fn  a file and one function
+//   <package>/sub:fn   a module named by the project's package name
+//   ./dir/...          every .bramble file below dir, stopping at nested projects
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { PROJECT_FILE, type Project } from "./project.js";
+
+export const MODULE_ARG_FORMS = [
+  "./path:fn          a module (./path/default.bramble or ./path.bramble) and one function",
+  "./path             every public function without parameters in that module",
+  "./file.bramble:fn  a file and one function",
+  "<package>/sub:fn   a module of this project (or a dependency), by package name",
+  "./dir/...          every .bramble file below dir (nested projects excluded)",
+];
+
+export class ModuleArgError extends Error {
+  constructor(arg: string, why: string) {
+    super(`${why}: "${arg}"\nmodule arguments take these forms:\n  ${MODULE_ARG_FORMS.join("\n  ")}`);
+  }
+}
+
+export interface ModuleSelection {
+  /** absolute path of a .bramble file */
+  file: string;
+  /** the function to call, or undefined for "every public function with no parameters" */
+  fn?: string;
+}
+
+/** Resolve a module path (no extension) to its file: dir/default.bramble, else path.bramble. */
+export function moduleFile(path: string): string | undefined {
+  if (path.endsWith(".bramble")) return existsSync(path) && statSync(path).isFile() ? path : undefined;
+  const inDir = join(path, "default.bramble");
+  if (existsSync(inDir)) return inDir;
+  if (existsSync(`${path}.bramble`)) return `${path}.bramble`;
+  return undefined;
+}
+
+export function bramblesBelow(dir: string, root: string = dir): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (d !== root && existsSync(join(d, PROJECT_FILE))) return;
+    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.isFile() && entry.name.endsWith(".bramble")) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const FN_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Where a module argument points, before the project is known (to find the project). */
+export function moduleArgPath(arg: string, cwd: string): string {
+  const colon = arg.lastIndexOf(":");
+  const path = colon > 0 && FN_RE.test(arg.slice(colon + 1)) ? arg.slice(0, colon) : arg;
+  const bare = path.endsWith("/...") ? path.slice(0, -4) : path;
+  return isRelativeArg(bare) ? resolve(cwd, bare) : cwd;
+}
+
+function isRelativeArg(p: string): boolean {
+  return p === "." || p === ".." || p.startsWith("./") || p.startsWith("../") || isAbsolute(p);
+}
+
+export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
+  if (arg.trim() === "") throw new ModuleArgError(arg, "empty module argument");
+  let path = arg;
+  let fn: string | undefined;
+  const colon = arg.lastIndexOf(":");
+  if (colon >= 0) {
+    path = arg.slice(0, colon);
+    fn = arg.slice(colon + 1);
+    if (!FN_RE.test(fn)) throw new ModuleArgError(arg, `"${fn}" is not a function name`);
+    if (path === "") throw new ModuleArgError(arg, "missing module path before ':'");
+  }
+
+  if (path.endsWith("/...") || path === "...") {
+    if (fn) throw new ModuleArgError(arg, "a '...' pattern cannot name a function");
+    const dir = resolve(cwd, path === "..." ? "." : path.slice(0, -4));
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModuleArgError(arg, `no directory ${dir}`);
+    return bramblesBelow(dir).map((file) => ({ file }));
+  }
+
+  let abs: string;
+  if (isRelativeArg(path)) abs = resolve(cwd, path);
+  else {
+    const [pkg, ...rest] = path.split("/");
+    if (pkg !== project.name) {
+      throw new ModuleArgError(arg, `unknown package "${pkg}" (this project is "${project.name}"); relative paths start with ./`);
+    }
+    abs = join(project.root, ...rest);
+  }
+  const rel = relative(project.root, abs);
+  if (rel.startsWith("..") || isAbsolute(rel)) throw new ModuleArgError(arg, `${abs} is outside the project at ${project.root}`);
+  const file = moduleFile(abs);
+  if (!file) throw new ModuleArgError(arg, `no module at ${abs} (looked for ${join(abs, "default.bramble")} and ${abs}.bramble)`);
+  return [{ file, fn }];
+}

@@ -1,0 +1,186 @@
+// `bramble serve`: the renderer as static files plus the service over a WebSocket, on
+// loopback, behind a random token. The page gets the token in its URL; the server then
+// sets it as a SameSite cookie so the page's own assets load without it in every URL.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { extname, join, normalize, sep } from "node:path";
+import { WebSocketServer, type WebSocket } from "ws";
+import { ClientMessage, type BuildEvent, type ServerMessage } from "../api/schema.js";
+import { dispatch, toApiError, type ServiceHost } from "../api/service.js";
+
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:* ws://localhost:* ws://[::1]:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+const MAX_MESSAGE_BYTES = 1 << 20;
+/** A client further behind than this gets log lines dropped (with a marker), not unbounded memory. */
+const MAX_BUFFERED_BYTES = 8 << 20;
+
+const MIME: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".json": "application/json",
+  ".map": "application/json",
+  ".woff2": "font/woff2",
+};
+
+export interface ServeOptions {
+  host: ServiceHost;
+  staticDir: string;
+  bind?: string;
+  port?: number;
+  token?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  token: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+function tokenMatches(given: string | null | undefined, token: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function cookieToken(req: IncomingMessage): string | undefined {
+  const cookie = req.headers.cookie ?? "";
+  return /(?:^|;\s*)bramble_token=([0-9a-f]+)/.exec(cookie)?.[1];
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const token = opts.token ?? randomBytes(16).toString("hex");
+  const bind = opts.bind ?? "127.0.0.1";
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const index = join(opts.staticDir, "index.html");
+  if (!existsSync(index)) throw new Error(`the app is not built (${index} is missing): run npm run build`);
+
+  const authorized = (req: IncomingMessage, url: URL) =>
+    tokenMatches(url.searchParams.get("token"), token) || tokenMatches(cookieToken(req), token);
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Referrer-Policy", "no-referrer");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405).end("method not allowed\n");
+      return;
+    }
+    if (!authorized(req, url)) {
+      log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: missing or wrong token`);
+      res.writeHead(403, { "Content-Type": "text/plain" }).end("forbidden: open the URL bramble serve printed (it carries the token)\n");
+      return;
+    }
+    if (url.searchParams.has("token")) {
+      res.setHeader("Set-Cookie", `bramble_token=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    }
+    const rel = normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, "");
+    let file = join(opts.staticDir, rel);
+    if (!file.startsWith(opts.staticDir + sep) && file !== opts.staticDir) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (!existsSync(file) || statSync(file).isDirectory()) file = index;
+    res.writeHead(200, { "Content-Type": MIME[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
+    if (req.method === "HEAD") res.end();
+    else createReadStream(file).pipe(res);
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const origin = req.headers.origin;
+    const hostHeader = req.headers.host;
+    const sameOrigin = origin === undefined || origin === `http://${hostHeader}`;
+    if (url.pathname !== "/api" || !authorized(req, url) || !sameOrigin) {
+      log(`refused WebSocket ${url.pathname} from ${req.socket.remoteAddress} (origin ${origin ?? "none"}): ${sameOrigin ? "missing or wrong token" : "foreign origin"}`);
+      socket.write("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+  });
+
+  const clients = new Set<WebSocket>();
+  const dropped = new WeakMap<WebSocket, number>();
+  const send = (ws: WebSocket, msg: ServerMessage) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+  };
+  const unsubscribe = opts.host.onEvent((event: BuildEvent) => {
+    for (const ws of clients) {
+      if (event.type === "log" && ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        dropped.set(ws, (dropped.get(ws) ?? 0) + 1);
+        continue;
+      }
+      const lost = dropped.get(ws);
+      if (lost && event.type === "log") {
+        dropped.delete(ws);
+        send(ws, { event: { ...event, line: `[bramble: ${lost} log lines dropped: this client fell behind; the whole log is kept on disk]` } });
+      }
+      send(ws, { event });
+    }
+  });
+
+  wss.on("connection", (ws: WebSocket) => {
+    clients.add(ws);
+    ws.on("close", () => clients.delete(ws));
+    ws.on("error", () => clients.delete(ws));
+    ws.on("message", async (data, isBinary) => {
+      let id: number | null = null;
+      try {
+        if (isBinary) throw Object.assign(new Error("binary messages are not accepted"), { field: "(message)" });
+        let raw: unknown;
+        try {
+          raw = JSON.parse(data.toString());
+        } catch {
+          throw Object.assign(new Error("a message must be JSON"), { field: "(message)" });
+        }
+        const parsed = ClientMessage.safeParse(raw);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          if (typeof (raw as { id?: unknown })?.id === "number") id = (raw as { id: number }).id;
+          throw Object.assign(new Error(`invalid message: ${issue.path.join(".") || "(message)"}: ${issue.message}`), {
+            field: issue.path.join(".") || "(message)",
+          });
+        }
+        id = parsed.data.id;
+        const result = await dispatch(opts.host.service, parsed.data.method, parsed.data.params);
+        send(ws, { id, result });
+      } catch (err) {
+        const error = toApiError(err);
+        if (error.field) log(`rejected a WebSocket message: ${error.message}`);
+        send(ws, { id, error });
+      }
+    });
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, bind, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostPart = bind.includes(":") ? `[${bind}]` : bind;
+  return {
+    url: `http://${hostPart}:${port}/?token=${token}`,
+    token,
+    port,
+    server,
+    close: async () => {
+      unsubscribe();
+      for (const ws of clients) ws.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
