@@ -4,7 +4,7 @@
 import ELK from "elkjs/lib/elk.bundled.js";
 import type { Graph } from "../../core/api/schema";
 
-export const NODE_WIDTH = 220;
+export const NODE_WIDTH = 240;
 export const NODE_HEIGHT = 78;
 const ELK_LIMIT = 800;
 
