@@ -17,7 +17,7 @@ export async function startBuild(opts: { only?: string[]; keepFailed?: boolean }
       moduleArg,
       ...(t ? { target: t } : {}),
       ...(opts.only ? { only: opts.only } : {}),
-      keepFailed: opts.keepFailed ?? true,
+      keepFailed: opts.keepFailed ?? useBuilds.getState().keepFailed,
     });
   } catch (e) {
     useBuilds.getState().setStarting(false);

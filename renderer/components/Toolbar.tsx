@@ -46,6 +46,7 @@ export function Toolbar() {
   const running = useBuilds((s) => s.run?.status === "running");
   const starting = useBuilds((s) => s.starting);
   const selected = useSelection((s) => s.selected);
+  const keepFailed = useBuilds((s) => s.keepFailed);
   const [path, setPath] = useState(project);
   const [targetText, setTargetText] = useState(target);
   useEffect(() => setPath(project), [project]);
@@ -56,10 +57,10 @@ export function Toolbar() {
   const targets = targetChoices(info, backends);
 
   return (
-    <header className="toolbar" role="toolbar" aria-label="Project and build">
-      <div className="brand" aria-hidden="true">
-        <span className="logo">❦</span> Bramble Studio
-      </div>
+    <header className="toolbar" aria-label="Project and build">
+      <h1 className="brand">
+        <span className="logo" aria-hidden="true">❦</span> Bramble Studio
+      </h1>
       <form
         className="tb-group"
         onSubmit={(e) => {
@@ -129,6 +130,9 @@ export function Toolbar() {
         <button type="button" className="danger" onClick={() => void cancelBuild()} disabled={!running} title="Cancel the running build (Ctrl+.)" aria-keyshortcuts="Control+.">
           Cancel
         </button>
+        <label className="check" title="Keep a failed build's directory for debugging (--keep-failed)">
+          <input type="checkbox" checked={keepFailed} onChange={(e) => useBuilds.getState().setKeepFailed(e.target.checked)} /> Keep failed
+        </label>
       </div>
       <Progress />
     </header>

@@ -28,6 +28,9 @@ export interface BuildsStore {
   run: Run | null;
   /** a build.start request is on its way */
   starting: boolean;
+  /** keep failed builds' directories (--keep-failed) */
+  keepFailed: boolean;
+  setKeepFailed(v: boolean): void;
   apply(e: BuildEvent): void;
   applyMany(es: BuildEvent[]): void;
   clearStates(): void;
@@ -103,6 +106,8 @@ export const useBuilds = create<BuildsStore>((set) => ({
   buildIds: {},
   run: null,
   starting: false,
+  keepFailed: false,
+  setKeepFailed: (keepFailed) => set({ keepFailed }),
   apply: (e) => set((s) => step(s, e)),
   applyMany: (es) =>
     set((s) => {

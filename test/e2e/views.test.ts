@@ -1,0 +1,164 @@
+// Each view of the app against `bramble serve` on the studio fixture: node panel, filters,
+// retarget, failed builds, history and old logs, evaluation errors, log panel, keyboard.
+import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { fixture, launch, node, open, screenshot, serve, type Opened, type Served } from "./helpers";
+
+let server: Served;
+let browser: Browser;
+let opened: Opened;
+let page: Page;
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([serve(fixture("studio")), launch()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+beforeEach(async () => {
+  opened = await open(browser, server.url);
+  page = opened.page;
+  await node(page, "app").waitFor({ timeout: 15_000 });
+});
+afterEach(async () => {
+  await opened.context.close();
+});
+
+async function chooseFunction(fn: string) {
+  const select = page.getByLabel("Function");
+  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
+  await select.selectOption(value!);
+}
+
+async function build() {
+  await page.getByRole("button", { name: "Build", exact: true }).click();
+}
+
+describe("graph and node panel", () => {
+  it("lays out the graph with badges and shows a selected node's derivation, with clickable dependencies", async () => {
+    await node(page, "tool").waitFor();
+    expect(await node(page, "app").getByTestId("builder-badge").textContent()).toBe("local");
+    expect(await node(page, "app").getByTestId("cross-mark").count()).toBe(0);
+    // a layered layout: the dependency sits left of its dependent
+    const tool = (await node(page, "tool").boundingBox())!;
+    const app = (await node(page, "app").boundingBox())!;
+    expect(tool.x + tool.width).toBeLessThan(app.x);
+
+    await node(page, "app").click();
+    const panel = page.getByTestId("node-panel");
+    await expect(panel.getByRole("heading", { level: 2 }).textContent()).resolves.toBe("app");
+    await panel.getByText("Dependencies (1)").waitFor();
+    await expect(node(page, "tool").getAttribute("class")).resolves.toContain("role-dep");
+    await panel.getByRole("button", { name: "tool", exact: true }).click();
+    await panel.getByRole("heading", { level: 2, name: "tool" }).waitFor();
+    await expect(node(page, "app").getAttribute("class")).resolves.toContain("role-dependent");
+    await screenshot(page, "node-panel");
+  });
+
+  it("filters nodes by name and by state", async () => {
+    await page.getByLabel("Search nodes by name").fill("too");
+    await expect(page.getByTestId("filter-count").textContent()).resolves.toBe("1 of 2");
+    await expect(node(page, "app").getAttribute("class")).resolves.toContain("role-dim");
+    await expect(node(page, "tool").getAttribute("class")).resolves.not.toContain("role-dim");
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.getByLabel("Filter by state").selectOption("failed");
+    await expect(page.getByTestId("filter-count").textContent()).resolves.toBe("0 of 2");
+  });
+
+  it("offers zoom, fit and minimap controls", async () => {
+    await page.getByRole("button", { name: /zoom in/i }).click();
+    await page.getByRole("button", { name: /fit view/i }).click();
+    expect(await page.locator(".react-flow__minimap").count()).toBe(1);
+  });
+});
+
+describe("retarget", () => {
+  it("shows what changes and what would rebuild before building, then builds for the target", async () => {
+    await page.getByLabel("Target").fill("aarch64-linux");
+    await page.getByLabel("Target").press("Enter");
+    const summary = page.getByTestId("retarget-summary");
+    await summary.waitFor({ timeout: 15_000 });
+    await expect(summary.getByTestId("changed-count").textContent()).resolves.toBe("1");
+    await page.locator('[data-testid="node-app"][data-changed="true"]').waitFor();
+    await node(page, "app").getByTestId("cross-mark").waitFor();
+    expect(await node(page, "app").getByTestId("system-badge").textContent()).toBe("aarch64-linux");
+    expect(Number(await summary.getByTestId("rebuild-count").textContent())).toBeGreaterThanOrEqual(1);
+    await screenshot(page, "retarget");
+    await summary.getByRole("button", { name: "Build for aarch64-linux" }).click();
+    await page.locator('[data-testid="node-app"][data-state="built"]').waitFor({ timeout: 30_000 });
+    await page.getByTestId("log-view").getByText("building app for aarch64-linux").waitFor();
+  });
+});
+
+describe("builds and logs", () => {
+  it("streams logs with ANSI colours, searches and follows them", async () => {
+    await build();
+    await page.locator('[data-testid="node-app"][data-state="built"], [data-testid="node-app"][data-state="cached"]').waitFor({ timeout: 30_000 });
+    const view = page.getByTestId("log-view");
+    // cached from an earlier test is fine: then open the node's past build log instead
+    if ((await node(page, "app").getAttribute("data-state")) === "built") {
+      await view.getByText("coloured").waitFor();
+      const colour = await view.locator("span[style*='color']", { hasText: "coloured" }).count();
+      expect(colour).toBe(1);
+      await page.getByLabel("Search the log").fill("building the tool");
+      await expect(view.locator(".log-line").count()).resolves.toBe(1);
+    }
+    await expect(page.getByTestId("progress").textContent()).resolves.toMatch(/\d+\/\d+ done/);
+  });
+
+  it("makes a failed build stand out with its exit code, log tail and a one-click rebuild", async () => {
+    await chooseFunction("broken");
+    await node(page, "broken").waitFor({ timeout: 15_000 });
+    await build();
+    await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
+    await expect(page.getByTestId("progress").getAttribute("data-status")).resolves.toBe("failed");
+    await node(page, "broken").click();
+    const failure = page.getByTestId("failure");
+    await failure.waitFor();
+    await expect(failure.getByTestId("exit-code").textContent()).resolves.toBe("3");
+    await failure.getByTestId("log-tail").getByText("about to fail").waitFor();
+    await failure.getByTestId("shell-command").waitFor();
+    await screenshot(page, "failed-build");
+    await failure.getByRole("button", { name: "Rebuild just this node" }).click();
+    await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
+    await page.getByTestId("node-panel").getByTestId("build-table").locator("tr.build-failed").nth(1).waitFor({ timeout: 10_000 });
+  });
+
+  it("lists past builds in history and opens an old log", async () => {
+    await build();
+    await page.locator('[data-testid="node-tool"][data-state="built"], [data-testid="node-tool"][data-state="cached"]').waitFor({ timeout: 30_000 });
+    await page.getByRole("tab", { name: "History" }).click();
+    const history = page.getByTestId("history-panel");
+    const row = history.locator("tr", { hasText: "tool" }).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.getByRole("button", { name: /Open log/ }).click();
+    await page.getByTestId("log-view").getByText("building the tool").waitFor({ timeout: 10_000 });
+    await screenshot(page, "history");
+  });
+});
+
+describe("errors and keyboard", () => {
+  it("shows an evaluation error with its file, line and column", async () => {
+    await chooseFunction("bad_eval");
+    const err = page.getByTestId("eval-error");
+    await err.waitFor({ timeout: 15_000 });
+    await expect(err.textContent()).resolves.toMatch(/default\.bramble:\d+:\d+/);
+    await expect(err.textContent()).resolves.toContain("no_such_name");
+  });
+
+  it("reaches search, nodes and the build from the keyboard", async () => {
+    await page.locator("body").click({ position: { x: 5, y: 500 } });
+    await page.keyboard.press("/");
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe("node-search");
+    await page.keyboard.type("tool");
+    await page.keyboard.press("Enter");
+    await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "tool" }).waitFor();
+    // nodes are focusable; Enter on a focused node selects it
+    await page.locator(".react-flow__node", { has: node(page, "app") }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "app" }).waitFor();
+    await page.keyboard.press("Control+Enter");
+    await page.getByTestId("progress").locator("progress").waitFor({ timeout: 15_000 });
+  });
+});
