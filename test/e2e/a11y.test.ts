@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { join } from "node:path";
-import { fixture, launch, node, open, repo, serve, type Served } from "./helpers";
+import { fixture, launch, node, open, repo, serve, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;

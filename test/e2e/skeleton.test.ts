@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 import WebSocket from "ws";
 import { join } from "node:path";
-import { launch, node, open, repo, screenshot, serve, type Served } from "./helpers";
+import { launch, node, open, repo, screenshot, serve, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;

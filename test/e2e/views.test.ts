@@ -2,7 +2,7 @@
 // retarget, failed builds, history and old logs, evaluation errors, log panel, keyboard.
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { fixture, launch, node, open, screenshot, serve, type Opened, type Served } from "./helpers";
+import { fixture, launch, node, open, screenshot, serve, type Opened, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;
