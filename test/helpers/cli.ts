@@ -1,0 +1,37 @@
+// Run the built `bramble` CLI as a user would, on a fresh store.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
+export const cli = join(repo, "dist/cli.mjs");
+
+export function ensureCli(): void {
+  if (existsSync(cli)) return;
+  const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("building the CLI failed");
+}
+
+export function freshHome(): string {
+  return mkdtempSync(join(tmpdir(), "bramble-home-"));
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function bramble(args: string[], opts: { home: string; cwd?: string; input?: string; timeoutMs?: number }): CliResult {
+  ensureCli();
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    cwd: opts.cwd ?? repo,
+    env: { ...process.env, BRAMBLE_PATH: opts.home, NO_COLOR: "1" },
+    input: opts.input,
+    encoding: "utf8",
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,117 @@
+// `bramble serve`'s host: token, origin and message checks, and the API over WebSocket.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { createService, type ServiceHost } from "../../core/api/service.js";
+import { startServer, type RunningServer } from "../../core/serve/server.js";
+import { freshHome, repo } from "../helpers/cli.js";
+import { spawnSync } from "node:child_process";
+
+const hello = join(repo, "examples/hello");
+let host: ServiceHost;
+let server: RunningServer;
+const logged: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(repo, "dist/renderer/index.html"))) {
+    spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "renderer"], { cwd: repo, stdio: "inherit" });
+  }
+  host = createService({ home: freshHome(), defaultProject: hello, defaultModuleArg: ".:default" });
+  server = await startServer({ host, staticDir: join(repo, "dist/renderer"), log: (l) => logged.push(l) });
+});
+afterAll(async () => {
+  await server?.close();
+  host?.close();
+});
+
+function connect(query: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api${query}`, { headers });
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+function request(ws: WebSocket, msg: unknown): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const onMessage = (data: WebSocket.RawData) => {
+      const reply = JSON.parse(String(data));
+      if ("event" in reply) return;
+      ws.off("message", onMessage);
+      resolve(reply);
+    };
+    ws.on("message", onMessage);
+    ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
+  });
+}
+
+describe("bramble serve", () => {
+  it("binds loopback and prints a URL with a token", () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}$/);
+  });
+
+  it("refuses a page request without the token or with a wrong one, and logs it", async () => {
+    const none = await fetch(`http://127.0.0.1:${server.port}/`);
+    expect(none.status).toBe(403);
+    const wrong = await fetch(`http://127.0.0.1:${server.port}/?token=${"0".repeat(32)}`);
+    expect(wrong.status).toBe(403);
+    expect(logged.some((l) => /refused GET \/ .*token/.test(l))).toBe(true);
+  });
+
+  it("serves the app with a Content-Security-Policy when the token is right", async () => {
+    const res = await fetch(server.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toMatch(/script-src 'self'/);
+    expect(await res.text()).toMatch(/<div id="root">|<div id=root>/);
+    const cookie = res.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/bramble_token=[0-9a-f]+; HttpOnly; SameSite=Strict/);
+  });
+
+  it("refuses a WebSocket without the token or from another origin", async () => {
+    await expect(connect("")).rejects.toThrow(/403/);
+    await expect(connect(`?token=${server.token}`, { Origin: "http://evil.example" })).rejects.toThrow(/403/);
+  });
+
+  it("answers malformed messages with an error naming the field, and stays up", async () => {
+    const ws = await connect(`?token=${server.token}`, { Origin: `http://127.0.0.1:${server.port}` });
+    try {
+      expect(await request(ws, "not json")).toMatchObject({ id: null, error: { field: "(message)" } });
+      expect(await request(ws, { id: 1, method: "nope", params: {} })).toMatchObject({ id: 1, error: { field: "method" } });
+      expect(await request(ws, { id: 2, method: "graph.evaluate", params: { project: 5 } })).toMatchObject({ id: 2, error: { field: "project" } });
+      expect(await request(ws, { id: 3, method: "build.cancel", params: { runId: "x", extra: 1 } })).toMatchObject({ id: 3, error: {} });
+      const info = await request(ws, { id: 4, method: "app.info", params: {} });
+      expect(info).toMatchObject({ id: 4, result: { defaultProject: hello, defaultModuleArg: ".:default" } });
+    } finally {
+      ws.close();
+    }
+  });
+
+  it("evaluates the example's graph: two nodes, an edge, builder and system badges", async () => {
+    const ws = await connect(`?token=${server.token}`);
+    try {
+      const reply = await request(ws, { id: 1, method: "graph.evaluate", params: { project: hello, moduleArg: ".:default" } });
+      const graph = reply.result as { nodes: { name: string; badge: string; system: string; hash: string }[]; edges: { from: string; to: string }[]; host: string };
+      expect(graph.nodes.map((n) => n.name).sort()).toEqual(["greeting", "hello"]);
+      for (const n of graph.nodes) {
+        expect(n.badge).toBe("local");
+        expect(n.system).toBe(graph.host);
+      }
+      const byName = Object.fromEntries(graph.nodes.map((n) => [n.name, n.hash]));
+      expect(graph.edges).toEqual([{ from: byName.greeting, to: byName.hello }]);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it("reports an evaluation error with file, line and column", async () => {
+    const ws = await connect(`?token=${server.token}`);
+    try {
+      const reply = await request(ws, { id: 1, method: "graph.evaluate", params: { project: hello, moduleArg: ".:nonexistent" } });
+      expect((reply.error as { message: string }).message).toMatch(/no function "nonexistent"/);
+    } finally {
+      ws.close();
+    }
+  });
+});
