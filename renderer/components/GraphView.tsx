@@ -23,6 +23,8 @@ import { DrvNode, type DrvFlowNode } from "./DrvNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
 
 const nodeTypes = { drv: DrvNode };
+/** above this many nodes, mount only what is in view and open zoomed in on the roots */
+const LARGE = 300;
 
 const MINIMAP_COLOURS: Record<NodeState, string> = {
   "not-built": "#94a3b8",
@@ -83,8 +85,15 @@ function Flow() {
     };
   }, [graph, version, setNodes]);
 
+  // Fit the whole graph when it is small; a large one opens on its roots at a readable
+  // zoom, so only the nodes in view are mounted (onlyRenderVisibleElements).
   useEffect(() => {
-    if (laidOut) requestAnimationFrame(() => void flow.fitView({ padding: 0.2, maxZoom: 1.2, duration: 0 }));
+    if (!laidOut || !graph) return;
+    requestAnimationFrame(() => {
+      if (graph.nodes.length <= LARGE) void flow.fitView({ padding: 0.2, maxZoom: 1.2, duration: 0 });
+      else void flow.fitView({ nodes: graph.roots.slice(0, 12).map((id) => ({ id })), padding: 0.3, minZoom: 0.5, maxZoom: 1, duration: 0 });
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [laidOut, flow]);
 
   // Centre on a node picked outside the graph (node panel links, search).
@@ -143,7 +152,7 @@ function Flow() {
     [select],
   );
 
-  const large = (graph?.nodes.length ?? 0) > 300;
+  const large = (graph?.nodes.length ?? 0) > LARGE;
   return (
     <ReactFlow
       nodes={nodes}
