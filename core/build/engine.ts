@@ -1,0 +1,122 @@
+// One engine per process and BRAMBLE_PATH: the directories, the database, the local store
+// and the backends. Opening it also cleans up after processes that were killed.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, unlinkSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { BackendInfo } from "../api/schema.js";
+import { Db } from "../db/db.js";
+import type { Backend } from "../builders/backend.js";
+import { BuiltinBackend } from "../builders/fetch.js";
+import { LocalBackend } from "../builders/local.js";
+import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
+import { pidAlive } from "../store/lock.js";
+import { LocalStore, removeTree } from "../store/store.js";
+
+export interface Engine {
+  home: string;
+  layout: Layout;
+  db: Db;
+  store: LocalStore;
+  /** the build backends, in planning order (local first) */
+  backends: Backend[];
+  /** runs the built-in builders (fetch_url, fetch_git) in-process */
+  builtin: BuiltinBackend;
+  close(): void;
+}
+
+export interface CleanupReport {
+  tempDirs: number;
+  staleLocks: number;
+  cancelledBuilds: number;
+  invalidPaths: number;
+}
+
+export function openEngine(brambleHome?: string): Engine {
+  const L = layout(brambleHome ?? defaultHome());
+  for (const d of [L.home, L.storeDir, L.varDir, L.logDir, L.tmpDir, L.lockDir]) mkdirSync(d, { recursive: true });
+  try {
+    lstatSync(L.storeLink);
+  } catch {
+    try {
+      symlinkSync(basename(L.storeDir), L.storeLink);
+    } catch {
+      /* another process made it */
+    }
+  }
+  const db = new Db(L.dbFile, L.storeDir);
+  const store = new LocalStore(L, db);
+  const local = new LocalBackend(store);
+  const engine: Engine = {
+    home: L.home,
+    layout: L,
+    db,
+    store,
+    backends: [local],
+    builtin: new BuiltinBackend(store),
+    close: () => db.close(),
+  };
+  cleanup(engine);
+  return engine;
+}
+
+function ownerPid(entry: string): number {
+  return Number.parseInt(entry.split(/[-.]/)[0] ?? "", 10);
+}
+
+/** Remove what killed processes left behind; the store and DB stay consistent. */
+export function cleanup(engine: Engine): CleanupReport {
+  const L = engine.layout;
+  const report: CleanupReport = { tempDirs: 0, staleLocks: 0, cancelledBuilds: 0, invalidPaths: 0 };
+  for (const e of readdirSync(L.tmpDir)) {
+    const pid = ownerPid(e);
+    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) {
+      removeTree(join(L.tmpDir, e));
+      report.tempDirs++;
+    }
+  }
+  for (const e of readdirSync(L.lockDir)) {
+    const file = join(L.lockDir, e);
+    let pid = NaN;
+    try {
+      pid = Number.parseInt(readFileSync(file, "utf8"), 10);
+    } catch {
+      continue;
+    }
+    if (!pidAlive(pid)) {
+      try {
+        unlinkSync(file);
+        report.staleLocks++;
+      } catch {
+        /* raced */
+      }
+    }
+  }
+  report.cancelledBuilds = engine.db.cancelOrphanedBuilds(pidAlive);
+  if (report.tempDirs || report.cancelledBuilds || report.staleLocks) {
+    // A crash may have landed between moving an output into the store and registering it:
+    // such a path is complete but unregistered. Remove it unless someone holds its lock.
+    const valid = new Set(engine.db.allPaths().map((p) => p.name));
+    for (const e of readdirSync(L.storeDir)) {
+      if (e.endsWith(".tmp")) {
+        const pid = Number.parseInt(e.split(".").at(-2) ?? "", 10);
+        if (!pidAlive(pid)) rmSync(join(L.storeDir, e), { force: true });
+        continue;
+      }
+      if (!isStoreName(e) || e.endsWith(".drv") || valid.has(e)) continue;
+      if (existsSync(join(L.lockDir, `path-${e}.lock`))) continue;
+      removeTree(join(L.storeDir, e));
+      report.invalidPaths++;
+    }
+  }
+  return report;
+}
+
+/** output name → store path, if this derivation has been built and its outputs are valid. */
+export function nodeOutputs(engine: Engine, drvHash: string): Record<string, string> | undefined {
+  const names = engine.db.drvOutputs(drvHash);
+  if (!names) return undefined;
+  return Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
+}
+
+export function backendInfos(engine: Engine): BackendInfo[] {
+  return engine.backends.map((b) => b.info());
+}

@@ -1,0 +1,70 @@
+// The Backend interface: what runs a build. Each backend offers platforms, is available or
+// not (and says why), has its own Store, and builds one derivation at a time into it.
+// local (bubblewrap) is here now; qemu, docker and ssh plug in behind the same interface.
+import { arch, platform as osPlatform } from "node:os";
+import type { BackendInfo } from "../api/schema.js";
+import type { Derivation, OutputRef } from "../derivation/derivation.js";
+import type { PathInfo, Store } from "../store/store.js";
+
+/** This machine's system string, e.g. `x86_64-linux`. */
+export function hostSystem(): string {
+  const a = ({ x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64" } as Record<string, string>)[arch()] ?? arch();
+  const o = ({ win32: "windows" } as Record<string, string>)[osPlatform()] ?? osPlatform();
+  return `${a}-${o}`;
+}
+
+export interface BuildJob {
+  buildId: number;
+  drvHash: string;
+  drv: Derivation;
+  /** store names of every input output and their runtime closures, in this backend's store */
+  inputClosure: string[];
+  /** an input reference → its store name in this backend's store */
+  resolve: (ref: OutputRef) => string;
+  projectRoot: string;
+  sandboxPaths: string[];
+  keepFailed: boolean;
+  timeoutMs?: number;
+  signal: AbortSignal;
+  /** one line of builder output (no newline) */
+  log: (line: string) => void;
+  /**
+   * Called once the outputs are in the store, while their locks are held: record them
+   * (one DB transaction) before anyone else can see them.
+   */
+  register: (outputs: Map<string, PathInfo>) => void;
+}
+
+export interface BuildOutcome {
+  outputs: Map<string, PathInfo>;
+  /** the build directory, when kept */
+  keptDir?: string;
+}
+
+/** A build that ran and failed (as opposed to a bug): exit code, message, kept directory. */
+export class BuildFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null = null,
+    readonly keptDir?: string,
+    readonly cancelled = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly kind: string;
+  readonly store: Store;
+  /** the systems this backend can build on */
+  platforms(): string[];
+  availability(): { available: boolean; reason?: string };
+  info(): BackendInfo;
+  build(job: BuildJob): Promise<BuildOutcome>;
+}
+
+/** The store name part of an output: the derivation name, suffixed for non-default outputs. */
+export function outputName(drv: Derivation, output: string): string {
+  return output === "out" || output === drv.outputs[0] ? drv.name : `${drv.name}-${output}`;
+}

@@ -1,0 +1,177 @@
+// The local backend: builds on this machine in a bubblewrap sandbox, into the local store.
+import { randomBytes } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { BackendInfo } from "../api/schema.js";
+import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
+import { copySources } from "../store/sources.js";
+import { storeName, hashPart } from "../store/layout.js";
+import { randomHashPart, removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
+import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { runLogged } from "./run.js";
+import { BUILD_DIR, HOMELESS, bwrapArgv, findBwrap, type SandboxSpec } from "./sandbox.js";
+
+export interface PreparedSandbox {
+  /** the per-build temporary directory (build dir, store mount) */
+  root: string;
+  spec: SandboxSpec;
+  /** output name → store name the builder writes to */
+  tmpOutputs: Map<string, string>;
+  /** the resolved builder, args and env, as recorded */
+  command: { builder: string; args: string[]; env: Record<string, string> };
+}
+
+/** A fresh per-process-owned temporary directory under var/tmp (removed at startup if its owner died). */
+export function makeTempRoot(tmpDir: string, tag: string): string {
+  mkdirSync(tmpDir, { recursive: true });
+  const root = join(tmpDir, `${process.pid}-${tag}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(root);
+  return root;
+}
+
+/**
+ * Lay out a derivation's sandbox: copy the sources, choose temporary output names, resolve
+ * templates, and build the environment. Shared by builds and `bramble shell`.
+ */
+export function prepareSandbox(
+  store: LocalStore,
+  drv: Derivation,
+  opts: { resolve: (ref: OutputRef) => string; inputClosure: string[]; projectRoot: string; sandboxPaths: string[]; tag: string; command?: string[] },
+): PreparedSandbox {
+  const root = makeTempRoot(store.layout.tmpDir, opts.tag);
+  const buildDir = join(root, "build");
+  const storeMount = join(root, "store");
+  mkdirSync(buildDir);
+  mkdirSync(storeMount);
+  if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);
+  const resolve = (s: string) => substituteTemplates(s, (ref) => store.path(opts.resolve(ref)));
+  const tmpOutputs = new Map<string, string>();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(drv.env)) env[k] = resolve(v);
+  for (const o of drv.outputs) {
+    const name = storeName(randomHashPart(), outputName(drv, o));
+    tmpOutputs.set(o, name);
+    env[o] = store.path(name);
+  }
+  env.system = drv.system;
+  env.platform = drv.platform;
+  env.HOME = HOMELESS;
+  env.TMPDIR = env.TMP = env.TEMP = "/tmp";
+  env.BRAMBLE_BUILD_TOP = BUILD_DIR;
+  const builder = resolve(drv.builder);
+  const args = drv.args.map(resolve);
+  const dir = drv.sources?.dir && drv.sources.dir !== "." ? drv.sources.dir : "";
+  const spec: SandboxSpec = {
+    storeDir: store.dir,
+    storeMount,
+    inputs: opts.inputClosure.map((n) => store.path(n)),
+    sandboxPaths: opts.sandboxPaths,
+    buildDir,
+    cwd: dir ? `${BUILD_DIR}/${dir}` : BUILD_DIR,
+    env,
+    network: drv.network || isFixedOutput(drv),
+    command: opts.command ?? [builder, ...args],
+  };
+  return { root, spec, tmpOutputs, command: { builder, args, env } };
+}
+
+export class LocalBackend implements Backend {
+  readonly name = "local";
+  readonly kind = "local";
+
+  constructor(readonly store: LocalStore) {}
+
+  platforms(): string[] {
+    return [hostSystem()];
+  }
+
+  availability(): { available: boolean; reason?: string } {
+    if (process.platform !== "linux") return { available: false, reason: "the bubblewrap sandbox needs Linux" };
+    if (!findBwrap()) return { available: false, reason: "bubblewrap (bwrap) is not installed" };
+    return { available: true };
+  }
+
+  info(): BackendInfo {
+    const a = this.availability();
+    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+  }
+
+  async build(job: BuildJob): Promise<BuildOutcome> {
+    const { drv } = job;
+    let prepared: PreparedSandbox;
+    try {
+      prepared = prepareSandbox(this.store, drv, { ...job, tag: `b${job.buildId}` });
+    } catch (e) {
+      throw new BuildFailure((e as Error).message);
+    }
+    const { root, spec, tmpOutputs } = prepared;
+    const keep = () => {
+      if (!job.keepFailed) {
+        removeTree(root);
+        return undefined;
+      }
+      // Kept directories leave var/tmp (which is cleaned at startup) for var/failed.
+      const kept = join(this.store.layout.varDir, "failed", `${job.buildId}-${drv.name}`.replace(/[^A-Za-z0-9._-]/g, "_"));
+      mkdirSync(join(this.store.layout.varDir, "failed"), { recursive: true });
+      try {
+        renameSync(root, kept);
+        return join(kept, "build");
+      } catch {
+        return join(root, "build");
+      }
+    };
+    let result;
+    try {
+      result = await runLogged(bwrapArgv(spec), { log: job.log, signal: job.signal, timeoutMs: job.timeoutMs });
+    } catch (e) {
+      const kept = keep();
+      throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
+    }
+    if (result.cancelled) {
+      removeTree(root);
+      throw new BuildFailure("cancelled", null, undefined, true);
+    }
+    if (result.timedOut || result.exitCode !== 0) {
+      const kept = keep();
+      const why = result.timedOut
+        ? `timed out after ${job.timeoutMs} ms`
+        : result.exitCode === null
+          ? `builder killed by ${result.signal}`
+          : `builder exited with code ${result.exitCode}`;
+      throw new BuildFailure(why, result.exitCode, kept);
+    }
+    const pending: PendingOutput[] = [];
+    for (const [o, name] of tmpOutputs) {
+      const p = join(spec.storeMount, name);
+      let exists = false;
+      try {
+        lstatSync(p);
+        exists = true;
+      } catch {
+        /* missing */
+      }
+      if (!exists) {
+        const kept = keep();
+        throw new BuildFailure(`builder did not create output ${o} ($${o})`, 0, kept);
+      }
+      pending.push({
+        output: o,
+        tmpPath: p,
+        name: outputName(drv, o),
+        tmpHash: hashPart(name),
+        expectHash: o === drv.outputs[0] ? drv.outputHash : undefined,
+      });
+    }
+    const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
+    try {
+      const outputs = this.store.addOutputs(pending, candidates, job.drvHash, job.register);
+      removeTree(root);
+      return { outputs };
+    } catch (e) {
+      const kept = keep();
+      throw new BuildFailure((e as Error).message, 0, kept);
+    } finally {
+      if (existsSync(root) && !job.keepFailed) removeTree(root);
+    }
+  }
+}

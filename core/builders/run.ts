@@ -1,0 +1,87 @@
+// Running a process tree with line-buffered output, cancellation and a timeout.
+import { spawn } from "node:child_process";
+
+/** Splits a byte stream into lines; a partial last line is flushed at the end. */
+export class LineSplitter {
+  private rest = "";
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(chunk: Buffer | string): void {
+    const text = this.rest + chunk.toString();
+    const lines = text.split("\n");
+    this.rest = lines.pop()!;
+    for (const l of lines) this.onLine(l.endsWith("\r") ? l.slice(0, -1) : l);
+    // A builder printing one enormous line must not grow memory without bound.
+    if (this.rest.length > 1 << 16) {
+      this.onLine(this.rest);
+      this.rest = "";
+    }
+  }
+  end(): void {
+    if (this.rest) this.onLine(this.rest);
+    this.rest = "";
+  }
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  cancelled: boolean;
+  timedOut: boolean;
+}
+
+/**
+ * Run argv in its own process group, feeding stdout and stderr lines to `log`. On abort
+ * or timeout the whole group is killed with SIGKILL.
+ */
+export function runLogged(
+  argv: string[],
+  opts: { env?: Record<string, string>; cwd?: string; log: (line: string) => void; signal?: AbortSignal; timeoutMs?: number },
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: opts.env ?? {},
+      cwd: opts.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let cancelled = false;
+    let timedOut = false;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    };
+    const onAbort = () => {
+      cancelled = true;
+      killGroup();
+    };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup();
+        }, opts.timeoutMs)
+      : undefined;
+    const out = new LineSplitter(opts.log);
+    const err = new LineSplitter(opts.log);
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.on("error", (e) => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      out.end();
+      err.end();
+      // Anything left in the group (a daemonized grandchild) goes too.
+      killGroup();
+      resolve({ exitCode: code, signal, cancelled, timedOut });
+    });
+  });
+}

@@ -1,0 +1,395 @@
+// The history database: derivations, valid store paths, outputs, builds and evaluations.
+// better-sqlite3 in WAL mode; schema changes go through numbered migrations.
+import Database from "better-sqlite3";
+import { join } from "node:path";
+import type { BuildRecord, BuildStatus, OutputInfo } from "../api/schema.js";
+import type { Derivation } from "../derivation/derivation.js";
+import { MIGRATIONS } from "./migrations.js";
+
+export interface PathInfo {
+  /** store name, `<hash>-<name>` */
+  name: string;
+  /** `sha256:<base32>` of the normalized archive */
+  hash: string;
+  size: number;
+  /** store names this path refers to (may include itself) */
+  references: string[];
+  /** the derivation that built it, if known */
+  deriver: string | null;
+  registeredAt: number;
+}
+
+export interface NewBuild {
+  runId: string;
+  drvHash: string;
+  name: string;
+  backend: string;
+  platform: string;
+  system: string;
+  command?: unknown;
+}
+
+export interface OutputRegistration {
+  output: string;
+  info: Omit<PathInfo, "registeredAt">;
+}
+
+interface BuildRow {
+  id: number;
+  run_id: string;
+  drv_hash: string;
+  name: string;
+  backend: string;
+  platform: string;
+  system: string;
+  status: string;
+  started_at: number;
+  ended_at: number | null;
+  exit_code: number | null;
+  error: string | null;
+  log_file: string;
+  kept_dir: string | null;
+  pid: number;
+  command: string | null;
+}
+
+interface PathRow {
+  name: string;
+  hash: string;
+  size: number;
+  refs: string;
+  deriver: string | null;
+  registered_at: number;
+}
+
+function toBuild(r: BuildRow): BuildRecord {
+  return {
+    id: r.id,
+    runId: r.run_id,
+    drvHash: r.drv_hash,
+    name: r.name,
+    backend: r.backend,
+    platform: r.platform,
+    system: r.system,
+    status: r.status as BuildStatus,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    exitCode: r.exit_code,
+    error: r.error,
+    logFile: r.log_file,
+    keptDir: r.kept_dir,
+  };
+}
+
+function toPath(r: PathRow): PathInfo {
+  return {
+    name: r.name,
+    hash: r.hash,
+    size: r.size,
+    references: JSON.parse(r.refs) as string[],
+    deriver: r.deriver,
+    registeredAt: r.registered_at,
+  };
+}
+
+export class Db {
+  readonly sql: Database.Database;
+  /** the store directory paths are relative to */
+  readonly storeDir: string;
+  private readonly stmts: Record<string, Database.Statement>;
+
+  constructor(file: string, storeDir: string) {
+    this.storeDir = storeDir;
+    this.sql = new Database(file, { timeout: 30_000 });
+    this.sql.pragma("journal_mode = WAL");
+    this.sql.pragma("synchronous = NORMAL");
+    this.sql.pragma("foreign_keys = ON");
+    this.migrate();
+    const p = (s: string) => this.sql.prepare(s);
+    this.stmts = {
+      putDrv: p(`INSERT OR IGNORE INTO derivations (hash, name, platform, system, json, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      getDrv: p(`SELECT json FROM derivations WHERE hash = ?`),
+      insertEval: p(`INSERT INTO evaluations (project, module_arg, target, roots, created_at) VALUES (?, ?, ?, ?, ?)`),
+      insertEvalDrv: p(`INSERT OR IGNORE INTO evaluation_drvs (evaluation_id, drv_hash) VALUES (?, ?)`),
+      startBuild: p(
+        `INSERT INTO builds (run_id, drv_hash, name, backend, platform, system, status, started_at, pid, command)
+         VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
+      ),
+      setLogFile: p(`UPDATE builds SET log_file = ? WHERE id = ?`),
+      finishBuild: p(
+        `UPDATE builds SET status = ?, ended_at = ?, exit_code = ?, error = ?, kept_dir = ? WHERE id = ? AND status = 'running'`,
+      ),
+      getBuild: p(`SELECT * FROM builds WHERE id = ?`),
+      listBuilds: p(`SELECT * FROM builds ORDER BY id DESC LIMIT ?`),
+      listBuildsDrv: p(`SELECT * FROM builds WHERE drv_hash = ? ORDER BY id DESC LIMIT ?`),
+      runningBuilds: p(`SELECT id, pid FROM builds WHERE status = 'running'`),
+      putPath: p(
+        `INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      getPath: p(`SELECT * FROM paths WHERE name = ?`),
+      putDrvOutput: p(`INSERT OR REPLACE INTO drv_outputs (drv_hash, output, path) VALUES (?, ?, ?)`),
+      drvOutputs: p(`SELECT output, path FROM drv_outputs WHERE drv_hash = ?`),
+      drvValidOutputs: p(
+        `SELECT o.output, o.path FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ?`,
+      ),
+      putRealisation: p(`INSERT OR REPLACE INTO realisations (resolved, output, path) VALUES (?, ?, ?)`),
+      realisation: p(
+        `SELECT r.output, r.path FROM realisations r JOIN paths p ON p.name = r.path WHERE r.resolved = ?`,
+      ),
+      outputsOf: p(
+        `SELECT o.output, p.* FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ? ORDER BY o.output`,
+      ),
+      derivers: p(`SELECT drv_hash FROM drv_outputs WHERE path = ?`),
+      allPaths: p(`SELECT * FROM paths`),
+      deletePath: p(`DELETE FROM paths WHERE name = ?`),
+      deleteDrvOutputs: p(`DELETE FROM drv_outputs WHERE path = ?`),
+      deleteRealisations: p(`DELETE FROM realisations WHERE path = ?`),
+      latestEvaluations: p(
+        `SELECT e.* FROM evaluations e JOIN (SELECT MAX(id) AS id FROM evaluations GROUP BY project, module_arg, target) l ON l.id = e.id`,
+      ),
+      evalDrvs: p(`SELECT drv_hash FROM evaluation_drvs WHERE evaluation_id = ?`),
+      addRoot: p(`INSERT OR IGNORE INTO gc_roots (path, created_at) VALUES (?, ?)`),
+      removeRoot: p(`DELETE FROM gc_roots WHERE path = ?`),
+      roots: p(`SELECT path FROM gc_roots`),
+      findDrvByName: p(`SELECT hash FROM derivations WHERE name = ? ORDER BY created_at DESC`),
+      lastBuildOf: p(`SELECT * FROM builds WHERE drv_hash = ? ORDER BY id DESC LIMIT 1`),
+      lastBuildNamed: p(`SELECT * FROM builds WHERE name = ? ORDER BY id DESC LIMIT 1`),
+      lastBuildPrefix: p(`SELECT * FROM builds WHERE drv_hash LIKE ? ORDER BY id DESC LIMIT 1`),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.sql.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`database schema version ${version} is newer than this bramble (${MIGRATIONS.length})`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.sql.transaction(() => {
+        // Re-check inside the write transaction: another process may have migrated.
+        const now = this.sql.pragma("user_version", { simple: true }) as number;
+        if (now > v) return;
+        this.sql.exec(MIGRATIONS[v]!);
+        this.sql.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  close(): void {
+    this.sql.close();
+  }
+
+  // ---- derivations and evaluations ----
+
+  putDerivations(drvs: Map<string, Derivation>): void {
+    const now = Date.now();
+    this.sql.transaction(() => {
+      for (const [hash, d] of drvs) this.stmts.putDrv!.run(hash, d.name, d.platform, d.system, JSON.stringify(d), now);
+    })();
+  }
+
+  recordEvaluation(e: { project: string; moduleArg: string; target: string; roots: string[]; drvs: Map<string, Derivation> }): number {
+    const now = Date.now();
+    return this.sql.transaction(() => {
+      for (const [hash, d] of e.drvs) this.stmts.putDrv!.run(hash, d.name, d.platform, d.system, JSON.stringify(d), now);
+      const id = Number(this.stmts.insertEval!.run(e.project, e.moduleArg, e.target, JSON.stringify(e.roots), now).lastInsertRowid);
+      for (const hash of e.drvs.keys()) this.stmts.insertEvalDrv!.run(id, hash);
+      return id;
+    })();
+  }
+
+  getDerivation(hash: string): Derivation | undefined {
+    const row = this.stmts.getDrv!.get(hash) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as Derivation) : undefined;
+  }
+
+  /** Derivation hashes with this name, newest first. */
+  derivationsNamed(name: string): string[] {
+    return (this.stmts.findDrvByName!.all(name) as { hash: string }[]).map((r) => r.hash);
+  }
+
+  // ---- builds ----
+
+  startBuild(b: NewBuild, logFileFor: (id: number) => string): BuildRecord {
+    return this.sql.transaction(() => {
+      const id = Number(
+        this.stmts.startBuild!.run(
+          b.runId,
+          b.drvHash,
+          b.name,
+          b.backend,
+          b.platform,
+          b.system,
+          Date.now(),
+          process.pid,
+          b.command === undefined ? null : JSON.stringify(b.command),
+        ).lastInsertRowid,
+      );
+      this.stmts.setLogFile!.run(logFileFor(id), id);
+      return this.getBuild(id)!;
+    })();
+  }
+
+  finishBuild(id: number, f: { status: Exclude<BuildStatus, "running">; exitCode?: number | null; error?: string | null; keptDir?: string | null }): void {
+    this.stmts.finishBuild!.run(f.status, Date.now(), f.exitCode ?? null, f.error ?? null, f.keptDir ?? null, id);
+  }
+
+  getBuild(id: number): BuildRecord | undefined {
+    const r = this.stmts.getBuild!.get(id) as BuildRow | undefined;
+    return r ? toBuild(r) : undefined;
+  }
+
+  /** The resolved builder, args and env a build ran with. */
+  buildCommand(id: number): unknown {
+    const r = this.stmts.getBuild!.get(id) as BuildRow | undefined;
+    return r?.command ? JSON.parse(r.command) : undefined;
+  }
+
+  listBuilds(opts: { limit?: number; drvHash?: string } = {}): BuildRecord[] {
+    const limit = opts.limit ?? 100;
+    const rows = (opts.drvHash ? this.stmts.listBuildsDrv!.all(opts.drvHash, limit) : this.stmts.listBuilds!.all(limit)) as BuildRow[];
+    return rows.map(toBuild);
+  }
+
+  /** The newest build of a derivation given by hash, hash prefix or name. */
+  lastBuildOf(query: string): BuildRecord | undefined {
+    const r =
+      (this.stmts.lastBuildOf!.get(query) as BuildRow | undefined) ??
+      (this.stmts.lastBuildNamed!.get(query) as BuildRow | undefined) ??
+      (/^[0-9a-z]{4,32}$/.test(query) ? (this.stmts.lastBuildPrefix!.get(`${query}%`) as BuildRow | undefined) : undefined);
+    return r ? toBuild(r) : undefined;
+  }
+
+  /** Builds still marked running whose process is gone become cancelled. Returns how many. */
+  cancelOrphanedBuilds(alive: (pid: number) => boolean): number {
+    const rows = this.stmts.runningBuilds!.all() as { id: number; pid: number }[];
+    let n = 0;
+    for (const r of rows) {
+      if (r.pid === process.pid || alive(r.pid)) continue;
+      this.finishBuild(r.id, { status: "cancelled", error: "bramble was killed while this build ran" });
+      n++;
+    }
+    return n;
+  }
+
+  // ---- store paths ----
+
+  /**
+   * Register a finished build's outputs in one transaction: the valid paths, which
+   * derivation (and resolved derivation) they belong to, and the build's status.
+   */
+  registerOutputs(r: { drvHash: string; resolved?: string; outputs: OutputRegistration[]; buildId?: number; keptDir?: string | null }): void {
+    const now = Date.now();
+    this.sql.transaction(() => {
+      for (const o of r.outputs) {
+        this.stmts.putPath!.run(o.info.name, o.info.hash, o.info.size, JSON.stringify(o.info.references), o.info.deriver, now);
+        this.stmts.putDrvOutput!.run(r.drvHash, o.output, o.info.name);
+        if (r.resolved) this.stmts.putRealisation!.run(r.resolved, o.output, o.info.name);
+      }
+      if (r.buildId !== undefined) this.finishBuild(r.buildId, { status: "built", exitCode: 0, keptDir: r.keptDir ?? null });
+    })();
+  }
+
+  /** Record that a derivation's outputs are these (already valid) paths. */
+  linkOutputs(drvHash: string, outputs: Record<string, string>, resolved?: string): void {
+    this.sql.transaction(() => {
+      for (const [output, path] of Object.entries(outputs)) {
+        this.stmts.putDrvOutput!.run(drvHash, output, path);
+        if (resolved) this.stmts.putRealisation!.run(resolved, output, path);
+      }
+    })();
+  }
+
+  addPath(info: Omit<PathInfo, "registeredAt">): void {
+    this.stmts.putPath!.run(info.name, info.hash, info.size, JSON.stringify(info.references), info.deriver, Date.now());
+  }
+
+  pathInfo(name: string): PathInfo | undefined {
+    const r = this.stmts.getPath!.get(name) as PathRow | undefined;
+    return r ? toPath(r) : undefined;
+  }
+
+  allPaths(): PathInfo[] {
+    return (this.stmts.allPaths!.all() as PathRow[]).map(toPath);
+  }
+
+  deletePaths(names: string[]): void {
+    this.sql.transaction(() => {
+      for (const n of names) {
+        this.stmts.deletePath!.run(n);
+        this.stmts.deleteDrvOutputs!.run(n);
+        this.stmts.deleteRealisations!.run(n);
+      }
+    })();
+  }
+
+  /** output name → store name, only when every recorded output is still valid. */
+  drvOutputs(drvHash: string): Record<string, string> | undefined {
+    const rows = this.stmts.drvValidOutputs!.all(drvHash) as { output: string; path: string }[];
+    if (!rows.length) return undefined;
+    return Object.fromEntries(rows.map((r) => [r.output, r.path]));
+  }
+
+  /** Like drvOutputs for many derivations at once (one query per 500). */
+  drvOutputsMany(hashes: string[]): Map<string, Record<string, string>> {
+    const out = new Map<string, Record<string, string>>();
+    for (let i = 0; i < hashes.length; i += 500) {
+      const chunk = hashes.slice(i, i + 500);
+      const rows = this.sql
+        .prepare(
+          `SELECT o.drv_hash, o.output, o.path FROM drv_outputs o JOIN paths p ON p.name = o.path
+           WHERE o.drv_hash IN (${chunk.map(() => "?").join(",")})`,
+        )
+        .all(...chunk) as { drv_hash: string; output: string; path: string }[];
+      for (const r of rows) {
+        let m = out.get(r.drv_hash);
+        if (!m) out.set(r.drv_hash, (m = {}));
+        m[r.output] = r.path;
+      }
+    }
+    return out;
+  }
+
+  realisation(resolved: string): Record<string, string> | undefined {
+    const rows = this.stmts.realisation!.all(resolved) as { output: string; path: string }[];
+    if (!rows.length) return undefined;
+    return Object.fromEntries(rows.map((r) => [r.output, r.path]));
+  }
+
+  outputsOf(drvHash: string): OutputInfo[] {
+    const rows = this.stmts.outputsOf!.all(drvHash) as (PathRow & { output: string })[];
+    return rows.map((r) => ({
+      name: r.output,
+      path: join(this.storeDir, r.name),
+      hash: r.hash,
+      size: r.size,
+      references: (JSON.parse(r.refs) as string[]).map((n) => join(this.storeDir, n)),
+    }));
+  }
+
+  derivers(storeName: string): string[] {
+    return (this.stmts.derivers!.all(storeName) as { drv_hash: string }[]).map((r) => r.drv_hash);
+  }
+
+  // ---- gc roots ----
+
+  /** Derivation hashes of every latest evaluation (per project, module argument and target). */
+  liveEvaluationDrvs(): Set<string> {
+    const live = new Set<string>();
+    for (const e of this.stmts.latestEvaluations!.all() as { id: number }[]) {
+      for (const r of this.stmts.evalDrvs!.all(e.id) as { drv_hash: string }[]) live.add(r.drv_hash);
+    }
+    return live;
+  }
+
+  addRoot(storeName: string): void {
+    this.stmts.addRoot!.run(storeName, Date.now());
+  }
+
+  removeRoot(storeName: string): void {
+    this.stmts.removeRoot!.run(storeName);
+  }
+
+  explicitRoots(): string[] {
+    return (this.stmts.roots!.all() as { path: string }[]).map((r) => r.path);
+  }
+}

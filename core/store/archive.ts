@@ -1,0 +1,217 @@
+// The deterministic archive of an output tree, and what is computed while walking it:
+// the output hash (over names, the executable bit, symlink targets and contents, with the
+// store directory and the output's own hash part normalized), its size, and its references.
+// Also canonicalization (modes, times, no setuid) and self-reference rewriting.
+import { createHash, type Hash } from "node:crypto";
+import {
+  chmodSync,
+  closeSync,
+  lstatSync,
+  lutimesSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { base32 } from "../derivation/derivation.js";
+import { CANONICAL_STORE_DIR, SELF_HASH_PLACEHOLDER } from "./layout.js";
+
+const CHUNK = 1 << 20;
+
+export interface Replacement {
+  from: Buffer;
+  to: Buffer;
+}
+
+export interface TreeHashOptions {
+  /** the store directory the tree was built for; replaced by CANONICAL_STORE_DIR */
+  storeDir: string;
+  /** the tree's own hash part (a temporary one while building); replaced by zeros */
+  selfHash?: string;
+  /** hash parts of store paths that may be referenced */
+  candidates?: Iterable<string>;
+}
+
+export interface TreeInfo {
+  /** sha256 of the normalized archive */
+  digest: Buffer;
+  /** bytes of file contents */
+  size: number;
+  /** candidate hash parts found in the tree (may include selfHash) */
+  references: Set<string>;
+  /** relative paths of files and symlinks that contain selfHash */
+  selfRefs: string[];
+}
+
+/** `sha256:<base32>` as shown to users and written in bramble.lock. */
+export function formatHash(digest: Buffer): string {
+  return `sha256:${base32(digest)}`;
+}
+
+/** Stream a file's bytes through `replacements` (all the same length as what they replace). */
+function scanStream(
+  read: (buf: Buffer) => number,
+  replacements: Replacement[],
+  needles: Buffer[],
+  found: Set<string>,
+  emit: (chunk: Buffer) => void,
+): void {
+  const keep = Math.max(1, ...replacements.map((r) => r.from.length), ...needles.map((n) => n.length)) - 1;
+  let carry = Buffer.alloc(0);
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (;;) {
+    const n = read(buf);
+    const eof = n === 0;
+    const window = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : Buffer.from(buf.subarray(0, n));
+    for (const needle of needles) {
+      if (window.indexOf(needle) >= 0) found.add(needle.toString("latin1"));
+    }
+    for (const r of replacements) {
+      let at = window.indexOf(r.from);
+      while (at >= 0) {
+        r.to.copy(window, at);
+        at = window.indexOf(r.from, at + r.from.length);
+      }
+    }
+    if (eof) {
+      if (window.length) emit(window);
+      return;
+    }
+    const cut = Math.max(0, window.length - keep);
+    if (cut > 0) emit(window.subarray(0, cut));
+    carry = Buffer.from(window.subarray(cut));
+  }
+}
+
+function replaceString(s: string, replacements: Replacement[]): string {
+  for (const r of replacements) s = s.split(r.from.toString("latin1")).join(r.to.toString("latin1"));
+  return s;
+}
+
+function sortedEntries(dir: string): string[] {
+  return readdirSync(dir).sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))));
+}
+
+/** Hash a tree (a file, a symlink or a directory) as a deterministic archive. */
+export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
+  const h = createHash("sha256");
+  const replacements: Replacement[] = [{ from: Buffer.from(opts.storeDir), to: Buffer.from(CANONICAL_STORE_DIR) }];
+  if (opts.selfHash) replacements.push({ from: Buffer.from(opts.selfHash), to: Buffer.from(SELF_HASH_PLACEHOLDER) });
+  const needles = [...new Set([...(opts.candidates ?? []), ...(opts.selfHash ? [opts.selfHash] : [])])].map((c) =>
+    Buffer.from(c, "latin1"),
+  );
+  const info: TreeInfo = { digest: Buffer.alloc(0), size: 0, references: new Set(), selfRefs: [] };
+  const str = (s: string | Buffer) => {
+    const b = typeof s === "string" ? Buffer.from(s) : s;
+    h.update(`${b.length}:`);
+    h.update(b);
+  };
+  const walk = (abs: string, rel: string) => {
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(abs, { encoding: "buffer" }).toString("latin1");
+      const found = new Set<string>();
+      for (const n of needles) if (target.includes(n.toString("latin1"))) found.add(n.toString("latin1"));
+      for (const f of found) info.references.add(f);
+      if (opts.selfHash && found.has(opts.selfHash)) info.selfRefs.push(rel);
+      str("symlink");
+      str(Buffer.from(replaceString(target, replacements), "latin1"));
+    } else if (st.isFile()) {
+      str("file");
+      str(st.mode & 0o111 ? "x" : "-");
+      h.update(`${st.size}:`);
+      info.size += st.size;
+      const fd = openSync(abs, "r");
+      const found = new Set<string>();
+      try {
+        scanStream((b) => readSync(fd, b, 0, b.length, null), replacements, needles, found, (c) => h.update(c));
+      } finally {
+        closeSync(fd);
+      }
+      for (const f of found) info.references.add(f);
+      if (opts.selfHash && found.has(opts.selfHash)) info.selfRefs.push(rel);
+    } else if (st.isDirectory()) {
+      str("dir");
+      for (const name of sortedEntries(abs)) {
+        str("entry");
+        str(name);
+        walk(join(abs, name), rel ? `${rel}/${name}` : name);
+      }
+      str("end");
+    } else {
+      throw new Error(`${rel || "output"}: unsupported file type (only files, directories and symlinks may be outputs)`);
+    }
+  };
+  walk(root, "");
+  info.digest = h.digest();
+  return info;
+}
+
+/**
+ * Make a tree look the same wherever it was built: files 0444 or 0555, directories 0555
+ * (the top one is left writable so it can still be renamed), no setuid/setgid/sticky bits,
+ * every mtime 1 s after the epoch. Rejects devices, FIFOs and sockets.
+ */
+export function canonicalizeTree(root: string): void {
+  const walk = (abs: string, top: boolean) => {
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) {
+      lutimesSync(abs, 1, 1);
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const name of readdirSync(abs)) walk(join(abs, name), false);
+      chmodSync(abs, top ? 0o755 : 0o555);
+    } else if (st.isFile()) {
+      chmodSync(abs, st.mode & 0o111 ? 0o555 : 0o444);
+    } else {
+      throw new Error(`${abs}: unsupported file type in an output (devices, FIFOs and sockets are not allowed)`);
+    }
+    lutimesSync(abs, 1, 1);
+  };
+  walk(root, true);
+}
+
+/** Replace `from` by `to` (same length) in the given files and symlinks of a tree. */
+export function rewriteTree(root: string, rels: string[], from: string, to: string): void {
+  if (from.length !== to.length) throw new Error("rewriteTree: replacement must keep the length");
+  const r: Replacement[] = [{ from: Buffer.from(from), to: Buffer.from(to) }];
+  for (const rel of rels) {
+    const abs = rel ? join(root, rel) : root;
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(abs, { encoding: "buffer" }).toString("latin1");
+      unlinkSync(abs);
+      symlinkSync(Buffer.from(replaceString(target, r), "latin1"), abs);
+      lutimesSync(abs, 1, 1);
+      continue;
+    }
+    const tmp = `${abs}.bramble-rewrite`;
+    const inFd = openSync(abs, "r");
+    const outFd = openSync(tmp, "wx", st.mode & 0o777);
+    try {
+      scanStream((b) => readSync(inFd, b, 0, b.length, null), r, [], new Set(), (c) => {
+        let off = 0;
+        while (off < c.length) off += writeSync(outFd, c, off, c.length - off);
+      });
+    } finally {
+      closeSync(inFd);
+      closeSync(outFd);
+    }
+    chmodSync(tmp, st.mode & 0o777);
+    lutimesSync(tmp, 1, 1);
+    renameSync(tmp, abs);
+  }
+}
+
+/** Hash an arbitrary stream's digest state helper (exported for sources hashing). */
+export function updateLengthPrefixed(h: Hash, s: string | Buffer): void {
+  const b = typeof s === "string" ? Buffer.from(s) : s;
+  h.update(`${b.length}:`);
+  h.update(b);
+}

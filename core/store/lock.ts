@@ -1,0 +1,80 @@
+// Cross-process locks: a lock is a file created with O_EXCL holding the owner's pid.
+// A lock whose owner is dead is stale and is broken by the next taker.
+import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function readOwner(path: string): number | undefined {
+  try {
+    return Number.parseInt(readFileSync(path, "utf8"), 10);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Take the lock now or return false. Breaks stale locks. */
+export function tryLock(path: string): boolean {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const owner = readOwner(path);
+    if (owner === undefined || pidAlive(owner)) {
+      // An unreadable lock may be in the middle of being written; treat it as held.
+      return false;
+    }
+    // Stale: move it aside under a unique name, and put it back if it turns out not to be.
+    const aside = `${path}.stale.${process.pid}.${attempt}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue;
+    }
+    const movedOwner = readOwner(aside);
+    if (movedOwner !== undefined && pidAlive(movedOwner)) {
+      try {
+        linkSync(aside, path);
+      } catch {
+        /* someone else took it meanwhile */
+      }
+    }
+    try {
+      unlinkSync(aside);
+    } catch {
+      /* ignore */
+    }
+  }
+  return false;
+}
+
+export function unlock(path: string): void {
+  try {
+    if (readOwner(path) === process.pid) unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Wait for the lock, polling; rejects when `signal` aborts. Returns the release function. */
+export async function lock(path: string, signal?: AbortSignal, pollMs = 25): Promise<() => void> {
+  let wait = pollMs;
+  while (!tryLock(path)) {
+    if (signal?.aborted) throw new Error("cancelled");
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 250);
+  }
+  return () => unlock(path);
+}

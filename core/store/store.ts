@@ -1,0 +1,363 @@
+// The Store abstraction (the verbs of Nix's libstore) and the local store under
+// $BRAMBLE_PATH. Every backend has a Store; closures move between stores only by copy.
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { base32, type Derivation } from "../derivation/derivation.js";
+import type { Db, PathInfo } from "../db/db.js";
+import { canonicalizeTree, formatHash, hashTree, rewriteTree } from "./archive.js";
+import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
+import { lock, tryLock, unlock } from "./lock.js";
+
+export type { PathInfo } from "../db/db.js";
+
+/** A tree built for this store, waiting to become a store path. */
+export interface PendingOutput {
+  /** the output name (`out`, `dev`, ...) */
+  output: string;
+  /** where the tree is now (same filesystem as the store) */
+  tmpPath: string;
+  /** the name part of the store name */
+  name: string;
+  /** the temporary hash part the builder saw in `$out`, replaced by the final one */
+  tmpHash?: string;
+  /** fixed-output derivations: the `sha256:` hash it must have */
+  expectHash?: string;
+}
+
+export interface GcResult {
+  /** store names deleted (or that would be, with dryRun) */
+  deleted: string[];
+  bytes: number;
+  dryRun: boolean;
+}
+
+export interface VerifyProblem {
+  name: string;
+  problem: "missing" | "corrupt" | "incomplete-closure";
+  expected?: string;
+  got?: string;
+}
+
+export interface Store {
+  /** the backend this store belongs to */
+  readonly backend: string;
+  /** the store directory (fixed length) as builders see it */
+  readonly dir: string;
+  /** full path of a store name */
+  path(name: string): string;
+  /** is this store name valid (complete and registered)? */
+  has(name: string): boolean;
+  queryPathInfo(name: string): PathInfo | undefined;
+  references(name: string): string[];
+  /** the names and everything they reference, transitively */
+  closure(names: Iterable<string>): Set<string>;
+  /**
+   * Hash, rewrite and move built trees into the store, then call `register` with their
+   * path info (still holding each path's lock, so register them in one transaction).
+   */
+  addOutputs(pending: PendingOutput[], candidates: Map<string, string>, deriver: string | null, register: (infos: Map<string, PathInfo>) => void): Map<string, PathInfo>;
+  /** Copy a valid path of another store into this one (with relocation). Its references must already be here. */
+  importPath(from: Store, name: string): PathInfo;
+  gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult;
+  verify(opts: { repair?: boolean }): VerifyProblem[];
+}
+
+export class HashMismatchError extends Error {
+  constructor(
+    readonly drvName: string,
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(`hash mismatch in fixed-output derivation ${drvName}:\n  specified: ${expected}\n  got:       ${got}`);
+  }
+}
+
+/** The final hash part: the content digest plus the name, so two names never share one. */
+export function contentHashPart(digest: Buffer, name: string): string {
+  return base32(createHash("sha256").update(digest).update(`:${name}`).digest().subarray(0, 20));
+}
+
+export function randomHashPart(): string {
+  return base32(randomBytes(20));
+}
+
+function treeSize(p: string): number {
+  const st = lstatSync(p);
+  if (st.isDirectory()) return readdirSync(p).reduce((n, e) => n + treeSize(join(p, e)), 0);
+  return st.isFile() ? st.size : 0;
+}
+
+/** Remove a tree even when its directories are read-only. */
+export function removeTree(p: string): void {
+  if (!existsSync(p) && !isDanglingLink(p)) return;
+  const makeWritable = (q: string) => {
+    let st;
+    try {
+      st = lstatSync(q);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      chmodSync(q, 0o755);
+      for (const e of readdirSync(q)) makeWritable(join(q, e));
+    }
+  };
+  makeWritable(p);
+  rmSync(p, { recursive: true, force: true });
+}
+
+function isDanglingLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+export class LocalStore implements Store {
+  readonly backend: string;
+  readonly dir: string;
+
+  constructor(
+    readonly layout: Layout,
+    readonly db: Db,
+    backend = "local",
+  ) {
+    this.backend = backend;
+    this.dir = layout.storeDir;
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  has(name: string): boolean {
+    return this.db.pathInfo(name) !== undefined;
+  }
+
+  queryPathInfo(name: string): PathInfo | undefined {
+    return this.db.pathInfo(name);
+  }
+
+  references(name: string): string[] {
+    return this.db.pathInfo(name)?.references ?? [];
+  }
+
+  closure(names: Iterable<string>): Set<string> {
+    const seen = new Set<string>();
+    const stack = [...names];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      for (const r of this.references(n)) if (!seen.has(r)) stack.push(r);
+    }
+    return seen;
+  }
+
+  private pathLock(name: string): string {
+    return join(this.layout.lockDir, `path-${name}.lock`);
+  }
+
+  /** Write a derivation's JSON beside the outputs, as `<drvhash>-<name>.drv`. */
+  writeDrv(drvHash: string, drv: Derivation): string {
+    const file = join(this.dir, `${drvHash}-${storeName("x".repeat(HASH_PART_LENGTH), drv.name).slice(HASH_PART_LENGTH + 1)}.drv`);
+    if (existsSync(file)) return file;
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(drv, null, 2) + "\n", { mode: 0o444 });
+    renameSync(tmp, file);
+    return file;
+  }
+
+  addOutputs(
+    pending: PendingOutput[],
+    candidates: Map<string, string>,
+    deriver: string | null,
+    register: (infos: Map<string, PathInfo>) => void,
+  ): Map<string, PathInfo> {
+    const infos = new Map<string, PathInfo>();
+    const finals: { p: PendingOutput; final: string }[] = [];
+    for (const p of pending) {
+      const tree = hashTree(p.tmpPath, { storeDir: this.dir, selfHash: p.tmpHash, candidates: candidates.keys() });
+      const hash = formatHash(tree.digest);
+      if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
+      const finalHash = contentHashPart(tree.digest, p.name);
+      const final = storeName(finalHash, p.name);
+      if (p.tmpHash && tree.selfRefs.length) rewriteTree(p.tmpPath, tree.selfRefs, p.tmpHash, finalHash);
+      canonicalizeTree(p.tmpPath);
+      const refs = new Set<string>();
+      for (const r of tree.references) {
+        if (r === p.tmpHash) refs.add(final);
+        else if (candidates.has(r)) refs.add(candidates.get(r)!);
+      }
+      infos.set(p.output, { name: final, hash, size: tree.size, references: [...refs].sort(), deriver, registeredAt: Date.now() });
+      finals.push({ p, final });
+    }
+    const held: string[] = [];
+    try {
+      for (const { p, final } of finals) {
+        const lockFile = this.pathLock(final);
+        // Short critical section; spin rather than go async.
+        const deadline = Date.now() + 60_000;
+        while (!tryLock(lockFile)) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${final}`);
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
+        held.push(lockFile);
+        const dest = this.path(final);
+        if (this.has(final) && existsSync(dest)) {
+          removeTree(p.tmpPath); // identical content is already there
+          continue;
+        }
+        if (existsSync(dest) || isDanglingLink(dest)) removeTree(dest); // an unregistered leftover
+        renameSync(p.tmpPath, dest);
+        if (statSync(dest, { throwIfNoEntry: false })?.isDirectory() && !lstatSync(dest).isSymbolicLink()) chmodSync(dest, 0o555);
+      }
+      register(infos);
+    } finally {
+      for (const l of held) unlock(l);
+    }
+    return infos;
+  }
+
+  importPath(from: Store, name: string): PathInfo {
+    const existing = this.queryPathInfo(name);
+    if (existing) return existing;
+    const info = from.queryPathInfo(name);
+    if (!info) throw new Error(`${name} is not valid in the ${from.backend} store`);
+    for (const r of info.references) {
+      if (r !== name && !this.has(r)) throw new Error(`cannot import ${name}: its reference ${r} is not in the ${this.backend} store`);
+    }
+    const tmpHash = hashPart(name);
+    const tmp = join(this.layout.tmpDir, `import-${process.pid}-${randomHashPart()}`);
+    mkdirSync(this.layout.tmpDir, { recursive: true });
+    cpSync(from.path(name), tmp, { recursive: true, verbatimSymlinks: true });
+    try {
+      if (from.dir !== this.dir) {
+        // Relocate: the other store's directory (same length) becomes ours.
+        const t = hashTree(tmp, { storeDir: from.dir, candidates: [from.dir] });
+        const withDir = listContaining(tmp, from.dir);
+        if (t.references.size) rewriteTree(tmp, withDir, from.dir, this.dir);
+      }
+      const candidates = new Map(info.references.map((r) => [hashPart(r), r] as const));
+      const selfName = name.slice(HASH_PART_LENGTH + 1);
+      const added = this.addOutputs(
+        [{ output: "out", tmpPath: tmp, name: selfName, tmpHash, expectHash: info.hash }],
+        candidates,
+        info.deriver,
+        (infos) => {
+          const i = infos.get("out")!;
+          if (i.name !== name) throw new Error(`imported ${name} hashes to ${i.name}`);
+          this.db.addPath(i);
+        },
+      );
+      return added.get("out")!;
+    } finally {
+      removeTree(tmp);
+    }
+  }
+
+  gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult {
+    const live = this.closure([...opts.roots].filter((r) => this.has(r)));
+    const liveDrvs = new Set<string>();
+    const all = this.db.allPaths();
+    for (const p of all) if (live.has(p.name) && p.deriver) liveDrvs.add(p.deriver);
+    const dead = all.filter((p) => !live.has(p.name));
+    const deadNames = new Set(dead.map((p) => p.name));
+    let bytes = dead.reduce((n, p) => n + p.size, 0);
+    // Unregistered leftovers and derivation files of nothing live.
+    const extra: string[] = [];
+    if (existsSync(this.dir)) {
+      for (const e of readdirSync(this.dir)) {
+        if (deadNames.has(e) || live.has(e)) continue;
+        if (e.endsWith(".drv")) {
+          if (!liveDrvs.has(e.slice(0, HASH_PART_LENGTH))) extra.push(e);
+          continue;
+        }
+        if (isStoreName(e) && this.has(e)) continue;
+        extra.push(e);
+      }
+    }
+    for (const e of extra) {
+      try {
+        bytes += treeSize(this.path(e));
+      } catch {
+        /* gone */
+      }
+    }
+    const deleted = [...deadNames, ...extra].sort();
+    if (!opts.dryRun) {
+      this.db.deletePaths([...deadNames]);
+      for (const n of deleted) removeTree(this.path(n));
+    }
+    return { deleted, bytes, dryRun: !!opts.dryRun };
+  }
+
+  verify(opts: { repair?: boolean }): VerifyProblem[] {
+    const problems: VerifyProblem[] = [];
+    const all = this.db.allPaths();
+    const bad = new Set<string>();
+    for (const p of all) {
+      const full = this.path(p.name);
+      if (!existsSync(full) && !isDanglingLink(full)) {
+        problems.push({ name: p.name, problem: "missing", expected: p.hash });
+        bad.add(p.name);
+        continue;
+      }
+      const t = hashTree(full, { storeDir: this.dir, selfHash: hashPart(p.name) });
+      const got = formatHash(t.digest);
+      if (got !== p.hash) {
+        problems.push({ name: p.name, problem: "corrupt", expected: p.hash, got });
+        bad.add(p.name);
+      }
+    }
+    // Whatever refers to a bad path has an incomplete closure.
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const p of all) {
+        if (bad.has(p.name)) continue;
+        if (p.references.some((r) => bad.has(r) || (r !== p.name && !this.has(r)))) {
+          problems.push({ name: p.name, problem: "incomplete-closure" });
+          bad.add(p.name);
+          grew = true;
+        }
+      }
+    }
+    if (opts.repair && bad.size) {
+      this.db.deletePaths([...bad]);
+      for (const n of bad) removeTree(this.path(n));
+    }
+    return problems;
+  }
+}
+
+/** Relative paths of files and symlinks in a tree whose bytes contain `needle`. */
+function listContaining(root: string, needle: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: string, rel: string) => {
+    const st = lstatSync(abs);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(abs)) walk(join(abs, e), rel ? `${rel}/${e}` : e);
+      return;
+    }
+    const t = hashTree(abs, { storeDir: needle, candidates: [needle] });
+    if (t.references.has(needle)) out.push(rel);
+  };
+  walk(root, "");
+  return out;
+}
+
+export { lock };
