@@ -15,7 +15,7 @@ import { BuildFailure, type Backend } from "../builders/backend.js";
 import { lock } from "../store/lock.js";
 import type { PathInfo } from "../store/store.js";
 import type { Engine } from "./engine.js";
-import { BuildLog, logFileFor } from "./logs.js";
+import { BuildLog, logFileFor } from "../store/logs.js";
 import { planGraph } from "./plan.js";
 
 export interface BuildRequest {

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { nodeOutputs, openEngine } from "../../core/build/engine.js";
-import { readLog } from "../../core/build/logs.js";
+import { readLog } from "../../core/store/logs.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempEngine } from "./helpers.js";
 
 afterEach(cleanupTemps);
@@ -27,7 +27,7 @@ describe("two-node graph", () => {
     expect(engine.db.outputsOf(derivationHash(b))[0]!.references).toEqual([outA]);
     const started = eventsOf(events, "started").find((e) => e.hash === derivationHash(b))!;
     expect(eventsOf(events, "log").map((e) => e.line)).toEqual(["building b"]);
-    expect(readLog(engine, started.buildId).lines).toEqual(["building b"]);
+    expect(readLog(engine, started.buildId)).toEqual(["building b"]);
     expect(engine.db.getBuild(started.buildId)!.status).toBe("built");
     expect(engine.db.listBuilds({ drvHash: derivationHash(b) })).toHaveLength(1);
     expect(existsSync(`${engine.store.dir}/${derivationHash(b)}-b.drv`)).toBe(true);

@@ -2,7 +2,7 @@
 // prints, capped in size; read back by line number (and followed while running).
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Engine } from "./engine.js";
+import type { Engine } from "../build/engine.js";
 
 export const LOG_CAP_BYTES = 64 * 1024 * 1024;
 export const TAIL_LINES = 20;
@@ -46,14 +46,19 @@ export class BuildLog {
   }
 }
 
+/** Lines of a build's log from `fromLine` (0-based): only whole lines while it runs. */
+export function readLog(engine: Engine, buildId: number, fromLine = 0): string[] {
+  return readLogChunk(engine, buildId, fromLine).lines;
+}
+
 export interface LogChunk {
   lines: string[];
   nextLine: number;
   running: boolean;
 }
 
-/** Lines of a build's log from `fromLine` (0-based), and whether the build still runs. */
-export function readLog(engine: Engine, buildId: number, fromLine = 0): LogChunk {
+/** Like readLog, with the next line number and whether the build still runs. */
+export function readLogChunk(engine: Engine, buildId: number, fromLine = 0): LogChunk {
   const b = engine.db.getBuild(buildId);
   if (!b) throw new Error(`no build with id ${buildId}`);
   const file = b.logFile || logFileFor(engine, buildId);

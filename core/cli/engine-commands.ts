@@ -1,0 +1,265 @@
+// The engine's commands: log, history, why-depends, gc, store (path, verify, copy, roots).
+// Exit codes: 0 success, 1 failure (a missing build, a corrupt store, no dependency), 2 usage.
+import type { Command } from "commander";
+import { basename } from "node:path";
+import { openEngine, type Engine } from "../build/engine.js";
+import { readLogChunk } from "../store/logs.js";
+import { isStoreName } from "../store/layout.js";
+import { LocalStore } from "../store/store.js";
+
+class UsageError extends Error {}
+class Failure extends Error {}
+
+function withEngine(fn: (engine: Engine) => Promise<void> | void): () => Promise<void> {
+  return async () => {
+    let engine: Engine | undefined;
+    try {
+      engine = openEngine();
+      await fn(engine);
+    } catch (e) {
+      console.error(`bramble: ${(e as Error).message}`);
+      process.exitCode = e instanceof UsageError ? 2 : 1;
+    } finally {
+      engine?.close();
+    }
+  };
+}
+
+function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+/** A store path, store name, derivation hash (or prefix) or derivation name → store names. */
+export function resolveStoreNames(engine: Engine, query: string): string[] {
+  const q = query.replace(/\/+$/, "");
+  const inStore = q.startsWith(engine.store.dir + "/") ? q.slice(engine.store.dir.length + 1).split("/")[0]! : undefined;
+  for (const cand of [inStore, basename(q), q]) {
+    if (cand && isStoreName(cand) && engine.store.has(cand)) return [cand];
+  }
+  const byDrv = engine.db.drvOutputs(q);
+  if (byDrv) return Object.values(byDrv);
+  for (const h of engine.db.derivationsNamed(q)) {
+    const o = engine.db.drvOutputs(h);
+    if (o) return Object.values(o);
+  }
+  if (/^[0-9a-z]{3,32}$/.test(q)) {
+    const hits = engine.db.allPaths().filter((p) => p.name.startsWith(q) || (p.deriver ?? "").startsWith(q));
+    if (hits.length) return hits.map((p) => p.name);
+  }
+  throw new Failure(`nothing in the store matches ${query}`);
+}
+
+/** The gc roots: explicit roots plus every output of the latest evaluation of each project/function/target. */
+export function gcRoots(engine: Engine): string[] {
+  const roots = new Set(engine.db.explicitRoots());
+  const live = [...engine.db.liveEvaluationDrvs()];
+  for (const outs of engine.db.drvOutputsMany(live).values()) for (const n of Object.values(outs)) roots.add(n);
+  return [...roots];
+}
+
+/** A chain of references from `from` to `to` (both store names), or undefined. */
+export function whyDepends(engine: Engine, from: string, to: string): string[] | undefined {
+  const prev = new Map<string, string | null>([[from, null]]);
+  const queue = [from];
+  while (queue.length) {
+    const n = queue.shift()!;
+    if (n === to) {
+      const chain: string[] = [];
+      for (let c: string | null = n; c !== null; c = prev.get(c) ?? null) chain.unshift(c);
+      return chain;
+    }
+    for (const r of engine.store.references(n)) {
+      if (!prev.has(r)) {
+        prev.set(r, n);
+        queue.push(r);
+      }
+    }
+  }
+  return undefined;
+}
+
+export function registerEngineCommands(program: Command): void {
+  program
+    .command("log")
+    .description("print a build's log (by build id, derivation hash or name); -f follows a running build")
+    .argument("<build>", "a build id, a derivation hash (or prefix) or a derivation name")
+    .option("-f, --follow", "keep printing while the build runs")
+    .action((query: string, flags: { follow?: boolean }) =>
+      withEngine(async (engine) => {
+        const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : engine.db.lastBuildOf(query);
+        if (!build) throw new Failure(`no build matches ${query}`);
+        let from = 0;
+        for (;;) {
+          const chunk = readLogChunk(engine, build.id, from);
+          for (const l of chunk.lines) process.stdout.write(l + "\n");
+          from = chunk.nextLine;
+          if (!flags.follow || !chunk.running) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const final = engine.db.getBuild(build.id)!;
+        if (final.status === "failed") process.exitCode = 1;
+      })(),
+    );
+
+  program
+    .command("history")
+    .description("list recent builds")
+    .option("-n, --limit <n>", "how many", "50")
+    .option("--json", "print JSON")
+    .argument("[derivation]", "only builds of this derivation hash")
+    .action((drvHash: string | undefined, flags: { limit: string; json?: boolean }) =>
+      withEngine((engine) => {
+        const limit = Number.parseInt(flags.limit, 10);
+        if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive number, not ${flags.limit}`);
+        const builds = engine.db.listBuilds({ limit, drvHash });
+        if (flags.json) {
+          console.log(JSON.stringify(builds, null, 2));
+          return;
+        }
+        for (const b of builds) {
+          const when = new Date(b.startedAt).toISOString().replace("T", " ").slice(0, 19);
+          const took = b.endedAt ? `${((b.endedAt - b.startedAt) / 1000).toFixed(1)}s` : "-";
+          const exit = b.exitCode !== null && b.status === "failed" ? ` exit ${b.exitCode}` : "";
+          console.log(`${String(b.id).padStart(6)}  ${b.status.padEnd(9)} ${when}  ${took.padStart(7)}  ${b.drvHash.slice(0, 12)}  ${b.name}  [${b.backend}]${exit}`);
+        }
+      })(),
+    );
+
+  program
+    .command("why-depends")
+    .description("show why A's runtime closure contains B (a chain of references)")
+    .argument("<a>", "a store path, derivation hash or name")
+    .argument("<b>", "a store path, derivation hash or name")
+    .action((a: string, b: string) =>
+      withEngine((engine) => {
+        const froms = resolveStoreNames(engine, a);
+        const tos = resolveStoreNames(engine, b);
+        for (const f of froms) {
+          for (const t of tos) {
+            const chain = whyDepends(engine, f, t);
+            if (chain) {
+              chain.forEach((n, i) => console.log(`${i ? "  ".repeat(i - 1) + "└── " : ""}${engine.store.path(n)}`));
+              return;
+            }
+          }
+        }
+        throw new Failure(`${a} does not depend on ${b}`);
+      })(),
+    );
+
+  program
+    .command("gc")
+    .description("delete store paths not reachable from the roots (latest evaluations and explicit roots)")
+    .option("--dry-run", "list what would be deleted, and the bytes")
+    .action((flags: { dryRun?: boolean }) =>
+      withEngine((engine) => {
+        const r = engine.store.gc({ dryRun: !!flags.dryRun, roots: gcRoots(engine) });
+        for (const n of r.deleted) console.log(`${r.dryRun ? "would delete" : "deleted"} ${engine.store.path(n)}`);
+        console.log(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.bytes)} (${r.deleted.length} paths)`);
+      })(),
+    );
+
+  const store = program.command("store").description("the local store");
+  store
+    .command("path")
+    .description("print the store directory, or the output paths of a derivation")
+    .argument("[derivation]", "a derivation hash or name, or a store path")
+    .action((query: string | undefined) =>
+      withEngine((engine) => {
+        if (!query) console.log(engine.store.dir);
+        else for (const n of resolveStoreNames(engine, query)) console.log(engine.store.path(n));
+      })(),
+    );
+  store
+    .command("verify")
+    .description("re-hash every output; report missing or corrupt ones (and what refers to them)")
+    .option("--repair", "remove the bad paths so the next build rebuilds them")
+    .action((flags: { repair?: boolean }) =>
+      withEngine((engine) => {
+        const problems = engine.store.verify({ repair: !!flags.repair });
+        for (const p of problems) {
+          const detail = p.problem === "corrupt" ? ` (expected ${p.expected}, got ${p.got})` : "";
+          console.log(`${p.problem}: ${engine.store.path(p.name)}${detail}${flags.repair ? " — removed" : ""}`);
+        }
+        if (!problems.length) console.log("store verified: all paths intact");
+        else if (!flags.repair) process.exitCode = 1;
+      })(),
+    );
+  store
+    .command("copy")
+    .description("copy a closure between stores (a backend name, or another BRAMBLE_PATH as path:<dir>)")
+    .requiredOption("--from <store>", "source store")
+    .requiredOption("--to <store>", "destination store")
+    .argument("<paths...>", "store paths, derivation hashes or names")
+    .action((paths: string[], flags: { from: string; to: string }) =>
+      withEngine((engine) => {
+        const open = (spec: string): { store: LocalStore; close(): void } => {
+          if (spec === "local") return { store: engine.store, close: () => {} };
+          if (spec.startsWith("path:")) {
+            const other = openEngine(spec.slice(5));
+            return { store: other.store, close: () => other.close() };
+          }
+          throw new UsageError(`unknown store ${spec}: use local or path:<BRAMBLE_PATH> (other backends' stores come with them)`);
+        };
+        const from = open(flags.from);
+        const to = open(flags.to);
+        try {
+          const names = paths.flatMap((p) => {
+            const e = { ...engine, store: from.store } as Engine;
+            return resolveStoreNames(e, p);
+          });
+          const copied = copyClosure(from.store, to.store, names);
+          for (const n of copied) console.log(`copied ${to.store.path(n)}`);
+          console.log(`${copied.length} paths copied`);
+        } finally {
+          from.close();
+          to.close();
+        }
+      })(),
+    );
+  store
+    .command("add-root")
+    .description("keep a store path (and its closure) from gc")
+    .argument("<path>")
+    .action((p: string) =>
+      withEngine((engine) => {
+        for (const n of resolveStoreNames(engine, p)) engine.db.addRoot(n);
+      })(),
+    );
+  store
+    .command("remove-root")
+    .description("stop keeping a store path from gc")
+    .argument("<path>")
+    .action((p: string) =>
+      withEngine((engine) => {
+        for (const n of resolveStoreNames(engine, p)) engine.db.removeRoot(n);
+      })(),
+    );
+}
+
+/** Copy names and their closures from one store to another, references first. Returns what was copied. */
+export function copyClosure(from: LocalStore, to: LocalStore, names: string[]): string[] {
+  const closure = from.closure(names);
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (n: string) => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    for (const r of from.references(n)) if (r !== n) visit(r);
+    order.push(n);
+  };
+  for (const n of closure) visit(n);
+  const copied: string[] = [];
+  for (const n of order) {
+    if (to.has(n)) continue;
+    to.importPath(from, n);
+    copied.push(n);
+  }
+  return copied;
+}
