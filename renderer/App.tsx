@@ -99,7 +99,13 @@ export function App() {
   useShortcuts();
   useEffect(() => {
     const off = connectEvents();
-    const offConn = api.onConnection(setConn);
+    let last: ConnectionState = "connecting";
+    const offConn = api.onConnection((s) => {
+      // After a lost connection, start over: the service may have restarted.
+      if (s === "open" && last === "closed") void useGraph.getState().init();
+      last = s;
+      setConn(s);
+    });
     void useGraph.getState().init();
     return () => {
       off();

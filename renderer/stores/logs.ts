@@ -75,8 +75,9 @@ export const useLogs = create<LogsStore>((set, get) => {
         const r = await api.call("log.get", { buildId, fromLine: from });
         for (const l of r.lines) lines.push(l);
         if (r.lines.length) bump();
+        const advanced = r.nextLine > from;
         from = r.nextLine;
-        if (r.lines.length) continue;
+        if (r.lines.length && advanced) continue;
         if (!r.running) break;
         const src = get().source;
         if (src.kind !== "build" || src.buildId !== buildId) break;

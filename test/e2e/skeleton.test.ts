@@ -39,7 +39,7 @@ describe("bramble serve in Chromium", () => {
     try {
       await node(page, "hello").waitFor({ timeout: 15_000 });
       await page.getByRole("button", { name: "Build", exact: true }).click();
-      await page.getByTestId("log-view").getByText("writing the greeting").waitFor({ timeout: 30_000 });
+      await page.getByTestId("log-view").getByText("writing the greeting").first().waitFor({ timeout: 30_000 });
       await page.locator('[data-testid="node-greeting"][data-state="built"]').waitFor({ timeout: 30_000 });
       await page.locator('[data-testid="node-hello"][data-state="built"]').waitFor({ timeout: 30_000 });
       await expect(page.getByTestId("progress").getAttribute("data-status")).resolves.toBe("built");
