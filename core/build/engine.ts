@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { Db } from "../db/db.js";
 import type { Backend } from "../builders/backend.js";
+import { configuredBackends } from "../builders/backends-config.js";
 import { BuiltinBackend } from "../builders/fetch.js";
 import { LocalBackend } from "../builders/local.js";
 import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
@@ -50,7 +51,7 @@ export function openEngine(brambleHome?: string): Engine {
     layout: L,
     db,
     store,
-    backends: [local],
+    backends: [local, ...configuredBackends({ store })],
     builtin: new BuiltinBackend(store),
     close: () => db.close(),
   };

@@ -1,0 +1,164 @@
+// Which backends an engine has besides `local`: the defaults (qemu, and docker on the usual
+// socket), the user's config file, and a project's `[backends.<name>]` tables. Same table
+// format everywhere:
+//   [backends.arm]      kind = "qemu"    systems = ["aarch64-linux"]
+//   [backends.docker]   kind = "docker"  image = "..." socket = "/run/podman/podman.sock"
+//   [backends.box]      kind = "ssh"     host = "..." port = 22 user = "..." identity = "..." store = "/var/bramble"
+// A later definition of a name replaces an earlier one (project over user over defaults).
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import type { LocalStore } from "../store/store.js";
+import type { Backend } from "./backend.js";
+import { QemuBackend } from "./qemu.js";
+
+export interface BackendConfig {
+  name: string;
+  kind: string;
+  [key: string]: unknown;
+}
+
+export class BackendConfigError extends Error {}
+
+/** The user's config file: $BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else ~/.config/bramble/config.toml. */
+export function userConfigFile(): string {
+  if (process.env.BRAMBLE_CONFIG) return process.env.BRAMBLE_CONFIG;
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return join(base, "bramble", "config.toml");
+}
+
+/** `[backends.<name>]` tables of a TOML file (none if the file does not exist). */
+export function readBackendConfigs(file = userConfigFile()): BackendConfig[] {
+  if (!existsSync(file)) return [];
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new BackendConfigError(`${file}: ${(e as Error).message}`);
+  }
+  const tables = (doc.backends ?? {}) as Record<string, unknown>;
+  if (typeof tables !== "object" || Array.isArray(tables)) throw new BackendConfigError(`${file}: [backends] must be a table`);
+  return Object.entries(tables).map(([name, t]) => {
+    if (typeof t !== "object" || t === null || Array.isArray(t)) throw new BackendConfigError(`${file}: backends.${name} must be a table`);
+    const kind = (t as Record<string, unknown>).kind ?? name;
+    if (typeof kind !== "string") throw new BackendConfigError(`${file}: backends.${name}.kind must be a string`);
+    return { ...(t as Record<string, unknown>), name, kind };
+  });
+}
+
+export function str(c: BackendConfig, key: string, required = false): string | undefined {
+  const v = c[key];
+  if (v === undefined) {
+    if (required) throw new BackendConfigError(`backend ${c.name} (kind ${c.kind}) needs ${key} = "..."`);
+    return undefined;
+  }
+  if (typeof v !== "string") throw new BackendConfigError(`backends.${c.name}.${key} must be a string`);
+  return v;
+}
+
+export function num(c: BackendConfig, key: string): number | undefined {
+  const v = c[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" && typeof v !== "bigint") throw new BackendConfigError(`backends.${c.name}.${key} must be a number`);
+  return Number(v);
+}
+
+export function strList(c: BackendConfig, key: string): string[] | undefined {
+  const v = c[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new BackendConfigError(`backends.${c.name}.${key} must be a list of strings`);
+  return v as string[];
+}
+
+export interface BackendContext {
+  store: LocalStore;
+}
+
+type Factory = (c: BackendConfig, ctx: BackendContext) => Backend;
+
+const factories: Record<string, Factory> = {
+  qemu: (c, ctx) => new QemuBackend(ctx.store, c.name, strList(c, "systems")),
+};
+
+export function registerBackendKind(kind: string, f: Factory): void {
+  factories[kind] = f;
+}
+
+export function makeBackend(c: BackendConfig, ctx: BackendContext): Backend {
+  const f = factories[c.kind];
+  if (!f) throw new BackendConfigError(`backend ${c.name}: unknown kind "${c.kind}" (known: local, ${Object.keys(factories).join(", ")})`);
+  return f(c, ctx);
+}
+
+/** The defaults every engine has: qemu, and docker when that kind is registered. */
+export function defaultBackendConfigs(): BackendConfig[] {
+  const d: BackendConfig[] = [{ name: "qemu", kind: "qemu" }];
+  if (factories.docker) d.push({ name: "docker", kind: "docker" });
+  return d;
+}
+
+/** Merge configs by name, later ones winning, keeping first-seen order. */
+function merge(...lists: BackendConfig[][]): BackendConfig[] {
+  const byName = new Map<string, BackendConfig>();
+  for (const l of lists) for (const c of l) byName.set(c.name, c);
+  return [...byName.values()];
+}
+
+/**
+ * The backends after `local`, from the defaults and the user's config file. A broken config
+ * file does not stop the engine: it becomes an unavailable backend that says why.
+ */
+export function configuredBackends(ctx: BackendContext, extra: BackendConfig[] = []): Backend[] {
+  let user: BackendConfig[] = [];
+  const broken: Backend[] = [];
+  try {
+    user = readBackendConfigs();
+  } catch (e) {
+    broken.push(unavailableBackend("config", "config", (e as Error).message, ctx));
+  }
+  const out: Backend[] = [];
+  for (const c of merge(defaultBackendConfigs(), user, extra)) {
+    if (c.kind === "local") continue;
+    try {
+      out.push(makeBackend(c, ctx));
+    } catch (e) {
+      out.push(unavailableBackend(c.name, c.kind, (e as Error).message, ctx));
+    }
+  }
+  return [...out, ...broken];
+}
+
+/**
+ * Add (or replace, by name) a project's `[backends.<name>]` backends on an engine's list,
+ * keeping `local` first. Call with `project.backends` before planning a project's build.
+ */
+export function useProjectBackends(engine: { backends: Backend[]; store: LocalStore }, configs: BackendConfig[]): void {
+  for (const c of configs) {
+    if (c.kind === "local") continue;
+    let b: Backend;
+    try {
+      b = makeBackend(c, { store: engine.store });
+    } catch (e) {
+      b = unavailableBackend(c.name, c.kind, (e as Error).message, { store: engine.store });
+    }
+    const at = engine.backends.findIndex((x) => x.name === c.name);
+    if (at >= 0) engine.backends[at] = b;
+    else engine.backends.push(b);
+  }
+}
+
+function unavailableBackend(name: string, kind: string, reason: string, ctx: BackendContext): Backend {
+  return {
+    name,
+    kind,
+    store: ctx.store,
+    platforms: () => [],
+    availability: () => ({ available: false, reason }),
+    info: () => ({ name, kind, platforms: [], available: false, reason }),
+    build: async () => {
+      const { BuildFailure } = await import("./backend.js");
+      throw new BuildFailure(`backend ${name}: ${reason}`);
+    },
+  };
+}
