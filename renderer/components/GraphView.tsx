@@ -44,6 +44,22 @@ export function matchesFilters(n: GraphNode, state: NodeState, f: { text: string
   return true;
 }
 
+/** The minimap, coloured by live node state; re-renders on state changes without the graph. */
+function StateMiniMap() {
+  const states = useBuilds((s) => s.states);
+  return (
+    <MiniMap
+      pannable
+      zoomable
+      ariaLabel="Graph overview"
+      nodeColor={(n) => {
+        const d = (n as DrvFlowNode).data?.node;
+        return d ? MINIMAP_COLOURS[states[d.hash] ?? d.state] : "#ccc";
+      }}
+    />
+  );
+}
+
 function Flow() {
   const graph = useGraph((s) => s.graph);
   const version = useGraph((s) => s.version);
@@ -52,8 +68,10 @@ function Flow() {
   const focusRequest = useSelection((s) => s.focusRequest);
   const filters = useSelection((s) => s.filters);
   const select = useSelection((s) => s.select);
-  const states = useBuilds((s) => s.states);
-  const filterStates = filters.state ? states : null;
+  // Subscribe to all states only while filtering by state; otherwise only to which nodes
+  // are building (for animated edges), so a running build does not re-render the graph per event.
+  const filterStates = useBuilds((s) => (filters.state ? s.states : null));
+  const building = useBuilds((s) => (s.run ? [...s.run.running].sort().join(" ") : ""));
   const [nodes, setNodes, onNodesChange] = useNodesState<DrvFlowNode>([]);
   const [laidOut, setLaidOut] = useState(0);
   const flow = useReactFlow();
@@ -131,6 +149,7 @@ function Flow() {
 
   const edges: Edge[] = useMemo(() => {
     if (!graph) return [];
+    const busy = new Set(building ? building.split(" ") : []);
     return graph.edges.map((e) => {
       const hot = selected != null && (e.from === selected || e.to === selected || (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) || (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
       return {
@@ -138,11 +157,11 @@ function Flow() {
         source: e.from,
         target: e.to,
         className: hot ? "edge-hot" : selected ? "edge-dim" : undefined,
-        animated: states[e.to] === "building",
+        animated: busy.has(e.to),
         focusable: false,
       };
     });
-  }, [graph, selected, related, states]);
+  }, [graph, selected, related, building]);
 
   const onNodeClick: NodeMouseHandler<DrvFlowNode> = useCallback((_, n) => select(n.id), [select]);
   const onSelectionChange: OnSelectionChangeFunc<DrvFlowNode> = useCallback(
@@ -173,15 +192,7 @@ function Flow() {
     >
       <Background gap={24} size={1} />
       <Controls aria-label="Graph zoom controls" showInteractive={false} />
-      <MiniMap
-        pannable
-        zoomable
-        ariaLabel="Graph overview"
-        nodeColor={(n) => {
-          const d = (n as DrvFlowNode).data?.node;
-          return d ? MINIMAP_COLOURS[useBuilds.getState().states[d.hash] ?? d.state] : "#ccc";
-        }}
-      />
+      <StateMiniMap />
     </ReactFlow>
   );
 }

@@ -1,0 +1,70 @@
+// Big and long builds: a 100,000-line log stays responsive; a running build can be cancelled.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { fixture, launch, node, open, serve, type Served } from "./helpers.js";
+
+let server: Served;
+let browser: Browser;
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([serve(fixture("studio")), launch()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function chooseFunction(page: import("playwright-core").Page, fn: string) {
+  const select = page.getByLabel("Function");
+  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
+  await select.selectOption(value!);
+  await node(page, fn).waitFor({ timeout: 15_000 });
+}
+
+describe("logs and cancel", () => {
+  it("streams a 100,000-line log and stays responsive (virtualized)", async () => {
+    const { page, context } = await open(browser, server.url);
+    try {
+      await node(page, "app").waitFor({ timeout: 15_000 });
+      await chooseFunction(page, "chatty");
+      await page.getByRole("button", { name: "Build", exact: true }).click();
+      await page.locator('[data-testid="node-chatty"][data-state="built"]').waitFor({ timeout: 60_000 });
+      await page.getByLabel("Log", { exact: true }).selectOption({ label: "chatty" });
+      await page.getByText("100000 lines", { exact: true }).waitFor({ timeout: 20_000 });
+      const view = page.getByTestId("log-view");
+      // only a window of lines is in the DOM
+      expect(await view.locator(".log-line").count()).toBeLessThan(200);
+      await view.getByText("line 100000", { exact: true }).waitFor();
+      // jump to the top and back: each takes well under a second
+      const ms = await page.evaluate(async () => {
+        const el = document.querySelector('[data-testid="log-view"]')!;
+        const t0 = performance.now();
+        el.scrollTop = 0;
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        el.scrollTop = el.scrollHeight / 2;
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        return performance.now() - t0;
+      });
+      expect(ms).toBeLessThan(1000);
+      await page.getByLabel("Search the log").fill("line 99999");
+      await page.getByText("1 of 100000 lines", { exact: true }).waitFor({ timeout: 10_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("cancels a running build", async () => {
+    const { page, context } = await open(browser, server.url);
+    try {
+      await node(page, "app").waitFor({ timeout: 15_000 });
+      await chooseFunction(page, "slow");
+      await page.getByRole("button", { name: "Build", exact: true }).click();
+      await page.locator('[data-testid="node-slow"][data-state="building"]').waitFor({ timeout: 20_000 });
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await page.locator('[data-testid="node-slow"][data-state="cancelled"], [data-testid="node-slow"][data-state="failed"]').waitFor({ timeout: 20_000 });
+      await expect(page.getByTestId("progress").getAttribute("data-status")).resolves.toBe("cancelled");
+    } finally {
+      await context.close();
+    }
+  });
+});
