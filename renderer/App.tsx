@@ -1,6 +1,6 @@
 // The page: toolbar on top; graph (with filters) beside the side panel; logs below.
 import { useEffect, useState } from "react";
-import { api, type ConnectionState } from "./api/client";
+import { api, desktop, type ConnectionState } from "./api/client";
 import { cancelBuild, connectEvents, startBuild } from "./actions";
 import { useGraph } from "./stores/graph";
 import { useSelection, type PanelTab } from "./stores/selection";
@@ -107,7 +107,11 @@ export function App() {
       setConn(s);
     });
     void useGraph.getState().init();
+    const offMenu = desktop.onMenu((m) => {
+      if (m.action === "open-project") void useGraph.getState().openProject(m.path);
+    });
     return () => {
+      offMenu();
       off();
       offConn();
     };

@@ -2,9 +2,16 @@
 // otherwise the WebSocket of `bramble serve` (same request/response objects, see schema.ts).
 import type { ApiError, BuildEvent, Method, Params, Results, ServerMessage } from "../../core/api/schema";
 
+/** What Electron's application menu asks the page to do (electron/ipc.ts MenuAction). */
+export type MenuAction = { action: "open-project"; path: string };
+
 export interface BrambleBridge {
   invoke(method: string, params: unknown): Promise<unknown>;
   onEvent(cb: (e: BuildEvent) => void): () => void;
+  /** Electron only: the application menu's actions */
+  onMenu?(cb: (m: MenuAction) => void): () => void;
+  /** Electron only: the native folder dialog */
+  pickDirectory?(): Promise<string | null>;
 }
 
 declare global {
@@ -147,3 +154,9 @@ function socketUrl(): string {
 }
 
 export const api: Api = window.bramble ? bridgeApi(window.bramble) : socketApi(socketUrl());
+
+/** The desktop-only parts of the bridge, when running in Electron. */
+export const desktop = {
+  pickDirectory: window.bramble?.pickDirectory ? () => window.bramble!.pickDirectory!() : null,
+  onMenu: (cb: (m: MenuAction) => void): (() => void) => window.bramble?.onMenu?.(cb) ?? (() => {}),
+};

@@ -4,6 +4,7 @@ import { moduleArgs, targetChoices, useGraph } from "../stores/graph";
 import { useBuilds } from "../stores/builds";
 import { useSelection } from "../stores/selection";
 import { startBuild, cancelBuild } from "../actions";
+import { desktop } from "../api/client";
 import { formatDuration } from "../lib/states";
 
 function Elapsed({ from, to }: { from: number; to: number | null }) {
@@ -76,6 +77,17 @@ export function Toolbar() {
           ))}
         </datalist>
         <button type="submit">Open</button>
+        {desktop.pickDirectory ? (
+          <button
+            type="button"
+            onClick={async () => {
+              const dir = await desktop.pickDirectory!();
+              if (dir) void useGraph.getState().openProject(dir);
+            }}
+          >
+            Browse…
+          </button>
+        ) : null}
       </form>
       <div className="tb-group">
         <label htmlFor="module-arg">Function</label>
