@@ -54,6 +54,8 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   a.push("--bind", spec.storeMount, spec.storeDir);
   for (const p of spec.inputs) a.push("--ro-bind", p, p);
   a.push("--bind", spec.buildDir, BUILD_DIR);
+  // The sandbox's own root (a tmpfs holding the mount points) is read-only too.
+  a.push("--remount-ro", "/");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);

@@ -103,7 +103,7 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
     command: opts.command,
   });
   // Writable paths are bound after everything else, just before the command.
-  const dashdash = argv.indexOf("--chdir");
+  const dashdash = argv.indexOf("--remount-ro");
   const extra = (opts.writablePaths ?? []).flatMap((p) => ["--bind", p, p]);
   argv.splice(dashdash, 0, ...extra);
   return { argv, dir: build, cleanup: () => removeTree(root) };

@@ -1,0 +1,170 @@
+// What a builder can and cannot see or touch inside the bubblewrap sandbox.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { derivationHash } from "../../core/derivation/derivation.js";
+import { openEngine } from "../../core/build/engine.js";
+import { hashSources } from "../../core/store/sources.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
+
+afterEach(cleanupTemps);
+
+function listen(): Promise<{ port: number; hits: () => number; close: () => void }> {
+  return new Promise((resolve) => {
+    let hits = 0;
+    const server = createServer((s) => {
+      hits++;
+      s.end("hi\n");
+    });
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      resolve({ port, hits: () => hits, close: () => server.close() });
+    });
+  });
+}
+
+describe("sandbox", () => {
+  it("has no network unless the derivation asks for it", async () => {
+    const engine = tempEngine();
+    const srv = await listen();
+    try {
+      const probe = `mkdir $out; cat /proc/net/dev > $out/ifaces; if bash -c 'exec 3<>/dev/tcp/127.0.0.1/${srv.port}'; then echo connected > $out/result; else echo refused > $out/result; fi`;
+      const closed = shDrv("closed", probe);
+      const r = await build(engine, graph(closed), [closed]);
+      expect(r.result.status).toBe("built");
+      const out = r.result.outputs.get(derivationHash(closed))!.out!;
+      expect(readFileSync(`${out}/result`, "utf8")).toBe("refused\n");
+      // Only the loopback interface of a fresh network namespace.
+      const ifaces = readFileSync(`${out}/ifaces`, "utf8").split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]);
+      expect(ifaces).toEqual(["lo"]);
+      expect(srv.hits()).toBe(0);
+
+      const open = shDrv("open", probe, { network: true });
+      const r2 = await build(engine, graph(open), [open]);
+      expect(readFileSync(`${r2.result.outputs.get(derivationHash(open))!.out!}/result`, "utf8")).toBe("connected\n");
+      expect(srv.hits()).toBe(1);
+    } finally {
+      srv.close();
+      engine.close();
+    }
+  });
+
+  it("cannot write outside its outputs and build directory", async () => {
+    const engine = tempEngine();
+    const a = shDrv("a", "mkdir $out; echo original > $out/file");
+    const script = [
+      "mkdir $out",
+      "try() { if sh -c \"$1\" 2>/dev/null; then echo \"$2: written\" >> $out/report; else echo \"$2: denied\" >> $out/report; fi; }",
+      `try 'echo x > ${ref(a)}/file' input`,
+      "try 'echo x > /usr/bramble-evil' usr",
+      "try 'echo x > /build/scratch' build",
+      "try 'echo x > /tmp/scratch' tmp",
+      "try 'echo x > /evil' root",
+      "echo sneaky > $(dirname $out)/sneaky || true",
+    ].join("\n");
+    const b = shDrv("b", script);
+    const r = await build(engine, graph(a, b), [b]);
+    expect(r.result.status).toBe("built");
+    const report = readFileSync(`${r.result.outputs.get(derivationHash(b))!.out!}/report`, "utf8");
+    expect(report).toBe("input: denied\nusr: denied\nbuild: written\ntmp: written\nroot: denied\n");
+    expect(readFileSync(`${r.result.outputs.get(derivationHash(a))!.out!}/file`, "utf8")).toBe("original\n");
+    expect(readdirSync(engine.store.dir).filter((n) => n.includes("sneaky"))).toEqual([]);
+    engine.close();
+  });
+
+  it("cannot read the host's home or environment", async () => {
+    const engine = tempEngine();
+    const home = tempDir("bramble-home-");
+    writeFileSync(join(home, "secret.txt"), "top secret\n");
+    process.env.BRAMBLE_TEST_SECRET = "leaked";
+    try {
+      const d = shDrv("peek", `mkdir $out; cat ${home}/secret.txt > $out/secret 2>&1 || echo unreadable > $out/secret; ls / > $out/root; env | sort > $out/env`);
+      const r = await build(engine, graph(d), [d]);
+      const out = r.result.outputs.get(derivationHash(d))!.out!;
+      expect(readFileSync(`${out}/secret`, "utf8")).toBe("unreadable\n");
+      const root = readFileSync(`${out}/root`, "utf8").trim().split("\n");
+      // Only what the sandbox mounts: the declared host paths, /build, /dev, /proc, /tmp.
+      expect(root.filter((e) => !["bin", "build", "dev", "lib", "lib64", "proc", "tmp", "usr"].includes(e))).toEqual([]);
+      const env = Object.fromEntries(
+        readFileSync(`${out}/env`, "utf8").trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      );
+      expect(env.BRAMBLE_TEST_SECRET).toBeUndefined();
+      expect(env.HOME).toBe("/homeless-shelter");
+      expect(env.TMPDIR).toBe("/tmp");
+      expect(env.system).toBe(d.system);
+      expect(env.platform).toBe(d.platform);
+      expect(env.out!.startsWith(engine.store.dir + "/")).toBe(true);
+      expect(env.PATH).toBe("/usr/bin:/bin");
+    } finally {
+      delete process.env.BRAMBLE_TEST_SECRET;
+      engine.close();
+    }
+  });
+
+  it("the same derivation under two BRAMBLE_PATHs gets the same output hash", async () => {
+    const homes = [join(tempDir(), "h"), join(tempDir(), "a-much-longer-bramble-home")];
+    const a = shDrv("dep", "mkdir -p $out/bin; printf '#!/bin/sh\\necho dep\\n' > $out/bin/dep; chmod +x $out/bin/dep");
+    // Refers to itself and to its dependency by absolute path.
+    const b = shDrv("app", `mkdir $out; echo "self=$out dep=${ref(a)}/bin/dep" > $out/paths; ln -s $out/paths $out/link`);
+    const seen: { name: string; hash: string }[][] = [];
+    for (const h of homes) {
+      const engine = openEngine(h);
+      const r = await build(engine, graph(a, b), [b]);
+      expect(r.result.status).toBe("built");
+      const outs = engine.db.outputsOf(derivationHash(b));
+      const text = readFileSync(`${outs[0]!.path}/paths`, "utf8");
+      expect(text).toBe(`self=${outs[0]!.path} dep=${engine.db.outputsOf(derivationHash(a))[0]!.path}/bin/dep\n`);
+      seen.push(outs.map((o) => ({ name: o.path.slice(engine.store.dir.length + 1), hash: o.hash })));
+      expect(engine.store.verify({})).toEqual([]);
+      engine.close();
+    }
+    expect(seen[0]).toEqual(seen[1]);
+  });
+
+  it("copies sources, runs in their directory, and refuses changed sources", async () => {
+    const engine = tempEngine();
+    const project = tempDir("bramble-proj-");
+    mkdirSync(join(project, "sub"));
+    writeFileSync(join(project, "sub", "input.txt"), "from the source tree\n");
+    writeFileSync(join(project, "top.txt"), "top\n");
+    const files = ["sub/input.txt", "top.txt"];
+    const d = shDrv("src", "mkdir $out; pwd > $out/cwd; cat input.txt ../top.txt > $out/copy", {
+      sources: { hash: hashSources(project, files), dir: "sub", files },
+    });
+    const r = await build(engine, graph(d), [d], { projectRoot: project });
+    const out = r.result.outputs.get(derivationHash(d))!.out!;
+    expect(readFileSync(`${out}/cwd`, "utf8")).toBe("/build/sub\n");
+    expect(readFileSync(`${out}/copy`, "utf8")).toBe("from the source tree\ntop\n");
+
+    writeFileSync(join(project, "top.txt"), "edited\n");
+    const d2 = shDrv("src2", "echo > $out", { sources: { hash: hashSources(project, ["top.txt"]), dir: "", files: ["top.txt"] } });
+    writeFileSync(join(project, "top.txt"), "edited again\n");
+    const r2 = await build(engine, graph(d2), [d2], { projectRoot: project });
+    expect(r2.result.status).toBe("failed");
+    expect(eventsOf(r2.events, "failed")[0]!.error).toContain("source files changed");
+    engine.close();
+  });
+
+  it("stores outputs read-only, without setuid bits, with fixed times", async () => {
+    const engine = tempEngine();
+    const d = shDrv("modes", "mkdir -p $out/d; echo x > $out/d/f; chmod 4755 $out/d/f; echo y > $out/g; chmod 666 $out/g");
+    const r = await build(engine, graph(d), [d]);
+    const out = r.result.outputs.get(derivationHash(d))!.out!;
+    expect(statSync(`${out}/d/f`).mode & 0o7777).toBe(0o555);
+    expect(statSync(`${out}/g`).mode & 0o7777).toBe(0o444);
+    expect(statSync(`${out}/d`).mode & 0o7777).toBe(0o555);
+    expect(statSync(out).mode & 0o7777).toBe(0o555);
+    expect(statSync(`${out}/g`).mtimeMs).toBe(1000);
+    engine.close();
+  });
+
+  it("a builder that creates no output fails", async () => {
+    const engine = tempEngine();
+    const d = shDrv("lazy", "echo did nothing");
+    const r = await build(engine, graph(d), [d]);
+    expect(r.result.status).toBe("failed");
+    expect(eventsOf(r.events, "failed")[0]!.error).toContain("did not create output out");
+    engine.close();
+  });
+});
