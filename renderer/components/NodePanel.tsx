@@ -265,10 +265,8 @@ export function BuildTable({ builds, compact }: { builds: BuildRecord[]; compact
         <tr>
           {compact ? null : <th scope="col">Name</th>}
           <th scope="col">Status</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Backend</th>
-          <th scope="col">System</th>
-          <th scope="col">Started</th>
+          <th scope="col">Time</th>
+          <th scope="col">Backend · system</th>
           <th scope="col">
             <span className="sr-only">Log</span>
           </th>
@@ -278,7 +276,7 @@ export function BuildTable({ builds, compact }: { builds: BuildRecord[]; compact
         {builds.map((b) => (
           <tr key={b.id} className={`build-${b.status}`}>
             {compact ? null : (
-              <td>
+              <td className="name">
                 <button type="button" className="link" onClick={() => useSelection.getState().select(b.drvHash, { center: true })}>
                   {b.name}
                 </button>
@@ -288,11 +286,15 @@ export function BuildTable({ builds, compact }: { builds: BuildRecord[]; compact
               <span className={`drv-state state-chip-${b.status}`}>{b.status}</span>
               {b.exitCode != null && b.status === "failed" ? <span className="muted"> ({b.exitCode})</span> : null}
             </td>
-            <td>{b.endedAt ? formatDuration(b.endedAt - b.startedAt) : "…"}</td>
-            <td>{b.backend}</td>
-            <td>{b.system}</td>
             <td>
-              <time dateTime={new Date(b.startedAt).toISOString()}>{new Date(b.startedAt).toLocaleString()}</time>
+              <div>{b.endedAt ? formatDuration(b.endedAt - b.startedAt) : "running"}</div>
+              <time className="muted small" dateTime={new Date(b.startedAt).toISOString()} title={new Date(b.startedAt).toLocaleString()}>
+                {new Date(b.startedAt).toLocaleTimeString()}
+              </time>
+            </td>
+            <td>
+              <div>{b.backend}</div>
+              <div className="muted small mono">{b.system}</div>
             </td>
             <td>
               <button type="button" className="small" onClick={() => openBuildLog(b)} aria-label={`Open log of ${b.name} build ${b.id}`}>
