@@ -1,0 +1,187 @@
+// Fixed-output built-ins: fetch_url over http and file URLs (archives unpacked safely) and
+// fetch_git from a local repository; the output hash is checked, recorded when absent.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { hostSystem } from "../../core/builders/backend.js";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
+
+let server: Server;
+let base = "";
+let files = "";
+let requests: string[] = [];
+
+beforeAll(async () => {
+  files = tempDir("bramble-files-");
+  writeFileSync(join(files, "hello.txt"), "hello over http\n");
+  mkdirSync(join(files, "pkg-1.0", "src"), { recursive: true });
+  writeFileSync(join(files, "pkg-1.0", "src", "main.c"), "int main(){return 0;}\n");
+  writeFileSync(join(files, "pkg-1.0", "README"), "readme\n");
+  execFileSync("tar", ["-czf", join(files, "pkg-1.0.tar.gz"), "-C", files, "pkg-1.0"]);
+  writeFileSync(join(files, "f"), "escape\n");
+  execFileSync("tar", ["-czf", join(files, "evil.tar.gz"), "-P", "-C", files, "--transform", "s,^f,../../evil,", "f"], { stdio: "ignore" });
+  server = createServer((req, res) => {
+    requests.push(req.url ?? "");
+    if (req.url === "/moved") {
+      res.writeHead(302, { location: "/hello.txt" }).end();
+      return;
+    }
+    const p = join(files, (req.url ?? "/").slice(1));
+    if (!existsSync(p) || req.url === "/") {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200).end(readFileSync(p));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(() => {
+  server.close();
+  cleanupTemps();
+});
+
+afterEach(() => {
+  requests = [];
+});
+
+function fetchUrl(name: string, url: string, outputHash?: string): Derivation {
+  return {
+    name,
+    builder: "fetch_url",
+    args: [],
+    env: { url },
+    outputs: ["out"],
+    network: true,
+    platform: hostSystem(),
+    system: hostSystem(),
+    ...(outputHash ? { outputHash } : {}),
+  };
+}
+
+describe("fetch_url", () => {
+  it("downloads over http, records the hash, and checks it next time", async () => {
+    const engine = tempEngine();
+    const got: string[] = [];
+    const d = fetchUrl("hello", `${base}/moved`);
+    const r = await build(engine, graph(d), [d], { onFixedOutput: (_h, _d, hash) => got.push(hash) });
+    expect(r.result.status).toBe("built");
+    const out = r.result.outputs.get(derivationHash(d))!.out!;
+    expect(readFileSync(join(out, "moved"), "utf8")).toBe("hello over http\n");
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^sha256:[0-9a-z]{52}$/);
+    expect(engine.db.outputsOf(derivationHash(d))[0]!.hash).toBe(got[0]);
+    expect(eventsOf(r.events, "started")[0]!.backend).toBe("fetch_url");
+
+    // The same content with its hash declared: a new derivation, same store path.
+    const pinned = fetchUrl("hello", `${base}/moved`, got[0]);
+    const r2 = await build(engine, graph(pinned), [pinned]);
+    expect(r2.result.status).toBe("built");
+    expect(r2.result.outputs.get(derivationHash(pinned))!.out).toBe(out);
+
+    // A dependent can use it.
+    const user = shDrv("user", `cat ${ref(pinned)}/moved > $out`);
+    const r3 = await build(engine, graph(pinned, user), [user]);
+    expect(readFileSync(r3.result.outputs.get(derivationHash(user))!.out!, "utf8")).toBe("hello over http\n");
+    engine.close();
+  });
+
+  it("fails on a hash mismatch showing both hashes, and stores nothing", async () => {
+    const engine = tempEngine();
+    const wrong = `sha256:${"1".repeat(52)}`;
+    const d = fetchUrl("hello", `${base}/hello.txt`, wrong);
+    const before = readdirSync(engine.store.dir);
+    const r = await build(engine, graph(d), [d]);
+    expect(r.result.status).toBe("failed");
+    const f = eventsOf(r.events, "failed")[0]!;
+    expect(f.error).toContain(wrong);
+    expect(f.error).toMatch(/got: +sha256:[0-9a-z]{52}/);
+    expect(readdirSync(engine.store.dir)).toEqual(before);
+    expect(readdirSync(engine.layout.tmpDir)).toEqual([]);
+    engine.close();
+  });
+
+  it("unpacks archives (stripping the top directory) from http and file URLs alike", async () => {
+    const engine = tempEngine();
+    const overHttp = fetchUrl("pkg", `${base}/pkg-1.0.tar.gz`);
+    const fromFile = fetchUrl("pkg", pathToFileURL(join(files, "pkg-1.0.tar.gz")).href);
+    const r = await build(engine, graph(overHttp, fromFile), [overHttp, fromFile]);
+    expect(r.result.status).toBe("built");
+    const a = r.result.outputs.get(derivationHash(overHttp))!.out!;
+    const b = r.result.outputs.get(derivationHash(fromFile))!.out!;
+    expect(a).toBe(b);
+    expect(readFileSync(join(a, "src", "main.c"), "utf8")).toContain("main");
+    expect(readdirSync(a).sort()).toEqual(["README", "src"]);
+    engine.close();
+  });
+
+  it("does not let an archive write outside its output", async () => {
+    const engine = tempEngine();
+    const d = fetchUrl("evil", `${base}/evil.tar.gz`);
+    const r = await build(engine, graph(d), [d]);
+    // Either refused outright or the entry dropped; never written outside.
+    if (r.result.status === "built") {
+      expect(readdirSync(r.result.outputs.get(derivationHash(d))!.out!)).not.toContain("evil");
+    }
+    for (const dir of [engine.home, engine.layout.varDir, engine.layout.tmpDir, engine.store.dir]) {
+      expect(existsSync(join(dir, "evil"))).toBe(false);
+    }
+    expect(existsSync(join(engine.layout.tmpDir, "..", "evil"))).toBe(false);
+    engine.close();
+  });
+
+  it("reports HTTP errors", async () => {
+    const engine = tempEngine();
+    const d = fetchUrl("missing", `${base}/nope`);
+    const r = await build(engine, graph(d), [d]);
+    expect(eventsOf(r.events, "failed")[0]!.error).toContain("HTTP 404");
+    engine.close();
+  });
+});
+
+describe("fetch_git", () => {
+  it("checks out a ref of a local repository, without .git, by branch or commit", async () => {
+    const repo = tempDir("bramble-repo-");
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", repo, "-c", "user.email=t@example.com", "-c", "user.name=t", ...args], { encoding: "utf8" }).trim();
+    git("init", "-q", "-b", "main");
+    writeFileSync(join(repo, "file.txt"), "v1\n");
+    git("add", ".");
+    git("commit", "-q", "-m", "one");
+    const first = git("rev-parse", "HEAD");
+    writeFileSync(join(repo, "file.txt"), "v2\n");
+    git("commit", "-q", "-am", "two");
+
+    const engine = tempEngine();
+    const mk = (name: string, ref: string): Derivation => ({
+      name,
+      builder: "fetch_git",
+      args: [],
+      env: { url: repo, ref },
+      outputs: ["out"],
+      network: true,
+      platform: hostSystem(),
+      system: hostSystem(),
+    });
+    const head = mk("src-main", "main");
+    const old = mk("src-first", first);
+    const r = await build(engine, graph(head, old), [head, old]);
+    expect(r.result.status).toBe("built");
+    const h = r.result.outputs.get(derivationHash(head))!.out!;
+    const o = r.result.outputs.get(derivationHash(old))!.out!;
+    expect(readFileSync(join(h, "file.txt"), "utf8")).toBe("v2\n");
+    expect(readFileSync(join(o, "file.txt"), "utf8")).toBe("v1\n");
+    expect(existsSync(join(h, ".git"))).toBe(false);
+
+    const hash = engine.db.outputsOf(derivationHash(old))[0]!.hash;
+    const bad = { ...mk("src-first", first), outputHash: `sha256:${"2".repeat(52)}` };
+    const r2 = await build(engine, graph(bad), [bad]);
+    expect(eventsOf(r2.events, "failed")[0]!.error).toContain(hash);
+    engine.close();
+  });
+});
