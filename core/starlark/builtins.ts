@@ -1,0 +1,305 @@
+// The universe: built-in functions every Starlark file sees.
+import { call } from "./call.js";
+import { attrNames, getAttr, hasAttr } from "./ops.js";
+import { dictUpdate } from "./methods.js";
+import type { Thread } from "./thread.js";
+import { positional, unpackArgs } from "./unpack.js";
+import {
+  Builtin, BuiltinFn, Bytes, Dict, Float, List, Range, StarSet, Tuple, Value, compare, err, hashString, iterValues,
+  len as valueLen, mustIterate, normInt, repr, str, truth, typeName, formatFloatG,
+} from "./values.js";
+import { StarlarkError } from "./errors.js";
+
+function b(name: string, fn: BuiltinFn): Builtin {
+  return new Builtin(name, fn);
+}
+
+function one(name: string, args: Value[], kw: [string, Value][]): Value {
+  positional(name, args, kw, 1, 1);
+  return args[0];
+}
+
+export function parseInt_(s: string, base: number): number | bigint | undefined {
+  let t = s.trim().replace(/_/g, "");
+  if (s.includes("__")) return undefined;
+  let neg = false;
+  if (t.startsWith("+") || t.startsWith("-")) { neg = t[0] === "-"; t = t.slice(1); }
+  const lower = t.toLowerCase();
+  const prefixes: [string, number][] = [["0x", 16], ["0o", 8], ["0b", 2]];
+  let b = base;
+  for (const [p, pb] of prefixes) {
+    if (lower.startsWith(p) && (base === 0 || base === pb)) { t = t.slice(2); b = pb; break; }
+  }
+  if (b === 0) {
+    if (t.length > 1 && t[0] === "0" && /[^0]/.test(t)) return undefined;
+    b = 10;
+  }
+  if (t === "") return undefined;
+  const digits = "0123456789abcdefghijklmnopqrstuvwxyz".slice(0, b);
+  let v = 0n;
+  const bb = BigInt(b);
+  for (const c of t.toLowerCase()) {
+    const d = digits.indexOf(c);
+    if (d < 0) return undefined;
+    v = v * bb + BigInt(d);
+  }
+  return normInt(neg ? -v : v);
+}
+
+function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], sign: number): Value {
+  let key: Value = null, dflt: Value | undefined;
+  for (const [k, v] of kw) {
+    if (k === "key") key = v;
+    else if (k === "default") dflt = v;
+    else throw err(`${name}: unexpected keyword argument "${k}"`);
+  }
+  if (args.length === 0) throw err(`${name}: got 0 arguments, want at least 1`);
+  const xs = args.length === 1 ? mustIterate(args[0], name) : args;
+  if (xs.length === 0) {
+    if (dflt !== undefined) return dflt;
+    throw err(`${name}: attempt to ${name === "max" ? "find maximum" : "find minimum"} of empty sequence`);
+  }
+  let best = xs[0];
+  let bestKey = key === null ? best : call(th, key, [best]);
+  for (let i = 1; i < xs.length; i++) {
+    const k = key === null ? xs[i] : call(th, key, [xs[i]]);
+    if (compare(sign > 0 ? ">" : "<", k, bestKey) * sign > 0) {
+      best = xs[i];
+      bestKey = k;
+    }
+  }
+  return best;
+}
+
+export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean): Value[] {
+  if (key === null) {
+    let allNum = true, allStr = true;
+    for (const x of xs) {
+      if (typeof x !== "number") allNum = false;
+      if (typeof x !== "string") allStr = false;
+    }
+    if (allNum) return (xs as number[]).sort(reverse ? (a, b) => b - a : (a, b) => a - b);
+    if (allStr) return (xs as string[]).sort(reverse ? (a, b) => (a < b ? 1 : a > b ? -1 : 0) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return xs.sort(reverse ? (a, b) => compare("<", b, a) : (a, b) => compare("<", a, b));
+  }
+  const keys = xs.map((x) => call(th, key, [x]));
+  const idx = xs.map((_, i) => i);
+  idx.sort(reverse ? (i, j) => compare("<", keys[j], keys[i]) : (i, j) => compare("<", keys[i], keys[j]));
+  return idx.map((i) => xs[i]);
+}
+
+function toFloatValue(x: Value): Float {
+  if (x instanceof Float) return x;
+  if (typeof x === "number") return new Float(x);
+  if (typeof x === "bigint") {
+    const f = Number(x);
+    if (!isFinite(f)) throw err("float: int too large to convert to float");
+    return new Float(f);
+  }
+  if (typeof x === "boolean") return new Float(x ? 1 : 0);
+  if (typeof x === "string") {
+    const t = x.trim().toLowerCase();
+    if (/^[+-]?(inf|infinity)$/.test(t)) return new Float(t.startsWith("-") ? -Infinity : Infinity);
+    if (/^[+-]?nan$/.test(t)) return new Float(NaN);
+    if (/^[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(e[+-]?\d+)?$/.test(t)) {
+      const f = Number(t.replace(/_/g, ""));
+      if (!isFinite(f)) throw err(`float: floating-point number too large: ${x}`);
+      return new Float(f);
+    }
+    throw err(`float: invalid float literal: ${x}`);
+  }
+  throw err(`float: got ${typeName(x)}, want number or string`);
+}
+
+const builtinList: Builtin[] = [
+  b("abs", (_th, args, kw) => {
+    const x = one("abs", args, kw);
+    if (typeof x === "number") return Math.abs(x);
+    if (typeof x === "bigint") return x < 0n ? -x : x;
+    if (x instanceof Float) return new Float(Math.abs(x.v));
+    throw err(`abs: got ${typeName(x)}, want int or float`);
+  }),
+  b("all", (_th, args, kw) => mustIterate(one("all", args, kw), "all").every(truth)),
+  b("any", (_th, args, kw) => mustIterate(one("any", args, kw), "any").some(truth)),
+  b("bool", (_th, args, kw) => {
+    positional("bool", args, kw, 0, 1);
+    return args.length === 0 ? false : truth(args[0]);
+  }),
+  b("bytes", (_th, args, kw) => {
+    const x = one("bytes", args, kw);
+    if (typeof x === "string") return new Bytes(new TextEncoder().encode(x));
+    if (x instanceof Bytes) return x;
+    const xs = iterValues(x);
+    if (xs === undefined) throw err(`bytes: got ${typeName(x)}, want string, bytes, or iterable of ints`);
+    return new Bytes(Uint8Array.from(xs.map((v) => {
+      if (typeof v !== "number" || v < 0 || v > 255) throw err(`bytes: at index ${xs.indexOf(v)}, ${repr(v)} out of range (want value in unsigned 8-bit range)`);
+      return v;
+    })));
+  }),
+  b("chr", (_th, args, kw) => {
+    const x = one("chr", args, kw);
+    if (typeof x !== "number") throw err(`chr: got ${typeName(x)}, want int`);
+    if (x < 0) throw err(`chr: Unicode code point ${x} out of range (<0)`);
+    if (x > 0x10ffff) throw err(`chr: Unicode code point U+${x.toString(16).toUpperCase()} out of range (>0x10FFFF)`);
+    return String.fromCodePoint(x);
+  }),
+  b("dict", (_th, args, kw) => {
+    const d = new Dict();
+    dictUpdate("dict", d, args, kw);
+    return d;
+  }),
+  b("dir", (_th, args, kw) => new List(attrNames(one("dir", args, kw)))),
+  b("enumerate", (_th, args, kw) => {
+    const [x, start] = unpackArgs("enumerate", args, kw, "x", "start?");
+    if (start !== null && typeof start !== "number") throw err(`enumerate: for parameter start: got ${typeName(start)}, want int`);
+    let i = start === null ? 0 : (start as number);
+    return new List(mustIterate(x, "enumerate").map((v) => new Tuple([i++, v])));
+  }),
+  b("fail", (_th, args, kw) => {
+    let sep = " ";
+    for (const [k, v] of kw) {
+      if (k === "sep") sep = typeof v === "string" ? v : str(v);
+      else throw err(`fail: unexpected keyword argument "${k}"`);
+    }
+    throw new StarlarkError("fail: " + args.map(str).join(sep));
+  }),
+  b("float", (_th, args, kw) => {
+    positional("float", args, kw, 0, 1);
+    return args.length === 0 ? new Float(0) : toFloatValue(args[0]);
+  }),
+  b("getattr", (_th, args, kw) => {
+    positional("getattr", args, kw, 2, 3);
+    const name = args[1];
+    if (typeof name !== "string") throw err(`getattr: for parameter name: got ${typeName(name)}, want string`);
+    if (args.length === 3 && !hasAttr(args[0], name)) return args[2];
+    try {
+      return getAttr(args[0], name);
+    } catch (e) {
+      if (args.length === 3) return args[2];
+      throw e;
+    }
+  }),
+  b("hasattr", (_th, args, kw) => {
+    positional("hasattr", args, kw, 2, 2);
+    if (typeof args[1] !== "string") throw err(`hasattr: for parameter name: got ${typeName(args[1])}, want string`);
+    return hasAttr(args[0], args[1]);
+  }),
+  b("hash", (_th, args, kw) => {
+    const x = one("hash", args, kw);
+    if (typeof x === "string") return hashString(x);
+    if (x instanceof Bytes) return hashString(String.fromCharCode(...x.b));
+    throw err(`hash: got ${typeName(x)}, want string or bytes`);
+  }),
+  b("int", (_th, args, kw) => {
+    const [x, baseV] = unpackArgs("int", args, kw, "x?", "base?");
+    if (args.length === 0 && kw.length === 0) return 0;
+    if (baseV !== null) {
+      if (typeof x !== "string") throw err("int: can't convert non-string with explicit base");
+      if (typeof baseV !== "number" || (baseV !== 0 && (baseV < 2 || baseV > 36))) throw err("int: base must be an integer >= 2 && <= 36");
+      const v = parseInt_(x, baseV);
+      if (v === undefined) throw err(`int: invalid literal with base ${baseV}: ${repr(x)}`);
+      return v;
+    }
+    if (typeof x === "number" || typeof x === "bigint") return x;
+    if (typeof x === "boolean") return x ? 1 : 0;
+    if (x instanceof Float) {
+      if (!isFinite(x.v)) throw err(`int: cannot convert float ${formatFloatG(x.v)} to integer`);
+      const t = Math.trunc(x.v);
+      return Number.isSafeInteger(t) ? t : normInt(BigInt(t));
+    }
+    if (typeof x === "string") {
+      const v = parseInt_(x, 10);
+      if (v === undefined) throw err(`int: invalid literal with base 10: ${repr(x)}`);
+      return v;
+    }
+    throw err(`int: got ${typeName(x)}, want int, float, string or bool`);
+  }),
+  b("len", (_th, args, kw) => {
+    const x = one("len", args, kw);
+    const n = valueLen(x);
+    if (n < 0) throw err(`len: value of type ${typeName(x)} has no len`);
+    return n;
+  }),
+  b("list", (_th, args, kw) => {
+    positional("list", args, kw, 0, 1);
+    return new List(args.length === 0 ? [] : mustIterate(args[0], "list"));
+  }),
+  b("max", (th, args, kw) => minmax("max", th, args, kw, 1)),
+  b("min", (th, args, kw) => minmax("min", th, args, kw, -1)),
+  b("ord", (_th, args, kw) => {
+    const x = one("ord", args, kw);
+    if (typeof x === "string") {
+      const cps = Array.from(x);
+      if (cps.length !== 1) throw err(`ord: string encodes ${cps.length} Unicode code points, want 1`);
+      return cps[0].codePointAt(0)!;
+    }
+    if (x instanceof Bytes) {
+      if (x.b.length !== 1) throw err(`ord: bytes has length ${x.b.length}, want 1`);
+      return x.b[0];
+    }
+    throw err(`ord: got ${typeName(x)}, want string or bytes`);
+  }),
+  b("print", (th, args, kw) => {
+    let sep = " ";
+    for (const [k, v] of kw) {
+      if (k === "sep") sep = typeof v === "string" ? v : str(v);
+      else throw err(`print: unexpected keyword argument "${k}"`);
+    }
+    let s = "";
+    for (let i = 0; i < args.length; i++) s += (i > 0 ? sep : "") + str(args[i]);
+    th.print(s);
+    return null;
+  }),
+  b("range", (_th, args, kw) => {
+    positional("range", args, kw, 1, 3);
+    for (const a of args) {
+      if (typeof a !== "number") throw err(typeof a === "bigint" ? "range: integer too large" : `range: got ${typeName(a)}, want int`);
+    }
+    const nums = args as number[];
+    let start = 0, stop: number, step = 1;
+    if (nums.length === 1) stop = nums[0];
+    else { start = nums[0]; stop = nums[1]; if (nums.length === 3) step = nums[2]; }
+    if (step === 0) throw err("range: step argument must not be zero");
+    return new Range(start, stop, step);
+  }),
+  b("repr", (_th, args, kw) => repr(one("repr", args, kw))),
+  b("reversed", (_th, args, kw) => new List(mustIterate(one("reversed", args, kw), "reversed").reverse())),
+  b("set", (_th, args, kw) => {
+    positional("set", args, kw, 0, 1);
+    const s = new StarSet();
+    if (args.length > 0) for (const x of mustIterate(args[0], "set")) s.add(x);
+    return s;
+  }),
+  b("sorted", (th, args, kw) => {
+    const [x, key, reverse] = unpackArgs("sorted", args, kw, "iterable", "key?", "reverse?");
+    return new List(sortValues(th, mustIterate(x, "sorted"), key, truth(reverse)));
+  }),
+  b("str", (_th, args, kw) => str(one("str", args, kw))),
+  b("tuple", (_th, args, kw) => {
+    positional("tuple", args, kw, 0, 1);
+    if (args.length === 0) return new Tuple([]);
+    if (args[0] instanceof Tuple) return args[0];
+    return new Tuple(mustIterate(args[0], "tuple"));
+  }),
+  b("type", (_th, args, kw) => typeName(one("type", args, kw))),
+  b("zip", (_th, args, kw) => {
+    positional("zip", args, kw, 0, Infinity);
+    const seqs = args.map((a, i) => {
+      const xs = iterValues(a);
+      if (xs === undefined) throw err(`zip: argument #${i + 1} is not iterable: ${typeName(a)}`);
+      return xs;
+    });
+    const n = seqs.length === 0 ? 0 : Math.min(...seqs.map((s) => s.length));
+    const out: Value[] = [];
+    for (let i = 0; i < n; i++) out.push(new Tuple(seqs.map((s) => s[i])));
+    return new List(out);
+  }),
+];
+
+/** The universe: built-in functions and constants. */
+export const UNIVERSE: Map<string, Value> = new Map<string, Value>([
+  ["None", null],
+  ["True", true],
+  ["False", false],
+  ...builtinList.map((f) => [f.name, f] as [string, Value]),
+]);

@@ -1,0 +1,419 @@
+// Resolver: binds every identifier to a local, cell, free, global, predeclared or universal
+// name before anything runs, and reports static errors ("undefined: x").
+import { Position, StarlarkError, formatPos } from "./errors.js";
+import type {
+  Binding, Clause, DictEntry, Expr, File, FunctionInfo, Ident, Param, Stmt,
+} from "./syntax.js";
+
+export interface Dialect {
+  set: boolean;
+  while: boolean;
+  recursion: boolean;
+  globalReassign: boolean;
+  topLevelControl: boolean;
+}
+
+/** starlark-go's defaults (sets are standard there now). */
+export const DEFAULT_DIALECT: Dialect = Object.freeze({
+  set: true, while: false, recursion: false, globalReassign: false, topLevelControl: false,
+});
+
+/** What .bramble files get: see docs/language.md. */
+export const BRAMBLE_DIALECT: Dialect = Object.freeze({
+  set: true, while: true, recursion: false, globalReassign: false, topLevelControl: true,
+});
+
+/** Everything on: the REPL and the benchmarks. */
+export const PERMISSIVE_DIALECT: Dialect = Object.freeze({
+  set: true, while: true, recursion: true, globalReassign: true, topLevelControl: true,
+});
+
+class FnScope {
+  freeMap = new Map<string, Binding>();
+  constructor(readonly info: FunctionInfo, readonly parent: FnScope | null) {}
+}
+
+class Block {
+  bindings = new Map<string, Binding>();
+  constructor(readonly parent: Block | null, readonly fn: FnScope, readonly isModule: boolean) {}
+}
+
+interface Use { id: Ident; block: Block }
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const m = a.length, n = b.length;
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  for (let i = 1; i <= m; i++) {
+    const cur = [i];
+    for (let j = 1; j <= n; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[n];
+}
+
+/** The closest candidate to x, if close enough (like starlark-go's internal/spell). */
+export function nearest(x: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const lx = x.toLowerCase();
+  for (const c of candidates) {
+    if (c === x) continue;
+    const d = distance(lx, c.toLowerCase());
+    const limit = Math.max(1, Math.floor(Math.max(x.length, c.length) / 3));
+    if (d <= limit && d < bestD) { best = c; bestD = d; }
+  }
+  return best;
+}
+
+function newInfo(name: string, pos: Position, params: Param[], body: Stmt[], isLambda: boolean): FunctionInfo {
+  return {
+    name, pos, params, body, locals: [], freevars: [], numParams: 0, numKwonly: 0,
+    hasVarargs: false, hasKwargs: false, doc: "", isLambda,
+  };
+}
+
+export class Resolver {
+  private uses: Use[] = [];
+  private globals: Binding[] = [];
+  private loops = 0;
+  private errors: StarlarkError[] = [];
+
+  constructor(
+    private dialect: Dialect,
+    private isPredeclared: (name: string) => boolean,
+    private isUniversal: (name: string) => boolean,
+    private allNames: () => Iterable<string> = () => [],
+  ) {}
+
+  private error(pos: Position, msg: string): void {
+    this.errors.push(new StarlarkError(msg, pos));
+  }
+
+  resolveFile(file: File): void {
+    const info = newInfo("<toplevel>", { file: file.path, line: 1, col: 1 }, [], file.stmts, false);
+    const fn = new FnScope(info, null);
+    const block = new Block(null, fn, true);
+    this.stmts(file.stmts, block);
+    this.resolveUses();
+    if (this.errors.length > 0) throw this.errors[0];
+    file.module = info;
+    file.globals = this.globals;
+  }
+
+  /** Resolve a lone expression evaluated at module level (REPL-style). */
+  resolveExpr(x: Expr, path: string): FunctionInfo {
+    const info = newInfo("<expr>", { file: path, line: 1, col: 1 }, [], [], false);
+    const fn = new FnScope(info, null);
+    const block = new Block(null, fn, true);
+    this.expr(x, block);
+    this.resolveUses();
+    if (this.errors.length > 0) throw this.errors[0];
+    return info;
+  }
+
+  private stmts(stmts: Stmt[], b: Block): void {
+    for (const s of stmts) this.stmt(s, b);
+  }
+
+  private stmt(s: Stmt, b: Block): void {
+    switch (s.kind) {
+      case "ExprStmt":
+        this.expr(s.x, b);
+        break;
+      case "Assign":
+        this.expr(s.rhs, b);
+        if (s.op === "=") this.assign(s.lhs, b);
+        else {
+          if (s.lhs.kind === "Ident") {
+            this.use(s.lhs, b);
+            this.bind(s.lhs, b, false, true);
+          } else if (s.lhs.kind === "Index" || s.lhs.kind === "Dot") this.expr(s.lhs, b);
+          else this.error(s.pos, `cannot perform augmented assignment to ${describeTarget(s.lhs)}`);
+        }
+        break;
+      case "Def":
+        this.bind(s.name, b);
+        s.fn = this.function(s.name.name, s.pos, s.params, s.body, b, false);
+        if (s.body[0]?.kind === "ExprStmt" && s.body[0].x.kind === "Literal" && s.body[0].x.tokKind === "STRING") {
+          s.fn.doc = s.body[0].x.value as string;
+        }
+        break;
+      case "If":
+        if (b.isModule && !this.dialect.topLevelControl && !s.elif) this.error(s.pos, "if statement not within a function");
+        this.expr(s.cond, b);
+        this.stmts(s.then, b);
+        this.stmts(s.else_, b);
+        break;
+      case "For":
+        if (b.isModule && !this.dialect.topLevelControl) this.error(s.pos, "for loop not within a function");
+        this.expr(s.iter, b);
+        this.assign(s.vars, b);
+        this.loops++;
+        this.stmts(s.body, b);
+        this.loops--;
+        break;
+      case "While":
+        if (!this.dialect.while) this.error(s.pos, "dialect does not support while loops");
+        else if (b.isModule && !this.dialect.topLevelControl) this.error(s.pos, "while loop not within a function");
+        this.expr(s.cond, b);
+        this.loops++;
+        this.stmts(s.body, b);
+        this.loops--;
+        break;
+      case "Return":
+        if (b.fn.parent === null) this.error(s.pos, "return statement not within a function");
+        if (s.result) this.expr(s.result, b);
+        break;
+      case "Branch":
+        if (s.token !== "pass" && this.loops === 0) this.error(s.pos, `${s.token} not in a loop`);
+        break;
+      case "Load":
+        if (!b.isModule || b.fn.parent !== null) {
+          this.error(s.pos, "load statement within a function");
+          break;
+        }
+        for (let i = 0; i < s.to.length; i++) {
+          const from = s.from[i];
+          if (from.name.startsWith("_")) this.error(from.pos, `load: names with leading underscores are not exported: ${from.name}`);
+          this.bind(s.to[i], b, true);
+        }
+        break;
+    }
+  }
+
+  private assign(lhs: Expr, b: Block): void {
+    switch (lhs.kind) {
+      case "Ident": this.bind(lhs, b); break;
+      case "Index": this.expr(lhs.x, b); this.expr(lhs.index, b); break;
+      case "Dot": this.expr(lhs.x, b); break;
+      case "Tuple": case "List":
+        if (lhs.elems.length === 0 && lhs.kind === "Tuple") this.error(lhs.pos, "can't assign to ()");
+        for (const e of lhs.elems) this.assign(e, b);
+        break;
+      case "Paren": this.assign(lhs.x, b); break;
+      default: this.error(lhs.pos, `cannot assign to ${describeTarget(lhs)}`);
+    }
+  }
+
+  private bind(id: Ident, b: Block, isLoad = false, augmented = false): void {
+    const existing = b.bindings.get(id.name);
+    if (b.isModule) {
+      if (existing) {
+        if (existing.isLoad || isLoad) {
+          this.error(id.pos, `cannot reassign ${existing.isLoad ? "load-bound" : "global"} name ${id.name} declared at ${formatPos(existing.first!.pos)}`);
+        } else if (!this.dialect.globalReassign) {
+          this.error(id.pos, `cannot reassign global ${id.name} declared at ${formatPos(existing.first!.pos)}`);
+        }
+        id.binding = existing;
+        return;
+      }
+      if (augmented && !this.dialect.globalReassign) {
+        // x += 1 at top level without a prior binding: still a use of an unbound global.
+      }
+      const g: Binding = { scope: "global", index: this.globals.length, name: id.name, first: id, isLoad };
+      this.globals.push(g);
+      b.bindings.set(id.name, g);
+      id.binding = g;
+      return;
+    }
+    if (existing) {
+      id.binding = existing;
+      return;
+    }
+    const info = b.fn.info;
+    const l: Binding = { scope: "local", index: info.locals.length, name: id.name, first: id };
+    info.locals.push(l);
+    b.bindings.set(id.name, l);
+    id.binding = l;
+  }
+
+  private use(id: Ident, b: Block): void {
+    this.uses.push({ id, block: b });
+  }
+
+  private function(name: string, pos: Position, params: Param[], body: Stmt[], b: Block, isLambda: boolean): FunctionInfo {
+    // Defaults are evaluated in the enclosing block.
+    for (const p of params) if (p.default_) this.expr(p.default_, b);
+    const info = newInfo(name, pos, params, body, isLambda);
+    const fn = new FnScope(info, b.fn);
+    const fb = new Block(b, fn, false);
+    // Parameter slots: positional, keyword-only, then *args, then **kwargs.
+    let seenStar = false, seenOptional = false, star: Ident | undefined, starstar: Ident | undefined;
+    const seen = new Set<string>();
+    const positional: Ident[] = [], kwonly: Ident[] = [];
+    for (const p of params) {
+      if (p.name) {
+        if (seen.has(p.name.name)) this.error(p.name.pos, `duplicate parameter: ${p.name.name}`);
+        seen.add(p.name.name);
+      }
+      if (starstar) this.error(p.pos, "parameter may not follow **kwargs");
+      switch (p.kind) {
+        case "plain":
+          if (seenStar) kwonly.push(p.name!);
+          else {
+            if (seenOptional) this.error(p.pos, "required parameter may not follow optional");
+            positional.push(p.name!);
+          }
+          break;
+        case "default":
+          if (seenStar) kwonly.push(p.name!);
+          else { seenOptional = true; positional.push(p.name!); }
+          break;
+        case "star":
+          if (seenStar) this.error(p.pos, "multiple * parameters not allowed");
+          seenStar = true;
+          star = p.name;
+          break;
+        case "starstar":
+          starstar = p.name;
+          break;
+      }
+    }
+    if (seenStar && !star && kwonly.length === 0) this.error(pos, "bare * must be followed by keyword-only parameters");
+    for (const id of [...positional, ...kwonly]) this.bind(id, fb);
+    if (star) this.bind(star, fb);
+    if (starstar) this.bind(starstar, fb);
+    info.numParams = positional.length + kwonly.length;
+    info.numKwonly = kwonly.length;
+    info.hasVarargs = !!star;
+    info.hasKwargs = !!starstar;
+    const savedLoops = this.loops;
+    this.loops = 0;
+    if (isLambda) this.expr((body[0] as { kind: "Return"; result: Expr }).result, fb);
+    else this.stmts(body, fb);
+    this.loops = savedLoops;
+    return info;
+  }
+
+  private expr(e: Expr, b: Block): void {
+    switch (e.kind) {
+      case "Ident": this.use(e, b); break;
+      case "Literal": break;
+      case "List": case "Tuple": for (const x of e.elems) this.expr(x, b); break;
+      case "Dict": for (const en of e.entries) { this.expr(en.key, b); this.expr(en.value, b); } break;
+      case "Comp": {
+        // The first iterable is evaluated in the enclosing block; the rest in a new block.
+        const first = e.clauses[0] as Extract<Clause, { kind: "for" }>;
+        this.expr(first.iter, b);
+        const cb = new Block(b, b.fn, false);
+        this.assign(first.vars, cb);
+        for (let i = 1; i < e.clauses.length; i++) {
+          const c = e.clauses[i];
+          if (c.kind === "for") {
+            this.expr(c.iter, cb);
+            this.assign(c.vars, cb);
+          } else this.expr(c.cond, cb);
+        }
+        if (e.curly) {
+          const en = e.body as DictEntry;
+          this.expr(en.key, cb);
+          this.expr(en.value, cb);
+        } else this.expr(e.body as Expr, cb);
+        break;
+      }
+      case "Cond": this.expr(e.cond, b); this.expr(e.then, b); this.expr(e.else_, b); break;
+      case "Lambda":
+        e.fn = this.function("lambda", e.pos, e.params, [{ kind: "Return", pos: e.body.pos, result: e.body }], b, true);
+        break;
+      case "Unary": this.expr(e.x, b); break;
+      case "Binary": this.expr(e.x, b); this.expr(e.y, b); break;
+      case "Dot": this.expr(e.x, b); break;
+      case "Call": {
+        this.expr(e.fn, b);
+        let seenNamed = false, seenStar = false, seenStarStar = false;
+        const names = new Set<string>();
+        for (const a of e.args) {
+          if (a.kind === "pos") {
+            if (seenStarStar) this.error(a.pos, "positional argument may not follow **kwargs");
+            else if (seenStar) this.error(a.pos, "positional argument may not follow *args");
+            else if (seenNamed) this.error(a.pos, "positional argument may not follow named");
+          } else if (a.kind === "named") {
+            if (seenStarStar) this.error(a.pos, "keyword argument may not follow **kwargs");
+            if (names.has(a.name!)) this.error(a.pos, `keyword argument ${a.name} is repeated`);
+            names.add(a.name!);
+            seenNamed = true;
+          } else if (a.kind === "star") {
+            if (seenStarStar) this.error(a.pos, "*args may not follow **kwargs");
+            if (seenStar) this.error(a.pos, "multiple *args not allowed");
+            seenStar = true;
+          } else {
+            if (seenStarStar) this.error(a.pos, "multiple **kwargs not allowed");
+            seenStarStar = true;
+          }
+          this.expr(a.value, b);
+        }
+        break;
+      }
+      case "Index": this.expr(e.x, b); this.expr(e.index, b); break;
+      case "Slice":
+        this.expr(e.x, b);
+        if (e.lo) this.expr(e.lo, b);
+        if (e.hi) this.expr(e.hi, b);
+        if (e.step) this.expr(e.step, b);
+        break;
+      case "Paren": this.expr(e.x, b); break;
+    }
+  }
+
+  private resolveUses(): void {
+    for (const { id, block } of this.uses) {
+      let b: Block | null = block;
+      let found: Binding | undefined;
+      let foundBlock: Block | undefined;
+      while (b) {
+        const x = b.bindings.get(id.name);
+        if (x) { found = x; foundBlock = b; break; }
+        b = b.parent;
+      }
+      if (found && foundBlock) {
+        if (found.scope === "global" || foundBlock.fn === block.fn) {
+          id.binding = found;
+          continue;
+        }
+        // A free variable: the binding becomes a cell; each function in between gets a free var.
+        found.scope = "cell";
+        const chain: FnScope[] = [];
+        for (let f: FnScope | null = block.fn; f && f !== foundBlock.fn; f = f.parent) chain.unshift(f);
+        let outer: Binding = found;
+        for (const f of chain) {
+          let fb = f.freeMap.get(id.name);
+          if (!fb) {
+            fb = { scope: "free", index: f.info.freevars.length, name: id.name, outer };
+            f.freeMap.set(id.name, fb);
+            f.info.freevars.push(fb);
+          }
+          outer = fb;
+        }
+        id.binding = outer;
+        continue;
+      }
+      if (this.isPredeclared(id.name)) id.binding = { scope: "predeclared", index: -1, name: id.name };
+      else if (this.isUniversal(id.name)) id.binding = { scope: "universal", index: -1, name: id.name };
+      else {
+        const cands = new Set<string>(this.allNames());
+        for (let bb: Block | null = block; bb; bb = bb.parent) for (const k of bb.bindings.keys()) cands.add(k);
+        const n = nearest(id.name, cands);
+        this.error(id.pos, `undefined: ${id.name}${n ? ` (did you mean ${n}?)` : ""}`);
+      }
+    }
+    this.errors.sort((a, b) => (a.pos!.line - b.pos!.line) || (a.pos!.col - b.pos!.col));
+  }
+}
+
+function describeTarget(e: Expr): string {
+  switch (e.kind) {
+    case "Literal": return "literal";
+    case "Call": return "function call";
+    case "Binary": return "binary expression";
+    case "Unary": return "unary expression";
+    case "Slice": return "slice";
+    case "Comp": return "comprehension";
+    case "Lambda": return "lambda";
+    case "Cond": return "conditional expression";
+    case "Dict": return "dict expression";
+    default: return "expression";
+  }
+}

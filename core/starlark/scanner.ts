@@ -1,0 +1,364 @@
+// Scanner: source text to tokens, including INDENT/OUTDENT/NEWLINE for the block structure.
+import { Position, StarlarkError, registerSource } from "./errors.js";
+
+export type TokenKind =
+  | "EOF" | "NEWLINE" | "INDENT" | "OUTDENT"
+  | "IDENT" | "INT" | "FLOAT" | "STRING" | "BYTES"
+  | "KEYWORD" | "OP";
+
+export interface Token {
+  kind: TokenKind;
+  /** for OP/KEYWORD/IDENT: the text; for literals: raw text */
+  text: string;
+  /** literal value: number|bigint for INT, number for FLOAT, string for STRING, Uint8Array for BYTES */
+  value?: unknown;
+  pos: Position;
+  offset: number;
+  end: number;
+}
+
+export const KEYWORDS = new Set([
+  "and", "break", "continue", "def", "elif", "else", "for", "if", "in", "lambda", "load",
+  "not", "or", "pass", "return", "while",
+]);
+// Python keywords that Starlark reserves.
+const RESERVED = new Set([
+  "as", "assert", "async", "await", "class", "del", "except", "finally", "from", "global",
+  "import", "is", "nonlocal", "raise", "try", "with", "yield",
+]);
+
+const OPS3 = ["//=", "<<=", ">>=", "**="];
+const OPS2 = ["+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "==", "!=", "<=", ">=", "//", "<<", ">>", "**", "->"];
+const OPS1 = "+-*/%&|^~<>=.,;:()[]{}";
+
+function isIdentStart(c: string): boolean {
+  return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_" || (c > "\x7f" && /\p{L}/u.test(c));
+}
+function isIdentPart(c: string): boolean {
+  return isIdentStart(c) || (c >= "0" && c <= "9") || (c > "\x7f" && /[\p{N}\p{Mn}\p{Mc}]/u.test(c));
+}
+function isDigit(c: string): boolean {
+  return c >= "0" && c <= "9";
+}
+
+export class Scanner {
+  private src: string;
+  private file: string;
+  private i = 0;
+  private line = 1;
+  private lineStart = 0;
+  private depth = 0; // bracket nesting
+  private indents: number[] = [0];
+  private pending: Token[] = [];
+  private atLineStart = true;
+  private eofDone = false;
+  private lastKind: TokenKind = "NEWLINE";
+
+  constructor(file: string, src: string) {
+    this.file = file;
+    this.src = src.charCodeAt(0) === 0xfeff ? src.slice(1) : src;
+    registerSource(file, this.src);
+  }
+
+  private pos(offset = this.i): Position {
+    return { file: this.file, line: this.line, col: offset - this.lineStart + 1 };
+  }
+
+  error(msg: string, pos: Position = this.pos()): never {
+    throw new StarlarkError(msg, pos);
+  }
+
+  private tok(kind: TokenKind, start: number, pos: Position, text?: string, value?: unknown): Token {
+    const t: Token = { kind, text: text ?? this.src.slice(start, this.i), value, pos, offset: start, end: this.i };
+    this.lastKind = kind;
+    return t;
+  }
+
+  /** All tokens of the file, ending in EOF. */
+  scanAll(): Token[] {
+    const out: Token[] = [];
+    for (;;) {
+      const t = this.next();
+      out.push(t);
+      if (t.kind === "EOF") return out;
+    }
+  }
+
+  next(): Token {
+    if (this.pending.length > 0) return this.pending.shift()!;
+    const src = this.src;
+    // Indentation at the start of a logical line.
+    if (this.atLineStart && this.depth === 0) {
+      this.atLineStart = false;
+      for (;;) {
+        let col = 0;
+        const start = this.i;
+        while (this.i < src.length) {
+          const c = src[this.i];
+          if (c === " ") col++;
+          else if (c === "\t") col += 8 - (col % 8);
+          else break;
+          this.i++;
+        }
+        const c = src[this.i];
+        if (c === "#") {
+          while (this.i < src.length && src[this.i] !== "\n" && src[this.i] !== "\r") this.i++;
+        }
+        const d = src[this.i];
+        if (d === "\n" || d === "\r") {
+          this.newline();
+          continue;
+        }
+        if (d === "\\" && (src[this.i + 1] === "\n" || src[this.i + 1] === "\r")) {
+          this.i++;
+          this.newline();
+          continue;
+        }
+        if (this.i >= src.length) break; // EOF handled below
+        const top = this.indents[this.indents.length - 1];
+        const pos = this.pos();
+        if (col > top) {
+          this.indents.push(col);
+          return this.tok("INDENT", start, pos, "");
+        }
+        if (col < top) {
+          while (this.indents.length > 1 && col < this.indents[this.indents.length - 1]) {
+            this.indents.pop();
+            this.pending.push(this.tok("OUTDENT", start, pos, ""));
+          }
+          if (col !== this.indents[this.indents.length - 1]) this.error("unindent does not match any outer indentation level", pos);
+          return this.pending.shift()!;
+        }
+        break;
+      }
+    }
+    // Skip whitespace, comments and line continuations.
+    for (;;) {
+      const c = src[this.i];
+      if (c === " " || c === "\t" || c === "\f") this.i++;
+      else if (c === "#") {
+        while (this.i < src.length && src[this.i] !== "\n" && src[this.i] !== "\r") this.i++;
+      } else if (c === "\\") {
+        const d = src[this.i + 1];
+        if (d === "\n" || d === "\r") {
+          this.i++;
+          this.newline();
+        } else this.error("stray backslash in program");
+      } else if ((c === "\n" || c === "\r") && this.depth > 0) {
+        this.newline();
+      } else break;
+    }
+    const start = this.i;
+    const pos = this.pos();
+    if (this.i >= src.length) {
+      if (this.depth > 0 && !this.eofDone) this.error("unexpected EOF");
+      if (this.lastKind !== "NEWLINE" && this.lastKind !== "OUTDENT" && this.lastKind !== "INDENT") {
+        return this.tok("NEWLINE", start, pos, "");
+      }
+      if (this.indents.length > 1) {
+        this.indents.pop();
+        return this.tok("OUTDENT", start, pos, "");
+      }
+      this.eofDone = true;
+      return this.tok("EOF", start, pos, "");
+    }
+    const c = src[this.i];
+    if (c === "\n" || c === "\r") {
+      this.newline();
+      this.atLineStart = true;
+      return this.tok("NEWLINE", start, pos, "");
+    }
+    // Strings, with optional r/b prefixes.
+    if (c === '"' || c === "'") return this.string(start, pos, false, false);
+    if (c === "r" || c === "b" || c === "R" || c === "B") {
+      const c1 = src[this.i + 1];
+      if (c1 === '"' || c1 === "'") {
+        this.i++;
+        return this.string(start, pos, c === "r" || c === "R", c === "b" || c === "B");
+      }
+      const c2 = src[this.i + 2];
+      if ((c2 === '"' || c2 === "'") && ((c.toLowerCase() === "r" && (c1 === "b" || c1 === "B")) || (c.toLowerCase() === "b" && (c1 === "r" || c1 === "R")))) {
+        this.i += 2;
+        return this.string(start, pos, true, true);
+      }
+    }
+    if (isIdentStart(c)) {
+      while (this.i < src.length && isIdentPart(src[this.i])) this.i++;
+      const word = src.slice(start, this.i);
+      if (KEYWORDS.has(word)) return this.tok("KEYWORD", start, pos);
+      if (RESERVED.has(word)) this.error(`keyword ${word} is reserved`, pos);
+      return this.tok("IDENT", start, pos);
+    }
+    if (isDigit(c) || (c === "." && isDigit(src[this.i + 1] ?? ""))) return this.number(start, pos);
+    for (const op of OPS3) if (src.startsWith(op, this.i)) { this.i += 3; return this.tok("OP", start, pos); }
+    for (const op of OPS2) if (src.startsWith(op, this.i)) { this.i += 2; return this.tok("OP", start, pos); }
+    if (OPS1.includes(c)) {
+      this.i++;
+      if (c === "(" || c === "[" || c === "{") this.depth++;
+      else if (c === ")" || c === "]" || c === "}") { if (this.depth > 0) this.depth--; }
+      return this.tok("OP", start, pos);
+    }
+    if (c === "!") this.error("unexpected input character '!'", pos);
+    this.error(`unexpected input character ${JSON.stringify(String.fromCodePoint(src.codePointAt(this.i)!))}`, pos);
+  }
+
+  private newline(): void {
+    if (this.src[this.i] === "\r" && this.src[this.i + 1] === "\n") this.i++;
+    this.i++;
+    this.line++;
+    this.lineStart = this.i;
+  }
+
+  private number(start: number, pos: Position): Token {
+    const src = this.src;
+    let isFloat = false;
+    if (src[this.i] === "0" && /[xXoObB]/.test(src[this.i + 1] ?? "")) {
+      const base = src[this.i + 1].toLowerCase();
+      this.i += 2;
+      const digitStart = this.i;
+      while (this.i < src.length && /[0-9a-zA-Z_]/.test(src[this.i])) this.i++;
+      const digits = src.slice(digitStart, this.i).replace(/_/g, "");
+      const re = base === "x" ? /^[0-9a-fA-F]+$/ : base === "o" ? /^[0-7]+$/ : /^[01]+$/;
+      if (!re.test(digits)) this.error(`invalid ${base === "x" ? "hex" : base === "o" ? "octal" : "binary"} literal`, pos);
+      const b = BigInt("0" + base + digits);
+      return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+    }
+    while (this.i < src.length && (isDigit(src[this.i]) || src[this.i] === "_")) this.i++;
+    if (src[this.i] === ".") {
+      isFloat = true;
+      this.i++;
+      while (this.i < src.length && isDigit(src[this.i])) this.i++;
+    }
+    if (src[this.i] === "e" || src[this.i] === "E") {
+      const save = this.i;
+      this.i++;
+      if (src[this.i] === "+" || src[this.i] === "-") this.i++;
+      if (isDigit(src[this.i] ?? "")) {
+        isFloat = true;
+        while (this.i < src.length && isDigit(src[this.i])) this.i++;
+      } else this.i = save;
+    }
+    if (this.i < src.length && isIdentPart(src[this.i])) {
+      while (this.i < src.length && isIdentPart(src[this.i])) this.i++;
+      this.error(`invalid numeric literal ${JSON.stringify(src.slice(start, this.i))}`, pos);
+    }
+    const text = src.slice(start, this.i).replace(/_/g, "");
+    if (isFloat) {
+      const v = Number(text);
+      if (!isFinite(v)) this.error("floating-point number too large", pos);
+      return this.tok("FLOAT", start, pos, undefined, v);
+    }
+    if (text.length > 1 && text[0] === "0" && /[1-9]/.test(text)) this.error(`obsolete form of octal literal; use 0o${text.slice(1)}`, pos);
+    const b = BigInt(text);
+    return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+  }
+
+  private string(start: number, pos: Position, raw: boolean, bytes: boolean): Token {
+    const src = this.src;
+    const q = src[this.i];
+    const triple = src[this.i + 1] === q && src[this.i + 2] === q;
+    this.i += triple ? 3 : 1;
+    let out = ""; // for str: the string; for bytes: accumulate as string of code units, then encode
+    const byteParts: number[] = [];
+    const pushText = (s: string) => {
+      if (bytes) for (const b of new TextEncoder().encode(s)) byteParts.push(b);
+      else out += s;
+    };
+    for (;;) {
+      if (this.i >= src.length) this.error(triple ? "unexpected EOF in string" : "unexpected EOF in string", pos);
+      const c = src[this.i];
+      if (c === q) {
+        if (!triple) { this.i++; break; }
+        if (src[this.i + 1] === q && src[this.i + 2] === q) { this.i += 3; break; }
+        this.i++;
+        pushText(c);
+        continue;
+      }
+      if (c === "\n" || c === "\r") {
+        if (!triple) this.error("unexpected newline in string", pos);
+        this.newline();
+        pushText("\n");
+        continue;
+      }
+      if (c !== "\\") {
+        // copy a run of plain characters
+        let j = this.i + 1;
+        while (j < src.length) {
+          const d = src[j];
+          if (d === q || d === "\\" || d === "\n" || d === "\r") break;
+          j++;
+        }
+        pushText(src.slice(this.i, j));
+        this.i = j;
+        continue;
+      }
+      // escape
+      const e = src[this.i + 1];
+      if (e === undefined) this.error("unexpected EOF in string", pos);
+      if (e === "\n" || e === "\r") {
+        this.i++;
+        this.newline();
+        if (raw) pushText("\\\n");
+        continue;
+      }
+      if (raw) {
+        // In raw strings a backslash is literal, but \q still does not end the string.
+        pushText("\\" + e);
+        this.i += 2;
+        continue;
+      }
+      const epos = this.pos();
+      this.i += 2;
+      switch (e) {
+        case "a": pushText("\x07"); break;
+        case "b": pushText("\b"); break;
+        case "f": pushText("\f"); break;
+        case "n": pushText("\n"); break;
+        case "r": pushText("\r"); break;
+        case "t": pushText("\t"); break;
+        case "v": pushText("\v"); break;
+        case "\\": pushText("\\"); break;
+        case "'": pushText("'"); break;
+        case '"': pushText('"'); break;
+        case "0": case "1": case "2": case "3": case "4": case "5": case "6": case "7": {
+          let n = e.charCodeAt(0) - 48;
+          for (let k = 0; k < 2 && /[0-7]/.test(src[this.i] ?? ""); k++) n = n * 8 + (src.charCodeAt(this.i++) - 48);
+          if (n > 255) this.error("invalid escape sequence: octal escape value > 255", epos);
+          if (bytes) byteParts.push(n);
+          else {
+            if (n >= 128) this.error("non-ASCII octal escape \\" + n.toString(8) + " (use \\u" + n.toString(16).padStart(4, "0") + " for the UTF-8 encoding of U+" + n.toString(16).padStart(4, "0").toUpperCase() + ")", epos);
+            out += String.fromCharCode(n);
+          }
+          break;
+        }
+        case "x": {
+          const h = src.slice(this.i, this.i + 2);
+          if (!/^[0-9a-fA-F]{2}$/.test(h)) this.error("invalid escape sequence \\x" + h, epos);
+          this.i += 2;
+          const n = parseInt(h, 16);
+          if (bytes) byteParts.push(n);
+          else {
+            if (n >= 128) this.error(`non-ASCII hex escape \\x${h} (use \\u${n.toString(16).padStart(4, "0")} for the UTF-8 encoding of U+${n.toString(16).padStart(4, "0").toUpperCase()})`, epos);
+            out += String.fromCharCode(n);
+          }
+          break;
+        }
+        case "u": case "U": {
+          const len = e === "u" ? 4 : 8;
+          const h = src.slice(this.i, this.i + len);
+          if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(h)) this.error(`invalid escape sequence \\${e}${h}`, epos);
+          this.i += len;
+          const n = parseInt(h, 16);
+          if (n > 0x10ffff) this.error(`code point out of range: \\${e}${h} (max \\U0010ffff)`, epos);
+          if (n >= 0xd800 && n < 0xe000) this.error(`invalid Unicode code point U+${n.toString(16).toUpperCase()}`, epos);
+          pushText(String.fromCodePoint(n));
+          break;
+        }
+        default:
+          this.error(`invalid escape sequence \\${e}`, epos);
+      }
+    }
+    if (bytes) return this.tok("BYTES", start, pos, undefined, Uint8Array.from(byteParts));
+    return this.tok("STRING", start, pos, undefined, out);
+  }
+}

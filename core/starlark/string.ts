@@ -1,0 +1,493 @@
+// The string type's methods, `%` formatting and str.format.
+// Strings are JS strings: sequences of UTF-16 code units (see docs/language.md).
+import type { Thread } from "./thread.js";
+import { positional, unpackArgs } from "./unpack.js";
+import {
+  Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, repr, str, toFloat, typeName,
+} from "./values.js";
+
+export type Method = (th: Thread, recv: any, args: Value[], kwargs: [string, Value][]) => Value; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Python-style clamping of optional start/end arguments. */
+function indices(name: string, n: number, start: Value | undefined, end: Value | undefined): [number, number] {
+  const conv = (v: Value | undefined, dflt: number): number => {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== "number") {
+      if (typeof v === "bigint") return v < 0n ? 0 : n;
+      throw err(`${name}: got ${typeName(v)}, want int`);
+    }
+    let i = v;
+    if (i < 0) i += n;
+    return Math.max(0, Math.min(n, i));
+  };
+  return [conv(start, 0), conv(end, n)];
+}
+
+function wantStr(name: string, v: Value): string {
+  if (typeof v !== "string") throw err(`${name}: got ${typeName(v)}, want string`);
+  return v;
+}
+
+const isSpace = (c: string) => /\s/.test(c);
+
+function split(name: string, s: string, args: Value[], kw: [string, Value][], right: boolean): Value {
+  const [sepV, maxV] = unpackArgs(name, args, kw, "sep?", "maxsplit?");
+  let max = maxV === null ? -1 : (maxV as number);
+  if (typeof max !== "number") throw err(`${name}: for parameter maxsplit: got ${typeName(maxV)}, want int`);
+  if (max < 0) max = Infinity;
+  const out: string[] = [];
+  if (sepV === null) {
+    // whitespace splitting, runs of whitespace collapse
+    if (!right) {
+      let i = 0;
+      while (i < s.length) {
+        while (i < s.length && isSpace(s[i])) i++;
+        if (i >= s.length) break;
+        if (out.length >= max) { out.push(s.slice(i).replace(/\s+$/, "")); break; }
+        let j = i;
+        while (j < s.length && !isSpace(s[j])) j++;
+        out.push(s.slice(i, j));
+        i = j;
+      }
+    } else {
+      let i = s.length;
+      while (i > 0) {
+        while (i > 0 && isSpace(s[i - 1])) i--;
+        if (i <= 0) break;
+        if (out.length >= max) { out.push(s.slice(0, i).replace(/^\s+/, "")); break; }
+        let j = i;
+        while (j > 0 && !isSpace(s[j - 1])) j--;
+        out.push(s.slice(j, i));
+        i = j;
+      }
+      out.reverse();
+    }
+    return new List(out);
+  }
+  const sep = wantStr(name, sepV);
+  if (sep === "") throw err(`${name}: empty separator`);
+  if (max === Infinity) return new List(s.split(sep));
+  if (!right) {
+    let i = 0;
+    while (out.length < max) {
+      const j = s.indexOf(sep, i);
+      if (j < 0) break;
+      out.push(s.slice(i, j));
+      i = j + sep.length;
+    }
+    out.push(s.slice(i));
+  } else {
+    let i = s.length;
+    const parts: string[] = [];
+    while (parts.length < max) {
+      const j = s.lastIndexOf(sep, i - sep.length);
+      if (j < 0 || i - sep.length < 0) break;
+      parts.push(s.slice(j + sep.length, i));
+      i = j;
+    }
+    parts.push(s.slice(0, i));
+    out.push(...parts.reverse());
+  }
+  return new List(out);
+}
+
+function strip(name: string, s: string, args: Value[], kw: [string, Value][], left: boolean, right: boolean): string {
+  positional(name, args, kw, 0, 1);
+  const cv = args[0];
+  if (cv === undefined || cv === null) {
+    let i = 0, j = s.length;
+    if (left) while (i < j && isSpace(s[i])) i++;
+    if (right) while (j > i && isSpace(s[j - 1])) j--;
+    return s.slice(i, j);
+  }
+  const chars = wantStr(name, cv);
+  let i = 0, j = s.length;
+  if (left) while (i < j && chars.includes(s[i])) i++;
+  if (right) while (j > i && chars.includes(s[j - 1])) j--;
+  return s.slice(i, j);
+}
+
+function findImpl(name: string, s: string, args: Value[], kw: [string, Value][], last: boolean, must: boolean): number {
+  positional(name, args, kw, 1, 3);
+  const sub = wantStr(name, args[0]);
+  const [a, b] = indices(name, s.length, args[1], args[2]);
+  let i: number;
+  if (last) {
+    i = b - sub.length < a ? -1 : s.lastIndexOf(sub, b - sub.length);
+    if (i < a) i = -1;
+  } else {
+    i = s.indexOf(sub, a);
+    if (i + sub.length > b) i = -1;
+  }
+  if (i < 0 && must) throw err(`${name}: substring not found`);
+  return i;
+}
+
+function prefixTest(name: string, s: string, args: Value[], kw: [string, Value][], suffix: boolean): boolean {
+  positional(name, args, kw, 1, 3);
+  const [a, b] = indices(name, s.length, args[1], args[2]);
+  const t = s.slice(a, b);
+  const x = args[0];
+  const cands = x instanceof Tuple ? x.elems : [x];
+  for (const c of cands) {
+    if (typeof c !== "string") throw err(`${name}: got ${typeName(c)}, want string`);
+    if (suffix ? t.endsWith(c) : t.startsWith(c)) return true;
+  }
+  return false;
+}
+
+function codepoints(s: string): string[] {
+  return Array.from(s);
+}
+
+const isUpperCh = (c: string) => c !== c.toLowerCase() && c === c.toUpperCase();
+const isLowerCh = (c: string) => c !== c.toUpperCase() && c === c.toLowerCase();
+const isCased = (c: string) => c.toLowerCase() !== c.toUpperCase();
+
+export const stringMethods: Record<string, Method> = {
+  capitalize(_th, s: string, args, kw) {
+    positional("capitalize", args, kw, 0, 0);
+    const cps = codepoints(s);
+    if (cps.length === 0) return "";
+    return cps[0].toUpperCase() + cps.slice(1).join("").toLowerCase();
+  },
+  count(_th, s: string, args, kw) {
+    positional("count", args, kw, 1, 3);
+    const sub = wantStr("count", args[0]);
+    const [a, b] = indices("count", s.length, args[1], args[2]);
+    const t = s.slice(a, b);
+    if (sub === "") return t.length + 1;
+    let n = 0;
+    for (let i = t.indexOf(sub); i >= 0; i = t.indexOf(sub, i + sub.length)) n++;
+    return n;
+  },
+  elems(_th, s: string, args, kw) {
+    positional("elems", args, kw, 0, 0);
+    return new List(s.split(""));
+  },
+  elem_ords(_th, s: string, args, kw) {
+    positional("elem_ords", args, kw, 0, 0);
+    const out: Value[] = [];
+    for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
+    return new List(out);
+  },
+  codepoints(_th, s: string, args, kw) {
+    positional("codepoints", args, kw, 0, 0);
+    return new List(codepoints(s));
+  },
+  codepoint_ords(_th, s: string, args, kw) {
+    positional("codepoint_ords", args, kw, 0, 0);
+    return new List(codepoints(s).map((c) => c.codePointAt(0)!));
+  },
+  endswith: (_th, s, args, kw) => prefixTest("endswith", s, args, kw, true),
+  startswith: (_th, s, args, kw) => prefixTest("startswith", s, args, kw, false),
+  find: (_th, s, args, kw) => findImpl("find", s, args, kw, false, false),
+  rfind: (_th, s, args, kw) => findImpl("rfind", s, args, kw, true, false),
+  index: (_th, s, args, kw) => findImpl("index", s, args, kw, false, true),
+  rindex: (_th, s, args, kw) => findImpl("rindex", s, args, kw, true, true),
+  format(_th, s: string, args, kw) {
+    return strFormat(s, args, kw);
+  },
+  isalnum(_th, s: string, args, kw) {
+    positional("isalnum", args, kw, 0, 0);
+    return s.length > 0 && /^[\p{L}\p{N}]+$/u.test(s);
+  },
+  isalpha(_th, s: string, args, kw) {
+    positional("isalpha", args, kw, 0, 0);
+    return s.length > 0 && /^\p{L}+$/u.test(s);
+  },
+  isdigit(_th, s: string, args, kw) {
+    positional("isdigit", args, kw, 0, 0);
+    return s.length > 0 && /^\p{Nd}+$/u.test(s);
+  },
+  islower(_th, s: string, args, kw) {
+    positional("islower", args, kw, 0, 0);
+    const cps = codepoints(s);
+    return cps.some(isCased) && !cps.some(isUpperCh);
+  },
+  isupper(_th, s: string, args, kw) {
+    positional("isupper", args, kw, 0, 0);
+    const cps = codepoints(s);
+    return cps.some(isCased) && !cps.some(isLowerCh);
+  },
+  isspace(_th, s: string, args, kw) {
+    positional("isspace", args, kw, 0, 0);
+    return s.length > 0 && /^\s+$/u.test(s);
+  },
+  istitle(_th, s: string, args, kw) {
+    positional("istitle", args, kw, 0, 0);
+    let prevCased = false, any = false;
+    for (const c of codepoints(s)) {
+      if (isUpperCh(c)) { if (prevCased) return false; prevCased = true; any = true; }
+      else if (isLowerCh(c)) { if (!prevCased) return false; prevCased = true; any = true; }
+      else prevCased = false;
+    }
+    return any;
+  },
+  join(_th, s: string, args, kw) {
+    positional("join", args, kw, 1, 1);
+    const it = args[0];
+    const xs = it instanceof List || it instanceof Tuple ? it.elems : iterValues(it);
+    if (xs === undefined) throw err(`join: got ${typeName(it)}, want iterable`);
+    for (let i = 0; i < xs.length; i++) {
+      if (typeof xs[i] !== "string") throw err(`join: in list, want string, got ${typeName(xs[i])}`);
+    }
+    return (xs as string[]).join(s);
+  },
+  lower(_th, s: string, args, kw) {
+    positional("lower", args, kw, 0, 0);
+    return s.toLowerCase();
+  },
+  upper(_th, s: string, args, kw) {
+    positional("upper", args, kw, 0, 0);
+    return s.toUpperCase();
+  },
+  title(_th, s: string, args, kw) {
+    positional("title", args, kw, 0, 0);
+    let out = "", prevCased = false;
+    for (const c of codepoints(s)) {
+      out += prevCased ? c.toLowerCase() : c.toUpperCase();
+      prevCased = isCased(c);
+    }
+    return out;
+  },
+  lstrip: (_th, s, args, kw) => strip("lstrip", s, args, kw, true, false),
+  rstrip: (_th, s, args, kw) => strip("rstrip", s, args, kw, false, true),
+  strip: (_th, s, args, kw) => strip("strip", s, args, kw, true, true),
+  partition(_th, s: string, args, kw) {
+    positional("partition", args, kw, 1, 1);
+    const sep = wantStr("partition", args[0]);
+    if (sep === "") throw err("partition: empty separator");
+    const i = s.indexOf(sep);
+    return i < 0 ? new Tuple([s, "", ""]) : new Tuple([s.slice(0, i), sep, s.slice(i + sep.length)]);
+  },
+  rpartition(_th, s: string, args, kw) {
+    positional("rpartition", args, kw, 1, 1);
+    const sep = wantStr("rpartition", args[0]);
+    if (sep === "") throw err("rpartition: empty separator");
+    const i = s.lastIndexOf(sep);
+    return i < 0 ? new Tuple(["", "", s]) : new Tuple([s.slice(0, i), sep, s.slice(i + sep.length)]);
+  },
+  removeprefix(_th, s: string, args, kw) {
+    positional("removeprefix", args, kw, 1, 1);
+    const p = wantStr("removeprefix", args[0]);
+    return s.startsWith(p) ? s.slice(p.length) : s;
+  },
+  removesuffix(_th, s: string, args, kw) {
+    positional("removesuffix", args, kw, 1, 1);
+    const p = wantStr("removesuffix", args[0]);
+    return p !== "" && s.endsWith(p) ? s.slice(0, s.length - p.length) : s;
+  },
+  replace(_th, s: string, args, kw) {
+    positional("replace", args, kw, 2, 3);
+    const old = wantStr("replace", args[0]), nu = wantStr("replace", args[1]);
+    let count = args[2] === undefined || args[2] === null ? -1 : args[2];
+    if (typeof count !== "number") throw err(`replace: for parameter count: got ${typeName(count)}, want int`);
+    if (count < 0) return s.split(old).join(nu);
+    let out = "", i = 0;
+    if (old === "") {
+      // insert between code units, like Python
+      const parts = s.split("");
+      for (let k = 0; k <= parts.length; k++) {
+        if (count > 0) { out += nu; count--; }
+        if (k < parts.length) out += parts[k];
+      }
+      return out;
+    }
+    while (count > 0) {
+      const j = s.indexOf(old, i);
+      if (j < 0) break;
+      out += s.slice(i, j) + nu;
+      i = j + old.length;
+      count--;
+    }
+    return out + s.slice(i);
+  },
+  split: (_th, s, args, kw) => split("split", s, args, kw, false),
+  rsplit: (_th, s, args, kw) => split("rsplit", s, args, kw, true),
+  splitlines(_th, s: string, args, kw) {
+    const [keep] = unpackArgs("splitlines", args, kw, "keepends?");
+    const out: string[] = [];
+    let i = 0;
+    while (i < s.length) {
+      let j = i;
+      while (j < s.length && s[j] !== "\n" && s[j] !== "\r") j++;
+      let k = j;
+      if (j < s.length) k = s[j] === "\r" && s[j + 1] === "\n" ? j + 2 : j + 1;
+      out.push(keep === true ? s.slice(i, k) : s.slice(i, j));
+      i = k;
+    }
+    return new List(out);
+  },
+};
+
+// ---------------------------------------------------------------- % formatting
+
+function fmtExp(f: number, prec: number, upper: boolean): string {
+  if (!isFinite(f)) return nonFinite(f, upper);
+  const s = f.toExponential(prec).replace(/e([+-])(\d)$/, "e$10$2");
+  return upper ? s.toUpperCase() : s;
+}
+function nonFinite(f: number, upper: boolean): string {
+  const s = Number.isNaN(f) ? "nan" : f > 0 ? "+inf" : "-inf";
+  return upper ? s.toUpperCase() : s;
+}
+function fmtFixed(f: number, upper: boolean): string {
+  if (!isFinite(f)) return nonFinite(f, upper);
+  if (Math.abs(f) < 1e21) return f.toFixed(6);
+  // toFixed switches to exponent form above 1e21; print all digits via BigInt
+  return BigInt(Math.trunc(f)).toString() + ".000000";
+}
+
+function numArg(conv: string, v: Value): number | bigint | Float {
+  if (typeof v === "number" || typeof v === "bigint" || v instanceof Float) return v;
+  throw err(`%${conv} format requires integer or float: ${typeName(v)}`);
+}
+
+export function formatOne(conv: string, v: Value): string {
+  switch (conv) {
+    case "s": return str(v);
+    case "r": return repr(v);
+    case "d": case "i": {
+      const n = numArg(conv, v);
+      if (n instanceof Float) {
+        if (!isFinite(n.v)) throw err(`cannot convert float ${formatFloatG(n.v)} to integer`);
+        return BigInt(Math.trunc(n.v)).toString();
+      }
+      return String(n);
+    }
+    case "o": case "x": case "X": {
+      if (typeof v !== "number" && typeof v !== "bigint") throw err(`%${conv} format requires integer: ${typeName(v)}`);
+      const s = v.toString(conv === "o" ? 8 : 16);
+      return conv === "X" ? s.toUpperCase() : s;
+    }
+    case "e": case "E": return fmtExp(toFloat(numArg(conv, v)), 6, conv === "E");
+    case "f": case "F": return fmtFixed(toFloat(numArg(conv, v)), conv === "F");
+    case "g": case "G": {
+      const s = formatFloatG(toFloat(numArg(conv, v)));
+      return conv === "G" ? s.toUpperCase() : s;
+    }
+    case "c": {
+      if (typeof v === "string") {
+        if (Array.from(v).length !== 1) throw err(`%c format requires a single-character string`);
+        return v;
+      }
+      if (typeof v !== "number") throw err(`%c format requires int or single-character string, not ${typeName(v)}`);
+      if (v < 0 || v > 0x10ffff) throw err(`%c format: invalid code point U+${v.toString(16).toUpperCase()}`);
+      return String.fromCodePoint(v);
+    }
+  }
+  throw err(`unknown conversion %${conv}`);
+}
+
+export function percentFormat(format: string, x: Value): string {
+  let args: Value[];
+  let mapping: Dict | undefined;
+  if (x instanceof Tuple) args = x.elems;
+  else {
+    args = [x];
+    if (x instanceof Dict) mapping = x;
+  }
+  let out = "";
+  let argi = 0;
+  let usedMapping = false;
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i];
+    if (c !== "%") {
+      let j = format.indexOf("%", i);
+      if (j < 0) j = format.length;
+      out += format.slice(i, j);
+      i = j - 1;
+      continue;
+    }
+    i++;
+    if (i >= format.length) throw err("incomplete format");
+    let conv = format[i];
+    if (conv === "%") { out += "%"; continue; }
+    let v: Value;
+    if (conv === "(") {
+      const j = format.indexOf(")", i);
+      if (j < 0) throw err("incomplete format key");
+      const key = format.slice(i + 1, j);
+      if (!mapping) throw err("format requires a mapping");
+      const got = mapping.get(key);
+      if (got === undefined) throw err(`key ${repr(key)} not in dict`);
+      v = got;
+      usedMapping = true;
+      i = j + 1;
+      if (i >= format.length) throw err("incomplete format");
+      conv = format[i];
+    } else {
+      if (argi >= args.length) throw err("not enough arguments for format string");
+      v = args[argi++];
+    }
+    out += formatOne(conv, v);
+  }
+  if (!usedMapping && argi < args.length) throw err("too many arguments for format string");
+  return out;
+}
+
+// ---------------------------------------------------------------- str.format
+
+export function strFormat(format: string, args: Value[], kw: [string, Value][]): string {
+  let out = "";
+  let auto = 0;
+  let mode: "auto" | "manual" | undefined;
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i];
+    if (c === "}") {
+      if (format[i + 1] === "}") { out += "}"; i++; continue; }
+      throw err("format: single '}' in format");
+    }
+    if (c !== "{") { out += c; continue; }
+    if (format[i + 1] === "{") { out += "{"; i++; continue; }
+    const j = format.indexOf("}", i);
+    if (j < 0) throw err("format: unmatched '{' in format");
+    let field = format.slice(i + 1, j);
+    i = j;
+    let conv = "s";
+    const bang = field.indexOf("!");
+    if (bang >= 0) {
+      conv = field.slice(bang + 1);
+      field = field.slice(0, bang);
+      if (conv !== "s" && conv !== "r") {
+        if (conv.includes(":")) throw err("format: format spec features not supported in replacement fields");
+        throw err(`format: unknown conversion "!${conv}"`);
+      }
+    }
+    if (field.includes(":")) throw err("format: format spec features not supported in replacement fields");
+    let v: Value;
+    if (field === "") {
+      if (mode === "manual") throw err("format: cannot switch from manual field specification to automatic field numbering");
+      mode = "auto";
+      if (auto >= args.length) throw err(`format: tuple index out of range`);
+      v = args[auto++];
+    } else if (/^\d+$/.test(field)) {
+      if (mode === "auto") throw err("format: cannot switch from automatic field numbering to manual field specification");
+      mode = "manual";
+      const n = parseInt(field, 10);
+      if (n >= args.length) throw err(`format: tuple index out of range`);
+      v = args[n];
+    } else {
+      if (/[.\[]/.test(field)) throw err(`format: attribute syntax x.y is not supported in replacement fields: ${field}`);
+      const kv = kw.find(([k]) => k === field);
+      if (!kv) throw err(`format: keyword ${field} not found`);
+      v = kv[1];
+    }
+    out += conv === "r" ? repr(v) : str(v);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- bytes
+
+export const bytesMethods: Record<string, Method> = {
+  elems(_th, b: Bytes, args, kw) {
+    positional("elems", args, kw, 0, 0);
+    return new List(Array.from(b.b));
+  },
+};
+
+export function joinChecked(xs: Value): string[] {
+  return mustIterate(xs).map((x) => wantStr("join", x));
+}
