@@ -12,6 +12,7 @@ import { parse as parseToml } from "smol-toml";
 import type { LocalStore } from "../store/store.js";
 import type { Backend } from "./backend.js";
 import { QemuBackend } from "./qemu.js";
+import { SshBackend } from "./ssh.js";
 
 export interface BackendConfig {
   name: string;
@@ -79,6 +80,18 @@ type Factory = (c: BackendConfig, ctx: BackendContext) => Backend;
 
 const factories: Record<string, Factory> = {
   qemu: (c, ctx) => new QemuBackend(ctx.store, c.name, strList(c, "systems")),
+  ssh: (c, ctx) =>
+    new SshBackend(ctx.store, {
+      name: c.name,
+      host: str(c, "host", true)!,
+      port: num(c, "port"),
+      user: str(c, "user"),
+      identity: str(c, "identity"),
+      knownHosts: str(c, "known_hosts"),
+      connectTimeout: num(c, "connect_timeout"),
+      storeRoot: str(c, "store"),
+      systems: strList(c, "systems"),
+    }),
 };
 
 export function registerBackendKind(kind: string, f: Factory): void {

@@ -1,0 +1,110 @@
+// What the ssh and docker backends share: a build on another store. The inputs' closure
+// is copied there first; the builder sees that store's paths; its outputs come back over
+// the connection, are hashed and registered here (with the job's register, one transaction)
+// and in the remote store, under the same content-addressed names.
+import { lstatSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
+import { hashPart, storeName } from "../store/layout.js";
+import { RemoteStore, relocate, stagingDir } from "../store/remote-store.js";
+import { copySources } from "../store/sources.js";
+import { randomHashPart, removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
+import { BuildFailure, outputName, type BuildJob, type BuildOutcome } from "./backend.js";
+import { HOMELESS } from "./sandbox.js";
+
+export interface RemoteCommand {
+  builder: string;
+  args: string[];
+  env: Record<string, string>;
+  /** working directory on the other side */
+  cwd: string;
+  /** output name → temporary store name the builder writes to */
+  tmpOutputs: Map<string, string>;
+}
+
+/** The builder's command and environment as it runs on the other side, in `buildTop`. */
+export function remoteCommand(job: BuildJob, remote: RemoteStore, buildTop: string): RemoteCommand {
+  const drv: Derivation = job.drv;
+  const resolve = (s: string) => substituteTemplates(s, (ref) => remote.path(job.resolve(ref)));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(drv.env)) env[k] = resolve(v);
+  const tmpOutputs = new Map<string, string>();
+  for (const o of drv.outputs) {
+    const name = storeName(randomHashPart(), outputName(drv, o));
+    tmpOutputs.set(o, name);
+    env[o] = remote.path(name);
+  }
+  env.system = drv.system;
+  env.platform = drv.platform;
+  env.HOME = HOMELESS;
+  env.TMPDIR = env.TMP = env.TEMP = `${buildTop}/tmp`;
+  env.BRAMBLE_BUILD_TOP = `${buildTop}/build`;
+  const dir = drv.sources?.dir && drv.sources.dir !== "." ? drv.sources.dir : "";
+  return {
+    builder: resolve(drv.builder),
+    args: drv.args.map(resolve),
+    env,
+    cwd: dir ? `${buildTop}/build/${dir}` : `${buildTop}/build`,
+    tmpOutputs,
+  };
+}
+
+/** A local directory holding `build/` (the sources) and `tmp/`, to upload as the build directory. */
+export function stageBuildDir(local: LocalStore, job: BuildJob): string {
+  const stage = stagingDir(local, `b${job.buildId}`);
+  mkdirSync(join(stage, "build"));
+  mkdirSync(join(stage, "tmp"));
+  if (job.drv.sources) copySources(job.projectRoot, job.drv.sources, join(stage, "build"));
+  if (job.drv.sources?.dir && job.drv.sources.dir !== ".") mkdirSync(join(stage, "build", job.drv.sources.dir), { recursive: true });
+  return stage;
+}
+
+/**
+ * Bring a finished build's outputs back: `fetch` puts the remote trees (named by their
+ * temporary store names) into a local directory; they are relocated, hashed and added to the
+ * local store, then registered in the remote store.
+ */
+export async function ingestOutputs(
+  label: string,
+  local: LocalStore,
+  remote: RemoteStore,
+  job: BuildJob,
+  tmpOutputs: Map<string, string>,
+  fetch: (names: string[], into: string) => Promise<void>,
+): Promise<BuildOutcome> {
+  const stage = stagingDir(local, `out${job.buildId}`);
+  try {
+    try {
+      await fetch([...tmpOutputs.values()], stage);
+    } catch (e) {
+      throw new BuildFailure(`${label}: fetching the outputs failed: ${(e as Error).message}`, 0);
+    }
+    const pending: PendingOutput[] = [];
+    for (const [o, name] of tmpOutputs) {
+      const p = join(stage, name);
+      try {
+        lstatSync(p);
+      } catch {
+        throw new BuildFailure(`${label}: builder did not create output ${o} ($${o})`, 0);
+      }
+      relocate(p, remote.dir, local.dir);
+      pending.push({ output: o, tmpPath: p, name: outputName(job.drv, o), tmpHash: hashPart(name), expectHash: o === job.drv.outputs[0] ? job.drv.outputHash : undefined });
+    }
+    const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
+    let outputs;
+    try {
+      outputs = local.addOutputs(pending, candidates, job.drvHash, job.register);
+    } catch (e) {
+      throw new BuildFailure(`${label}: ${(e as Error).message}`, 0);
+    }
+    try {
+      await remote.addFromLocal(local, [...outputs.values()].map((i) => i.name));
+    } catch (e) {
+      // The build is done and valid here; the other store just lacks it (copied again next time).
+      job.log(`bramble: ${label}: could not register the outputs in its store: ${(e as Error).message}`);
+    }
+    return { outputs };
+  } finally {
+    removeTree(stage);
+  }
+}

@@ -1,0 +1,101 @@
+// OpenSSH as a StoreTransport: scripts run with `sh -c` on the host, trees move as tar
+// streams through the same connection options. Uses the `ssh` binary (the user's agent,
+// config and known hosts apply), never a password prompt (BatchMode).
+import { spawn, spawnSync } from "node:child_process";
+import { shq, type ExecResult, type StoreTransport } from "../store/remote-store.js";
+
+export interface SshTarget {
+  host: string;
+  port?: number;
+  user?: string;
+  identity?: string;
+  /** a known_hosts file to trust (then host keys are checked strictly) */
+  knownHosts?: string;
+  /** seconds to wait for the connection */
+  connectTimeout?: number;
+}
+
+export function sshLabel(t: SshTarget): string {
+  return `${t.user ? `${t.user}@` : ""}${t.host}${t.port ? `:${t.port}` : ""}`;
+}
+
+export function sshArgs(t: SshTarget): string[] {
+  const a = [
+    "-o", "BatchMode=yes",
+    "-o", `ConnectTimeout=${t.connectTimeout ?? 5}`,
+    "-o", "ServerAliveInterval=3",
+    "-o", "ServerAliveCountMax=2",
+    "-o", "LogLevel=ERROR",
+  ];
+  if (t.port) a.push("-p", String(t.port));
+  if (t.identity) a.push("-i", t.identity, "-o", "IdentitiesOnly=yes");
+  if (t.knownHosts) a.push("-o", `UserKnownHostsFile=${t.knownHosts}`, "-o", "StrictHostKeyChecking=yes");
+  else a.push("-o", "StrictHostKeyChecking=accept-new");
+  a.push(t.user ? `${t.user}@${t.host}` : t.host);
+  return a;
+}
+
+/** The argv that runs `script` on the host. */
+export function sshArgv(t: SshTarget, script: string): string[] {
+  return ["ssh", ...sshArgs(t), `sh -c ${shq(script)}`];
+}
+
+function waitClose(p: ReturnType<typeof spawn>): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    p.on("error", reject);
+    p.on("close", (code) => resolve(code));
+  });
+}
+
+export class SshTransport implements StoreTransport {
+  readonly label: string;
+  constructor(readonly target: SshTarget) {
+    this.label = `ssh ${sshLabel(target)}`;
+  }
+
+  exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const [cmd, ...args] = sshArgv(this.target, script);
+      const p = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, timeout: opts.timeoutMs });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      p.stdout.on("data", (c: Buffer) => out.push(c));
+      p.stderr.on("data", (c: Buffer) => err.push(c));
+      p.on("error", reject);
+      p.on("close", (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    });
+  }
+
+  /** Synchronous probe for `availability()`: runs `script`, bounded by the connect timeout. */
+  execSync(script: string): ExecResult {
+    const [cmd, ...args] = sshArgv(this.target, script);
+    const r = spawnSync(cmd!, args, { encoding: "utf8", timeout: ((this.target.connectTimeout ?? 5) + 5) * 1000 });
+    if (r.error) return { code: null, stdout: "", stderr: r.error.message };
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
+    const [cmd, ...args] = sshArgv(this.target, `cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);
+    const src = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const dst = spawn("tar", ["xf", "-", "-C", localDir], { stdio: ["pipe", "ignore", "pipe"] });
+    src.stdout!.pipe(dst.stdin!);
+    const errs: string[] = [];
+    src.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
+    dst.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
+    const [a, b] = await Promise.all([waitClose(src), waitClose(dst)]);
+    if (a !== 0 || b !== 0) throw new Error(`tar over ssh failed (ssh exit ${a}, tar exit ${b})${errs.length ? `: ${errs.join("").trim()}` : ""}`);
+  }
+
+  async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
+    const src = spawn("tar", ["cf", "-", "-C", localDir, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
+    const [cmd, ...args] = sshArgv(this.target, `mkdir -p ${shq(dir)} && tar xf - -C ${shq(dir)}`);
+    const dst = spawn(cmd!, args, { stdio: ["pipe", "ignore", "pipe"] });
+    src.stdout!.pipe(dst.stdin!);
+    const errs: string[] = [];
+    src.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
+    dst.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
+    dst.stdin!.on("error", () => undefined);
+    const [a, b] = await Promise.all([waitClose(src), waitClose(dst)]);
+    if (a !== 0 || b !== 0) throw new Error(`tar over ssh failed (tar exit ${a}, ssh exit ${b})${errs.length ? `: ${errs.join("").trim()}` : ""}`);
+  }
+}

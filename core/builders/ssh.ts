@@ -1,0 +1,142 @@
+// The ssh backend: builds on another machine over OpenSSH, into that machine's own store
+// (`store = "/var/lib/bramble"` → `<store>/store___…`, padded like every store). The inputs'
+// closure goes over the connection first; the builder runs with a clean environment
+// (`env -i` plus the derivation's) in a fresh build directory; its outputs come back, are
+// hashed and registered here and there. The remote side needs only sh, tar and the tools the
+// derivation uses; there is no sandbox on the remote host (use a dedicated build user).
+import { randomBytes } from "node:crypto";
+import type { BackendInfo } from "../api/schema.js";
+import { RemoteStore, remoteStoreDir, shq } from "../store/remote-store.js";
+import { removeTree, type LocalStore } from "../store/store.js";
+import { BuildFailure, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { ingestOutputs, remoteCommand, stageBuildDir } from "./remote-build.js";
+import { runLogged } from "./run.js";
+import { SshTransport, sshArgv, sshLabel, type SshTarget } from "./ssh-transport.js";
+
+export interface SshBackendOptions extends SshTarget {
+  name: string;
+  /** the store's root directory on the remote host */
+  storeRoot?: string;
+  /** systems the host builds; by default probed with `uname -sm` */
+  systems?: string[];
+}
+
+const PROBE_TTL_MS = 30_000;
+
+const UNAME_ARCH: Record<string, string> = { x86_64: "x86_64", amd64: "x86_64", aarch64: "aarch64", arm64: "aarch64", armv7l: "armv7l", riscv64: "riscv64", i686: "i686" };
+
+export class SshBackend implements Backend {
+  readonly kind = "ssh";
+  readonly name: string;
+  readonly store: RemoteStore;
+  readonly transport: SshTransport;
+  private probed?: { at: number; available: boolean; reason?: string; systems: string[] };
+
+  constructor(
+    readonly local: LocalStore,
+    readonly opts: SshBackendOptions,
+  ) {
+    this.name = opts.name;
+    this.transport = new SshTransport(opts);
+    this.store = new RemoteStore(this.name, remoteStoreDir(opts.storeRoot ?? "/var/lib/bramble"), this.transport);
+  }
+
+  /** `ssh backend "box" (root@host:22)` — how errors name this backend. */
+  get label(): string {
+    return `ssh backend "${this.name}" (${sshLabel(this.opts)})`;
+  }
+
+  private probe(): NonNullable<SshBackend["probed"]> {
+    if (this.probed && Date.now() - this.probed.at < PROBE_TTL_MS) return this.probed;
+    const r = this.transport.execSync("uname -sm");
+    let p: NonNullable<SshBackend["probed"]>;
+    if (r.code === 0) {
+      const [os, m] = r.stdout.trim().split(/\s+/);
+      const sys = `${UNAME_ARCH[m ?? ""] ?? m}-${(os ?? "").toLowerCase()}`;
+      p = { at: Date.now(), available: true, systems: this.opts.systems ?? [sys] };
+    } else {
+      const why = r.stderr.trim().split("\n").pop() || `ssh exited with ${r.code}`;
+      p = { at: Date.now(), available: false, reason: `cannot reach ${sshLabel(this.opts)}: ${why}`, systems: this.opts.systems ?? [] };
+    }
+    return (this.probed = p);
+  }
+
+  platforms(): string[] {
+    return this.probe().systems;
+  }
+
+  availability(): { available: boolean; reason?: string } {
+    const p = this.probe();
+    return p.available ? { available: true } : { available: false, reason: p.reason };
+  }
+
+  info(): BackendInfo {
+    const a = this.availability();
+    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+  }
+
+  async build(job: BuildJob): Promise<BuildOutcome> {
+    const label = this.label;
+    const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+    try {
+      await this.store.refresh();
+      await this.store.addFromLocal(this.local, job.inputClosure);
+    } catch (e) {
+      this.probed = undefined;
+      throw fail(`could not copy the inputs: ${(e as Error).message}`);
+    }
+    const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
+    const top = `${this.store.dir}/.build/${tag}`;
+    const cmd = remoteCommand(job, this.store, top);
+    const leftovers = [`.build/${tag}`, ...cmd.tmpOutputs.values()];
+    let stage: string | undefined;
+    try {
+      try {
+        stage = stageBuildDir(this.local, job);
+        await this.transport.putTar(stage, ["build", "tmp"], top);
+      } catch (e) {
+        throw fail(`could not upload the build directory: ${(e as Error).message}`);
+      } finally {
+        if (stage) removeTree(stage);
+      }
+      // The login shell execs the builder, which keeps the session's id: killing the session kills the tree.
+      const envArgs = Object.entries(cmd.env).map(([k, v]) => shq(`${k}=${v}`)).join(" ");
+      const script = [`cd ${shq(cmd.cwd)} || exit 1`, `(cut -d' ' -f6 /proc/$$/stat 2>/dev/null || echo $$) > ${shq(`${top}/pid`)}`, `exec env -i ${envArgs} ${[cmd.builder, ...cmd.args].map(shq).join(" ")}`].join("\n");
+      const tail: string[] = [];
+      const result = await runLogged(sshArgv(this.opts, script), {
+        env: process.env as Record<string, string>,
+        signal: job.signal,
+        timeoutMs: job.timeoutMs,
+        log: (line) => {
+          tail.push(line);
+          if (tail.length > 5) tail.shift();
+          job.log(line);
+        },
+      }).catch((e: Error) => {
+        throw fail(`could not run ssh: ${e.message}`);
+      });
+      if (result.cancelled || result.timedOut) {
+        await this.killRemote(top);
+        if (result.cancelled) throw new BuildFailure("cancelled", null, undefined, true);
+        throw fail(`timed out after ${job.timeoutMs} ms`);
+      }
+      if (result.exitCode === 255 || result.exitCode === null) {
+        this.probed = undefined;
+        await this.killRemote(top);
+        const last = tail.filter((l) => /ssh|connection|closed|timeout|refused|broken/i.test(l)).pop();
+        throw fail(`lost the connection to ${sshLabel(this.opts)} (ssh ${result.exitCode === null ? `killed by ${result.signal}` : "exited 255"}${last ? `: ${last}` : ""})`, result.exitCode);
+      }
+      if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
+      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into));
+    } finally {
+      await this.store.removeTemp(leftovers);
+    }
+  }
+
+  private async killRemote(top: string): Promise<void> {
+    const pid = `$(cat ${shq(`${top}/pid`)} 2>/dev/null)`;
+    await this.transport
+      .exec(`p=${pid}; [ -n "$p" ] || exit 0; kill -KILL -- -"$p" 2>/dev/null || pkill -KILL -s "$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; true`, { timeoutMs: 10_000 })
+      .catch(() => undefined);
+  }
+}
