@@ -258,7 +258,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         },
         emit,
       )
-        .then((result) => recordFetchedHashes(project, ev, result.fetchedHashes))
+        .then(() => recordFetchedHashes(engine, ev))
         .catch((err) => {
           emit({ type: "run-finished", runId, status: "failed", built: 0, cached: 0, failed: 1 });
           console.error(`build ${runId}: ${(err as Error).message}`);
@@ -329,15 +329,15 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   };
 }
 
-/** Write hashes that fetches reported (no hash was given) into bramble.lock. */
-export function recordFetchedHashes(project: Project, ev: Evaluation, fetched: Map<string, string> | undefined): void {
-  if (!fetched) return;
+/** Write the hashes of fetches that had none (first fetches) into bramble.lock. */
+export function recordFetchedHashes(engine: Engine, ev: Evaluation): void {
   const entries = new Map<string, string>();
-  for (const [drvHash, outputHash] of fetched) {
-    const key = ev.fetchKeys.get(drvHash);
-    if (key) entries.set(key, outputHash);
+  for (const [drvHash, key] of ev.fetchKeys) {
+    if (ev.drvs.get(drvHash)?.outputHash !== undefined) continue;
+    const got = engine.db.outputsOf(drvHash)[0]?.hash;
+    if (got) entries.set(key, got);
   }
-  recordLockEntries(project.root, entries);
+  recordLockEntries(ev.project.root, entries);
 }
 
 /** Validate and run one request: the single entry point for IPC and WebSocket. */

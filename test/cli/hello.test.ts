@@ -35,11 +35,12 @@ describe("bramble build ./examples/hello:default", () => {
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
       const tables = (db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
-      for (const t of ["evaluations", "derivations", "outputs", "builds"]) expect(tables).toContain(t);
+      for (const t of ["evaluations", "derivations", "paths", "builds"]) expect(tables).toContain(t);
       const count = (t: string) => (db.prepare(`select count(*) as n from ${t}`).get() as { n: number }).n;
       expect(count("evaluations")).toBeGreaterThanOrEqual(1);
       expect(count("derivations")).toBe(2);
-      expect(count("outputs")).toBe(2);
+      // store paths: the two outputs, with their hash, size and references
+      expect(count("paths")).toBe(2);
       expect(count("builds")).toBe(2);
       expect(db.pragma("user_version", { simple: true })).toBeGreaterThanOrEqual(1);
     } finally {
