@@ -21,11 +21,6 @@ export const KEYWORDS = new Set([
   "and", "break", "continue", "def", "elif", "else", "for", "if", "in", "lambda", "load",
   "not", "or", "pass", "return", "while",
 ]);
-// Python keywords that Starlark reserves.
-const RESERVED = new Set([
-  "as", "assert", "async", "await", "class", "del", "except", "finally", "from", "global",
-  "import", "is", "nonlocal", "raise", "try", "with", "yield",
-]);
 
 const OPS3 = ["//=", "<<=", ">>=", "**="];
 const OPS2 = ["+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "==", "!=", "<=", ">=", "//", "<<", ">>", "**", "->"];
@@ -186,7 +181,6 @@ export class Scanner {
       while (this.i < src.length && isIdentPart(src[this.i])) this.i++;
       const word = src.slice(start, this.i);
       if (KEYWORDS.has(word)) return this.tok("KEYWORD", start, pos);
-      if (RESERVED.has(word)) this.error(`keyword ${word} is reserved`, pos);
       return this.tok("IDENT", start, pos);
     }
     if (isDigit(c) || (c === "." && isDigit(src[this.i + 1] ?? ""))) return this.number(start, pos);

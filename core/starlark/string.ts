@@ -43,7 +43,7 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
       while (i < s.length) {
         while (i < s.length && isSpace(s[i])) i++;
         if (i >= s.length) break;
-        if (out.length >= max) { out.push(s.slice(i).replace(/\s+$/, "")); break; }
+        if (out.length >= max) { out.push(s.slice(i)); break; }
         let j = i;
         while (j < s.length && !isSpace(s[j])) j++;
         out.push(s.slice(i, j));
@@ -54,7 +54,7 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
       while (i > 0) {
         while (i > 0 && isSpace(s[i - 1])) i--;
         if (i <= 0) break;
-        if (out.length >= max) { out.push(s.slice(0, i).replace(/^\s+/, "")); break; }
+        if (out.length >= max) { out.push(s.slice(0, i)); break; }
         let j = i;
         while (j > 0 && !isSpace(s[j - 1])) j--;
         out.push(s.slice(j, i));
