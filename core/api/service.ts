@@ -153,15 +153,13 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     return ev;
   }
 
+  function recordEvaluation(ev: Evaluation, moduleArg: string): number {
+    return engine.db.recordEvaluation({ project: ev.project.root, moduleArg, target: ev.target, roots: ev.roots, drvs: ev.drvs });
+  }
+
   function toGraph(ev: Evaluation, moduleArg: string, builder?: string): Graph {
     const plan = planGraph(engine, ev.drvs, { builder });
-    const evaluationId = engine.db.recordEvaluation({
-      project: ev.project.root,
-      moduleArg,
-      target: ev.target,
-      roots: ev.roots,
-      drvs: ev.drvs,
-    });
+    const evaluationId = recordEvaluation(ev, moduleArg);
     const nodes: GraphNode[] = [];
     const edges: Graph["edges"] = [];
     for (const [hash, drv] of ev.drvs) {
@@ -233,6 +231,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
     async "build.start"(p) {
       const ev = runEvaluation(p);
+      recordEvaluation(ev, p.moduleArg);
       const plan = planGraph(engine, ev.drvs, { builder: p.builder });
       const unbuildable = [...plan.values()].filter((e) => e.error);
       if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
