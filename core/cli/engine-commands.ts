@@ -5,7 +5,8 @@ import { basename } from "node:path";
 import { openEngine, type Engine } from "../build/engine.js";
 import { readLogChunk } from "../store/logs.js";
 import { isStoreName } from "../store/layout.js";
-import { LocalStore } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import { copyClosure } from "../store/copy.js";
 
 class UsageError extends Error {}
 class Failure extends Error {}
@@ -198,23 +199,28 @@ export function registerEngineCommands(program: Command): void {
     .requiredOption("--to <store>", "destination store")
     .argument("<paths...>", "store paths, derivation hashes or names")
     .action((paths: string[], flags: { from: string; to: string }) =>
-      withEngine((engine) => {
-        const open = (spec: string): { store: LocalStore; close(): void } => {
-          if (spec === "local") return { store: engine.store, close: () => {} };
+      withEngine(async (engine) => {
+        const open = (spec: string): { store: Store; close(): void } => {
           if (spec.startsWith("path:")) {
             const other = openEngine(spec.slice(5));
             return { store: other.store, close: () => other.close() };
           }
-          throw new UsageError(`unknown store ${spec}: use local or path:<BRAMBLE_PATH> (other backends' stores come with them)`);
+          const backend = engine.backends.find((b) => b.name === spec);
+          if (!backend) {
+            throw new UsageError(`unknown store ${spec}: use a backend name (${engine.backends.map((b) => b.name).join(", ")}) or path:<BRAMBLE_PATH>`);
+          }
+          return { store: backend.store, close: () => {} };
         };
         const from = open(flags.from);
         const to = open(flags.to);
         try {
           const names = paths.flatMap((p) => {
-            const e = { ...engine, store: from.store } as Engine;
-            return resolveStoreNames(e, p);
+            if (from.store === engine.store) return resolveStoreNames(engine, p);
+            const n = p.startsWith(from.store.dir + "/") ? p.slice(from.store.dir.length + 1).split("/")[0]! : basename(p);
+            if (!from.store.has(n)) throw new Failure(`${p} is not valid in the ${from.store.backend} store`);
+            return [n];
           });
-          const copied = copyClosure(from.store, to.store, names);
+          const { copied } = await copyClosure(from.store, to.store, names, { via: engine.store });
           for (const n of copied) console.log(`copied ${to.store.path(n)}`);
           console.log(`${copied.length} paths copied`);
         } finally {
@@ -241,25 +247,4 @@ export function registerEngineCommands(program: Command): void {
         for (const n of resolveStoreNames(engine, p)) engine.db.removeRoot(n);
       })(),
     );
-}
-
-/** Copy names and their closures from one store to another, references first. Returns what was copied. */
-export function copyClosure(from: LocalStore, to: LocalStore, names: string[]): string[] {
-  const closure = from.closure(names);
-  const order: string[] = [];
-  const seen = new Set<string>();
-  const visit = (n: string) => {
-    if (seen.has(n)) return;
-    seen.add(n);
-    for (const r of from.references(n)) if (r !== n) visit(r);
-    order.push(n);
-  };
-  for (const n of closure) visit(n);
-  const copied: string[] = [];
-  for (const n of order) {
-    if (to.has(n)) continue;
-    to.importPath(from, n);
-    copied.push(n);
-  }
-  return copied;
 }

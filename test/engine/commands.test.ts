@@ -134,7 +134,9 @@ describe("engine commands", () => {
     expect(readFileSync(join(e2.store.path(name), "uses"), "utf8")).toBe(`${e2.store.dir}/${paths.liba!.slice(engine.store.dir.length + 1)}/lib\n`);
     expect(e2.store.verify({})).toEqual([]);
     e2.close();
-    expect((await bramble("store", "copy", "--from", "docker", "--to", "local", "app")).code).toBe(2);
+    const bad = await bramble("store", "copy", "--from", "nosuch", "--to", "local", "app");
+    expect(bad.stderr).toContain("unknown store nosuch");
+    expect(bad.code).toBe(2);
     engine.close();
   });
 });
