@@ -155,7 +155,7 @@ describe("scheduler", () => {
     const r = await build(engine, graph(a, d), [d]);
     expect(r.result.status).toBe("failed");
     expect(eventsOf(r.events, "started")).toEqual([]);
-    expect(planGraph(engine, graph(a), { builder: "docker" }).get(derivationHash(a))!.error).toContain('"docker", which does not exist');
+    expect(planGraph(engine, graph(a), { builder: "nosuch" }).get(derivationHash(a))!.error).toContain(`"nosuch", which does not exist`);
     engine.close();
   });
 
