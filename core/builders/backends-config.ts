@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import type { LocalStore } from "../store/store.js";
 import type { Backend } from "./backend.js";
+import { DockerBackend } from "./docker.js";
 import { QemuBackend } from "./qemu.js";
 import { SshBackend } from "./ssh.js";
 
@@ -80,6 +81,14 @@ type Factory = (c: BackendConfig, ctx: BackendContext) => Backend;
 
 const factories: Record<string, Factory> = {
   qemu: (c, ctx) => new QemuBackend(ctx.store, c.name, strList(c, "systems")),
+  docker: (c, ctx) =>
+    new DockerBackend(ctx.store, {
+      name: c.name,
+      socket: str(c, "socket") ?? str(c, "host"),
+      image: str(c, "image"),
+      volume: str(c, "volume"),
+      systems: strList(c, "systems"),
+    }),
   ssh: (c, ctx) =>
     new SshBackend(ctx.store, {
       name: c.name,

@@ -1,0 +1,224 @@
+// A Docker-compatible engine (Docker, or podman's Docker API) as a StoreTransport. The store
+// is a named volume mounted at the canonical store directory in every container; scripts run
+// in short-lived containers of the builder image (sh and tar come from it), and trees move
+// with the engine's archive API.
+import { spawn, spawnSync } from "node:child_process";
+import { PassThrough, type Readable } from "node:stream";
+import Docker from "dockerode";
+import { CANONICAL_STORE_DIR } from "../store/layout.js";
+import type { ExecResult, StoreTransport } from "../store/remote-store.js";
+
+/** Where the store volume is mounted in every container: the canonical store directory. */
+export const DOCKER_STORE_DIR = CANONICAL_STORE_DIR;
+
+export interface DockerTarget {
+  /** unix socket path, or a `unix://`, `tcp://` or `http://` URL */
+  socket: string;
+  image: string;
+  volume: string;
+  /** the backend's name, put on containers as a label */
+  backend: string;
+}
+
+export function dockerClient(socket: string): Docker {
+  if (socket.startsWith("tcp://") || socket.startsWith("http://")) {
+    const u = new URL(socket.replace(/^tcp:/, "http:"));
+    return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: "http" });
+  }
+  return new Docker({ socketPath: socket.replace(/^unix:\/\//, "") });
+}
+
+/** Collect a container's output (multiplexed stdout/stderr) as text. */
+function demux(docker: Docker, stream: Readable, onStdout: (c: Buffer) => void, onStderr: (c: Buffer) => void): Promise<void> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  out.on("data", onStdout);
+  err.on("data", onStderr);
+  docker.modem.demuxStream(stream, out, err);
+  return new Promise((resolve, reject) => {
+    stream.on("end", resolve);
+    stream.on("close", resolve);
+    stream.on("error", reject);
+  });
+}
+
+export interface RunOptions {
+  cmd: string[];
+  env?: string[];
+  workingDir?: string;
+  labels?: Record<string, string>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  onStdout?: (c: Buffer) => void;
+  onStderr?: (c: Buffer) => void;
+  /** called with the container once it runs (tests kill it) */
+  onStart?: (c: Docker.Container) => void;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  oomKilled: boolean;
+  cancelled: boolean;
+  timedOut: boolean;
+  /** the engine's error text, if the container stopped for a reason of its own */
+  error?: string;
+}
+
+export class DockerTransport implements StoreTransport {
+  readonly label: string;
+  readonly docker: Docker;
+  private volumeReady = false;
+
+  constructor(readonly target: DockerTarget) {
+    this.docker = dockerClient(target.socket);
+    this.label = `docker ${target.socket}`;
+  }
+
+  async ensureVolume(): Promise<void> {
+    if (this.volumeReady) return;
+    try {
+      await this.docker.getVolume(this.target.volume).inspect();
+    } catch {
+      await this.docker.createVolume({ Name: this.target.volume, Labels: { "bramble.backend": this.target.backend } });
+    }
+    this.volumeReady = true;
+  }
+
+  private async create(o: RunOptions): Promise<Docker.Container> {
+    await this.ensureVolume();
+    return this.docker.createContainer({
+      Image: this.target.image,
+      Cmd: o.cmd,
+      Env: o.env ?? ["PATH=/bin:/usr/bin"],
+      WorkingDir: o.workingDir,
+      Labels: { "bramble.backend": this.target.backend, ...(o.labels ?? {}) },
+      NetworkDisabled: true,
+      HostConfig: {
+        Binds: [`${this.target.volume}:${DOCKER_STORE_DIR}`],
+        NetworkMode: "none",
+      },
+    });
+  }
+
+  /** Run a container to completion, streaming its output; it is removed afterwards. */
+  async run(o: RunOptions): Promise<RunResult> {
+    const c = await this.create(o);
+    let cancelled = false;
+    let timedOut = false;
+    const kill = () => c.kill({ signal: "SIGKILL" }).catch(() => undefined);
+    const onAbort = () => {
+      cancelled = true;
+      void kill();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const stream = (await c.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+      const done = demux(this.docker, stream, o.onStdout ?? (() => undefined), o.onStderr ?? (() => undefined));
+      await c.start();
+      const waited = c.wait();
+      o.onStart?.(c);
+      if (o.signal?.aborted) onAbort();
+      o.signal?.addEventListener("abort", onAbort, { once: true });
+      if (o.timeoutMs)
+        timer = setTimeout(() => {
+          timedOut = true;
+          void kill();
+        }, o.timeoutMs);
+      const w = (await waited) as { StatusCode: number; Error?: { Message?: string } | null };
+      await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+      let oomKilled = false;
+      let error: string | undefined = w.Error?.Message || undefined;
+      try {
+        const st = (await c.inspect()).State;
+        oomKilled = !!st.OOMKilled;
+        error = error || st.Error || undefined;
+      } catch {
+        /* gone already */
+      }
+      return { exitCode: w.StatusCode ?? null, oomKilled, cancelled, timedOut, error };
+    } finally {
+      if (timer) clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      await c.remove({ force: true, v: false }).catch(() => undefined);
+    }
+  }
+
+  async exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const r = await this.run({ cmd: ["sh", "-c", script], signal: opts.signal, timeoutMs: opts.timeoutMs, onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) });
+    return { code: r.exitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() + (r.error ?? "") };
+  }
+
+  async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
+    const c = await this.create({ cmd: ["true"] });
+    try {
+      for (const rel of rels) {
+        const archive = (await c.getArchive({ path: `${dir}/${rel}` })) as unknown as Readable;
+        await untar(archive, localDir);
+      }
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
+    const mk = await this.exec(`mkdir -p '${dir.replace(/'/g, `'\\''`)}'`);
+    if (mk.code !== 0) throw new Error(`mkdir ${dir} failed: ${mk.stderr.trim()}`);
+    const c = await this.create({ cmd: ["true"] });
+    try {
+      const tar = spawn("tar", ["cf", "-", "-C", localDir, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const code = new Promise<number | null>((resolve) => tar.on("close", resolve));
+      await c.putArchive(tar.stdout, { path: dir });
+      if ((await code) !== 0) throw new Error(`tar failed: ${err.trim()}`);
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+  }
+}
+
+function untar(stream: Readable, dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tar = spawn("tar", ["xf", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    stream.on("error", reject);
+    stream.pipe(tar.stdin);
+    tar.on("error", reject);
+    tar.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`tar failed: ${err.trim()}`))));
+  });
+}
+
+/**
+ * A synchronous look at the engine for `availability()`: reachable, which architecture, and
+ * whether the image is there. Runs a tiny node child so the caller does not go async.
+ */
+export function probeEngine(socket: string, image: string, timeoutMs = 5000): { ok: boolean; arch?: string; os?: string; imageOk?: boolean; error?: string } {
+  const script = `
+const http = require("node:http");
+const [socket, image] = process.argv.slice(1);
+const opts = socket.startsWith("tcp://") || socket.startsWith("http://")
+  ? (() => { const u = new URL(socket.replace(/^tcp:/, "http:")); return { host: u.hostname, port: Number(u.port || 2375) }; })()
+  : { socketPath: socket.replace(/^unix:\\/\\//, "") };
+const get = (path) => new Promise((res, rej) => {
+  const r = http.get({ ...opts, path, timeout: ${timeoutMs - 500} }, (m) => { let b = ""; m.on("data", (c) => (b += c)); m.on("end", () => res({ status: m.statusCode, body: b })); });
+  r.on("error", rej); r.on("timeout", () => r.destroy(new Error("timed out")));
+});
+(async () => {
+  try {
+    const v = await get("/version");
+    const j = JSON.parse(v.body);
+    const img = await get("/images/" + encodeURIComponent(image) + "/json");
+    console.log(JSON.stringify({ ok: true, arch: j.Arch, os: j.Os, imageOk: img.status === 200 }));
+  } catch (e) { console.log(JSON.stringify({ ok: false, error: e.message })); }
+})();`;
+  const r = spawnSync(process.execPath, ["-e", script, socket, image], { encoding: "utf8", timeout: timeoutMs });
+  if (r.error) return { ok: false, error: r.error.message };
+  try {
+    return JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+  } catch {
+    return { ok: false, error: r.stderr.trim() || "no answer" };
+  }
+}

@@ -1,0 +1,162 @@
+// The docker backend: builds in containers on any Docker-compatible engine (Docker, podman's
+// Docker API), reached with dockerode. Its store is a named volume mounted at the canonical
+// store directory in every container. The inputs' closure is copied into the volume; the
+// builder runs in a container of the configured image with no network; its outputs are
+// hashed and registered here and in the volume's store under the same names.
+import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import type Docker from "dockerode";
+import type { BackendInfo } from "../api/schema.js";
+import { RemoteStore } from "../store/remote-store.js";
+import { removeTree, type LocalStore } from "../store/store.js";
+import { LineSplitter } from "./run.js";
+import { BuildFailure, hostSystem, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { DockerTransport, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
+import { ingestOutputs, remoteCommand, stageBuildDir } from "./remote-build.js";
+
+export const DEFAULT_DOCKER_IMAGE = "localhost/bramble-busybox:latest";
+
+/** The engine to use when none is configured: $DOCKER_HOST, podman's service from setup-backends.sh, Docker's socket. */
+export function defaultDockerSocket(): string {
+  if (process.env.DOCKER_HOST) return process.env.DOCKER_HOST;
+  for (const s of ["/run/bramble/podman.sock", "/run/podman/podman.sock", "/var/run/docker.sock"]) if (existsSync(s)) return s;
+  return "/var/run/docker.sock";
+}
+
+export interface DockerBackendOptions {
+  name: string;
+  socket?: string;
+  image?: string;
+  volume?: string;
+  /** systems the engine builds; by default its architecture */
+  systems?: string[];
+}
+
+const PROBE_TTL_MS = 30_000;
+const ARCH: Record<string, string> = { amd64: "x86_64", x86_64: "x86_64", arm64: "aarch64", aarch64: "aarch64", arm: "armv7l", riscv64: "riscv64" };
+
+export class DockerBackend implements Backend {
+  readonly kind = "docker";
+  readonly name: string;
+  readonly store: RemoteStore;
+  readonly transport: DockerTransport;
+  readonly socket: string;
+  readonly image: string;
+  private probed?: { at: number; available: boolean; reason?: string; systems: string[] };
+  /** tests: called with each build's container once it runs */
+  onContainer?: (c: Docker.Container) => void;
+
+  constructor(
+    readonly local: LocalStore,
+    opts: DockerBackendOptions,
+  ) {
+    this.name = opts.name;
+    this.socket = opts.socket ?? defaultDockerSocket();
+    this.image = opts.image ?? DEFAULT_DOCKER_IMAGE;
+    this.systems = opts.systems;
+    this.transport = new DockerTransport({ socket: this.socket, image: this.image, volume: opts.volume ?? `bramble-store-${opts.name}`, backend: this.name });
+    this.store = new RemoteStore(this.name, DOCKER_STORE_DIR, this.transport);
+  }
+
+  private readonly systems?: string[];
+
+  get label(): string {
+    return `docker backend "${this.name}" (${this.socket}, image ${this.image})`;
+  }
+
+  private probe(): NonNullable<DockerBackend["probed"]> {
+    if (this.probed && Date.now() - this.probed.at < PROBE_TTL_MS) return this.probed;
+    const r = probeEngine(this.socket, this.image);
+    let p: NonNullable<DockerBackend["probed"]>;
+    if (!r.ok) p = { at: Date.now(), available: false, reason: `cannot reach the Docker engine at ${this.socket}: ${r.error}`, systems: this.systems ?? [] };
+    else {
+      const sys = `${ARCH[r.arch ?? ""] ?? r.arch}-${r.os ?? "linux"}`;
+      p = r.imageOk
+        ? { at: Date.now(), available: true, systems: this.systems ?? [sys] }
+        : { at: Date.now(), available: false, reason: `the image ${this.image} is not on the engine at ${this.socket} (scripts/setup-backends.sh makes one)`, systems: this.systems ?? [sys] };
+    }
+    return (this.probed = p);
+  }
+
+  platforms(): string[] {
+    return this.systems ?? this.probed?.systems ?? [hostSystem()];
+  }
+
+  /**
+   * Cheap, because the planner asks on every build: a missing socket is unavailable; otherwise
+   * the last probe's answer, or "available" until a probe (info(), a failed build) says not.
+   */
+  availability(): { available: boolean; reason?: string } {
+    const path = this.socket.replace(/^unix:\/\//, "");
+    if (path.startsWith("/") && !existsSync(path)) return { available: false, reason: `no Docker engine at ${this.socket} (no such socket)` };
+    const p = this.probed;
+    if (!p || Date.now() - p.at >= PROBE_TTL_MS) return { available: true };
+    return p.available ? { available: true } : { available: false, reason: p.reason };
+  }
+
+  info(): BackendInfo {
+    this.probe();
+    const a = this.availability();
+    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+  }
+
+  async build(job: BuildJob): Promise<BuildOutcome> {
+    const label = this.label;
+    const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+    try {
+      await this.store.refresh();
+      await this.store.addFromLocal(this.local, job.inputClosure);
+    } catch (e) {
+      this.probed = undefined;
+      throw fail(`could not copy the inputs: ${(e as Error).message}`);
+    }
+    const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
+    const top = `${this.store.dir}/.build/${tag}`;
+    const cmd = remoteCommand(job, this.store, top);
+    const leftovers = [`.build/${tag}`, ...cmd.tmpOutputs.values()];
+    let stage: string | undefined;
+    try {
+      try {
+        stage = stageBuildDir(this.local, job);
+        await this.transport.putTar(stage, ["build", "tmp"], top);
+      } catch (e) {
+        throw fail(`could not upload the build directory: ${(e as Error).message}`);
+      } finally {
+        if (stage) removeTree(stage);
+      }
+      const out = new LineSplitter(job.log);
+      const err = new LineSplitter(job.log);
+      let result;
+      try {
+        result = await this.transport.run({
+          cmd: [cmd.builder, ...cmd.args],
+          env: Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`),
+          workingDir: cmd.cwd,
+          labels: { "bramble.build": String(job.buildId) },
+          signal: job.signal,
+          timeoutMs: job.timeoutMs,
+          onStdout: (c) => out.push(c),
+          onStderr: (c) => err.push(c),
+          onStart: (c) => this.onContainer?.(c),
+        });
+      } catch (e) {
+        this.probed = undefined;
+        throw fail(`could not run the container: ${(e as Error).message}`);
+      } finally {
+        out.end();
+        err.end();
+      }
+      if (result.cancelled) throw new BuildFailure("cancelled", null, undefined, true);
+      if (result.timedOut) throw fail(`timed out after ${job.timeoutMs} ms`);
+      if (result.oomKilled) throw fail(`the container died: out of memory (exit ${result.exitCode})`, result.exitCode);
+      if (result.exitCode === null || result.exitCode > 128 || result.error) {
+        const sig = result.exitCode !== null && result.exitCode > 128 ? ` (signal ${result.exitCode - 128})` : "";
+        throw fail(`the container died${sig}: exit ${result.exitCode}${result.error ? `, ${result.error}` : ""}`, result.exitCode);
+      }
+      if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
+      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into));
+    } finally {
+      await this.store.removeTemp(leftovers);
+    }
+  }
+}

@@ -1,0 +1,114 @@
+// The docker backend against a real Docker API (podman's service) and a local busybox image:
+// the same tree gives the same output hashes as a local build; its store is a volume; a
+// container that dies and an unreachable engine fail the build naming the backend and cause.
+import { randomBytes } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { derivationHash } from "../../core/derivation/derivation.js";
+import { useProjectBackends } from "../../core/builders/backends-config.js";
+import type { DockerBackend } from "../../core/builders/docker.js";
+import { copyClosure } from "../../core/store/copy.js";
+import type { Engine } from "../../core/build/engine.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine } from "./helpers.js";
+import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
+
+const why = skipReason("docker backend", podmanUnavailable());
+
+describe.skipIf(why)("docker backend", () => {
+  let api: TestEngine;
+  const volume = `bramble-test-${process.pid}-${randomBytes(3).toString("hex")}`;
+
+  beforeAll(async () => {
+    ensureImage();
+    api = await startPodmanService(tempDir("bramble-podman-"));
+  });
+  afterAll(async () => {
+    removeVolume(volume);
+    await api?.stop();
+    cleanupTemps();
+  });
+
+  const withDocker = (engine: Engine, extra: Record<string, unknown> = {}): DockerBackend => {
+    useProjectBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume, ...extra }]);
+    return engine.backends.find((b) => b.name === "docker") as DockerBackend;
+  };
+  const nameOf = (engine: Engine, d: Parameters<typeof derivationHash>[0]) => basename(engine.db.outputsOf(derivationHash(d))[0]!.path);
+
+  // Reproducible, and only busybox's sh, echo, mkdir, ln and cat inside the image.
+  const a = shDrv("dk-a", "echo hello from $system > $out", { env: { PATH: "/bin:/usr/bin" } });
+  const b = shDrv("dk-b", `mkdir $out; cat ${ref(a)} > $out/greeting; ln -s ${ref(a)} $out/link; echo building b in the container`, {
+    env: { PATH: "/bin:/usr/bin" },
+  });
+
+  it("is listed with the engine's system and available", () => {
+    const engine = tempEngine();
+    const d = withDocker(engine);
+    expect(d.info()).toMatchObject({ name: "docker", kind: "docker", platforms: ["x86_64-linux"], available: true });
+    engine.close();
+  });
+
+  it("--builder docker gives the same output hashes as the local build, and keeps them in its volume", async () => {
+    const local = tempEngine();
+    expect((await build(local, graph(a, b), [b])).result.status).toBe("built");
+
+    const engine = tempEngine();
+    const d = withDocker(engine);
+    const { result, events } = await build(engine, graph(a, b), [b], { builder: "docker" });
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(result.status).toBe("built");
+    expect(eventsOf(events, "started").map((e) => e.backend)).toEqual(["docker", "docker"]);
+    expect(eventsOf(events, "log").map((e) => e.line)).toContain("building b in the container");
+    for (const x of [a, b]) {
+      expect(nameOf(engine, x)).toBe(nameOf(local, x));
+      expect(engine.db.outputsOf(derivationHash(x))[0]!.hash).toBe(local.db.outputsOf(derivationHash(x))[0]!.hash);
+    }
+    const outB = result.outputs.get(derivationHash(b))!.out!;
+    expect(readFileSync(join(outB, "greeting"), "utf8")).toBe("hello from x86_64-linux\n");
+    expect(readlinkSync(join(outB, "link"))).toBe(result.outputs.get(derivationHash(a))!.out!);
+    await d.store.refresh();
+    expect(d.store.has(nameOf(engine, b))).toBe(true);
+    expect(d.store.references(nameOf(engine, b))).toEqual([nameOf(engine, a)]);
+    const inVolume = await d.store.run("read", `readlink ${d.store.path(nameOf(engine, b))}/link; ls -A ${d.store.dir}/.tmp ${d.store.dir}/.build`);
+    expect(inVolume.split("\n")[0]).toBe(d.store.path(nameOf(engine, a)));
+
+    // And back out of the volume into a fresh local store.
+    const fresh = tempEngine();
+    const d2 = withDocker(fresh);
+    const copied = await copyClosure(d2.store, fresh.store, [nameOf(engine, b)]);
+    expect(copied.copied.length).toBe(2);
+    expect(fresh.store.queryPathInfo(nameOf(engine, b))!.hash).toBe(local.store.queryPathInfo(nameOf(local, b))!.hash);
+    local.close();
+    engine.close();
+    fresh.close();
+  });
+
+  it("a container that dies fails that build with the cause and leaves both stores whole", async () => {
+    const engine = tempEngine();
+    const d = withDocker(engine);
+    await d.store.refresh();
+    const before = [...d.store.closure(d.store.closure([]))];
+    d.onContainer = (c) => setTimeout(() => void c.kill({ signal: "SIGKILL" }).catch(() => undefined), 500);
+    const slow = shDrv("dk-slow", "mkdir $out; echo partial > $out/x; sleep 30", { env: { PATH: "/bin" } });
+    const { result, events } = await build(engine, graph(slow), [slow], { builder: "docker" });
+    expect(result.status).toBe("failed");
+    expect(eventsOf(events, "failed")[0]!.error).toMatch(/^docker backend "docker" \(.*podman\.sock, image .*\): the container died \(signal 9\)/);
+    expect(engine.db.outputsOf(derivationHash(slow))).toEqual([]);
+    expect(engine.store.verify({})).toEqual([]);
+    await d.store.refresh();
+    expect([...d.store.closure([])]).toEqual(before);
+    expect(await d.store.run("list", `ls ${d.store.dir} | grep dk-slow || true`)).toBe("");
+    engine.close();
+  }, 40_000);
+
+  it("an unreachable engine fails the build naming the backend and the cause", async () => {
+    const engine = tempEngine();
+    const gone = join(tempDir(), "nothing.sock");
+    withDocker(engine, { socket: gone });
+    const x = shDrv("dk-x", "echo x > $out");
+    const { result, events } = await build(engine, graph(x), [x], { builder: "docker" });
+    expect(result.status).toBe("failed");
+    expect(eventsOf(events, "failed")[0]!.error).toMatch(/backend "docker".*unavailable: no Docker engine at .*nothing\.sock/);
+    engine.close();
+  });
+});
