@@ -1,6 +1,7 @@
 // The scheduler: walks the derivation graph, skips what is built, runs the rest in
 // parallel on their planned backends, and emits one typed event stream.
 import { cpus } from "node:os";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BuildEvent } from "../api/schema.js";
 import {
@@ -82,6 +83,16 @@ export async function runBuild(engine: Engine, req: BuildRequest, emit: (e: Buil
   }
 
   const built = engine.db.drvOutputsMany([...closure]);
+  // A registered path that vanished from disk (deleted by hand) is no longer valid.
+  const vanished = new Set<string>();
+  for (const [h, outs] of built) {
+    const gone = Object.values(outs).filter((n) => !existsSync(engine.store.path(n)));
+    if (gone.length) {
+      gone.forEach((n) => vanished.add(n));
+      built.delete(h);
+    }
+  }
+  if (vanished.size) engine.db.deletePaths([...vanished]);
   const outputs = new Map<string, Record<string, string>>(); // store names
   const failed: string[] = [];
   const toPaths = (names: Record<string, string>) => Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
@@ -127,6 +138,9 @@ export async function runBuild(engine: Engine, req: BuildRequest, emit: (e: Buil
     return finish("failed", 0, cachedNodes.length);
   }
   for (const h of needed) emit({ type: "planned", runId, hash: h, backend: plan.get(h)!.backend! });
+  // While this run builds, gc stays away (it would not know which inputs are in use).
+  const marker = join(engine.layout.lockDir, `run-${process.pid}-${runId.replace(/[^A-Za-z0-9_-]/g, "_")}.lock`);
+  if (needed.size) writeFileSync(marker, `${process.pid}\n`);
 
   // The graph among needed nodes.
   const waiting = new Map<string, number>();
@@ -209,6 +223,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, emit: (e: Buil
     pump();
   });
   req.signal?.removeEventListener("abort", onAbort);
+  rmSync(marker, { force: true });
 
   const cancelledRun = !!req.signal?.aborted;
   for (const h of needed) {

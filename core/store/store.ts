@@ -18,7 +18,7 @@ import { base32, type Derivation } from "../derivation/derivation.js";
 import type { Db, PathInfo } from "../db/db.js";
 import { canonicalizeTree, formatHash, hashTree, rewriteTree } from "./archive.js";
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
-import { lock, tryLock, unlock } from "./lock.js";
+import { lock, pidAlive, tryLock, unlock } from "./lock.js";
 
 export type { PathInfo } from "../db/db.js";
 
@@ -270,6 +270,10 @@ export class LocalStore implements Store {
   }
 
   gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult {
+    const running = buildsRunning(this.layout.lockDir);
+    if (running.length && !opts.dryRun) {
+      throw new Error(`builds are running (pid ${running.join(", ")}); collect garbage when they have finished`);
+    }
     const live = this.closure([...opts.roots].filter((r) => this.has(r)));
     const liveDrvs = new Set<string>();
     const all = this.db.allPaths();
@@ -342,6 +346,17 @@ export class LocalStore implements Store {
     }
     return problems;
   }
+}
+
+/** Pids of live processes with a build run in progress (their `run-<pid>-*.lock` markers). */
+export function buildsRunning(lockDir: string): number[] {
+  const pids = new Set<number>();
+  for (const e of existsSync(lockDir) ? readdirSync(lockDir) : []) {
+    if (!e.startsWith("run-")) continue;
+    const pid = Number.parseInt(e.slice(4), 10);
+    if (pidAlive(pid)) pids.add(pid);
+  }
+  return [...pids];
 }
 
 /** Relative paths of files and symlinks in a tree whose bytes contain `needle`. */

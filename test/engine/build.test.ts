@@ -1,6 +1,6 @@
 // The walking skeleton's engine half: a two-node graph builds, is cached, and a failing
 // builder leaves nothing behind.
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { nodeOutputs, openEngine } from "../../core/build/engine.js";
@@ -66,6 +66,31 @@ describe("two-node graph", () => {
     expect(nodeOutputs(engine, derivationHash(bad))).toBeUndefined();
     // The temporary build directory is gone too.
     expect(readdirSync(engine.layout.tmpDir)).toEqual([]);
+    engine.close();
+  });
+
+  it("rebuilds an output deleted from the store by hand, and gc waits for running builds", async () => {
+    const engine = tempEngine();
+    const a = shDrv("a", "echo hello > $out");
+    const first = await build(engine, graph(a), [a]);
+    const out = first.result.outputs.get(derivationHash(a))!.out!;
+    rmSync(out);
+    const again = await build(engine, graph(a), [a]);
+    expect(eventsOf(again.events, "built").map((e) => e.hash)).toEqual([derivationHash(a)]);
+    expect(readFileSync(out, "utf8")).toBe("hello\n");
+
+    let gcError = "";
+    const slow = shDrv("slow", "sleep 0.5; echo > $out");
+    const p = build(engine, graph(slow), [slow]);
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      engine.store.gc({ roots: [] });
+    } catch (e) {
+      gcError = (e as Error).message;
+    }
+    await p;
+    expect(gcError).toContain("builds are running");
+    expect(engine.store.gc({ roots: [], dryRun: true }).deleted.length).toBeGreaterThan(0);
     engine.close();
   });
 });
