@@ -71,7 +71,7 @@ export class QemuBackend implements Backend {
 
   /**
    * @param systems the systems to offer; by default aarch64-linux plus every other Linux
-   *   architecture this machine can emulate.
+   *   architecture binfmt_misc runs here (static-only emulators are offered only when configured).
    */
   constructor(
     readonly store: LocalStore,
@@ -86,8 +86,8 @@ export class QemuBackend implements Backend {
     const wanted = this.systems ?? Object.keys(QEMU_ARCH).map((a) => `${a}-linux`);
     const all = wanted.filter((s) => s !== host).map((s) => emulationStatus(s));
     if (this.systems) return all;
-    // Unconfigured: offer what can run, and aarch64-linux (runnable or not) so its absence is explained.
-    return all.filter((s) => !s.reason || s.system === "aarch64-linux");
+    // Unconfigured: offer what binfmt_misc runs, and aarch64-linux (runnable or not, so its absence is explained).
+    return all.filter((s) => s.binfmt || s.system === "aarch64-linux");
   }
 
   platforms(): string[] {
