@@ -20,6 +20,7 @@ function one(name: string, args: Value[], kw: [string, Value][]): Value {
 }
 
 export function parseInt_(s: string, base: number): number | bigint | undefined {
+  if ((base === 10 || base === 0) && s.length < 16 && /^[+-]?(0|[1-9][0-9]*)$/.test(s)) return Number(s) || 0;
   let t = s.trim().replace(/_/g, "");
   if (s.includes("__")) return undefined;
   let neg = false;
@@ -274,7 +275,14 @@ const builtinList: Builtin[] = [
     const [x, key, reverse] = unpackArgs("sorted", args, kw, "iterable", "key?", "reverse?");
     return new List(sortValues(th, mustIterate(x, "sorted"), key, truth(reverse)));
   }),
-  b("str", (_th, args, kw) => str(one("str", args, kw))),
+  b("str", (_th, args, kw) => {
+    if (args.length === 1 && kw.length === 0) {
+      const x = args[0];
+      if (typeof x === "string") return x;
+      if (typeof x === "number") return String(x);
+    }
+    return str(one("str", args, kw));
+  }),
   b("tuple", (_th, args, kw) => {
     positional("tuple", args, kw, 0, 1);
     if (args.length === 0) return new Tuple([]);

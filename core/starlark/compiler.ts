@@ -89,6 +89,7 @@ export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [s
   const code = fn.code as FuncCode & { active: number; simple: boolean };
   if (code.active > 0 && !code.recursion) throw err(`function ${fn.name} called recursively`);
   if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
+  if (++th.steps > th.maxSteps) throw err(`Starlark computation cancelled: too many steps`);
   let l: Value[];
   if (kw.length === 0 && code.simple && args.length === code.info.numParams) {
     l = args;
@@ -230,9 +231,11 @@ export class Compiler {
       }
       case "For": return this.forStmt(s.vars, s.iter, s.body, s.pos, toplevel);
       case "While": {
-        const c = this.cond(s.cond), body = this.block(s.body, toplevel);
+        const c = this.cond(s.cond), body = this.block(s.body, toplevel), pos = s.pos;
         return (fr) => {
+          const th = fr.th;
           while (c(fr)) {
+            if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
             const r = body(fr);
             if (r === BREAK) break;
             if (r === RETURN) return RETURN;
@@ -440,7 +443,9 @@ export class Compiler {
     const slot = vars.kind === "Ident" && vars.binding!.scope === "local" ? vars.binding!.index : -1;
     const assign = this.assigner(vars);
     const loopArray = (fr: Frame, xs: Value[]): number => {
+      const th = fr.th;
       for (let i = 0; i < xs.length; i++) {
+        if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
         if (slot >= 0) fr.l[slot] = xs[i];
         else assign(fr, xs[i]);
         const c = body(fr);
@@ -462,8 +467,9 @@ export class Compiler {
         }
       }
       if (x instanceof Range) {
-        const n = x.length, start = x.start, step = x.step;
+        const n = x.length, start = x.start, step = x.step, th = fr.th;
         for (let i = 0; i < n; i++) {
+          if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
           const v = start + i * step;
           if (slot >= 0) fr.l[slot] = v;
           else assign(fr, v);
@@ -824,7 +830,9 @@ export class Compiler {
           const x = it(fr);
           if (x instanceof Range) {
             const n = x.length;
+            const th = fr.th;
             for (let i = 0; i < n; i++) {
+              if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
               const v = x.start + i * x.step;
               if (slot >= 0) fr.l[slot] = v;
               else assign(fr, v);
@@ -838,8 +846,10 @@ export class Compiler {
           else xs = iterValues(x);
           if (xs === undefined) throw locate(fr, pos, err(`${typeName(x)} value is not iterable`));
           if (guard) guard.itercount++;
+          const th = fr.th;
           try {
             for (let i = 0; i < xs.length; i++) {
+              if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
               if (slot >= 0) fr.l[slot] = xs[i];
               else assign(fr, xs[i]);
               next(fr, acc);

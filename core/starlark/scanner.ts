@@ -146,8 +146,7 @@ export class Scanner {
     const start = this.i;
     const pos = this.pos();
     if (this.i >= src.length) {
-      if (this.depth > 0 && !this.eofDone) this.error("unexpected EOF");
-      if (this.lastKind !== "NEWLINE" && this.lastKind !== "OUTDENT" && this.lastKind !== "INDENT") {
+      if (this.depth === 0 && this.lastKind !== "NEWLINE" && this.lastKind !== "OUTDENT" && this.lastKind !== "INDENT") {
         return this.tok("NEWLINE", start, pos, "");
       }
       if (this.indents.length > 1) {

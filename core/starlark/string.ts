@@ -31,7 +31,15 @@ function wantStr(name: string, v: Value): string {
 const isSpace = (c: string) => /\s/.test(c);
 
 function split(name: string, s: string, args: Value[], kw: [string, Value][], right: boolean): Value {
-  const [sepV, maxV] = unpackArgs(name, args, kw, "sep?", "maxsplit?");
+  if (kw.length === 0 && args.length <= 1) {
+    const sep = args.length === 0 ? null : args[0];
+    if (typeof sep === "string" && sep !== "") return new List(s.split(sep));
+    if (sep === null) {
+      const t = s.trim();
+      return new List(t === "" ? [] : t.split(/\s+/));
+    }
+  }
+  const [sepV, maxV] = kw.length === 0 && args.length <= 2 ? [args[0] ?? null, args[1] ?? null] : unpackArgs(name, args, kw, "sep?", "maxsplit?");
   let max = maxV === null ? -1 : (maxV as number);
   if (typeof max !== "number") throw err(`${name}: for parameter maxsplit: got ${typeName(maxV)}, want int`);
   if (max < 0) max = Infinity;
@@ -439,7 +447,13 @@ export function strFormat(format: string, args: Value[], kw: [string, Value][]):
       if (format[i + 1] === "}") { out += "}"; i++; continue; }
       throw err("format: single '}' in format");
     }
-    if (c !== "{") { out += c; continue; }
+    if (c !== "{") {
+      let j = i + 1;
+      while (j < format.length && format[j] !== "{" && format[j] !== "}") j++;
+      out += format.slice(i, j);
+      i = j - 1;
+      continue;
+    }
     if (format[i + 1] === "{") { out += "{"; i++; continue; }
     const j = format.indexOf("}", i);
     if (j < 0) throw err("format: unmatched '{' in format");

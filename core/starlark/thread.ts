@@ -24,6 +24,9 @@ export class Thread {
   frames: Frame[] = [];
   /** maximum Starlark call depth before "stack overflow" */
   maxDepth = 1000;
+  /** loop iterations and calls so far, and the limit (like starlark-go's SetMaxExecutionSteps) */
+  steps = 0;
+  maxSteps = Infinity;
 
   constructor(name = "main", print?: (msg: string) => void) {
     this.name = name;

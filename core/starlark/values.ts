@@ -550,12 +550,14 @@ function bytesRepr(b: Uint8Array): string {
 
 export function str(v: Value): string {
   if (typeof v === "string") return v;
+  if (typeof v === "number") return String(v);
   if (v instanceof Bytes) return new TextDecoder("utf-8").decode(v.b);
   if (isHostValue(v)) return v.str();
   return repr(v);
 }
 
 export function repr(v: Value): string {
+  if (typeof v === "number") return String(v);
   const parts: string[] = [];
   writeRepr(parts, v, []);
   return parts.join("");
