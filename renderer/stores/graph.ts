@@ -39,6 +39,23 @@ export function moduleArgs(p: ProjectInfo | null): string[] {
   return p.modules.flatMap((m) => m.functions.map((f) => `${m.module}:${f.name}`));
 }
 
+/**
+ * The function to show first: the host's choice when it names `default` or the project has
+ * no `default`; otherwise the `default` function of that module (or of the first module
+ * that has one), as `bramble build <module>` would build it.
+ */
+export function preferredModuleArg(p: ProjectInfo, hostChoice: string | null): string | null {
+  const args = moduleArgs(p);
+  const moduleOf = (a: string) => a.slice(0, a.lastIndexOf(":"));
+  if (hostChoice) {
+    if (hostChoice.endsWith(":default")) return hostChoice;
+    const sameModule = `${moduleOf(hostChoice)}:default`;
+    return args.includes(sameModule) ? sameModule : hostChoice;
+  }
+  const noParams = p.modules.flatMap((m) => m.functions.filter((f) => f.params.length === 0).map((f) => `${m.module}:${f.name}`));
+  return noParams.find((a) => a.endsWith(":default")) ?? noParams[0] ?? args[0] ?? null;
+}
+
 let evalSeq = 0;
 
 export const useGraph = create<GraphStore>((set, get) => ({
@@ -64,18 +81,15 @@ export const useGraph = create<GraphStore>((set, get) => ({
       void api.call("backends.list", {}).then((backends) => set({ backends }), () => {});
       void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
       if (info.defaultProject) {
-        void api.call("project.open", { path: info.defaultProject }).then(
-          (projectInfo) => {
-            set({ projectInfo });
-            if (!get().moduleArg) {
-              const first = moduleArgs(projectInfo)[0];
-              if (first) void get().setModuleArg(first);
-            }
-          },
-          () => {},
-        );
+        try {
+          const projectInfo = await api.call("project.open", { path: info.defaultProject });
+          set({ projectInfo, moduleArg: preferredModuleArg(projectInfo, info.defaultModuleArg) ?? "" });
+        } catch (e) {
+          // Still try the module argument the host named; the evaluation reports what is wrong.
+          console.warn("project.open failed", e);
+        }
       }
-      if (info.defaultProject && info.defaultModuleArg) await get().evaluate();
+      if (get().project && get().moduleArg) await get().evaluate();
       else set({ loading: false });
     } catch (e) {
       set({ loading: false, ...describe(e) });
@@ -86,7 +100,7 @@ export const useGraph = create<GraphStore>((set, get) => ({
     set({ loading: true, error: null, evalError: null });
     try {
       const projectInfo = await api.call("project.open", { path });
-      const first = moduleArgs(projectInfo)[0] ?? "";
+      const first = preferredModuleArg(projectInfo, null) ?? "";
       set({ project: projectInfo.root || path, projectInfo, moduleArg: first, diff: null, graph: null });
       void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
       if (first) await get().evaluate();
