@@ -1,6 +1,6 @@
 // The engine's commands: log, history, why-depends, gc, store (path, verify, copy, roots).
 // Exit codes: 0 success, 1 failure (a missing build, a corrupt store, no dependency), 2 usage.
-import type { Command } from "commander";
+import { CommanderError, type Command } from "commander";
 import { basename } from "node:path";
 import { openEngine, type Engine } from "../build/engine.js";
 import { readLogChunk } from "../store/logs.js";
@@ -8,20 +8,29 @@ import { isStoreName } from "../store/layout.js";
 import type { Store } from "../store/store.js";
 import { copyClosure } from "../store/copy.js";
 
-class UsageError extends Error {}
+/** Bad arguments: exit code 2 (the CLI maps every CommanderError to 2). */
+class UsageError extends CommanderError {
+  constructor(message: string) {
+    super(2, "bramble.usage", message);
+  }
+}
+/** The command ran and the answer is "no" / "broken": exit code 1 with this message. */
 class Failure extends Error {}
 
+/**
+ * Run a command with an engine open. Failures are thrown for the CLI's main to print and
+ * turn into exit code 1; usage errors are printed here and thrown as CommanderError (2).
+ */
 function withEngine(fn: (engine: Engine) => Promise<void> | void): () => Promise<void> {
   return async () => {
-    let engine: Engine | undefined;
+    const engine = openEngine();
     try {
-      engine = openEngine();
       await fn(engine);
     } catch (e) {
-      console.error(`bramble: ${(e as Error).message}`);
-      process.exitCode = e instanceof UsageError ? 2 : 1;
+      if (e instanceof UsageError) console.error(`bramble: ${e.message}`);
+      throw e;
     } finally {
-      engine?.close();
+      engine.close();
     }
   };
 }
@@ -103,8 +112,6 @@ export function registerEngineCommands(program: Command): void {
           if (!flags.follow || !chunk.running) break;
           await new Promise((r) => setTimeout(r, 200));
         }
-        const final = engine.db.getBuild(build.id)!;
-        if (final.status === "failed") process.exitCode = 1;
       })(),
     );
 
@@ -189,7 +196,7 @@ export function registerEngineCommands(program: Command): void {
           console.log(`${p.problem}: ${engine.store.path(p.name)}${detail}${flags.repair ? " — removed" : ""}`);
         }
         if (!problems.length) console.log("store verified: all paths intact");
-        else if (!flags.repair) process.exitCode = 1;
+        else if (!flags.repair) throw new Failure(`store verify: ${problems.length} bad paths (run with --repair to remove them)`);
       })(),
     );
   store

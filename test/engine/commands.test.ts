@@ -2,7 +2,7 @@
 // path/verify/copy, with their exit codes.
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { openEngine, type Engine } from "../../core/build/engine.js";
@@ -13,15 +13,22 @@ let home = "";
 let out: string[] = [];
 let err: string[] = [];
 
+/** Run a command as the CLI's main does: CommanderError → its exit code, other errors → 1. */
 async function bramble(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   out = [];
   err = [];
-  process.exitCode = 0;
   const program = new Command().exitOverride();
   registerEngineCommands(program);
-  await program.parseAsync(["node", "bramble", ...args]);
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
+  let code = 0;
+  try {
+    await program.parseAsync(["node", "bramble", ...args]);
+  } catch (e) {
+    if (e instanceof CommanderError) code = e.exitCode;
+    else {
+      err.push((e as Error).message);
+      code = 1;
+    }
+  }
   return { code, stdout: out.join("\n"), stderr: err.join("\n") };
 }
 
