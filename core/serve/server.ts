@@ -11,7 +11,7 @@ import { ClientMessage, type BuildEvent, type ServerMessage } from "../api/schem
 import { dispatch, toApiError, type ServiceHost } from "../api/service.js";
 
 export const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:* ws://localhost:* ws://[::1]:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const MAX_MESSAGE_BYTES = 1 << 20;
 /** A client further behind than this gets log lines dropped (with a marker), not unbounded memory. */
