@@ -99,3 +99,30 @@ describe("processes", () => {
     engine.close();
   });
 });
+
+describe("startup cleanup", () => {
+  it("removes a dead process's temp dirs, stale locks and an output it moved in but never registered", async () => {
+    const { mkdirSync: mk, writeFileSync: wf } = await import("node:fs");
+    const home = join(tempDir(), "home");
+    const engine = openEngine(home);
+    const d = shDrv("kept", "echo keep > $out");
+    const r = await build(engine, graph(d), [d]);
+    const kept = r.result.outputs.get(derivationHash(d))!.out!;
+    // A pid that cannot be alive: above the kernel's pid_max.
+    const dead = 4194304 + 17;
+    mk(join(engine.layout.tmpDir, `${dead}-b9-abcd`, "build"), { recursive: true });
+    wf(join(engine.layout.lockDir, "drv-x.lock"), `${dead}\n`);
+    const orphan = join(engine.store.dir, `${"a".repeat(32)}-orphan`);
+    mk(orphan);
+    wf(join(orphan, "f"), "complete but unregistered\n");
+    engine.close();
+
+    const again = openEngine(home);
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(kept)).toBe(true);
+    expect(readdirSync(again.layout.tmpDir)).toEqual([]);
+    expect(readdirSync(again.layout.lockDir)).toEqual([]);
+    expect(again.store.verify({})).toEqual([]);
+    again.close();
+  });
+});
