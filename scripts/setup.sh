@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# bubblewrap: the sandbox. chromium: the UI tests. The rest: the cross, qemu, container
-# and ssh backends and their tests.
-APT_PACKAGES=(bubblewrap chromium git busybox-static qemu-user-static binfmt-support gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc openssh-server)
+# bubblewrap: the sandbox. chromium: the UI tests. gcc and the aarch64 cross compiler:
+# examples/cross. git: fetch_git. The backends' own needs: scripts/setup-backends.sh.
+APT_PACKAGES=(bubblewrap chromium git gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -20,11 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# qemu-user for whole process trees (not just one process) needs binfmt_misc.
-if [ "$(id -u)" -eq 0 ] && [ -d /proc/sys/fs/binfmt_misc ]; then
-  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
-  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 2>/dev/null || true
-fi
+# qemu-user with binfmt_misc, podman serving the Docker API, sshd.
+bash scripts/setup-backends.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
