@@ -4,7 +4,9 @@
 import { arch, platform as osPlatform } from "node:os";
 import type { BackendInfo } from "../api/schema.js";
 import type { Derivation, OutputRef } from "../derivation/derivation.js";
-import type { PathInfo, Store } from "../store/store.js";
+import { storeName } from "../store/layout.js";
+import { randomHashPart, type PathInfo, type Store } from "../store/store.js";
+import { HOMELESS } from "./sandbox.js";
 
 /** This machine's system string, e.g. `x86_64-linux`. */
 export function hostSystem(): string {
@@ -62,6 +64,33 @@ export interface Backend {
   availability(): { available: boolean; reason?: string };
   info(): BackendInfo;
   build(job: BuildJob): Promise<BuildOutcome>;
+}
+
+/**
+ * The builder's environment, the same on every backend: the derivation's env (templates
+ * resolved), one variable per output, `system`, `platform`, a HOME that does not exist, TMPDIR,
+ * and BRAMBLE_BUILD_TOP. PATH only when the derivation sets it.
+ */
+export function builderEnv(
+  drv: Derivation,
+  resolve: (text: string) => string,
+  outputPaths: Map<string, string>,
+  dirs: { tmp: string; buildTop: string },
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(drv.env)) env[k] = resolve(v);
+  for (const [o, p] of outputPaths) env[o] = p;
+  env.system = drv.system;
+  env.platform = drv.platform;
+  env.HOME = HOMELESS;
+  env.TMPDIR = env.TMP = env.TEMP = dirs.tmp;
+  env.BRAMBLE_BUILD_TOP = dirs.buildTop;
+  return env;
+}
+
+/** Where a build's outputs go first: output name → a store name with a random hash part. */
+export function temporaryOutputNames(drv: Derivation): Map<string, string> {
+  return new Map(drv.outputs.map((o) => [o, storeName(randomHashPart(), outputName(drv, o))] as const));
 }
 
 /** The store name part of an output: the derivation name, suffixed for non-default outputs. */

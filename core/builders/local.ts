@@ -5,11 +5,11 @@ import { join } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
 import { copySources } from "../store/sources.js";
-import { storeName, hashPart } from "../store/layout.js";
-import { randomHashPart, removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
-import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { hashPart } from "../store/layout.js";
+import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
+import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { runLogged } from "./run.js";
-import { BUILD_DIR, HOMELESS, bwrapArgv, findBwrap, type SandboxSpec } from "./sandbox.js";
+import { BUILD_DIR, bwrapArgv, findBwrap, type SandboxSpec } from "./sandbox.js";
 
 export interface PreparedSandbox {
   /** the per-build temporary directory (build dir, store mount) */
@@ -45,19 +45,9 @@ export function prepareSandbox(
   mkdirSync(storeMount);
   if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);
   const resolve = (s: string) => substituteTemplates(s, (ref) => store.path(opts.resolve(ref)));
-  const tmpOutputs = new Map<string, string>();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(drv.env)) env[k] = resolve(v);
-  for (const o of drv.outputs) {
-    const name = storeName(randomHashPart(), outputName(drv, o));
-    tmpOutputs.set(o, name);
-    env[o] = store.path(name);
-  }
-  env.system = drv.system;
-  env.platform = drv.platform;
-  env.HOME = HOMELESS;
-  env.TMPDIR = env.TMP = env.TEMP = "/tmp";
-  env.BRAMBLE_BUILD_TOP = BUILD_DIR;
+  const tmpOutputs = temporaryOutputNames(drv);
+  const outPaths = new Map([...tmpOutputs].map(([o, n]) => [o, store.path(n)] as const));
+  const env = builderEnv(drv, resolve, outPaths, { tmp: "/tmp", buildTop: BUILD_DIR });
   const builder = resolve(drv.builder);
   const args = drv.args.map(resolve);
   const dir = drv.sources?.dir && drv.sources.dir !== "." ? drv.sources.dir : "";

@@ -84,6 +84,19 @@ export class HashMismatchError extends Error {
   }
 }
 
+/** Every name reachable from `names` through `references` (the names included): any store's closure. */
+export function closureOf(names: Iterable<string>, references: (name: string) => string[]): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...names];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    for (const r of references(n)) if (!seen.has(r)) stack.push(r);
+  }
+  return seen;
+}
+
 /** The final hash part: the content digest plus the name, so two names never share one. */
 export function contentHashPart(digest: Buffer, name: string): string {
   return base32(createHash("sha256").update(digest).update(`:${name}`).digest().subarray(0, 20));
@@ -156,15 +169,7 @@ export class LocalStore implements Store {
   }
 
   closure(names: Iterable<string>): Set<string> {
-    const seen = new Set<string>();
-    const stack = [...names];
-    while (stack.length) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      for (const r of this.references(n)) if (!seen.has(r)) stack.push(r);
-    }
-    return seen;
+    return closureOf(names, (n) => this.references(n));
   }
 
   private pathLock(name: string): string {
