@@ -146,4 +146,21 @@ describe("engine commands", () => {
     expect(bad.code).toBe(2);
     engine.close();
   });
+
+  it("log -f follows a running build to its end", async () => {
+    const engine = openEngine(home);
+    const d = shDrv("ticker", "for i in 1 2 3; do echo tick $i; sleep 0.3; done; echo > $out");
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const p = build(engine, graph(d), [d]);
+    const poll = setInterval(() => {
+      if (engine.db.lastBuildOf("ticker")) started();
+    }, 20);
+    await running;
+    clearInterval(poll);
+    const r = await bramble("log", "-f", "ticker");
+    expect(r.stdout.split("\n")).toEqual(["tick 1", "tick 2", "tick 3"]);
+    await p;
+    engine.close();
+  });
 });
