@@ -8,6 +8,7 @@ import type { BuildEvent, Graph } from "../api/schema.js";
 import { createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter } from "./progress.js";
+import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject } from "../project/project.js";
 import { MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
 import { startServer } from "../serve/server.js";
@@ -83,6 +84,7 @@ interface BuildFlags {
   keepFailed?: boolean;
   json?: boolean;
   dryRun?: boolean;
+  justParse?: boolean;
   timeout?: string;
   verbose?: boolean;
 }
@@ -93,6 +95,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new ExitError(`-j must be a positive integer, not "${flags.jobs}"`, 2);
   const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new ExitError(`--timeout must be a positive number of seconds, not "${flags.timeout}"`, 2);
+  if (flags.justParse) return justParse(args);
   let failed = false;
   await withService(async (host) => {
     for (const arg of args) {
@@ -158,6 +161,20 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
   if (failed) throw new ExitError("", 1);
 }
 
+/** `--just-parse`: load every module the arguments name, call nothing, build nothing. */
+function justParse(args: string[]): void {
+  for (const arg of args) {
+    const where = locateModuleArg(arg, process.cwd());
+    try {
+      const ctx = createContext(loadProject(where.project));
+      evaluate(ctx, [where.moduleArg], where.project, { justParse: true });
+      console.error(`parsed ${ctx.modules.size} module${ctx.modules.size === 1 ? "" : "s"} for ${arg}`);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
+
 export function makeProgram(): Command {
   const program = new Command("bramble")
     .description("A functional, reproducible build system for more than one system")
@@ -175,6 +192,7 @@ export function makeProgram(): Command {
     .option("--keep-going", "go on building what does not depend on a failure")
     .option("--keep-failed", "keep a failed build's directory")
     .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
+    .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
     .option("--json", "print one JSON build event per line")
     .option("-v, --verbose", "print build logs as they are written")

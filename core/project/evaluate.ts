@@ -77,14 +77,17 @@ export function createContext(project: Project, opts: { target?: string; host?: 
 /**
  * bramble's module load, `load("pkg/dir")` and `load(alias="pkg/dir")`, binds a whole
  * module. Starlark's load binds symbols, so rewrite those two forms into a load of the
- * module's `__module__` symbol. The rewrite keeps every line where it was.
+ * module's `<module>` symbol (a name no Starlark global can have). The rewrite keeps
+ * every line where it was.
  */
+const MODULE_SYMBOL = "<module>";
+
 export function rewriteModuleLoads(source: string): string {
   return source.replace(
     /^load\(\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"([^"\n]+)"\s*,?\s*\)/gm,
     (_m, alias: string | undefined, path: string) => {
       const name = alias ?? path.replace(/\/+$/, "").split("/").pop()!.replace(/\.bramble$/, "").replace(/[^A-Za-z0-9_]/g, "_");
-      return `load("${path}", ${name}="__module__")`;
+      return `load("${path}", ${name}="${MODULE_SYMBOL}")`;
     },
   );
 }
@@ -103,14 +106,14 @@ function resolveLoad(ctx: EvalContext, module: string): string {
     const dep = ctx.project.dependencies.get(pkg!);
     if (!dep) {
       const known = [ctx.project.name, ...ctx.project.dependencies.keys()].map((k) => `"${k}"`).join(", ");
-      throw new StarlarkError(`load: unknown package "${pkg}" in "${module}" (known packages: ${known})`);
+      throw new StarlarkError(`unknown package "${pkg}" in "${module}" (known packages: ${known})`);
     }
-    if (!dep.path) throw new StarlarkError(`load: dependency "${pkg}" has no local path; fetching package versions is not supported yet`);
+    if (!dep.path) throw new StarlarkError(`dependency "${pkg}" has no local path; fetching package versions is not supported yet`);
     base = dep.path;
   }
   const target = [base, ...rest].join("/");
   const file = moduleFile(target);
-  if (!file) throw new StarlarkError(`load: no module "${module}" (looked for ${target}/default.bramble and ${target}.bramble)`);
+  if (!file) throw new StarlarkError(`no module "${module}" (looked for ${target}/default.bramble and ${target}.bramble)`);
   return file;
 }
 
@@ -119,7 +122,7 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
   if (cached) return cached;
   if (ctx.loading.includes(file)) {
     const cycle = [...ctx.loading.slice(ctx.loading.indexOf(file)), file].map((f) => relative(ctx.project.root, f)).join(" -> ");
-    throw new StarlarkError(`load: cycle in load graph: ${cycle}`);
+    throw new StarlarkError(`cycle in load graph: ${cycle}`);
   }
   let source: string;
   try {
@@ -134,7 +137,7 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
       dialect: BRAMBLE_DIALECT,
       load: (_t, module) => {
         const loaded = execModule(ctx, resolveLoad(ctx, module));
-        return { __module__: moduleValue(module, loaded) };
+        return new Map([...loaded, [MODULE_SYMBOL, moduleValue(module, loaded)]]);
       },
     });
     ctx.modules.set(file, globals);

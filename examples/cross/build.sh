@@ -1,11 +1,8 @@
-# Maps the system the output is for to a C compiler: the recipe cross-compiles
-# whenever $system differs from $platform (the system it is built on).
+# Compiles hello.c for $system (the system the output is for) on $platform (the system
+# this build runs on): a cross-compile whenever the two differ. The toolchain
+# derivation maps a system to a C compiler.
 set -e
-case "$system" in
-  x86_64-linux)  CC=x86_64-linux-gnu-gcc ;;
-  aarch64-linux) CC=aarch64-linux-gnu-gcc ;;
-  *) echo "no C toolchain for $system" >&2; exit 1 ;;
-esac
+CC="$("$toolchain/bin/cc-for" "$system")"
 echo "compiling hello.c for $system on $platform with $CC"
 mkdir -p "$out/bin"
 "$CC" -static -O2 -o "$out/bin/hello" hello.c
