@@ -39,9 +39,10 @@ fi
 mkdir -p /run/sshd
 
 # docker: podman needs runc (crun fails on this cgroup setup), cgroupfs and lower limits.
-mkdir -p /etc/containers
-if ! grep -q "bramble" /etc/containers/containers.conf 2>/dev/null; then
-  cat >> /etc/containers/containers.conf <<'CONF'
+# A drop-in, so an existing containers.conf is left alone.
+mkdir -p /etc/containers/containers.conf.d
+if [ ! -e /etc/containers/containers.conf.d/bramble.conf ]; then
+  cat > /etc/containers/containers.conf.d/bramble.conf <<'CONF'
 # bramble: settings podman needs on this kind of machine (see docs/backends.md)
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]

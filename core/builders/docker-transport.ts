@@ -163,15 +163,19 @@ export class DockerTransport implements StoreTransport {
   }
 
   async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
-    const mk = await this.exec(`mkdir -p '${dir.replace(/'/g, `'\\''`)}'`);
-    if (mk.code !== 0) throw new Error(`mkdir ${dir} failed: ${mk.stderr.trim()}`);
+    // The archive API needs an existing directory: unpack at the store's root, with the
+    // entries renamed under `dir` (tar creates the directories on the way).
+    if (dir !== DOCKER_STORE_DIR && !dir.startsWith(`${DOCKER_STORE_DIR}/`)) throw new Error(`${dir} is outside the store volume`);
+    const prefix = dir.slice(DOCKER_STORE_DIR.length + 1);
     const c = await this.create({ cmd: ["true"] });
     try {
-      const tar = spawn("tar", ["cf", "-", "-C", localDir, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
+      const args = ["cf", "-", "-C", localDir];
+      if (prefix) args.push("--transform", `s,^,${prefix.replace(/[,\\&]/g, "\\$&")}/,S`);
+      const tar = spawn("tar", [...args, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
       const code = new Promise<number | null>((resolve) => tar.on("close", resolve));
-      await c.putArchive(tar.stdout, { path: dir });
+      await c.putArchive(tar.stdout, { path: DOCKER_STORE_DIR });
       if ((await code) !== 0) throw new Error(`tar failed: ${err.trim()}`);
     } finally {
       await c.remove({ force: true }).catch(() => undefined);

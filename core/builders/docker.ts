@@ -33,6 +33,8 @@ export interface DockerBackendOptions {
 }
 
 const PROBE_TTL_MS = 30_000;
+/** How old the remote store's metadata may be at the start of a build. */
+const REFRESH_MS = 30_000;
 const ARCH: Record<string, string> = { amd64: "x86_64", x86_64: "x86_64", arm64: "aarch64", aarch64: "aarch64", arm: "armv7l", riscv64: "riscv64" };
 
 export class DockerBackend implements Backend {
@@ -104,7 +106,7 @@ export class DockerBackend implements Backend {
     const label = this.label;
     const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
     try {
-      await this.store.refresh();
+      await this.store.refresh(REFRESH_MS);
       await this.store.addFromLocal(this.local, job.inputClosure);
     } catch (e) {
       this.probed = undefined;

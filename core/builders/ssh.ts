@@ -22,6 +22,8 @@ export interface SshBackendOptions extends SshTarget {
 }
 
 const PROBE_TTL_MS = 30_000;
+/** How old the remote store's metadata may be at the start of a build. */
+const REFRESH_MS = 30_000;
 
 const UNAME_ARCH: Record<string, string> = { x86_64: "x86_64", amd64: "x86_64", aarch64: "aarch64", arm64: "aarch64", armv7l: "armv7l", riscv64: "riscv64", i686: "i686" };
 
@@ -79,7 +81,7 @@ export class SshBackend implements Backend {
     const label = this.label;
     const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
     try {
-      await this.store.refresh();
+      await this.store.refresh(REFRESH_MS);
       await this.store.addFromLocal(this.local, job.inputClosure);
     } catch (e) {
       this.probed = undefined;

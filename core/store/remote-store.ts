@@ -150,8 +150,15 @@ export class RemoteStore implements Store {
     return seen;
   }
 
-  /** Read the store's metadata (and create the store if it is not there yet). */
-  async refresh(): Promise<void> {
+  private refreshedAt = 0;
+
+  /**
+   * Read the store's metadata (and create the store if it is not there yet). Within
+   * `maxAgeMs` of the last read the cached answer stands (this process keeps it current for
+   * what it adds itself; a stale answer only makes a copy send what is already there).
+   */
+  async refresh(maxAgeMs = 0): Promise<void> {
+    if (maxAgeMs > 0 && Date.now() - this.refreshedAt < maxAgeMs) return;
     const d = shq(this.dir);
     const out = await this.run(
       "reading the store",
@@ -168,6 +175,7 @@ export class RemoteStore implements Store {
       }
     }
     this.infos = infos;
+    this.refreshedAt = Date.now();
   }
 
   /**
