@@ -105,9 +105,6 @@ export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [s
   code.active++;
   try {
     code.body(fr);
-  } catch (e) {
-    if (isStackOverflow(e)) throw locate(fr, fr.callPos ?? code.info.pos, e);
-    throw e;
   } finally {
     code.active--;
     th.frames.pop();
@@ -504,6 +501,10 @@ export class Compiler {
       const c = this.cond(e.x);
       return (fr) => !c(fr);
     }
+    if (e.kind === "Paren") return this.cond(e.x);
+    if (e.kind === "Binary" && ["<", "<=", ">", ">=", "==", "!=", "in", "not in"].includes(e.op)) {
+      return this.expr(e) as (fr: Frame) => boolean; // always a bool
+    }
     const x = this.expr(e);
     return (fr) => {
       const v = x(fr);
@@ -673,6 +674,91 @@ export class Compiler {
     throw new StarlarkError(`undefined: ${name}`, pos);
   }
 
+  /**
+   * Closures specialised for an operand that is a local variable or an int constant: the
+   * common shapes `n < 2`, `n - 1`, `i % 3`, `a + b` in loops and recursive functions.
+   */
+  private specialBinary(op: string, xe: Expr, ye: Expr, pos: Position): Ev | undefined {
+    const localSlot = (e: Expr) => (e.kind === "Ident" && e.binding!.scope === "local" ? e.binding!.index : -1);
+    const xi = localSlot(xe);
+    if (xi < 0) return undefined;
+    const xname = (xe as { name: string }).name;
+    const yConst = ye.kind === "Literal" && ye.tokKind === "INT" && typeof ye.value === "number" ? (ye.value as number) : undefined;
+    const yi = localSlot(ye);
+    const yname = yi >= 0 ? (ye as { name: string }).name : "";
+    const slow = (fr: Frame, a: Value, b: Value): Value => {
+      if (a === undefined) throw locate(fr, xe.pos, err(`local variable ${xname} referenced before assignment`));
+      if (b === undefined) throw locate(fr, ye.pos, err(`local variable ${yname} referenced before assignment`));
+      try {
+        return binary(op, a, b);
+      } catch (ex) {
+        throw locate(fr, pos, ex);
+      }
+    };
+    if (yConst !== undefined) {
+      const c = yConst;
+      switch (op) {
+        case "+": return (fr) => {
+          const a = fr.l[xi];
+          if (typeof a === "number") { const z = a + c; if (z <= MAX && z >= -MAX) return z; }
+          return slow(fr, a, c);
+        };
+        case "-": return (fr) => {
+          const a = fr.l[xi];
+          if (typeof a === "number") { const z = a - c; if (z <= MAX && z >= -MAX) return z; }
+          return slow(fr, a, c);
+        };
+        case "*": return (fr) => {
+          const a = fr.l[xi];
+          if (typeof a === "number") { const z = a * c; if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z; }
+          return slow(fr, a, c);
+        };
+        case "%": if (c > 0) return (fr) => {
+          const a = fr.l[xi];
+          if (typeof a === "number" && a >= 0) return a % c;
+          return slow(fr, a, c);
+        };
+          break;
+        case "<": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a < c : (slow(fr, a, c) as boolean); };
+        case "<=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a <= c : (slow(fr, a, c) as boolean); };
+        case ">": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a > c : (slow(fr, a, c) as boolean); };
+        case ">=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a >= c : (slow(fr, a, c) as boolean); };
+        case "==": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a === c : (slow(fr, a, c) as boolean); };
+        case "!=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a !== c : (slow(fr, a, c) as boolean); };
+      }
+      return undefined;
+    }
+    if (yi >= 0) {
+      switch (op) {
+        case "+": return (fr) => {
+          const a = fr.l[xi], b = fr.l[yi];
+          if (typeof a === "number" && typeof b === "number") { const z = a + b; if (z <= MAX && z >= -MAX) return z; }
+          else if (typeof a === "string" && typeof b === "string") return a + b;
+          return slow(fr, a, b);
+        };
+        case "-": return (fr) => {
+          const a = fr.l[xi], b = fr.l[yi];
+          if (typeof a === "number" && typeof b === "number") { const z = a - b; if (z <= MAX && z >= -MAX) return z; }
+          return slow(fr, a, b);
+        };
+        case "*": return (fr) => {
+          const a = fr.l[xi], b = fr.l[yi];
+          if (typeof a === "number" && typeof b === "number") { const z = a * b; if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z; }
+          return slow(fr, a, b);
+        };
+        case "<": return (fr) => {
+          const a = fr.l[xi], b = fr.l[yi];
+          return typeof a === "number" && typeof b === "number" ? a < b : (slow(fr, a, b) as boolean);
+        };
+        case "==": return (fr) => {
+          const a = fr.l[xi], b = fr.l[yi];
+          return (typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string") ? a === b : (slow(fr, a, b) as boolean);
+        };
+      }
+    }
+    return undefined;
+  }
+
   private binaryExpr(op: string, xe: Expr, ye: Expr, pos: Position): Ev {
     if (op === "and" || op === "or") {
       const x = this.expr(xe), y = this.expr(ye);
@@ -685,6 +771,8 @@ export class Compiler {
         return (v === true || (v !== false && truth(v))) ? v : y(fr);
       };
     }
+    const special = this.specialBinary(op, xe, ye, pos);
+    if (special) return special;
     const x = this.expr(xe), y = this.expr(ye);
     const slow = (fr: Frame, a: Value, b: Value): Value => {
       try {
@@ -945,7 +1033,14 @@ export class Compiler {
         }
       };
     }
-    const fe = this.expr(fnExpr);
+    let fe = this.expr(fnExpr);
+    if (fnExpr.kind === "Ident" && fnExpr.binding!.scope === "global") {
+      const G = this.cx.globals, gi = fnExpr.binding!.index, slowGet = fe;
+      fe = (fr) => {
+        const f = G[gi];
+        return f !== undefined ? f : slowGet(fr);
+      };
+    }
     if (simple) {
       const es = args.map((a) => this.expr(a.value));
       const n = es.length;

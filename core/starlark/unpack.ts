@@ -9,6 +9,20 @@ export const NO_KWARGS: [string, Value][] = [];
  * absent), "*args" (extra positionals, a tuple), "**kwargs" (extra keywords, a dict).
  */
 export function unpackArgs(fnName: string, args: Value[], kwargs: [string, Value][], ...params: string[]): Value[] {
+  // Fast path: positional arguments only, no * or ** parameters.
+  if (kwargs.length === 0 && args.length <= params.length) {
+    let simple = true;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      if (p.charCodeAt(0) === 42) { simple = false; break; } // '*'
+      if (i >= args.length && p.charCodeAt(p.length - 1) !== 63) { simple = false; break; } // required, missing
+    }
+    if (simple) {
+      const out = new Array<Value>(params.length);
+      for (let i = 0; i < params.length; i++) out[i] = i < args.length ? args[i] : null;
+      return out;
+    }
+  }
   const names: string[] = [];
   const optional: boolean[] = [];
   let starIdx = -1, kwIdx = -1;
