@@ -14,7 +14,7 @@ import { createContext, evaluate, type Evaluation } from "../project/evaluate.js
 import { recordLockEntries } from "../project/lock.js";
 import { bramblesBelow } from "../project/module-args.js";
 import { loadProject, ProjectError, type Project } from "../project/project.js";
-import { hostSystem } from "../project/systems.js";
+import { checkSystem, hostSystem } from "../project/systems.js";
 import {
   parseParams,
   type ApiError,
@@ -146,6 +146,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   }
 
   function runEvaluation(p: { project: string; moduleArg: string; target?: string }): Evaluation {
+    const badTarget = p.target === undefined ? undefined : checkSystem(p.target);
+    if (badTarget) throw new ServiceError({ message: `target: ${badTarget}`, field: "target" });
     const project = openProject(p.project);
     const ctx = createContext(project, { target: p.target });
     const ev = evaluate(ctx, [p.moduleArg], project.root);
@@ -347,4 +349,9 @@ export async function dispatch(service: Service, method: string, params: unknown
   const m = method as Method;
   const valid = parseParams(m, params);
   return (service[m] as (p: Params<typeof m>) => Promise<Results[typeof m]>)(valid);
+}
+
+/** A typed caller that goes through `dispatch`, so in-process clients (the CLI) get the same validation. */
+export function caller(service: Service) {
+  return <M extends Method>(method: M, params: Params<M>): Promise<Results[M]> => dispatch(service, method, params) as Promise<Results[M]>;
 }

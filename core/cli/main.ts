@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph } from "../api/schema.js";
-import { createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
+import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter } from "./progress.js";
 import { createContext, evaluate } from "../project/evaluate.js";
@@ -101,7 +101,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
     for (const arg of args) {
       const where = locateModuleArg(arg, process.cwd());
       if (flags.dryRun) {
-        const graph = await host.service["graph.evaluate"]({ ...where, target: flags.target }).catch(fail);
+        const graph = await caller(host.service)("graph.evaluate", { ...where, target: flags.target }).catch(fail);
         for (const n of graph.nodes) {
           const what = n.state === "not-built" ? (n.planError ? `cannot build: ${n.planError}` : `would build on ${n.backend}`) : n.state;
           console.log(`${n.name}  ${n.system}  ${what}`);
@@ -124,12 +124,12 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       };
       const unsubscribe = host.onEvent(onEvent);
       const onSigint = () => {
-        if (runId) void host.service["build.cancel"]({ runId });
+        if (runId) void caller(host.service)("build.cancel", { runId });
       };
       process.on("SIGINT", onSigint);
       process.on("SIGTERM", onSigint);
       try {
-        const started = await host.service["build.start"]({
+        const started = await caller(host.service)("build.start", {
           ...where,
           target: flags.target,
           builder: flags.builder,
@@ -205,7 +205,7 @@ export function makeProgram(): Command {
     .option("--target <system>", "retarget the tree to this system")
     .option("--json", "print the graph as JSON")
     .action(async (arg: string, flags: { target?: string; json?: boolean }) => {
-      const graph = await withService((h) => h.service["graph.evaluate"]({ ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
+      const graph = await withService((h) => caller(h.service)("graph.evaluate", { ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
       if (flags.json) console.log(JSON.stringify(graph, null, 2));
       else printGraph(graph);
     });
@@ -217,7 +217,7 @@ export function makeProgram(): Command {
     .requiredOption("--target <system>", "the system to retarget to")
     .option("--json", "print the diff as JSON")
     .action(async (arg: string, flags: { target: string; json?: boolean }) => {
-      const diff = await withService((h) => h.service["graph.diff"]({ ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
+      const diff = await withService((h) => caller(h.service)("graph.diff", { ...locateModuleArg(arg, process.cwd()), target: flags.target })).catch(fail);
       if (flags.json) {
         console.log(JSON.stringify({ changed: diff.changed, unchanged: diff.unchanged, rebuild: diff.rebuild }, null, 2));
         return;
@@ -286,7 +286,7 @@ export function makeProgram(): Command {
     .description("list builder backends, the platforms they offer, and whether they are available")
     .option("--json", "print as JSON")
     .action(async (flags: { json?: boolean }) => {
-      const list = await withService((h) => h.service["backends.list"]({}));
+      const list = await withService((h) => caller(h.service)("backends.list", {}));
       if (flags.json) return console.log(JSON.stringify(list, null, 2));
       for (const b of list) {
         console.log(`${b.name.padEnd(10)} ${b.available ? "available  " : "unavailable"} ${b.platforms.join(", ")}${b.reason ? `  (${b.reason})` : ""}`);
