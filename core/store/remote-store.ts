@@ -162,7 +162,10 @@ export class RemoteStore implements Store {
     const d = shq(this.dir);
     const out = await this.run(
       "reading the store",
-      `mkdir -p ${d}/.info ${d}/.tmp ${d}/.build && cd ${d}/.info && for f in *.json; do [ -e "$f" ] && cat "$f" && echo; done; true`,
+      `mkdir -p ${d}/.info ${d}/.tmp ${d}/.build && cd ${d} && ` +
+        // uploads and builds of processes that died long ago
+        `{ find .tmp .build -mindepth 1 -maxdepth 1 -mmin +120 -exec chmod -R u+w {} + -exec rm -rf {} + 2>/dev/null || true; } && ` +
+        `cd .info && for f in *.json; do [ -e "$f" ] && cat "$f" && echo; done; true`,
     );
     const infos = new Map<string, PathInfo>();
     for (const line of out.split("\n")) {
