@@ -12,7 +12,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** A project whose `default` returns the last of `layers` layers of `width` derivations, each depending on two of the layer before. */
 function generateProject(dir: string, layers: number, width: number): void {
-  writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "bench-ui"\nversion = "0.1.0"\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n`);
+  writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "bench-ui"\nversion = "0.1.0"\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n`);
   writeFileSync(
     join(dir, "default.bramble"),
     `def default():

@@ -40,20 +40,18 @@ export function moduleArgs(p: ProjectInfo | null): string[] {
 }
 
 /**
- * The function to show first: the host's choice when it names `default` or the project has
- * no `default`; otherwise the `default` function of that module (or of the first module
- * that has one), as `bramble build <module>` would build it.
+ * The function to show first: `default` of the module the host named, else a `default`
+ * with no parameters in any module (the project's top module first), else the host's choice,
+ * else the first function without parameters.
  */
 export function preferredModuleArg(p: ProjectInfo, hostChoice: string | null): string | null {
-  const args = moduleArgs(p);
   const moduleOf = (a: string) => a.slice(0, a.lastIndexOf(":"));
-  if (hostChoice) {
-    if (hostChoice.endsWith(":default")) return hostChoice;
-    const sameModule = `${moduleOf(hostChoice)}:default`;
-    return args.includes(sameModule) ? sameModule : hostChoice;
-  }
   const noParams = p.modules.flatMap((m) => m.functions.filter((f) => f.params.length === 0).map((f) => `${m.module}:${f.name}`));
-  return noParams.find((a) => a.endsWith(":default")) ?? noParams[0] ?? args[0] ?? null;
+  if (hostChoice?.endsWith(":default")) return hostChoice;
+  if (hostChoice && noParams.includes(`${moduleOf(hostChoice)}:default`)) return `${moduleOf(hostChoice)}:default`;
+  const defaults = noParams.filter((a) => a.endsWith(":default"));
+  const top = defaults.find((a) => [".", "./"].includes(moduleOf(a)));
+  return top ?? defaults[0] ?? hostChoice ?? noParams[0] ?? moduleArgs(p)[0] ?? null;
 }
 
 let evalSeq = 0;

@@ -102,7 +102,7 @@ describe("builds and logs", () => {
       const colour = await view.locator("span[style*='color']", { hasText: "coloured" }).count();
       expect(colour).toBeGreaterThanOrEqual(1);
       await page.getByLabel("Search the log").fill("building the tool");
-      await expect(page.getByText(/^1 of \d+ lines$/).count()).resolves.toBe(1);
+      await page.getByText(/^1 of \d+ lines$/).waitFor({ timeout: 5_000 });
       await expect(view.locator(".log-line").count()).resolves.toBe(1);
     }
     await expect(page.getByTestId("progress").textContent()).resolves.toMatch(/\d+\/\d+ done/);
@@ -144,7 +144,7 @@ describe("errors and keyboard", () => {
     await chooseFunction("bad_eval");
     const err = page.getByTestId("eval-error");
     await err.waitFor({ timeout: 15_000 });
-    await expect(err.textContent()).resolves.toMatch(/default\.bramble:\d+:\d+/);
+    await expect(err.textContent()).resolves.toMatch(/bad\.bramble:\d+:\d+/);
     await expect(err.textContent()).resolves.toContain("no_such_name");
   });
 
