@@ -550,7 +550,7 @@ export class Compiler {
           const d = new Dict();
           for (let i = 0; i < n; i++) {
             const k = ks[i](fr), v = vs[i](fr);
-            if (typeof k === "string") d.map.set(k, v);
+            if (typeof k === "string") d.set(k, v);
             else {
               try {
                 d.set(k, v);
@@ -605,7 +605,7 @@ export class Compiler {
             const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
             if (j >= 0 && j < el.length) return el[j];
           } else if (xv instanceof Dict && typeof kv === "string") {
-            const v = xv.map.get(kv);
+            const v = xv.getStr(kv);
             if (v !== undefined) return v;
           }
           try {
@@ -867,7 +867,7 @@ export class Compiler {
         return (fr) => {
           const a = x(fr), b = y(fr);
           let r: boolean;
-          if (b instanceof Dict && typeof a === "string") r = b.map.has(a);
+          if (b instanceof Dict && typeof a === "string") r = b.getStr(a) !== undefined;
           else {
             try {
               r = contains(b, a);

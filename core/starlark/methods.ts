@@ -104,7 +104,7 @@ export const dictMethods: Record<string, Method> = {
   },
   items(_th, d: Dict, args, kw) {
     positional("items", args, kw, 0, 0);
-    return new List(d.entries().map(([k, v]) => new Tuple([k, v])));
+    return new List(d.itemTuples());
   },
   keys(_th, d: Dict, args, kw) {
     positional("keys", args, kw, 0, 0);
@@ -125,9 +125,8 @@ export const dictMethods: Record<string, Method> = {
   popitem(_th, d: Dict, args, kw) {
     positional("popitem", args, kw, 0, 0);
     d.checkMutable("delete from");
-    const first = d.map.keys().next();
-    if (first.done) throw err("popitem: empty dict");
-    const k = d.keyOf(first.value);
+    const k = d.firstKey();
+    if (k === undefined) throw err("popitem: empty dict");
     const v = d.delete(k)!;
     return new Tuple([k, v]);
   },
@@ -223,9 +222,8 @@ export const setMethods: Record<string, Method> = {
   pop(_th, s: StarSet, args, kw) {
     positional("pop", args, kw, 0, 0);
     s.checkMutable("delete from");
-    const first = s.map.keys().next();
-    if (first.done) throw err("pop: empty set");
-    const k = s.keyOf(first.value);
+    const k = s.firstKey();
+    if (k === undefined) throw err("pop: empty set");
     s.delete(k);
     return k;
   },

@@ -174,8 +174,18 @@ function normKey(k: Value): unknown {
   throw err(`unhashable type: ${typeName(k)}`);
 }
 
+const SMALL_MAX = 8;
+
+/**
+ * Insertion-ordered hash table. Small tables (the common case in build files: a handful
+ * of string keys) are two parallel arrays searched linearly; larger ones a JS Map.
+ */
 export class HashTable {
-  map = new Map<unknown, Value>();
+  /** small mode: normalized keys and values */
+  private ks: unknown[] | null = [];
+  private vs: Value[] | null = [];
+  /** large mode */
+  private m: Map<unknown, Value> | null = null;
   /** original keys where they differ from the normalized key */
   orig: Map<unknown, Value> | null = null;
   tokens: Map<string, EncKey> | null = null;
@@ -193,45 +203,99 @@ export class HashTable {
     }
     return n;
   }
+  private find(n: unknown): number {
+    const ks = this.ks!;
+    if (n === n) {
+      for (let i = 0; i < ks.length; i++) if (ks[i] === n) return i;
+    } else {
+      for (let i = 0; i < ks.length; i++) if (ks[i] !== ks[i]) return i; // NaN
+    }
+    return -1;
+  }
   checkMutable(verb: string): void {
     if (this.frozen) throw err(`cannot ${verb} frozen hash table`);
     if (this.itercount > 0) throw err(`cannot ${verb} hash table during iteration`);
   }
   get size(): number {
-    return this.map.size;
+    return this.m !== null ? this.m.size : this.ks!.length;
+  }
+  /** lookup by a normalized key */
+  private getN(n: unknown): Value | undefined {
+    if (this.m !== null) return this.m.get(n);
+    const i = this.find(n);
+    return i < 0 ? undefined : this.vs![i];
+  }
+  getStr(k: string): Value | undefined {
+    if (this.m !== null) return this.m.get(k);
+    const ks = this.ks!;
+    for (let i = 0; i < ks.length; i++) if (ks[i] === k) return this.vs![i];
+    return undefined;
   }
   get(k: Value): Value | undefined {
-    if (typeof k === "string") return this.map.get(k);
+    if (typeof k === "string") return this.getStr(k);
     const n = this.nk(k, false);
-    return n === undefined ? undefined : this.map.get(n);
+    return n === undefined ? undefined : this.getN(n);
   }
   has(k: Value): boolean {
     return this.get(k) !== undefined;
   }
+  private setN(n: unknown, v: Value): boolean {
+    if (this.m !== null) {
+      const isNew = !this.m.has(n);
+      this.m.set(n, v);
+      return isNew;
+    }
+    const i = this.find(n);
+    if (i >= 0) {
+      this.vs![i] = v;
+      return false;
+    }
+    if (this.ks!.length < SMALL_MAX) {
+      this.ks!.push(n);
+      this.vs!.push(v);
+      return true;
+    }
+    const m = new Map<unknown, Value>();
+    for (let j = 0; j < this.ks!.length; j++) m.set(this.ks![j], this.vs![j]);
+    m.set(n, v);
+    this.m = m;
+    this.ks = this.vs = null;
+    return true;
+  }
   set(k: Value, v: Value): void {
     if (this.frozen || this.itercount > 0) this.checkMutable("insert into");
     if (typeof k === "string") {
-      this.map.set(k, v);
+      this.setN(k, v);
       return;
     }
     const n = this.nk(k, true);
-    if (n !== k && !this.map.has(n)) (this.orig ??= new Map()).set(n, k);
-    this.map.set(n, v);
+    if (this.setN(n, v) && n !== k) (this.orig ??= new Map()).set(n, k);
   }
   delete(k: Value): Value | undefined {
     this.checkMutable("delete from");
     const n = typeof k === "string" ? k : this.nk(k, false);
     if (n === undefined) return undefined;
-    const v = this.map.get(n);
-    if (v === undefined) return undefined;
-    this.map.delete(n);
+    let v: Value | undefined;
+    if (this.m !== null) {
+      v = this.m.get(n);
+      if (v === undefined) return undefined;
+      this.m.delete(n);
+    } else {
+      const i = this.find(n);
+      if (i < 0) return undefined;
+      v = this.vs![i];
+      this.ks!.splice(i, 1);
+      this.vs!.splice(i, 1);
+    }
     if (this.orig) this.orig.delete(n);
     if (n instanceof EncKey) this.tokens!.delete(n.s);
     return v;
   }
   clear(): void {
     this.checkMutable("clear");
-    this.map.clear();
+    this.m = null;
+    this.ks = [];
+    this.vs = [];
     this.orig = null;
     this.tokens = null;
   }
@@ -242,18 +306,33 @@ export class HashTable {
     }
     return n as Value;
   }
+  /** the first key in insertion order (undefined if empty) */
+  firstKey(): Value | undefined {
+    if (this.m !== null) {
+      const it = this.m.keys().next();
+      return it.done ? undefined : this.keyOf(it.value);
+    }
+    return this.ks!.length === 0 ? undefined : this.keyOf(this.ks![0]);
+  }
   keys(): Value[] {
-    const out: Value[] = [];
-    if (this.orig === null) for (const k of this.map.keys()) out.push(k as Value);
-    else for (const k of this.map.keys()) out.push(this.keyOf(k));
-    return out;
+    const raw = this.m !== null ? Array.from(this.m.keys()) : this.ks!.slice();
+    if (this.orig !== null) for (let i = 0; i < raw.length; i++) raw[i] = this.keyOf(raw[i]);
+    return raw as Value[];
   }
   values(): Value[] {
-    return Array.from(this.map.values());
+    return this.m !== null ? Array.from(this.m.values()) : this.vs!.slice();
   }
   entries(): [Value, Value][] {
     const out: [Value, Value][] = [];
-    for (const [k, v] of this.map) out.push([this.keyOf(k), v]);
+    if (this.m !== null) for (const [k, v] of this.m) out.push([this.keyOf(k), v]);
+    else for (let i = 0; i < this.ks!.length; i++) out.push([this.keyOf(this.ks![i]), this.vs![i]]);
+    return out;
+  }
+  /** items() as tuples, without intermediate pairs */
+  itemTuples(): Tuple[] {
+    const out: Tuple[] = [];
+    if (this.m !== null) for (const [k, v] of this.m) out.push(new Tuple([this.keyOf(k), v]));
+    else for (let i = 0; i < this.ks!.length; i++) out.push(new Tuple([this.keyOf(this.ks![i]), this.vs![i]]));
     return out;
   }
 }
@@ -744,7 +823,7 @@ export function freeze(v: Value): void {
   } else if (v instanceof HashTable) {
     if (v.frozen) return;
     v.frozen = true;
-    for (const [k, x] of v.map) { freeze(k as Value); freeze(x); }
+    for (const [k, x] of v.entries()) { freeze(k); freeze(x); }
   } else if (v instanceof StarFunction) {
     if (v.frozen) return;
     v.frozen = true;
