@@ -89,8 +89,33 @@ function canonicalize(value: unknown): unknown {
   return value;
 }
 
+/**
+ * canonicalJSON specialised to a Derivation: the same bytes, written field by field in
+ * sorted key order, because evaluation hashes every derivation it creates.
+ */
+export function derivationJSON(drv: Derivation): string {
+  const q = JSON.stringify;
+  const parts: string[] = [];
+  if (drv.args.length > 0) parts.push(`"args":[${drv.args.map((a) => q(a)).join(",")}]`);
+  if (drv.builder !== "") parts.push(`"builder":${q(drv.builder)}`);
+  if (drv.builderBackend) parts.push(`"builderBackend":${q(drv.builderBackend)}`);
+  const envKeys = Object.keys(drv.env).filter((k) => drv.env[k] !== "");
+  if (envKeys.length > 0) parts.push(`"env":{${envKeys.sort().map((k) => `${q(k)}:${q(drv.env[k])}`).join(",")}}`);
+  if (drv.name !== "") parts.push(`"name":${q(drv.name)}`);
+  if (drv.network) parts.push(`"network":true`);
+  if (drv.outputHash) parts.push(`"outputHash":${q(drv.outputHash)}`);
+  if (drv.outputs.length > 0) parts.push(`"outputs":[${drv.outputs.map((o) => q(o)).join(",")}]`);
+  if (drv.platform !== "") parts.push(`"platform":${q(drv.platform)}`);
+  if (drv.sources) {
+    const src = canonicalJSON(drv.sources);
+    if (src !== "{}") parts.push(`"sources":${src}`);
+  }
+  if (drv.system !== "") parts.push(`"system":${q(drv.system)}`);
+  return `{${parts.join(",")}}`;
+}
+
 export function derivationHash(drv: Derivation): string {
-  return shortHash(canonicalJSON(drv));
+  return shortHash(derivationJSON(drv));
 }
 
 export function isFixedOutput(drv: Derivation): boolean {

@@ -5,6 +5,7 @@ import {
   canonicalJSON,
   derivationHash,
   derivationInputs,
+  derivationJSON,
   findTemplates,
   outputTemplate,
   shortHash,
@@ -39,6 +40,19 @@ describe("hashing", () => {
   it("pins derivation hashes, with system part of the hash", () => {
     expect(derivationHash(hi)).toBe("mhxfzbb7gvkj3zhs18nxqzdss3ls5d23");
     expect(derivationHash({ ...hi, system: "aarch64-linux" })).toBe("5glx3hbadn3kb3r37igqakjc54yx16lj");
+  });
+
+  it("writes a derivation's JSON exactly as the generic canonical form does", () => {
+    const full: Derivation = {
+      ...hi,
+      env: { Z: "1", A: "x\"y", EMPTY: "" },
+      sources: { hash: "h", dir: "", files: ["a", "b"] },
+      builderBackend: "docker",
+      outputHash: "sha256:abc",
+      network: true,
+      outputs: ["out", "dev"],
+    };
+    for (const drv of [hi, full, { ...hi, args: [] }]) expect(derivationJSON(drv)).toBe(canonicalJSON(drv));
   });
 
   it("does not depend on key order", () => {
