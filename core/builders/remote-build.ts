@@ -5,12 +5,11 @@
 import { lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
-import { hashPart, storeName } from "../store/layout.js";
+import { hashPart } from "../store/layout.js";
 import { RemoteStore, relocate, stagingDir } from "../store/remote-store.js";
 import { copySources } from "../store/sources.js";
-import { randomHashPart, removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
-import { BuildFailure, outputName, type BuildJob, type BuildOutcome } from "./backend.js";
-import { HOMELESS } from "./sandbox.js";
+import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
+import { BuildFailure, builderEnv, outputName, temporaryOutputNames, type BuildJob, type BuildOutcome } from "./backend.js";
 
 export interface RemoteCommand {
   builder: string;
@@ -26,19 +25,11 @@ export interface RemoteCommand {
 export function remoteCommand(job: BuildJob, remote: RemoteStore, buildTop: string): RemoteCommand {
   const drv: Derivation = job.drv;
   const resolve = (s: string) => substituteTemplates(s, (ref) => remote.path(job.resolve(ref)));
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(drv.env)) env[k] = resolve(v);
-  const tmpOutputs = new Map<string, string>();
-  for (const o of drv.outputs) {
-    const name = storeName(randomHashPart(), outputName(drv, o));
-    tmpOutputs.set(o, name);
-    env[o] = remote.path(name);
-  }
-  env.system = drv.system;
-  env.platform = drv.platform;
-  env.HOME = HOMELESS;
-  env.TMPDIR = env.TMP = env.TEMP = `${buildTop}/tmp`;
-  env.BRAMBLE_BUILD_TOP = `${buildTop}/build`;
+  const tmpOutputs = temporaryOutputNames(drv);
+  const env = builderEnv(drv, resolve, new Map([...tmpOutputs].map(([o, n]) => [o, remote.path(n)] as const)), {
+    tmp: `${buildTop}/tmp`,
+    buildTop: `${buildTop}/build`,
+  });
   const dir = drv.sources?.dir && drv.sources.dir !== "." ? drv.sources.dir : "";
   return {
     builder: resolve(drv.builder),

@@ -12,7 +12,7 @@ import type { PathInfo } from "../db/db.js";
 import { hashTree, rewriteTree } from "./archive.js";
 import { layout } from "./layout.js";
 import type { GcResult, LocalStore, PendingOutput, Store, VerifyProblem } from "./store.js";
-import { removeTree } from "./store.js";
+import { closureOf, removeTree } from "./store.js";
 
 export interface ExecResult {
   code: number | null;
@@ -139,15 +139,7 @@ export class RemoteStore implements Store {
   }
 
   closure(names: Iterable<string>): Set<string> {
-    const seen = new Set<string>();
-    const stack = [...names];
-    while (stack.length) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      for (const r of this.references(n)) if (!seen.has(r)) stack.push(r);
-    }
-    return seen;
+    return closureOf(names, (n) => this.references(n));
   }
 
   private refreshedAt = 0;
