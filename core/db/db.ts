@@ -17,6 +17,8 @@ export interface PathInfo {
   /** the derivation that built it, if known */
   deriver: string | null;
   registeredAt: number;
+  /** hash parts of sibling outputs it refers to → the placeholders they had while it was hashed */
+  normalize?: Record<string, string>;
 }
 
 export interface NewBuild {
@@ -60,6 +62,11 @@ interface PathRow {
   refs: string;
   deriver: string | null;
   registered_at: number;
+  normalize: string | null;
+}
+
+function normalizeJSON(info: { normalize?: Record<string, string> }): string | null {
+  return info.normalize && Object.keys(info.normalize).length ? JSON.stringify(info.normalize) : null;
 }
 
 function toBuild(r: BuildRow): BuildRecord {
@@ -89,6 +96,7 @@ function toPath(r: PathRow): PathInfo {
     references: JSON.parse(r.refs) as string[],
     deriver: r.deriver,
     registeredAt: r.registered_at,
+    ...(r.normalize ? { normalize: JSON.parse(r.normalize) as Record<string, string> } : {}),
   };
 }
 
@@ -124,7 +132,7 @@ export class Db {
       listBuildsDrv: p(`SELECT * FROM builds WHERE drv_hash = ? ORDER BY id DESC LIMIT ?`),
       runningBuilds: p(`SELECT id, pid FROM builds WHERE status = 'running'`),
       putPath: p(
-        `INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at, normalize) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       getPath: p(`SELECT * FROM paths WHERE name = ?`),
       putDrvOutput: p(`INSERT OR REPLACE INTO drv_outputs (drv_hash, output, path) VALUES (?, ?, ?)`),
@@ -281,7 +289,7 @@ export class Db {
     const now = Date.now();
     this.sql.transaction(() => {
       for (const o of r.outputs) {
-        this.stmts.putPath!.run(o.info.name, o.info.hash, o.info.size, JSON.stringify(o.info.references), o.info.deriver, now);
+        this.stmts.putPath!.run(o.info.name, o.info.hash, o.info.size, JSON.stringify(o.info.references), o.info.deriver, now, normalizeJSON(o.info));
         this.stmts.putDrvOutput!.run(r.drvHash, o.output, o.info.name);
         if (r.resolved) this.stmts.putRealisation!.run(r.resolved, o.output, o.info.name);
       }
@@ -300,7 +308,7 @@ export class Db {
   }
 
   addPath(info: Omit<PathInfo, "registeredAt">): void {
-    this.stmts.putPath!.run(info.name, info.hash, info.size, JSON.stringify(info.references), info.deriver, Date.now());
+    this.stmts.putPath!.run(info.name, info.hash, info.size, JSON.stringify(info.references), info.deriver, Date.now(), normalizeJSON(info));
   }
 
   pathInfo(name: string): PathInfo | undefined {

@@ -74,4 +74,7 @@ export const MIGRATIONS: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 2: outputs of one build that refer to each other are hashed with placeholders for
+  // each other's hash parts; remember which, so verify and copy can hash them again.
+  `ALTER TABLE paths ADD COLUMN normalize TEXT;`,
 ];

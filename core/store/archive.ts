@@ -35,6 +35,8 @@ export interface TreeHashOptions {
   selfHash?: string;
   /** hash parts of store paths that may be referenced */
   candidates?: Iterable<string>;
+  /** other hash parts to normalize (sibling outputs of one build): hash part → placeholder */
+  normalize?: Map<string, string>;
 }
 
 export interface TreeInfo {
@@ -46,6 +48,8 @@ export interface TreeInfo {
   references: Set<string>;
   /** relative paths of files and symlinks that contain selfHash */
   selfRefs: string[];
+  /** for selfHash and each `normalize` key: the relative paths that contain it */
+  refFiles: Map<string, string[]>;
 }
 
 /** `sha256:<base32>` as shown to users and written in bramble.lock. */
@@ -102,10 +106,17 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
   const h = createHash("sha256");
   const replacements: Replacement[] = [{ from: Buffer.from(opts.storeDir), to: Buffer.from(CANONICAL_STORE_DIR) }];
   if (opts.selfHash) replacements.push({ from: Buffer.from(opts.selfHash), to: Buffer.from(SELF_HASH_PLACEHOLDER) });
-  const needles = [...new Set([...(opts.candidates ?? []), ...(opts.selfHash ? [opts.selfHash] : [])])].map((c) =>
-    Buffer.from(c, "latin1"),
-  );
-  const info: TreeInfo = { digest: Buffer.alloc(0), size: 0, references: new Set(), selfRefs: [] };
+  for (const [from, to] of opts.normalize ?? []) replacements.push({ from: Buffer.from(from), to: Buffer.from(to) });
+  const tracked = [...(opts.selfHash ? [opts.selfHash] : []), ...(opts.normalize?.keys() ?? [])];
+  const needles = [...new Set([...(opts.candidates ?? []), ...tracked])].map((c) => Buffer.from(c, "latin1"));
+  const info: TreeInfo = { digest: Buffer.alloc(0), size: 0, references: new Set(), selfRefs: [], refFiles: new Map(tracked.map((t) => [t, []])) };
+  const noteFound = (found: Set<string>, rel: string) => {
+    for (const f of found) {
+      info.references.add(f);
+      info.refFiles.get(f)?.push(rel);
+    }
+    if (opts.selfHash && found.has(opts.selfHash)) info.selfRefs.push(rel);
+  };
   const str = (s: string | Buffer) => {
     const b = typeof s === "string" ? Buffer.from(s) : s;
     h.update(`${b.length}:`);
@@ -117,8 +128,7 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
       const target = readlinkSync(abs, { encoding: "buffer" }).toString("latin1");
       const found = new Set<string>();
       for (const n of needles) if (target.includes(n.toString("latin1"))) found.add(n.toString("latin1"));
-      for (const f of found) info.references.add(f);
-      if (opts.selfHash && found.has(opts.selfHash)) info.selfRefs.push(rel);
+      noteFound(found, rel);
       str("symlink");
       str(Buffer.from(replaceString(target, replacements), "latin1"));
     } else if (st.isFile()) {
@@ -133,8 +143,7 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
       } finally {
         closeSync(fd);
       }
-      for (const f of found) info.references.add(f);
-      if (opts.selfHash && found.has(opts.selfHash)) info.selfRefs.push(rel);
+      noteFound(found, rel);
     } else if (st.isDirectory()) {
       str("dir");
       for (const name of sortedEntries(abs)) {
@@ -179,9 +188,14 @@ export function canonicalizeTree(root: string): void {
 
 /** Replace `from` by `to` (same length) in the given files and symlinks of a tree. */
 export function rewriteTree(root: string, rels: string[], from: string, to: string): void {
-  if (from.length !== to.length) throw new Error("rewriteTree: replacement must keep the length");
-  const r: Replacement[] = [{ from: Buffer.from(from), to: Buffer.from(to) }];
-  for (const rel of rels) {
+  rewriteTreeMany(root, rels, [[from, to]]);
+}
+
+/** Several same-length replacements at once, in the given files and symlinks of a tree. */
+export function rewriteTreeMany(root: string, rels: string[], pairs: [string, string][]): void {
+  if (pairs.some(([f, t]) => f.length !== t.length)) throw new Error("rewriteTree: replacement must keep the length");
+  const r: Replacement[] = pairs.map(([from, to]) => ({ from: Buffer.from(from), to: Buffer.from(to) }));
+  for (const rel of [...new Set(rels)]) {
     const abs = rel ? join(root, rel) : root;
     const st = lstatSync(abs);
     if (st.isSymbolicLink()) {

@@ -16,7 +16,7 @@ import {
 import { join } from "node:path";
 import { base32, type Derivation } from "../derivation/derivation.js";
 import type { Db, PathInfo } from "../db/db.js";
-import { canonicalizeTree, formatHash, hashTree, rewriteTree } from "./archive.js";
+import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } from "./archive.js";
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
 import { lock, pidAlive, tryLock, unlock } from "./lock.js";
 
@@ -34,6 +34,8 @@ export interface PendingOutput {
   tmpHash?: string;
   /** fixed-output derivations: the `sha256:` hash it must have */
   expectHash?: string;
+  /** more hash parts to normalize while hashing (an imported path's `normalize`) */
+  normalize?: Map<string, string>;
 }
 
 export interface GcResult {
@@ -95,6 +97,11 @@ export function closureOf(names: Iterable<string>, references: (name: string) =>
     for (const r of references(n)) if (!seen.has(r)) stack.push(r);
   }
   return seen;
+}
+
+/** What a sibling output's hash part becomes while an output is hashed. */
+export function siblingPlaceholder(output: string): string {
+  return base32(createHash("sha256").update(`bramble-output:${output}`).digest().subarray(0, 20));
 }
 
 /** The final hash part: the content digest plus the name, so two names never share one. */
@@ -194,20 +201,51 @@ export class LocalStore implements Store {
   ): Map<string, PathInfo> {
     const infos = new Map<string, PathInfo>();
     const finals: { p: PendingOutput; final: string }[] = [];
-    for (const p of pending) {
-      const tree = hashTree(p.tmpPath, { storeDir: this.dir, selfHash: p.tmpHash, candidates: candidates.keys() });
+    // Sibling outputs of one build may refer to each other: while one is hashed, each
+    // sibling's hash part stands as a placeholder named after its output.
+    const siblingsOf = (p: PendingOutput) =>
+      new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
+    const trees = pending.map((p) => {
+      const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
+      const tree = hashTree(p.tmpPath, { storeDir: this.dir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
       const hash = formatHash(tree.digest);
       if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
-      const finalHash = contentHashPart(tree.digest, p.name);
+      return { p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) };
+    });
+    const finalOf = new Map(trees.filter((t) => t.p.tmpHash).map((t) => [t.p.tmpHash!, t.finalHash] as const));
+    for (const { p, tree, hash, finalHash } of trees) {
       const final = storeName(finalHash, p.name);
-      if (p.tmpHash && tree.selfRefs.length) rewriteTree(p.tmpPath, tree.selfRefs, p.tmpHash, finalHash);
+      const pairs: [string, string][] = [];
+      const files: string[] = [];
+      for (const [needle, rels] of tree.refFiles) {
+        if (!rels.length) continue;
+        const to = needle === p.tmpHash ? finalHash : finalOf.get(needle);
+        if (!to || to === needle) continue;
+        pairs.push([needle, to]);
+        files.push(...rels);
+      }
+      if (pairs.length) rewriteTreeMany(p.tmpPath, files, pairs);
       canonicalizeTree(p.tmpPath);
       const refs = new Set<string>();
+      const normalized: Record<string, string> = {};
       for (const r of tree.references) {
         if (r === p.tmpHash) refs.add(final);
-        else if (candidates.has(r)) refs.add(candidates.get(r)!);
+        else if (finalOf.has(r)) {
+          const sib = trees.find((t) => t.p.tmpHash === r)!;
+          refs.add(storeName(sib.finalHash, sib.p.name));
+          normalized[sib.finalHash] = siblingPlaceholder(sib.p.output);
+        } else if (candidates.has(r)) refs.add(candidates.get(r)!);
       }
-      infos.set(p.output, { name: final, hash, size: tree.size, references: [...refs].sort(), deriver, registeredAt: Date.now() });
+      for (const [from, to] of p.normalize ?? []) if (tree.references.has(from)) normalized[from] = to;
+      infos.set(p.output, {
+        name: final,
+        hash,
+        size: tree.size,
+        references: [...refs].sort(),
+        deriver,
+        registeredAt: Date.now(),
+        ...(Object.keys(normalized).length ? { normalize: normalized } : {}),
+      });
       finals.push({ p, final });
     }
     const held: string[] = [];
@@ -259,7 +297,7 @@ export class LocalStore implements Store {
       const candidates = new Map(info.references.map((r) => [hashPart(r), r] as const));
       const selfName = name.slice(HASH_PART_LENGTH + 1);
       const added = this.addOutputs(
-        [{ output: "out", tmpPath: tmp, name: selfName, tmpHash, expectHash: info.hash }],
+        [{ output: "out", tmpPath: tmp, name: selfName, tmpHash, expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
         candidates,
         info.deriver,
         (infos) => {
@@ -325,7 +363,7 @@ export class LocalStore implements Store {
         bad.add(p.name);
         continue;
       }
-      const t = hashTree(full, { storeDir: this.dir, selfHash: hashPart(p.name) });
+      const t = hashTree(full, { storeDir: this.dir, selfHash: hashPart(p.name), normalize: new Map(Object.entries(p.normalize ?? {})) });
       const got = formatHash(t.digest);
       if (got !== p.hash) {
         problems.push({ name: p.name, problem: "corrupt", expected: p.hash, got });

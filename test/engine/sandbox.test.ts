@@ -167,4 +167,27 @@ describe("sandbox", () => {
     expect(eventsOf(r.events, "failed")[0]!.error).toContain("did not create output out");
     engine.close();
   });
+
+  it("outputs of one build may refer to each other: references recorded, hashes stable, verify passes", async () => {
+    const hashes: string[][] = [];
+    for (const h of [join(tempDir(), "h1"), join(tempDir(), "second-home")]) {
+      const engine = openEngine(h);
+      const d = shDrv("multi", "mkdir $out $dev; echo $dev > $out/dev-is; echo $out > $dev/out-is; ln -s $dev/out-is $out/link", { outputs: ["out", "dev"] });
+      const r = await build(engine, graph(d), [d]);
+      expect(r.result.status).toBe("built");
+      const outs = r.result.outputs.get(derivationHash(d))!;
+      expect(readFileSync(`${outs.out}/dev-is`, "utf8")).toBe(`${outs.dev}\n`);
+      expect(readFileSync(`${outs.dev}/out-is`, "utf8")).toBe(`${outs.out}\n`);
+      const info = engine.db.outputsOf(derivationHash(d));
+      const out = info.find((o) => o.name === "out")!;
+      const dev = info.find((o) => o.name === "dev")!;
+      expect(out.references).toContain(dev.path);
+      expect(dev.references).toContain(out.path);
+      expect(dev.path.endsWith("-multi-dev")).toBe(true);
+      expect(engine.store.verify({})).toEqual([]);
+      hashes.push(info.map((o) => `${o.name}:${o.hash}:${o.path.slice(engine.store.dir.length)}`));
+      engine.close();
+    }
+    expect(hashes[0]).toEqual(hashes[1]);
+  });
 });
