@@ -7,6 +7,7 @@ import { join, relative, resolve } from "node:path";
 import { isBuiltin, derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
+import { useProjectBackends } from "../builders/backends-config.js";
 import { runBuild } from "../build/scheduler.js";
 import { readLog } from "../store/logs.js";
 import { StarlarkError, listFunctions } from "../starlark/index.js";
@@ -149,6 +150,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     const badTarget = p.target === undefined ? undefined : checkSystem(p.target);
     if (badTarget) throw new ServiceError({ message: `target: ${badTarget}`, field: "target" });
     const project = openProject(p.project);
+    // The project's [backends.*] tables take effect for its plans and builds.
+    useProjectBackends(engine, project.backends);
     const ctx = createContext(project, { target: p.target });
     const ev = evaluate(ctx, [p.moduleArg], project.root);
     for (const hash of ev.drvs.keys()) seenIn.set(hash, ev);

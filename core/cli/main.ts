@@ -4,10 +4,13 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BuildEvent, Graph } from "../api/schema.js";
+import type { BuildEvent, Graph, Params } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { registerEngineCommands } from "./engine-commands.js";
-import { jsonReporter, textReporter } from "./progress.js";
+import { jsonReporter, textReporter, type Reporter } from "./progress.js";
+import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
+import { spawn } from "node:child_process";
+import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject } from "../project/project.js";
 import { MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
@@ -89,6 +92,62 @@ interface BuildFlags {
   verbose?: boolean;
 }
 
+type RunFinished = Extract<BuildEvent, { type: "run-finished" }>;
+
+/** Start a build through the service and report its events until it finishes; Ctrl-C cancels it. */
+async function buildAndWait(
+  host: ServiceHost,
+  params: Params<"build.start">,
+  reporter: Reporter,
+): Promise<{ result: RunFinished; roots: { hash: string; name: string }[]; outputs: Map<string, Record<string, string>> }> {
+  const outputs = new Map<string, Record<string, string>>();
+  let finish!: (e: RunFinished) => void;
+  const finished = new Promise<RunFinished>((r) => (finish = r));
+  let runId: string | undefined;
+  const early: BuildEvent[] = [];
+  const onEvent = (e: BuildEvent) => {
+    if (runId === undefined) return void early.push(e);
+    if (e.runId !== runId) return;
+    reporter.event(e);
+    if (e.type === "built" || e.type === "cached") outputs.set(e.hash, e.outputs);
+    if (e.type === "run-finished") finish(e);
+  };
+  const unsubscribe = host.onEvent(onEvent);
+  const onSigint = () => {
+    if (runId) void caller(host.service)("build.cancel", { runId });
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  try {
+    const started = await caller(host.service)("build.start", params).catch(fail);
+    runId = started.runId;
+    for (const e of early.splice(0)) onEvent(e);
+    const result = await finished;
+    reporter.finish();
+    return { result, roots: started.roots, outputs };
+  } finally {
+    unsubscribe();
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+  }
+}
+
+/** Spawn a sandbox with the terminal attached; resolves to its exit code. */
+function spawnAttached(cmd: SandboxCommand): Promise<number> {
+  return new Promise((resolveExit) => {
+    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: "inherit", env: {} });
+    child.on("exit", (code, signal) => {
+      cmd.cleanup();
+      resolveExit(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1));
+    });
+    child.on("error", (err) => {
+      cmd.cleanup();
+      console.error(`cannot start the sandbox: ${err.message}`);
+      resolveExit(1);
+    });
+  });
+}
+
 async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
   requireModuleArgs(args);
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
@@ -110,52 +169,24 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       }
       const names = new Map<string, string>();
       const reporter = flags.json ? jsonReporter(process.stdout) : textReporter(process.stderr, names, { verbose: flags.verbose ?? false });
-      const outputs = new Map<string, Record<string, string>>();
-      let finish!: (e: Extract<BuildEvent, { type: "run-finished" }>) => void;
-      const finished = new Promise<Extract<BuildEvent, { type: "run-finished" }>>((r) => (finish = r));
-      let runId: string | undefined;
-      const early: BuildEvent[] = [];
-      const onEvent = (e: BuildEvent) => {
-        if (runId === undefined) return void early.push(e);
-        if (e.runId !== runId) return;
-        reporter.event(e);
-        if (e.type === "built" || e.type === "cached") outputs.set(e.hash, e.outputs);
-        if (e.type === "run-finished") finish(e);
-      };
-      const unsubscribe = host.onEvent(onEvent);
-      const onSigint = () => {
-        if (runId) void caller(host.service)("build.cancel", { runId });
-      };
-      process.on("SIGINT", onSigint);
-      process.on("SIGTERM", onSigint);
-      try {
-        const started = await caller(host.service)("build.start", {
-          ...where,
-          target: flags.target,
-          builder: flags.builder,
-          jobs,
-          keepGoing: flags.keepGoing,
-          keepFailed: flags.keepFailed,
-          timeout,
-        }).catch(fail);
-        runId = started.runId;
-        for (const e of early.splice(0)) onEvent(e);
-        const result = await finished;
-        reporter.finish();
-        if (!flags.json) {
-          for (const root of started.roots) {
-            for (const [output, path] of Object.entries(outputs.get(root.hash) ?? {})) {
-              console.log(`${root.name}${output === "out" ? "" : `.${output}`}: ${path}`);
-            }
+      const run = await buildAndWait(host, {
+        ...where,
+        target: flags.target,
+        builder: flags.builder,
+        jobs,
+        keepGoing: flags.keepGoing,
+        keepFailed: flags.keepFailed,
+        timeout,
+      }, reporter);
+      if (!flags.json) {
+        for (const root of run.roots) {
+          for (const [output, path] of Object.entries(run.outputs.get(root.hash) ?? {})) {
+            console.log(`${root.name}${output === "out" ? "" : `.${output}`}: ${path}`);
           }
-          console.error(`${result.status}: ${result.built} built, ${result.cached} cached, ${result.failed} failed`);
         }
-        if (result.status !== "built") failed = true;
-      } finally {
-        unsubscribe();
-        process.off("SIGINT", onSigint);
-        process.off("SIGTERM", onSigint);
+        console.error(`${run.result.status}: ${run.result.built} built, ${run.result.cached} cached, ${run.result.failed} failed`);
       }
+      if (run.result.status !== "built") failed = true;
     }
   });
   if (failed) throw new ExitError("", 1);
@@ -197,6 +228,77 @@ export function makeProgram(): Command {
     .option("--json", "print one JSON build event per line")
     .option("-v, --verbose", "print build logs as they are written")
     .action(buildCommand);
+
+  program
+    .command("run")
+    .description("build a module's outputs and run a program from them in a sandbox")
+    .argument("<module-arg>", "what to build, e.g. ./examples/cross:hello")
+    .argument("[command]", "the program (found on the outputs' bin directories)")
+    .argument("[args...]", "its arguments")
+    .option("--paths <paths...>", "host paths the program may write")
+    .option("--read-only-paths <paths...>", "host paths the program may read")
+    .option("--network", "let the program reach the network")
+    .option("--target <system>", "retarget the tree first")
+    .action(async (arg: string, command: string | undefined, args: string[], flags: { paths?: string[]; readOnlyPaths?: string[]; network?: boolean; target?: string }) => {
+      const where = locateModuleArg(arg, process.cwd());
+      const code = await withService(async (host) => {
+        const run = await buildAndWait(host, { ...where, target: flags.target }, textReporter(process.stderr, new Map(), { verbose: false }));
+        if (run.result.status !== "built") throw new ExitError(`${arg} did not build`, 1);
+        const paths = run.roots.flatMap((r) => Object.values(run.outputs.get(r.hash) ?? {}));
+        if (!command) throw new ExitError(`say which program to run from ${paths.join(", ")}`, 2);
+        const project = loadProject(where.project);
+        const bins = paths.map((p) => `${p}/bin`).join(":");
+        return spawnAttached(
+          runCommand(host.engine, {
+            paths,
+            command: [command, ...args],
+            readOnlyPaths: [...project.sandboxPaths, ...(flags.readOnlyPaths ?? []).map((p) => resolve(p))],
+            writablePaths: (flags.paths ?? []).map((p) => resolve(p)),
+            network: flags.network,
+            env: { PATH: `${bins}:/usr/bin:/bin` },
+          }),
+        );
+      });
+      if (code !== 0) throw new ExitError("", code);
+    });
+
+  program
+    .command("shell")
+    .description("open a derivation's build sandbox (default: the last failed build's)")
+    .argument("[what]", "a derivation hash, or a module argument (its first derivation)")
+    .option("--target <system>", "retarget the tree first")
+    .action(async (what: string | undefined, flags: { target?: string }) => {
+      const code = await withService(async (host) => {
+        let hash: string;
+        let drvs: Map<string, import("../derivation/derivation.js").Derivation> | undefined;
+        let projectDir = process.cwd();
+        if (!what) {
+          const failed = host.engine.db.listBuilds({ limit: 200 }).find((b) => b.status === "failed");
+          if (!failed) throw new ExitError("no failed build to open: give a derivation hash or a module argument", 2);
+          hash = failed.drvHash;
+        } else if (/^[0-9a-z]{32}$/.test(what)) {
+          hash = what;
+        } else {
+          const where = locateModuleArg(what, process.cwd());
+          projectDir = where.project;
+          const ctx = createContext(loadProject(where.project), { target: flags.target });
+          const ev = evaluate(ctx, [where.moduleArg], where.project);
+          if (ev.roots.length === 0) throw new ExitError(`${what} gives no derivations`, 1);
+          hash = ev.roots[0]!;
+          drvs = ev.drvs;
+        }
+        let project;
+        try {
+          project = loadProject(projectDir);
+        } catch {
+          project = { root: projectDir, sandboxPaths: [] as string[] };
+        }
+        const cmd = sandboxCommand(host.engine, hash, { projectRoot: project.root, sandboxPaths: project.sandboxPaths, drvs });
+        console.error(`bramble shell: the sandbox of ${hash}; the builder's command is in $BRAMBLE_BUILDER`);
+        return spawnAttached(cmd);
+      });
+      if (code !== 0) throw new ExitError("", code);
+    });
 
   program
     .command("graph")
