@@ -101,7 +101,7 @@ describe("builds and logs", () => {
       await view.getByText("coloured").first().waitFor();
       const colour = await view.locator("span[style*='color']", { hasText: "coloured" }).count();
       expect(colour).toBeGreaterThanOrEqual(1);
-      await page.getByLabel("Search the log").fill("building the tool");
+      await page.getByLabel("Search the log").fill("building app for");
       await page.getByText(/^1 of \d+ lines$/).waitFor({ timeout: 5_000 });
       await expect(view.locator(".log-line").count()).resolves.toBe(1);
     }
