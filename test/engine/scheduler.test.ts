@@ -189,4 +189,17 @@ describe("scheduler", () => {
     expect(log.tail.at(-1)).toBe("line 49");
     engine.close();
   });
+
+  it("only: builds just the named derivations and what they need", async () => {
+    const engine = tempEngine();
+    const a = shDrv("a", "echo a > $out");
+    const b = shDrv("b", `cat ${ref(a)} > $out`);
+    const c = shDrv("c", `cat ${ref(b)} > $out`);
+    const r = await build(engine, graph(a, b, c), [c], { only: [derivationHash(b)] });
+    expect(r.result.status).toBe("built");
+    expect(eventsOf(r.events, "built").map((e) => e.hash)).toEqual([derivationHash(a), derivationHash(b)]);
+    expect(r.result.outputs.has(derivationHash(c))).toBe(false);
+    expect(eventsOf(r.events, "run-started")[0]!.total).toBe(2);
+    engine.close();
+  });
 });
