@@ -61,13 +61,15 @@ export async function run(): Promise<void> {
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no URL from bramble serve:\n${out}`)), 30_000);
-      proc.stdout.on("data", () => {
+      const check = () => {
         const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(m[0]);
         }
-      });
+      };
+      proc.stdout.on("data", check);
+      check();
       proc.on("exit", (c) => reject(new Error(`bramble serve exited ${c}:\n${out}`)));
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
