@@ -5,6 +5,7 @@ import { setCallImpl } from "./call.js";
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, setAttr, setIndex, slice, unary } from "./ops.js";
 import { nearest } from "./resolver.js";
+import { percentFormat } from "./string.js";
 import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import { Frame, Thread } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
@@ -809,6 +810,13 @@ export class Compiler {
       case "%": return (fr) => {
         const a = x(fr), b = y(fr);
         if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return a % b;
+        if (typeof a === "string") {
+          try {
+            return percentFormat(a, b);
+          } catch (ex) {
+            throw locate(fr, pos, ex);
+          }
+        }
         return slow(fr, a, b);
       };
       case "//": return (fr) => {

@@ -235,6 +235,16 @@ export const stringMethods: Record<string, Method> = {
   join(_th, s: string, args, kw) {
     positional("join", args, kw, 1, 1);
     const it = args[0];
+    if (it instanceof List) {
+      const el = it.elems;
+      let out = "";
+      for (let i = 0; i < el.length; i++) {
+        const e = el[i];
+        if (typeof e !== "string") throw err(`join: in list, want string, got ${typeName(e)}`);
+        out += i === 0 ? e : s + e;
+      }
+      return out;
+    }
     const xs = it instanceof List || it instanceof Tuple ? it.elems : iterValues(it);
     if (xs === undefined) throw err(`join: got ${typeName(it)}, want iterable`);
     for (let i = 0; i < xs.length; i++) {
@@ -393,6 +403,11 @@ export function percentFormat(format: string, x: Value): string {
   let mapping: Dict | undefined;
   if (x instanceof Tuple) args = x.elems;
   else {
+    // the common single-conversion case: "%s" % x, "pkg-%d" % i
+    const i = format.indexOf("%");
+    if (i >= 0 && i + 1 < format.length && format.indexOf("%", i + 2) < 0 && format[i + 1] !== "(" && format[i + 1] !== "%") {
+      return format.slice(0, i) + formatOne(format[i + 1], x) + format.slice(i + 2);
+    }
     args = [x];
     if (x instanceof Dict) mapping = x;
   }
@@ -437,24 +452,30 @@ export function percentFormat(format: string, x: Value): string {
 
 // ---------------------------------------------------------------- str.format
 
-export function strFormat(format: string, args: Value[], kw: [string, Value][]): string {
-  let out = "";
-  let auto = 0;
+type FormatPart = string | { field: "auto" | "index" | "name"; index: number; name: string; repr: boolean };
+
+const formatCache = new Map<string, FormatPart[]>();
+
+function parseFormat(format: string): FormatPart[] {
+  const cached = formatCache.get(format);
+  if (cached) return cached;
+  const parts: FormatPart[] = [];
+  let lit = "";
   let mode: "auto" | "manual" | undefined;
   for (let i = 0; i < format.length; i++) {
     const c = format[i];
     if (c === "}") {
-      if (format[i + 1] === "}") { out += "}"; i++; continue; }
+      if (format[i + 1] === "}") { lit += "}"; i++; continue; }
       throw err("format: single '}' in format");
     }
     if (c !== "{") {
       let j = i + 1;
       while (j < format.length && format[j] !== "{" && format[j] !== "}") j++;
-      out += format.slice(i, j);
+      lit += format.slice(i, j);
       i = j - 1;
       continue;
     }
-    if (format[i + 1] === "{") { out += "{"; i++; continue; }
+    if (format[i + 1] === "{") { lit += "{"; i++; continue; }
     const j = format.indexOf("}", i);
     if (j < 0) throw err("format: unmatched '{' in format");
     let field = format.slice(i + 1, j);
@@ -470,25 +491,48 @@ export function strFormat(format: string, args: Value[], kw: [string, Value][]):
       }
     }
     if (field.includes(":")) throw err("format: format spec features not supported in replacement fields");
-    let v: Value;
+    if (lit !== "") { parts.push(lit); lit = ""; }
     if (field === "") {
       if (mode === "manual") throw err("format: cannot switch from manual field specification to automatic field numbering");
       mode = "auto";
-      if (auto >= args.length) throw err(`format: tuple index out of range`);
-      v = args[auto++];
+      parts.push({ field: "auto", index: 0, name: "", repr: conv === "r" });
     } else if (/^\d+$/.test(field)) {
       if (mode === "auto") throw err("format: cannot switch from automatic field numbering to manual field specification");
       mode = "manual";
-      const n = parseInt(field, 10);
-      if (n >= args.length) throw err(`format: tuple index out of range`);
-      v = args[n];
+      parts.push({ field: "index", index: parseInt(field, 10), name: "", repr: conv === "r" });
     } else {
-      if (/[.\[]/.test(field)) throw err(`format: attribute syntax x.y is not supported in replacement fields: ${field}`);
-      const kv = kw.find(([k]) => k === field);
-      if (!kv) throw err(`format: keyword ${field} not found`);
-      v = kv[1];
+      if (field.includes(".") || field.includes("[")) throw err(`format: attribute syntax x.y is not supported in replacement fields: ${field}`);
+      parts.push({ field: "name", index: 0, name: field, repr: conv === "r" });
     }
-    out += conv === "r" ? repr(v) : str(v);
+  }
+  if (lit !== "") parts.push(lit);
+  if (formatCache.size > 500) formatCache.clear();
+  formatCache.set(format, parts);
+  return parts;
+}
+
+export function strFormat(format: string, args: Value[], kw: [string, Value][]): string {
+  const parts = parseFormat(format);
+  let out = "";
+  let auto = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p];
+    if (typeof part === "string") {
+      out += part;
+      continue;
+    }
+    let v: Value | undefined;
+    if (part.field === "auto") {
+      if (auto >= args.length) throw err(`format: tuple index out of range`);
+      v = args[auto++];
+    } else if (part.field === "index") {
+      if (part.index >= args.length) throw err(`format: tuple index out of range`);
+      v = args[part.index];
+    } else {
+      for (let k = 0; k < kw.length; k++) if (kw[k][0] === part.name) { v = kw[k][1]; break; }
+      if (v === undefined) throw err(`format: keyword ${part.name} not found`);
+    }
+    out += part.repr ? repr(v) : typeof v === "string" ? v : str(v);
   }
   return out;
 }
