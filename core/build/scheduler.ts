@@ -61,8 +61,16 @@ export function resolvedKey(drv: Derivation, names: (hash: string, output: strin
   return shortHash(`resolved:${canonicalJSON(resolved)}`);
 }
 
-export async function runBuild(engine: Engine, req: BuildRequest, emit: (e: BuildEvent) => void): Promise<BuildResult> {
+export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: BuildEvent) => void): Promise<BuildResult> {
   const { runId, drvs } = req;
+  // A listener that throws (a closed socket, say) must not break the build.
+  const emit = (e: BuildEvent) => {
+    try {
+      listener(e);
+    } catch {
+      /* the consumer's problem */
+    }
+  };
   const jobs = Math.max(1, req.jobs ?? cpus().length);
   const deps = (h: string) => dependencies(drvs.get(h)!);
 

@@ -119,21 +119,23 @@ function treeSize(p: string): number {
   return st.isFile() ? st.size : 0;
 }
 
+/** Make every directory of a tree writable by its owner (store trees are read-only). */
+export function makeWritable(q: string): void {
+  let st;
+  try {
+    st = lstatSync(q);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) {
+    chmodSync(q, 0o755);
+    for (const e of readdirSync(q)) makeWritable(join(q, e));
+  }
+}
+
 /** Remove a tree even when its directories are read-only. */
 export function removeTree(p: string): void {
   if (!existsSync(p) && !isDanglingLink(p)) return;
-  const makeWritable = (q: string) => {
-    let st;
-    try {
-      st = lstatSync(q);
-    } catch {
-      return;
-    }
-    if (st.isDirectory()) {
-      chmodSync(q, 0o755);
-      for (const e of readdirSync(q)) makeWritable(join(q, e));
-    }
-  };
   makeWritable(p);
   rmSync(p, { recursive: true, force: true });
 }
@@ -287,6 +289,7 @@ export class LocalStore implements Store {
     const tmp = join(this.layout.tmpDir, `import-${process.pid}-${randomHashPart()}`);
     mkdirSync(this.layout.tmpDir, { recursive: true });
     cpSync(from.path(name), tmp, { recursive: true, verbatimSymlinks: true });
+    makeWritable(tmp);
     try {
       if (from.dir !== this.dir) {
         // Relocate: the other store's directory (same length) becomes ours.
