@@ -39,20 +39,21 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
         </span>
       </div>
       <div className="drv-badges">
-        <span className={`badge builder-${badgeKind(n.badge)}`} data-testid="builder-badge" title={`built by ${n.badge}`}>
-          {n.badge}
-        </span>
+        {n.backend || n.badge !== "none" ? (
+          <span className={`badge builder-${badgeKind(n.badge)}`} data-testid="builder-badge" title={`built by ${n.badge}`}>
+            {n.badge}
+          </span>
+        ) : (
+          <span className="badge noplan" data-testid="builder-badge" title={n.planError ?? "no backend can build this"}>
+            no backend
+          </span>
+        )}
         <span className="badge system" data-testid="system-badge" title={`output for ${n.system}`}>
           {n.system}
         </span>
         {cross ? (
           <span className="badge cross" data-testid="cross-mark" title={`cross-compiled on ${n.platform} for ${n.system}`}>
             ⇄ {n.platform.split("-")[0]}
-          </span>
-        ) : null}
-        {!n.backend ? (
-          <span className="badge noplan" title={n.planError ?? "no backend can build this"}>
-            no backend
           </span>
         ) : null}
       </div>

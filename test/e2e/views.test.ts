@@ -2,7 +2,8 @@
 // retarget, failed builds, history and old logs, evaluation errors, log panel, keyboard.
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { fixture, launch, node, open, screenshot, serve, type Opened, type Served } from "./helpers.js";
+import { join } from "node:path";
+import { fixture, launch, node, open, repo, screenshot, serve, type Opened, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;
@@ -91,6 +92,40 @@ describe("retarget", () => {
   });
 });
 
+describe("retarget to a system nothing here can build", () => {
+  it("flags the nodes no backend can build, with the reason, before anything runs", async () => {
+    await chooseFunction("emulated");
+    await node(page, "emulated").waitFor({ timeout: 15_000 });
+    await page.getByLabel("Target").fill("x86_64-darwin");
+    await page.getByLabel("Target").press("Enter");
+    const blocked = page.getByTestId("retarget-blocked");
+    await blocked.waitFor({ timeout: 15_000 });
+    await expect(blocked.textContent()).resolves.toMatch(/no backend can build emulated/);
+    await expect(blocked.textContent()).resolves.toContain("x86_64-darwin");
+    await node(page, "emulated").getByText("no backend").waitFor();
+    expect(await page.getByRole("button", { name: "Build for x86_64-darwin" }).isDisabled()).toBe(true);
+    await screenshot(page, "retarget-blocked");
+  });
+
+  it("reports a system string no one knows", async () => {
+    await page.getByLabel("Target").fill("mips64-linux");
+    await page.getByLabel("Target").press("Enter");
+    await page.getByTestId("eval-error").getByText(/unknown architecture/).waitFor({ timeout: 15_000 });
+  });
+});
+
+describe("projects", () => {
+  it("opens another project from the path field and remembers it", async () => {
+    const hello = join(repo, "examples/hello");
+    await page.getByLabel("Project", { exact: true }).fill(hello);
+    await page.getByLabel("Project", { exact: true }).press("Enter");
+    await node(page, "hello").waitFor({ timeout: 15_000 });
+    await node(page, "greeting").waitFor();
+    await expect(page.getByLabel("Function").inputValue()).resolves.toMatch(/:default$/);
+    await page.locator(`#recent-projects option[value="${hello}"]`).waitFor({ state: "attached", timeout: 10_000 });
+  });
+});
+
 describe("builds and logs", () => {
   it("streams logs with ANSI colours, searches and follows them", async () => {
     await build();
@@ -134,6 +169,11 @@ describe("builds and logs", () => {
     const row = history.locator("tr", { hasText: "tool" }).first();
     await row.waitFor({ timeout: 10_000 });
     await row.getByRole("button", { name: /Open log/ }).click();
+    // the node panel lists the built output with its size
+    await node(page, "tool").click();
+    const outputs = page.getByTestId("node-panel").getByRole("region", { name: "Outputs" });
+    await outputs.locator("code.path", { hasText: "-tool" }).waitFor({ timeout: 10_000 });
+    await outputs.getByText(/\d+(\.\d)? (B|KiB)/).first().waitFor();
     await page.getByTestId("log-view").getByText("building the tool").first().waitFor({ timeout: 10_000 });
     await screenshot(page, "history");
   });
