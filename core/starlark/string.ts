@@ -237,13 +237,10 @@ export const stringMethods: Record<string, Method> = {
     const it = args[0];
     if (it instanceof List) {
       const el = it.elems;
-      let out = "";
       for (let i = 0; i < el.length; i++) {
-        const e = el[i];
-        if (typeof e !== "string") throw err(`join: in list, want string, got ${typeName(e)}`);
-        out += i === 0 ? e : s + e;
+        if (typeof el[i] !== "string") throw err(`join: in list, want string, got ${typeName(el[i])}`);
       }
-      return out;
+      return el.join(s);
     }
     const xs = it instanceof List || it instanceof Tuple ? it.elems : iterValues(it);
     if (xs === undefined) throw err(`join: got ${typeName(it)}, want iterable`);

@@ -241,9 +241,9 @@ export class HashTable {
   }
   private setN(n: unknown, v: Value): boolean {
     if (this.m !== null) {
-      const isNew = !this.m.has(n);
+      const before = this.m.size;
       this.m.set(n, v);
-      return isNew;
+      return this.m.size !== before;
     }
     const i = this.find(n);
     if (i >= 0) {
