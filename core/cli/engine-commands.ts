@@ -221,6 +221,8 @@ export function registerEngineCommands(program: Command): void {
         const from = open(flags.from);
         const to = open(flags.to);
         try {
+          // A remote store (docker volume, ssh host) lists its paths only once asked.
+          await (from.store as { refresh?: () => Promise<void> }).refresh?.();
           const names = paths.flatMap((p) => {
             if (from.store === engine.store) return resolveStoreNames(engine, p);
             const n = p.startsWith(from.store.dir + "/") ? p.slice(from.store.dir.length + 1).split("/")[0]! : basename(p);

@@ -211,7 +211,9 @@ export function makeProgram(): Command {
     .description("A functional, reproducible build system for more than one system")
     .version(VERSION)
     .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: (str, write) => write(str) })
+    // Options after `run <module-arg> <program>` belong to the program.
+    .enablePositionalOptions();
 
   program
     .command("build")
@@ -232,6 +234,7 @@ export function makeProgram(): Command {
   program
     .command("run")
     .description("build a module's outputs and run a program from them in a sandbox")
+    .passThroughOptions()
     .argument("<module-arg>", "what to build, e.g. ./examples/cross:hello")
     .argument("[command]", "the program (found on the outputs' bin directories)")
     .argument("[args...]", "its arguments")

@@ -1,0 +1,54 @@
+// Planning before building, and the sandboxes the CLI opens for people (run, shell).
+import { describe, expect, it } from "vitest";
+import { bramble, freshHome } from "../helpers/cli.js";
+
+describe("planning", () => {
+  const home = freshHome();
+
+  it("refuses a derivation no backend can build before anything builds, naming it, its platform and the backends", () => {
+    const r = bramble(["build", "./test/fixtures/platforms:mac"], { home });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no backend can build mac-only \([0-9a-z]{32}\) for platform aarch64-darwin; backends: local \(/);
+    expect(r.stderr).not.toMatch(/building tool/);
+  });
+
+  it("prints the plan with --dry-run and builds nothing", () => {
+    const r = bramble(["build", "./test/fixtures/platforms:mac", "--dry-run"], { home });
+    expect(r.stdout).toMatch(/^tool +\S+ +would build on local$/m);
+    expect(r.stdout).toMatch(/^mac-only +aarch64-darwin +cannot build: no backend can build/m);
+    const again = bramble(["build", "./test/fixtures/platforms:tool", "--dry-run"], { home });
+    expect(again.stdout).toMatch(/would build on local/);
+  });
+
+  it("names a forced backend that does not exist", () => {
+    const r = bramble(["build", "./test/fixtures/platforms:tool", "--builder", "nosuch"], { home });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/must be built by backend "nosuch", which does not exist/);
+  });
+});
+
+describe("bramble run and shell", () => {
+  const home = freshHome();
+
+  it("builds a module and runs a program from its outputs in a sandbox", () => {
+    const r = bramble(["run", "./test/fixtures/platforms:tool", "say", "hi"], { home });
+    expect(r.stdout).toBe("tool says hi\n");
+    expect(r.code).toBe(0);
+  });
+
+  it("passes the program's exit code through", () => {
+    const r = bramble(["run", "./test/fixtures/platforms:tool", "sh", "-c", "exit 5"], { home });
+    expect(r.code).toBe(5);
+  });
+
+  it("opens a derivation's build sandbox with its environment", () => {
+    bramble(["build", "./test/fixtures/failing:ok"], { home });
+    const r = bramble(["shell", "./test/fixtures/failing:broken"], {
+      home,
+      input: 'echo "in=$PWD out=${out:+set} dep=${dep:+set}"; echo "$BRAMBLE_BUILDER"; exit 3\n',
+    });
+    expect(r.stdout).toMatch(/in=\/build\S* out=set dep=set/);
+    expect(r.stdout).toMatch(/^\/bin\/sh$/m);
+    expect(r.code).toBe(3);
+  });
+});
