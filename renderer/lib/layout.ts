@@ -1,7 +1,6 @@
 // Layered layout of the derivation graph: elkjs's layered algorithm for graphs of
 // ordinary size, and a linear-time longest-path layering for very large ones, where
 // elk would take many seconds.
-import ELK from "elkjs/lib/elk.bundled.js";
 import type { Graph } from "../../core/api/schema";
 
 export const NODE_WIDTH = 240;
@@ -10,11 +9,16 @@ const ELK_LIMIT = 800;
 
 export type Positions = Map<string, { x: number; y: number }>;
 
-let elk: InstanceType<typeof ELK> | null = null;
+type Elk = InstanceType<typeof import("elkjs/lib/elk.bundled.js").default>;
+let elk: Elk | null = null;
 
 export async function layoutGraph(graph: Graph): Promise<Positions> {
   if (graph.nodes.length > ELK_LIMIT) return layeredFast(graph);
-  elk ??= new ELK();
+  // elk is large: load it (a separate chunk) only when a graph needs laying out.
+  if (!elk) {
+    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
+    elk = new ELK();
+  }
   const known = new Set(graph.nodes.map((n) => n.hash));
   const result = await elk.layout({
     id: "root",

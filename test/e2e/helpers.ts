@@ -108,3 +108,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
 }
+
+/** Pick `<module>:<fn>` in the Function chooser and wait for the node named `waitFor` (default: fn). */
+export async function chooseFunction(page: Page, fn: string, waitFor: string | null = fn): Promise<void> {
+  const select = page.getByLabel("Function");
+  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
+  await select.selectOption(value!);
+  if (waitFor) await node(page, waitFor).waitFor({ timeout: 15_000 });
+}

@@ -1,7 +1,7 @@
 // Big and long builds: a 100,000-line log stays responsive; a running build can be cancelled.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
-import { fixture, launch, node, open, serve, type Served } from "./helpers.js";
+import { chooseFunction, fixture, launch, node, open, serve, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;
@@ -13,13 +13,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function chooseFunction(page: import("playwright-core").Page, fn: string) {
-  const select = page.getByLabel("Function");
-  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
-  await select.selectOption(value!);
-  await node(page, fn).waitFor({ timeout: 15_000 });
-}
 
 describe("logs and cancel", () => {
   it("streams a 100,000-line log and stays responsive (virtualized)", async () => {

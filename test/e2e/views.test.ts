@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { join } from "node:path";
-import { fixture, launch, node, open, repo, screenshot, serve, type Opened, type Served } from "./helpers.js";
+import { chooseFunction, fixture, launch, node, open, repo, screenshot, serve, type Opened, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;
@@ -25,12 +25,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await opened.context.close();
 });
-
-async function chooseFunction(fn: string) {
-  const select = page.getByLabel("Function");
-  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
-  await select.selectOption(value!);
-}
 
 async function build() {
   await page.getByRole("button", { name: "Build", exact: true }).click();
@@ -94,7 +88,7 @@ describe("retarget", () => {
 
 describe("retarget to a system nothing here can build", () => {
   it("flags the nodes no backend can build, with the reason, before anything runs", async () => {
-    await chooseFunction("emulated");
+    await chooseFunction(page, "emulated");
     await node(page, "emulated").waitFor({ timeout: 15_000 });
     await page.getByLabel("Target").fill("x86_64-darwin");
     await page.getByLabel("Target").press("Enter");
@@ -144,7 +138,7 @@ describe("builds and logs", () => {
   });
 
   it("makes a failed build stand out with its exit code, log tail and a one-click rebuild", async () => {
-    await chooseFunction("broken");
+    await chooseFunction(page, "broken");
     await node(page, "broken").waitFor({ timeout: 15_000 });
     await build();
     await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
@@ -181,7 +175,7 @@ describe("builds and logs", () => {
 
 describe("errors and keyboard", () => {
   it("shows an evaluation error with its file, line and column", async () => {
-    await chooseFunction("bad_eval");
+    await chooseFunction(page, "bad_eval", null);
     const err = page.getByTestId("eval-error");
     await err.waitFor({ timeout: 15_000 });
     await expect(err.textContent()).resolves.toMatch(/bad\.bramble:\d+:\d+/);
