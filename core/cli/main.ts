@@ -292,7 +292,7 @@ export function makeProgram(): Command {
         }
         let project;
         try {
-          project = loadProject(projectDir);
+          project = loadProject(host.engine.db.projectOf(hash) ?? projectDir);
         } catch {
           project = { root: projectDir, sandboxPaths: [] as string[] };
         }

@@ -205,6 +205,14 @@ export class Db {
     })();
   }
 
+  /** The project of the newest evaluation that included this derivation. */
+  projectOf(drvHash: string): string | undefined {
+    const row = this.sql
+      .prepare("SELECT e.project FROM evaluations e JOIN evaluation_drvs d ON d.evaluation_id = e.id WHERE d.drv_hash = ? ORDER BY e.id DESC LIMIT 1")
+      .get(drvHash) as { project: string } | undefined;
+    return row?.project;
+  }
+
   getDerivation(hash: string): Derivation | undefined {
     const row = this.stmts.getDrv!.get(hash) as { json: string } | undefined;
     return row ? (JSON.parse(row.json) as Derivation) : undefined;

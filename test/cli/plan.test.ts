@@ -51,4 +51,12 @@ describe("bramble run and shell", () => {
     expect(r.stdout).toMatch(/^\/bin\/sh$/m);
     expect(r.code).toBe(3);
   });
+
+  it("opens the last failed build's sandbox when given nothing, from any directory", () => {
+    expect(bramble(["build", "./test/fixtures/failing:broken"], { home }).code).toBe(1);
+    const r = bramble(["shell"], { home, cwd: "/", input: 'echo "dep=${dep:+set}"; ls; exit 0\n' });
+    expect(r.stderr).toMatch(/the sandbox of [0-9a-z]{32}/);
+    expect(r.stdout).toMatch(/dep=set/);
+    expect(r.code).toBe(0);
+  });
 });
