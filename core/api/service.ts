@@ -15,7 +15,7 @@ import { createContext, evaluate, type Evaluation } from "../project/evaluate.js
 import { recordLockEntries } from "../project/lock.js";
 import { bramblesBelow } from "../project/module-args.js";
 import { loadProject, ProjectError, type Project } from "../project/project.js";
-import { checkSystem, hostSystem } from "../project/systems.js";
+import { checkSystem, hostSystem } from "../derivation/systems.js";
 import {
   parseParams,
   type ApiError,

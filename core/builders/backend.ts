@@ -1,19 +1,13 @@
 // The Backend interface: what runs a build. Each backend offers platforms, is available or
 // not (and says why), has its own Store, and builds one derivation at a time into it.
 // local (bubblewrap) is here now; qemu, docker and ssh plug in behind the same interface.
-import { arch, platform as osPlatform } from "node:os";
 import type { BackendInfo } from "../api/schema.js";
 import type { Derivation, OutputRef } from "../derivation/derivation.js";
 import { storeName } from "../store/layout.js";
 import { randomHashPart, type PathInfo, type Store } from "../store/store.js";
 import { HOMELESS } from "./sandbox.js";
 
-/** This machine's system string, e.g. `x86_64-linux`. */
-export function hostSystem(): string {
-  const a = ({ x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64" } as Record<string, string>)[arch()] ?? arch();
-  const o = ({ win32: "windows" } as Record<string, string>)[osPlatform()] ?? osPlatform();
-  return `${a}-${o}`;
-}
+export { hostSystem } from "../derivation/systems.js";
 
 export interface BuildJob {
   buildId: number;

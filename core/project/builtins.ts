@@ -25,7 +25,7 @@ import { derivationHash, type Derivation } from "../derivation/derivation.js";
 import { hashSources } from "../store/sources.js";
 import { glob } from "./glob.js";
 import { PROJECT_FILE } from "./project.js";
-import { ANY_SYSTEM, checkSystem, splitSystem } from "./systems.js";
+import { ANY_SYSTEM, checkSystem, splitSystem } from "../derivation/systems.js";
 import { DerivationValue, RunValue, TestValue } from "./values.js";
 import type { EvalContext } from "./evaluate.js";
 

@@ -19,7 +19,7 @@ import { makeBuiltins } from "./builtins.js";
 import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
 import type { Project } from "./project.js";
-import { hostSystem } from "./systems.js";
+import { hostSystem } from "../derivation/systems.js";
 import { DerivationValue, type RunSpec, type TestSpec } from "./values.js";
 
 export interface EvalContext {

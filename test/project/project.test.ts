@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { readLock, recordLockEntries } from "../../core/project/lock.js";
 import { parseModuleArg } from "../../core/project/module-args.js";
 import { findProjectRoot, readProject } from "../../core/project/project.js";
-import { checkSystem } from "../../core/project/systems.js";
+import { checkSystem } from "../../core/derivation/systems.js";
 
 function project(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), "bramble-project-"));
