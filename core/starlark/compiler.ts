@@ -87,12 +87,12 @@ function bindArgs(fn: StarFunction, args: Value[], kw: [string, Value][], l: Val
 }
 
 export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [string, Value][]): Value {
-  const code = fn.code as FuncCode & { active: number; simple: boolean };
+  const code = fn.code as FuncCode & { active: number; simple: boolean; nparams: number };
   if (code.active > 0 && !code.recursion) throw err(`function ${fn.name} called recursively`);
   if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
   if (++th.steps > th.maxSteps) throw err(`Starlark computation cancelled: too many steps`);
   let l: Value[];
-  if (kw.length === 0 && code.simple && args.length === code.info.numParams) {
+  if (kw.length === 0 && code.simple && args.length === code.nparams) {
     l = args;
     for (let i = args.length; i < code.nlocals; i++) l.push(undefined as unknown as Value);
   } else {
@@ -165,6 +165,7 @@ export class Compiler {
       body: null as unknown as (fr: Frame) => unknown,
       active: 0,
       simple: !info.hasVarargs && !info.hasKwargs && info.numKwonly === 0,
+      nparams: info.numParams,
     };
     code.body = this.block(info.body, toplevel);
     return code;
@@ -1041,19 +1042,27 @@ export class Compiler {
         }
       };
     }
-    let fe = this.expr(fnExpr);
-    if (fnExpr.kind === "Ident" && fnExpr.binding!.scope === "global") {
-      const G = this.cx.globals, gi = fnExpr.binding!.index, slowGet = fe;
-      fe = (fr) => {
-        const f = G[gi];
-        return f !== undefined ? f : slowGet(fr);
-      };
-    }
+    const fe = this.expr(fnExpr);
+    // A global callee (the usual case) is read from the globals array in place.
+    const G = this.cx.globals;
+    const gi = fnExpr.kind === "Ident" && fnExpr.binding!.scope === "global" ? fnExpr.binding!.index : -1;
     if (simple) {
       const es = args.map((a) => this.expr(a.value));
       const n = es.length;
       if (n === 1) {
         const e0 = es[0];
+        if (gi >= 0) return (fr) => {
+          let f = G[gi];
+          if (f === undefined) f = fe(fr);
+          const a = [e0(fr)];
+          fr.callPos = pos;
+          try {
+            if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
+            return callValue(fr.th, f, a, NO_KWARGS);
+          } catch (ex) {
+            throw locate(fr, pos, ex, calleeName(f));
+          }
+        };
         return (fr) => {
           const f = fe(fr);
           const a = [e0(fr)];
@@ -1067,7 +1076,8 @@ export class Compiler {
         };
       }
       return (fr) => {
-        const f = fe(fr);
+        let f = gi >= 0 ? G[gi] : undefined;
+        if (f === undefined) f = fe(fr);
         const a = new Array<Value>(n);
         for (let i = 0; i < n; i++) a[i] = es[i](fr);
         fr.callPos = pos;
