@@ -55,7 +55,7 @@ function timePython(path: string, runs: number): { ms: number; out: string } | u
 
 export async function run(args: string[] = []): Promise<void> {
   const dir = benchDir();
-  const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 3);
+  const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 5);
   const filter = args.filter((a) => !a.startsWith("--"));
   const files = readdirSync(dir).filter((f) => f.endsWith(".star") && (filter.length === 0 || filter.some((x) => f.includes(x)))).sort();
   console.log(`Starlark vs python3: wall time of evaluating each program in-process (parse + resolve + compile + run), best of ${runs} runs.`);

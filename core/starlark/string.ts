@@ -30,14 +30,31 @@ function wantStr(name: string, v: Value): string {
 
 const isSpace = (c: string) => /\s/.test(c);
 
+function isSpaceCode(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || (c > 127 && /\s/.test(String.fromCharCode(c)));
+}
+
+/** str.split() with no separator: runs of whitespace separate, no empty strings. */
+function splitWhitespace(s: string): string[] {
+  const out: string[] = [];
+  const n = s.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && isSpaceCode(s.charCodeAt(i))) i++;
+    if (i >= n) break;
+    let j = i + 1;
+    while (j < n && !isSpaceCode(s.charCodeAt(j))) j++;
+    out.push(s.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
 function split(name: string, s: string, args: Value[], kw: [string, Value][], right: boolean): Value {
   if (kw.length === 0 && args.length <= 1) {
     const sep = args.length === 0 ? null : args[0];
     if (typeof sep === "string" && sep !== "") return new List(s.split(sep));
-    if (sep === null) {
-      const t = s.trim();
-      return new List(t === "" ? [] : t.split(/\s+/));
-    }
+    if (sep === null) return new List(splitWhitespace(s));
   }
   const [sepV, maxV] = kw.length === 0 && args.length <= 2 ? [args[0] ?? null, args[1] ?? null] : unpackArgs(name, args, kw, "sep?", "maxsplit?");
   let max = maxV === null ? -1 : (maxV as number);
@@ -298,7 +315,7 @@ export const stringMethods: Record<string, Method> = {
     const old = wantStr("replace", args[0]), nu = wantStr("replace", args[1]);
     let count = args[2] === undefined || args[2] === null ? -1 : args[2];
     if (typeof count !== "number") throw err(`replace: for parameter count: got ${typeName(count)}, want int`);
-    if (count < 0) return s.split(old).join(nu);
+    if (count < 0) return s.replaceAll(old, () => nu); // a function: no "$&" patterns
     let out = "", i = 0;
     if (old === "") {
       // insert between code units, like Python
