@@ -265,6 +265,7 @@ export class Compiler {
         const pos = s.pos;
         return (fr) => {
           if (!load) throw locate(fr, pos, err(`load not implemented by this application`));
+          fr.callPos = pos;
           const m = load(pos, fr, module);
           for (const [from, to] of pairs) {
             const v = m.get(from.name);

@@ -15,6 +15,12 @@ export {
   makeList, makeDict, makeTuple, makeSet,
 } from "./values.js";
 export type { Value, HostValue, BuiltinFn } from "./values.js";
+import type { Value as ModuleValue } from "./values.js";
+/** A module's name and its (frozen) globals, for hosts that keep loaded modules. */
+export interface Module {
+  name: string;
+  globals: Map<string, ModuleValue>;
+}
 export { UNIVERSE } from "./builtins.js";
 export { json } from "./json.js";
 export { math } from "./math.js";
