@@ -11,7 +11,7 @@ import { Frame, Thread } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
   Builtin, Bytes, Cell, Dict, Float, FuncCode, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals,
-  err, isHostValue, iterValues, mustIterate, quote, truth, typeName,
+  err, isHostValue, iterValues, mustIterate, quote, repr, truth, typeName,
 } from "./values.js";
 
 type Ev = (fr: Frame) => Value;
@@ -553,13 +553,11 @@ export class Compiler {
           const d = new Dict();
           for (let i = 0; i < n; i++) {
             const k = ks[i](fr), v = vs[i](fr);
-            if (typeof k === "string") d.set(k, v);
-            else {
-              try {
-                d.set(k, v);
-              } catch (ex) {
-                throw locate(fr, ps[i], ex);
-              }
+            try {
+              if (d.size > 0 && d.has(k)) throw err(`duplicate key: ${repr(k)}`);
+              d.set(k, v);
+            } catch (ex) {
+              throw locate(fr, ps[i], ex);
             }
           }
           return d;
