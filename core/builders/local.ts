@@ -9,7 +9,7 @@ import { hashPart } from "../store/layout.js";
 import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { runLogged } from "./run.js";
-import { BUILD_DIR, bwrapArgv, findBwrap, type SandboxSpec } from "./sandbox.js";
+import { BUILD_DIR, bwrapArgv, findBwrap, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 
 export interface PreparedSandbox {
   /** the per-build temporary directory (build dir, store mount) */
@@ -111,11 +111,14 @@ export class LocalBackend implements Backend {
       }
     };
     let result;
+    const limited = withPidsLimit(bwrapArgv(spec));
     try {
-      result = await runLogged(bwrapArgv(spec), { log: job.log, signal: job.signal, timeoutMs: job.timeoutMs });
+      result = await runLogged(limited.argv, { log: job.log, signal: job.signal, timeoutMs: job.timeoutMs });
     } catch (e) {
       const kept = keep();
       throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
+    } finally {
+      limited.cleanup();
     }
     if (result.cancelled) {
       removeTree(root);

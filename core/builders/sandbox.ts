@@ -2,7 +2,9 @@
 // the input closures and the declared sandbox paths (read-only), a writable build directory
 // and store directory (for the outputs), fresh /proc, /dev and /tmp, and no network unless asked.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -43,7 +45,8 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   if (spec.network) a.push("--share-net");
   a.push("--hostname", "localhost", "--die-with-parent", "--new-session", "--cap-drop", "ALL");
   // Fresh /proc, /dev and /tmp first, so binds below /tmp (a store under /tmp) stay visible.
-  a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  // /tmp is memory: capped, so a builder filling it gets ENOSPC instead of exhausting the host.
+  a.push("--proc", "/proc", "--dev", "/dev", "--size", String(sandboxTmpSize()), "--tmpfs", "/tmp");
   for (const p of spec.sandboxPaths) {
     if (p.startsWith(spec.storeDir) || p === BUILD_DIR || p === "/proc" || p === "/dev" || p === "/tmp") continue;
     a.push("--ro-bind-try", p, p);
@@ -60,4 +63,65 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);
   return a;
+}
+
+/** Bytes of the sandbox's /tmp tmpfs (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB). */
+export function sandboxTmpSize(): number {
+  const v = Number(process.env.BRAMBLE_SANDBOX_TMP_SIZE);
+  return v > 0 ? Math.floor(v) : 4 * 1024 ** 3;
+}
+
+/** Processes a build may have at once (BRAMBLE_SANDBOX_PIDS, default 4096): a fork bomb stops there. */
+export function sandboxMaxPids(): number {
+  const v = Number(process.env.BRAMBLE_SANDBOX_PIDS);
+  return v > 0 ? Math.floor(v) : 4096;
+}
+
+/**
+ * Run argv inside a fresh pids cgroup capped at `max` processes, when this process may create
+ * one (root with the cgroup v1 pids controller, or a writable cgroup v2 with pids). RLIMIT_NPROC
+ * does not bind root, even in a user namespace. The shell joins the cgroup before it execs the
+ * sandbox, so nothing the build starts can fork outside it. Without cgroups, argv is unchanged.
+ */
+export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: string[]; cleanup: () => void } {
+  const none = { argv, cleanup: () => {} };
+  let base: string | undefined;
+  if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) base = "/sys/fs/cgroup/pids";
+  else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids")) base = "/sys/fs/cgroup";
+  if (!base) return none;
+  try {
+    // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them.
+    for (const e of readdirSync(base)) {
+      const pid = /^bramble-(\d+)-/.exec(e)?.[1];
+      if (pid && !pidAlive(Number(pid))) {
+        try {
+          rmdirSync(join(base, e));
+        } catch {
+          /* still busy */
+        }
+      }
+    }
+    const dir = join(base, `bramble-${process.pid}-${randomBytes(4).toString("hex")}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, "pids.max"), String(max));
+    const cleanup = (tries = 20) => {
+      try {
+        rmdirSync(dir);
+      } catch {
+        if (tries > 0) setTimeout(() => cleanup(tries - 1), 250).unref();
+      }
+    };
+    return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(dir, "cgroup.procs"), ...argv], cleanup: () => cleanup() };
+  } catch {
+    return none;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
