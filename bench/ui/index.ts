@@ -77,6 +77,11 @@ export async function run(): Promise<void> {
     await page.goto(url);
     await page.locator('[data-testid^="node-"]').first().waitFor({ timeout: 300_000 });
     const firstRender = Date.now() - t0;
+    // The renderer marks when it asked for the graph, got it, and laid it out.
+    const marks = await page.evaluate<Record<string, number>>(
+      `Object.fromEntries(performance.getEntriesByType("mark").filter((m) => m.name.startsWith("bramble:")).map((m) => [m.name.slice(8), m.startTime]))`,
+    );
+    const phase = (a: string, b: string) => (marks[a] !== undefined && marks[b] !== undefined ? `${Math.round(marks[b]! - marks[a]!)} ms` : "n/a");
     const count = await page.evaluate<number>(`document.querySelectorAll("[data-testid^='node-n']").length`);
     const total = layers * width;
 
@@ -109,6 +114,7 @@ export async function run(): Promise<void> {
     const rendered = await page.evaluate<number>(`document.querySelectorAll(".react-flow__node").length`);
     console.log(`graph: ${total} nodes requested, ${count} rendered at first paint (only visible nodes are mounted)`);
     console.log(`time to first render: ${firstRender} ms (evaluation, layout and paint)`);
+    console.log(`  graph.evaluate round trip ${phase("evaluate-start", "graph-received")}, layout ${phase("graph-received", "layout-done")}`);
     console.log(`panning: ${frames.length} frames, median ${pct(frames, 50).toFixed(1)} ms, p95 ${pct(frames, 95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms; ${rendered} nodes mounted after panning`);
   } finally {
     await browser.close();

@@ -9,7 +9,9 @@ import {
   ReactFlowProvider,
   useNodesState,
   useReactFlow,
+  Position,
   type Edge,
+  type NodeHandle,
   type NodeMouseHandler,
   type OnSelectionChangeFunc,
 } from "@xyflow/react";
@@ -23,6 +25,12 @@ import { DrvNode, type DrvFlowNode } from "./DrvNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
 
 const nodeTypes = { drv: DrvNode };
+const HANDLE = 6;
+/** Where DrvNode's handles sit (left and right middle, as the default handle CSS places them). */
+const HANDLES: NodeHandle[] = [
+  { type: "target", position: Position.Left, x: -HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
+  { type: "source", position: Position.Right, x: NODE_WIDTH - HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
+];
 /** above this many nodes, mount only what is in view and open zoomed in on the roots */
 const LARGE = 300;
 
@@ -85,6 +93,7 @@ function Flow() {
     let stale = false;
     void layoutGraph(graph).then((pos) => {
       if (stale) return;
+      performance.mark("bramble:layout-done");
       setNodes(
         graph.nodes.map((n) => ({
           id: n.hash,
@@ -93,6 +102,10 @@ function Flow() {
           data: { node: n },
           width: NODE_WIDTH,
           height: NODE_HEIGHT,
+          // Known size and handles up front: otherwise xyflow mounts every node once to
+          // measure it, which for thousands of nodes costs seconds before the first paint.
+          measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
+          handles: HANDLES,
           ariaLabel: `${n.name}, ${n.badge}, ${n.system}`,
         })),
       );

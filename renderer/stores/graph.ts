@@ -142,7 +142,9 @@ export const useGraph = create<GraphStore>((set, get) => ({
     set({ loading: true, error: null, evalError: null });
     try {
       const t = target && target !== info?.host ? target : undefined;
+      performance.mark("bramble:evaluate-start");
       const graph = await api.call("graph.evaluate", { project, moduleArg, ...(t ? { target: t } : {}) });
+      performance.mark("bramble:graph-received");
       if (seq !== evalSeq) return;
       set((s) => ({ graph, loading: false, version: s.version + 1 }));
     } catch (e) {
