@@ -111,11 +111,24 @@ export function cleanup(engine: Engine): CleanupReport {
   return report;
 }
 
-/** output name → store path, if this derivation has been built and its outputs are valid. */
+/**
+ * output name → store path, if this derivation has been built and its outputs are valid: in
+ * the local store, else in the store of a configured backend that holds them all (its path
+ * there). A build treats both as built (cached).
+ */
 export function nodeOutputs(engine: Engine, drvHash: string): Record<string, string> | undefined {
   const names = engine.db.drvOutputs(drvHash);
-  if (!names) return undefined;
-  return Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
+  if (names) return Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
+  const recorded = engine.db.drvOutputsRecorded([drvHash]).get(drvHash);
+  if (!recorded) return undefined;
+  for (const b of engine.backends) {
+    if (b.store === engine.store) continue;
+    const id = b.store.backend;
+    if (Object.values(recorded).every((n) => engine.db.storesOf(n).includes(id))) {
+      return Object.fromEntries(Object.entries(recorded).map(([o, n]) => [o, b.store.path(n)]));
+    }
+  }
+  return undefined;
 }
 
 export function backendInfos(engine: Engine): BackendInfo[] {

@@ -14,7 +14,10 @@ import {
 } from "../derivation/derivation.js";
 import { BuildFailure, type Backend } from "../builders/backend.js";
 import { lock } from "../store/lock.js";
-import type { PathInfo } from "../store/store.js";
+import { copyClosure, MissingPathError } from "../store/copy.js";
+import { RemoteStore } from "../store/remote-store.js";
+import type { PathInfo, Store } from "../store/store.js";
+import { LOCAL_STORE } from "../db/db.js";
 import type { Engine } from "./engine.js";
 import { BuildLog, logFileFor } from "../store/logs.js";
 import { planGraph } from "./plan.js";
@@ -31,6 +34,11 @@ export interface BuildRequest {
   /** build just these (and what they need) instead of the roots */
   only?: string[];
   builder?: string;
+  /**
+   * Leave the requested outputs in the store of the backend that built them (or holds them)
+   * instead of copying them back to the local store at the end (like `nix build --store`).
+   */
+  keepRemote?: boolean;
   /** per build */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -90,6 +98,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     for (const d of deps(h)) if (!closure.has(d)) stack.push(d);
   }
 
+  const stores = new StoreIndex(engine);
   const built = engine.db.drvOutputsMany([...closure]);
   // A registered path that vanished from disk (deleted by hand) is no longer valid.
   const vanished = new Set<string>();
@@ -101,9 +110,17 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     }
   }
   if (vanished.size) engine.db.deletePaths([...vanished]);
+  // Not in the local store: built if another backend's store holds every output.
+  const elsewhere = [...closure].filter((h) => !built.has(h));
+  if (elsewhere.length) {
+    for (const [h, outs] of engine.db.drvOutputsRecorded(elsewhere)) {
+      const names = drvs.get(h)!.outputs.map((o) => outs[o]);
+      if (names.every((n) => n !== undefined && stores.holding(n) !== undefined)) built.set(h, outs);
+    }
+  }
   const outputs = new Map<string, Record<string, string>>(); // store names
   const failed: string[] = [];
-  const toPaths = (names: Record<string, string>) => Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
+  const toPaths = (names: Record<string, string>) => Object.fromEntries(Object.entries(names).map(([o, n]) => [o, stores.pathOf(n)]));
 
   // Needed: not built, and reachable from the requested nodes through unbuilt nodes.
   const needed = new Set<string>();
@@ -123,9 +140,13 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     total: needed.size + cachedNodes.length,
     nodes: [...cachedNodes, ...needed].map((h) => ({ hash: h, name: drvs.get(h)!.name, backend: plan.get(h)?.backend ?? "cached" })),
   });
+  const wantedSet = new Set(wanted);
+  const cachedRootsElsewhere: string[] = [];
   for (const h of cachedNodes) {
     outputs.set(h, built.get(h)!);
-    emit({ type: "cached", runId, hash: h, outputs: toPaths(built.get(h)!) });
+    // The user asked for it: it comes to the local store first (below, once planning is fine).
+    if (!req.keepRemote && wantedSet.has(h) && Object.values(built.get(h)!).some((n) => !engine.store.has(n))) cachedRootsElsewhere.push(h);
+    else emit({ type: "cached", runId, hash: h, outputs: toPaths(built.get(h)!) });
   }
   const finish = (status: BuildResult["status"], nBuilt: number, nCached: number): BuildResult => {
     emit({ type: "run-finished", runId, status, built: nBuilt, cached: nCached, failed: failed.length });
@@ -144,6 +165,15 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
       emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `unknown derivation ${h}: not in the evaluated graph`, logTail: [] });
     }
     return finish("failed", 0, cachedNodes.length);
+  }
+  for (const h of cachedRootsElsewhere) {
+    try {
+      await stores.bring(engine.store, Object.values(built.get(h)!));
+      emit({ type: "cached", runId, hash: h, outputs: toPaths(built.get(h)!) });
+    } catch (e) {
+      failed.push(h);
+      emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `${drvs.get(h)!.name}: ${(e as Error).message}`, logTail: [] });
+    }
   }
   for (const h of needed) emit({ type: "planned", runId, hash: h, backend: plan.get(h)!.backend! });
   // While this run builds, gc stays away (it would not know which inputs are in use).
@@ -192,7 +222,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
       while (!stopping && ready.length && active < jobs) {
         const h = ready.shift()!;
         active++;
-        buildOne(engine, req, h, drvs.get(h)!, plan.get(h)!.backend!, outputs, stopper.signal, emit).then(
+        buildOne(engine, stores, req, h, drvs.get(h)!, plan.get(h)!.backend!, outputs, !req.keepRemote && wantedSet.has(h), stopper.signal, emit).then(
           (r) => {
             active--;
             done.add(h);
@@ -246,11 +276,14 @@ type NodeResult = { status: "built" | "cached" | "failed" | "cancelled" };
 
 async function buildOne(
   engine: Engine,
+  stores: StoreIndex,
   req: BuildRequest,
   h: string,
   drv: Derivation,
   backendName: string,
   outputs: Map<string, Record<string, string>>,
+  /** a requested output: bring it to the local store before reporting it */
+  wantLocal: boolean,
   signal: AbortSignal,
   emit: (e: BuildEvent) => void,
 ): Promise<NodeResult> {
@@ -269,24 +302,39 @@ async function buildOne(
     if (!n) throw new Error(`${drv.name} needs output ${o} of ${dh}, which is not built`);
     return n;
   };
+  const backend: Backend | undefined = engine.backends.find((b) => b.name === backendName) ?? (backendName === drv.builder ? engine.builtin : undefined);
+  if (!backend) return fail(`backend ${backendName} is not available`);
+  const dest = backend.store;
   let key: string;
-  let inputClosure: string[];
+  let inputNames: string[];
   try {
     key = resolvedKey(drv, name);
-    inputClosure = [...engine.store.closure(derivationInputs(drv).map((r) => name(r.hash, r.output)))];
+    inputNames = [...new Set(derivationInputs(drv).map((r) => name(r.hash, r.output)))];
   } catch (e) {
     return fail((e as Error).message);
   }
-  const cutoff = () => {
-    const real = engine.db.realisation(key);
-    if (!real || !drv.outputs.every((o) => real[o])) return false;
+  const report = async (type: "built" | "cached", names: Record<string, string>, buildId?: number): Promise<NodeResult> => {
+    if (wantLocal) {
+      try {
+        await stores.bring(engine.store, Object.values(names));
+      } catch (e) {
+        return fail(`${drv.name} was ${type === "built" ? "built" : "found"} on ${stores.holding(Object.values(names)[0]!) ?? backendName}, but ${(e as Error).message}`, buildId ?? null);
+      }
+    }
+    const paths = Object.fromEntries(Object.entries(names).map(([o, n]) => [o, stores.pathOf(n)]));
+    if (type === "built") emit({ type: "built", runId, hash: h, buildId: buildId!, outputs: paths });
+    else emit({ type: "cached", runId, hash: h, outputs: paths });
+    return { status: type };
+  };
+  const cutoff = async (): Promise<NodeResult | undefined> => {
+    const real = engine.db.realisationRecorded(key);
+    if (!real || !drv.outputs.every((o) => real[o] && stores.holding(real[o]) !== undefined)) return undefined;
     engine.db.linkOutputs(h, real);
     outputs.set(h, real);
-    emit({ type: "cached", runId, hash: h, outputs: Object.fromEntries(Object.entries(real).map(([o, n]) => [o, engine.store.path(n)])) });
-    return true;
+    return report("cached", real);
   };
-  if (cutoff()) return { status: "cached" };
-
+  const early = await cutoff();
+  if (early) return early;
   let release: () => void;
   try {
     release = await lock(join(engine.layout.lockDir, `drv-${key}.lock`), signal);
@@ -297,10 +345,21 @@ async function buildOne(
   let log: BuildLog | undefined;
   let buildId: number | null = null;
   try {
-    if (cutoff()) return { status: "cached" }; // another process built it while we waited
-    const backend: Backend | undefined = engine.backends.find((b) => b.name === backendName) ?? (backendName === drv.builder ? engine.builtin : undefined);
-    if (!backend) return fail(`backend ${backendName} is not available`);
-    const sub = (s: string) => substituteTemplates(s, (r) => engine.store.path(name(r.hash, r.output)));
+    const again = await cutoff(); // another process built it while we waited
+    if (again) return again;
+    // The inputs' closure comes into the store of the backend that builds (only what it lacks).
+    let inputClosure: string[];
+    try {
+      await stores.bring(dest, inputNames, signal);
+      inputClosure = [...dest.closure(inputNames)];
+    } catch (e) {
+      if (signal.aborted) {
+        emit({ type: "cancelled", runId, hash: h, buildId: null });
+        return { status: "cancelled" };
+      }
+      return fail(`${drv.name} on ${backendName}: ${(e as Error).message}`);
+    }
+    const sub = (s: string) => substituteTemplates(s, (r) => dest.path(name(r.hash, r.output)));
     const record = engine.db.startBuild(
       {
         runId,
@@ -338,6 +397,7 @@ async function buildOne(
           engine.store.writeDrv(h, drv);
           engine.db.putDerivations(new Map([[h, drv]]));
           engine.db.registerOutputs({
+            store: stores.idOf(dest),
             drvHash: h,
             resolved: key,
             outputs: [...infos].map(([output, info]) => ({ output, info })),
@@ -351,8 +411,7 @@ async function buildOne(
         const first = outcome.outputs.get(drv.outputs[0] ?? "out");
         if (first) req.onFixedOutput?.(h, drv, first.hash);
       }
-      emit({ type: "built", runId, hash: h, buildId: id, outputs: Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)])) });
-      return { status: "built" };
+      return await report("built", names, id);
     } catch (e) {
       const f = e instanceof BuildFailure ? e : new BuildFailure(`internal error: ${(e as Error).stack ?? e}`);
       if (f.cancelled || (signal.aborted && f.message === "cancelled")) {
@@ -369,3 +428,76 @@ async function buildOne(
     release();
   }
 }
+
+/**
+ * Which store holds what, for one run: the local store (the `paths` table) and each
+ * configured backend's store (`store_paths`, as this machine last wrote or read it), and
+ * the one way paths move between them (copyClosure, through the local store).
+ */
+export class StoreIndex {
+  private readonly byId = new Map<string, Store>();
+  /** copies in flight, so two builds needing one input copy it once */
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(private readonly engine: Engine) {
+    this.byId.set(LOCAL_STORE, engine.store);
+    for (const b of engine.backends) if (b.store !== engine.store && !this.byId.has(b.store.backend)) this.byId.set(b.store.backend, b.store);
+  }
+
+  idOf(store: Store): string {
+    return store === this.engine.store ? LOCAL_STORE : store.backend;
+  }
+
+  /** The first store holding a valid `name` (local first), among the stores configured now. */
+  holding(name: string): string | undefined {
+    if (this.engine.store.has(name)) return LOCAL_STORE;
+    return this.engine.db.storesOf(name).find((id) => this.byId.has(id));
+  }
+
+  /** Where a store name is (local path when it is here), for events and results. */
+  pathOf(name: string): string {
+    const id = this.holding(name);
+    return (id ? this.byId.get(id)! : this.engine.store).path(name);
+  }
+
+  /** Make `names` and their closures valid in `dest`, copying from the stores that hold them. */
+  async bring(dest: Store, names: string[], signal?: AbortSignal): Promise<void> {
+    if (!names.length) return;
+    if (dest instanceof RemoteStore) await dest.refresh(REMOTE_REFRESH_MS);
+    const destId = this.idOf(dest);
+    const bySource = new Map<string, string[]>();
+    for (const n of names) {
+      if (dest.has(n)) continue;
+      const src = this.holding(n);
+      if (!src || src === destId) throw new Error(`${n} is in no store that bramble can reach now`);
+      let list = bySource.get(src);
+      if (!list) bySource.set(src, (list = []));
+      list.push(n);
+    }
+    for (const [src, list] of bySource) {
+      if (signal?.aborted) throw new Error("cancelled");
+      const key = `${src}>${destId}:${[...list].sort().join(",")}`;
+      let p = this.inflight.get(key);
+      if (!p) {
+        p = this.copy(this.byId.get(src)!, src, dest, destId, list).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, p);
+      }
+      await p;
+    }
+  }
+
+  private async copy(from: Store, fromId: string, to: Store, toId: string, names: string[]): Promise<void> {
+    try {
+      const r = await copyClosure(from, to, names, { via: this.engine.store, maxAgeMs: REMOTE_REFRESH_MS });
+      if (to instanceof RemoteStore) this.engine.db.addStorePaths(toId, r.closure.map((n) => to.queryPathInfo(n)!).filter(Boolean));
+      if (from instanceof RemoteStore) this.engine.db.addStorePaths(fromId, r.closure.map((n) => from.queryPathInfo(n)!).filter(Boolean));
+    } catch (e) {
+      // The DB said the other store had them; if it does not (wiped, collected), forget it.
+      if (e instanceof MissingPathError && fromId !== LOCAL_STORE) this.engine.db.deleteStorePaths(fromId, e.names);
+      throw new Error(`copying ${names.length === 1 ? names[0] : `${names.length} paths`} from the ${fromId} store to the ${toId} store failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** How old a remote store's metadata may be when a run asks it what it has. */
+const REMOTE_REFRESH_MS = 30_000;

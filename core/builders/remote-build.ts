@@ -1,14 +1,14 @@
-// What the ssh and docker backends share: a build on another store. The inputs' closure
-// is copied there first; the builder sees that store's paths; its outputs come back over
-// the connection, are hashed and registered here (with the job's register, one transaction)
-// and in the remote store, under the same content-addressed names.
-import { lstatSync, mkdirSync } from "node:fs";
+// What the ssh and docker backends share: a build in another store. The scheduler has
+// copied the inputs' closure there; the builder sees that store's paths; its outputs come
+// over the connection to be hashed here, go back, and are registered in the remote store
+// (and recorded in the DB by the job's register) under content-addressed names.
+import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
 import { hashPart } from "../store/layout.js";
-import { RemoteStore, relocate, stagingDir } from "../store/remote-store.js";
+import { RemoteStore, stagingDir } from "../store/remote-store.js";
 import { copySources } from "../store/sources.js";
-import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
+import { makeWritable, prepareOutputs, removeTree, type LocalStore, type PathInfo, type PendingOutput } from "../store/store.js";
 import { BuildFailure, builderEnv, outputName, temporaryOutputNames, type BuildJob, type BuildOutcome } from "./backend.js";
 
 export interface RemoteCommand {
@@ -51,9 +51,11 @@ export function stageBuildDir(local: LocalStore, job: BuildJob): string {
 }
 
 /**
- * Bring a finished build's outputs back: `fetch` puts the remote trees (named by their
- * temporary store names) into a local directory; they are relocated, hashed and added to the
- * local store, then registered in the remote store.
+ * Register a finished build's outputs in the store they were built in: `fetch` puts the
+ * remote trees (named by their temporary store names) into a local staging directory, where
+ * they are hashed, renamed and canonicalized exactly as a local build's outputs are; they go
+ * back up to the remote store, valid there under their final names, and are recorded (the
+ * job's `register`). The local store is not touched: outputs come here only when needed.
  */
 export async function ingestOutputs(
   label: string,
@@ -78,23 +80,25 @@ export async function ingestOutputs(
       } catch {
         throw new BuildFailure(`${label}: builder did not create output ${o} ($${o})`, 0);
       }
-      relocate(p, remote.dir, local.dir);
+      makeWritable(p);
       pending.push({ output: o, tmpPath: p, name: outputName(job.drv, o), tmpHash: hashPart(name), expectHash: o === job.drv.outputs[0] ? job.drv.outputHash : undefined });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
-    let outputs;
+    let infos: Map<string, PathInfo>;
     try {
-      outputs = local.addOutputs(pending, candidates, job.drvHash, job.register);
+      const prepared = prepareOutputs(pending, candidates, job.drvHash, remote.dir);
+      for (const { p, final } of prepared.finals) renameSync(p.tmpPath, join(stage, final));
+      infos = prepared.infos;
     } catch (e) {
       throw new BuildFailure(`${label}: ${(e as Error).message}`, 0);
     }
     try {
-      await remote.addFromLocal(local, [...outputs.values()].map((i) => i.name));
+      await remote.addStaged(stage, [...infos.values()]);
     } catch (e) {
-      // The build is done and valid here; the other store just lacks it (copied again next time).
-      job.log(`bramble: ${label}: could not register the outputs in its store: ${(e as Error).message}`);
+      throw new BuildFailure(`${label}: could not register the outputs in its store: ${(e as Error).message}`, 0);
     }
-    return { outputs };
+    job.register(infos);
+    return { outputs: infos };
   } finally {
     removeTree(stage);
   }

@@ -21,6 +21,9 @@ export interface PathInfo {
   normalize?: Record<string, string>;
 }
 
+/** The local store's name in `store_paths` and `storesOf`. */
+export const LOCAL_STORE = "local";
+
 export interface NewBuild {
   runId: string;
   drvHash: string;
@@ -150,8 +153,12 @@ export class Db {
       derivers: p(`SELECT drv_hash FROM drv_outputs WHERE path = ?`),
       allPaths: p(`SELECT * FROM paths`),
       deletePath: p(`DELETE FROM paths WHERE name = ?`),
-      deleteDrvOutputs: p(`DELETE FROM drv_outputs WHERE path = ?`),
-      deleteRealisations: p(`DELETE FROM realisations WHERE path = ?`),
+      deleteDrvOutputs: p(`DELETE FROM drv_outputs WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
+      deleteRealisations: p(`DELETE FROM realisations WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
+      putStorePath: p(`INSERT OR REPLACE INTO store_paths (store, name, info) VALUES (?, ?, ?)`),
+      deleteStorePath: p(`DELETE FROM store_paths WHERE store = ? AND name = ?`),
+      storesOfPath: p(`SELECT store FROM store_paths WHERE name = ?`),
+      realisationRecorded: p(`SELECT output, path FROM realisations WHERE resolved = ?`),
       latestEvaluations: p(
         `SELECT e.* FROM evaluations e JOIN (SELECT MAX(id) AS id FROM evaluations GROUP BY project, module_arg, target) l ON l.id = e.id`,
       ),
@@ -293,11 +300,21 @@ export class Db {
    * Register a finished build's outputs in one transaction: the valid paths, which
    * derivation (and resolved derivation) they belong to, and the build's status.
    */
-  registerOutputs(r: { drvHash: string; resolved?: string; outputs: OutputRegistration[]; buildId?: number; keptDir?: string | null }): void {
+  registerOutputs(r: {
+    drvHash: string;
+    resolved?: string;
+    outputs: OutputRegistration[];
+    buildId?: number;
+    keptDir?: string | null;
+    /** the backend store that holds them (default: the local store) */
+    store?: string;
+  }): void {
     const now = Date.now();
+    const remote = r.store && r.store !== LOCAL_STORE ? r.store : undefined;
     this.sql.transaction(() => {
       for (const o of r.outputs) {
-        this.stmts.putPath!.run(o.info.name, o.info.hash, o.info.size, JSON.stringify(o.info.references), o.info.deriver, now, normalizeJSON(o.info));
+        if (remote) this.stmts.putStorePath!.run(remote, o.info.name, JSON.stringify({ ...o.info, registeredAt: now }));
+        else this.stmts.putPath!.run(o.info.name, o.info.hash, o.info.size, JSON.stringify(o.info.references), o.info.deriver, now, normalizeJSON(o.info));
         this.stmts.putDrvOutput!.run(r.drvHash, o.output, o.info.name);
         if (r.resolved) this.stmts.putRealisation!.run(r.resolved, o.output, o.info.name);
       }
@@ -332,8 +349,9 @@ export class Db {
     this.sql.transaction(() => {
       for (const n of names) {
         this.stmts.deletePath!.run(n);
-        this.stmts.deleteDrvOutputs!.run(n);
-        this.stmts.deleteRealisations!.run(n);
+        // Still valid in another backend's store: which derivation made it stays known.
+        this.stmts.deleteDrvOutputs!.run(n, n);
+        this.stmts.deleteRealisations!.run(n, n);
       }
     })();
   }
@@ -363,6 +381,53 @@ export class Db {
       }
     }
     return out;
+  }
+
+  // ---- other backends' stores ----
+
+  /** Record paths as valid in another backend's store (after a build or a copy there). */
+  addStorePaths(store: string, infos: PathInfo[]): void {
+    if (store === LOCAL_STORE) return;
+    this.sql.transaction(() => {
+      for (const i of infos) this.stmts.putStorePath!.run(store, i.name, JSON.stringify(i));
+    })();
+  }
+
+  /** Forget paths of another backend's store (it no longer has them). */
+  deleteStorePaths(store: string, names: string[]): void {
+    this.sql.transaction(() => {
+      for (const n of names) this.stmts.deleteStorePath!.run(store, n);
+    })();
+  }
+
+  /** The stores a path is valid in: `local` first (the `paths` table), then other backends' stores. */
+  storesOf(name: string): string[] {
+    const others = (this.stmts.storesOfPath!.all(name) as { store: string }[]).map((r) => r.store).sort();
+    return this.stmts.getPath!.get(name) ? [LOCAL_STORE, ...others] : others;
+  }
+
+  /** output name → store name as recorded, whether or not any store still has them. */
+  drvOutputsRecorded(hashes: string[]): Map<string, Record<string, string>> {
+    const out = new Map<string, Record<string, string>>();
+    for (let i = 0; i < hashes.length; i += 500) {
+      const chunk = hashes.slice(i, i + 500);
+      const rows = this.sql
+        .prepare(`SELECT drv_hash, output, path FROM drv_outputs WHERE drv_hash IN (${chunk.map(() => "?").join(",")})`)
+        .all(...chunk) as { drv_hash: string; output: string; path: string }[];
+      for (const r of rows) {
+        let m = out.get(r.drv_hash);
+        if (!m) out.set(r.drv_hash, (m = {}));
+        m[r.output] = r.path;
+      }
+    }
+    return out;
+  }
+
+  /** A resolved derivation's outputs as recorded, valid in some store or not. */
+  realisationRecorded(resolved: string): Record<string, string> | undefined {
+    const rows = this.stmts.realisationRecorded!.all(resolved) as { output: string; path: string }[];
+    if (!rows.length) return undefined;
+    return Object.fromEntries(rows.map((r) => [r.output, r.path]));
   }
 
   realisation(resolved: string): Record<string, string> | undefined {

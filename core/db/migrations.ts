@@ -77,4 +77,16 @@ export const MIGRATIONS: string[] = [
   // 2: outputs of one build that refer to each other are hashed with placeholders for
   // each other's hash parts; remember which, so verify and copy can hash them again.
   `ALTER TABLE paths ADD COLUMN normalize TEXT;`,
+  // 3: one store per backend. Paths valid in another backend's store (its name: `docker`,
+  // `box`, ...), as last written or read by this machine; `paths` stays the local store.
+  // drv_outputs and realisations name outputs by store name, the same in every store.
+  `
+  CREATE TABLE store_paths (
+    store TEXT NOT NULL,
+    name TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (store, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX store_paths_name ON store_paths(name);
+  `,
 ];

@@ -4,6 +4,16 @@
 import { RemoteStore, RemoteStoreError, topoOrder } from "./remote-store.js";
 import { LocalStore, type Store } from "./store.js";
 
+/** Paths asked for that the source store does not hold. */
+export class MissingPathError extends RemoteStoreError {
+  constructor(
+    readonly names: string[],
+    store: string,
+  ) {
+    super(`${names.length === 1 ? `${names[0]} is` : `${names.join(", ")} are`} not valid in the ${store} store`);
+  }
+}
+
 export interface CopyResult {
   /** the closure that was asked for */
   closure: string[];
@@ -17,11 +27,12 @@ export interface CopyResult {
  * `via` (the local store). Nothing is registered in `to` before it is complete, so an
  * interrupted copy leaves both stores whole.
  */
-export async function copyClosure(from: Store, to: Store, names: Iterable<string>, opts: { via?: LocalStore } = {}): Promise<CopyResult> {
-  if (from instanceof RemoteStore) await from.refresh();
-  if (to instanceof RemoteStore) await to.refresh();
+export async function copyClosure(from: Store, to: Store, names: Iterable<string>, opts: { via?: LocalStore; maxAgeMs?: number } = {}): Promise<CopyResult> {
+  if (from instanceof RemoteStore) await from.refresh(opts.maxAgeMs);
+  if (to instanceof RemoteStore) await to.refresh(opts.maxAgeMs);
   const wanted = [...names];
-  for (const n of wanted) if (!from.has(n)) throw new RemoteStoreError(`${n} is not valid in the ${from.backend} store`);
+  const absent = wanted.filter((n) => !from.has(n));
+  if (absent.length) throw new MissingPathError(absent, from.backend);
   const closure = topoOrder(from.closure(wanted), (n) => from.references(n));
   const copied = closure.filter((n) => !to.has(n));
   if (!copied.length) return { closure, copied };
@@ -37,7 +48,9 @@ export async function copyClosure(from: Store, to: Store, names: Iterable<string
     if (!(to instanceof LocalStore)) throw new RemoteStoreError(`cannot copy from ${from.backend} to the ${to.backend} store`);
     await from.copyToLocal(to, copied);
   } else {
-    for (const n of copied) to.importPath(from, n);
+    // Outputs of one build may refer to each other: the batch is allowed as references.
+    const batch = new Set(copied);
+    for (const n of copied) to.importPath(from, n, batch);
   }
   return { closure, copied };
 }

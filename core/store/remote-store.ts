@@ -185,27 +185,42 @@ export class RemoteStore implements Store {
     if (!missing.length) return;
     const stage = stagingDir(local, "upload");
     try {
-      mkdirSync(join(stage, ".info"));
+      const infos: PathInfo[] = [];
       for (const n of missing) {
         const info = local.queryPathInfo(n);
         if (!info) throw new RemoteStoreError(`${n} is not valid in the ${local.backend} store`);
         cpSync(local.path(n), join(stage, n), { recursive: true, verbatimSymlinks: true });
         relocate(join(stage, n), local.dir, this.dir);
-        writeFileSync(join(stage, ".info", `${n}.json`), JSON.stringify({ ...info, registeredAt: Date.now() }));
+        infos.push(info);
       }
-      const tag = `up-${process.pid}-${randomBytes(6).toString("hex")}`;
-      const tmp = `${this.dir}/.tmp/${tag}`;
-      try {
-        await this.transport.putTar(stage, [...missing, ".info"], tmp);
-      } catch (e) {
-        await this.transport.exec(`rm -rf ${shq(tmp)}`).catch(() => undefined);
-        this.fail(`uploading ${missing.length} path(s)`, e as Error);
-      }
-      await this.run("registering uploaded paths", installScript(this.dir, tmp, missing));
-      for (const n of missing) this.infos.set(n, { ...local.queryPathInfo(n)!, registeredAt: Date.now() });
+      await this.addStaged(stage, infos);
     } finally {
       removeTree(stage);
     }
+  }
+
+  /**
+   * Make trees staged in a local directory (`stage/<name>`, already pointing at this store's
+   * directory) valid here: upload them to `.tmp/`, then move each into place and write its
+   * metadata last. A path already valid here is left alone.
+   */
+  async addStaged(stage: string, infos: PathInfo[]): Promise<void> {
+    const todo = infos.filter((i) => !this.has(i.name));
+    if (!todo.length) return;
+    const now = Date.now();
+    mkdirSync(join(stage, ".info"), { recursive: true });
+    for (const i of todo) writeFileSync(join(stage, ".info", `${i.name}.json`), JSON.stringify({ ...i, registeredAt: now }));
+    const names = todo.map((i) => i.name);
+    const tag = `up-${process.pid}-${randomBytes(6).toString("hex")}`;
+    const tmp = `${this.dir}/.tmp/${tag}`;
+    try {
+      await this.transport.putTar(stage, [...names, ".info"], tmp);
+    } catch (e) {
+      await this.transport.exec(`rm -rf ${shq(tmp)}`).catch(() => undefined);
+      this.fail(`uploading ${names.length} path(s)`, e as Error);
+    }
+    await this.run("registering uploaded paths", installScript(this.dir, tmp, names));
+    for (const i of todo) this.infos.set(i.name, { ...i, registeredAt: now });
   }
 
   /** Copy valid paths of this store into the local one (references first), checking their hashes. */
@@ -280,7 +295,7 @@ export function importStaged(local: LocalStore, tree: string, info: PathInfo): P
   const self = info.name.slice(0, 32);
   const candidates = new Map(info.references.map((r) => [r.slice(0, 32), r] as const));
   const added = local.addOutputs(
-    [{ output: "out", tmpPath: tree, name: info.name.slice(33), tmpHash: self, expectHash: info.hash }],
+    [{ output: "out", tmpPath: tree, name: info.name.slice(33), tmpHash: self, expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
     candidates,
     info.deriver,
     (infos) => {

@@ -70,8 +70,11 @@ export interface Store {
    * path info (still holding each path's lock, so register them in one transaction).
    */
   addOutputs(pending: PendingOutput[], candidates: Map<string, string>, deriver: string | null, register: (infos: Map<string, PathInfo>) => void): Map<string, PathInfo>;
-  /** Copy a valid path of another store into this one (with relocation). Its references must already be here. */
-  importPath(from: Store, name: string): PathInfo;
+  /**
+   * Copy a valid path of another store into this one (with relocation). Its references must
+   * already be here, or be in `batch` (paths copied together that may refer to each other).
+   */
+  importPath(from: Store, name: string, batch?: Set<string>): PathInfo;
   gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult;
   verify(opts: { repair?: boolean }): VerifyProblem[];
 }
@@ -148,6 +151,69 @@ function isDanglingLink(p: string): boolean {
   }
 }
 
+/**
+ * Hash built trees (store directory `storeDir`, normalized), give them their final names,
+ * rewrite their temporary hash parts in place and canonicalize them. Nothing is moved: a
+ * store moves them in (LocalStore.addOutputs), or a remote build uploads them to its store.
+ */
+export function prepareOutputs(
+  pending: PendingOutput[],
+  candidates: Map<string, string>,
+  deriver: string | null,
+  storeDir: string,
+): { infos: Map<string, PathInfo>; finals: { p: PendingOutput; final: string }[] } {
+  const infos = new Map<string, PathInfo>();
+  const finals: { p: PendingOutput; final: string }[] = [];
+  // Sibling outputs of one build may refer to each other: while one is hashed, each
+  // sibling's hash part stands as a placeholder named after its output.
+  const siblingsOf = (p: PendingOutput) =>
+    new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
+  const trees = pending.map((p) => {
+    const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
+    const tree = hashTree(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
+    const hash = formatHash(tree.digest);
+    if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
+    return { p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) };
+  });
+  const finalOf = new Map(trees.filter((t) => t.p.tmpHash).map((t) => [t.p.tmpHash!, t.finalHash] as const));
+  for (const { p, tree, hash, finalHash } of trees) {
+    const final = storeName(finalHash, p.name);
+    const pairs: [string, string][] = [];
+    const files: string[] = [];
+    for (const [needle, rels] of tree.refFiles) {
+      if (!rels.length) continue;
+      const to = needle === p.tmpHash ? finalHash : finalOf.get(needle);
+      if (!to || to === needle) continue;
+      pairs.push([needle, to]);
+      files.push(...rels);
+    }
+    if (pairs.length) rewriteTreeMany(p.tmpPath, files, pairs);
+    canonicalizeTree(p.tmpPath);
+    const refs = new Set<string>();
+    const normalized: Record<string, string> = {};
+    for (const r of tree.references) {
+      if (r === p.tmpHash) refs.add(final);
+      else if (finalOf.has(r)) {
+        const sib = trees.find((t) => t.p.tmpHash === r)!;
+        refs.add(storeName(sib.finalHash, sib.p.name));
+        normalized[sib.finalHash] = siblingPlaceholder(sib.p.output);
+      } else if (candidates.has(r)) refs.add(candidates.get(r)!);
+    }
+    for (const [from, to] of p.normalize ?? []) if (tree.references.has(from)) normalized[from] = to;
+    infos.set(p.output, {
+      name: final,
+      hash,
+      size: tree.size,
+      references: [...refs].sort(),
+      deriver,
+      registeredAt: Date.now(),
+      ...(Object.keys(normalized).length ? { normalize: normalized } : {}),
+    });
+    finals.push({ p, final });
+  }
+  return { infos, finals };
+}
+
 export class LocalStore implements Store {
   readonly backend: string;
   readonly dir: string;
@@ -201,55 +267,7 @@ export class LocalStore implements Store {
     deriver: string | null,
     register: (infos: Map<string, PathInfo>) => void,
   ): Map<string, PathInfo> {
-    const infos = new Map<string, PathInfo>();
-    const finals: { p: PendingOutput; final: string }[] = [];
-    // Sibling outputs of one build may refer to each other: while one is hashed, each
-    // sibling's hash part stands as a placeholder named after its output.
-    const siblingsOf = (p: PendingOutput) =>
-      new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
-    const trees = pending.map((p) => {
-      const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
-      const tree = hashTree(p.tmpPath, { storeDir: this.dir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
-      const hash = formatHash(tree.digest);
-      if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
-      return { p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) };
-    });
-    const finalOf = new Map(trees.filter((t) => t.p.tmpHash).map((t) => [t.p.tmpHash!, t.finalHash] as const));
-    for (const { p, tree, hash, finalHash } of trees) {
-      const final = storeName(finalHash, p.name);
-      const pairs: [string, string][] = [];
-      const files: string[] = [];
-      for (const [needle, rels] of tree.refFiles) {
-        if (!rels.length) continue;
-        const to = needle === p.tmpHash ? finalHash : finalOf.get(needle);
-        if (!to || to === needle) continue;
-        pairs.push([needle, to]);
-        files.push(...rels);
-      }
-      if (pairs.length) rewriteTreeMany(p.tmpPath, files, pairs);
-      canonicalizeTree(p.tmpPath);
-      const refs = new Set<string>();
-      const normalized: Record<string, string> = {};
-      for (const r of tree.references) {
-        if (r === p.tmpHash) refs.add(final);
-        else if (finalOf.has(r)) {
-          const sib = trees.find((t) => t.p.tmpHash === r)!;
-          refs.add(storeName(sib.finalHash, sib.p.name));
-          normalized[sib.finalHash] = siblingPlaceholder(sib.p.output);
-        } else if (candidates.has(r)) refs.add(candidates.get(r)!);
-      }
-      for (const [from, to] of p.normalize ?? []) if (tree.references.has(from)) normalized[from] = to;
-      infos.set(p.output, {
-        name: final,
-        hash,
-        size: tree.size,
-        references: [...refs].sort(),
-        deriver,
-        registeredAt: Date.now(),
-        ...(Object.keys(normalized).length ? { normalize: normalized } : {}),
-      });
-      finals.push({ p, final });
-    }
+    const { infos, finals } = prepareOutputs(pending, candidates, deriver, this.dir);
     const held: string[] = [];
     try {
       for (const { p, final } of finals) {
@@ -277,13 +295,13 @@ export class LocalStore implements Store {
     return infos;
   }
 
-  importPath(from: Store, name: string): PathInfo {
+  importPath(from: Store, name: string, batch?: Set<string>): PathInfo {
     const existing = this.queryPathInfo(name);
     if (existing) return existing;
     const info = from.queryPathInfo(name);
     if (!info) throw new Error(`${name} is not valid in the ${from.backend} store`);
     for (const r of info.references) {
-      if (r !== name && !this.has(r)) throw new Error(`cannot import ${name}: its reference ${r} is not in the ${this.backend} store`);
+      if (r !== name && !this.has(r) && !batch?.has(r)) throw new Error(`cannot import ${name}: its reference ${r} is not in the ${this.backend} store`);
     }
     const tmpHash = hashPart(name);
     const tmp = join(this.layout.tmpDir, `import-${process.pid}-${randomHashPart()}`);
