@@ -39,7 +39,7 @@ describe("accessibility", () => {
   it("has no serious axe violations on the graph, node, retarget and history views", async () => {
     const { page, context } = await open(browser, server.url, { bypassCSP: true });
     try {
-      await node(page, "app").waitFor({ timeout: 15_000 });
+      await node(page, "app").waitFor({ timeout: 30_000 });
       expect(await seriousViolations(page)).toEqual([]);
       await node(page, "app").click();
       await page.getByTestId("node-panel").waitFor();
@@ -57,7 +57,7 @@ describe("accessibility", () => {
   it("labels every control", async () => {
     const { page, context } = await open(browser, server.url);
     try {
-      await node(page, "app").waitFor({ timeout: 15_000 });
+      await node(page, "app").waitFor({ timeout: 30_000 });
       const unlabelled = await page.evaluate(() =>
         [...document.querySelectorAll("button, input, select, textarea")]
           .filter((el) => {

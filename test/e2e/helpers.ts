@@ -92,6 +92,8 @@ export interface Opened {
 export async function open(browser: Browser, url: string, opts: { bypassCSP?: boolean } = {}): Promise<Opened> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, bypassCSP: opts.bypassCSP ?? false });
   const page = await context.newPage();
+  // Two cores are shared with builds and other suites: be patient, but bounded.
+  page.setDefaultTimeout(30_000);
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
@@ -114,5 +116,5 @@ export async function chooseFunction(page: Page, fn: string, waitFor: string | n
   const select = page.getByLabel("Function");
   const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
   await select.selectOption(value!);
-  if (waitFor) await node(page, waitFor).waitFor({ timeout: 15_000 });
+  if (waitFor) await node(page, waitFor).waitFor({ timeout: 30_000 });
 }

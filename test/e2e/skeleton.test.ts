@@ -23,7 +23,7 @@ describe("bramble serve in Chromium", () => {
     try {
       for (const name of ["greeting", "hello"]) {
         const n = node(page, name);
-        await n.waitFor({ timeout: 15_000 });
+        await n.waitFor({ timeout: 30_000 });
         await expect(n.getByTestId("builder-badge").textContent()).resolves.toMatch(/\S/);
         await expect(n.getByTestId("system-badge").textContent()).resolves.toMatch(/^[a-z0-9_]+-[a-z0-9]+$/);
         expect(await n.getAttribute("data-state")).toMatch(/^(not-built|cached|built)$/);
@@ -37,7 +37,7 @@ describe("bramble serve in Chromium", () => {
   it("builds from the page: a log line streams in and both nodes reach built", async () => {
     const { page, context, errors } = await open(browser, server.url);
     try {
-      await node(page, "hello").waitFor({ timeout: 15_000 });
+      await node(page, "hello").waitFor({ timeout: 30_000 });
       await page.getByRole("button", { name: "Build", exact: true }).click();
       await page.getByTestId("log-view").getByText("writing the greeting").first().waitFor({ timeout: 30_000 });
       await page.locator('[data-testid="node-greeting"][data-state="built"]').waitFor({ timeout: 30_000 });

@@ -20,7 +20,7 @@ afterAll(async () => {
 beforeEach(async () => {
   opened = await open(browser, server.url);
   page = opened.page;
-  await node(page, "app").waitFor({ timeout: 15_000 });
+  await node(page, "app").waitFor({ timeout: 30_000 });
 });
 afterEach(async () => {
   await opened.context.close();
@@ -73,7 +73,7 @@ describe("retarget", () => {
     await page.getByLabel("Target").fill("aarch64-linux");
     await page.getByLabel("Target").press("Enter");
     const summary = page.getByTestId("retarget-summary");
-    await summary.waitFor({ timeout: 15_000 });
+    await summary.waitFor({ timeout: 30_000 });
     await expect(summary.getByTestId("changed-count").textContent()).resolves.toBe("1");
     await page.locator('[data-testid="node-app"][data-changed="true"]').waitFor();
     await node(page, "app").getByTestId("cross-mark").waitFor();
@@ -89,11 +89,11 @@ describe("retarget", () => {
 describe("retarget to a system nothing here can build", () => {
   it("flags the nodes no backend can build, with the reason, before anything runs", async () => {
     await chooseFunction(page, "emulated");
-    await node(page, "emulated").waitFor({ timeout: 15_000 });
+    await node(page, "emulated").waitFor({ timeout: 30_000 });
     await page.getByLabel("Target").fill("x86_64-darwin");
     await page.getByLabel("Target").press("Enter");
     const blocked = page.getByTestId("retarget-blocked");
-    await blocked.waitFor({ timeout: 15_000 });
+    await blocked.waitFor({ timeout: 30_000 });
     await expect(blocked.textContent()).resolves.toMatch(/no backend can build emulated/);
     await expect(blocked.textContent()).resolves.toContain("x86_64-darwin");
     await node(page, "emulated").getByText("no backend").waitFor();
@@ -104,7 +104,7 @@ describe("retarget to a system nothing here can build", () => {
   it("reports a system string no one knows", async () => {
     await page.getByLabel("Target").fill("mips64-linux");
     await page.getByLabel("Target").press("Enter");
-    await page.getByTestId("eval-error").getByText(/unknown architecture/).waitFor({ timeout: 15_000 });
+    await page.getByTestId("eval-error").getByText(/unknown architecture/).waitFor({ timeout: 30_000 });
   });
 });
 
@@ -113,10 +113,10 @@ describe("projects", () => {
     const hello = join(repo, "examples/hello");
     await page.getByLabel("Project", { exact: true }).fill(hello);
     await page.getByLabel("Project", { exact: true }).press("Enter");
-    await node(page, "hello").waitFor({ timeout: 15_000 });
+    await node(page, "hello").waitFor({ timeout: 30_000 });
     await node(page, "greeting").waitFor();
     await expect(page.getByLabel("Function").inputValue()).resolves.toMatch(/:default$/);
-    await page.locator(`#recent-projects option[value="${hello}"]`).waitFor({ state: "attached", timeout: 10_000 });
+    await page.locator(`#recent-projects option[value="${hello}"]`).waitFor({ state: "attached", timeout: 20_000 });
   });
 });
 
@@ -131,7 +131,7 @@ describe("builds and logs", () => {
       const colour = await view.locator("span[style*='color']", { hasText: "coloured" }).count();
       expect(colour).toBeGreaterThanOrEqual(1);
       await page.getByLabel("Search the log").fill("building app for");
-      await page.getByText(/^1 of \d+ lines$/).waitFor({ timeout: 5_000 });
+      await page.getByText(/^1 of \d+ lines$/).waitFor({ timeout: 15_000 });
       await expect(view.locator(".log-line").count()).resolves.toBe(1);
     }
     await expect(page.getByTestId("progress").textContent()).resolves.toMatch(/\d+\/\d+ done/);
@@ -139,7 +139,7 @@ describe("builds and logs", () => {
 
   it("makes a failed build stand out with its exit code, log tail and a one-click rebuild", async () => {
     await chooseFunction(page, "broken");
-    await node(page, "broken").waitFor({ timeout: 15_000 });
+    await node(page, "broken").waitFor({ timeout: 30_000 });
     await build();
     await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
     await expect(page.getByTestId("progress").getAttribute("data-status")).resolves.toBe("failed");
@@ -152,7 +152,7 @@ describe("builds and logs", () => {
     await screenshot(page, "failed-build");
     await failure.getByRole("button", { name: "Rebuild just this node" }).click();
     await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
-    await page.getByTestId("node-panel").getByTestId("build-table").locator("tr.build-failed").nth(1).waitFor({ timeout: 10_000 });
+    await page.getByTestId("node-panel").getByTestId("build-table").locator("tr.build-failed").nth(1).waitFor({ timeout: 20_000 });
   });
 
   it("lists past builds in history and opens an old log", async () => {
@@ -161,14 +161,14 @@ describe("builds and logs", () => {
     await page.getByRole("tab", { name: "History" }).click();
     const history = page.getByTestId("history-panel");
     const row = history.locator("tr", { hasText: "tool" }).first();
-    await row.waitFor({ timeout: 10_000 });
+    await row.waitFor({ timeout: 20_000 });
     await row.getByRole("button", { name: /Open log/ }).click();
     // the node panel lists the built output with its size
     await node(page, "tool").click();
     const outputs = page.getByTestId("node-panel").getByRole("region", { name: "Outputs" });
-    await outputs.locator("code.path", { hasText: "-tool" }).waitFor({ timeout: 10_000 });
+    await outputs.locator("code.path", { hasText: "-tool" }).waitFor({ timeout: 20_000 });
     await outputs.getByText(/\d+(\.\d)? (B|KiB)/).first().waitFor();
-    await page.getByTestId("log-view").getByText("building the tool").first().waitFor({ timeout: 10_000 });
+    await page.getByTestId("log-view").getByText("building the tool").first().waitFor({ timeout: 20_000 });
     await screenshot(page, "history");
   });
 });
@@ -177,7 +177,7 @@ describe("errors and keyboard", () => {
   it("shows an evaluation error with its file, line and column", async () => {
     await chooseFunction(page, "bad_eval", null);
     const err = page.getByTestId("eval-error");
-    await err.waitFor({ timeout: 15_000 });
+    await err.waitFor({ timeout: 30_000 });
     await expect(err.textContent()).resolves.toMatch(/bad\.bramble:\d+:\d+/);
     await expect(err.textContent()).resolves.toContain("no_such_name");
   });
@@ -194,6 +194,6 @@ describe("errors and keyboard", () => {
     await page.keyboard.press("Enter");
     await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "app" }).waitFor();
     await page.keyboard.press("Control+Enter");
-    await page.getByTestId("progress").locator("progress").waitFor({ timeout: 15_000 });
+    await page.getByTestId("progress").locator("progress").waitFor({ timeout: 30_000 });
   });
 });
