@@ -181,9 +181,8 @@ const SMALL_MAX = 8;
  * of string keys) are two parallel arrays searched linearly; larger ones a JS Map.
  */
 export class HashTable {
-  /** small mode: normalized keys and values */
-  private ks: unknown[] | null = [];
-  private vs: Value[] | null = [];
+  /** small mode: normalized keys and values, interleaved (one allocation) */
+  private e: unknown[] | null = [];
   /** large mode */
   private m: Map<unknown, Value> | null = null;
   /** original keys where they differ from the normalized key */
@@ -203,12 +202,13 @@ export class HashTable {
     }
     return n;
   }
+  /** index of the key in this.e, or -1 */
   private find(n: unknown): number {
-    const ks = this.ks!;
+    const e = this.e!;
     if (n === n) {
-      for (let i = 0; i < ks.length; i++) if (ks[i] === n) return i;
+      for (let i = 0; i < e.length; i += 2) if (e[i] === n) return i;
     } else {
-      for (let i = 0; i < ks.length; i++) if (ks[i] !== ks[i]) return i; // NaN
+      for (let i = 0; i < e.length; i += 2) if (e[i] !== e[i]) return i; // NaN
     }
     return -1;
   }
@@ -217,18 +217,18 @@ export class HashTable {
     if (this.itercount > 0) throw err(`cannot ${verb} hash table during iteration`);
   }
   get size(): number {
-    return this.m !== null ? this.m.size : this.ks!.length;
+    return this.m !== null ? this.m.size : this.e!.length >> 1;
   }
   /** lookup by a normalized key */
   private getN(n: unknown): Value | undefined {
     if (this.m !== null) return this.m.get(n);
     const i = this.find(n);
-    return i < 0 ? undefined : this.vs![i];
+    return i < 0 ? undefined : (this.e![i + 1] as Value);
   }
   getStr(k: string): Value | undefined {
     if (this.m !== null) return this.m.get(k);
-    const ks = this.ks!;
-    for (let i = 0; i < ks.length; i++) if (ks[i] === k) return this.vs![i];
+    const e = this.e!;
+    for (let i = 0; i < e.length; i += 2) if (e[i] === k) return e[i + 1] as Value;
     return undefined;
   }
   get(k: Value): Value | undefined {
@@ -245,21 +245,21 @@ export class HashTable {
       this.m.set(n, v);
       return this.m.size !== before;
     }
+    const e = this.e!;
     const i = this.find(n);
     if (i >= 0) {
-      this.vs![i] = v;
+      e[i + 1] = v;
       return false;
     }
-    if (this.ks!.length < SMALL_MAX) {
-      this.ks!.push(n);
-      this.vs!.push(v);
+    if (e.length < 2 * SMALL_MAX) {
+      e.push(n, v);
       return true;
     }
     const m = new Map<unknown, Value>();
-    for (let j = 0; j < this.ks!.length; j++) m.set(this.ks![j], this.vs![j]);
+    for (let j = 0; j < e.length; j += 2) m.set(e[j], e[j + 1] as Value);
     m.set(n, v);
     this.m = m;
-    this.ks = this.vs = null;
+    this.e = null;
     return true;
   }
   set(k: Value, v: Value): void {
@@ -283,9 +283,8 @@ export class HashTable {
     } else {
       const i = this.find(n);
       if (i < 0) return undefined;
-      v = this.vs![i];
-      this.ks!.splice(i, 1);
-      this.vs!.splice(i, 1);
+      v = this.e![i + 1] as Value;
+      this.e!.splice(i, 2);
     }
     if (this.orig) this.orig.delete(n);
     if (n instanceof EncKey) this.tokens!.delete(n.s);
@@ -294,8 +293,7 @@ export class HashTable {
   clear(): void {
     this.checkMutable("clear");
     this.m = null;
-    this.ks = [];
-    this.vs = [];
+    this.e = [];
     this.orig = null;
     this.tokens = null;
   }
@@ -312,27 +310,36 @@ export class HashTable {
       const it = this.m.keys().next();
       return it.done ? undefined : this.keyOf(it.value);
     }
-    return this.ks!.length === 0 ? undefined : this.keyOf(this.ks![0]);
+    return this.e!.length === 0 ? undefined : this.keyOf(this.e![0]);
   }
   keys(): Value[] {
-    const raw = this.m !== null ? Array.from(this.m.keys()) : this.ks!.slice();
+    let raw: unknown[];
+    if (this.m !== null) raw = Array.from(this.m.keys());
+    else {
+      const e = this.e!;
+      raw = new Array(e.length >> 1);
+      for (let i = 0; i < e.length; i += 2) raw[i >> 1] = e[i];
+    }
     if (this.orig !== null) for (let i = 0; i < raw.length; i++) raw[i] = this.keyOf(raw[i]);
     return raw as Value[];
   }
   values(): Value[] {
-    return this.m !== null ? Array.from(this.m.values()) : this.vs!.slice();
+    if (this.m !== null) return Array.from(this.m.values());
+    const e = this.e!, out = new Array<Value>(e.length >> 1);
+    for (let i = 1; i < e.length; i += 2) out[i >> 1] = e[i] as Value;
+    return out;
   }
   entries(): [Value, Value][] {
     const out: [Value, Value][] = [];
     if (this.m !== null) for (const [k, v] of this.m) out.push([this.keyOf(k), v]);
-    else for (let i = 0; i < this.ks!.length; i++) out.push([this.keyOf(this.ks![i]), this.vs![i]]);
+    else for (let i = 0; i < this.e!.length; i += 2) out.push([this.keyOf(this.e![i]), this.e![i + 1] as Value]);
     return out;
   }
   /** items() as tuples, without intermediate pairs */
   itemTuples(): Tuple[] {
     const out: Tuple[] = [];
     if (this.m !== null) for (const [k, v] of this.m) out.push(new Tuple([this.keyOf(k), v]));
-    else for (let i = 0; i < this.ks!.length; i++) out.push(new Tuple([this.keyOf(this.ks![i]), this.vs![i]]));
+    else for (let i = 0; i < this.e!.length; i += 2) out.push(new Tuple([this.keyOf(this.e![i]), this.e![i + 1] as Value]));
     return out;
   }
 }
