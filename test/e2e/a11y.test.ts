@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { join } from "node:path";
-import { fixture, launch, node, open, repo, serve, type Served } from "./helpers.js";
+import { chooseFunction, fixture, launch, node, open, repo, serve, type Served } from "./helpers.js";
 
 let server: Served;
 let browser: Browser;
@@ -36,7 +36,7 @@ async function seriousViolations(page: Page): Promise<string[]> {
 }
 
 describe("accessibility", () => {
-  it("has no serious axe violations on the graph, node, retarget and history views", async () => {
+  it("has no serious axe violations on the graph, node, retarget, history, failure and error views", async () => {
     const { page, context } = await open(browser, server.url, { bypassCSP: true });
     try {
       await node(page, "app").waitFor({ timeout: 30_000 });
@@ -48,6 +48,17 @@ describe("accessibility", () => {
       expect(await seriousViolations(page)).toEqual([]);
       await page.getByRole("tab", { name: "History" }).click();
       await page.getByTestId("history-panel").waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+      // a failed build, its panel and its log
+      await chooseFunction(page, "broken");
+      await page.getByRole("button", { name: "Build", exact: true }).click();
+      await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor();
+      await node(page, "broken").click();
+      await page.getByTestId("failure").waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+      // an evaluation error
+      await chooseFunction(page, "bad_eval", null);
+      await page.getByTestId("eval-error").waitFor();
       expect(await seriousViolations(page)).toEqual([]);
     } finally {
       await context.close();
