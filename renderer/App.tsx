@@ -6,6 +6,7 @@ import { useGraph } from "./stores/graph";
 import { useSelection, type PanelTab } from "./stores/selection";
 import { useToasts } from "./stores/toasts";
 import { useBuilds } from "./stores/builds";
+import { indexGraph } from "./lib/graphIndex";
 import { Toolbar } from "./components/Toolbar";
 import { GraphView } from "./components/GraphView";
 import { FilterBar } from "./components/FilterBar";
@@ -87,6 +88,15 @@ function useShortcuts() {
         document.getElementById("node-search")?.focus();
       } else if (!typing && e.key === "Escape") {
         useSelection.getState().select(null);
+      } else if (!typing && e.altKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) {
+        // Walk the graph: Alt+← to a dependency, Alt+→ to a dependent.
+        const { graph } = useGraph.getState();
+        const { selected, select } = useSelection.getState();
+        if (!graph) return;
+        e.preventDefault();
+        const ix = indexGraph(graph);
+        const next = selected ? (e.key === "ArrowLeft" ? ix.deps : ix.dependents).get(selected)?.[0] : graph.roots[0];
+        if (next) select(next, { center: true });
       }
     };
     window.addEventListener("keydown", onKey);

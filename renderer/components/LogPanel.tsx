@@ -63,6 +63,12 @@ export function LogPanel() {
     return lines.filter((l) => stripAnsi(l.text).toLowerCase().includes(q));
   }, [lines, query, version]);
 
+  // While showing one node's log, follow the selection to the next node.
+  useEffect(() => {
+    const src = useLogs.getState().source;
+    if (selected && src.kind === "node" && src.hash !== selected) useLogs.getState().setSource({ kind: "node", hash: selected });
+  }, [selected]);
+
   const virt = useVirtualizer({
     count: shown.length,
     getScrollElement: () => scrollRef.current,

@@ -193,6 +193,11 @@ describe("errors and keyboard", () => {
     await page.locator(".react-flow__node", { has: node(page, "app") }).focus();
     await page.keyboard.press("Enter");
     await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "app" }).waitFor();
+    // walk to a dependency and back with Alt+arrows
+    await page.locator("body").press("Alt+ArrowLeft");
+    await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "tool" }).waitFor();
+    await page.locator("body").press("Alt+ArrowRight");
+    await page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "app" }).waitFor();
     await page.keyboard.press("Control+Enter");
     await page.getByTestId("progress").locator("progress").waitFor({ timeout: 30_000 });
   });
