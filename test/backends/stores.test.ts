@@ -1,0 +1,229 @@
+// One store per backend: an output built on ssh or docker stays in that backend's store, and
+// comes to the local store only when a local step needs it or the user asked for it (with
+// its runtime closure); names and hashes are equal in every store.
+import { randomBytes } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
+import { useProjectBackends } from "../../core/builders/backends-config.js";
+import type { SshBackend } from "../../core/builders/ssh.js";
+import type { DockerBackend } from "../../core/builders/docker.js";
+import { nodeOutputs, type Engine } from "../../core/build/engine.js";
+import { copyClosure } from "../../core/store/copy.js";
+import type { RemoteStore } from "../../core/store/remote-store.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine } from "./helpers.js";
+import { sshdUnavailable, startSshd, type TestSshd } from "./sshd.js";
+import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
+
+/** The store name of a derivation's output, as recorded (in whatever store holds it). */
+function outName(engine: Engine, d: Derivation, output = "out"): string {
+  const row = engine.db.drvOutputsRecorded([derivationHash(d)]).get(derivationHash(d));
+  if (!row?.[output]) throw new Error(`${d.name} has no recorded output ${output}`);
+  return row[output]!;
+}
+
+/**
+ * The 3-node chain: `first` (local) → `middle` (forced to `backend`) → `last` (local). Build
+ * the middle as the root with keepRemote: its output is only in the remote store. Then build
+ * the last: the middle is cached (not rebuilt) and copied to the local store for it.
+ */
+async function chainThroughRemote(engine: Engine, remote: RemoteStore, backend: string, path: string) {
+  const first = shDrv(`${backend}-first`, "echo first > $out", { env: { PATH: path } });
+  const middle = shDrv(`${backend}-middle`, `mkdir $out; cat ${ref(first)} > $out/copy; ln -s ${ref(first)} $out/first; echo middle on $platform`, {
+    env: { PATH: path },
+    builderBackend: backend,
+  });
+  const last = shDrv(`${backend}-last`, `cat ${ref(middle)}/copy ${ref(middle)}/first > $out`, { env: { PATH: path } });
+  const drvs = graph(first, middle, last);
+
+  const one = await build(engine, drvs, [middle], { keepRemote: true });
+  expect(eventsOf(one.events, "failed").map((e) => e.error)).toEqual([]);
+  expect(eventsOf(one.events, "started").map((e) => [e.hash, e.backend])).toEqual([
+    [derivationHash(first), "local"],
+    [derivationHash(middle), backend],
+  ]);
+  const m = outName(engine, middle);
+  const f = outName(engine, first);
+  // The middle output is in the backend's store only; its input went there from here.
+  expect(engine.store.has(m)).toBe(false);
+  expect(engine.store.has(f)).toBe(true);
+  await remote.refresh();
+  expect(remote.has(m)).toBe(true);
+  expect(remote.references(m)).toEqual([f]);
+  expect(engine.db.storesOf(m)).toEqual([backend]);
+  expect(one.result.outputs.get(derivationHash(middle))!.out).toBe(remote.path(m));
+  // What --dry-run shows: built (on the backend), so nothing would rebuild.
+  expect(nodeOutputs(engine, derivationHash(middle))).toEqual({ out: remote.path(m) });
+
+  // The local step needs it: copied here (with its closure), not rebuilt.
+  const two = await build(engine, drvs, [last]);
+  expect(eventsOf(two.events, "failed").map((e) => e.error)).toEqual([]);
+  expect(eventsOf(two.events, "started").map((e) => [e.hash, e.backend])).toEqual([[derivationHash(last), "local"]]);
+  expect(eventsOf(two.events, "cached").map((e) => e.hash).sort()).toEqual([derivationHash(first), derivationHash(middle)].sort());
+  expect(engine.store.has(m)).toBe(true);
+  expect(engine.store.queryPathInfo(m)!.hash).toBe(remote.queryPathInfo(m)!.hash);
+  expect(readlinkSync(join(engine.store.path(m), "first"))).toBe(engine.store.path(f));
+  expect(readFileSync(two.result.outputs.get(derivationHash(last))!.out!, "utf8")).toBe("first\nfirst\n");
+  expect(engine.store.verify({})).toEqual([]);
+  return { first, middle, last };
+}
+
+const whySsh = skipReason("stores (ssh)", sshdUnavailable());
+
+describe.skipIf(whySsh)("one store per backend (ssh)", () => {
+  let sshd: TestSshd;
+  beforeAll(async () => {
+    sshd = await startSshd(tempDir("bramble-sshd-"));
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+    cleanupTemps();
+  });
+
+  const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => {
+    useProjectBackends(engine, [
+      {
+        name: "box",
+        kind: "ssh",
+        host: "127.0.0.1",
+        port: sshd.port,
+        user: sshd.user,
+        identity: sshd.identity,
+        known_hosts: sshd.knownHosts,
+        store: join(tempDir("bramble-rs-"), "r"),
+        ...extra,
+      },
+    ]);
+    return engine.backends.find((b) => b.name === "box") as SshBackend;
+  };
+
+  it("a chain local → ssh → local: the middle output comes here only because the last step needs it; hashes equal", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const { middle } = await chainThroughRemote(engine, box.store, "box", "/usr/bin:/bin");
+    // Same name and hash as building the same recipe locally.
+    const local = tempEngine();
+    const { builderBackend: _, ...here } = middle;
+    const first = shDrv("box-first", "echo first > $out", { env: { PATH: "/usr/bin:/bin" } });
+    const r = await build(local, graph(first, here), [here]);
+    expect(r.result.status).toBe("built");
+    expect(outName(local, here)).toBe(outName(engine, middle));
+    expect(local.store.queryPathInfo(outName(local, here))!.hash).toBe(engine.store.queryPathInfo(outName(engine, middle))!.hash);
+    engine.close();
+    local.close();
+  }, 60_000);
+
+  it("a remote-only chain leaves the intermediate outputs in the remote store; only the root comes here", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const x = shDrv("ro-x", "echo x > $out");
+    const y = shDrv("ro-y", `mkdir $out; cat ${ref(x)} > $out/x; ln -s ${ref(x)} $out/link`);
+    const z = shDrv("ro-z", `cat ${ref(y)}/x > $out; echo z >> $out`);
+    const { result, events } = await build(engine, graph(x, y, z), [z], { builder: "box" });
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(events, "started").map((e) => e.backend)).toEqual(["box", "box", "box"]);
+    await box.store.refresh();
+    for (const d of [x, y, z]) expect(box.store.has(outName(engine, d))).toBe(true);
+    expect(engine.store.has(outName(engine, x))).toBe(false);
+    expect(engine.store.has(outName(engine, y))).toBe(false);
+    // The user's root: here, at a local path, same hash as there.
+    expect(engine.store.has(outName(engine, z))).toBe(true);
+    expect(result.outputs.get(derivationHash(z))!.out).toBe(engine.store.path(outName(engine, z)));
+    expect(readFileSync(result.outputs.get(derivationHash(z))!.out!, "utf8")).toBe("x\nz\n");
+    expect(engine.store.queryPathInfo(outName(engine, z))!.hash).toBe(box.store.queryPathInfo(outName(engine, z))!.hash);
+    // A second run builds nothing and copies nothing more.
+    const again = await build(engine, graph(x, y, z), [z], { builder: "box" });
+    expect(eventsOf(again.events, "started")).toEqual([]);
+    expect(engine.store.has(outName(engine, y))).toBe(false);
+    engine.close();
+  }, 60_000);
+
+  it("a path the remote store lost is forgotten: that run fails naming the stores, the next one rebuilds it", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const p = shDrv("lost-p", "echo p > $out", { builderBackend: "box" });
+    const q = shDrv("lost-q", `cat ${ref(p)} > $out`);
+    expect((await build(engine, graph(p, q), [p], { keepRemote: true })).result.status).toBe("built");
+    const n = outName(engine, p);
+    await box.store.run("wipe", `cd ${box.store.dir} && chmod -R u+w ${n} && rm -rf ${n} .info/${n}.json`);
+    await box.store.refresh();
+    const bad = await build(engine, graph(p, q), [q]);
+    expect(bad.result.status).toBe("failed");
+    expect(eventsOf(bad.events, "failed")[0]!.error).toMatch(/from the box store to the local store failed: .*not valid in the box store/);
+    const good = await build(engine, graph(p, q), [q]);
+    expect(eventsOf(good.events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(good.events, "started").map((e) => e.backend)).toEqual(["box", "local"]);
+    engine.close();
+  }, 60_000);
+
+  it("copies outputs that refer to each other to another store and back, hashes unchanged", async () => {
+    const src = tempEngine();
+    const pair = shDrv("pair", "mkdir $out $dev; ln -s $dev $out/dev; ln -s $out $dev/out; echo o > $out/f; echo d > $dev/f", { outputs: ["out", "dev"] });
+    expect((await build(src, graph(pair), [pair])).result.status).toBe("built");
+    const out = outName(src, pair, "out");
+    const dev = outName(src, pair, "dev");
+    // local → another local store
+    const other = tempEngine();
+    const c1 = await copyClosure(src.store, other.store, [out]);
+    expect(c1.copied.sort()).toEqual([dev, out].sort());
+    expect(other.store.verify({})).toEqual([]);
+    expect(readlinkSync(join(other.store.path(out), "dev"))).toBe(other.store.path(dev));
+    // local → ssh → a fresh local store
+    const box = withSsh(src);
+    await copyClosure(src.store, box.store, [dev]);
+    const back = tempEngine();
+    const box2 = withSsh(back, { store: box.opts.storeRoot });
+    const c2 = await copyClosure(box2.store, back.store, [out]);
+    expect(c2.copied.sort()).toEqual([dev, out].sort());
+    for (const n of [out, dev]) expect(back.store.queryPathInfo(n)!.hash).toBe(src.store.queryPathInfo(n)!.hash);
+    expect(back.store.verify({})).toEqual([]);
+    src.close();
+    other.close();
+    back.close();
+  }, 60_000);
+
+  it("--keep-going: a failed remote build skips its dependents, the rest builds, the remote store stays whole", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const ok = shDrv("kg-ok", "echo ok > $out");
+    const remote = shDrv("kg-remote", `cat ${ref(ok)} > $out; echo broken; exit 3`, { builderBackend: "box" });
+    const after = shDrv("kg-after", `cat ${ref(remote)} > $out`);
+    const other = shDrv("kg-other", "echo other > $out");
+    const { result, events } = await build(engine, graph(ok, remote, after, other), [after, other], { keepGoing: true, jobs: 1 });
+    expect(result.status).toBe("failed");
+    const failures = new Map(eventsOf(events, "failed").map((e) => [e.hash, e.error]));
+    expect(failures.get(derivationHash(remote))).toMatch(/^ssh backend "box" \(.*\): builder exited with code 3/);
+    expect(failures.get(derivationHash(after))).toMatch(/dependency kg-remote .* failed/);
+    expect(eventsOf(events, "built").map((e) => e.hash).sort()).toEqual([derivationHash(ok), derivationHash(other)].sort());
+    expect(engine.store.verify({})).toEqual([]);
+    await box.store.refresh();
+    expect([...box.store.closure([outName(engine, ok)])]).toEqual([outName(engine, ok)]);
+    expect(await box.store.run("list", `cd ${box.store.dir} && ls -A .tmp .build`)).toBe(".build:\n\n.tmp:\n");
+    engine.close();
+  }, 60_000);
+});
+
+const whyDocker = skipReason("stores (docker)", podmanUnavailable());
+
+describe.skipIf(whyDocker)("one store per backend (docker)", () => {
+  let api: TestEngine;
+  const volume = `bramble-test-st-${process.pid}-${randomBytes(3).toString("hex")}`;
+  beforeAll(async () => {
+    ensureImage();
+    api = await startPodmanService(tempDir("bramble-podman-"));
+  });
+  afterAll(async () => {
+    removeVolume(volume);
+    await api?.stop();
+    cleanupTemps();
+  });
+
+  it("a chain local → docker → local: the middle output comes here only because the last step needs it; hashes equal", async () => {
+    const engine = tempEngine();
+    useProjectBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume }]);
+    const d = engine.backends.find((b) => b.name === "docker") as DockerBackend;
+    await chainThroughRemote(engine, d.store, "docker", "/bin:/usr/bin");
+    engine.close();
+  }, 90_000);
+});
