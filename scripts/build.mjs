@@ -18,5 +18,5 @@ if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))
 }
 if ((!only || only === "renderer") && existsSync(join(root, "renderer/index.html"))) {
   const { build: viteBuild } = await import("vite");
-  await viteBuild({ configFile: join(root, "renderer/vite.config.ts"), logLevel: "warn" });
+  await viteBuild({ configFile: join(root, "renderer/vite.config.ts"), logLevel: "error" });
 }
