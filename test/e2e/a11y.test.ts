@@ -1,20 +1,11 @@
 // Accessibility: axe-core over the main views reports no serious or critical violations.
 // axe is injected as a script, which the page's CSP would block: this context bypasses it.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { join } from "node:path";
-import { chooseFunction, fixture, launch, node, open, repo, serve, type Served } from "./helpers.js";
+import { chooseFunction, fixture, node, open, repo, servedWithBrowser } from "./helpers.js";
 
-let server: Served;
-let browser: Browser;
-
-beforeAll(async () => {
-  [server, browser] = await Promise.all([serve(fixture("studio")), launch()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = servedWithBrowser(fixture("studio"));
 
 interface AxeViolation {
   id: string;
@@ -37,7 +28,7 @@ async function seriousViolations(page: Page): Promise<string[]> {
 
 describe("accessibility", () => {
   it("has no serious axe violations on the graph, node, retarget, history, failure and error views", async () => {
-    const { page, context } = await open(browser, server.url, { bypassCSP: true });
+    const { page, context } = await open(env.browser, env.server.url, { bypassCSP: true });
     try {
       await node(page, "app").waitFor({ timeout: 30_000 });
       expect(await seriousViolations(page)).toEqual([]);
@@ -66,7 +57,7 @@ describe("accessibility", () => {
   });
 
   it("labels every control", async () => {
-    const { page, context } = await open(browser, server.url);
+    const { page, context } = await open(env.browser, env.server.url);
     try {
       await node(page, "app").waitFor({ timeout: 30_000 });
       const unlabelled = await page.evaluate(() =>

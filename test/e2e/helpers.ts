@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const fixture = (name: string) => join(repo, "test/e2e/fixtures", name);
@@ -117,4 +118,25 @@ export async function chooseFunction(page: Page, fn: string, waitFor: string | n
   const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
   await select.selectOption(value!);
   if (waitFor) await node(page, waitFor).waitFor({ timeout: 30_000 });
+}
+
+/** For a test file: `bramble serve <project>` and a browser, started before its tests and stopped after. */
+export function servedWithBrowser(project: string): { readonly server: Served; readonly browser: Browser } {
+  let server: Served | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([serve(project), launch()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get browser() {
+      return browser!;
+    },
+  };
 }

@@ -1,22 +1,12 @@
 // Big and long builds: a 100,000-line log stays responsive; a running build can be cancelled.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
-import { chooseFunction, fixture, launch, node, open, serve, type Served } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { chooseFunction, fixture, node, open, servedWithBrowser } from "./helpers.js";
 
-let server: Served;
-let browser: Browser;
-
-beforeAll(async () => {
-  [server, browser] = await Promise.all([serve(fixture("studio")), launch()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = servedWithBrowser(fixture("studio"));
 
 describe("logs and cancel", () => {
   it("streams a 100,000-line log and stays responsive (virtualized)", async () => {
-    const { page, context } = await open(browser, server.url);
+    const { page, context } = await open(env.browser, env.server.url);
     try {
       await node(page, "app").waitFor({ timeout: 30_000 });
       await chooseFunction(page, "chatty");
@@ -47,7 +37,7 @@ describe("logs and cancel", () => {
   });
 
   it("cancels a running build", async () => {
-    const { page, context } = await open(browser, server.url);
+    const { page, context } = await open(env.browser, env.server.url);
     try {
       await node(page, "app").waitFor({ timeout: 30_000 });
       await chooseFunction(page, "slow");

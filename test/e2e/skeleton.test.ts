@@ -1,25 +1,15 @@
 // The walking skeleton in the browser: the hello graph with badges, a build streaming its
-// log and turning both nodes "built", and the token guarding the server.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+// log and turning both nodes "built", and the token guarding the env.server.
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { join } from "node:path";
-import { launch, node, open, repo, screenshot, serve, type Served } from "./helpers.js";
+import { node, open, repo, screenshot, servedWithBrowser } from "./helpers.js";
 
-let server: Served;
-let browser: Browser;
-
-beforeAll(async () => {
-  [server, browser] = await Promise.all([serve(join(repo, "examples/hello")), launch()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = servedWithBrowser(join(repo, "examples/hello"));
 
 describe("bramble serve in Chromium", () => {
   it("shows both hello nodes with a builder badge and a system badge", async () => {
-    const { page, context, errors } = await open(browser, server.url);
+    const { page, context, errors } = await open(env.browser, env.server.url);
     try {
       for (const name of ["greeting", "hello"]) {
         const n = node(page, name);
@@ -35,7 +25,7 @@ describe("bramble serve in Chromium", () => {
   });
 
   it("builds from the page: a log line streams in and both nodes reach built", async () => {
-    const { page, context, errors } = await open(browser, server.url);
+    const { page, context, errors } = await open(env.browser, env.server.url);
     try {
       await node(page, "hello").waitFor({ timeout: 30_000 });
       await page.getByRole("button", { name: "Build", exact: true }).click();
@@ -51,14 +41,14 @@ describe("bramble serve in Chromium", () => {
   });
 
   it("refuses a page request without the token", async () => {
-    const res = await fetch(`${server.origin}/`);
+    const res = await fetch(`${env.server.origin}/`);
     expect(res.status).toBe(403);
-    const wrong = await fetch(`${server.origin}/?token=${"0".repeat(server.token.length)}`);
+    const wrong = await fetch(`${env.server.origin}/?token=${"0".repeat(env.server.token.length)}`);
     expect(wrong.status).toBe(403);
   });
 
   it("refuses a WebSocket without the token", async () => {
-    const ws = new WebSocket(`${server.origin.replace("http", "ws")}/api`);
+    const ws = new WebSocket(`${env.server.origin.replace("http", "ws")}/api`);
     const outcome = await new Promise<string>((resolve) => {
       ws.on("open", () => resolve("open"));
       ws.on("unexpected-response", (_req, res) => resolve(`status ${res.statusCode}`));

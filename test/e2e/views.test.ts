@@ -1,24 +1,15 @@
 // Each view of the app against `bramble serve` on the studio fixture: node panel, filters,
 // retarget, failed builds, history and old logs, evaluation errors, log panel, keyboard.
-import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { join } from "node:path";
-import { chooseFunction, fixture, launch, node, open, repo, screenshot, serve, type Opened, type Served } from "./helpers.js";
+import { chooseFunction, fixture, node, open, repo, screenshot, servedWithBrowser, type Opened } from "./helpers.js";
 
-let server: Served;
-let browser: Browser;
+const env = servedWithBrowser(fixture("studio"));
 let opened: Opened;
 let page: Page;
-
-beforeAll(async () => {
-  [server, browser] = await Promise.all([serve(fixture("studio")), launch()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 beforeEach(async () => {
-  opened = await open(browser, server.url);
+  opened = await open(env.browser, env.server.url);
   page = opened.page;
   await node(page, "app").waitFor({ timeout: 30_000 });
 });
