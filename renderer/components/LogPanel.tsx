@@ -53,8 +53,8 @@ export function LogPanel() {
   const lines: LogLine[] = useMemo(() => {
     const s = useLogs.getState();
     if (source.kind === "all") return s.all;
-    if (source.kind === "node") return (s.byNode.get(source.hash) ?? []).map((text) => ({ hash: source.hash, text }));
-    return (s.byBuild.get(source.buildId) ?? []).map((text) => ({ hash: "", text }));
+    if (source.kind === "node") return s.byNode.get(source.hash) ?? [];
+    return s.byBuild.get(source.buildId) ?? [];
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [source, version]);
   const shown = useMemo(() => {

@@ -56,6 +56,13 @@ export function Toolbar() {
   const args = moduleArgs(projectInfo);
   if (moduleArg && !args.includes(moduleArg)) args.unshift(moduleArg);
   const targets = targetChoices(info, backends);
+  const docOf = (arg: string) => {
+    const m = projectInfo?.modules.find((x) => arg.startsWith(`${x.module}:`));
+    return m?.functions.find((f) => `${m.module}:${f.name}` === arg)?.doc || undefined;
+  };
+  useEffect(() => {
+    document.title = projectInfo ? `${projectInfo.name} — Bramble Studio` : "Bramble Studio";
+  }, [projectInfo]);
 
   return (
     <header className="toolbar" aria-label="Project and build">
@@ -94,7 +101,7 @@ export function Toolbar() {
         <select id="module-arg" value={moduleArg} onChange={(e) => void useGraph.getState().setModuleArg(e.target.value)}>
           {args.length === 0 ? <option value="">(none)</option> : null}
           {args.map((a) => (
-            <option key={a} value={a}>
+            <option key={a} value={a} title={docOf(a)}>
               {a}
             </option>
           ))}

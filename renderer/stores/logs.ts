@@ -14,9 +14,9 @@ export type LogSource = { kind: "all" } | { kind: "node"; hash: string } | { kin
 
 export interface LogsStore {
   all: LogLine[];
-  byNode: Map<string, string[]>;
+  byNode: Map<string, LogLine[]>;
   /** lines of past builds, loaded on demand */
-  byBuild: Map<number, string[]>;
+  byBuild: Map<number, LogLine[]>;
   version: number;
   source: LogSource;
   follow: boolean;
@@ -52,10 +52,11 @@ export const useLogs = create<LogsStore>((set, get) => {
     query: "",
     append(hash, text) {
       const s = get();
-      s.all.push({ hash, text });
+      const line = { hash, text };
+      s.all.push(line);
       let lines = s.byNode.get(hash);
       if (!lines) s.byNode.set(hash, (lines = []));
-      lines.push(text);
+      lines.push(line);
       bump();
     },
     resetNode(hash) {
@@ -67,13 +68,13 @@ export const useLogs = create<LogsStore>((set, get) => {
     setQuery: (query) => set({ query }),
     async openBuild(buildId, title) {
       set({ source: { kind: "build", buildId, title } });
-      const lines: string[] = [];
+      const lines: LogLine[] = [];
       get().byBuild.set(buildId, lines);
       let from = 0;
       // Page through the log; a running build's log keeps growing, poll it until it ends.
       for (let guard = 0; guard < 100000; guard++) {
         const r = await api.call("log.get", { buildId, fromLine: from });
-        for (const l of r.lines) lines.push(l);
+        for (const text of r.lines) lines.push({ hash: "", text });
         if (r.lines.length) bump();
         const advanced = r.nextLine > from;
         from = r.nextLine;
