@@ -2,11 +2,10 @@
 // derivation graph they return. One EvalContext per (project, target); modules are
 // executed once per context and shared by every function evaluated in it.
 import { readFileSync } from "node:fs";
-import { dirname, relative } from "node:path";
+import { relative } from "node:path";
 import {
   BRAMBLE_DIALECT,
   StarlarkError,
-  Struct,
   Thread,
   call,
   execFile,
@@ -74,30 +73,6 @@ export function createContext(project: Project, opts: { target?: string; host?: 
   return ctx;
 }
 
-/**
- * bramble's module load, `load("pkg/dir")` and `load(alias="pkg/dir")`, binds a whole
- * module. Starlark's load binds symbols, so rewrite those two forms into a load of the
- * module's `<module>` symbol (a name no Starlark global can have). The rewrite keeps
- * every line where it was.
- */
-const MODULE_SYMBOL = "<module>";
-
-export function rewriteModuleLoads(source: string): string {
-  return source.replace(
-    /^load\(\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?"([^"\n]+)"\s*,?\s*\)/gm,
-    (_m, alias: string | undefined, path: string) => {
-      const name = alias ?? path.replace(/\/+$/, "").split("/").pop()!.replace(/\.bramble$/, "").replace(/[^A-Za-z0-9_]/g, "_");
-      return `load("${path}", ${name}="${MODULE_SYMBOL}")`;
-    },
-  );
-}
-
-function moduleValue(path: string, globals: Map<string, Value>): Value {
-  const attrs: Record<string, Value> = {};
-  for (const [k, v] of globals) if (!k.startsWith("_")) attrs[k] = v;
-  return new Struct(`module "${path}"`, attrs);
-}
-
 function resolveLoad(ctx: EvalContext, module: string): string {
   const [pkg, ...rest] = module.split("/");
   let base: string | undefined;
@@ -133,12 +108,10 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
   ctx.loading.push(file);
   try {
     const thread = new Thread(relative(ctx.project.root, file) || file);
-    const globals = execFile(thread, file, rewriteModuleLoads(source), ctx.predeclared, {
+    // BRAMBLE_DIALECT includes bramble's whole-module load("pkg/dir") and load(alias="pkg/dir").
+    const globals = execFile(thread, file, source, ctx.predeclared, {
       dialect: BRAMBLE_DIALECT,
-      load: (_t, module) => {
-        const loaded = execModule(ctx, resolveLoad(ctx, module));
-        return new Map([...loaded, [MODULE_SYMBOL, moduleValue(module, loaded)]]);
-      },
+      load: (_t, module) => execModule(ctx, resolveLoad(ctx, module)),
     });
     ctx.modules.set(file, globals);
     return globals;
@@ -205,8 +178,4 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
     tests: ctx.tests,
     fetchKeys: ctx.fetchKeys,
   };
-}
-
-export function moduleDir(file: string): string {
-  return dirname(file);
 }

@@ -10,7 +10,7 @@ import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "
 import { Frame, Thread } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
-  Builtin, Bytes, Cell, Dict, Float, FuncCode, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals,
+  Builtin, Bytes, Cell, Dict, Float, FuncCode, HashTable, List, Range, StarFunction, Struct, Tuple, Value, compare, equals,
   err, isHostValue, iterValues, mustIterate, quote, repr, truth, typeName,
 } from "./values.js";
 
@@ -267,6 +267,10 @@ export class Compiler {
           if (!load) throw locate(fr, pos, err(`load not implemented by this application`));
           fr.callPos = pos;
           const m = load(pos, fr, module);
+          if (s.wholeModule) {
+            G[s.to[0]!.binding!.index] = moduleValue(module, m);
+            return NORMAL;
+          }
           for (const [from, to] of pairs) {
             const v = m.get(from.name);
             if (v === undefined) throw locate(fr, from.pos, err(`load: name ${from.name} not found in module ${quote(module)}`));
@@ -1137,3 +1141,10 @@ export class Compiler {
 }
 
 export { mustIterate };
+
+/** The value `load("pkg/dir")` binds: the module's public globals as attributes. */
+function moduleValue(path: string, globals: Map<string, Value>): Value {
+  const attrs = new Map<string, Value>();
+  for (const [k, v] of globals) if (!k.startsWith("_")) attrs.set(k, v);
+  return new Struct(`module "${path}"`, attrs);
+}

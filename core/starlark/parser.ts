@@ -212,6 +212,16 @@ export class Parser {
   private parseLoad(): LoadStmt {
     const pos = this.next().pos;
     this.expect("(");
+    if (this.tok.kind === "IDENT") {
+      // load(alias="pkg/dir"): bramble's whole-module form; the resolver checks the dialect.
+      const alias = this.parseIdent();
+      this.expect("=");
+      if ((this.tok.kind as string) !== "STRING") this.error(`first operand of load statement must be a string literal`);
+      const module = this.parsePrimary() as Literal;
+      if (this.is(",")) this.next();
+      const rparen = this.expect(")").pos;
+      return { kind: "Load", pos, module, from: [], to: [alias], rparen, wholeModule: true };
+    }
     if (this.tok.kind !== "STRING") this.error(`first operand of load statement must be a string literal`);
     const module = this.parsePrimary() as Literal;
     const from: Ident[] = [];
@@ -234,7 +244,11 @@ export class Parser {
       } else this.error(`load operand must be "name" or localname="name" (got ${describe(this.tok)})`);
     }
     const rparen = this.expect(")").pos;
-    if (from.length === 0) this.error("load statement must import at least 1 symbol", rparen);
+    if (from.length === 0) {
+      // load("pkg/dir"): bramble binds the module under its last path segment.
+      const name = moduleBindingName(module.value as string);
+      return { kind: "Load", pos, module, from: [], to: [{ kind: "Ident", pos: module.pos, name }], rparen, wholeModule: true };
+    }
     return { kind: "Load", pos, module, from, to, rparen };
   }
 
@@ -551,4 +565,11 @@ export function parse(file: string, src: string): File {
 
 export function parseExpr(file: string, src: string): Expr {
   return new Parser(file, src).parseExprOnly();
+}
+
+/** The name `load("a/b/c")` binds in bramble: the last path segment, as an identifier. */
+export function moduleBindingName(path: string): string {
+  const last = path.replace(/\/+$/, "").split("/").pop()!.replace(/\.bramble$/, "");
+  const name = last.replace(/[^A-Za-z0-9_]/g, "_");
+  return /^[0-9]/.test(name) || name === "" ? `_${name}` : name;
 }

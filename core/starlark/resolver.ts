@@ -11,6 +11,8 @@ export interface Dialect {
   recursion: boolean;
   globalReassign: boolean;
   topLevelControl: boolean;
+  /** bramble's `load("pkg/dir")` and `load(alias="pkg/dir")`, binding a whole module */
+  moduleLoad?: boolean;
 }
 
 /** starlark-go's defaults (sets are standard there now). */
@@ -20,7 +22,7 @@ export const DEFAULT_DIALECT: Dialect = Object.freeze({
 
 /** What .bramble files get: see docs/language.md. */
 export const BRAMBLE_DIALECT: Dialect = Object.freeze({
-  set: true, while: true, recursion: false, globalReassign: false, topLevelControl: true,
+  set: true, while: true, recursion: false, globalReassign: false, topLevelControl: true, moduleLoad: true,
 });
 
 /** Everything on: the REPL and the benchmarks. */
@@ -173,6 +175,14 @@ export class Resolver {
       case "Load":
         if (!b.isModule || b.fn.parent !== null) {
           this.error(s.pos, "load statement within a function");
+          break;
+        }
+        if (s.wholeModule && !this.dialect.moduleLoad) {
+          this.error(s.rparen, "load statement must import at least 1 symbol");
+          break;
+        }
+        if (s.wholeModule) {
+          this.bind(s.to[0]!, b, true);
           break;
         }
         for (let i = 0; i < s.to.length; i++) {

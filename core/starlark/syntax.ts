@@ -72,7 +72,8 @@ export interface ForStmt { kind: "For"; pos: Position; vars: Expr; iter: Expr; b
 export interface WhileStmt { kind: "While"; pos: Position; cond: Expr; body: Stmt[] }
 export interface ReturnStmt { kind: "Return"; pos: Position; result?: Expr }
 export interface BranchStmt { kind: "Branch"; pos: Position; token: "break" | "continue" | "pass" }
-export interface LoadStmt { kind: "Load"; pos: Position; module: Literal; from: Ident[]; to: Ident[]; rparen: Position }
+/** `wholeModule`: bramble's `load("pkg/dir")` / `load(alias="pkg/dir")`, binding the module itself (dialect.moduleLoad). */
+export interface LoadStmt { kind: "Load"; pos: Position; module: Literal; from: Ident[]; to: Ident[]; rparen: Position; wholeModule?: boolean }
 
 export type Stmt = ExprStmt | AssignStmt | DefStmt | IfStmt | ForStmt | WhileStmt | ReturnStmt | BranchStmt | LoadStmt;
 

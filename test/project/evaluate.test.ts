@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { outputTemplate } from "../../core/derivation/derivation.js";
 import { createContext, evaluate, type Evaluation } from "../../core/project/evaluate.js";
 import { readProject } from "../../core/project/project.js";
-import { StarlarkError } from "../../core/starlark/index.js";
+import { BRAMBLE_DIALECT, DEFAULT_DIALECT, StarlarkError, Thread, execFile } from "../../core/starlark/index.js";
 
 function project(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), "bramble-eval-"));
@@ -127,10 +127,22 @@ def f():
     const missing = errorOf(() => run(root, "./missing:f"));
     expect(missing.pos).toMatchObject({ file: join(root, "missing.bramble"), line: 2 });
     expect(missing.msg).toMatch(/no module "proj\/nothing"/);
+    expect(missing.format()).toMatch(/^load\("proj\/nothing"\)$/m);
     const unknown = errorOf(() => run(root, "./unknown:f"));
     expect(unknown.msg).toMatch(/unknown package "elsewhere"/);
     expect(unknown.pos?.line).toBe(1);
     expect(errorOf(() => run(root, "./cycle_a:f")).format()).toMatch(/cycle in load graph: cycle_a\.bramble -> cycle_b\.bramble -> cycle_a\.bramble/);
+  });
+});
+
+describe("whole-module load is bramble's dialect, not plain Starlark's", () => {
+  it("is a syntax error under the default dialect", () => {
+    const thread = new Thread("t");
+    const load = () => new Map();
+    expect(() => execFile(thread, "t.star", 'load("a/b")\n', {}, { dialect: DEFAULT_DIALECT, load })).toThrow(/load statement must import at least 1 symbol/);
+    expect(() => execFile(thread, "t.star", 'load(x = "a/b")\n', {}, { dialect: DEFAULT_DIALECT, load })).toThrow(/load statement must import at least 1 symbol/);
+    const globals = execFile(thread, "t.star", 'load("a/b-c")\nv = b_c.x\n', {}, { dialect: BRAMBLE_DIALECT, load: () => new Map([["x", 7]]) });
+    expect(globals.get("v")).toBe(7);
   });
 });
 
