@@ -9,7 +9,7 @@ import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject } from "../project/project.js";
@@ -263,6 +263,66 @@ export function makeProgram(): Command {
         );
       });
       if (code !== 0) throw new ExitError("", code);
+    });
+
+  program
+    .command("test")
+    .description("build the derivations that test() declares and run their test commands")
+    .argument("[module-args...]", "e.g. ./... (default: every module of the project here)")
+    .option("--target <system>", "retarget the tree first")
+    .action(async (args: string[], flags: { target?: string }) => {
+      const list = args.length > 0 ? args : ["./..."];
+      let failures = 0;
+      let total = 0;
+      await withService(async (host) => {
+        for (const arg of list) {
+          const where = locateModuleArg(arg, process.cwd());
+          const project = loadProject(where.project);
+          let ev;
+          try {
+            ev = evaluate(createContext(project, { target: flags.target }), [where.moduleArg], where.project);
+          } catch (err) {
+            fail(err);
+          }
+          if (ev.tests.length === 0) {
+            console.error(`${arg}: no tests`);
+            continue;
+          }
+          const hashes = [...new Set(ev.tests.map((t) => t.derivation))];
+          const run = await buildAndWait(host, { ...where, target: flags.target, only: hashes, keepGoing: true }, textReporter(process.stderr, new Map(), { verbose: false }));
+          for (const t of ev.tests) {
+            total++;
+            const name = ev.drvs.get(t.derivation)?.name ?? t.derivation;
+            const outputs = run.outputs.get(t.derivation);
+            if (!outputs) {
+              failures++;
+              console.log(`FAIL ${name} (${t.location}): it did not build`);
+              continue;
+            }
+            if (t.args.length === 0) {
+              console.log(`ok   ${name}`);
+              continue;
+            }
+            const paths = Object.values(outputs);
+            const cmd = runCommand(host.engine, {
+              paths,
+              command: t.args,
+              readOnlyPaths: project.sandboxPaths,
+              env: { PATH: `${paths.map((p) => `${p}/bin`).join(":")}:/usr/bin:/bin`, ...Object.fromEntries(Object.entries(outputs)) },
+            });
+            const r = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { env: {}, encoding: "utf8", timeout: (project.timeout ?? 600) * 1000 });
+            cmd.cleanup();
+            if (r.status === 0) console.log(`ok   ${name} ${t.args.join(" ")}`);
+            else {
+              failures++;
+              console.log(`FAIL ${name} ${t.args.join(" ")} (${t.location}): exit code ${r.status ?? r.signal}`);
+              for (const line of `${r.stdout}${r.stderr}`.trimEnd().split("\n").slice(-20)) console.log(`    ${line}`);
+            }
+          }
+        }
+      });
+      console.log(`${total - failures} passed, ${failures} failed`);
+      if (failures > 0) throw new ExitError("", 1);
     });
 
   program

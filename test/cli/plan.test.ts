@@ -60,3 +60,14 @@ describe("bramble run and shell", () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe("bramble test", () => {
+  it("builds what test() declares, runs each test command, and fails when one fails", () => {
+    const r = bramble(["test", "./test/fixtures/platforms:checks"], { home: freshHome() });
+    expect(r.stdout).toMatch(/^ok {3}tool say hello$/m);
+    expect(r.stdout).toMatch(/^FAIL tool sh -c .*default\.bramble:12:\d+\): exit code 9$/m);
+    expect(r.stdout).toMatch(/checking \/\S+-tool/);
+    expect(r.stdout).toMatch(/^1 passed, 1 failed$/m);
+    expect(r.code).toBe(1);
+  });
+});
