@@ -111,7 +111,9 @@ export class Db {
 
   constructor(file: string, storeDir: string) {
     this.storeDir = storeDir;
-    this.sql = new Database(file, { timeout: 30_000 });
+    // The desktop app runs on Electron's Node ABI and brings its own build of the binding.
+    const nativeBinding = process.env.BRAMBLE_SQLITE_BINDING;
+    this.sql = new Database(file, { timeout: 30_000, ...(nativeBinding ? { nativeBinding } : {}) });
     this.sql.pragma("journal_mode = WAL");
     this.sql.pragma("synchronous = NORMAL");
     this.sql.pragma("foreign_keys = ON");
