@@ -59,6 +59,7 @@ function StateMiniMap() {
     <MiniMap
       pannable
       zoomable
+      style={{ width: 160, height: 100 }}
       ariaLabel="Graph overview"
       nodeColor={(n) => {
         const d = (n as DrvFlowNode).data?.node;
