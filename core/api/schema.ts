@@ -119,6 +119,12 @@ export interface DerivationDetails {
   shellCommand: string;
 }
 
+/** A project's build file, for showing where an evaluation error is. */
+export interface SourceFile {
+  path: string;
+  text: string;
+}
+
 export interface BackendInfo {
   name: string;
   kind: string;
@@ -186,6 +192,7 @@ export const requests = {
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
   "history.list": z.object({ limit: z.number().int().min(1).max(10000).optional(), drvHash: hashString.optional() }).strict(),
   "backends.list": z.object({}).strict(),
+  "source.get": z.object({ path: pathString }).strict(),
 } as const;
 
 export type Method = keyof typeof requests;
@@ -212,6 +219,7 @@ export interface Results {
   "log.get": { lines: string[]; nextLine: number; running: boolean };
   "history.list": BuildRecord[];
   "backends.list": BackendInfo[];
+  "source.get": SourceFile;
 }
 
 export type Service = { [M in Method]: (params: Params<M>) => Promise<Results[M]> };

@@ -2,8 +2,8 @@
 // Electron main, or a test. Transports (IPC, WebSocket) call `dispatch`, which validates
 // every request before any of this runs.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { isBuiltin, derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
@@ -14,7 +14,7 @@ import { StarlarkError, listFunctions } from "../starlark/index.js";
 import { createContext, evaluate, type Evaluation } from "../project/evaluate.js";
 import { recordLockEntries } from "../project/lock.js";
 import { bramblesBelow } from "../project/module-args.js";
-import { loadProject, ProjectError, type Project } from "../project/project.js";
+import { findProjectRoot, loadProject, ProjectError, type Project } from "../project/project.js";
 import { checkSystem, hostSystem } from "../derivation/systems.js";
 import {
   parseParams,
@@ -312,6 +312,32 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
     async "backends.list"() {
       return engine.backends.map((b) => b.info());
+    },
+
+    async "source.get"({ path }) {
+      // Only build files of projects this service has opened: never an arbitrary host file.
+      const file = resolve(path);
+      const name = basename(file);
+      if (!file.endsWith(".bramble") && name !== "bramble.toml" && name !== "bramble.lock") {
+        throw new ServiceError({ message: `only .bramble files, bramble.toml and bramble.lock can be shown, not ${file}`, field: "path" });
+      }
+      let root: string;
+      try {
+        root = findProjectRoot(dirname(file));
+      } catch {
+        throw new ServiceError({ message: `${file} is not in a project`, field: "path" });
+      }
+      const known = new Set([...recentProjects(), ...(opts.defaultProject ? [opts.defaultProject] : []), ...[...seenIn.values()].map((e) => e.project.root)]);
+      if (!known.has(root)) throw new ServiceError({ message: `${file} is not in a project opened here`, field: "path" });
+      let text: string;
+      try {
+        const real = realpathSync(file);
+        if (relative(realpathSync(root), real).startsWith("..")) throw new Error("it leads outside its project");
+        text = readFileSync(real, "utf8");
+      } catch (err) {
+        throw new ServiceError({ message: `cannot read ${file}: ${(err as Error).message}`, field: "path" });
+      }
+      return { path: file, text };
     },
   };
 

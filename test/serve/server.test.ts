@@ -105,6 +105,20 @@ describe("bramble serve", () => {
     }
   });
 
+  it("shows a build file of an opened project, and nothing else of the host", async () => {
+    const ws = await connect(`?token=${server.token}`);
+    try {
+      const ok = await request(ws, { id: 1, method: "source.get", params: { path: join(hello, "default.bramble") } });
+      expect((ok.result as { text: string }).text).toMatch(/def default\(\):/);
+      const passwd = await request(ws, { id: 2, method: "source.get", params: { path: "/etc/passwd" } });
+      expect(passwd.error).toMatchObject({ field: "path" });
+      const other = await request(ws, { id: 3, method: "source.get", params: { path: join(repo, "test/fixtures/failing/default.bramble") } });
+      expect((other.error as { message: string }).message).toMatch(/not in a project opened here/);
+    } finally {
+      ws.close();
+    }
+  });
+
   it("reports an evaluation error with file, line and column", async () => {
     const ws = await connect(`?token=${server.token}`);
     try {
