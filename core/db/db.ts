@@ -6,6 +6,9 @@ import type { BuildRecord, BuildStatus, OutputInfo } from "../api/schema.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { MIGRATIONS } from "./migrations.js";
 
+
+/** Evaluations kept per (project, module argument, target). */
+const EVALUATIONS_KEPT = 20;
 export interface PathInfo {
   /** store name, `<hash>-<name>` */
   name: string;
@@ -124,6 +127,10 @@ export class Db {
       getDrv: p(`SELECT json FROM derivations WHERE hash = ?`),
       insertEval: p(`INSERT INTO evaluations (project, module_arg, target, roots, created_at) VALUES (?, ?, ?, ?, ?)`),
       insertEvalDrv: p(`INSERT OR IGNORE INTO evaluation_drvs (evaluation_id, drv_hash) VALUES (?, ?)`),
+      // Keep the newest evaluations of each (project, module, target); the app re-evaluates often.
+      staleEvals: p(`SELECT id FROM evaluations WHERE project = ? AND module_arg = ? AND target = ? ORDER BY id DESC LIMIT -1 OFFSET ${EVALUATIONS_KEPT}`),
+      deleteEval: p(`DELETE FROM evaluations WHERE id = ?`),
+      deleteEvalDrvs: p(`DELETE FROM evaluation_drvs WHERE evaluation_id = ?`),
       startBuild: p(
         `INSERT INTO builds (run_id, drv_hash, name, backend, platform, system, status, started_at, pid, command)
          VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
@@ -210,6 +217,10 @@ export class Db {
       for (const [hash, d] of e.drvs) this.stmts.putDrv!.run(hash, d.name, d.platform, d.system, JSON.stringify(d), now);
       const id = Number(this.stmts.insertEval!.run(e.project, e.moduleArg, e.target, JSON.stringify(e.roots), now).lastInsertRowid);
       for (const hash of e.drvs.keys()) this.stmts.insertEvalDrv!.run(id, hash);
+      for (const { id: old } of this.stmts.staleEvals!.all(e.project, e.moduleArg, e.target) as { id: number }[]) {
+        this.stmts.deleteEvalDrvs!.run(old);
+        this.stmts.deleteEval!.run(old);
+      }
       return id;
     })();
   }
