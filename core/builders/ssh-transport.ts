@@ -1,7 +1,13 @@
 // OpenSSH as a StoreTransport: scripts run with `sh -c` on the host, trees move as tar
 // streams through the same connection options. Uses the `ssh` binary (the user's agent,
-// config and known hosts apply), never a password prompt (BatchMode).
+// config and known hosts apply), never a password prompt (BatchMode). One connection per
+// host and process is shared by every step (ControlMaster, its socket in a private temp
+// directory; it closes when the process exits, or 30 s after its last use).
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { shq, type ExecResult, type StoreTransport } from "../store/remote-store.js";
 
 export interface SshTarget {
@@ -40,6 +46,31 @@ export function sshArgv(t: SshTarget, script: string): string[] {
   return ["ssh", ...sshArgs(t), `sh -c ${shq(script)}`];
 }
 
+let controlDir: string | undefined;
+/** control socket → the ssh arguments that reach its host, to close it at exit */
+const masters = new Map<string, string[]>();
+/** control socket → its master being opened (or opened) */
+const opening = new Map<string, { pending: boolean; done: Promise<void> }>();
+
+function controlRoot(): string {
+  if (!controlDir) {
+    controlDir = mkdtempSync(join(tmpdir(), "bramble-ssh-"));
+    process.once("exit", closeMasters);
+  }
+  return controlDir;
+}
+
+/** Close this process's shared connections (and their directory). */
+export function closeMasters(): void {
+  for (const [socket, args] of masters) {
+    if (existsSync(socket)) spawnSync("ssh", ["-o", `ControlPath=${socket}`, "-O", "exit", ...args], { stdio: "ignore", timeout: 3000 });
+  }
+  masters.clear();
+  opening.clear();
+  if (controlDir) rmSync(controlDir, { recursive: true, force: true });
+  controlDir = undefined;
+}
+
 function waitClose(p: ReturnType<typeof spawn>): Promise<number | null> {
   return new Promise((resolve, reject) => {
     p.on("error", reject);
@@ -49,13 +80,56 @@ function waitClose(p: ReturnType<typeof spawn>): Promise<number | null> {
 
 export class SshTransport implements StoreTransport {
   readonly label: string;
+  private socket?: string;
+
   constructor(readonly target: SshTarget) {
     this.label = `ssh ${sshLabel(target)}`;
   }
 
-  exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
+  private controlPath(): string {
+    if (!this.socket || !controlDir) {
+      const id = createHash("sha256").update(JSON.stringify(this.target)).digest("hex").slice(0, 16);
+      this.socket = join(controlRoot(), id);
+    }
+    return this.socket;
+  }
+
+  /**
+   * Open the shared connection if it is not open (or died). Steps use it when it is there and
+   * connect on their own when it is not, so a failure here only costs speed. One master per
+   * socket in this process, however many transports reach the same target.
+   */
+  async connect(): Promise<void> {
+    const socket = this.controlPath();
+    const m = opening.get(socket);
+    if (m && (m.pending || existsSync(socket))) return m.done;
+    const args = sshArgs(this.target);
+    masters.set(socket, args);
+    const entry = { pending: true, done: Promise.resolve() };
+    entry.done = new Promise<void>((resolve) => {
+      const settle = () => {
+        entry.pending = false;
+        resolve();
+      };
+      // -f: backgrounds once authenticated (stdio closed, so nobody waits on its pipes).
+      const p = spawn("ssh", ["-M", "-N", "-f", "-o", `ControlPath=${socket}`, "-o", "ControlPersist=30", ...args], { stdio: "ignore" });
+      p.on("error", settle);
+      p.on("close", settle);
+    });
+    opening.set(socket, entry);
+    return entry.done;
+  }
+
+  /** The argv that runs `script` on the host through the shared connection (or its own). */
+  argv(script: string): string[] {
+    const [cmd, ...rest] = sshArgv(this.target, script);
+    return [cmd!, "-o", `ControlPath=${this.controlPath()}`, "-o", "ControlMaster=no", ...rest];
+  }
+
+  async exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
+    await this.connect();
     return new Promise((resolve, reject) => {
-      const [cmd, ...args] = sshArgv(this.target, script);
+      const [cmd, ...args] = this.argv(script);
       const p = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, timeout: opts.timeoutMs });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -68,14 +142,15 @@ export class SshTransport implements StoreTransport {
 
   /** Synchronous probe for `availability()`: runs `script`, bounded by the connect timeout. */
   execSync(script: string): ExecResult {
-    const [cmd, ...args] = sshArgv(this.target, script);
+    const [cmd, ...args] = this.argv(script);
     const r = spawnSync(cmd!, args, { encoding: "utf8", timeout: ((this.target.connectTimeout ?? 5) + 5) * 1000 });
     if (r.error) return { code: null, stdout: "", stderr: r.error.message };
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
-    const [cmd, ...args] = sshArgv(this.target, `cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);
+    await this.connect();
+    const [cmd, ...args] = this.argv( `cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);
     const src = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] });
     const dst = spawn("tar", ["xf", "-", "-C", localDir], { stdio: ["pipe", "ignore", "pipe"] });
     src.stdout!.pipe(dst.stdin!);
@@ -87,8 +162,9 @@ export class SshTransport implements StoreTransport {
   }
 
   async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
+    await this.connect();
     const src = spawn("tar", ["cf", "-", "-C", localDir, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
-    const [cmd, ...args] = sshArgv(this.target, `mkdir -p ${shq(dir)} && tar xf - -C ${shq(dir)}`);
+    const [cmd, ...args] = this.argv(`mkdir -p ${shq(dir)} && tar xf - -C ${shq(dir)}`);
     const dst = spawn(cmd!, args, { stdio: ["pipe", "ignore", "pipe"] });
     src.stdout!.pipe(dst.stdin!);
     const errs: string[] = [];

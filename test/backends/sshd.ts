@@ -113,6 +113,8 @@ export async function startSshd(dir: string, lifetimeMs = 120_000): Promise<Test
     stop: () =>
       new Promise<void>((resolve) => {
         clearTimeout(timer);
+        // Shared connections (ControlMaster) keep a session child, and its stderr, alive.
+        spawnSync("pkill", ["-KILL", "-P", String(pid)]);
         if (child.exitCode !== null) return resolve();
         child.once("close", () => resolve());
         child.kill("SIGTERM");
