@@ -79,8 +79,22 @@ export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean
       if (typeof x !== "number") allNum = false;
       if (typeof x !== "string") allStr = false;
     }
-    if (allNum) return (xs as number[]).sort(reverse ? (a, b) => b - a : (a, b) => a - b);
-    if (allStr) return (xs as string[]).sort(reverse ? (a, b) => (a < b ? 1 : a > b ? -1 : 0) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (allNum) {
+      // Small ints are JS numbers (never -0 or NaN), so a typed-array sort (native, no
+      // comparator calls) gives the same order; equal ints are indistinguishable, so
+      // stability and reverse order are not observable.
+      const f = Float64Array.from(xs as number[]).sort();
+      const n = f.length;
+      if (reverse) for (let i = 0; i < n; i++) xs[i] = f[n - 1 - i];
+      else for (let i = 0; i < n; i++) xs[i] = f[i];
+      return xs;
+    }
+    if (allStr) {
+      // The default comparator orders strings by UTF-16 code unit, as Starlark does.
+      (xs as string[]).sort();
+      if (reverse) xs.reverse();
+      return xs;
+    }
     return xs.sort(reverse ? (a, b) => compare("<", b, a) : (a, b) => compare("<", a, b));
   }
   const keys = xs.map((x) => call(th, key, [x]));

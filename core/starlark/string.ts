@@ -50,10 +50,26 @@ function splitWhitespace(s: string): string[] {
   return out;
 }
 
+/** s.split(sep) for a non-empty sep: an indexOf loop, much faster in V8 than
+ * String.prototype.split on many short strings. */
+function splitAll(s: string, sep: string): string[] {
+  const out: string[] = [];
+  const w = sep.length;
+  let i = 0;
+  for (;;) {
+    const j = s.indexOf(sep, i);
+    if (j < 0) break;
+    out.push(s.slice(i, j));
+    i = j + w;
+  }
+  out.push(i === 0 ? s : s.slice(i));
+  return out;
+}
+
 function split(name: string, s: string, args: Value[], kw: [string, Value][], right: boolean): Value {
   if (kw.length === 0 && args.length <= 1) {
     const sep = args.length === 0 ? null : args[0];
-    if (typeof sep === "string" && sep !== "") return new List(s.split(sep));
+    if (typeof sep === "string" && sep !== "") return new List(splitAll(s, sep));
     if (sep === null) return new List(splitWhitespace(s));
   }
   const [sepV, maxV] = kw.length === 0 && args.length <= 2 ? [args[0] ?? null, args[1] ?? null] : unpackArgs(name, args, kw, "sep?", "maxsplit?");
@@ -91,7 +107,7 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
   }
   const sep = wantStr(name, sepV);
   if (sep === "") throw err(`${name}: empty separator`);
-  if (max === Infinity) return new List(s.split(sep));
+  if (max === Infinity) return new List(splitAll(s, sep));
   if (!right) {
     let i = 0;
     while (out.length < max) {
