@@ -488,9 +488,8 @@ export class StoreIndex {
 
   private async copy(from: Store, fromId: string, to: Store, toId: string, names: string[]): Promise<void> {
     try {
-      const r = await copyClosure(from, to, names, { via: this.engine.store, maxAgeMs: REMOTE_REFRESH_MS });
-      if (to instanceof RemoteStore) this.engine.db.addStorePaths(toId, r.closure.map((n) => to.queryPathInfo(n)!).filter(Boolean));
-      if (from instanceof RemoteStore) this.engine.db.addStorePaths(fromId, r.closure.map((n) => from.queryPathInfo(n)!).filter(Boolean));
+      // copyClosure records what the remote stores hold in the DB.
+      await copyClosure(from, to, names, { via: this.engine.store, maxAgeMs: REMOTE_REFRESH_MS });
     } catch (e) {
       // The DB said the other store had them; if it does not (wiped, collected), forget it.
       if (e instanceof MissingPathError && fromId !== LOCAL_STORE) this.engine.db.deleteStorePaths(fromId, e.names);

@@ -156,7 +156,7 @@ export class DockerBackend implements Backend {
         throw fail(`the container died${sig}: exit ${result.exitCode}${result.error ? `, ${result.error}` : ""}`, result.exitCode);
       }
       if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
-      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into));
+      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into), leftovers);
     } finally {
       await this.store.removeTemp(leftovers);
     }

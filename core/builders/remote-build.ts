@@ -64,6 +64,8 @@ export async function ingestOutputs(
   job: BuildJob,
   tmpOutputs: Map<string, string>,
   fetch: (names: string[], into: string) => Promise<void>,
+  /** the build's leftovers on the other side, removed with the upload (then emptied) */
+  leftovers: string[] = [],
 ): Promise<BuildOutcome> {
   const stage = stagingDir(local, `out${job.buildId}`);
   try {
@@ -93,7 +95,8 @@ export async function ingestOutputs(
       throw new BuildFailure(`${label}: ${(e as Error).message}`, 0);
     }
     try {
-      await remote.addStaged(stage, [...infos.values()]);
+      await remote.addStaged(stage, [...infos.values()], leftovers);
+      leftovers.length = 0;
     } catch (e) {
       throw new BuildFailure(`${label}: could not register the outputs in its store: ${(e as Error).message}`, 0);
     }

@@ -130,7 +130,7 @@ export class SshBackend implements Backend {
         throw fail(`lost the connection to ${sshLabel(this.opts)} (ssh ${result.exitCode === null ? `killed by ${result.signal}` : "exited 255"}${last ? `: ${last}` : ""})`, result.exitCode);
       }
       if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
-      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into));
+      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into), leftovers);
     } finally {
       await this.store.removeTemp(leftovers);
     }

@@ -35,7 +35,15 @@ export async function copyClosure(from: Store, to: Store, names: Iterable<string
   if (absent.length) throw new MissingPathError(absent, from.backend);
   const closure = topoOrder(from.closure(wanted), (n) => from.references(n));
   const copied = closure.filter((n) => !to.has(n));
-  if (!copied.length) return { closure, copied };
+  // The local DB remembers what other backends' stores hold (the scheduler reads it).
+  const db = opts.via?.db ?? (from instanceof LocalStore ? from.db : to instanceof LocalStore ? to.db : undefined);
+  const remember = () => {
+    for (const s of [from, to]) if (s instanceof RemoteStore && db) db.addStorePaths(s.backend, closure.map((n) => s.queryPathInfo(n)).filter((i) => i !== undefined));
+  };
+  if (!copied.length) {
+    remember();
+    return { closure, copied };
+  }
   if (from instanceof RemoteStore && to instanceof RemoteStore) {
     const via = opts.via;
     if (!via) throw new RemoteStoreError(`copying from ${from.backend} to ${to.backend} needs the local store in between`);
@@ -52,5 +60,6 @@ export async function copyClosure(from: Store, to: Store, names: Iterable<string
     const batch = new Set(copied);
     for (const n of copied) to.importPath(from, n, batch);
   }
+  remember();
   return { closure, copied };
 }

@@ -204,9 +204,9 @@ export class RemoteStore implements Store {
    * directory) valid here: upload them to `.tmp/`, then move each into place and write its
    * metadata last. A path already valid here is left alone.
    */
-  async addStaged(stage: string, infos: PathInfo[]): Promise<void> {
+  async addStaged(stage: string, infos: PathInfo[], alsoRemove: string[] = []): Promise<void> {
     const todo = infos.filter((i) => !this.has(i.name));
-    if (!todo.length) return;
+    if (!todo.length) return this.removeTemp(alsoRemove);
     const now = Date.now();
     mkdirSync(join(stage, ".info"), { recursive: true });
     for (const i of todo) writeFileSync(join(stage, ".info", `${i.name}.json`), JSON.stringify({ ...i, registeredAt: now }));
@@ -219,7 +219,7 @@ export class RemoteStore implements Store {
       await this.transport.exec(`rm -rf ${shq(tmp)}`).catch(() => undefined);
       this.fail(`uploading ${names.length} path(s)`, e as Error);
     }
-    await this.run("registering uploaded paths", installScript(this.dir, tmp, names));
+    await this.run("registering uploaded paths", installScript(this.dir, tmp, names, alsoRemove));
     for (const i of todo) this.infos.set(i.name, { ...i, registeredAt: now });
   }
 
@@ -273,8 +273,9 @@ export class RemoteStore implements Store {
 /**
  * The remote half of an upload: move each staged tree into place (an unregistered leftover
  * of the same name is replaced), then its metadata; a path already valid is left alone.
+ * `alsoRemove` (relative to `dir`) goes too.
  */
-export function installScript(dir: string, tmp: string, names: string[]): string {
+export function installScript(dir: string, tmp: string, names: string[], alsoRemove: string[] = []): string {
   const lines = [`set -e`, `cd ${shq(dir)}`];
   for (const n of names) {
     const q = shq(n);
@@ -284,7 +285,8 @@ export function installScript(dir: string, tmp: string, names: string[]): string
         `mv ${shq(`${tmp}/${n}`)} ${q}; mv ${shq(`${tmp}/.info/${n}.json`)} .info/${q}.json; fi`,
     );
   }
-  lines.push(`chmod -R u+w ${shq(tmp)} 2>/dev/null || true`, `rm -rf ${shq(tmp)}`);
+  // and, in the same connection, what the caller is done with (a build's directory)
+  for (const p of [tmp, ...alsoRemove.map((r) => `${dir}/${r}`)]) lines.push(`chmod -R u+w ${shq(p)} 2>/dev/null || true`, `rm -rf ${shq(p)}`);
   return lines.join("\n");
 }
 
