@@ -245,7 +245,9 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ServerMessage =
   | { id: number; result: unknown }
   | { id: number | null; error: ApiError }
-  | { event: BuildEvent };
+  | { event: BuildEvent }
+  /** events in order, for clients that connected with `?batch=1` */
+  | { events: BuildEvent[] };
 
 /** Validate a method's params; throws an ApiError-shaped error naming the field. */
 export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {

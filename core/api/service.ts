@@ -94,12 +94,14 @@ export function moduleInfos(project: Project): ModuleInfo[] {
   });
 }
 
+/** The function to show first: `default` of the root module, else any `default`, else the first without parameters. */
 export function firstModuleArg(modules: ModuleInfo[]): string | null {
-  for (const m of modules) {
-    const fn = m.functions.find((f) => f.params.length === 0);
-    if (fn) return `${m.module}:${fn.name}`;
-  }
-  return null;
+  const callable = modules.flatMap((m) => m.functions.filter((f) => f.params.length === 0).map((f) => ({ m, f })));
+  const pick =
+    callable.find(({ m, f }) => m.module === "." && f.name === "default") ??
+    callable.find(({ f }) => f.name === "default") ??
+    callable[0];
+  return pick ? `${pick.m.module}:${pick.f.name}` : null;
 }
 
 export function createService(opts: ServiceOptions = {}): ServiceHost {

@@ -420,13 +420,14 @@ export function makeProgram(): Command {
     .option("--port <port>", "port (0 picks a free one)", "0")
     .option("--host <address>", "address to bind", "127.0.0.1")
     .option("--token <token>", "use this token instead of a random one")
-    .action(async (projectDir: string, flags: { port: string; host: string; token?: string }) => {
+    .option("--function <module-arg>", "the function the app shows first, relative to the project (e.g. .:default)")
+    .action(async (projectDir: string, flags: { port: string; host: string; token?: string; function?: string }) => {
       let defaultProject: string | null = null;
       let defaultModuleArg: string | null = null;
       try {
         const project = loadProject(resolve(projectDir));
         defaultProject = project.root;
-        defaultModuleArg = firstModuleArg(moduleInfos(project));
+        defaultModuleArg = flags.function ?? firstModuleArg(moduleInfos(project));
       } catch (err) {
         console.error(`note: ${(err as Error).message}; open a project from the app`);
       }

@@ -16,6 +16,9 @@ export const CONTENT_SECURITY_POLICY =
 const MAX_MESSAGE_BYTES = 1 << 20;
 /** A client further behind than this gets log lines dropped (with a marker), not unbounded memory. */
 const MAX_BUFFERED_BYTES = 8 << 20;
+const MAX_QUEUED_EVENTS = 50_000;
+/** Events are sent at most this often (ms): a busy build's log lines go out in batches. */
+const FLUSH_MS = 15;
 
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -112,28 +115,48 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   });
 
-  const clients = new Set<WebSocket>();
-  const dropped = new WeakMap<WebSocket, number>();
+  // Each client has its own queue of events. A client that asked for batches (`?batch=1`,
+  // as the renderer does) gets them as `{events: [...]}` once per flush; others get one
+  // `{event}` message each. Log lines for a client that has fallen behind are dropped and
+  // it later gets one marker line saying how many.
+  interface Client {
+    batch: boolean;
+    queue: BuildEvent[];
+    dropped: number;
+  }
+  const clients = new Map<WebSocket, Client>();
+  let flushTimer: NodeJS.Timeout | null = null;
   const send = (ws: WebSocket, msg: ServerMessage) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   };
+  const flush = () => {
+    flushTimer = null;
+    for (const [ws, c] of clients) {
+      if (c.queue.length === 0) continue;
+      const events = c.queue;
+      c.queue = [];
+      if (c.batch) send(ws, { events });
+      else for (const event of events) send(ws, { event });
+    }
+  };
   const unsubscribe = opts.host.onEvent((event: BuildEvent) => {
-    for (const ws of clients) {
-      if (event.type === "log" && ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-        dropped.set(ws, (dropped.get(ws) ?? 0) + 1);
+    for (const [ws, c] of clients) {
+      if (event.type === "log" && (ws.bufferedAmount > MAX_BUFFERED_BYTES || c.queue.length >= MAX_QUEUED_EVENTS)) {
+        c.dropped++;
         continue;
       }
-      const lost = dropped.get(ws);
-      if (lost && event.type === "log") {
-        dropped.delete(ws);
-        send(ws, { event: { ...event, line: `[bramble: ${lost} log lines dropped: this client fell behind; the whole log is kept on disk]` } });
+      if (c.dropped > 0 && event.type === "log") {
+        c.queue.push({ ...event, line: `[bramble: ${c.dropped} log lines dropped: this client fell behind; the whole log is kept on disk]` });
+        c.dropped = 0;
       }
-      send(ws, { event });
+      c.queue.push(event);
     }
+    flushTimer ??= setTimeout(flush, FLUSH_MS);
   });
 
-  wss.on("connection", (ws: WebSocket) => {
-    clients.add(ws);
+  wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+    const batch = new URL(req.url ?? "/", "http://localhost").searchParams.get("batch") === "1";
+    clients.set(ws, { batch, queue: [], dropped: 0 });
     ws.on("close", () => clients.delete(ws));
     ws.on("error", () => clients.delete(ws));
     ws.on("message", async (data, isBinary) => {
@@ -178,7 +201,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     server,
     close: async () => {
       unsubscribe();
-      for (const ws of clients) ws.terminate();
+      if (flushTimer) clearTimeout(flushTimer);
+      for (const ws of clients.keys()) ws.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
     },

@@ -94,7 +94,9 @@ function socketApi(url: string): Api {
         } catch {
           return;
         }
-        if ("event" in data) {
+        if ("events" in data) {
+          for (const e of data.events) for (const l of listeners) l(e);
+        } else if ("event" in data) {
           for (const l of listeners) l(data.event);
         } else if ("error" in data) {
           const p = data.id == null ? undefined : pending.get(data.id);
@@ -150,7 +152,7 @@ function socketApi(url: string): Api {
 function socketUrl(): string {
   const token = new URLSearchParams(location.search).get("token") ?? "";
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${proto}//${location.host}/api?token=${encodeURIComponent(token)}`;
+  return `${proto}//${location.host}/api?batch=1&token=${encodeURIComponent(token)}`;
 }
 
 export const api: Api = window.bramble ? bridgeApi(window.bramble) : socketApi(socketUrl());

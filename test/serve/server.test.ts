@@ -119,6 +119,42 @@ describe("bramble serve", () => {
     }
   });
 
+  it("streams a build's events in order, batched for clients that ask", async () => {
+    const batched = await connect(`?batch=1&token=${server.token}`);
+    const single = await connect(`?token=${server.token}`);
+    const got = { batched: [] as { type: string; line?: string }[], single: [] as { type: string; line?: string }[], batches: 0 };
+    batched.on("message", (d) => {
+      const m = JSON.parse(String(d));
+      if (m.events) {
+        got.batches++;
+        got.batched.push(...m.events);
+      }
+    });
+    single.on("message", (d) => {
+      const m = JSON.parse(String(d));
+      if (m.event) got.single.push(m.event);
+    });
+    try {
+      const started = await request(batched, { id: 1, method: "build.start", params: { project: hello, moduleArg: ".:default" } });
+      expect(started.result).toMatchObject({ total: 2 });
+      const deadline = Date.now() + 30_000;
+      while (!got.single.some((e) => e.type === "run-finished") || !got.batched.some((e) => e.type === "run-finished")) {
+        if (Date.now() > deadline) throw new Error("the build did not finish");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const types = (es: { type: string }[]) => es.map((e) => e.type);
+      expect(types(got.batched)).toEqual(types(got.single));
+      expect(got.batches).toBeLessThan(got.batched.length);
+      const logs = got.single.filter((e) => e.type === "log").map((e) => e.line);
+      expect(logs).toContain("writing the greeting");
+      const host = ((await request(single, { id: 2, method: "app.info", params: {} })).result as { host: string }).host;
+      expect(logs.indexOf("done")).toBeGreaterThan(logs.indexOf(`building hello for ${host} on ${host}`));
+    } finally {
+      batched.close();
+      single.close();
+    }
+  });
+
   it("reports an evaluation error with file, line and column", async () => {
     const ws = await connect(`?token=${server.token}`);
     try {
