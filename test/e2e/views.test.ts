@@ -171,6 +171,15 @@ describe("errors and keyboard", () => {
     await err.waitFor({ timeout: 30_000 });
     await expect(err.textContent()).resolves.toMatch(/bad\.bramble:\d+:\d+/);
     await expect(err.textContent()).resolves.toContain("no_such_name");
+    // Clicking the place opens the file at that line.
+    await page.getByTestId("eval-error-place").click();
+    const source = page.getByTestId("source-view");
+    await source.waitFor({ timeout: 15_000 });
+    const current = source.locator("li[data-current=true]");
+    await expect(current.textContent()).resolves.toContain("no_such_name");
+    await screenshot(page, "eval-error-source");
+    await page.keyboard.press("Escape");
+    await source.waitFor({ state: "detached" });
   });
 
   it("reaches search, nodes and the build from the keyboard", async () => {
