@@ -135,6 +135,19 @@ def f():
   });
 });
 
+describe("dependencies", () => {
+  it("loads modules of a dependency by its local path, and says when a dependency cannot be fetched", () => {
+    const lib = project({ "bramble.toml": '[package]\nname = "lib"\n', "tools/default.bramble": `def cc():\n    return derivation(name = "cc", ${sh})\n` });
+    const root = project({
+      "bramble.toml": `[package]\nname = "app"\n[dependencies]\nlib = { path = "${lib}" }\nremote = "1.0"\n`,
+      "default.bramble": `load("lib/tools")\ndef f():\n    return tools.cc()\n`,
+      "remote.bramble": `load("remote/x")\ndef f():\n    pass\n`,
+    });
+    expect([...run(root, ".:f").drvs.values()].map((d) => d.name)).toEqual(["cc"]);
+    expect(errorOf(() => run(root, "./remote:f")).msg).toMatch(/dependency "remote" has no local path/);
+  });
+});
+
 describe("whole-module load is bramble's dialect, not plain Starlark's", () => {
   it("is a syntax error under the default dialect", () => {
     const thread = new Thread("t");
