@@ -2,6 +2,7 @@
 // resolver, so the closures index arrays (locals, cells, free variables, globals) and never
 // look names up in maps at run time.
 import { setCallImpl } from "./call.js";
+import { generateBody } from "./codegen.js";
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, setAttr, setIndex, slice, unary } from "./ops.js";
 import { nearest } from "./resolver.js";
@@ -150,6 +151,9 @@ export interface CompileContext {
   echo?: { value: Value | undefined };
 }
 
+/** Function bodies compile to JavaScript source (codegen.ts); off: closures only (tests run both). */
+export const codegen = { enabled: true };
+
 export class Compiler {
   constructor(private cx: CompileContext) {}
 
@@ -167,7 +171,7 @@ export class Compiler {
       simple: !info.hasVarargs && !info.hasKwargs && info.numKwonly === 0,
       nparams: info.numParams,
     };
-    code.body = this.block(info.body, toplevel);
+    code.body = (!toplevel && codegen.enabled && generateBody(this, info, this.cx.globals)) || this.block(info.body, toplevel);
     return code;
   }
 
@@ -199,7 +203,7 @@ export class Compiler {
     };
   }
 
-  private stmt(s: Stmt, toplevel: boolean): Ex {
+  stmt(s: Stmt, toplevel: boolean): Ex {
     switch (s.kind) {
       case "ExprStmt": {
         const e = this.expr(s.x);
@@ -308,7 +312,7 @@ export class Compiler {
     };
   }
 
-  private assigner(lhs: Expr): Assign {
+  assigner(lhs: Expr): Assign {
     switch (lhs.kind) {
       case "Ident": {
         const b = lhs.binding!;

@@ -1,0 +1,423 @@
+// Codegen: a function body to JavaScript source, compiled once with `new Function`, so V8
+// sees real control flow (if/for/while/return/break) and one call site per operation, and
+// can inline the small operator helpers below. Locals stay in the frame's slot array, so
+// any construct not generated here is delegated to the closure the Compiler makes for it
+// (comprehensions, dict literals, lambdas, keyword calls, ...), and the two mix freely.
+//
+// Node only (the renderer never imports the interpreter). Nothing from the program is
+// spliced into the source except JSON-quoted strings and safe integers; every other value
+// is passed in an array.
+import { Position, StarlarkError } from "./errors.js";
+import { binary, contains, getAttr, index, methodsOf, unary } from "./ops.js";
+import { percentFormat } from "./string.js";
+import type { Expr, FunctionInfo, Stmt } from "./syntax.js";
+import type { Frame } from "./thread.js";
+import { NO_KWARGS } from "./unpack.js";
+import {
+  Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, truth, typeName,
+} from "./values.js";
+import type { Compiler } from "./compiler.js";
+import { callFunction, callValue, locate } from "./compiler.js";
+
+type Ev = (fr: Frame) => Value;
+type Ex = (fr: Frame) => number;
+type Assign = (fr: Frame, v: Value) => void;
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+// ---------------------------------------------------------------- runtime helpers
+
+function calleeName(f: Value): string | undefined {
+  return f instanceof Builtin ? f.name : undefined;
+}
+
+function slowBin(fr: Frame, op: string, a: Value, b: Value, pos: Position): Value {
+  try {
+    return binary(op, a, b);
+  } catch (ex) {
+    throw locate(fr, pos, ex);
+  }
+}
+
+function cmp(fr: Frame, op: string, a: Value, b: Value, pos: Position): number {
+  try {
+    return compare(op, a, b);
+  } catch (ex) {
+    throw locate(fr, pos, ex);
+  }
+}
+
+const H = {
+  truthy(v: Value): boolean {
+    return v === true ? true : v === false ? false : truth(v);
+  },
+  add(fr: Frame, a: Value, b: Value, pos: Position): Value {
+    if (typeof a === "number" && typeof b === "number") {
+      const z = a + b;
+      if (z <= MAX && z >= -MAX) return z;
+    } else if (typeof a === "string" && typeof b === "string") return a + b;
+    return slowBin(fr, "+", a, b, pos);
+  },
+  sub(fr: Frame, a: Value, b: Value, pos: Position): Value {
+    if (typeof a === "number" && typeof b === "number") {
+      const z = a - b;
+      if (z <= MAX && z >= -MAX) return z;
+    }
+    return slowBin(fr, "-", a, b, pos);
+  },
+  mul(fr: Frame, a: Value, b: Value, pos: Position): Value {
+    if (typeof a === "number" && typeof b === "number") {
+      const z = a * b;
+      if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
+    }
+    return slowBin(fr, "*", a, b, pos);
+  },
+  mod(fr: Frame, a: Value, b: Value, pos: Position): Value {
+    if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return a % b;
+    if (typeof a === "string") {
+      try {
+        return percentFormat(a, b);
+      } catch (ex) {
+        throw locate(fr, pos, ex);
+      }
+    }
+    return slowBin(fr, "%", a, b, pos);
+  },
+  floordiv(fr: Frame, a: Value, b: Value, pos: Position): Value {
+    if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return Math.floor(a / b);
+    return slowBin(fr, "//", a, b, pos);
+  },
+  bin(fr: Frame, op: string, a: Value, b: Value, pos: Position): Value {
+    return slowBin(fr, op, a, b, pos);
+  },
+  eq(a: Value, b: Value): boolean {
+    if (a === b) return true;
+    if ((typeof a === "string" || typeof a === "number") && typeof b === typeof a) return false;
+    return equals(a, b);
+  },
+  lt(fr: Frame, a: Value, b: Value, pos: Position): boolean {
+    if (typeof a === "number" && typeof b === "number") return a < b;
+    return cmp(fr, "<", a, b, pos) < 0;
+  },
+  le(fr: Frame, a: Value, b: Value, pos: Position): boolean {
+    if (typeof a === "number" && typeof b === "number") return a <= b;
+    return cmp(fr, "<=", a, b, pos) <= 0;
+  },
+  gt(fr: Frame, a: Value, b: Value, pos: Position): boolean {
+    if (typeof a === "number" && typeof b === "number") return a > b;
+    return cmp(fr, ">", a, b, pos) > 0;
+  },
+  ge(fr: Frame, a: Value, b: Value, pos: Position): boolean {
+    if (typeof a === "number" && typeof b === "number") return a >= b;
+    return cmp(fr, ">=", a, b, pos) >= 0;
+  },
+  in_(fr: Frame, a: Value, b: Value, pos: Position): boolean {
+    if (b instanceof Dict && typeof a === "string") return b.getStr(a) !== undefined;
+    try {
+      return contains(b, a);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  neg(fr: Frame, op: string, v: Value, pos: Position): Value {
+    if (op === "-" && typeof v === "number" && v !== 0) return -v;
+    try {
+      return unary(op, v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  index(fr: Frame, xv: Value, kv: Value, pos: Position): Value {
+    if (xv instanceof List && typeof kv === "number") {
+      const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
+      if (j >= 0 && j < el.length) return el[j];
+    } else if (xv instanceof Dict && typeof kv === "string") {
+      const v = xv.getStr(kv);
+      if (v !== undefined) return v;
+    }
+    try {
+      return index(xv, kv);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  call(fr: Frame, f: Value, a: Value[], pos: Position): Value {
+    fr.callPos = pos;
+    try {
+      if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
+      return callValue(fr.th, f, a, NO_KWARGS);
+    } catch (ex) {
+      throw locate(fr, pos, ex, calleeName(f));
+    }
+  },
+  meth(fr: Frame, recv: Value, name: string, a: Value[], pos: Position, namePos: Position): Value {
+    fr.callPos = pos;
+    const ms = methodsOf(recv);
+    if (ms !== undefined) {
+      const m = ms[name];
+      if (m !== undefined) {
+        try {
+          return m(fr.th, recv, a, NO_KWARGS);
+        } catch (ex) {
+          throw locate(fr, pos, ex);
+        }
+      }
+    }
+    let f: Value;
+    try {
+      f = getAttr(recv, name);
+    } catch (ex) {
+      throw locate(fr, namePos, ex);
+    }
+    try {
+      return callValue(fr.th, f, a, NO_KWARGS);
+    } catch (ex) {
+      throw locate(fr, pos, ex, calleeName(f));
+    }
+  },
+  list(a: Value[]): Value {
+    return new List(a);
+  },
+  tuple(a: Value[]): Value {
+    return new Tuple(a);
+  },
+  cancel(fr: Frame, pos: Position): never {
+    throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+  },
+  /** The elements to loop over (List/Tuple elements live, others a snapshot). */
+  iter(fr: Frame, x: Value, pos: Position): Value[] {
+    if (x instanceof List || x instanceof Tuple) return x.elems;
+    if (x instanceof HashTable) return x.keys();
+    const xs = iterValues(x);
+    if (xs === undefined) throw locate(fr, pos, err(`${typeName(x)} value is not iterable`));
+    return xs;
+  },
+  guard(x: Value): List | HashTable | null {
+    return x instanceof List || x instanceof HashTable ? x : null;
+  },
+  /** `x op= y` (apply of Compiler.augmented): list += extends in place, dict |= updates */
+  aug(fr: Frame, op: string, x: Value, y: Value, pos: Position): Value {
+    if (op === "+") {
+      if (typeof x === "number" && typeof y === "number") {
+        const z = x + y;
+        if (z <= MAX && z >= -MAX) return z;
+      } else if (typeof x === "string" && typeof y === "string") return x + y;
+    }
+    try {
+      if (op === "+" && x instanceof List) {
+        const ys = y instanceof List || y instanceof Tuple ? y.elems : iterValues(y);
+        if (ys !== undefined) {
+          x.checkMutable("apply += to");
+          for (const e of ys.slice()) x.elems.push(e);
+          return x;
+        }
+      }
+      if (op === "|" && x instanceof Dict && y instanceof Dict) {
+        x.checkMutable("insert into");
+        for (const [k, v] of y.entries()) x.set(k, v);
+        return x;
+      }
+      return binary(op, x, y);
+    } catch (e) {
+      throw locate(fr, pos, e);
+    }
+  },
+  Range,
+};
+
+// ---------------------------------------------------------------- generator
+
+const BIN: Record<string, string> = { "+": "add", "-": "sub", "*": "mul", "%": "mod", "//": "floordiv" };
+const CMP: Record<string, string> = { "<": "lt", "<=": "le", ">": "gt", ">=": "ge" };
+
+class Unsupported extends Error {}
+
+class Gen {
+  K: unknown[] = [];
+  E: Ev[] = [];
+  S: Ex[] = [];
+  A: Assign[] = [];
+  P: Position[] = [];
+  private tmp = 0;
+
+  constructor(private c: Compiler, private info: FunctionInfo, private G: Value[]) {}
+
+  private k(v: unknown): string {
+    this.K.push(v);
+    return `K[${this.K.length - 1}]`;
+  }
+  private p(pos: Position): string {
+    this.P.push(pos);
+    return `P[${this.P.length - 1}]`;
+  }
+  private delegate(e: Expr): string {
+    this.E.push(this.c.expr(e));
+    return `E[${this.E.length - 1}](fr)`;
+  }
+
+  /** parameters are bound on entry and there is no `del`, so they need no check */
+  private isParam(i: number): boolean {
+    const info = this.info;
+    return i < info.numParams + (info.hasVarargs ? 1 : 0) + (info.hasKwargs ? 1 : 0);
+  }
+
+  expr(e: Expr): string {
+    switch (e.kind) {
+      case "Paren": return this.expr(e.x);
+      case "Ident": {
+        const b = e.binding!;
+        if (b.scope === "local") {
+          if (this.isParam(b.index)) return `l[${b.index}]`;
+          return `((v = l[${b.index}]) !== undefined ? v : ${this.delegate(e)})`;
+        }
+        if (b.scope === "global") return `((v = G[${b.index}]) !== undefined ? v : ${this.delegate(e)})`;
+        if (b.scope === "predeclared" || b.scope === "universal") {
+          const f = this.c.expr(e); // throws "undefined: x" at compile time, as before
+          return this.k(f(null as unknown as Frame));
+        }
+        return this.delegate(e);
+      }
+      case "Literal":
+        if (e.tokKind === "INT" && typeof e.value === "number" && Number.isSafeInteger(e.value)) return `${e.value}`;
+        if (e.tokKind === "STRING") return JSON.stringify(e.value);
+        return this.delegate(e);
+      case "Binary": {
+        const op = e.op;
+        if (op === "and") return `(H.truthy(v = ${this.expr(e.x)}) ? ${this.expr(e.y)} : v)`;
+        if (op === "or") return `(H.truthy(v = ${this.expr(e.x)}) ? v : ${this.expr(e.y)})`;
+        const x = this.expr(e.x), y = this.expr(e.y), pos = this.p(e.pos);
+        if (BIN[op]) return `H.${BIN[op]}(fr, ${x}, ${y}, ${pos})`;
+        if (CMP[op]) return `H.${CMP[op]}(fr, ${x}, ${y}, ${pos})`;
+        if (op === "==") return `H.eq(${x}, ${y})`;
+        if (op === "!=") return `!H.eq(${x}, ${y})`;
+        if (op === "in") return `H.in_(fr, ${x}, ${y}, ${pos})`;
+        if (op === "not in") return `!H.in_(fr, ${x}, ${y}, ${pos})`;
+        return `H.bin(fr, ${JSON.stringify(op)}, ${x}, ${y}, ${pos})`;
+      }
+      case "Unary":
+        if (e.op === "not") return `!H.truthy(${this.expr(e.x)})`;
+        return `H.neg(fr, ${JSON.stringify(e.op)}, ${this.expr(e.x)}, ${this.p(e.pos)})`;
+      case "Cond": return `(H.truthy(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.else_)})`;
+      case "Index": return `H.index(fr, ${this.expr(e.x)}, ${this.expr(e.index)}, ${this.p(e.pos)})`;
+      case "List": return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
+      case "Tuple": return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
+      case "Call": {
+        if (!e.args.every((a) => a.kind === "pos")) return this.delegate(e);
+        const fn = e.fn.kind === "Paren" ? e.fn : e.fn;
+        if (fn.kind === "Dot") {
+          const recv = this.expr(fn.x);
+          const args = e.args.map((a) => this.expr(a.value)).join(", ");
+          return `H.meth(fr, ${recv}, ${JSON.stringify(fn.name)}, [${args}], ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
+        }
+        const f = this.expr(fn);
+        const args = e.args.map((a) => this.expr(a.value)).join(", ");
+        return `H.call(fr, ${f}, [${args}], ${this.p(e.lparen)})`;
+      }
+      default:
+        return this.delegate(e);
+    }
+  }
+
+  private cond(e: Expr): string {
+    if (e.kind === "Paren") return this.cond(e.x);
+    if (e.kind === "Unary" && e.op === "not") return `!${this.cond(e.x)}`;
+    if (e.kind === "Binary" && (CMP[e.op] || ["==", "!=", "in", "not in"].includes(e.op))) return this.expr(e);
+    return `H.truthy(${this.expr(e)})`;
+  }
+
+  /** the statement that assigns JS expression `val` (already evaluated) to lhs */
+  private assign(lhs: Expr, val: string): string {
+    if (lhs.kind === "Paren") return this.assign(lhs.x, val);
+    if (lhs.kind === "Ident" && lhs.binding!.scope === "local") return `l[${lhs.binding!.index}] = ${val};`;
+    if (lhs.kind === "Ident" && lhs.binding!.scope === "global") return `G[${lhs.binding!.index}] = ${val};`;
+    this.A.push(this.c.assigner(lhs));
+    return `A[${this.A.length - 1}](fr, ${val});`;
+  }
+
+  private delegateStmt(s: Stmt): string {
+    this.S.push(this.c.stmt(s, false));
+    return `S[${this.S.length - 1}](fr);`;
+  }
+
+  block(ss: Stmt[], ind: string): string {
+    return ss.map((s) => this.stmt(s, ind)).join("");
+  }
+
+  stmt(s: Stmt, ind: string): string {
+    switch (s.kind) {
+      case "ExprStmt": return `${ind}${this.expr(s.x)};\n`;
+      case "Assign":
+        if (s.op === "=") {
+          const lhs = s.lhs.kind === "Paren" ? s.lhs.x : s.lhs;
+          if (lhs.kind === "Ident" && (lhs.binding!.scope === "local" || lhs.binding!.scope === "global")) {
+            return `${ind}${this.assign(lhs, this.expr(s.rhs))}\n`;
+          }
+          return `${ind}${this.delegateStmt(s)}\n`;
+        }
+        if (s.lhs.kind === "Ident" && s.lhs.binding!.scope === "local") {
+          const op = JSON.stringify(s.op.slice(0, -1));
+          return `${ind}l[${s.lhs.binding!.index}] = H.aug(fr, ${op}, ${this.expr(s.lhs)}, ${this.expr(s.rhs)}, ${this.p(s.pos)});\n`;
+        }
+        return `${ind}${this.delegateStmt(s)}\n`;
+      case "If": {
+        let out = `${ind}if (${this.cond(s.cond)}) {\n${this.block(s.then, ind + "  ")}${ind}}`;
+        if (s.else_.length) out += ` else {\n${this.block(s.else_, ind + "  ")}${ind}}`;
+        return out + "\n";
+      }
+      case "While": {
+        const pos = this.p(s.pos);
+        return `${ind}while (${this.cond(s.cond)}) {\n${ind}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n${this.block(s.body, ind + "  ")}${ind}}\n`;
+      }
+      case "For": {
+        const n = this.tmp++;
+        const pos = this.p(s.pos);
+        const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
+        const i2 = ind + "  ", i3 = ind + "    ";
+        let out = `${ind}{\n`;
+        out += `${i2}const ${it} = ${this.expr(s.iter)};\n`;
+        out += `${i2}let ${xs} = null, ${len}, ${g} = null;\n`;
+        out += `${i2}if (${it} instanceof H.Range) ${len} = ${it}.length;\n`;
+        out += `${i2}else { ${xs} = H.iter(fr, ${it}, ${pos}); ${len} = ${xs}.length; ${g} = H.guard(${it}); }\n`;
+        out += `${i2}if (${g} !== null) ${g}.itercount++;\n`;
+        out += `${i2}try {\n`;
+        out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
+        out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
+        out += `${i3}  ${this.assign(s.vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
+        out += this.block(s.body, i3 + "  ");
+        out += `${i3}}\n`;
+        out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
+        return out + `${ind}}\n`;
+      }
+      case "Return":
+        return `${ind}fr.ret = ${s.result ? this.expr(s.result) : "null"};\n${ind}return;\n`;
+      case "Branch":
+        if (s.token === "break") return `${ind}break;\n`;
+        if (s.token === "continue") return `${ind}continue;\n`;
+        return "";
+      default:
+        return `${ind}${this.delegateStmt(s)}\n`;
+    }
+  }
+}
+
+/**
+ * The body of a (non-top-level) function as generated JavaScript, or undefined to keep
+ * the closure-compiled body.
+ */
+export function generateBody(c: Compiler, info: FunctionInfo, G: Value[]): ((fr: Frame) => unknown) | undefined {
+  const g = new Gen(c, info, G);
+  let src: string;
+  try {
+    src = `return function body(fr) {\n  const l = fr.l, th = fr.th;\n  let v;\n${g.block(info.body, "  ")}};`;
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+  try {
+    const factory = new Function("H", "K", "E", "S", "A", "P", "G", src) as (...a: unknown[]) => (fr: Frame) => unknown;
+    return factory(H, g.K, g.E, g.S, g.A, g.P, G);
+  } catch (e) {
+    if (e instanceof StarlarkError) throw e;
+    return undefined; // a generator bug must not break evaluation: fall back to closures
+  }
+}
