@@ -175,6 +175,23 @@ const H = {
       throw locate(fr, pos, ex, calleeName(f));
     }
   },
+  attr(fr: Frame, recv: Value, name: string, pos: Position): Value {
+    try {
+      return getAttr(recv, name);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  callkw(fr: Frame, f: Value, a: Value[], names: string[], vals: Value[], pos: Position): Value {
+    const kw: [string, Value][] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) kw[i] = [names[i], vals[i]];
+    fr.callPos = pos;
+    try {
+      return callValue(fr.th, f, a, kw);
+    } catch (ex) {
+      throw locate(fr, pos, ex, calleeName(f));
+    }
+  },
   list(a: Value[]): Value {
     return new List(a);
   },
@@ -302,8 +319,19 @@ class Gen {
       case "List": return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
       case "Tuple": return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
       case "Call": {
-        if (!e.args.every((a) => a.kind === "pos")) return this.delegate(e);
-        const fn = e.fn.kind === "Paren" ? e.fn : e.fn;
+        const fn = e.fn;
+        const npos = e.args.findIndex((a) => a.kind !== "pos");
+        if (npos >= 0) {
+          // f(a, b, name = c, ...): positional then named, nothing else
+          const rest = e.args.slice(npos);
+          if (!rest.every((a) => a.kind === "named")) return this.delegate(e);
+          const f = fn.kind === "Dot" ? `H.attr(fr, ${this.expr(fn.x)}, ${JSON.stringify(fn.name)}, ${this.p(fn.namePos)})` : this.expr(fn);
+          const pos = e.args.slice(0, npos).map((a) => this.expr(a.value)).join(", ");
+          const names = this.k(rest.map((a) => a.name!));
+          const vals = rest.map((a) => this.expr(a.value)).join(", ");
+          return `H.callkw(fr, ${f}, [${pos}], ${names}, [${vals}], ${this.p(e.lparen)})`;
+        }
+        if (fn.kind === "Dot" && fn.name in Object.prototype) return this.delegate(e);
         if (fn.kind === "Dot") {
           const recv = this.expr(fn.x);
           const args = e.args.map((a) => this.expr(a.value)).join(", ");

@@ -1000,7 +1000,8 @@ export class Compiler {
     const getArgs = this.args(args);
     if (fnExpr.kind === "Dot") {
       const recvE = this.expr(fnExpr.x), name = fnExpr.name, namePos = fnExpr.namePos;
-      if (simple) {
+      // (a name such as "toString" is not looked up in the method tables, which are plain objects)
+      if (simple && !(name in Object.prototype)) {
         const es = args.map((a) => this.expr(a.value));
         const n = es.length;
         return (fr) => {

@@ -188,6 +188,9 @@ export class HashTable {
   /** original keys where they differ from the normalized key */
   orig: Map<unknown, Value> | null = null;
   tokens: Map<string, EncKey> | null = null;
+  /** large mode: the last string looked up and its value (cleared by every mutation) */
+  private lastK: string | undefined = undefined;
+  private lastV: Value | undefined = undefined;
   frozen = false;
   itercount = 0;
 
@@ -226,7 +229,14 @@ export class HashTable {
     return i < 0 ? undefined : (this.e![i + 1] as Value);
   }
   getStr(k: string): Value | undefined {
-    if (this.m !== null) return this.m.get(k);
+    if (this.m !== null) {
+      // `if k in d: use(d[k])` looks the same (fresh) string up twice; remember the last.
+      if (k === this.lastK) return this.lastV;
+      const v = this.m.get(k);
+      this.lastK = k;
+      this.lastV = v;
+      return v;
+    }
     const e = this.e!;
     for (let i = 0; i < e.length; i += 2) if (e[i] === k) return e[i + 1] as Value;
     return undefined;
@@ -241,6 +251,7 @@ export class HashTable {
   }
   private setN(n: unknown, v: Value): boolean {
     if (this.m !== null) {
+      this.lastK = undefined;
       const before = this.m.size;
       this.m.set(n, v);
       return this.m.size !== before;
@@ -277,6 +288,7 @@ export class HashTable {
     if (n === undefined) return undefined;
     let v: Value | undefined;
     if (this.m !== null) {
+      this.lastK = undefined;
       v = this.m.get(n);
       if (v === undefined) return undefined;
       this.m.delete(n);
@@ -292,6 +304,7 @@ export class HashTable {
   }
   clear(): void {
     this.checkMutable("clear");
+    this.lastK = undefined;
     this.m = null;
     this.e = [];
     this.orig = null;
