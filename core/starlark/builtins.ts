@@ -20,7 +20,21 @@ function one(name: string, args: Value[], kw: [string, Value][]): Value {
 }
 
 export function parseInt_(s: string, base: number): number | bigint | undefined {
-  if ((base === 10 || base === 0) && s.length < 16 && /^[+-]?(0|[1-9][0-9]*)$/.test(s)) return Number(s) || 0;
+  if ((base === 10 || base === 0) && s.length < 16 && s.length > 0) {
+    // fast path: [+-]?(0|[1-9][0-9]*)
+    let i = 0, c = s.charCodeAt(0);
+    const neg = c === 45;
+    if (c === 43 || c === 45) c = s.charCodeAt(++i);
+    if (c >= 48 && c <= 57 && (c !== 48 || i + 1 === s.length)) {
+      let v = 0;
+      for (; i < s.length; i++) {
+        c = s.charCodeAt(i);
+        if (c < 48 || c > 57) break;
+        v = v * 10 + (c - 48);
+      }
+      if (i === s.length) return neg && v !== 0 ? -v : v;
+    }
+  }
   let t = s.trim().replace(/_/g, "");
   if (s.includes("__")) return undefined;
   let neg = false;
@@ -206,6 +220,15 @@ const builtinList: Builtin[] = [
     throw err(`hash: got ${typeName(x)}, want string or bytes`);
   }),
   b("int", (_th, args, kw) => {
+    if (args.length === 1 && kw.length === 0) {
+      const x0 = args[0];
+      if (typeof x0 === "number") return x0;
+      if (typeof x0 === "string") {
+        const v = parseInt_(x0, 10);
+        if (v === undefined) throw err(`int: invalid literal with base 10: ${repr(x0)}`);
+        return v;
+      }
+    }
     const [x, baseV] = unpackArgs("int", args, kw, "x?", "base?");
     if (args.length === 0 && kw.length === 0) return 0;
     if (baseV !== null) {

@@ -192,6 +192,17 @@ const H = {
       throw locate(fr, pos, ex, calleeName(f));
     }
   },
+  /** the elements for `a, b = v` (Compiler.assigner's Tuple case) */
+  unpack(fr: Frame, v: Value, n: number, pos: Position): Value[] {
+    let xs: Value[] | undefined;
+    if (v instanceof Tuple || v instanceof List) xs = v.elems;
+    else if (typeof v !== "string") xs = iterValues(v);
+    if (xs === undefined) throw locate(fr, pos, err(`got ${typeName(v)} in sequence assignment`));
+    if (xs.length !== n) {
+      throw locate(fr, pos, err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`));
+    }
+    return xs;
+  },
   list(a: Value[]): Value {
     return new List(a);
   },
@@ -379,6 +390,13 @@ class Gen {
           const lhs = s.lhs.kind === "Paren" ? s.lhs.x : s.lhs;
           if (lhs.kind === "Ident" && (lhs.binding!.scope === "local" || lhs.binding!.scope === "global")) {
             return `${ind}${this.assign(lhs, this.expr(s.rhs))}\n`;
+          }
+          if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
+            // a, b = rhs into plain variables: no copy of a list rhs is needed
+            const t = `u${this.tmp++}`, n = lhs.elems.length;
+            let out = `${ind}{\n${ind}  const ${t} = H.unpack(fr, ${this.expr(s.rhs)}, ${n}, ${this.p(lhs.pos)});\n`;
+            lhs.elems.forEach((x, i) => { out += `${ind}  ${this.assign(x, `${t}[${i}]`)}\n`; });
+            return out + `${ind}}\n`;
           }
           return `${ind}${this.delegateStmt(s)}\n`;
         }
