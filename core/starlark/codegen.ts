@@ -10,7 +10,7 @@
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, unary } from "./ops.js";
 import { percentFormat } from "./string.js";
-import type { Expr, FunctionInfo, Stmt } from "./syntax.js";
+import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import type { Frame } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
@@ -203,6 +203,16 @@ const H = {
     }
     return xs;
   },
+  dict(): Dict {
+    return new Dict();
+  },
+  dset(fr: Frame, d: Dict, k: Value, v: Value, pos: Position): void {
+    try {
+      d.set(k, v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
   list(a: Value[]): Value {
     return new List(a);
   },
@@ -328,6 +338,7 @@ class Gen {
       case "Cond": return `(H.truthy(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.else_)})`;
       case "Index": return `H.index(fr, ${this.expr(e.x)}, ${this.expr(e.index)}, ${this.p(e.pos)})`;
       case "List": return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
+      case "Comp": return this.comp(e);
       case "Tuple": return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
       case "Call": {
         const fn = e.fn;
@@ -382,6 +393,46 @@ class Gen {
     return ss.map((s) => this.stmt(s, ind)).join("");
   }
 
+  /** a for loop (statement or comprehension clause) around body(indent) */
+  private loop(vars: Expr, iter: Expr, p: Position, ind: string, body: (ind: string) => string): string {
+        const n = this.tmp++;
+        const pos = this.p(p);
+        const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
+        const i2 = ind + "  ", i3 = ind + "    ";
+        let out = `${ind}{\n`;
+        out += `${i2}const ${it} = ${this.expr(iter)};\n`;
+        out += `${i2}let ${xs} = null, ${len}, ${g} = null;\n`;
+        out += `${i2}if (${it} instanceof H.Range) ${len} = ${it}.length;\n`;
+        out += `${i2}else { ${xs} = H.iter(fr, ${it}, ${pos}); ${len} = ${xs}.length; ${g} = H.guard(${it}); }\n`;
+        out += `${i2}if (${g} !== null) ${g}.itercount++;\n`;
+        out += `${i2}try {\n`;
+        out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
+        out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
+        out += `${i3}  ${this.assign(vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
+        out += body(i3 + "  ");
+        out += `${i3}}\n`;
+        out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
+        return out + `${ind}}\n`;
+  }
+
+  /** [x for ...] / {k: v for ...} as a called arrow function (V8 inlines it) */
+  private comp(e: Extract<Expr, { kind: "Comp" }>): string {
+    const acc = `acc${this.tmp++}`;
+    let inner: (ind: string) => string;
+    if (e.curly) {
+      const en = e.body as DictEntry;
+      inner = (ind) => `${ind}H.dset(fr, ${acc}, ${this.expr(en.key)}, ${this.expr(en.value)}, ${this.p(en.pos)});\n`;
+    } else {
+      inner = (ind) => `${ind}${acc}.push(${this.expr(e.body as Expr)});\n`;
+    }
+    for (let ci = e.clauses.length - 1; ci >= 0; ci--) {
+      const c = e.clauses[ci], next = inner;
+      if (c.kind === "if") inner = (ind) => `${ind}if (${this.cond(c.cond)}) {\n${next(ind + "  ")}${ind}}\n`;
+      else inner = (ind) => this.loop(c.vars, c.iter, c.pos, ind, next);
+    }
+    return `(() => {\n  const ${acc} = ${e.curly ? "H.dict()" : "[]"};\n${inner("  ")}  return ${e.curly ? acc : `H.list(${acc})`};\n})()`;
+  }
+
   stmt(s: Stmt, ind: string): string {
     switch (s.kind) {
       case "ExprStmt": return `${ind}${this.expr(s.x)};\n`;
@@ -414,26 +465,7 @@ class Gen {
         const pos = this.p(s.pos);
         return `${ind}while (${this.cond(s.cond)}) {\n${ind}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n${this.block(s.body, ind + "  ")}${ind}}\n`;
       }
-      case "For": {
-        const n = this.tmp++;
-        const pos = this.p(s.pos);
-        const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
-        const i2 = ind + "  ", i3 = ind + "    ";
-        let out = `${ind}{\n`;
-        out += `${i2}const ${it} = ${this.expr(s.iter)};\n`;
-        out += `${i2}let ${xs} = null, ${len}, ${g} = null;\n`;
-        out += `${i2}if (${it} instanceof H.Range) ${len} = ${it}.length;\n`;
-        out += `${i2}else { ${xs} = H.iter(fr, ${it}, ${pos}); ${len} = ${xs}.length; ${g} = H.guard(${it}); }\n`;
-        out += `${i2}if (${g} !== null) ${g}.itercount++;\n`;
-        out += `${i2}try {\n`;
-        out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
-        out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
-        out += `${i3}  ${this.assign(s.vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
-        out += this.block(s.body, i3 + "  ");
-        out += `${i3}}\n`;
-        out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
-        return out + `${ind}}\n`;
-      }
+      case "For": return this.loop(s.vars, s.iter, s.pos, ind, (i3) => this.block(s.body, i3));
       case "Return":
         return `${ind}fr.ret = ${s.result ? this.expr(s.result) : "null"};\n${ind}return;\n`;
       case "Branch":
