@@ -9,12 +9,12 @@
 // is passed in an array.
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, unary } from "./ops.js";
-import { percentFormat } from "./string.js";
+import { formatOne, parseFormat, percentFormat } from "./string.js";
 import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import type { Frame } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
-  Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, truth, typeName,
+  Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, repr, str, truth, typeName,
 } from "./values.js";
 import type { Compiler } from "./compiler.js";
 import { callFunction, callValue, locate } from "./compiler.js";
@@ -86,6 +86,44 @@ const H = {
   floordiv(fr: Frame, a: Value, b: Value, pos: Position): Value {
     if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return Math.floor(a / b);
     return slowBin(fr, "//", a, b, pos);
+  },
+  /** one `%` conversion of a literal format string (`conv` is s, d or i) */
+  fc(fr: Frame, v: Value, conv: string, pos: Position): string {
+    if (typeof v === "number") return "" + v;
+    if (typeof v === "string" && conv === "s") return v;
+    try {
+      return formatOne(conv, v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  /** `"pre%dpost" % x` with a literal format of one conversion (a tuple x: the general path) */
+  pf1(fr: Frame, x: Value, pre: string, conv: string, post: string, fmt: string, pos: Position): Value {
+    if (typeof x === "number") return pre + x + post;
+    if (typeof x === "string" && conv === "s") return pre + x + post;
+    if (x instanceof Tuple) return H.mod(fr, fmt, x, pos);
+    try {
+      return pre + formatOne(conv, x) + post;
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  /** a `{name}` field of a literal str.format */
+  fs(fr: Frame, v: Value, pos: Position): string {
+    if (typeof v === "string") return v;
+    if (typeof v === "number") return "" + v;
+    try {
+      return str(v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
+  fr(fr: Frame, v: Value, pos: Position): string {
+    try {
+      return repr(v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
   },
   bin(fr: Frame, op: string, a: Value, b: Value, pos: Position): Value {
     return slowBin(fr, op, a, b, pos);
@@ -270,6 +308,41 @@ const CMP: Record<string, string> = { "<": "lt", "<=": "le", ">": "gt", ">=": "g
 
 class Unsupported extends Error {}
 
+/** A literal `%` format of only %s, %d, %i and %%: its literal pieces around the conversions. */
+function simplePercent(fmt: string): { lits: string[]; convs: string[] } | undefined {
+  const lits: string[] = [], convs: string[] = [];
+  let lit = "";
+  for (let i = 0; i < fmt.length; i++) {
+    const c = fmt[i];
+    if (c !== "%") { lit += c; continue; }
+    const d = fmt[++i];
+    if (d === "%") { lit += "%"; continue; }
+    if (d !== "s" && d !== "d" && d !== "i") return undefined;
+    lits.push(lit);
+    convs.push(d);
+    lit = "";
+  }
+  lits.push(lit);
+  return { lits, convs };
+}
+
+/** A literal str.format of only `{name}` / `{name!r}` fields, all among `names`. */
+function simpleFormat(fmt: string, names: string[]): (string | { name: string; repr: boolean })[] | undefined {
+  let parts;
+  try {
+    parts = parseFormat(fmt);
+  } catch {
+    return undefined; // the call reports it
+  }
+  const out: (string | { name: string; repr: boolean })[] = [];
+  for (const p of parts) {
+    if (typeof p === "string") out.push(p);
+    else if (p.field === "name" && names.includes(p.name)) out.push({ name: p.name, repr: p.repr });
+    else return undefined;
+  }
+  return out;
+}
+
 class Gen {
   K: unknown[] = [];
   E: Ev[] = [];
@@ -277,6 +350,8 @@ class Gen {
   A: Assign[] = [];
   P: Position[] = [];
   private tmp = 0;
+  /** temporaries declared at the top of the body */
+  temps: string[] = [];
 
   constructor(private c: Compiler, private info: FunctionInfo, private G: Value[]) {}
 
@@ -287,6 +362,11 @@ class Gen {
   private p(pos: Position): string {
     this.P.push(pos);
     return `P[${this.P.length - 1}]`;
+  }
+  private temp(): string {
+    const t = `t${this.temps.length}`;
+    this.temps.push(t);
+    return t;
   }
   private delegate(e: Expr): string {
     this.E.push(this.c.expr(e));
@@ -323,6 +403,23 @@ class Gen {
         const op = e.op;
         if (op === "and") return `(H.truthy(v = ${this.expr(e.x)}) ? ${this.expr(e.y)} : v)`;
         if (op === "or") return `(H.truthy(v = ${this.expr(e.x)}) ? v : ${this.expr(e.y)})`;
+        if (op === "%" && e.x.kind === "Literal" && e.x.tokKind === "STRING") {
+          const fmt = e.x.value as string, sp = simplePercent(fmt);
+          if (sp !== undefined) {
+            const pos = this.p(e.pos), q = JSON.stringify;
+            if (e.y.kind === "Tuple" && e.y.elems.length === sp.convs.length) {
+              // "%s=%s" % (k, v): no tuple; the operands are all evaluated first, as before
+              const ts = e.y.elems.map(() => this.temp());
+              const evals = e.y.elems.map((el, i) => `${ts[i]} = ${this.expr(el)}`);
+              let cat = q(sp.lits[0]);
+              sp.convs.forEach((c, i) => { cat += ` + H.fc(fr, ${ts[i]}, "${c}", ${pos}) + ${q(sp.lits[i + 1])}`; });
+              return `(${evals.join(", ")}, ${cat})`;
+            }
+            if (e.y.kind !== "Tuple" && sp.convs.length === 1) {
+              return `H.pf1(fr, ${this.expr(e.y)}, ${q(sp.lits[0])}, "${sp.convs[0]}", ${q(sp.lits[1])}, ${q(fmt)}, ${pos})`;
+            }
+          }
+        }
         const x = this.expr(e.x), y = this.expr(e.y), pos = this.p(e.pos);
         if (BIN[op]) return `H.${BIN[op]}(fr, ${x}, ${y}, ${pos})`;
         if (CMP[op]) return `H.${CMP[op]}(fr, ${x}, ${y}, ${pos})`;
@@ -343,6 +440,23 @@ class Gen {
       case "Call": {
         const fn = e.fn;
         const npos = e.args.findIndex((a) => a.kind !== "pos");
+        if (npos === 0 && fn.kind === "Dot" && fn.name === "format" && fn.x.kind === "Literal" && fn.x.tokKind === "STRING" &&
+          e.args.every((a) => a.kind === "named") && new Set(e.args.map((a) => a.name!)).size === e.args.length) {
+          // "{a}-{b}".format(a = x, b = y): the values evaluated in order, then concatenated
+          const names = e.args.map((a) => a.name!);
+          const parts = simpleFormat(fn.x.value as string, names);
+          if (parts !== undefined) {
+            const pos = this.p(e.lparen);
+            const ts = e.args.map((a) => { const t = this.temp(); return { t, src: `${t} = ${this.expr(a.value)}` }; });
+            const cat = parts.map((p) => {
+              if (typeof p === "string") return JSON.stringify(p);
+              const t = ts[names.indexOf(p.name)].t;
+              return p.repr ? `H.fr(fr, ${t}, ${pos})` : `H.fs(fr, ${t}, ${pos})`;
+            });
+            if (cat.length === 0) cat.push('""');
+            return `(${ts.map((x) => x.src).join(", ")}, ${cat.join(" + ")})`;
+          }
+        }
         if (npos >= 0) {
           // f(a, b, name = c, ...): positional then named, nothing else
           const rest = e.args.slice(npos);
@@ -486,7 +600,8 @@ export function generateBody(c: Compiler, info: FunctionInfo, G: Value[]): ((fr:
   const g = new Gen(c, info, G);
   let src: string;
   try {
-    src = `return function body(fr) {\n  const l = fr.l, th = fr.th;\n  let v;\n${g.block(info.body, "  ")}};`;
+    const body = g.block(info.body, "  ");
+    src = `return function body(fr) {\n  const l = fr.l, th = fr.th;\n  let v${g.temps.map((t) => ", " + t).join("")};\n${body}};`;
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;

@@ -482,11 +482,11 @@ export function percentFormat(format: string, x: Value): string {
 
 // ---------------------------------------------------------------- str.format
 
-type FormatPart = string | { field: "auto" | "index" | "name"; index: number; name: string; repr: boolean };
+export type FormatPart = string | { field: "auto" | "index" | "name"; index: number; name: string; repr: boolean };
 
 const formatCache = new Map<string, FormatPart[]>();
 
-function parseFormat(format: string): FormatPart[] {
+export function parseFormat(format: string): FormatPart[] {
   const cached = formatCache.get(format);
   if (cached) return cached;
   const parts: FormatPart[] = [];
