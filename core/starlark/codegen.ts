@@ -8,7 +8,7 @@
 // spliced into the source except JSON-quoted strings and safe integers; every other value
 // is passed in an array.
 import { Position, StarlarkError } from "./errors.js";
-import { binary, contains, getAttr, index, methodsOf, unary } from "./ops.js";
+import { binary, contains, getAttr, index, methodsOf, setIndex, unary } from "./ops.js";
 import { formatOne, parseFormat, percentFormat } from "./string.js";
 import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import type { Frame } from "./thread.js";
@@ -240,6 +240,24 @@ const H = {
       throw locate(fr, pos, err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`));
     }
     return xs;
+  },
+  /** x[k] = v (Compiler.assigner's Index case) */
+  seti(fr: Frame, xv: Value, kv: Value, v: Value, pos: Position): void {
+    if (xv instanceof List && typeof kv === "number" && !xv.frozen && xv.itercount === 0) {
+      const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
+      if (j >= 0 && j < el.length) {
+        el[j] = v;
+        return;
+      }
+    } else if (xv instanceof Dict && typeof kv === "string" && !xv.frozen && xv.itercount === 0) {
+      xv.set(kv, v);
+      return;
+    }
+    try {
+      setIndex(xv, kv, v);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
   },
   dict(): Dict {
     return new Dict();
@@ -494,6 +512,11 @@ class Gen {
     if (lhs.kind === "Paren") return this.assign(lhs.x, val);
     if (lhs.kind === "Ident" && lhs.binding!.scope === "local") return `l[${lhs.binding!.index}] = ${val};`;
     if (lhs.kind === "Ident" && lhs.binding!.scope === "global") return `G[${lhs.binding!.index}] = ${val};`;
+    if (lhs.kind === "Index") {
+      // x[k] = v: v first, then x, then k (as the closure assigner)
+      const t = this.temp();
+      return `${t} = ${val}; H.seti(fr, ${this.expr(lhs.x)}, ${this.expr(lhs.index)}, ${t}, ${this.p(lhs.pos)});`;
+    }
     this.A.push(this.c.assigner(lhs));
     return `A[${this.A.length - 1}](fr, ${val});`;
   }

@@ -176,6 +176,125 @@ function normKey(k: Value): unknown {
 
 const SMALL_MAX = 8;
 
+/** a deleted entry of a BigTable (never equal to a key) */
+const TOMB = Symbol("deleted");
+
+/** The hash of a normalized key: strings by content (long ones sampled), others by kind. */
+function keyHash(n: unknown): number {
+  if (typeof n === "string") {
+    const len = n.length;
+    let h = 0x811c9dc5 ^ len;
+    if (len <= 48) {
+      for (let i = 0; i < len; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
+    } else {
+      // long keys (paths with a common prefix): both ends and a stride through the middle
+      for (let i = 0; i < 16; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
+      const step = (len >> 4) | 1;
+      for (let i = 16; i < len - 16; i += step) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
+      for (let i = len - 16; i < len; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
+    }
+    return h ^ (h >>> 15);
+  }
+  if (typeof n === "number") {
+    if ((n | 0) === n) return Math.imul(n ^ 0x5bd1e995, 0x01000193) ^ (n >>> 13);
+    return keyHash(String(n));
+  }
+  if (n instanceof EncKey) return keyHash(n.s);
+  if (typeof n === "bigint") return keyHash(String(n));
+  if (n === null) return 0x1234567;
+  if (typeof n === "boolean") return n ? 0x2345 : 0x3456;
+  return Math.imul(objId(n as object), 0x9e3779b1);
+}
+
+/**
+ * The large mode of HashTable: open addressing (linear probing) over an index of cached
+ * hashes, entries in insertion order in two arrays (a deleted one becomes TOMB). Faster
+ * than a JS Map for fresh string keys, and hashes are never recomputed on growth.
+ */
+class BigTable {
+  private cap = 64;
+  /** per slot: the entry's hash, and its index in ks/vs (-1: empty) */
+  private hs = new Int32Array(64);
+  private ix = new Int32Array(64).fill(-1);
+  ks: unknown[] = [];
+  vs: Value[] = [];
+  /** each entry's hash (so growing never rehashes a key) */
+  private eh: number[] = [];
+  size = 0;
+
+  private find(n: unknown, h: number): number {
+    const m = this.cap - 1, hs = this.hs, ix = this.ix, ks = this.ks;
+    const nan = n !== n;
+    for (let i = h & m; ; i = (i + 1) & m) {
+      const j = ix[i];
+      if (j < 0) return -1 - i;
+      if (hs[i] === h) {
+        const k = ks[j];
+        if (k === n || (nan && k !== k && k !== TOMB)) return j;
+      }
+    }
+  }
+  get(n: unknown): Value | undefined {
+    const j = this.find(n, keyHash(n));
+    return j < 0 ? undefined : this.vs[j];
+  }
+  /** true if the key is new */
+  set(n: unknown, v: Value): boolean {
+    const h = keyHash(n);
+    const j = this.find(n, h);
+    if (j >= 0) {
+      this.vs[j] = v;
+      return false;
+    }
+    const slot = -1 - j;
+    this.ix[slot] = this.ks.length;
+    this.hs[slot] = h;
+    this.ks.push(n);
+    this.vs.push(v);
+    this.eh.push(h);
+    this.size++;
+    if (this.ks.length * 2 > this.cap) this.rehash(this.size * 4 > this.cap ? this.cap * 2 : this.cap);
+    return true;
+  }
+  delete(n: unknown): Value | undefined {
+    const j = this.find(n, keyHash(n));
+    if (j < 0) return undefined;
+    const v = this.vs[j];
+    this.ks[j] = TOMB;
+    this.vs[j] = undefined as unknown as Value;
+    this.size--;
+    return v;
+  }
+  /** rebuild the index with `cap` slots, dropping deleted entries */
+  private rehash(cap: number): void {
+    if (this.size !== this.ks.length) {
+      const oks = this.ks, ovs = this.vs, oeh = this.eh;
+      const ks: unknown[] = [], vs: Value[] = [], eh: number[] = [];
+      for (let j = 0; j < oks.length; j++) {
+        if (oks[j] === TOMB) continue;
+        ks.push(oks[j]);
+        vs.push(ovs[j]);
+        eh.push(oeh[j]);
+      }
+      this.ks = ks;
+      this.vs = vs;
+      this.eh = eh;
+    }
+    const eh = this.eh, n = eh.length;
+    const hs = new Int32Array(cap), ix = new Int32Array(cap).fill(-1), m = cap - 1;
+    for (let j = 0; j < n; j++) {
+      const h = eh[j];
+      let i = h & m;
+      while (ix[i] >= 0) i = (i + 1) & m;
+      ix[i] = j;
+      hs[i] = h;
+    }
+    this.cap = cap;
+    this.hs = hs;
+    this.ix = ix;
+  }
+}
+
 /**
  * Insertion-ordered hash table. Small tables (the common case in build files: a handful
  * of string keys) are two parallel arrays searched linearly; larger ones a JS Map.
@@ -184,7 +303,7 @@ export class HashTable {
   /** small mode: normalized keys and values, interleaved (one allocation) */
   private e: unknown[] | null = [];
   /** large mode */
-  private m: Map<unknown, Value> | null = null;
+  private m: BigTable | null = null;
   /** original keys where they differ from the normalized key */
   orig: Map<unknown, Value> | null = null;
   tokens: Map<string, EncKey> | null = null;
@@ -252,9 +371,7 @@ export class HashTable {
   private setN(n: unknown, v: Value): boolean {
     if (this.m !== null) {
       this.lastK = undefined;
-      const before = this.m.size;
-      this.m.set(n, v);
-      return this.m.size !== before;
+      return this.m.set(n, v);
     }
     const e = this.e!;
     const i = this.find(n);
@@ -266,7 +383,7 @@ export class HashTable {
       e.push(n, v);
       return true;
     }
-    const m = new Map<unknown, Value>();
+    const m = new BigTable();
     for (let j = 0; j < e.length; j += 2) m.set(e[j], e[j + 1] as Value);
     m.set(n, v);
     this.m = m;
@@ -289,9 +406,8 @@ export class HashTable {
     let v: Value | undefined;
     if (this.m !== null) {
       this.lastK = undefined;
-      v = this.m.get(n);
+      v = this.m.delete(n);
       if (v === undefined) return undefined;
-      this.m.delete(n);
     } else {
       const i = this.find(n);
       if (i < 0) return undefined;
@@ -320,14 +436,15 @@ export class HashTable {
   /** the first key in insertion order (undefined if empty) */
   firstKey(): Value | undefined {
     if (this.m !== null) {
-      const it = this.m.keys().next();
-      return it.done ? undefined : this.keyOf(it.value);
+      const ks = this.m.ks;
+      for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) return this.keyOf(ks[i]);
+      return undefined;
     }
     return this.e!.length === 0 ? undefined : this.keyOf(this.e![0]);
   }
   keys(): Value[] {
     let raw: unknown[];
-    if (this.m !== null) raw = Array.from(this.m.keys());
+    if (this.m !== null) raw = this.m.size === this.m.ks.length ? this.m.ks.slice() : this.m.ks.filter((k) => k !== TOMB);
     else {
       const e = this.e!;
       raw = new Array(e.length >> 1);
@@ -337,21 +454,31 @@ export class HashTable {
     return raw as Value[];
   }
   values(): Value[] {
-    if (this.m !== null) return Array.from(this.m.values());
+    if (this.m !== null) {
+      const ks = this.m.ks, vs = this.m.vs;
+      if (this.m.size === ks.length) return vs.slice();
+      return vs.filter((_v, i) => ks[i] !== TOMB);
+    }
     const e = this.e!, out = new Array<Value>(e.length >> 1);
     for (let i = 1; i < e.length; i += 2) out[i >> 1] = e[i] as Value;
     return out;
   }
   entries(): [Value, Value][] {
     const out: [Value, Value][] = [];
-    if (this.m !== null) for (const [k, v] of this.m) out.push([this.keyOf(k), v]);
+    if (this.m !== null) {
+      const ks = this.m.ks, vs = this.m.vs;
+      for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) out.push([this.keyOf(ks[i] as Value), vs[i]]);
+    }
     else for (let i = 0; i < this.e!.length; i += 2) out.push([this.keyOf(this.e![i]), this.e![i + 1] as Value]);
     return out;
   }
   /** items() as tuples, without intermediate pairs */
   itemTuples(): Tuple[] {
     const out: Tuple[] = [];
-    if (this.m !== null) for (const [k, v] of this.m) out.push(new Tuple([this.keyOf(k), v]));
+    if (this.m !== null) {
+      const ks = this.m.ks, vs = this.m.vs;
+      for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) out.push(new Tuple([this.keyOf(ks[i] as Value), vs[i]]));
+    }
     else for (let i = 0; i < this.e!.length; i += 2) out.push(new Tuple([this.keyOf(this.e![i]), this.e![i + 1] as Value]));
     return out;
   }

@@ -73,6 +73,15 @@ describe("calling", () => {
     expect(() => call(th, g.get("add")!, [1])).toThrow(/cannot append to frozen list/);
     expect((g.get("items") as List).frozen).toBe(true);
   });
+  it("item assignment (generated inline) into frozen lists and dicts fails", () => {
+    const th = new Thread();
+    const g = execFile(th, "x.star", "xs = [1]\nd = {'a': 1}\nbig = {i: i for i in range(20)}\ndef setl():\n    xs[0] = 2\ndef setd(k):\n    d[k] = 2\ndef setbig():\n    big['x'] = 1\n", {});
+    expect(() => call(th, g.get("setl")!, [])).toThrow(/cannot assign to element of frozen list/);
+    expect(() => call(th, g.get("setd")!, ["a"])).toThrow(/cannot insert into frozen hash table/);
+    expect(() => call(th, g.get("setd")!, [3])).toThrow(/cannot insert into frozen hash table/);
+    expect(() => call(th, g.get("setbig")!, [])).toThrow(/cannot insert into frozen hash table/);
+    expect((g.get("xs") as List).elems).toEqual([1]);
+  });
   it("errors thrown by call() carry the Starlark stack", () => {
     const th = new Thread();
     const g = execFile(th, "m.star", "def f(d):\n    return d['x']\n", {});
