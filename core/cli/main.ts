@@ -12,8 +12,8 @@ import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/she
 import { spawn, spawnSync } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
-import { findProjectRoot, loadProject } from "../project/project.js";
-import { MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
+import { findProjectRoot, loadProject, readProject } from "../project/project.js";
+import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
 import { startServer } from "../serve/server.js";
 import { repl, runFile } from "../starlark/cli.js";
 
@@ -41,8 +41,7 @@ export function locateModuleArg(arg: string, cwd: string): { project: string; mo
   const suffix = hasFn ? arg.slice(colon) : "";
   const dots = path.endsWith("/...") ? "/..." : "";
   if (dots) path = path.slice(0, -4);
-  const isPath = path === "." || path === ".." || path.startsWith("./") || path.startsWith("../") || isAbsolute(path);
-  if (!isPath) return { project: root, moduleArg: arg };
+  if (!isPathArg(path, cwd, readProject(root).name)) return { project: root, moduleArg: arg };
   const rel = relative(root, resolve(cwd, path));
   return { project: root, moduleArg: `${rel === "" ? "." : `./${rel}`}${dots}${suffix}` };
 }

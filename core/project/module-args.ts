@@ -60,11 +60,22 @@ export function moduleArgPath(arg: string, cwd: string): string {
   const colon = arg.lastIndexOf(":");
   const path = colon > 0 && FN_RE.test(arg.slice(colon + 1)) ? arg.slice(0, colon) : arg;
   const bare = path.endsWith("/...") ? path.slice(0, -4) : path;
-  return isRelativeArg(bare) ? resolve(cwd, bare) : cwd;
+  return isPathArg(bare, cwd) ? resolve(cwd, bare) : cwd;
 }
 
 function isRelativeArg(p: string): boolean {
   return p === "." || p === ".." || p.startsWith("./") || p.startsWith("../") || isAbsolute(p);
+}
+
+/**
+ * Whether a module argument's path part names a place on disk rather than a package:
+ * `./x`, `../x` and absolute paths always do; `examples/hello` does when it exists here
+ * (people type paths without `./`), unless its first segment is taken as a package.
+ */
+export function isPathArg(p: string, cwd: string, packageName?: string): boolean {
+  if (isRelativeArg(p)) return true;
+  if (packageName !== undefined && p.split("/")[0] === packageName) return false;
+  return existsSync(resolve(cwd, p)) || existsSync(resolve(cwd, `${p}.bramble`));
 }
 
 export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
@@ -87,7 +98,7 @@ export function parseModuleArg(arg: string, cwd: string, project: Project): Modu
   }
 
   let abs: string;
-  if (isRelativeArg(path)) abs = resolve(cwd, path);
+  if (isPathArg(path, cwd, project.name)) abs = resolve(cwd, path);
   else {
     const [pkg, ...rest] = path.split("/");
     if (pkg !== project.name) {

@@ -57,6 +57,12 @@ describe("bramble build ./examples/hello:default", () => {
     expect(second.stdout).toBe(first.stdout);
   });
 
+  it("takes a path typed without ./ when it exists", () => {
+    const r = bramble(["build", "examples/hello:default"], { home });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(first.stdout);
+  });
+
   it("works from inside the project with a relative module argument", () => {
     const r = bramble(["build", ".:default"], { home, cwd: join(repo, "examples/hello") });
     expect(r.code).toBe(0);
