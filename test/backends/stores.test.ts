@@ -1,6 +1,7 @@
 // One store per backend: an output built on ssh or docker stays in that backend's store, and
 // comes to the local store only when a local step needs it or the user asked for it (with
 // its runtime closure); names and hashes are equal in every store.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import { useProjectBackends } from "../../core/builders/backends-config.js";
 import type { SshBackend } from "../../core/builders/ssh.js";
+import { closeMasters } from "../../core/builders/ssh-transport.js";
 import type { DockerBackend } from "../../core/builders/docker.js";
 import { nodeOutputs, type Engine } from "../../core/build/engine.js";
 import { copyClosure } from "../../core/store/copy.js";
@@ -154,6 +156,41 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const good = await build(engine, graph(p, q), [q]);
     expect(eventsOf(good.events, "failed").map((e) => e.error)).toEqual([]);
     expect(eventsOf(good.events, "started").map((e) => e.backend)).toEqual(["box", "local"]);
+    engine.close();
+  }, 60_000);
+
+  it("early cutoff across stores: a local input rebuilt to the same bytes does not rebuild its ssh dependent", async () => {
+    const engine = tempEngine();
+    withSsh(engine);
+    const dep1 = shDrv("ec-dep", "echo same > $out", { env: { PATH: "/usr/bin:/bin", salt: "1" } });
+    const dep2 = shDrv("ec-dep", "echo same > $out", { env: { PATH: "/usr/bin:/bin", salt: "2" } });
+    const top = (d: Derivation) => shDrv("ec-top", `cat ${ref(d)} > $out`, { builderBackend: "box" });
+    const one = await build(engine, graph(dep1, top(dep1)), [top(dep1)], { keepRemote: true });
+    expect(eventsOf(one.events, "started").map((e) => e.backend)).toEqual(["local", "box"]);
+    const two = await build(engine, graph(dep2, top(dep2)), [top(dep2)], { keepRemote: true });
+    expect(eventsOf(two.events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(two.events, "started").map((e) => e.backend)).toEqual(["local"]);
+    expect(eventsOf(two.events, "cached").map((e) => e.hash)).toEqual([derivationHash(top(dep2))]);
+    expect(outName(engine, top(dep2))).toBe(outName(engine, top(dep1)));
+    expect(engine.store.has(outName(engine, top(dep2)))).toBe(false);
+    engine.close();
+  }, 60_000);
+
+  it("every step of a remote build goes over one shared ssh connection, closed with closeMasters", async () => {
+    closeMasters();
+    const connections = () => spawnSync("pgrep", ["-P", String(sshd.pid)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).length;
+    expect(connections()).toBe(0);
+    const engine = tempEngine();
+    withSsh(engine);
+    const u = shDrv("cm-u", "echo u > $out");
+    const v = shDrv("cm-v", `cat ${ref(u)} > $out`);
+    const { result } = await build(engine, graph(u, v), [v], { builder: "box" });
+    expect(result.status).toBe("built");
+    // The probe, the copies and both builds: one connection, still open for the next run.
+    expect(connections()).toBe(1);
+    closeMasters();
+    for (let i = 0; i < 50 && connections() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(connections()).toBe(0);
     engine.close();
   }, 60_000);
 
