@@ -2,15 +2,10 @@
 // through the same `dispatch` the WebSocket host uses, and comes back as an envelope
 // (Electron would flatten a thrown error to its message and lose the field).
 import { z } from "zod";
-import type { ApiError } from "../core/api/schema.js";
 import { dispatch, toApiError, type ServiceHost } from "../core/api/service.js";
+import type { IpcReply } from "./channels.js";
 
-export const INVOKE_CHANNEL = "bramble:invoke";
-export const EVENT_CHANNEL = "bramble:event";
-export const MENU_CHANNEL = "bramble:menu";
-export const PICK_DIRECTORY_CHANNEL = "bramble:pick-directory";
-
-export type IpcReply = { ok: true; result: unknown } | { ok: false; error: ApiError };
+export * from "./channels.js";
 
 const MethodName = z.string().min(1).max(64);
 
@@ -25,6 +20,3 @@ export function makeInvokeHandler(host: ServiceHost): (method: unknown, params: 
     }
   };
 }
-
-/** What the menu asks the renderer to do. */
-export type MenuAction = { action: "open-project"; path: string };

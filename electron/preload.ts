@@ -2,7 +2,7 @@
 // Node or Electron crosses. Must stay a CommonJS script (sandboxed preloads are).
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from "electron";
 import type { BuildEvent } from "../core/api/schema.js";
-import { EVENT_CHANNEL, INVOKE_CHANNEL, MENU_CHANNEL, PICK_DIRECTORY_CHANNEL, type IpcReply, type MenuAction } from "./ipc.js";
+import { EVENT_CHANNEL, INVOKE_CHANNEL, MENU_CHANNEL, PICK_DIRECTORY_CHANNEL, type IpcReply, type MenuAction } from "./channels.js";
 
 contextBridge.exposeInMainWorld("bramble", {
   async invoke(method: string, params: unknown): Promise<unknown> {

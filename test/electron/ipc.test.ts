@@ -1,5 +1,7 @@
 // Electron's IPC wiring and window settings, tested without Electron: the handlers are
 // the same dispatch the WebSocket host uses.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createService } from "../../core/api/service.js";
@@ -47,5 +49,16 @@ describe("the window", () => {
     expect(ELECTRON_CSP).toMatch(/script-src 'self'/);
     expect(ELECTRON_CSP).toMatch(/connect-src 'none'/);
     expect(ELECTRON_CSP).not.toMatch(/unsafe-eval/);
+  });
+});
+
+describe("the preload bundle", () => {
+  it("requires nothing but electron (a sandboxed preload can load no other module)", () => {
+    const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "electron"], { cwd: repo, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const code = readFileSync(join(repo, "dist/electron/preload.cjs"), "utf8");
+    const required = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
+    expect(required).toEqual(["electron"]);
+    expect(code).toMatch(/exposeInMainWorld\("bramble"/);
   });
 });
