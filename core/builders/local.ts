@@ -1,7 +1,7 @@
 // The local backend: builds on this machine in a bubblewrap sandbox, into the local store.
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
 import { copySources } from "../store/sources.js";
@@ -147,6 +147,11 @@ export class LocalBackend implements Backend {
         const kept = keep();
         throw new BuildFailure(`builder did not create output ${o} ($${o})`, 0, kept);
       }
+      const dangling = danglingTarget(p, spec.storeDir, spec.storeMount);
+      if (dangling !== null) {
+        const kept = keep();
+        throw new BuildFailure(`output ${o} ($${o}) is a dangling symlink (to ${dangling})`, 0, kept);
+      }
       pending.push({
         output: o,
         tmpPath: p,
@@ -166,5 +171,37 @@ export class LocalBackend implements Backend {
     } finally {
       if (existsSync(root) && !job.keepFailed) removeTree(root);
     }
+  }
+}
+
+/**
+ * The target of an output that is a symlink pointing at nothing, as the sandbox saw it (store
+ * paths are looked up in the build's own store directory, then the store), or null.
+ */
+function danglingTarget(path: string, storeDir: string, storeMount: string): string | null {
+  let p = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return p;
+    }
+    if (!st.isSymbolicLink()) return null;
+    const link = readlinkSync(p);
+    const inSandbox = p.startsWith(storeMount + "/") ? join(storeDir, p.slice(storeMount.length + 1)) : p;
+    const target = isAbsolute(link) ? link : resolve(dirname(inSandbox), link);
+    // A path in the store directory is first the build's own (its other outputs), then an input.
+    const own = target.startsWith(storeDir + "/") ? join(storeMount, target.slice(storeDir.length + 1)) : null;
+    p = own && (existsSync(own) || isLink(own)) ? own : target;
+  }
+  return `${path} (a symlink loop)`;
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
