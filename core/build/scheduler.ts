@@ -463,13 +463,22 @@ export class StoreIndex {
   /** Make `names` and their closures valid in `dest`, copying from the stores that hold them. */
   async bring(dest: Store, names: string[], signal?: AbortSignal): Promise<void> {
     if (!names.length) return;
-    if (dest instanceof RemoteStore) await dest.refresh(REMOTE_REFRESH_MS);
     const destId = this.idOf(dest);
+    if (dest instanceof RemoteStore) {
+      await dest.refresh(REMOTE_REFRESH_MS);
+      // The DB says it is there but the cached listing does not: look again, then believe the store.
+      const doubt = names.filter((n) => !dest.has(n) && this.engine.db.storesOf(n).includes(destId));
+      if (doubt.length) {
+        await dest.refresh();
+        const gone = doubt.filter((n) => !dest.has(n));
+        if (gone.length) this.engine.db.deleteStorePaths(destId, gone);
+      }
+    }
     const bySource = new Map<string, string[]>();
     for (const n of names) {
       if (dest.has(n)) continue;
       const src = this.holding(n);
-      if (!src || src === destId) throw new Error(`${n} is in no store that bramble can reach now`);
+      if (!src || src === destId) throw new Error(`${n} is in no store that bramble can reach now (run the build again to rebuild it)`);
       let list = bySource.get(src);
       if (!list) bySource.set(src, (list = []));
       list.push(n);

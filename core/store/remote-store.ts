@@ -151,6 +151,7 @@ export class RemoteStore implements Store {
    */
   async refresh(maxAgeMs = 0): Promise<void> {
     if (maxAgeMs > 0 && Date.now() - this.refreshedAt < maxAgeMs) return;
+    const started = Date.now();
     const d = shq(this.dir);
     const out = await this.run(
       "reading the store",
@@ -169,6 +170,8 @@ export class RemoteStore implements Store {
         /* a torn metadata file is not a valid path */
       }
     }
+    // What this process added while the listing was read is valid too.
+    for (const [n, i] of this.infos) if (i.registeredAt >= started && !infos.has(n)) infos.set(n, i);
     this.infos = infos;
     this.refreshedAt = Date.now();
   }
@@ -220,7 +223,8 @@ export class RemoteStore implements Store {
       this.fail(`uploading ${names.length} path(s)`, e as Error);
     }
     await this.run("registering uploaded paths", installScript(this.dir, tmp, names, alsoRemove));
-    for (const i of todo) this.infos.set(i.name, { ...i, registeredAt: now });
+    const done = Date.now(); // after the install: a listing read since may or may not hold them
+    for (const i of todo) this.infos.set(i.name, { ...i, registeredAt: done });
   }
 
   /** Copy valid paths of this store into the local one (references first), checking their hashes. */
