@@ -109,6 +109,18 @@ export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean
       if (reverse) xs.reverse();
       return xs;
     }
+    let strFirst = xs.length > 1;
+    for (const x of xs) {
+      if (!(x instanceof Tuple) || x.elems.length === 0 || typeof x.elems[0] !== "string") { strFirst = false; break; }
+    }
+    if (strFirst) {
+      // tuples led by strings (sorted(d.items())): compare the first elements inline
+      const cmp = (a: Value, b: Value): number => {
+        const x = (a as Tuple).elems[0] as string, y = (b as Tuple).elems[0] as string;
+        return x < y ? -1 : x > y ? 1 : compare("<", a, b);
+      };
+      return xs.sort(reverse ? (a, b) => cmp(b, a) : cmp);
+    }
     return xs.sort(reverse ? (a, b) => compare("<", b, a) : (a, b) => compare("<", a, b));
   }
   const keys = xs.map((x) => call(th, key, [x]));

@@ -18,6 +18,9 @@ import {
 } from "./values.js";
 import type { Compiler } from "./compiler.js";
 import { callFunction, callValue, locate } from "./compiler.js";
+import { UNIVERSE } from "./builtins.js";
+
+const BUILTIN_LEN = UNIVERSE.get("len"), BUILTIN_STR = UNIVERSE.get("str"), BUILTIN_INT = UNIVERSE.get("int");
 
 type Ev = (fr: Frame) => Value;
 type Ex = (fr: Frame) => number;
@@ -241,6 +244,37 @@ const H = {
     }
     return xs;
   },
+  /** len(x), str(x), int(x): the common cases inline, the builtin otherwise */
+  len1(fr: Frame, f: Value, x: Value, pos: Position): Value {
+    if (f === BUILTIN_LEN) {
+      if (x instanceof List || x instanceof Tuple) return x.elems.length;
+      if (x instanceof HashTable) return x.size;
+    }
+    return H.call(fr, f, [x], pos);
+  },
+  str1(fr: Frame, f: Value, x: Value, pos: Position): Value {
+    if (f === BUILTIN_STR) {
+      if (typeof x === "string") return x;
+      if (typeof x === "number") return "" + x;
+    }
+    return H.call(fr, f, [x], pos);
+  },
+  int1(fr: Frame, f: Value, x: Value, pos: Position): Value {
+    if (f === BUILTIN_INT && typeof x === "number") return x;
+    return H.call(fr, f, [x], pos);
+  },
+  /** xs.append(x) */
+  append(fr: Frame, recv: Value, x: Value, pos: Position, namePos: Position): Value {
+    if (recv instanceof List && !recv.frozen && recv.itercount === 0) {
+      recv.elems.push(x);
+      return null;
+    }
+    return H.meth(fr, recv, "append", [x], pos, namePos);
+  },
+  /** a dict literal of distinct string-literal keys: e is keys and values interleaved */
+  sdict(e: Value[]): Dict {
+    return new Dict().adoptStrEntries(e);
+  },
   /** x[k] = v (Compiler.assigner's Index case) */
   seti(fr: Frame, xv: Value, kv: Value, v: Value, pos: Position): void {
     if (xv instanceof List && typeof kv === "number" && !xv.frozen && xv.itercount === 0) {
@@ -325,6 +359,9 @@ const BIN: Record<string, string> = { "+": "add", "-": "sub", "*": "mul", "%": "
 const CMP: Record<string, string> = { "<": "lt", "<=": "le", ">": "gt", ">=": "ge" };
 
 class Unsupported extends Error {}
+
+/** one-argument universal builtins with an inline fast path (H[name] falls back to the call) */
+const FAST1: Record<string, string> = { len: "len1", str: "str1", int: "int1" };
 
 /** A literal `%` format of only %s, %d, %i and %%: its literal pieces around the conversions. */
 function simplePercent(fmt: string): { lits: string[]; convs: string[] } | undefined {
@@ -452,6 +489,14 @@ class Gen {
         return `H.neg(fr, ${JSON.stringify(e.op)}, ${this.expr(e.x)}, ${this.p(e.pos)})`;
       case "Cond": return `(H.truthy(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.else_)})`;
       case "Index": return `H.index(fr, ${this.expr(e.x)}, ${this.expr(e.index)}, ${this.p(e.pos)})`;
+      case "Dict": {
+        const keys = e.entries.map((en) => (en.key.kind === "Literal" && en.key.tokKind === "STRING" ? en.key.value as string : undefined));
+        if (keys.every((k) => k !== undefined) && new Set(keys).size === keys.length) {
+          // {"name": x, ...}: no duplicate is possible and string keys need no hashing
+          return `H.sdict([${e.entries.map((en) => `${JSON.stringify(keys[e.entries.indexOf(en)])}, ${this.expr(en.value)}`).join(", ")}])`;
+        }
+        return this.delegate(e);
+      }
       case "List": return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
       case "Comp": return this.comp(e);
       case "Tuple": return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
@@ -486,6 +531,15 @@ class Gen {
           return `H.callkw(fr, ${f}, [${pos}], ${names}, [${vals}], ${this.p(e.lparen)})`;
         }
         if (fn.kind === "Dot" && fn.name in Object.prototype) return this.delegate(e);
+        if (fn.kind === "Dot" && fn.name === "append" && e.args.length === 1) {
+          return `H.append(fr, ${this.expr(fn.x)}, ${this.expr(e.args[0].value)}, ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
+        }
+        if (fn.kind === "Ident" && fn.binding!.scope === "universal" && e.args.length === 1) {
+          const h = FAST1[fn.name];
+          if (h !== undefined && UNIVERSE.get(fn.name) !== undefined) {
+            return `H.${h}(fr, ${this.expr(fn)}, ${this.expr(e.args[0].value)}, ${this.p(e.lparen)})`;
+          }
+        }
         if (fn.kind === "Dot") {
           const recv = this.expr(fn.x);
           const args = e.args.map((a) => this.expr(a.value)).join(", ");
@@ -512,6 +566,14 @@ class Gen {
     if (lhs.kind === "Paren") return this.assign(lhs.x, val);
     if (lhs.kind === "Ident" && lhs.binding!.scope === "local") return `l[${lhs.binding!.index}] = ${val};`;
     if (lhs.kind === "Ident" && lhs.binding!.scope === "global") return `G[${lhs.binding!.index}] = ${val};`;
+    if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.length > 0 &&
+      lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
+      // for k, v in ...: no copy of a list value is needed (plain variables only)
+      const t = this.temp();
+      let out = `${t} = H.unpack(fr, ${val}, ${lhs.elems.length}, ${this.p(lhs.pos)});`;
+      lhs.elems.forEach((x, i) => { out += ` ${this.assign(x, `${t}[${i}]`)}`; });
+      return out;
+    }
     if (lhs.kind === "Index") {
       // x[k] = v: v first, then x, then k (as the closure assigner)
       const t = this.temp();
@@ -630,6 +692,7 @@ export function generateBody(c: Compiler, info: FunctionInfo, G: Value[]): ((fr:
     throw e;
   }
   try {
+    if (process.env.SL_DUMP) process.stderr.write(src + "\n");
     const factory = new Function("H", "K", "E", "S", "A", "P", "G", src) as (...a: unknown[]) => (fr: Frame) => unknown;
     return factory(H, g.K, g.E, g.S, g.A, g.P, G);
   } catch (e) {

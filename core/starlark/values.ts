@@ -334,6 +334,12 @@ export class HashTable {
     }
     return -1;
   }
+  /** internal: an empty table takes `e` (distinct string keys and their values, interleaved) */
+  adoptStrEntries(e: Value[]): this {
+    if (e.length <= 2 * SMALL_MAX) this.e = e;
+    else for (let i = 0; i < e.length; i += 2) this.setN(e[i], e[i + 1]);
+    return this;
+  }
   checkMutable(verb: string): void {
     if (this.frozen) throw err(`cannot ${verb} frozen hash table`);
     if (this.itercount > 0) throw err(`cannot ${verb} hash table during iteration`);

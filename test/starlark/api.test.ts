@@ -81,6 +81,8 @@ describe("calling", () => {
     expect(() => call(th, g.get("setd")!, [3])).toThrow(/cannot insert into frozen hash table/);
     expect(() => call(th, g.get("setbig")!, [])).toThrow(/cannot insert into frozen hash table/);
     expect((g.get("xs") as List).elems).toEqual([1]);
+    const g2 = execFile(th, "y.star", "xs = []\ndef add(x):\n    xs.append(x)\n", {});
+    expect(() => call(th, g2.get("add")!, [1])).toThrow(/cannot append to frozen list/);
   });
   it("errors thrown by call() carry the Starlark stack", () => {
     const th = new Thread();
