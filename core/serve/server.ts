@@ -158,7 +158,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const batch = new URL(req.url ?? "/", "http://localhost").searchParams.get("batch") === "1";
     clients.set(ws, { batch, queue: [], dropped: 0 });
     ws.on("close", () => clients.delete(ws));
-    ws.on("error", () => clients.delete(ws));
+    ws.on("error", (e) => {
+      // e.g. a message over MAX_MESSAGE_BYTES: ws closes the socket with 1009.
+      clients.delete(ws);
+      log(`closed a WebSocket from ${req.socket.remoteAddress}: ${e.message}`);
+    });
     ws.on("message", async (data, isBinary) => {
       let id: number | null = null;
       try {
