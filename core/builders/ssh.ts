@@ -11,7 +11,7 @@ import { removeTree, type LocalStore } from "../store/store.js";
 import { BuildFailure, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { ingestOutputs, remoteCommand, stageBuildDir } from "./remote-build.js";
 import { runLogged } from "./run.js";
-import { SshTransport, sshLabel, type SshTarget } from "./ssh-transport.js";
+import { SshTransport, sshArgv, sshLabel, type SshTarget } from "./ssh-transport.js";
 
 export interface SshBackendOptions extends SshTarget {
   name: string;
@@ -105,8 +105,9 @@ export class SshBackend implements Backend {
       const envArgs = Object.entries(cmd.env).map(([k, v]) => shq(`${k}=${v}`)).join(" ");
       const script = [`cd ${shq(cmd.cwd)} || exit 1`, `(cut -d' ' -f6 /proc/$$/stat 2>/dev/null || echo $$) > ${shq(`${top}/pid`)}`, `exec env -i ${envArgs} ${[cmd.builder, ...cmd.args].map(shq).join(" ")}`].join("\n");
       const tail: string[] = [];
-      await this.transport.connect();
-      const result = await runLogged(this.transport.argv(script), {
+      // The build has its own connection: a multiplexed session holds our pipes in the shared
+      // master, so killing its client (cancel, timeout) would not end it.
+      const result = await runLogged(sshArgv(this.opts, script), {
         env: process.env as Record<string, string>,
         signal: job.signal,
         timeoutMs: job.timeoutMs,

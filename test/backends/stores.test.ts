@@ -176,7 +176,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     engine.close();
   }, 60_000);
 
-  it("every step of a remote build goes over one shared ssh connection, closed with closeMasters", async () => {
+  it("the steps around remote builds share one ssh connection, closed with closeMasters", async () => {
     closeMasters();
     const connections = () => spawnSync("pgrep", ["-P", String(sshd.pid)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).length;
     expect(connections()).toBe(0);
@@ -186,11 +186,40 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const v = shDrv("cm-v", `cat ${ref(u)} > $out`);
     const { result } = await build(engine, graph(u, v), [v], { builder: "box" });
     expect(result.status).toBe("built");
-    // The probe, the copies and both builds: one connection, still open for the next run.
+    // The probe, the copies and the outputs: one connection, still open for the next run
+    // (each build's command has its own, closed when it ends).
     expect(connections()).toBe(1);
     closeMasters();
     for (let i = 0; i < 50 && connections() > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(connections()).toBe(0);
+    engine.close();
+  }, 60_000);
+
+  it("cancelling a run stops the remote build and leaves both stores whole", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const dep = shDrv("cx-dep", "echo dep > $out");
+    const slow = shDrv("cx-slow", `mkdir $out; cat ${ref(dep)} > $out/dep; echo started; sleep 30`, { builderBackend: "box" });
+    const stop = new AbortController();
+    const run = build(engine, graph(dep, slow), [slow], { signal: stop.signal });
+    const t0 = Date.now();
+    for (;;) {
+      const b = engine.db.listBuilds({ drvHash: derivationHash(slow) })[0];
+      if (b && readFileSync(b.logFile, "utf8").includes("started")) break;
+      if (Date.now() - t0 > 20_000) throw new Error("the remote build did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stop.abort();
+    const { result, events: ev } = await run;
+    expect(result.status).toBe("cancelled");
+    expect(Date.now() - t0).toBeLessThan(25_000);
+    expect(eventsOf(ev, "cancelled").map((e) => e.hash)).toEqual([derivationHash(slow)]);
+    expect(engine.db.listBuilds({ drvHash: derivationHash(slow) })[0]!.status).toBe("cancelled");
+    expect(engine.store.verify({})).toEqual([]);
+    await box.store.refresh();
+    expect([...box.store.closure([outName(engine, dep)])]).toEqual([outName(engine, dep)]);
+    expect(await box.store.run("list", `cd ${box.store.dir} && ls -A .tmp .build; ls | grep cx-slow || true`)).toBe(".build:\n\n.tmp:\n");
+    expect(await box.store.run("ps", `ps -eo args | grep -c "[s]leep 30" || true`)).toBe("0\n");
     engine.close();
   }, 60_000);
 
