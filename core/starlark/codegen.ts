@@ -17,8 +17,8 @@ import {
   Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, repr, str, truth, typeName,
 } from "./values.js";
 import type { Compiler } from "./compiler.js";
-import { callFunction, callValue, locate } from "./compiler.js";
-import { UNIVERSE } from "./builtins.js";
+import { callFunction, callValue, enterFunction, locate } from "./compiler.js";
+import { UNIVERSE, parseInt_ } from "./builtins.js";
 
 const BUILTIN_LEN = UNIVERSE.get("len"), BUILTIN_STR = UNIVERSE.get("str"), BUILTIN_INT = UNIVERSE.get("int");
 
@@ -191,6 +191,52 @@ const H = {
       throw locate(fr, pos, ex, calleeName(f));
     }
   },
+  /** f(a0, ...) with 0 to 3 positional arguments: a Starlark function of exactly that many
+   * parameters gets its locals array directly (no argument array to grow) */
+  call0(fr: Frame, f: Value, pos: Position): Value {
+    if (f instanceof StarFunction && simpleArity(f) === 0) return H.enter(fr, f, new Array(f.code.nlocals), pos);
+    return H.call(fr, f, [], pos);
+  },
+  call1(fr: Frame, f: Value, a0: Value, pos: Position): Value {
+    if (f instanceof StarFunction && simpleArity(f) === 1) {
+      const l = new Array(f.code.nlocals);
+      l[0] = a0;
+      return H.enter(fr, f, l, pos);
+    }
+    return H.call(fr, f, [a0], pos);
+  },
+  call2(fr: Frame, f: Value, a0: Value, a1: Value, pos: Position): Value {
+    if (f instanceof StarFunction && simpleArity(f) === 2) {
+      const l = new Array(f.code.nlocals);
+      l[0] = a0;
+      l[1] = a1;
+      return H.enter(fr, f, l, pos);
+    }
+    return H.call(fr, f, [a0, a1], pos);
+  },
+  call3(fr: Frame, f: Value, a0: Value, a1: Value, a2: Value, pos: Position): Value {
+    if (f instanceof StarFunction && simpleArity(f) === 3) {
+      const l = new Array(f.code.nlocals);
+      l[0] = a0;
+      l[1] = a1;
+      l[2] = a2;
+      return H.enter(fr, f, l, pos);
+    }
+    return H.call(fr, f, [a0, a1, a2], pos);
+  },
+  /** callFunction's checks, then the body on locals l */
+  enter(fr: Frame, f: StarFunction, l: Value[], pos: Position): Value {
+    fr.callPos = pos;
+    const th = fr.th, code = f.code as typeof f.code & { active: number; recursion: boolean };
+    try {
+      if (code.active > 0 && !code.recursion) throw err(`function ${f.name} called recursively`);
+      if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
+      if (++th.steps > th.maxSteps) throw err(`Starlark computation cancelled: too many steps`);
+      return enterFunction(th, f, l);
+    } catch (ex) {
+      throw locate(fr, pos, ex);
+    }
+  },
   meth(fr: Frame, recv: Value, name: string, a: Value[], pos: Position, namePos: Position): Value {
     fr.callPos = pos;
     const ms = methodsOf(recv);
@@ -249,6 +295,7 @@ const H = {
     if (f === BUILTIN_LEN) {
       if (x instanceof List || x instanceof Tuple) return x.elems.length;
       if (x instanceof HashTable) return x.size;
+      if (typeof x === "string") return x.length;
     }
     return H.call(fr, f, [x], pos);
   },
@@ -260,7 +307,13 @@ const H = {
     return H.call(fr, f, [x], pos);
   },
   int1(fr: Frame, f: Value, x: Value, pos: Position): Value {
-    if (f === BUILTIN_INT && typeof x === "number") return x;
+    if (f === BUILTIN_INT) {
+      if (typeof x === "number") return x;
+      if (typeof x === "string") {
+        const n = parseInt_(x, 10);
+        if (n !== undefined) return n;
+      }
+    }
     return H.call(fr, f, [x], pos);
   },
   /** xs.append(x) */
@@ -352,6 +405,12 @@ const H = {
   },
   Range,
 };
+
+/** the number of parameters of a function called with positional arguments only, or -1 */
+function simpleArity(f: StarFunction): number {
+  const code = f.code as typeof f.code & { simple: boolean; nparams: number };
+  return code.simple ? code.nparams : -1;
+}
 
 // ---------------------------------------------------------------- generator
 
@@ -466,9 +525,10 @@ class Gen {
               // "%s=%s" % (k, v): no tuple; the operands are all evaluated first, as before
               const ts = e.y.elems.map(() => this.temp());
               const evals = e.y.elems.map((el, i) => `${ts[i]} = ${this.expr(el)}`);
-              let cat = q(sp.lits[0]);
-              sp.convs.forEach((c, i) => { cat += ` + H.fc(fr, ${ts[i]}, "${c}", ${pos}) + ${q(sp.lits[i + 1])}`; });
-              return `(${evals.join(", ")}, ${cat})`;
+              const cat = [q(sp.lits[0])];
+              sp.convs.forEach((c, i) => { cat.push(`H.fc(fr, ${ts[i]}, "${c}", ${pos})`, q(sp.lits[i + 1])); });
+              if (cat.length > 5) return `(${evals.join(", ")}, [${cat.join(", ")}].join(""))`; // flat, as in format below
+              return `(${evals.join(", ")}, ${cat.join(" + ")})`;
             }
             if (e.y.kind !== "Tuple" && sp.convs.length === 1) {
               return `H.pf1(fr, ${this.expr(e.y)}, ${q(sp.lits[0])}, "${sp.convs[0]}", ${q(sp.lits[1])}, ${q(fmt)}, ${pos})`;
@@ -517,6 +577,9 @@ class Gen {
               return p.repr ? `H.fr(fr, ${t}, ${pos})` : `H.fs(fr, ${t}, ${pos})`;
             });
             if (cat.length === 0) cat.push('""');
+            // many pieces: one flat string (a chain of + is a tree of cons strings that the
+            // garbage collector copies until something flattens it)
+            if (cat.length > 4) return `(${ts.map((x) => x.src).join(", ")}, [${cat.join(", ")}].join(""))`;
             return `(${ts.map((x) => x.src).join(", ")}, ${cat.join(" + ")})`;
           }
         }
@@ -547,6 +610,7 @@ class Gen {
         }
         const f = this.expr(fn);
         const args = e.args.map((a) => this.expr(a.value)).join(", ");
+        if (e.args.length <= 3) return `H.call${e.args.length}(fr, ${f}${args ? ", " + args : ""}, ${this.p(e.lparen)})`;
         return `H.call(fr, ${f}, [${args}], ${this.p(e.lparen)})`;
       }
       default:

@@ -100,6 +100,15 @@ export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [s
     l = new Array(code.nlocals);
     bindArgs(fn, args, kw, l);
   }
+  return enterFunction(th, fn, l);
+}
+
+/**
+ * Run a Starlark function on its bound locals `l` (parameters first, then unbound slots);
+ * the recursion, depth and step checks are the caller's (see callFunction).
+ */
+export function enterFunction(th: Thread, fn: StarFunction, l: Value[]): Value {
+  const code = fn.code as FuncCode & { active: number };
   const cs = code.cellSlots;
   for (let i = 0; i < cs.length; i++) l[cs[i]] = new Cell(l[cs[i]]) as unknown as Value;
   const fr = new Frame(l, fn, th, fn.name);
