@@ -130,13 +130,22 @@ export class SshTransport implements StoreTransport {
     await this.connect();
     return new Promise((resolve, reject) => {
       const [cmd, ...args] = this.argv(script);
-      const p = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, timeout: opts.timeoutMs });
+      const p = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, timeout: opts.timeoutMs, killSignal: "SIGKILL" });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       p.stdout.on("data", (c: Buffer) => out.push(c));
       p.stderr.on("data", (c: Buffer) => err.push(c));
+      const result = (code: number | null) => ({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
       p.on("error", reject);
-      p.on("close", (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+      // Killed (cancel, timeout): the shared master may hold our pipes until the remote command
+      // ends, so do not wait for them to close.
+      p.on("exit", (code, signal) => {
+        if (signal === null) return;
+        p.stdout.destroy();
+        p.stderr.destroy();
+        resolve(result(null));
+      });
+      p.on("close", (code) => resolve(result(code)));
     });
   }
 

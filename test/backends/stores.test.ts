@@ -181,7 +181,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const connections = () => spawnSync("pgrep", ["-P", String(sshd.pid)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).length;
     expect(connections()).toBe(0);
     const engine = tempEngine();
-    withSsh(engine);
+    const box = withSsh(engine);
     const u = shDrv("cm-u", "echo u > $out");
     const v = shDrv("cm-v", `cat ${ref(u)} > $out`);
     const { result } = await build(engine, graph(u, v), [v], { builder: "box" });
@@ -189,6 +189,10 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     // The probe, the copies and the outputs: one connection, still open for the next run
     // (each build's command has its own, closed when it ends).
     expect(connections()).toBe(1);
+    // A step that times out returns at once, though the shared master still runs it.
+    const t0 = Date.now();
+    expect((await box.transport.exec("sleep 20", { timeoutMs: 500 })).code).toBe(null);
+    expect(Date.now() - t0).toBeLessThan(5000);
     closeMasters();
     for (let i = 0; i < 50 && connections() > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(connections()).toBe(0);
