@@ -316,6 +316,21 @@ const H = {
     }
     return H.call(fr, f, [x], pos);
   },
+  /** the second value of the last split2 */
+  r2: null as Value,
+  /** `a, b = s.split(sep)`: returns a, leaves b in H.r2 */
+  split2(fr: Frame, recv: Value, sep: Value, pos: Position, namePos: Position, lhsPos: Position): Value {
+    if (typeof recv === "string" && typeof sep === "string" && sep.length > 0) {
+      const i = recv.indexOf(sep);
+      if (i >= 0 && recv.indexOf(sep, i + sep.length) < 0) {
+        H.r2 = recv.slice(i + sep.length);
+        return recv.slice(0, i);
+      }
+    }
+    const xs = H.unpack(fr, H.meth(fr, recv, "split", [sep], pos, namePos), 2, lhsPos);
+    H.r2 = xs[1];
+    return xs[0];
+  },
   /** xs.append(x) */
   append(fr: Frame, recv: Value, x: Value, pos: Position, namePos: Position): Value {
     if (recv instanceof List && !recv.frozen && recv.itercount === 0) {
@@ -707,6 +722,12 @@ class Gen {
           }
           if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
             // a, b = rhs into plain variables: no copy of a list rhs is needed
+            const r = s.rhs;
+            if (lhs.elems.length === 2 && r.kind === "Call" && r.fn.kind === "Dot" && r.fn.name === "split" && r.args.length === 1 && r.args[0].kind === "pos") {
+              // a, b = s.split(sep): no list in between
+              const first = `H.split2(fr, ${this.expr(r.fn.x)}, ${this.expr(r.args[0].value)}, ${this.p(r.lparen)}, ${this.p(r.fn.namePos)}, ${this.p(lhs.pos)})`;
+              return `${ind}${this.assign(lhs.elems[0], first)} ${this.assign(lhs.elems[1], "H.r2")}\n`;
+            }
             const t = `u${this.tmp++}`, n = lhs.elems.length;
             let out = `${ind}{\n${ind}  const ${t} = H.unpack(fr, ${this.expr(s.rhs)}, ${n}, ${this.p(lhs.pos)});\n`;
             lhs.elems.forEach((x, i) => { out += `${ind}  ${this.assign(x, `${t}[${i}]`)}\n`; });
