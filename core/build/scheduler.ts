@@ -201,7 +201,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   req.signal?.addEventListener("abort", onAbort, { once: true });
   const done = new Set<string>();
   let nBuilt = 0;
-  let nCached = cachedNodes.length;
+  let nCached = cachedNodes.length - failed.length; // cached roots that could not come here failed
   let stopping = false;
 
   const skipDependents = (h: string, why: string) => {
