@@ -1,0 +1,105 @@
+// Concurrency: four `bramble build` processes building overlapping graphs on one store at
+// once, for 20 rounds, one of them SIGKILLed mid-build every fourth round. Each derivation is
+// built at most once per round, everything ends up built, and no lock outlives its process.
+import { spawn } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Db } from "../../core/db/db.js";
+import { layout } from "../../core/store/layout.js";
+import { LocalStore } from "../../core/store/store.js";
+import { cleanupTemps, tempDir } from "../engine/helpers.js";
+import { cli, ensureCli } from "../helpers/cli.js";
+import { record } from "./record.js";
+
+afterEach(cleanupTemps);
+
+const ROUNDS = 20;
+const PROCS = 4;
+
+/**
+ * p0..p3 share `base`; neighbours share `pair<i>`; each has its own `own<i>`; `top<i>` joins them.
+ * `round` makes every round's derivations new.
+ */
+function writeProject(dir: string, round: number): void {
+  writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "conc"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
+  const d = (name: string, env: string) =>
+    `derivation(name = "${name}", builder = "/bin/sh", env = {"PATH": "/usr/bin:/bin", "round": "${round}"${env}}, args = ["-c", "sleep 0.05; echo ${name} $round > $out; for x in $deps; do cat $x >> $out; done"])`;
+  let src = `def base():\n    return ${d("base", "")}\n\n`;
+  for (let i = 0; i < PROCS; i++) src += `def pair${i}():\n    return ${d(`pair${i}`, ', "deps": base().out')}\n\n`;
+  for (let i = 0; i < PROCS; i++) {
+    const j = (i + 1) % PROCS;
+    src += `def p${i}():\n    own = ${d(`own${i}`, "")}\n    return ${d(`top${i}`, `, "deps": " ".join([pair${i}().out, pair${j}().out, own.out, base().out])`)}\n\n`;
+  }
+  writeFileSync(join(dir, "default.bramble"), src);
+}
+
+function run(args: string[], home: string, cwd: string, killAfterBuilding = false): Promise<{ code: number | null; out: string; killed: boolean }> {
+  ensureCli();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let killed = false;
+    const onData = (b: Buffer) => {
+      out += b;
+      if (killAfterBuilding && !killed && /^building /m.test(out)) {
+        killed = true;
+        child.kill("SIGKILL");
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, killed });
+    });
+  });
+}
+
+describe("concurrency", () => {
+  it(`${PROCS} processes building overlapping graphs on one store, ${ROUNDS} rounds, with kills`, async () => {
+    const home = join(tempDir("bramble-conc-"), "home");
+    const dir = tempDir("bramble-conc-proj-");
+    const problems: string[] = [];
+    let builds = 0;
+    let cachedOrWaited = 0;
+    let kills = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      writeProject(dir, round);
+      const killOne = round % 4 === 3;
+      const runs = await Promise.all(Array.from({ length: PROCS }, (_, i) => run(["build", `.:p${i}`], home, dir, killOne && i === 0)));
+      const built = new Map<string, number>();
+      for (const r of runs) for (const m of r.out.matchAll(/^built (\S+)$/gm)) built.set(m[1]!, (built.get(m[1]!) ?? 0) + 1);
+      for (const [name, n] of built) if (n > 1) problems.push(`round ${round}: ${name} built ${n} times`);
+      builds += [...built.values()].reduce((a, b) => a + b, 0);
+      cachedOrWaited += runs.reduce((a, r) => a + (r.out.match(/^cached /gm) ?? []).length, 0);
+      runs.forEach((r, i) => {
+        if (r.killed) kills++;
+        else if (r.code !== 0) problems.push(`round ${round}: p${i} exited ${r.code}: ${r.out.slice(-400)}`);
+      });
+      const locks = killOne ? [] : readdirSync(layout(home).lockDir);
+      if (locks.length) problems.push(`round ${round}: locks left behind: ${locks.join(", ")}`);
+      if (killOne) {
+        // The killed process's work is finished by the next build of its graph, which breaks its stale locks.
+        const again = await run(["build", ".:p0"], home, dir);
+        if (again.code !== 0) problems.push(`round ${round}: p0 after the kill exited ${again.code}: ${again.out.slice(-400)}`);
+        const left = readdirSync(layout(home).lockDir);
+        if (left.length) problems.push(`round ${round}: locks left after the rebuild: ${left.join(", ")}`);
+      }
+    }
+    const L = layout(home);
+    const db = new Db(L.dbFile, L.storeDir);
+    const verify = new LocalStore(L, db).verify({});
+    db.close();
+    if (verify.length) problems.push(`store verify: ${JSON.stringify(verify)}`);
+    record({
+      area: "concurrency",
+      attack: `${PROCS} processes building overlapping graphs (13 derivations, 4 shared by all or by two) on one store; one killed every 4th round`,
+      tries: ROUNDS,
+      held: problems.length === 0,
+      detail: `${builds} builds for ${ROUNDS * 13} derivations: none built twice in a round; ${cachedOrWaited} found built by another process; ${kills} processes SIGKILLed mid-build, the next build of their graph succeeded; no lock left behind; store verify clean`,
+    });
+    expect(problems).toEqual([]);
+  }, 170_000);
+});
