@@ -141,6 +141,26 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     engine.close();
   }, 60_000);
 
+  it("collecting the local copies does not forget the remote ones: the next build copies, not rebuilds", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const g1 = shDrv("gc-one", "echo one > $out");
+    const g2 = shDrv("gc-two", `mkdir $out; ln -s ${ref(g1)} $out/one`);
+    expect((await build(engine, graph(g1, g2), [g2], { builder: "box" })).result.status).toBe("built");
+    const n2 = outName(engine, g2);
+    expect(engine.store.has(n2)).toBe(true);
+    expect(engine.store.gc({ roots: [] }).deleted).toContain(n2);
+    expect(engine.store.has(n2)).toBe(false);
+    expect(engine.db.storesOf(n2)).toEqual(["box"]);
+    const again = await build(engine, graph(g1, g2), [g2], { builder: "box" });
+    expect(eventsOf(again.events, "started")).toEqual([]);
+    expect(engine.store.has(n2)).toBe(true);
+    expect(readlinkSync(join(engine.store.path(n2), "one"))).toBe(engine.store.path(outName(engine, g1)));
+    await box.store.refresh();
+    expect(box.store.queryPathInfo(n2)!.hash).toBe(engine.store.queryPathInfo(n2)!.hash);
+    engine.close();
+  }, 60_000);
+
   it("a path the remote store lost is forgotten: that run fails naming the stores, the next one rebuilds it", async () => {
     const engine = tempEngine();
     const box = withSsh(engine);
