@@ -479,6 +479,8 @@ class Gen {
   A: Assign[] = [];
   P: Position[] = [];
   private tmp = 0;
+  /** inside the body of a `for x in s.split(sep)` loop (generated twice) */
+  private inSplit = false;
   /** temporaries declared at the top of the body */
   temps: string[] = [];
 
@@ -673,24 +675,58 @@ class Gen {
 
   /** a for loop (statement or comprehension clause) around body(indent) */
   private loop(vars: Expr, iter: Expr, p: Position, ind: string, body: (ind: string) => string): string {
-        const n = this.tmp++;
-        const pos = this.p(p);
-        const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
-        const i2 = ind + "  ", i3 = ind + "    ";
-        let out = `${ind}{\n`;
-        out += `${i2}const ${it} = ${this.expr(iter)};\n`;
-        out += `${i2}let ${xs} = null, ${len}, ${g} = null;\n`;
-        out += `${i2}if (${it} instanceof H.Range) ${len} = ${it}.length;\n`;
-        out += `${i2}else { ${xs} = H.iter(fr, ${it}, ${pos}); ${len} = ${xs}.length; ${g} = H.guard(${it}); }\n`;
-        out += `${i2}if (${g} !== null) ${g}.itercount++;\n`;
-        out += `${i2}try {\n`;
-        out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
-        out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
-        out += `${i3}  ${this.assign(vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
-        out += body(i3 + "  ");
-        out += `${i3}}\n`;
-        out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
-        return out + `${ind}}\n`;
+    const n = this.tmp++;
+    const pos = this.p(p);
+    const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
+    const i2 = ind + "  ", i3 = ind + "    ";
+    let out = `${ind}{\n`;
+    if (!this.inSplit && iter.kind === "Call" && iter.fn.kind === "Dot" && iter.fn.name === "split" && iter.args.length === 1 && iter.args[0].kind === "pos") {
+      // for x in s.split(sep): the pieces are cut one at a time (the list is never visible to
+      // the program, and the pieces the body drops die young instead of all surviving together)
+      const ss = `ss${n}`, from = `fr${n}`, j = `j${n}`, x = `x${n}`;
+      out += `${i2}const ${it}r = ${this.expr(iter.fn.x)}, ${ss} = ${this.expr(iter.args[0].value)};\n`;
+      out += `${i2}const ${it} = typeof ${it}r === "string" && typeof ${ss} === "string" && ${ss}.length > 0 ? ${it}r : H.meth(fr, ${it}r, "split", [${ss}], ${this.p(iter.lparen)}, ${this.p(iter.fn.namePos)});\n`;
+      out += `${i2}if (typeof ${it} === "string") {\n`;
+      out += `${i3}for (let ${from} = 0; ${from} >= 0;) {\n`;
+      out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
+      out += `${i3}  const ${j} = ${it}.indexOf(${ss}, ${from});\n`;
+      out += `${i3}  let ${x};\n`;
+      out += `${i3}  if (${j} < 0) { ${x} = ${from} === 0 ? ${it} : ${it}.slice(${from}); ${from} = -1; }\n`;
+      out += `${i3}  else { ${x} = ${it}.slice(${from}, ${j}); ${from} = ${j} + ${ss}.length; }\n`;
+      out += `${i3}  ${this.assign(vars, x)}\n`;
+      this.inSplit = true; // the body is generated twice: not again inside (no blow-up)
+      out += body(i3 + "  ");
+      this.inSplit = false;
+      out += `${i3}}\n`;
+      out += `${i2}} else {\n`;
+      // the general loop below, over the list split returned
+      out += `${i3}const ${xs} = H.iter(fr, ${it}, ${pos}), ${len} = ${xs}.length, ${g} = H.guard(${it});\n`;
+      out += `${i3}if (${g} !== null) ${g}.itercount++;\n`;
+      out += `${i3}try {\n`;
+      out += `${i3}  for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
+      out += `${i3}    if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
+      out += `${i3}    ${this.assign(vars, `${xs}[${i}]`)}\n`;
+      this.inSplit = true;
+      out += body(i3 + "    ");
+      this.inSplit = false;
+      out += `${i3}  }\n`;
+      out += `${i3}} finally {\n${i3}  if (${g} !== null) ${g}.itercount--;\n${i3}}\n`;
+      out += `${i2}}\n`;
+      return out + `${ind}}\n`;
+    }
+    out += `${i2}const ${it} = ${this.expr(iter)};\n`;
+    out += `${i2}let ${xs} = null, ${len}, ${g} = null;\n`;
+    out += `${i2}if (${it} instanceof H.Range) ${len} = ${it}.length;\n`;
+    out += `${i2}else { ${xs} = H.iter(fr, ${it}, ${pos}); ${len} = ${xs}.length; ${g} = H.guard(${it}); }\n`;
+    out += `${i2}if (${g} !== null) ${g}.itercount++;\n`;
+    out += `${i2}try {\n`;
+    out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
+    out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
+    out += `${i3}  ${this.assign(vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
+    out += body(i3 + "  ");
+    out += `${i3}}\n`;
+    out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
+    return out + `${ind}}\n`;
   }
 
   /** [x for ...] / {k: v for ...} as a called arrow function (V8 inlines it) */

@@ -107,6 +107,18 @@ describe("limits are Starlark errors, not JS crashes", () => {
     const th = new Thread("t", () => {});
     th.maxSteps = 1000;
     expect(() => execFile(th, "x.star", "def f():\n    for i in range(100000):\n        pass\nf()\n", {})).toThrow(/too many steps/);
+    const th2 = new Thread("t", () => {});
+    th2.maxSteps = 1000;
+    const e = (() => {
+      try {
+        execFile(th2, "y.star", "def f():\n    for p in ('x,' * 5000).split(','):\n        pass\nf()\n", {});
+      } catch (ex) {
+        return ex as StarlarkError;
+      }
+      throw new Error("no error");
+    })();
+    expect(e.msg).toMatch(/too many steps/);
+    expect(e.pos).toEqual({ file: "y.star", line: 2, col: 5 });
   });
 });
 
