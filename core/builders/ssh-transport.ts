@@ -1,11 +1,11 @@
 // OpenSSH as a StoreTransport: scripts run with `sh -c` on the host, trees move as tar
 // streams through the same connection options. Uses the `ssh` binary (the user's agent,
 // config and known hosts apply), never a password prompt (BatchMode). One connection per
-// host and process is shared by every step (ControlMaster, its socket in a private temp
-// directory; it closes when the process exits, or 30 s after its last use).
+// host and process is shared by the steps around a build (ControlMaster, its socket in a
+// directory only we can enter; it closes when the process exits, or 30 s after its last use).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { shq, type ExecResult, type StoreTransport } from "../store/remote-store.js";
@@ -47,27 +47,44 @@ export function sshArgv(t: SshTarget, script: string): string[] {
 }
 
 let controlDir: string | undefined;
+/** whether controlDir is a private directory of this process (removed at exit) */
+let ownDir = false;
 /** control socket → the ssh arguments that reach its host, to close it at exit */
 const masters = new Map<string, string[]>();
 /** control socket → its master being opened (or opened) */
 const opening = new Map<string, { pending: boolean; done: Promise<void> }>();
 
+/**
+ * Where this process's control sockets live: `$TMPDIR/bramble-ssh-<uid>/` (ours, mode 0700;
+ * sockets named `<pid>-<target>`, removed by their masters), or a private temporary
+ * directory when that one is not safe to use.
+ */
 function controlRoot(): string {
   if (!controlDir) {
-    controlDir = mkdtempSync(join(tmpdir(), "bramble-ssh-"));
+    const uid = process.getuid?.() ?? 0;
+    const shared = join(tmpdir(), `bramble-ssh-${uid}`);
+    try {
+      mkdirSync(shared, { mode: 0o700 });
+    } catch {
+      /* there already */
+    }
+    const st = lstatSync(shared, { throwIfNoEntry: false });
+    const safe = st && st.isDirectory() && !st.isSymbolicLink() && st.uid === uid && (st.mode & 0o077) === 0;
+    controlDir = safe ? shared : mkdtempSync(join(tmpdir(), "bramble-ssh-"));
+    ownDir = !safe;
     process.once("exit", closeMasters);
   }
   return controlDir;
 }
 
-/** Close this process's shared connections (and their directory). */
+/** Close this process's shared connections. */
 export function closeMasters(): void {
   for (const [socket, args] of masters) {
     if (existsSync(socket)) spawnSync("ssh", ["-o", `ControlPath=${socket}`, "-O", "exit", ...args], { stdio: "ignore", timeout: 3000 });
   }
   masters.clear();
   opening.clear();
-  if (controlDir) rmSync(controlDir, { recursive: true, force: true });
+  if (controlDir && ownDir) rmSync(controlDir, { recursive: true, force: true });
   controlDir = undefined;
 }
 
@@ -89,7 +106,7 @@ export class SshTransport implements StoreTransport {
   private controlPath(): string {
     if (!this.socket || !controlDir) {
       const id = createHash("sha256").update(JSON.stringify(this.target)).digest("hex").slice(0, 16);
-      this.socket = join(controlRoot(), id);
+      this.socket = join(controlRoot(), `${process.pid}-${id}`);
     }
     return this.socket;
   }
