@@ -113,7 +113,7 @@ export function cleanup(engine: Engine): CleanupReport {
 
 /**
  * output name → store path, if this derivation has been built and its outputs are valid: in
- * the local store, else in the store of a configured backend that holds them all (its path
+ * the local store, else in the store of an available backend that holds them all (its path
  * there). A build treats both as built (cached).
  */
 export function nodeOutputs(engine: Engine, drvHash: string): Record<string, string> | undefined {
@@ -122,7 +122,7 @@ export function nodeOutputs(engine: Engine, drvHash: string): Record<string, str
   const recorded = engine.db.drvOutputsRecorded([drvHash]).get(drvHash);
   if (!recorded) return undefined;
   for (const b of engine.backends) {
-    if (b.store === engine.store) continue;
+    if (b.store === engine.store || !b.availability().available) continue;
     const id = b.store.backend;
     if (Object.values(recorded).every((n) => engine.db.storesOf(n).includes(id))) {
       return Object.fromEntries(Object.entries(recorded).map(([o, n]) => [o, b.store.path(n)]));

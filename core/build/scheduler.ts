@@ -439,19 +439,37 @@ export class StoreIndex {
   /** copies in flight, so two builds needing one input copy it once */
   private readonly inflight = new Map<string, Promise<void>>();
 
+  /** store id → its backend, asked once per run whether it is available */
+  private readonly backendOf = new Map<string, Backend>();
+  private readonly usable = new Map<string, boolean>();
+
   constructor(private readonly engine: Engine) {
     this.byId.set(LOCAL_STORE, engine.store);
-    for (const b of engine.backends) if (b.store !== engine.store && !this.byId.has(b.store.backend)) this.byId.set(b.store.backend, b.store);
+    for (const b of engine.backends) {
+      if (b.store === engine.store || this.byId.has(b.store.backend)) continue;
+      this.byId.set(b.store.backend, b.store);
+      this.backendOf.set(b.store.backend, b);
+    }
+  }
+
+  /** A store can give its paths if its backend is configured and available (else: rebuild, like a substituter that is down). */
+  private reachable(id: string): boolean {
+    if (id === LOCAL_STORE) return true;
+    const b = this.backendOf.get(id);
+    if (!b) return false;
+    let ok = this.usable.get(id);
+    if (ok === undefined) this.usable.set(id, (ok = b.availability().available));
+    return ok;
   }
 
   idOf(store: Store): string {
     return store === this.engine.store ? LOCAL_STORE : store.backend;
   }
 
-  /** The first store holding a valid `name` (local first), among the stores configured now. */
+  /** The first store holding a valid `name` (local first), among the stores reachable now. */
   holding(name: string): string | undefined {
     if (this.engine.store.has(name)) return LOCAL_STORE;
-    return this.engine.db.storesOf(name).find((id) => this.byId.has(id));
+    return this.engine.db.storesOf(name).find((id) => this.reachable(id));
   }
 
   /** Where a store name is (local path when it is here), for events and results. */

@@ -161,6 +161,21 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     engine.close();
   }, 60_000);
 
+  it("outputs held only by an unreachable backend's store are rebuilt, like a substituter that is down", async () => {
+    const engine = tempEngine();
+    withSsh(engine);
+    const w = shDrv("down-w", "echo w > $out");
+    expect((await build(engine, graph(w), [w], { builder: "box", keepRemote: true })).result.status).toBe("built");
+    expect(engine.store.has(outName(engine, w))).toBe(false);
+    withSsh(engine, { port: 1, connect_timeout: 2 });
+    expect(nodeOutputs(engine, derivationHash(w))).toBeUndefined();
+    const { events } = await build(engine, graph(w), [w]);
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(events, "started").map((e) => e.backend)).toEqual(["local"]);
+    expect(engine.store.has(outName(engine, w))).toBe(true);
+    engine.close();
+  }, 60_000);
+
   it("a path the remote store lost is forgotten: that run fails naming the stores, the next one rebuilds it", async () => {
     const engine = tempEngine();
     const box = withSsh(engine);
