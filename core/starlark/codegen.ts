@@ -787,7 +787,7 @@ class Gen {
       }
       case "For": return this.loop(s.vars, s.iter, s.pos, ind, (i3) => this.block(s.body, i3));
       case "Return":
-        return `${ind}fr.ret = ${s.result ? this.expr(s.result) : "null"};\n${ind}return;\n`;
+        return `${ind}return ${s.result ? this.expr(s.result) : "null"};\n`;
       case "Branch":
         if (s.token === "break") return `${ind}break;\n`;
         if (s.token === "continue") return `${ind}continue;\n`;
@@ -807,7 +807,7 @@ export function generateBody(c: Compiler, info: FunctionInfo, G: Value[]): ((fr:
   let src: string;
   try {
     const body = g.block(info.body, "  ");
-    src = `return function body(fr) {\n  const l = fr.l, th = fr.th;\n  let v${g.temps.map((t) => ", " + t).join("")};\n${body}};`;
+    src = `return function body(fr) {\n  const l = fr.l, th = fr.th;\n  let v${g.temps.map((t) => ", " + t).join("")};\n${body}  return null;\n};`;
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;

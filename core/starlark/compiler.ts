@@ -108,19 +108,21 @@ export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [s
  * the recursion, depth and step checks are the caller's (see callFunction).
  */
 export function enterFunction(th: Thread, fn: StarFunction, l: Value[]): Value {
-  const code = fn.code as FuncCode & { active: number };
+  const code = fn.code as FuncCode & { active: number; generated: boolean };
   const cs = code.cellSlots;
   for (let i = 0; i < cs.length; i++) l[cs[i]] = new Cell(l[cs[i]]) as unknown as Value;
   const fr = new Frame(l, fn, th, fn.name);
   th.frames.push(fr);
   code.active++;
+  let r: unknown;
   try {
-    code.body(fr);
+    r = code.body(fr);
   } finally {
     code.active--;
     th.frames.pop();
   }
-  return fr.ret;
+  // a generated body returns the function's value; a closure-compiled one leaves it in fr.ret
+  return code.generated ? (r as Value) : fr.ret;
 }
 
 /** Call any callable value. Errors from builtins are not yet located. */
@@ -179,8 +181,11 @@ export class Compiler {
       active: 0,
       simple: !info.hasVarargs && !info.hasKwargs && info.numKwonly === 0,
       nparams: info.numParams,
+      generated: false,
     };
-    code.body = (!toplevel && codegen.enabled && generateBody(this, info, this.cx.globals)) || this.block(info.body, toplevel);
+    const gen = !toplevel && codegen.enabled ? generateBody(this, info, this.cx.globals) : undefined;
+    code.generated = gen !== undefined;
+    code.body = gen ?? this.block(info.body, toplevel);
     return code;
   }
 
