@@ -11,7 +11,7 @@ import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, setIndex, unary } from "./ops.js";
 import { formatOne, parseFormat, percentFormat } from "./string.js";
 import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
-import type { Frame } from "./thread.js";
+import { Frame } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
   Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, repr, str, truth, typeName,
@@ -224,18 +224,34 @@ const H = {
     }
     return H.call(fr, f, [a0, a1, a2], pos);
   },
-  /** callFunction's checks, then the body on locals l */
+  /** callFunction's checks, then the body on locals l (enterFunction, with one try) */
   enter(fr: Frame, f: StarFunction, l: Value[], pos: Position): Value {
     fr.callPos = pos;
-    const th = fr.th, code = f.code as typeof f.code & { active: number; recursion: boolean };
+    const th = fr.th, code = f.code as typeof f.code & { active: number; recursion: boolean; generated: boolean };
+    if (code.active > 0 && !code.recursion) throw locate(fr, pos, err(`function ${f.name} called recursively`));
+    if (th.frames.length >= th.maxDepth) throw locate(fr, pos, err(`stack overflow: more than ${th.maxDepth} nested calls`));
+    if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+    if (!code.generated || code.cellSlots.length > 0) {
+      try {
+        return enterFunction(th, f, l);
+      } catch (ex) {
+        throw locate(fr, pos, ex);
+      }
+    }
+    const callee = new Frame(l, f, th, f.name);
+    th.frames.push(callee);
+    code.active++;
+    let r: Value;
     try {
-      if (code.active > 0 && !code.recursion) throw err(`function ${f.name} called recursively`);
-      if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
-      if (++th.steps > th.maxSteps) throw err(`Starlark computation cancelled: too many steps`);
-      return enterFunction(th, f, l);
+      r = code.body(callee) as Value;
     } catch (ex) {
+      code.active--;
+      th.frames.pop();
       throw locate(fr, pos, ex);
     }
+    code.active--;
+    th.frames.pop();
+    return r;
   },
   meth(fr: Frame, recv: Value, name: string, a: Value[], pos: Position, namePos: Position): Value {
     fr.callPos = pos;
