@@ -1,15 +1,20 @@
-// Concurrency: four `bramble build` processes building overlapping graphs on one store at
+// Concurrency: four build processes (test/reliability/child.ts: the engine without the CLI,
+// cheaper to start)  building overlapping graphs on one store at
 // once, for 20 rounds, one of them SIGKILLed mid-build every fourth round. Each derivation is
 // built at most once per round, everything ends up built, and no lock outlives its process.
 import { spawn } from "node:child_process";
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { build as esbuild } from "esbuild";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import { Db } from "../../core/db/db.js";
 import { layout } from "../../core/store/layout.js";
 import { LocalStore } from "../../core/store/store.js";
-import { cleanupTemps, tempDir } from "../engine/helpers.js";
-import { cli, ensureCli } from "../helpers/cli.js";
+import { openEngine } from "../../core/build/engine.js";
+import { cleanupTemps, ref, SANDBOX_PATHS, shDrv, tempDir } from "../engine/helpers.js";
+import { repo } from "../helpers/cli.js";
 import { record } from "./record.js";
 
 afterEach(cleanupTemps);
@@ -17,27 +22,38 @@ afterEach(cleanupTemps);
 const ROUNDS = 20;
 const PROCS = 4;
 
+let script = "";
+let scriptDir = "";
+beforeAll(async () => {
+  scriptDir = mkdtempSync(join(tmpdir(), "bramble-conc-child-"));
+  mkdirSync(join(scriptDir, "bin"));
+  symlinkSync(join(repo, "node_modules"), join(scriptDir, "bin", "node_modules"));
+  script = join(scriptDir, "bin", "child.mjs");
+  await esbuild({ entryPoints: [join(repo, "test/reliability/child.ts")], outfile: script, bundle: true, platform: "node", format: "esm", packages: "external", logLevel: "warning" });
+});
+afterAll(() => rmSync(scriptDir, { recursive: true, force: true }));
+
 /**
  * p0..p3 share `base`; neighbours share `pair<i>`; each has its own `own<i>`; `top<i>` joins them.
- * `round` makes every round's derivations new.
+ * `round` makes every round's derivations new. Returns each process's graph and root.
  */
-function writeProject(dir: string, round: number): void {
-  writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "conc"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
-  const d = (name: string, env: string) =>
-    `derivation(name = "${name}", builder = "/bin/sh", env = {"PATH": "/usr/bin:/bin", "round": "${round}"${env}}, args = ["-c", "sleep 0.05; echo ${name} $round > $out; for x in $deps; do cat $x >> $out; done"])`;
-  let src = `def base():\n    return ${d("base", "")}\n\n`;
-  for (let i = 0; i < PROCS; i++) src += `def pair${i}():\n    return ${d(`pair${i}`, ', "deps": base().out')}\n\n`;
-  for (let i = 0; i < PROCS; i++) {
-    const j = (i + 1) % PROCS;
-    src += `def p${i}():\n    own = ${d(`own${i}`, "")}\n    return ${d(`top${i}`, `, "deps": " ".join([pair${i}().out, pair${j}().out, own.out, base().out])`)}\n\n`;
-  }
-  writeFileSync(join(dir, "default.bramble"), src);
+function graphs(round: number): { drvs: Map<string, Derivation>; root: Derivation }[] {
+  const d = (name: string, deps: Derivation[] = []) =>
+    shDrv(name, `sleep 0.05; echo ${name} ${round} > $out; for x in $deps; do cat $x >> $out; done`, { env: { PATH: "/usr/bin:/bin", round: String(round), deps: deps.map((x) => ref(x)).join(" ") } });
+  const base = d("base");
+  const pairs = Array.from({ length: PROCS }, (_, i) => d(`pair${i}`, [base]));
+  return Array.from({ length: PROCS }, (_, i) => {
+    const own = d(`own${i}`);
+    const mine = [base, pairs[i]!, pairs[(i + 1) % PROCS]!, own];
+    const top = d(`top${i}`, mine);
+    return { drvs: new Map([...mine, top].map((x) => [derivationHash(x), x])), root: top };
+  });
 }
 
-function run(args: string[], home: string, cwd: string, killAfterBuilding = false): Promise<{ code: number | null; out: string; killed: boolean }> {
-  ensureCli();
+function run(home: string, g: { drvs: Map<string, Derivation>; root: Derivation }, projectRoot: string, killAfterBuilding = false): Promise<{ code: number | null; out: string; killed: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [script], { env: { ...process.env, BRAMBLE_PATH: home }, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin!.end(JSON.stringify({ drvs: [...g.drvs], roots: [derivationHash(g.root)], sandboxPaths: SANDBOX_PATHS, projectRoot }));
     let out = "";
     let killed = false;
     const onData = (b: Buffer) => {
@@ -61,14 +77,15 @@ describe("concurrency", () => {
   it(`${PROCS} processes building overlapping graphs on one store, ${ROUNDS} rounds, with kills`, async () => {
     const home = join(tempDir("bramble-conc-"), "home");
     const dir = tempDir("bramble-conc-proj-");
+    openEngine(home).close();
     const problems: string[] = [];
     let builds = 0;
     let cachedOrWaited = 0;
     let kills = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      writeProject(dir, round);
+      const gs = graphs(round);
       const killOne = round % 4 === 3;
-      const runs = await Promise.all(Array.from({ length: PROCS }, (_, i) => run(["build", `.:p${i}`], home, dir, killOne && i === 0)));
+      const runs = await Promise.all(gs.map((g, i) => run(home, g, dir, killOne && i === 0)));
       const built = new Map<string, number>();
       for (const r of runs) for (const m of r.out.matchAll(/^built (\S+)$/gm)) built.set(m[1]!, (built.get(m[1]!) ?? 0) + 1);
       for (const [name, n] of built) if (n > 1) problems.push(`round ${round}: ${name} built ${n} times`);
@@ -82,7 +99,7 @@ describe("concurrency", () => {
       if (locks.length) problems.push(`round ${round}: locks left behind: ${locks.join(", ")}`);
       if (killOne) {
         // The killed process's work is finished by the next build of its graph, which breaks its stale locks.
-        const again = await run(["build", ".:p0"], home, dir);
+        const again = await run(home, gs[0]!, dir);
         if (again.code !== 0) problems.push(`round ${round}: p0 after the kill exited ${again.code}: ${again.out.slice(-400)}`);
         const left = readdirSync(layout(home).lockDir);
         if (left.length) problems.push(`round ${round}: locks left after the rebuild: ${left.join(", ")}`);
