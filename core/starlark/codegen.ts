@@ -198,6 +198,32 @@ const H = {
     return H.call(fr, f, [], pos);
   },
   call1(fr: Frame, f: Value, a0: Value, pos: Position): Value {
+    if (f instanceof StarFunction) {
+      // the common case written out: a generated function of one parameter and no cells
+      const code = f.code as typeof f.code & { active: number; recursion: boolean; direct: number };
+      if (code.direct === 1) {
+        const th = fr.th;
+        if ((code.active > 0 && !code.recursion) || th.frames.length >= th.maxDepth || th.steps + 1 > th.maxSteps) return H.call(fr, f, [a0], pos);
+        th.steps++;
+        fr.callPos = pos;
+        const l = new Array(code.nlocals);
+        l[0] = a0;
+        const callee = new Frame(l, f, th, f.name);
+        th.frames.push(callee);
+        code.active++;
+        let r: Value;
+        try {
+          r = code.body(callee) as Value;
+        } catch (ex) {
+          code.active--;
+          th.frames.pop();
+          throw locate(fr, pos, ex);
+        }
+        code.active--;
+        th.frames.pop();
+        return r;
+      }
+    }
     if (f instanceof StarFunction && simpleArity(f) === 1) {
       const l = new Array(f.code.nlocals);
       l[0] = a0;

@@ -182,9 +182,12 @@ export class Compiler {
       simple: !info.hasVarargs && !info.hasKwargs && info.numKwonly === 0,
       nparams: info.numParams,
       generated: false,
+      direct: -1,
     };
     const gen = !toplevel && codegen.enabled ? generateBody(this, info, this.cx.globals) : undefined;
     code.generated = gen !== undefined;
+    // the parameter count when a positional call can enter the generated body directly, else -1
+    code.direct = code.generated && code.simple && code.cellSlots.length === 0 ? code.nparams : -1;
     code.body = gen ?? this.block(info.body, toplevel);
     return code;
   }

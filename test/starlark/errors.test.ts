@@ -99,6 +99,36 @@ describe("limits are Starlark errors, not JS crashes", () => {
     const e = error("def f(n):\n    return f(n + 1)\nf(0)\n", { dialect: PERMISSIVE_DIALECT });
     expect(e.msg).toMatch(/stack overflow/);
     expect(e.callStack.length).toBeGreaterThan(100);
+    // the same for direct calls of 0 to 3 arguments and a keyword call, with exact positions and depth
+    for (const [def, call, first] of [
+      ["f()", "f()", "f()"], ["f(a)", "f(a)", "f(0)"], ["f(a, b)", "f(a, b)", "f(0, 0)"],
+      ["f(a, b, c)", "f(a, b, c)", "f(0, 0, 0)"], ["f(a, b = 1)", "f(a, b = b)", "f(0)"],
+    ]) {
+      const th = new Thread("t", () => {});
+      th.maxDepth = 50;
+      const src = `def ${def}:\n    return ${call}\n${first}\n`;
+      let got: StarlarkError | undefined;
+      try {
+        execFile(th, "r.star", src, {}, { dialect: PERMISSIVE_DIALECT });
+      } catch (ex) {
+        got = ex as StarlarkError;
+      }
+      expect(got?.msg).toBe("stack overflow: more than 50 nested calls");
+      expect(got?.pos).toEqual({ file: "r.star", line: 2, col: 13 });
+      expect(got?.callStack.length).toBe(50); // <toplevel> and 49 calls of f
+    }
+  });
+  it("a step limit counts calls (direct calls too)", () => {
+    const th = new Thread("t", () => {});
+    th.maxSteps = 500;
+    let got: StarlarkError | undefined;
+    try {
+      execFile(th, "s.star", "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nfib(20)\n", {}, { dialect: PERMISSIVE_DIALECT });
+    } catch (ex) {
+      got = ex as StarlarkError;
+    }
+    expect(got?.msg).toBe("Starlark computation cancelled: too many steps");
+    expect(th.steps).toBe(501);
   });
   it("recursion is an error unless enabled", () => {
     expect(error("def f(n):\n    return f(n - 1) if n else 0\nf(3)\n").msg).toBe("function f called recursively");
