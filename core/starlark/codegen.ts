@@ -206,8 +206,12 @@ const H = {
         if ((code.active > 0 && !code.recursion) || th.frames.length >= th.maxDepth || th.steps + 1 > th.maxSteps) return H.call(fr, f, [a0], pos);
         th.steps++;
         fr.callPos = pos;
-        const l = new Array(code.nlocals);
-        l[0] = a0;
+        let l: Value[];
+        if (code.nlocals === 1) l = [a0]; // a literal: allocated inline by optimized code
+        else {
+          l = new Array(code.nlocals);
+          l[0] = a0;
+        }
         const callee = new Frame(l, f, th, f.name);
         th.frames.push(callee);
         code.active++;
@@ -233,19 +237,29 @@ const H = {
   },
   call2(fr: Frame, f: Value, a0: Value, a1: Value, pos: Position): Value {
     if (f instanceof StarFunction && simpleArity(f) === 2) {
-      const l = new Array(f.code.nlocals);
-      l[0] = a0;
-      l[1] = a1;
+      const n = f.code.nlocals;
+      let l: Value[];
+      if (n === 2) l = [a0, a1];
+      else {
+        l = new Array(n);
+        l[0] = a0;
+        l[1] = a1;
+      }
       return H.enter(fr, f, l, pos);
     }
     return H.call(fr, f, [a0, a1], pos);
   },
   call3(fr: Frame, f: Value, a0: Value, a1: Value, a2: Value, pos: Position): Value {
     if (f instanceof StarFunction && simpleArity(f) === 3) {
-      const l = new Array(f.code.nlocals);
-      l[0] = a0;
-      l[1] = a1;
-      l[2] = a2;
+      const n = f.code.nlocals;
+      let l: Value[];
+      if (n === 3) l = [a0, a1, a2];
+      else {
+        l = new Array(n);
+        l[0] = a0;
+        l[1] = a1;
+        l[2] = a2;
+      }
       return H.enter(fr, f, l, pos);
     }
     return H.call(fr, f, [a0, a1, a2], pos);
