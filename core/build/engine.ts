@@ -1,6 +1,6 @@
 // One engine per process and BRAMBLE_PATH: the directories, the database, the local store
 // and the backends. Opening it also cleans up after processes that were killed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync, unlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { Db } from "../db/db.js";
@@ -82,6 +82,8 @@ export function cleanup(engine: Engine): CleanupReport {
     } catch {
       continue;
     }
+    // An empty lock is being taken right now (created, pid not yet written): not stale.
+    if (Number.isNaN(pid) && Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 5000) continue;
     if (!pidAlive(pid)) {
       try {
         unlinkSync(file);

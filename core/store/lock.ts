@@ -1,6 +1,6 @@
 // Cross-process locks: a lock is a file created with O_EXCL holding the owner's pid.
 // A lock whose owner is dead is stale and is broken by the next taker.
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -14,7 +14,10 @@ export function pidAlive(pid: number): boolean {
 
 function readOwner(path: string): number | undefined {
   try {
-    return Number.parseInt(readFileSync(path, "utf8"), 10);
+    const pid = Number.parseInt(readFileSync(path, "utf8"), 10);
+    if (!Number.isNaN(pid)) return pid;
+    // Empty: its owner is between creating it and writing its pid. Held while that is recent.
+    return Date.now() - statSync(path).mtimeMs < 5000 ? undefined : NaN;
   } catch {
     return undefined;
   }
