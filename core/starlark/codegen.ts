@@ -869,7 +869,7 @@ export function generateBody(c: Compiler, info: FunctionInfo, G: Value[]): ((fr:
     throw e;
   }
   try {
-    if (process.env.SL_DUMP) process.stderr.write(src + "\n");
+    if (process.env.STARLARK_DUMP_JS) process.stderr.write(src + "\n");
     const factory = new Function("H", "K", "E", "S", "A", "P", "G", src) as (...a: unknown[]) => (fr: Frame) => unknown;
     return factory(H, g.K, g.E, g.S, g.A, g.P, G);
   } catch (e) {
