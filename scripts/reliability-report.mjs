@@ -1,0 +1,93 @@
+// Turns the reliability suite's own output (test-results/reliability.jsonl, one JSON line per
+// attack per run, appended by test/reliability/*.test.ts and `npm run bench -- serve`) into
+// docs/reliability.md: the latest result of each attack, grouped by area.
+//
+//   npx vitest run test/reliability && npm run bench -- serve && node scripts/reliability-report.mjs
+//
+// `--check` exits 1 when an attack in the latest results did not hold.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const input = join(root, "test-results/reliability.jsonl");
+const output = join(root, "docs/reliability.md");
+
+if (!existsSync(input)) {
+  console.error(`${input} is missing: run the suite first (npx vitest run test/reliability)`);
+  process.exit(2);
+}
+
+const latest = new Map();
+for (const line of readFileSync(input, "utf8").split("\n")) {
+  if (!line.trim()) continue;
+  let r;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    continue;
+  }
+  const key = `${r.area}\u0000${r.attack}`;
+  const prev = latest.get(key);
+  if (!prev || prev.at <= r.at) latest.set(key, r);
+}
+
+const AREAS = [
+  ["crash", "Crash safety", "`bramble build` killed with SIGKILL, and a torn database WAL (test/reliability/crash.test.ts)."],
+  ["concurrency", "Concurrency", "Several `bramble build` processes on one store (test/reliability/concurrency.test.ts)."],
+  ["sandbox", "Sandbox escapes", "Builders that try to get out of bubblewrap (test/reliability/sandbox.test.ts)."],
+  ["input", "Bad input", "Broken, huge or hostile project files and fetched archives (test/reliability/bad-input.test.ts)."],
+  ["serve", "`bramble serve`", "The WebSocket host, run as a separate process (test/reliability/serve.test.ts)."],
+  ["app", "The Electron app", "Navigation and window rules, without an Electron binary (test/reliability/electron.test.ts)."],
+  ["load", "Load", "`npm run bench -- serve` (bench/serve/index.ts)."],
+];
+
+const cell = (s) => String(s).replace(/\|/g, "\\|").replace(/\n/g, " ");
+const rows = [...latest.values()];
+const known = new Set(AREAS.map(([a]) => a));
+for (const r of rows) if (!known.has(r.area)) AREAS.push([r.area, r.area, ""]);
+
+let md = `# Reliability and security
+
+What the reliability suite (\`test/reliability/\`, part of \`npm test\`) and the serve benchmark
+attack, how many times each attack was tried, and what held. **This page is generated** by
+\`node scripts/reliability-report.mjs\` from the suite's own output
+(\`test-results/reliability.jsonl\`); do not edit it by hand. Each test records its outcome
+just before asserting it, so a row that says "no" is also a failing test.
+
+`;
+const total = rows.reduce((a, r) => a + r.tries, 0);
+const held = rows.filter((r) => r.held).length;
+const times = rows.map((r) => r.at).sort();
+md += `Latest run: ${times[0]?.slice(0, 16).replace("T", " ")} to ${times.at(-1)?.slice(0, 16).replace("T", " ")} UTC. **${rows.length} attacks, ${total.toLocaleString("en")} tries, ${held} of ${rows.length} held.**\n\n`;
+
+for (const [area, title, blurb] of AREAS) {
+  const mine = rows.filter((r) => r.area === area);
+  if (!mine.length) continue;
+  md += `## ${title}\n\n${blurb}\n\n| attack or fault | tries | held | what held |\n| --- | ---: | :---: | --- |\n`;
+  for (const r of mine) md += `| ${cell(r.attack)} | ${r.tries.toLocaleString("en")} | ${r.held ? "yes" : "**no**"} | ${cell(r.detail)} |\n`;
+  md += "\n";
+}
+
+md += `## Limits found and how they are handled
+
+- **Fork bombs**: \`RLIMIT_NPROC\` does not bind root (bramble here runs as root, and bubblewrap's
+  user namespace maps to it), so each local build runs in its own pids cgroup
+  (\`BRAMBLE_SANDBOX_PIDS\`, default 4096) when the machine lets bramble create one (cgroup v1 pids
+  controller, or a writable cgroup v2 with pids). Without cgroups there is no process limit.
+- **Filling the disk**: the sandbox's \`/tmp\` is a tmpfs capped at \`BRAMBLE_SANDBOX_TMP_SIZE\`
+  (default 4 GiB) — before, it was uncapped memory. \`$out\` and \`/build\` live on the store's
+  filesystem and have no quota: a builder can still fill that disk (the build fails with ENOSPC
+  when it does, and others sharing the disk fail too). A per-build quota needs a project quota
+  (XFS/ext4 \`prjquota\`) or a size-limited loop mount for the build's temporary directory.
+- **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
+  instead of being stored.
+- **Oversized WebSocket messages** close the socket (1009) and are now logged.
+- **Symlink loops in sources** are not an error: \`files()\` never follows symlinks, so a loop is
+  copied as a symlink and the build goes on; links that point outside the project dangle
+  inside the sandbox.
+`;
+
+writeFileSync(output, md);
+console.log(`wrote ${output}: ${rows.length} attacks, ${total} tries, ${held} held`);
+if (process.argv.includes("--check") && held !== rows.length) process.exit(1);
