@@ -326,6 +326,29 @@ const H = {
     }
   },
   callkw(fr: Frame, f: Value, a: Value[], names: string[], vals: Value[], pos: Position): Value {
+    if (f instanceof StarFunction && simpleArity(f) >= a.length) {
+      // keywords bound straight into the callee's locals; anything irregular (an unknown,
+      // repeated or missing parameter) takes the general path for its error
+      const code = f.code, np = simpleArity(f), pn = code.paramNames;
+      const l: Value[] = new Array(code.nlocals);
+      for (let i = 0; i < a.length; i++) l[i] = a[i];
+      let ok = true;
+      for (let k = 0; k < names.length; k++) {
+        const i = pn.indexOf(names[k]);
+        if (i < 0 || l[i] !== undefined) { ok = false; break; }
+        l[i] = vals[k];
+      }
+      if (ok) {
+        for (let i = 0; i < np; i++) {
+          if (l[i] === undefined) {
+            const d = f.defaults[i];
+            if (d === undefined) { ok = false; break; }
+            l[i] = d;
+          }
+        }
+      }
+      if (ok) return H.enter(fr, f, l, pos);
+    }
     const kw: [string, Value][] = new Array(names.length);
     for (let i = 0; i < names.length; i++) kw[i] = [names[i], vals[i]];
     fr.callPos = pos;
