@@ -32,6 +32,10 @@ describe("Ctrl-C", () => {
     const code = await exited;
     expect(code).toBe(1);
     expect(err).toMatch(/cancelled slow/);
+    // The sandbox's pid namespace is torn down by the kernel once its init dies: give it
+    // a moment on a loaded machine, but a process that survives is a leak.
+    const gone = Date.now() + 10_000;
+    while (sleepers().length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
     expect(sleepers()).toEqual([]);
     expect(readdirSync(join(home, "store")).filter((n) => n.includes("slow") && !n.endsWith(".drv"))).toEqual([]);
     const history = bramble(["history"], { home });
