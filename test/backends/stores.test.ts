@@ -331,4 +331,37 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
     await chainThroughRemote(engine, d.store, "docker", "/bin:/usr/bin");
     engine.close();
   }, 90_000);
+
+  it.skipIf(whySsh)("docker → ssh: the docker output goes to the ssh store through the local store; names and hashes equal", async () => {
+    const sshd = await startSshd(tempDir("bramble-sshd-"));
+    try {
+      const engine = tempEngine();
+      useProjectBackends(engine, [
+        { name: "docker", kind: "docker", socket: api.socket, volume },
+        { name: "box", kind: "ssh", host: "127.0.0.1", port: sshd.port, user: sshd.user, identity: sshd.identity, known_hosts: sshd.knownHosts, store: join(tempDir("bramble-rs-"), "r") },
+      ]);
+      const d = engine.backends.find((b) => b.name === "docker") as DockerBackend;
+      const box = engine.backends.find((b) => b.name === "box") as SshBackend;
+      const made = shDrv("dd-made", "mkdir $out; echo made in a container > $out/f", { env: { PATH: "/bin" }, builderBackend: "docker" });
+      const used = shDrv("dd-used", `cat ${ref(made)}/f > $out`, { builderBackend: "box" });
+      const { result, events } = await build(engine, graph(made, used), [used], { keepRemote: true });
+      expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+      expect(result.status).toBe("built");
+      const m = outName(engine, made);
+      const u = outName(engine, used);
+      await d.store.refresh();
+      await box.store.refresh();
+      expect(d.store.has(m)).toBe(true);
+      expect(box.store.has(m)).toBe(true);
+      expect(box.store.has(u)).toBe(true);
+      expect(engine.store.has(u)).toBe(false);
+      expect(box.store.queryPathInfo(m)!.hash).toBe(d.store.queryPathInfo(m)!.hash);
+      expect(await box.store.run("read", `cat ${box.store.path(u)}`)).toBe("made in a container\n");
+      expect(engine.db.storesOf(m)).toEqual(expect.arrayContaining(["box", "docker"]));
+      engine.close();
+    } finally {
+      closeMasters();
+      await sshd.stop();
+    }
+  }, 90_000);
 });
