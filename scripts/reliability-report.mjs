@@ -53,7 +53,12 @@ What the reliability suite (\`test/reliability/\`, part of \`npm test\`) and the
 attack, how many times each attack was tried, and what held. **This page is generated** by
 \`node scripts/reliability-report.mjs\` from the suite's own output
 (\`test-results/reliability.jsonl\`); do not edit it by hand. Each test records its outcome
-just before asserting it, so a row that says "no" is also a failing test.
+just before asserting it, so a row that says "no" is also a failing test. To regenerate:
+
+\`\`\`sh
+rm -f test-results/reliability.jsonl
+npx vitest run test/reliability && npm run bench -- serve && node scripts/reliability-report.mjs
+\`\`\`
 
 `;
 const total = rows.reduce((a, r) => a + r.tries, 0);
@@ -82,7 +87,17 @@ md += `## Limits found and how they are handled
   (XFS/ext4 \`prjquota\`) or a size-limited loop mount for the build's temporary directory.
 - **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
   instead of being stored.
+- **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,
+  dead" and broken by \`tryLock\` and by another process's startup cleanup, so two processes
+  could build one derivation (the concurrency test caught "pair3 built 2 times"). An empty lock
+  younger than 5 s is now held. Left open: cleanup unlinks a stale lock without the
+  rename-aside check \`tryLock\` does, so it can still remove a lock another process took a
+  moment after reading the dead pid.
 - **Oversized WebSocket messages** close the socket (1009) and are now logged.
+- **Slow WebSocket clients**: in the load bench the five stalled clients never reached the
+  server's 8 MiB per-client buffer (the kernel's socket buffers absorb a 100,000-line log), so
+  no lines were dropped; the server's memory is bounded by that buffer and its event queue per
+  client, not by the log's length.
 - **Symlink loops in sources** are not an error: \`files()\` never follows symlinks, so a loop is
   copied as a symlink and the build goes on; links that point outside the project dangle
   inside the sandbox.

@@ -127,7 +127,7 @@ export async function run(): Promise<void> {
       attack: `${CLIENTS} WebSocket clients following a ${LINES.toLocaleString("en")}-line build log (${SLOW} stop reading until the others are done) — npm run bench -- serve`,
       tries: 1,
       held,
-      detail: `${complete} clients got every line in order; the ${CLIENTS - complete} that fell behind got in-order lines and markers accounting for every gap (${followers.reduce((a, f) => a + f.dropped, 0).toLocaleString("en")} lines dropped in all); ${seconds.toFixed(1)} s; bramble serve's peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(baseRss / 2 ** 20).toFixed(0)} MiB idle)`,
+      detail: `${complete === CLIENTS ? "every client got every line in order, none dropped" : `${complete} clients got every line in order; the ${CLIENTS - complete} that fell behind got in-order lines and markers accounting for every gap (${followers.reduce((a, f) => a + f.dropped, 0).toLocaleString("en")} lines dropped in all)`}; ${seconds.toFixed(1)} s; bramble serve's peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(baseRss / 2 ** 20).toFixed(0)} MiB idle)`,
       at: new Date().toISOString(),
     }) + "\n",
   );
