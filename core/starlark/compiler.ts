@@ -162,6 +162,15 @@ export interface CompileContext {
   echo?: { value: Value | undefined };
 }
 
+/** whether statements contain a for or while loop (not looking into nested defs) */
+function hasLoop(ss: Stmt[]): boolean {
+  for (const s of ss) {
+    if (s.kind === "For" || s.kind === "While") return true;
+    if (s.kind === "If" && (hasLoop(s.then) || hasLoop(s.else_))) return true;
+  }
+  return false;
+}
+
 /** Function bodies compile to JavaScript source (codegen.ts); off: closures only (tests run both). */
 export const codegen = { enabled: true };
 
@@ -184,7 +193,10 @@ export class Compiler {
       generated: false,
       direct: -1,
     };
-    const gen = !toplevel && codegen.enabled ? generateBody(this, info, this.cx.globals) : undefined;
+    // A module's top level runs once: generated source only pays off when it loops (and the
+    // REPL's echo of expression values is the closures' job).
+    const generate = codegen.enabled && (!toplevel || (!this.cx.echo && hasLoop(info.body)));
+    const gen = generate ? generateBody(this, info, this.cx.globals) : undefined;
     code.generated = gen !== undefined;
     // the parameter count when a positional call can enter the generated body directly, else -1
     code.direct = code.generated && code.simple && code.cellSlots.length === 0 ? code.nparams : -1;

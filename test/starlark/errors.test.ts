@@ -3,6 +3,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { codegen } from "../../core/starlark/compiler.js";
 import {
   BRAMBLE_DIALECT, Builtin, DEFAULT_DIALECT, PERMISSIVE_DIALECT, StarlarkError, Thread, execFile, unpackArgs,
 } from "../../core/starlark/index.js";
@@ -22,6 +23,25 @@ function error(src: string, opts: Parameters<typeof execFile>[4] = {}, predeclar
 }
 
 describe("error format", () => {
+  it("a top level that loops (generated source) reports the same positions and stack as closures", () => {
+    const src = "def g(x):\n    return x['missing']\n\nfor i in range(2):\n    g({'a': i})\n";
+    const expected = [
+      "x.star:2:13: key \"missing\" not in dict",
+      "    return x['missing']",
+      "            ^",
+      "Traceback (most recent call last):",
+      "  x.star:5:6: in <toplevel>",
+      "  x.star:2:13: in g",
+    ].join("\n");
+    expect(error(src, { dialect: BRAMBLE_DIALECT }).format()).toBe(expected);
+    codegen.enabled = false;
+    try {
+      expect(error(src, { dialect: BRAMBLE_DIALECT }).format()).toBe(expected);
+    } finally {
+      codegen.enabled = true;
+    }
+  });
+
   it("a runtime error has position, source line, caret and traceback (innermost last)", () => {
     const e = error("def g(x):\n    return x['missing']\n\ndef f():\n    return g({'a': 1})\n\nf()\n");
     expect(e.format()).toBe(
