@@ -220,6 +220,8 @@ class BigTable {
   vs: Value[] = [];
   /** each entry's hash (so growing never rehashes a key) */
   private eh: number[] = [];
+  /** no live entry before this index (popitem) */
+  private first = 0;
   size = 0;
 
   private find(n: unknown, h: number): number {
@@ -263,7 +265,21 @@ class BigTable {
     this.ks[j] = TOMB;
     this.vs[j] = undefined as unknown as Value;
     this.size--;
+    // mostly deleted: compact (and shrink the index), so scans stay proportional to size
+    if (this.size * 4 < this.ks.length && this.ks.length > 32) {
+      let cap = this.cap;
+      while (cap > 64 && this.size * 8 < cap) cap >>= 1;
+      this.rehash(cap);
+    }
     return v;
+  }
+  /** the index of the first live entry (-1 if none); deleted ones before it are skipped once */
+  firstIndex(): number {
+    const ks = this.ks;
+    let i = this.first;
+    while (i < ks.length && ks[i] === TOMB) i++;
+    this.first = i;
+    return i < ks.length ? i : -1;
   }
   /** rebuild the index with `cap` slots, dropping deleted entries */
   private rehash(cap: number): void {
@@ -292,6 +308,7 @@ class BigTable {
     this.cap = cap;
     this.hs = hs;
     this.ix = ix;
+    this.first = 0;
   }
 }
 
@@ -442,9 +459,8 @@ export class HashTable {
   /** the first key in insertion order (undefined if empty) */
   firstKey(): Value | undefined {
     if (this.m !== null) {
-      const ks = this.m.ks;
-      for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) return this.keyOf(ks[i]);
-      return undefined;
+      const i = this.m.firstIndex();
+      return i < 0 ? undefined : this.keyOf(this.m.ks[i] as Value);
     }
     return this.e!.length === 0 ? undefined : this.keyOf(this.e![0]);
   }
