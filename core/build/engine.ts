@@ -1,6 +1,6 @@
 // One engine per process and BRAMBLE_PATH: the directories, the database, the local store
 // and the backends. Opening it also cleans up after processes that were killed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { Db } from "../db/db.js";
@@ -9,7 +9,7 @@ import { configuredBackends } from "../builders/backends-config.js";
 import { BuiltinBackend } from "../builders/fetch.js";
 import { LocalBackend } from "../builders/local.js";
 import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
-import { pidAlive } from "../store/lock.js";
+import { pidAlive, tryLock, unlock } from "../store/lock.js";
 import { LocalStore, removeTree } from "../store/store.js";
 
 export interface Engine {
@@ -84,13 +84,15 @@ export function cleanup(engine: Engine): CleanupReport {
     }
     // An empty lock is being taken right now (created, pid not yet written): not stale.
     if (Number.isNaN(pid) && Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 5000) continue;
-    if (!pidAlive(pid)) {
-      try {
-        unlinkSync(file);
-        report.staleLocks++;
-      } catch {
-        /* raced */
-      }
+    if (pidAlive(pid)) continue;
+    if (e.includes(".stale.")) {
+      rmSync(file, { force: true }); // moved aside by a breaker that died
+      report.staleLocks++;
+    } else if (tryLock(file)) {
+      // tryLock breaks a stale lock safely (moved aside, re-checked): a lock another process
+      // took since we read the dead pid is left alone. Then let go of it.
+      unlock(file);
+      report.staleLocks++;
     }
   }
   report.cancelledBuilds = engine.db.cancelOrphanedBuilds(pidAlive);
