@@ -90,9 +90,8 @@ md += `## Limits found and how they are handled
 - **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,
   dead" and broken by \`tryLock\` and by another process's startup cleanup, so two processes
   could build one derivation (the concurrency test caught "pair3 built 2 times"). An empty lock
-  younger than 5 s is now held. Left open: cleanup unlinks a stale lock without the
-  rename-aside check \`tryLock\` does, so it can still remove a lock another process took a
-  moment after reading the dead pid.
+  younger than 5 s is now held, and startup cleanup breaks stale locks through \`tryLock\`
+  (moved aside and re-checked) instead of unlinking what it read a moment before.
 - **Oversized WebSocket messages** close the socket (1009) and are now logged.
 - **Slow WebSocket clients**: in the load bench the five stalled clients never reached the
   server's 8 MiB per-client buffer (the kernel's socket buffers absorb a 100,000-line log), so
