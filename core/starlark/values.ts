@@ -181,29 +181,24 @@ const TOMB = Symbol("deleted");
 
 /** The hash of a normalized key: strings by content (long ones sampled), others by kind. */
 function keyHash(n: unknown): number {
+  let h: number;
   if (typeof n === "string") {
+    // every character (keys differing only in the middle, like store paths, must not collide)
     const len = n.length;
-    let h = 0x811c9dc5 ^ len;
-    if (len <= 48) {
-      for (let i = 0; i < len; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
-    } else {
-      // long keys (paths with a common prefix): both ends and a stride through the middle
-      for (let i = 0; i < 16; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
-      const step = (len >> 4) | 1;
-      for (let i = 16; i < len - 16; i += step) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
-      for (let i = len - 16; i < len; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
-    }
-    return h ^ (h >>> 15);
-  }
-  if (typeof n === "number") {
-    if ((n | 0) === n) return Math.imul(n ^ 0x5bd1e995, 0x01000193) ^ (n >>> 13);
-    return keyHash(String(n));
-  }
-  if (n instanceof EncKey) return keyHash(n.s);
-  if (typeof n === "bigint") return keyHash(String(n));
-  if (n === null) return 0x1234567;
-  if (typeof n === "boolean") return n ? 0x2345 : 0x3456;
-  return Math.imul(objId(n as object), 0x9e3779b1);
+    h = 0x811c9dc5 ^ len;
+    for (let i = 0; i < len; i++) h = Math.imul(h ^ n.charCodeAt(i), 0x01000193);
+  } else if (typeof n === "number" && (n | 0) === n) h = n;
+  else if (typeof n === "number" || typeof n === "bigint") return keyHash(String(n));
+  else if (n instanceof EncKey) return keyHash(n.s);
+  else if (n === null) h = 0x1234567;
+  else if (typeof n === "boolean") h = n ? 0x2345 : 0x3456;
+  else h = objId(n as object);
+  // murmur3's finalizer: the table indexes by the low bits, which must depend on all bits
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /**
