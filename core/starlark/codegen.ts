@@ -410,6 +410,14 @@ const H = {
     H.r2 = xs[1];
     return xs[0];
   },
+  /** d.get(k) / d.get(k, dflt) (dflt undefined: not given) */
+  dget(fr: Frame, recv: Value, k: Value, dflt: Value | undefined, pos: Position, namePos: Position): Value {
+    if (recv instanceof Dict && (typeof k === "string" || typeof k === "number")) {
+      const v = typeof k === "string" ? recv.getStr(k) : recv.get(k);
+      return v !== undefined ? v : dflt === undefined ? null : dflt;
+    }
+    return H.meth(fr, recv, "get", dflt === undefined ? [k] : [k, dflt], pos, namePos);
+  },
   /** xs.append(x) */
   append(fr: Frame, recv: Value, x: Value, pos: Position, namePos: Position): Value {
     if (recv instanceof List && !recv.frozen && recv.itercount === 0) {
@@ -690,6 +698,10 @@ class Gen {
           return `H.callkw(fr, ${f}, [${pos}], ${names}, [${vals}], ${this.p(e.lparen)})`;
         }
         if (fn.kind === "Dot" && fn.name in Object.prototype) return this.delegate(e);
+        if (fn.kind === "Dot" && fn.name === "get" && (e.args.length === 1 || e.args.length === 2)) {
+          const k = this.expr(e.args[0].value), d = e.args.length === 2 ? this.expr(e.args[1].value) : "undefined";
+          return `H.dget(fr, ${this.expr(fn.x)}, ${k}, ${d}, ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
+        }
         if (fn.kind === "Dot" && fn.name === "append" && e.args.length === 1) {
           return `H.append(fr, ${this.expr(fn.x)}, ${this.expr(e.args[0].value)}, ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
         }
