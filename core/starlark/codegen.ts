@@ -623,18 +623,20 @@ class Gen {
         if (op === "or") return `(H.truthy(v = ${this.expr(e.x)}) ? v : ${this.expr(e.y)})`;
         if (op === "%" && e.x.kind === "Literal" && e.x.tokKind === "STRING") {
           const fmt = e.x.value as string, sp = simplePercent(fmt);
+          let y = e.y;
+          while (y.kind === "Paren") y = y.x;
           if (sp !== undefined) {
             const pos = this.p(e.pos), q = JSON.stringify;
-            if (e.y.kind === "Tuple" && e.y.elems.length === sp.convs.length) {
+            if (y.kind === "Tuple" && y.elems.length === sp.convs.length) {
               // "%s=%s" % (k, v): no tuple; the operands are all evaluated first, as before
-              const ts = e.y.elems.map(() => this.temp());
-              const evals = e.y.elems.map((el, i) => `${ts[i]} = ${this.expr(el)}`);
+              const ts = y.elems.map(() => this.temp());
+              const evals = y.elems.map((el, i) => `${ts[i]} = ${this.expr(el)}`);
               const cat = [q(sp.lits[0])];
               sp.convs.forEach((c, i) => { cat.push(`H.fc(fr, ${ts[i]}, "${c}", ${pos})`, q(sp.lits[i + 1])); });
               if (cat.length > 5) return `(${evals.join(", ")}, [${cat.join(", ")}].join(""))`; // flat, as in format below
               return `(${evals.join(", ")}, ${cat.join(" + ")})`;
             }
-            if (e.y.kind !== "Tuple" && sp.convs.length === 1) {
+            if (y.kind !== "Tuple" && sp.convs.length === 1) {
               return `H.pf1(fr, ${this.expr(e.y)}, ${q(sp.lits[0])}, "${sp.convs[0]}", ${q(sp.lits[1])}, ${q(fmt)}, ${pos})`;
             }
           }
@@ -844,7 +846,7 @@ class Gen {
       case "Assign":
         if (s.op === "=") {
           const lhs = s.lhs.kind === "Paren" ? s.lhs.x : s.lhs;
-          if (lhs.kind === "Ident" && (lhs.binding!.scope === "local" || lhs.binding!.scope === "global")) {
+          if ((lhs.kind === "Ident" && (lhs.binding!.scope === "local" || lhs.binding!.scope === "global")) || lhs.kind === "Index") {
             return `${ind}${this.assign(lhs, this.expr(s.rhs))}\n`;
           }
           if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
