@@ -182,6 +182,7 @@ export const requests = {
       only: z.array(hashString).max(100000).optional(),
       keepGoing: z.boolean().optional(),
       keepFailed: z.boolean().optional(),
+      keepRemote: z.boolean().optional().describe("leave outputs built on another backend in its store"),
       jobs: z.number().int().min(1).max(256).optional(),
       builder: z.string().min(1).max(128).optional(),
       timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),

@@ -257,6 +257,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           jobs: p.jobs,
           keepGoing: p.keepGoing,
           keepFailed: p.keepFailed,
+          keepRemote: p.keepRemote,
           only: p.only,
           builder: p.builder,
           timeoutMs: (p.timeout ?? project.timeout) ? (p.timeout ?? project.timeout)! * 1000 : undefined,

@@ -1,6 +1,6 @@
 // One engine per process and BRAMBLE_PATH: the directories, the database, the local store
 // and the backends. Opening it also cleans up after processes that were killed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BackendInfo } from "../api/schema.js";
 import { Db } from "../db/db.js";
@@ -107,9 +107,17 @@ export function cleanup(engine: Engine): CleanupReport {
         continue;
       }
       if (!isStoreName(e) || e.endsWith(".drv") || valid.has(e)) continue;
-      if (existsSync(join(L.lockDir, `path-${e}.lock`))) continue;
-      removeTree(join(L.storeDir, e));
-      report.invalidPaths++;
+      // `valid` was read before the listing: another process may have moved this path in and
+      // registered it since. Under the path's lock (which it holds for both), look again.
+      const pathLock = join(L.lockDir, `path-${e}.lock`);
+      if (!tryLock(pathLock)) continue;
+      try {
+        if (engine.db.pathInfo(e)) continue;
+        removeTree(join(L.storeDir, e));
+        report.invalidPaths++;
+      } finally {
+        unlock(pathLock);
+      }
     }
   }
   return report;

@@ -84,6 +84,7 @@ interface BuildFlags {
   jobs?: string;
   keepGoing?: boolean;
   keepFailed?: boolean;
+  keepRemote?: boolean;
   json?: boolean;
   dryRun?: boolean;
   justParse?: boolean;
@@ -175,6 +176,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         jobs,
         keepGoing: flags.keepGoing,
         keepFailed: flags.keepFailed,
+        keepRemote: flags.keepRemote,
         timeout,
       }, reporter);
       if (!flags.json) {
@@ -223,6 +225,8 @@ export function makeProgram(): Command {
     .option("-j, --jobs <n>", "derivations to build at once (default: the core count)")
     .option("--keep-going", "go on building what does not depend on a failure")
     .option("--keep-failed", "keep a failed build's directory")
+    .option("--keep-remote", "leave outputs built on another backend in its store (no copy to the local store)")
+    .option("--keep-remote", "leave outputs built on another backend in its store (no copy to the local store)")
     .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
     .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")

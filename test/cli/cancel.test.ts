@@ -8,7 +8,7 @@ import { bramble, cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
 
 function sleepers(): string[] {
   const ps = spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout;
-  return ps.split("\n").filter((l) => /\bsleep 30[01]\b/.test(l));
+  return ps.split("\n").filter((l) => /\bsleep 317[12]\b/.test(l));
 }
 
 describe("Ctrl-C", () => {
