@@ -226,7 +226,6 @@ export function makeProgram(): Command {
     .option("--keep-going", "go on building what does not depend on a failure")
     .option("--keep-failed", "keep a failed build's directory")
     .option("--keep-remote", "leave outputs built on another backend in its store (no copy to the local store)")
-    .option("--keep-remote", "leave outputs built on another backend in its store (no copy to the local store)")
     .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
     .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
