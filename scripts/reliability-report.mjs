@@ -92,6 +92,10 @@ md += `## Limits found and how they are handled
   could build one derivation (the concurrency test caught "pair3 built 2 times"). An empty lock
   younger than 5 s is now held, and startup cleanup breaks stale locks through \`tryLock\`
   (moved aside and re-checked) instead of unlinking what it read a moment before.
+- **Startup cleanup deleted a live output**: it read the list of valid paths, then the store
+  directory, and removed what was not in the list and not locked — including a path another
+  process had moved in and registered in between (the concurrency test's final verify found a
+  registered path missing). It now takes the path's lock and looks in the DB again first.
 - **Oversized WebSocket messages** close the socket (1009) and are now logged.
 - **Slow WebSocket clients**: in the load bench the five stalled clients never reached the
   server's 8 MiB per-client buffer (the kernel's socket buffers absorb a 100,000-line log), so
