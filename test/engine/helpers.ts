@@ -1,4 +1,5 @@
-// Shared by the engine tests: temporary BRAMBLE_PATHs, derivations, and running builds.
+// Shared by the engine and backend tests: temporary BRAMBLE_PATHs, derivations, and running builds.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,15 @@ export function tempDir(prefix = "bramble-eng-"): string {
 }
 
 export function cleanupTemps(): void {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of made.splice(0)) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      // read-only store directories (copied from another store): make them writable first
+      spawnSync("chmod", ["-R", "u+w", d]);
+      rmSync(d, { recursive: true, force: true });
+    }
+  }
 }
 
 export function tempEngine(): Engine {
