@@ -88,16 +88,18 @@ function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], 
 
 export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean): Value[] {
   if (key === null) {
-    let allNum = true, allStr = true;
+    let allNum = true, allStr = true, int32 = true;
     for (const x of xs) {
       if (typeof x !== "number") allNum = false;
+      else if ((x | 0) !== x) int32 = false;
       if (typeof x !== "string") allStr = false;
     }
     if (allNum) {
       // Small ints are JS numbers (never -0 or NaN), so a typed-array sort (native, no
       // comparator calls) gives the same order; equal ints are indistinguishable, so
       // stability and reverse order are not observable.
-      const f = Float64Array.from(xs as number[]).sort();
+      // (an Int32Array when every value fits: its native sort is faster still)
+      const f = int32 ? Int32Array.from(xs as number[]).sort() : Float64Array.from(xs as number[]).sort();
       const n = f.length;
       if (reverse) for (let i = 0; i < n; i++) xs[i] = f[n - 1 - i];
       else for (let i = 0; i < n; i++) xs[i] = f[i];
