@@ -4,15 +4,14 @@
 // builder runs in a container of the configured image with no network; its outputs are
 // hashed and registered here and in the volume's store under the same names.
 import { existsSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
 import type { BackendInfo } from "../api/schema.js";
 import { RemoteStore } from "../store/remote-store.js";
-import { removeTree, type LocalStore } from "../store/store.js";
+import type { LocalStore } from "../store/store.js";
 import { LineSplitter } from "./run.js";
 import { BuildFailure, hostSystem, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { DockerTransport, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
-import { ingestOutputs, remoteCommand, stageBuildDir } from "./remote-build.js";
+import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 
 export const DEFAULT_DOCKER_IMAGE = "localhost/bramble-busybox:latest";
 
@@ -104,28 +103,11 @@ export class DockerBackend implements Backend {
 
   async build(job: BuildJob): Promise<BuildOutcome> {
     const label = this.label;
-    const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+    const { cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
+      refreshMs: REFRESH_MS,
+      onInputsFailed: () => (this.probed = undefined),
+    });
     try {
-      await this.store.refresh(REFRESH_MS);
-      await this.store.addFromLocal(this.local, job.inputClosure);
-    } catch (e) {
-      this.probed = undefined;
-      throw fail(`could not copy the inputs: ${(e as Error).message}`);
-    }
-    const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
-    const top = `${this.store.dir}/.build/${tag}`;
-    const cmd = remoteCommand(job, this.store, top);
-    const leftovers = [`.build/${tag}`, ...cmd.tmpOutputs.values()];
-    let stage: string | undefined;
-    try {
-      try {
-        stage = stageBuildDir(this.local, job);
-        await this.transport.putTar(stage, ["build", "tmp"], top);
-      } catch (e) {
-        throw fail(`could not upload the build directory: ${(e as Error).message}`);
-      } finally {
-        if (stage) removeTree(stage);
-      }
       const out = new LineSplitter(job.log);
       const err = new LineSplitter(job.log);
       let result;

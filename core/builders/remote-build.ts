@@ -2,6 +2,7 @@
 // copied the inputs' closure there; the builder sees that store's paths; its outputs come
 // over the connection to be hashed here, go back, and are registered in the remote store
 // (and recorded in the DB by the job's register) under content-addressed names.
+import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
@@ -19,6 +20,54 @@ export interface RemoteCommand {
   cwd: string;
   /** output name → temporary store name the builder writes to */
   tmpOutputs: Map<string, string>;
+}
+
+/** A remote build set up on the other side: inputs copied, build directory uploaded. */
+export interface RemoteBuildStart {
+  /** the remote build directory (sources in build/, scratch in tmp/) */
+  top: string;
+  cmd: RemoteCommand;
+  /** what to remove on the other side afterwards, relative to its store */
+  leftovers: string[];
+  fail: (msg: string, code?: number | null) => BuildFailure;
+}
+
+/**
+ * The first steps every remote build takes: bring the inputs' closure into the remote
+ * store, then upload the staged build directory. `onInputsFailed` lets the backend forget
+ * what it knew of the remote side (it may be gone).
+ */
+export async function startRemoteBuild(
+  label: string,
+  job: BuildJob,
+  local: LocalStore,
+  remote: RemoteStore,
+  putTar: (localDir: string, rels: string[], dir: string) => Promise<void>,
+  opts: { refreshMs: number; onInputsFailed: () => void },
+): Promise<RemoteBuildStart> {
+  const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+  try {
+    await remote.refresh(opts.refreshMs);
+    await remote.addFromLocal(local, job.inputClosure);
+  } catch (e) {
+    opts.onInputsFailed();
+    throw fail(`could not copy the inputs: ${(e as Error).message}`);
+  }
+  const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
+  const top = `${remote.dir}/.build/${tag}`;
+  const cmd = remoteCommand(job, remote, top);
+  const leftovers = [`.build/${tag}`, ...cmd.tmpOutputs.values()];
+  let stage: string | undefined;
+  try {
+    stage = stageBuildDir(local, job);
+    await putTar(stage, ["build", "tmp"], top);
+  } catch (e) {
+    await remote.removeTemp(leftovers).catch(() => {});
+    throw fail(`could not upload the build directory: ${(e as Error).message}`);
+  } finally {
+    if (stage) removeTree(stage);
+  }
+  return { top, cmd, leftovers, fail };
 }
 
 /** The builder's command and environment as it runs on the other side, in `buildTop`. */

@@ -4,12 +4,11 @@
 // (`env -i` plus the derivation's) in a fresh build directory; its outputs come back, are
 // hashed and registered here and there. The remote side needs only sh, tar and the tools the
 // derivation uses; there is no sandbox on the remote host (use a dedicated build user).
-import { randomBytes } from "node:crypto";
 import type { BackendInfo } from "../api/schema.js";
 import { RemoteStore, remoteStoreDir, shq } from "../store/remote-store.js";
-import { removeTree, type LocalStore } from "../store/store.js";
+import type { LocalStore } from "../store/store.js";
 import { BuildFailure, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
-import { ingestOutputs, remoteCommand, stageBuildDir } from "./remote-build.js";
+import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 import { runLogged } from "./run.js";
 import { SshTransport, sshArgv, sshLabel, type SshTarget } from "./ssh-transport.js";
 
@@ -79,28 +78,11 @@ export class SshBackend implements Backend {
 
   async build(job: BuildJob): Promise<BuildOutcome> {
     const label = this.label;
-    const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+    const { top, cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
+      refreshMs: REFRESH_MS,
+      onInputsFailed: () => (this.probed = undefined),
+    });
     try {
-      await this.store.refresh(REFRESH_MS);
-      await this.store.addFromLocal(this.local, job.inputClosure);
-    } catch (e) {
-      this.probed = undefined;
-      throw fail(`could not copy the inputs: ${(e as Error).message}`);
-    }
-    const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
-    const top = `${this.store.dir}/.build/${tag}`;
-    const cmd = remoteCommand(job, this.store, top);
-    const leftovers = [`.build/${tag}`, ...cmd.tmpOutputs.values()];
-    let stage: string | undefined;
-    try {
-      try {
-        stage = stageBuildDir(this.local, job);
-        await this.transport.putTar(stage, ["build", "tmp"], top);
-      } catch (e) {
-        throw fail(`could not upload the build directory: ${(e as Error).message}`);
-      } finally {
-        if (stage) removeTree(stage);
-      }
       // The login shell execs the builder, which keeps the session's id: killing the session kills the tree.
       const envArgs = Object.entries(cmd.env).map(([k, v]) => shq(`${k}=${v}`)).join(" ");
       const script = [`cd ${shq(cmd.cwd)} || exit 1`, `(cut -d' ' -f6 /proc/$$/stat 2>/dev/null || echo $$) > ${shq(`${top}/pid`)}`, `exec env -i ${envArgs} ${[cmd.builder, ...cmd.args].map(shq).join(" ")}`].join("\n");
