@@ -1,7 +1,7 @@
 // bramble's builtins: derivation, files, run, test, sys, assert, fetch_url, fetch_git.
 // Each validates its arguments and throws; the interpreter places the error at the
 // caller's file, line and column.
-import { existsSync, lstatSync } from "node:fs";
+import { existsSync, lstatSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   Builtin,
@@ -236,11 +236,22 @@ function resolveSources(ctx: EvalContext, file: string, srcs: string[]) {
     const rel = relative(root, abs);
     if (rel.startsWith("..") || isAbsolute(rel)) fail(`derivation: source ${JSON.stringify(s)} is outside the project at ${root}`);
     if (!existsSync(abs) && !isLink(abs)) fail(`derivation: source ${JSON.stringify(s)} does not exist (${abs})`);
+    if (isLink(abs) && symlinkLoops(abs)) fail(`derivation: source ${JSON.stringify(s)} is a symlink loop (${abs} -> ${readlinkSync(abs)})`);
     files.push(rel.split(sep).join("/"));
   }
   files.sort();
   const unique = [...new Set(files)];
   return { hash: hashSources(root, unique), dir: relative(root, dir).split(sep).join("/"), files: unique };
+}
+
+/** A symlink that never resolves (a -> b -> a). Links out of the project are kept as links, never followed. */
+function symlinkLoops(p: string): boolean {
+  try {
+    statSync(p);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ELOOP";
+  }
 }
 
 function isLink(p: string): boolean {

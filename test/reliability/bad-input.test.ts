@@ -156,27 +156,34 @@ describe("bad input", () => {
       const r = buildIn(project({ "default.bramble": drv(p) }));
       tries.push({ pattern: p, code: r.code, text: r.text, stored: r.stored.length });
     }
+    const cycle = project({ "default.bramble": drv('["**"]'), "sub/file": "x" });
+    symlinkSync("b", join(cycle, "a"));
+    symlinkSync("a", join(cycle, "b"));
+    const rc = buildIn(cycle);
     const loop = project({ "default.bramble": drv('["**"]'), "sub/file": "x" });
-    symlinkSync("b", join(loop, "a"));
-    symlinkSync("a", join(loop, "b"));
     symlinkSync("..", join(loop, "sub/up"));
     symlinkSync("/", join(loop, "root"));
     const start = Date.now();
     const rl = buildIn(loop);
     const took = Date.now() - start;
-    const refused = tries.every((t) => t.code === 1 && /must stay inside the project/.test(t.text) && t.stored === 0);
+    const refused =
+      tries.every((t) => t.code === 1 && /must stay inside the project/.test(t.text) && t.stored === 0) &&
+      rc.code === 1 && /is a symlink loop/.test(rc.text) && rc.stored.length === 0;
     let listing = "";
     if (rl.code === 0) {
       const store = readdirSync(rl.home).find((n) => n.startsWith("store_"))!;
       listing = readFileSync(join(rl.home, store, rl.stored[0]!), "utf8");
     }
     const held = refused && rl.code === 0 && took < 60_000 && !/etc|proc/.test(listing);
-    record({ area: "input", attack: "files() with '..', absolute paths; a symlink loop, a link to '..' and to '/'", tries: tries.length + 1, held, detail: `'..'/absolute: "${tries[0]!.text.split("\n")[0]!.replace(/^.*files: /, "files: ")}"; the loop and links are copied as symlinks, never followed (${(took / 1000).toFixed(1)} s)` });
+    record({ area: "input", attack: "files() with '..', absolute paths; a symlink loop, a link to '..' and to '/'", tries: tries.length + 2, held, detail: `'..'/absolute: "${tries[0]!.text.split("\n")[0]!.replace(/^.*files: /, "files: ")}"; a loop: "${(rc.text.match(/source "[^"]+" is a symlink loop/) ?? ["?"])[0]}"; links to '..' and '/' are copied as symlinks, never followed (${(took / 1000).toFixed(1)} s)` });
     for (const t of tries) {
       expect(t.code, t.text).toBe(1);
       expect(t.text).toMatch(/must stay inside the project/);
       expect(t.stored).toBe(0);
     }
+    expect(rc.code, rc.text).toBe(1);
+    expect(rc.text).toMatch(/derivation: source "(a|b)" is a symlink loop/);
+    expect(rc.stored).toEqual([]);
     expect(rl.code, rl.text).toBe(0);
   });
 
