@@ -15,6 +15,8 @@ export class BuildLog {
   private fd: number;
   private bytes = 0;
   private capped = false;
+  /** why the file stopped being written, if it did */
+  writeError: string | undefined;
   readonly tail: string[] = [];
 
   constructor(
@@ -32,12 +34,25 @@ export class BuildLog {
     const data = Buffer.from(line + "\n");
     if (this.bytes + data.length > this.cap) {
       this.capped = true;
-      writeSync(this.fd, `[bramble: log capped at ${this.cap} bytes; further output dropped]\n`);
+      this.append(`[bramble: log capped at ${this.cap} bytes; further output dropped]\n`);
       return false;
     }
-    writeSync(this.fd, data);
+    this.append(data);
     this.bytes += data.length;
     return true;
+  }
+
+  /**
+   * A log that cannot be written (the disk is full) must not take the build or the
+   * process down: the file stops there, the lines still reach the event stream and tail.
+   */
+  private append(data: string | Buffer): void {
+    if (this.writeError !== undefined) return;
+    try {
+      writeSync(this.fd, data);
+    } catch (err) {
+      this.writeError = (err as Error).message;
+    }
   }
 
   close(): void {
