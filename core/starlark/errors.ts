@@ -29,6 +29,14 @@ export function sourceLineAt(pos: Position): string | undefined {
   return lines?.[pos.line - 1];
 }
 
+/**
+ * Control characters (a .bramble file full of binary junk, escape sequences) become U+FFFD
+ * so an error never drives the user's terminal; one character each keeps the caret in place.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "\ufffd");
+}
+
 export function formatPos(p: Position): string {
   return `${p.file}:${p.line}:${p.col}`;
 }
@@ -76,7 +84,7 @@ export class StarlarkError extends Error {
       out += "\nTraceback (most recent call last):";
       for (const f of this.callStack) out += `\n  ${formatPos(f.pos)}: in ${f.name}`;
     }
-    return out;
+    return printable(out);
   }
 }
 

@@ -153,3 +153,21 @@ describe("bramble dialect", () => {
     expect(toJS(g.get("out")!)).toEqual([0, 2]);
   });
 });
+
+describe("errors never carry control characters to the terminal", () => {
+  it("shows escape sequences and binary junk in the source line as U+FFFD, keeping the caret's column", async () => {
+    const { StarlarkError: SE, Thread: T, execFile: ex, DEFAULT_DIALECT: D } = await import("../../core/starlark/index.js");
+    let err: InstanceType<typeof SE> | undefined;
+    try {
+      ex(new T("t"), "junk.star", 'y = "\x1b[31mred" + \x01\n', {}, { dialect: D });
+    } catch (e) {
+      err = e as InstanceType<typeof SE>;
+    }
+    expect(err).toBeInstanceOf(SE);
+    const text = err!.format();
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    const [, source, caret] = text.split("\n");
+    expect(source).toBe('y = "\ufffd[31mred" + \ufffd');
+    expect(caret!.length).toBe(source!.indexOf("+") + 3);
+  });
+});
