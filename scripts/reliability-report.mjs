@@ -82,9 +82,11 @@ md += `## Limits found and how they are handled
   controller, or a writable cgroup v2 with pids). Without cgroups there is no process limit.
 - **Filling the disk**: the sandbox's \`/tmp\` is a tmpfs capped at \`BRAMBLE_SANDBOX_TMP_SIZE\`
   (default 4 GiB) — before, it was uncapped memory. \`$out\` and \`/build\` live on the store's
-  filesystem and have no quota: a builder can still fill that disk (the build fails with ENOSPC
-  when it does, and others sharing the disk fail too). A per-build quota needs a project quota
-  (XFS/ext4 \`prjquota\`) or a size-limited loop mount for the build's temporary directory.
+  filesystem with no per-build quota: a builder can fill that disk. When it does, its build fails
+  with ENOSPC, nothing of it is stored and its space is freed, and a build beside it goes on (the
+  test puts the store on a 48 MiB tmpfs); a full disk used to crash bramble through the build's
+  log file, which now just stops. A per-build quota would need a project quota (XFS/ext4
+  \`prjquota\`) or a size-limited loop mount for the build's directories.
 - **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
   instead of being stored.
 - **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,
@@ -101,9 +103,12 @@ md += `## Limits found and how they are handled
   server's 8 MiB per-client buffer (the kernel's socket buffers absorb a 100,000-line log), so
   no lines were dropped; the server's memory is bounded by that buffer and its event queue per
   client, not by the log's length.
-- **Symlink loops in sources** are not an error: \`files()\` never follows symlinks, so a loop is
-  copied as a symlink and the build goes on; links that point outside the project dangle
-  inside the sandbox.
+- **Symlink loops in sources** are an error at the \`derivation()\` call ("source "a" is a symlink
+  loop"); other symlinks are copied as symlinks and never followed, so links that point outside
+  the project dangle inside the sandbox.
+- **Binary junk in a .bramble file** used to be echoed raw in the error's source line (terminal
+  escape sequences included); errors now print control characters as U+FFFD, one for one, so the
+  caret stays under its column.
 `;
 
 writeFileSync(output, md);
