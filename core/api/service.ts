@@ -30,6 +30,7 @@ import {
   type Results,
   type Service,
 } from "./schema.js";
+import { killPoint } from "../store/kill-points.js";
 
 export const VERSION = "0.1.0";
 
@@ -155,6 +156,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     // The project's [backends.*] tables take effect for its plans and builds.
     useProjectBackends(engine, project.backends);
     const ctx = createContext(project, { target: p.target });
+    killPoint("evaluate");
     const ev = evaluate(ctx, [p.moduleArg], project.root);
     for (const hash of ev.drvs.keys()) seenIn.set(hash, ev);
     return ev;

@@ -21,6 +21,7 @@ import { LOCAL_STORE } from "../db/db.js";
 import type { Engine } from "./engine.js";
 import { BuildLog, logFileFor } from "../store/logs.js";
 import { planGraph } from "./plan.js";
+import { killPoint } from "../store/kill-points.js";
 
 export interface BuildRequest {
   runId: string;
@@ -394,6 +395,7 @@ async function buildOne(
         signal,
         log: onLine,
         register: (infos: Map<string, PathInfo>) => {
+          killPoint("db-write");
           engine.store.writeDrv(h, drv);
           engine.db.putDerivations(new Map([[h, drv]]));
           engine.db.registerOutputs({

@@ -10,6 +10,7 @@ import { removeTree, type LocalStore, type PendingOutput } from "../store/store.
 import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { runLogged } from "./run.js";
 import { BUILD_DIR, bwrapArgv, findBwrap, withPidsLimit, type SandboxSpec } from "./sandbox.js";
+import { killPoint } from "../store/kill-points.js";
 
 export interface PreparedSandbox {
   /** the per-build temporary directory (build dir, store mount) */
@@ -113,6 +114,7 @@ export class LocalBackend implements Backend {
     let result;
     const limited = withPidsLimit(bwrapArgv(spec));
     try {
+      killPoint("sandbox-start");
       result = await runLogged(limited.argv, { log: job.log, signal: job.signal, timeoutMs: job.timeoutMs });
     } catch (e) {
       const kept = keep();

@@ -49,7 +49,7 @@ export class BuildLog {
   private append(data: string | Buffer): void {
     if (this.writeError !== undefined) return;
     try {
-      writeSync(this.fd, data);
+      writeSync(this.fd, typeof data === "string" ? Buffer.from(data) : data);
     } catch (err) {
       this.writeError = (err as Error).message;
     }

@@ -19,6 +19,7 @@ import type { Db, PathInfo } from "../db/db.js";
 import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } from "./archive.js";
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
 import { lock, pidAlive, tryLock, unlock } from "./lock.js";
+import { killPoint } from "./kill-points.js";
 
 export type { PathInfo } from "../db/db.js";
 
@@ -170,6 +171,7 @@ export function prepareOutputs(
     new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
   const trees = pending.map((p) => {
     const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
+    killPoint("hash");
     const tree = hashTree(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
     const hash = formatHash(tree.digest);
     if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
@@ -285,6 +287,7 @@ export class LocalStore implements Store {
           continue;
         }
         if (existsSync(dest) || isDanglingLink(dest)) removeTree(dest); // an unregistered leftover
+        killPoint("rename");
         renameSync(p.tmpPath, dest);
         if (statSync(dest, { throwIfNoEntry: false })?.isDirectory() && !lstatSync(dest).isSymbolicLink()) chmodSync(dest, 0o555);
       }
