@@ -123,6 +123,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     batch: boolean;
     queue: BuildEvent[];
     dropped: number;
+    lastDropped?: Extract<BuildEvent, { type: "log" }>;
   }
   const clients = new Map<WebSocket, Client>();
   let flushTimer: NodeJS.Timeout | null = null;
@@ -143,11 +144,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     for (const [ws, c] of clients) {
       if (event.type === "log" && (ws.bufferedAmount > MAX_BUFFERED_BYTES || c.queue.length >= MAX_QUEUED_EVENTS)) {
         c.dropped++;
+        c.lastDropped = event;
         continue;
       }
-      if (c.dropped > 0 && event.type === "log") {
-        c.queue.push({ ...event, line: `[bramble: ${c.dropped} log lines dropped: this client fell behind; the whole log is kept on disk]` });
+      // The marker goes before whatever comes next, so a gap is announced before the client
+      // sees the build end.
+      if (c.dropped > 0 && c.lastDropped) {
+        c.queue.push({ ...c.lastDropped, line: `[bramble: ${c.dropped} log lines dropped: this client fell behind; the whole log is kept on disk]` });
         c.dropped = 0;
+        c.lastDropped = undefined;
       }
       c.queue.push(event);
     }
