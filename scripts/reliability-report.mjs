@@ -99,10 +99,11 @@ md += `## Limits found and how they are handled
   process had moved in and registered in between (the concurrency test's final verify found a
   registered path missing). It now takes the path's lock and looks in the DB again first.
 - **Oversized WebSocket messages** close the socket (1009) and are now logged.
-- **Slow WebSocket clients**: in the load bench the five stalled clients never reached the
-  server's 8 MiB per-client buffer (the kernel's socket buffers absorb a 100,000-line log), so
-  no lines were dropped; the server's memory is bounded by that buffer and its event queue per
-  client, not by the log's length.
+- **Slow WebSocket clients**: each client has its own event queue; a client more than 8 MiB
+  behind (or 50,000 events) has log lines dropped and then gets one marker line, before its
+  next event of any kind, saying how many; the full log stays on disk. The server's memory is
+  bounded by those per-client limits, not by the log's length. (A marker used to wait for the
+  next log line, so a gap at the very end of a log went unannounced: the load bench caught it.)
 - **Symlink loops in sources** are an error at the \`derivation()\` call ("source "a" is a symlink
   loop"); other symlinks are copied as symlinks and never followed, so links that point outside
   the project dangle inside the sandbox.
