@@ -864,6 +864,13 @@ class Gen {
           }
           return `${ind}${this.delegateStmt(s)}\n`;
         }
+        if (s.lhs.kind === "Index") {
+          // x[k] op= v: x and k once, then x[k], then v (as the closure)
+          const op = JSON.stringify(s.op.slice(0, -1)), ip = this.p(s.lhs.pos);
+          const tx = this.temp(), tk = this.temp();
+          return `${ind}${tx} = ${this.expr(s.lhs.x)}; ${tk} = ${this.expr(s.lhs.index)}; ` +
+            `H.seti(fr, ${tx}, ${tk}, H.aug(fr, ${op}, H.index(fr, ${tx}, ${tk}, ${ip}), ${this.expr(s.rhs)}, ${this.p(s.pos)}), ${ip});\n`;
+        }
         if (s.lhs.kind === "Ident" && s.lhs.binding!.scope === "local") {
           const op = JSON.stringify(s.op.slice(0, -1));
           return `${ind}l[${s.lhs.binding!.index}] = H.aug(fr, ${op}, ${this.expr(s.lhs)}, ${this.expr(s.rhs)}, ${this.p(s.pos)});\n`;

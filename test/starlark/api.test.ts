@@ -83,6 +83,10 @@ describe("calling", () => {
     expect((g.get("xs") as List).elems).toEqual([1]);
     const g2 = execFile(th, "y.star", "xs = []\ndef add(x):\n    xs.append(x)\n", {});
     expect(() => call(th, g2.get("add")!, [1])).toThrow(/cannot append to frozen list/);
+    const g3 = execFile(th, "z.star", "d = {'a': 1}\nxs = [1]\ndef inc():\n    d['a'] += 1\ndef incl():\n    xs[0] += 1\n", {});
+    expect(() => call(th, g3.get("inc")!, [])).toThrow(/cannot insert into frozen hash table/);
+    expect(() => call(th, g3.get("incl")!, [])).toThrow(/cannot assign to element of frozen list/);
+    expect((g3.get("d") as Dict).get("a")).toBe(1);
   });
   it("errors thrown by call() carry the Starlark stack", () => {
     const th = new Thread();
