@@ -1,6 +1,6 @@
 // Run the built `bramble` CLI as a user would, on a fresh store.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,8 +14,17 @@ export function ensureCli(): void {
   if (r.status !== 0) throw new Error("building the CLI failed");
 }
 
+const homes: string[] = [];
+// Each test process removes the BRAMBLE_PATHs it made when it exits.
+process.on("exit", () => {
+  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
+});
+
+/** A new, empty BRAMBLE_PATH, removed when the test process exits. */
 export function freshHome(): string {
-  return mkdtempSync(join(tmpdir(), "bramble-home-"));
+  const h = mkdtempSync(join(tmpdir(), "bramble-home-"));
+  homes.push(h);
+  return h;
 }
 
 export interface CliResult {

@@ -12,19 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { LOG_CAP_BYTES } from "../../core/store/logs.js";
 import { build, cleanupTemps, eventsOf, graph, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
-import { bramble, freshHome as newHome } from "../helpers/cli.js";
+import { bramble, freshHome } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-/** BRAMBLE_PATHs made by this file, removed when it ends. */
-const homes: string[] = [];
-function freshHome(): string {
-  const h = newHome();
-  homes.push(h);
-  return h;
-}
-afterAll(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
-});
 
 afterEach(cleanupTemps);
 

@@ -12,19 +12,9 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import type { Engine } from "../../core/build/engine.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
-import { bramble, freshHome as newHome } from "../helpers/cli.js";
+import { bramble, freshHome } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-/** BRAMBLE_PATHs made by this file, removed when it ends. */
-const homes: string[] = [];
-function freshHome(): string {
-  const h = newHome();
-  homes.push(h);
-  return h;
-}
-afterAll(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
-});
 
 afterEach(cleanupTemps);
 

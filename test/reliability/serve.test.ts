@@ -3,23 +3,12 @@
 // of thousands of random API messages. The server must refuse, log, and keep answering.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { cli, ensureCli, freshHome as newHome, repo } from "../helpers/cli.js";
+import { cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-/** BRAMBLE_PATHs made by this file, removed when it ends. */
-const homes: string[] = [];
-function freshHome(): string {
-  const h = newHome();
-  homes.push(h);
-  return h;
-}
-afterAll(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
-});
 
 interface Served {
   child: ChildProcess;
