@@ -172,13 +172,13 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     const nodes: GraphNode[] = [];
     const edges: Graph["edges"] = [];
     for (const [hash, drv] of ev.drvs) {
-      nodes.push(graphNode(ev, hash, drv, plan.get(hash)));
+      nodes.push(graphNode(hash, drv, plan.get(hash), ev.locations.get(hash)));
       for (const ref of derivationInputs(drv)) edges.push({ from: ref.hash, to: hash });
     }
     return { evaluationId, project: ev.project.root, moduleArg, target: ev.target, host: ev.host, roots: ev.roots, nodes, edges };
   }
 
-  function graphNode(ev: Evaluation, hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }): GraphNode {
+  function graphNode(hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }, location?: string): GraphNode {
     const outputPaths = nodeOutputs(engine, hash) ?? {};
     const built = Object.keys(outputPaths).length > 0;
     const live = states.get(hash);
@@ -198,7 +198,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       env: drv.env,
       outputPaths,
       state,
-      location: ev.locations.get(hash),
+      location,
     };
   }
 
@@ -287,7 +287,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const ev = seenIn.get(hash);
       const drv = ev?.drvs.get(hash) ?? engine.db.getDerivation(hash);
       if (!drv) throw new ServiceError({ message: `no derivation ${hash} is known`, field: "hash" });
-      const node = graphNode(ev ?? emptyEvaluation(), hash, drv, ev ? planGraph(engine, new Map([[hash, drv]]), {}).get(hash) : undefined);
+      const node = graphNode(hash, drv, ev ? planGraph(engine, new Map([[hash, drv]]), {}).get(hash) : undefined, ev?.locations.get(hash));
       const nameOf = (h: string) => ev?.drvs.get(h)?.name ?? engine.db.getDerivation(h)?.name ?? h;
       const dependencies = [...new Set(derivationInputs(drv).map((r) => r.hash))].map((h) => ({ hash: h, name: nameOf(h) }));
       const dependents = ev
@@ -345,10 +345,6 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       return { path: file, text };
     },
   };
-
-  function emptyEvaluation(): Evaluation {
-    return { locations: new Map() } as Evaluation;
-  }
 
   return {
     service,
