@@ -109,8 +109,11 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   const engine = openEngine(opts.home);
   const listeners = new Set<(e: BuildEvent) => void>();
   const runs = new Map<string, AbortController>();
-  /** hash → the evaluation it was last seen in, for dependents and node details */
-  const seenIn = new Map<string, Evaluation>();
+  /** the latest evaluation of each (project, module argument, target), newest last, bounded */
+  const evaluations = new Map<string, Evaluation>();
+  const EVALUATIONS_KEPT = 32;
+  /** The newest evaluation that holds this derivation, for dependents and node details. */
+  const evaluationWith = (hash: string): Evaluation | undefined => [...evaluations.values()].reverse().find((e) => e.drvs.has(hash));
   const states = new Map<string, GraphNode["state"]>();
   const recentFile = join(engine.home, "var", "recent-projects.json");
 
@@ -158,7 +161,10 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     const ctx = createContext(project, { target: p.target });
     killPoint("evaluate");
     const ev = evaluate(ctx, [p.moduleArg], project.root);
-    for (const hash of ev.drvs.keys()) seenIn.set(hash, ev);
+    const key = `${project.root}\0${p.moduleArg}\0${ev.target}`;
+    evaluations.delete(key);
+    evaluations.set(key, ev);
+    if (evaluations.size > EVALUATIONS_KEPT) evaluations.delete(evaluations.keys().next().value!);
     return ev;
   }
 
@@ -284,7 +290,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "derivation.get"({ hash }) {
-      const ev = seenIn.get(hash);
+      const ev = evaluationWith(hash);
       const drv = ev?.drvs.get(hash) ?? engine.db.getDerivation(hash);
       if (!drv) throw new ServiceError({ message: `no derivation ${hash} is known`, field: "hash" });
       const node = graphNode(hash, drv, ev ? planGraph(engine, new Map([[hash, drv]]), {}).get(hash) : undefined, ev?.locations.get(hash));
@@ -332,7 +338,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       } catch {
         throw new ServiceError({ message: `${file} is not in a project`, field: "path" });
       }
-      const known = new Set([...recentProjects(), ...(opts.defaultProject ? [opts.defaultProject] : []), ...[...seenIn.values()].map((e) => e.project.root)]);
+      const known = new Set([...recentProjects(), ...(opts.defaultProject ? [opts.defaultProject] : []), ...[...evaluations.values()].map((e) => e.project.root)]);
       if (!known.has(root)) throw new ServiceError({ message: `${file} is not in a project opened here`, field: "path" });
       let text: string;
       try {
