@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # bubblewrap: the sandbox. chromium: the UI tests. gcc and the aarch64 cross compiler:
 # examples/cross. git: fetch_git. The backends' own needs: scripts/setup-backends.sh.
-APT_PACKAGES=(bubblewrap chromium git gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+APT_PACKAGES=(bubblewrap chromium fonts-liberation git gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross procps)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
