@@ -378,22 +378,7 @@ export class Db {
 
   /** Like drvOutputs for many derivations at once (one query per 500). */
   drvOutputsMany(hashes: string[]): Map<string, Record<string, string>> {
-    const out = new Map<string, Record<string, string>>();
-    for (let i = 0; i < hashes.length; i += 500) {
-      const chunk = hashes.slice(i, i + 500);
-      const rows = this.sql
-        .prepare(
-          `SELECT o.drv_hash, o.output, o.path FROM drv_outputs o JOIN paths p ON p.name = o.path
-           WHERE o.drv_hash IN (${chunk.map(() => "?").join(",")})`,
-        )
-        .all(...chunk) as { drv_hash: string; output: string; path: string }[];
-      for (const r of rows) {
-        let m = out.get(r.drv_hash);
-        if (!m) out.set(r.drv_hash, (m = {}));
-        m[r.output] = r.path;
-      }
-    }
-    return out;
+    return this.outputsByDrv(hashes, true);
   }
 
   // ---- other backends' stores ----
@@ -421,11 +406,17 @@ export class Db {
 
   /** output name → store name as recorded, whether or not any store still has them. */
   drvOutputsRecorded(hashes: string[]): Map<string, Record<string, string>> {
+    return this.outputsByDrv(hashes, false);
+  }
+
+  /** drv hash → output → store name, in chunks of 500; `localOnly`: only paths valid here. */
+  private outputsByDrv(hashes: string[], localOnly: boolean): Map<string, Record<string, string>> {
     const out = new Map<string, Record<string, string>>();
     for (let i = 0; i < hashes.length; i += 500) {
       const chunk = hashes.slice(i, i + 500);
+      const join = localOnly ? " JOIN paths p ON p.name = o.path" : "";
       const rows = this.sql
-        .prepare(`SELECT drv_hash, output, path FROM drv_outputs WHERE drv_hash IN (${chunk.map(() => "?").join(",")})`)
+        .prepare(`SELECT o.drv_hash, o.output, o.path FROM drv_outputs o${join} WHERE o.drv_hash IN (${chunk.map(() => "?").join(",")})`)
         .all(...chunk) as { drv_hash: string; output: string; path: string }[];
       for (const r of rows) {
         let m = out.get(r.drv_hash);
