@@ -344,7 +344,6 @@ async function buildOne(
     return { status: "cancelled" };
   }
   let log: BuildLog | undefined;
-  let buildId: number | null = null;
   try {
     const again = await cutoff(); // another process built it while we waited
     if (again) return again;
@@ -373,7 +372,6 @@ async function buildOne(
       },
       (id) => logFileFor(engine, id),
     );
-    buildId = record.id;
     const id = record.id;
     log = new BuildLog(record.logFile);
     const buildLog = log;

@@ -2,7 +2,7 @@
 // Exit codes: 0 success, 1 build or evaluation failure, 2 usage.
 import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph, Params } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";

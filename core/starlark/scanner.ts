@@ -46,7 +46,6 @@ export class Scanner {
   private indents: number[] = [0];
   private pending: Token[] = [];
   private atLineStart = true;
-  private eofDone = false;
   private lastKind: TokenKind = "NEWLINE";
 
   constructor(file: string, src: string) {
@@ -153,7 +152,6 @@ export class Scanner {
         this.indents.pop();
         return this.tok("OUTDENT", start, pos, "");
       }
-      this.eofDone = true;
       return this.tok("EOF", start, pos, "");
     }
     const c = src[this.i];
