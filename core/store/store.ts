@@ -131,10 +131,18 @@ export function makeWritable(q: string): void {
   } catch {
     return;
   }
-  if (st.isDirectory()) {
+  if (!st.isDirectory()) return;
+  // Another process may remove the same tree at the same moment (two start-up cleanups of a
+  // dead build's directory): what has vanished needs no permission change.
+  let entries: string[];
+  try {
     chmodSync(q, 0o755);
-    for (const e of readdirSync(q)) makeWritable(join(q, e));
+    entries = readdirSync(q);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
   }
+  for (const e of entries) makeWritable(join(q, e));
 }
 
 /** Remove a tree even when its directories are read-only. */
