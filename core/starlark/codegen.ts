@@ -270,7 +270,7 @@ const H = {
     const th = fr.th, code = f.code as typeof f.code & { active: number; recursion: boolean; generated: boolean };
     if (code.active > 0 && !code.recursion) throw locate(fr, pos, err(`function ${f.name} called recursively`));
     if (th.frames.length >= th.maxDepth) throw locate(fr, pos, err(`stack overflow: more than ${th.maxDepth} nested calls`));
-    if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+    if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
     if (!code.generated || code.cellSlots.length > 0) {
       try {
         return enterFunction(th, f, l);
@@ -464,8 +464,8 @@ const H = {
   tuple(a: Value[]): Value {
     return new Tuple(a);
   },
-  cancel(fr: Frame, pos: Position): never {
-    throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+  cancel(fr: Frame, pos: Position): void {
+    if (fr.th.outOfBudget()) throw locate(fr, pos, err(fr.th.stopReason));
   },
   /** The elements to loop over (List/Tuple elements live, others a snapshot). */
   iter(fr: Frame, x: Value, pos: Position): Value[] {

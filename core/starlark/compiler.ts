@@ -91,7 +91,7 @@ export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [s
   const code = fn.code as FuncCode & { active: number; simple: boolean; nparams: number };
   if (code.active > 0 && !code.recursion) throw err(`function ${fn.name} called recursively`);
   if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
-  if (++th.steps > th.maxSteps) throw err(`Starlark computation cancelled: too many steps`);
+  if (++th.steps > th.maxSteps && th.outOfBudget()) throw err(th.stopReason);
   let l: Value[];
   if (kw.length === 0 && code.simple && args.length === code.nparams) {
     l = args;
@@ -267,7 +267,7 @@ export class Compiler {
         return (fr) => {
           const th = fr.th;
           while (c(fr)) {
-            if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+            if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
             const r = body(fr);
             if (r === BREAK) break;
             if (r === RETURN) return RETURN;
@@ -482,7 +482,7 @@ export class Compiler {
     const loopArray = (fr: Frame, xs: Value[]): number => {
       const th = fr.th;
       for (let i = 0; i < xs.length; i++) {
-        if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+        if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
         if (slot >= 0) fr.l[slot] = xs[i];
         else assign(fr, xs[i]);
         const c = body(fr);
@@ -506,7 +506,7 @@ export class Compiler {
       if (x instanceof Range) {
         const n = x.length, start = x.start, step = x.step, th = fr.th;
         for (let i = 0; i < n; i++) {
-          if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+          if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
           const v = start + i * step;
           if (slot >= 0) fr.l[slot] = v;
           else assign(fr, v);
@@ -965,7 +965,7 @@ export class Compiler {
             const n = x.length;
             const th = fr.th;
             for (let i = 0; i < n; i++) {
-              if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+              if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
               const v = x.start + i * x.step;
               if (slot >= 0) fr.l[slot] = v;
               else assign(fr, v);
@@ -982,7 +982,7 @@ export class Compiler {
           const th = fr.th;
           try {
             for (let i = 0; i < xs.length; i++) {
-              if (++th.steps > th.maxSteps) throw locate(fr, pos, err(`Starlark computation cancelled: too many steps`));
+              if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
               if (slot >= 0) fr.l[slot] = xs[i];
               else assign(fr, xs[i]);
               next(fr, acc);

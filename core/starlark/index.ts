@@ -1,7 +1,7 @@
 // The public API of the Starlark interpreter.
 export { StarlarkError, formatPos } from "./errors.js";
 export type { Position, CallFrame } from "./errors.js";
-export { Thread } from "./thread.js";
+export { Thread, makeBudget, type Budget } from "./thread.js";
 export { BRAMBLE_DIALECT, DEFAULT_DIALECT, PERMISSIVE_DIALECT } from "./resolver.js";
 export type { Dialect } from "./resolver.js";
 export { execFile, parseFile, listFunctions } from "./eval.js";

@@ -27,10 +27,36 @@ export class Thread {
   /** loop iterations and calls so far, and the limit (like starlark-go's SetMaxExecutionSteps) */
   steps = 0;
   maxSteps = Infinity;
+  /**
+   * A budget shared by the threads of one evaluation (steps and wall clock, and a cancel
+   * flag). Without one, passing maxSteps stops the thread. With one, the thread takes steps
+   * from it a slice at a time; the clock and the flag are checked between slices.
+   */
+  budget: Budget | undefined = undefined;
+  /** why the thread stopped, once outOfBudget() said it must */
+  stopReason = "Starlark computation cancelled: too many steps";
 
   constructor(name = "main", print?: (msg: string) => void) {
     this.name = name;
     this.print = print ?? ((msg: string) => { process.stdout.write(msg + "\n"); });
+  }
+
+  /**
+   * Called when `steps` passes `maxSteps`: true if the thread must stop (with `stopReason`),
+   * false after taking another slice of steps from the budget.
+   */
+  outOfBudget(): boolean {
+    const b = this.budget;
+    if (!b) return true;
+    const reason = budgetExceeded(b);
+    if (reason) {
+      this.stopReason = reason;
+      return true;
+    }
+    const grant = Math.min(BUDGET_SLICE, b.stepsLeft);
+    b.stepsLeft -= grant;
+    this.maxSteps = this.steps + grant;
+    return false;
   }
 
   /** The position of the innermost Starlark call site (the call of the running builtin). */
@@ -45,4 +71,30 @@ export class Thread {
     for (const f of this.frames) if (f.callPos) out.push({ name: f.name, pos: f.callPos });
     return out;
   }
+}
+
+/** The limits of one evaluation. `stepsLeft` is shared by all its threads. */
+export interface Budget {
+  maxSteps: number;
+  stepsLeft: number;
+  /** Date.now() after which the evaluation stops */
+  deadline: number;
+  timeoutMs: number;
+  /** true once someone cancelled the evaluation (a worker checks a shared flag here) */
+  cancelled?: () => boolean;
+}
+
+/** Steps a thread takes from its budget at a time: the clock is read once per slice. */
+const BUDGET_SLICE = 20_000;
+
+export function makeBudget(opts: { maxSteps: number; timeoutMs: number; cancelled?: () => boolean }): Budget {
+  return { maxSteps: opts.maxSteps, stepsLeft: opts.maxSteps, timeoutMs: opts.timeoutMs, deadline: Date.now() + opts.timeoutMs, cancelled: opts.cancelled };
+}
+
+/** Why an evaluation under this budget must stop now, or undefined. */
+export function budgetExceeded(b: Budget): string | undefined {
+  if (b.cancelled?.()) return "evaluation cancelled";
+  if (Date.now() > b.deadline) return `evaluation stopped: it ran longer than its time budget of ${b.timeoutMs / 1000} s`;
+  if (b.stepsLeft <= 0) return `evaluation stopped: it took more than its budget of ${b.maxSteps} steps`;
+  return undefined;
 }
