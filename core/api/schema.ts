@@ -2,6 +2,10 @@
 // (over WebSocket). Requests are validated with these schemas wherever they cross a
 // process boundary; the renderer imports only types and schemas from here.
 import { z } from "zod";
+import type { BackendInfo, BuildEvent, BuildRecord, OutputInfo } from "../model/types.js";
+
+// The domain types live below this layer (core/model); the API re-exports them.
+export type { BackendInfo, BuildEvent, BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
 
 const systemString = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, "a system looks like <arch>-<os>");
 const hashString = z.string().regex(/^[0-9a-z]{32}$/, "a derivation hash is 32 base32 characters");
@@ -81,32 +85,8 @@ export interface ProjectInfo {
   modules: ModuleInfo[];
 }
 
-export interface OutputInfo {
-  name: string;
-  path: string;
-  hash: string;
-  size: number;
-  references: string[];
-}
 
-export type BuildStatus = "running" | "built" | "failed" | "cancelled";
 
-export interface BuildRecord {
-  id: number;
-  runId: string;
-  drvHash: string;
-  name: string;
-  backend: string;
-  platform: string;
-  system: string;
-  status: BuildStatus;
-  startedAt: number;
-  endedAt: number | null;
-  exitCode: number | null;
-  error: string | null;
-  logFile: string;
-  keptDir: string | null;
-}
 
 export interface DerivationDetails {
   node: GraphNode;
@@ -125,13 +105,6 @@ export interface SourceFile {
   text: string;
 }
 
-export interface BackendInfo {
-  name: string;
-  kind: string;
-  platforms: string[];
-  available: boolean;
-  reason?: string;
-}
 
 export interface EvalErrorInfo {
   message: string;
@@ -142,26 +115,6 @@ export interface EvalErrorInfo {
   stack?: string;
 }
 
-/** The one event stream the scheduler emits; CLI, app and DB all consume it. */
-export type BuildEvent =
-  | { type: "run-started"; runId: string; total: number; nodes: { hash: string; name: string; backend: string }[] }
-  | { type: "planned"; runId: string; hash: string; backend: string }
-  | { type: "cached"; runId: string; hash: string; outputs: Record<string, string> }
-  | { type: "started"; runId: string; hash: string; buildId: number; backend: string }
-  | { type: "log"; runId: string; hash: string; buildId: number; line: string }
-  | { type: "built"; runId: string; hash: string; buildId: number; outputs: Record<string, string> }
-  | {
-      type: "failed";
-      runId: string;
-      hash: string;
-      buildId: number | null;
-      exitCode: number | null;
-      error: string;
-      logTail: string[];
-      keptDir?: string;
-    }
-  | { type: "cancelled"; runId: string; hash: string; buildId: number | null }
-  | { type: "run-finished"; runId: string; status: "built" | "failed" | "cancelled"; built: number; cached: number; failed: number };
 
 // ---- requests ----
 

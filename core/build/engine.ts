@@ -2,7 +2,7 @@
 // and the backends. Opening it also cleans up after processes that were killed.
 import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import { Db } from "../db/db.js";
 import type { Backend } from "../builders/backend.js";
 import { configuredBackends } from "../builders/backends-config.js";

@@ -3,7 +3,7 @@
 import { cpus } from "node:os";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BuildEvent } from "../api/schema.js";
+import type { BuildEvent } from "../model/types.js";
 import {
   canonicalJSON,
   derivationInputs,

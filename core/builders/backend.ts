@@ -1,7 +1,7 @@
 // The Backend interface: what runs a build. Each backend offers platforms, is available or
 // not (and says why), has its own Store, and builds one derivation at a time into it.
 // local (bubblewrap) is here now; qemu, docker and ssh plug in behind the same interface.
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import type { Derivation, OutputRef } from "../derivation/derivation.js";
 import { storeName } from "../store/layout.js";
 import { randomHashPart, type PathInfo, type Store } from "../store/store.js";

@@ -5,7 +5,7 @@
 // hashed and registered here and in the volume's store under the same names.
 import { existsSync } from "node:fs";
 import type Docker from "dockerode";
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import { RemoteStore } from "../store/remote-store.js";
 import type { LocalStore } from "../store/store.js";
 import { LineSplitter } from "./run.js";

@@ -12,7 +12,7 @@ import { get as httpsGet } from "node:https";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { x as untar } from "tar";
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { randomHashPart, removeTree, type LocalStore } from "../store/store.js";
 import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
 import { copySources } from "../store/sources.js";
 import { hashPart } from "../store/layout.js";

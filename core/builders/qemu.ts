@@ -5,7 +5,7 @@
 // but with qemu-<arch>-static installed, only the builder process itself is emulated
 // (its children fail with "Exec format error"), which `info()` says.
 import { existsSync, readFileSync } from "node:fs";
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import type { LocalStore } from "../store/store.js";
 import { BuildFailure, hostSystem, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { LocalBackend } from "./local.js";

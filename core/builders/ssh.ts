@@ -4,7 +4,7 @@
 // (`env -i` plus the derivation's) in a fresh build directory; its outputs come back, are
 // hashed and registered here and there. The remote side needs only sh, tar and the tools the
 // derivation uses; there is no sandbox on the remote host (use a dedicated build user).
-import type { BackendInfo } from "../api/schema.js";
+import type { BackendInfo } from "../model/types.js";
 import { RemoteStore, remoteStoreDir, shq } from "../store/remote-store.js";
 import type { LocalStore } from "../store/store.js";
 import { BuildFailure, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";

@@ -2,27 +2,14 @@
 // better-sqlite3 in WAL mode; schema changes go through numbered migrations.
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import type { BuildRecord, BuildStatus, OutputInfo } from "../api/schema.js";
+import type { BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { MIGRATIONS } from "./migrations.js";
 
 
 /** Evaluations kept per (project, module argument, target). */
 const EVALUATIONS_KEPT = 20;
-export interface PathInfo {
-  /** store name, `<hash>-<name>` */
-  name: string;
-  /** `sha256:<base32>` of the normalized archive */
-  hash: string;
-  size: number;
-  /** store names this path refers to (may include itself) */
-  references: string[];
-  /** the derivation that built it, if known */
-  deriver: string | null;
-  registeredAt: number;
-  /** hash parts of sibling outputs it refers to → the placeholders they had while it was hashed */
-  normalize?: Record<string, string>;
-}
+export type { PathInfo } from "../model/types.js";
 
 /** The local store's name in `store_paths` and `storesOf`. */
 export const LOCAL_STORE = "local";
