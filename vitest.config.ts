@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // A user config of the tests' own (host paths allowed for fixtures), never the developer's.
+    setupFiles: ["test/helpers/user-config.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -35,6 +35,8 @@ export interface GraphNode {
   state: NodeState;
   /** the derivation's source position (file:line:col of the derivation() call) */
   location?: string;
+  /** impure: the host paths it sees (a project's sandbox_paths the user allowed); `--pure` refuses it */
+  hostPaths?: string[];
 }
 
 export interface GraphEdge {
@@ -139,6 +141,7 @@ export const requests = {
       jobs: z.number().int().min(1).max(256).optional(),
       builder: z.string().min(1).max(128).optional(),
       timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),
+      pure: z.boolean().optional().describe("refuse impure derivations (those that see host paths)"),
     })
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),

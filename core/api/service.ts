@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { isBuiltin, derivationInputs, type Derivation } from "../derivation/derivation.js";
+import { isBuiltin, isImpure, derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
 import { useProjectBackends } from "../builders/backends-config.js";
@@ -205,6 +205,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       outputPaths,
       state,
       location,
+      ...(isImpure(drv) ? { hostPaths: Object.keys(drv.hostPaths!) } : {}),
     };
   }
 
@@ -250,6 +251,11 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const plan = planGraph(engine, ev.drvs, { builder: p.builder });
       const unbuildable = [...plan.values()].filter((e) => e.error);
       if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
+      const impure = p.pure ? [...ev.drvs.values()].filter(isImpure) : [];
+      if (impure.length > 0) {
+        const paths = [...new Set(impure.flatMap((d) => Object.keys(d.hostPaths!)))].join(", ");
+        throw new ServiceError({ message: `--pure refuses impure derivations: ${impure.map((d) => d.name).join(", ")} (they see the host paths ${paths}, the project's sandbox_paths)` });
+      }
       const runId = randomBytes(8).toString("hex");
       const controller = new AbortController();
       runs.set(runId, controller);
@@ -261,8 +267,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           drvs: ev.drvs,
           roots: ev.roots,
           projectRoot: project.root,
-          sandboxPaths: project.sandboxPaths,
           jobs: p.jobs,
+          pure: p.pure,
           keepGoing: p.keepGoing,
           keepFailed: p.keepFailed,
           keepRemote: p.keepRemote,

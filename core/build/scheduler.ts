@@ -7,6 +7,7 @@ import type { BuildEvent } from "../model/types.js";
 import {
   canonicalJSON,
   derivationInputs,
+  isImpure,
   isFixedOutput,
   shortHash,
   substituteTemplates,
@@ -28,7 +29,8 @@ export interface BuildRequest {
   drvs: Map<string, Derivation>;
   roots: string[];
   projectRoot: string;
-  sandboxPaths: string[];
+  /** unused by builds: a derivation sees the host paths in its own `hostPaths` (in its hash) and no others */
+  sandboxPaths?: string[];
   jobs?: number;
   keepGoing?: boolean;
   keepFailed?: boolean;
@@ -40,6 +42,8 @@ export interface BuildRequest {
    * instead of copying them back to the local store at the end (like `nix build --store`).
    */
   keepRemote?: boolean;
+  /** refuse impure derivations (those that see host paths) before anything builds: `--pure` */
+  pure?: boolean;
   /** per build */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -156,7 +160,14 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
 
   // Planning errors and unknown dependencies stop the run before anything builds.
   const planErrors = [...needed].filter((h) => plan.get(h)!.error);
-  if (unknown.length || planErrors.length) {
+  // --pure: a derivation that sees host paths is refused, even one built before.
+  const impure = req.pure ? [...closure].filter((h) => isImpure(drvs.get(h)!)) : [];
+  for (const h of impure) {
+    failed.push(h);
+    const paths = Object.keys(drvs.get(h)!.hostPaths!).join(", ");
+    emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `${drvs.get(h)!.name} is impure: it sees the host paths ${paths} (sandbox_paths), and --pure refuses impure derivations`, logTail: [] });
+  }
+  if (unknown.length || planErrors.length || impure.length) {
     for (const h of planErrors) {
       failed.push(h);
       emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: plan.get(h)!.error!, logTail: [] });
@@ -387,7 +398,8 @@ async function buildOne(
         inputClosure,
         resolve: (r) => name(r.hash, r.output),
         projectRoot: req.projectRoot,
-        sandboxPaths: req.sandboxPaths,
+        // A project's host paths reach a build only through its derivation's hostPaths.
+        sandboxPaths: [],
         keepFailed: !!req.keepFailed,
         timeoutMs: req.timeoutMs,
         signal,

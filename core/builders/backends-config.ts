@@ -6,14 +6,13 @@
 //   [backends.box]      kind = "ssh"     host = "..." port = 22 user = "..." identity = "..." store = "/var/bramble"
 // A later definition of a name replaces an earlier one (project over user over defaults).
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import type { LocalStore } from "../store/store.js";
 import type { Backend } from "./backend.js";
 import { DockerBackend } from "./docker.js";
 import { QemuBackend } from "./qemu.js";
 import { SshBackend } from "./ssh.js";
+import { userConfigFile } from "./host-access.js";
 
 export interface BackendConfig {
   name: string;
@@ -23,12 +22,7 @@ export interface BackendConfig {
 
 export class BackendConfigError extends Error {}
 
-/** The user's config file: $BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else ~/.config/bramble/config.toml. */
-export function userConfigFile(): string {
-  if (process.env.BRAMBLE_CONFIG) return process.env.BRAMBLE_CONFIG;
-  const base = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return join(base, "bramble", "config.toml");
-}
+export { userConfigFile };
 
 /** `[backends.<name>]` tables of a TOML file (none if the file does not exist). */
 export function readBackendConfigs(file = userConfigFile()): BackendConfig[] {

@@ -11,6 +11,7 @@ import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames,
 import { runLogged } from "./run.js";
 import { BUILD_DIR, bwrapArgv, findBwrap, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { killPoint } from "../store/kill-points.js";
+import { changedHostPaths } from "./host-access.js";
 
 export interface PreparedSandbox {
   /** the per-build temporary directory (build dir, store mount) */
@@ -39,6 +40,10 @@ export function prepareSandbox(
   drv: Derivation,
   opts: { resolve: (ref: OutputRef) => string; inputClosure: string[]; projectRoot: string; sandboxPaths: string[]; tag: string; command?: string[] },
 ): PreparedSandbox {
+  const changed = drv.hostPaths ? changedHostPaths(drv.hostPaths) : [];
+  if (changed.length) {
+    throw new Error(`host path${changed.length > 1 ? "s" : ""} ${changed.join(", ")} changed since evaluation (${drv.name} is impure and its hash names what they held); evaluate again`);
+  }
   const root = makeTempRoot(store.layout.tmpDir, opts.tag);
   const buildDir = join(root, "build");
   const storeMount = join(root, "store");
@@ -56,7 +61,8 @@ export function prepareSandbox(
     storeDir: store.dir,
     storeMount,
     inputs: opts.inputClosure.map((n) => store.path(n)),
-    sandboxPaths: opts.sandboxPaths,
+    // The host paths in the derivation (its hash names them) and any the engine adds (qemu's interpreter).
+    sandboxPaths: [...Object.keys(drv.hostPaths ?? {}), ...opts.sandboxPaths],
     buildDir,
     cwd: dir ? `${BUILD_DIR}/${dir}` : BUILD_DIR,
     env,

@@ -3,7 +3,7 @@
 // and store directory (for the outputs), fresh /proc, /dev and /tmp, and no network unless asked.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const BUILD_DIR = "/build";
@@ -49,13 +49,13 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   a.push("--proc", "/proc", "--dev", "/dev", "--size", String(sandboxTmpSize()), "--tmpfs", "/tmp");
   for (const p of spec.sandboxPaths) {
     if (p.startsWith(spec.storeDir) || p === BUILD_DIR || p === "/proc" || p === "/dev" || p === "/tmp") continue;
-    a.push("--ro-bind-try", p, p);
+    a.push(...roBindNoFollow(p, true));
   }
   if (spec.network) {
     for (const f of ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs"]) a.push("--ro-bind-try", f, f);
   }
   a.push("--bind", spec.storeMount, spec.storeDir);
-  for (const p of spec.inputs) a.push("--ro-bind", p, p);
+  for (const p of spec.inputs) a.push(...roBindNoFollow(p, false));
   a.push("--bind", spec.buildDir, BUILD_DIR);
   // The sandbox's own root (a tmpfs holding the mount points) is read-only too.
   a.push("--remount-ro", "/");
@@ -63,6 +63,24 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);
   return a;
+}
+
+/**
+ * A read-only bind of a host path at the same place, where a symlink stays a symlink: bwrap
+ * resolves a bind's source on the host, so an input (or a sandbox path) that is a link to `/`
+ * would otherwise become a bind of the host's root. A link is recreated inside with the same
+ * target, resolved (if at all) among the sandbox's own mounts. Missing paths: skipped when
+ * `optional`, else an error from bwrap.
+ */
+export function roBindNoFollow(p: string, optional: boolean): string[] {
+  let st;
+  try {
+    st = lstatSync(p);
+  } catch {
+    return optional ? [] : ["--ro-bind", p, p];
+  }
+  if (st.isSymbolicLink()) return ["--symlink", readlinkSync(p), p];
+  return [optional ? "--ro-bind-try" : "--ro-bind", p, p];
 }
 
 /** Bytes of the sandbox's /tmp tmpfs (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB). */

@@ -15,6 +15,7 @@ import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
 import { startServer } from "../serve/server.js";
+import { approvePaths, consentedSandboxPaths } from "../builders/host-access.js";
 import { repl, runFile } from "../starlark/cli.js";
 
 /** A failure already explained to the user; exit with its code. */
@@ -74,7 +75,8 @@ function printGraph(graph: Graph): void {
   for (const n of graph.nodes) {
     const deps = graph.edges.filter((e) => e.to === n.hash).map((e) => byHash.get(e.from)?.name ?? e.from);
     const cross = n.platform !== n.system ? ` (built on ${n.platform})` : "";
-    console.log(`${n.hash}  ${n.name}  [${n.badge}] ${n.system}${cross}  ${n.state}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
+    const impure = n.hostPaths ? `  impure (host paths ${n.hostPaths.join(", ")})` : "";
+    console.log(`${n.hash}  ${n.name}  [${n.badge}] ${n.system}${cross}  ${n.state}${impure}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
   }
 }
 
@@ -90,6 +92,7 @@ interface BuildFlags {
   justParse?: boolean;
   timeout?: string;
   verbose?: boolean;
+  pure?: boolean;
 }
 
 type RunFinished = Extract<BuildEvent, { type: "run-finished" }>;
@@ -163,7 +166,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         const graph = await caller(host.service)("graph.evaluate", { ...where, target: flags.target }).catch(fail);
         for (const n of graph.nodes) {
           const what = n.state === "not-built" ? (n.planError ? `cannot build: ${n.planError}` : `would build on ${n.backend}`) : n.state;
-          console.log(`${n.name}  ${n.system}  ${what}`);
+          console.log(`${n.name}  ${n.system}  ${what}${n.hostPaths ? `  impure (host paths ${n.hostPaths.join(", ")})` : ""}`);
         }
         continue;
       }
@@ -178,6 +181,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         keepFailed: flags.keepFailed,
         keepRemote: flags.keepRemote,
         timeout,
+        pure: flags.pure,
       }, reporter);
       if (!flags.json) {
         for (const root of run.roots) {
@@ -229,9 +233,24 @@ export function makeProgram(): Command {
     .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
     .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
+    .option("--pure", "refuse impure derivations (those that see host paths through sandbox_paths)")
     .option("--json", "print one JSON build event per line")
     .option("-v, --verbose", "print build logs as they are written")
     .action(buildCommand);
+
+  program
+    .command("allow-paths")
+    .description("allow a project's sandbox_paths (host paths in its sandboxes) on this machine; its derivations become impure")
+    .argument("[dir]", "the project (default: the one here)", ".")
+    .action((dir: string) => {
+      const project = loadProject(resolve(dir));
+      if (project.sandboxPaths.length === 0) {
+        console.error(`${project.root}: bramble.toml asks for no host paths (sandbox_paths); nothing to allow`);
+        return;
+      }
+      const file = approvePaths(project.root, project.sandboxPaths);
+      console.error(`allowed for ${project.root}: ${project.sandboxPaths.join(", ")} (remembered in ${file}); its derivations are impure`);
+    });
 
   program
     .command("run")
@@ -257,7 +276,7 @@ export function makeProgram(): Command {
           runCommand(host.engine, {
             paths,
             command: [command, ...args],
-            readOnlyPaths: [...project.sandboxPaths, ...(flags.readOnlyPaths ?? []).map((p) => resolve(p))],
+            readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(flags.readOnlyPaths ?? []).map((p) => resolve(p))],
             writablePaths: (flags.paths ?? []).map((p) => resolve(p)),
             network: flags.network,
             env: { PATH: `${bins}:/usr/bin:/bin` },
@@ -358,7 +377,8 @@ export function makeProgram(): Command {
         } catch {
           project = { root: projectDir, sandboxPaths: [] as string[] };
         }
-        const cmd = sandboxCommand(host.engine, hash, { projectRoot: project.root, sandboxPaths: project.sandboxPaths, drvs });
+        // The derivation's own hostPaths (consented at evaluation) are its only host paths.
+        const cmd = sandboxCommand(host.engine, hash, { projectRoot: project.root, sandboxPaths: [], drvs });
         console.error(`bramble shell: the sandbox of ${hash}; the builder's command is in $BRAMBLE_BUILDER`);
         return spawnAttached(cmd);
       });

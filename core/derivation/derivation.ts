@@ -35,6 +35,12 @@ export interface Derivation {
   builderBackend?: string;
   /** fixed-output derivations: the expected output hash ("sha256:<base32>") */
   outputHash?: string;
+  /**
+   * Host paths the user allowed this derivation to see (a project's sandbox_paths), each with
+   * the identity of what it held at evaluation (core/builders/host-access.ts). Present means
+   * impure: `bramble build --pure` refuses it.
+   */
+  hostPaths?: Record<string, string>;
 }
 
 export interface OutputRef {
@@ -101,6 +107,10 @@ export function derivationJSON(drv: Derivation): string {
   if (drv.builderBackend) parts.push(`"builderBackend":${q(drv.builderBackend)}`);
   const envKeys = Object.keys(drv.env).filter((k) => drv.env[k] !== "");
   if (envKeys.length > 0) parts.push(`"env":{${envKeys.sort().map((k) => `${q(k)}:${q(drv.env[k])}`).join(",")}}`);
+  if (drv.hostPaths) {
+    const paths = Object.keys(drv.hostPaths).sort();
+    if (paths.length > 0) parts.push(`"hostPaths":{${paths.map((k) => `${q(k)}:${q(drv.hostPaths![k])}`).join(",")}}`);
+  }
   if (drv.name !== "") parts.push(`"name":${q(drv.name)}`);
   if (drv.network) parts.push(`"network":true`);
   if (drv.outputHash) parts.push(`"outputHash":${q(drv.outputHash)}`);
@@ -120,6 +130,11 @@ export function derivationHash(drv: Derivation): string {
 
 export function isFixedOutput(drv: Derivation): boolean {
   return drv.builder === "fetch_url" || drv.builder === "fetch_git" || drv.outputHash !== undefined;
+}
+
+/** A derivation that sees host paths: its output depends on more than its hash's inputs. */
+export function isImpure(drv: Derivation): boolean {
+  return !!drv.hostPaths && Object.keys(drv.hostPaths).length > 0;
 }
 
 export function isBuiltin(drv: Derivation): drv is Derivation & { builder: BuiltinBuilder } {

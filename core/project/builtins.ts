@@ -146,6 +146,7 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     const forced = optString("derivation", "builder_backend", backend);
     if (forced !== undefined) drv.builderBackend = forced;
     if (outputHash !== undefined) drv.outputHash = outputHash;
+    if (ctx.hostPaths) drv.hostPaths = ctx.hostPaths;
     return register(thread, drv);
   });
 

@@ -15,6 +15,7 @@ import {
 } from "../starlark/index.js";
 import { derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { makeBuiltins } from "./builtins.js";
+import { consentedSandboxPaths, hostPathIdentities } from "../builders/host-access.js";
 import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
 import type { Project } from "./project.js";
@@ -38,6 +39,8 @@ export interface EvalContext {
   modules: Map<string, Map<string, Value>>;
   loading: string[];
   predeclared: Record<string, Value>;
+  /** the project's sandbox_paths the user allowed, with their identities: every derivation() gets them (impure) */
+  hostPaths?: Record<string, string>;
 }
 
 export interface Evaluation {
@@ -68,6 +71,8 @@ export function createContext(project: Project, opts: { target?: string; host?: 
     modules: new Map(),
     loading: [],
     predeclared: {},
+    // Host paths are the user's decision: refused here unless allowed (host-access.ts).
+    hostPaths: project.sandboxPaths.length ? hostPathIdentities(consentedSandboxPaths(project.root, project.sandboxPaths)) : undefined,
   };
   ctx.predeclared = makeBuiltins(ctx);
   return ctx;

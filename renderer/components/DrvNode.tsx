@@ -56,6 +56,11 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
             ⇄ {n.platform.split("-")[0]}
           </span>
         ) : null}
+        {n.hostPaths ? (
+          <span className="badge impure" data-testid="impure-badge" title={`impure: sees the host paths ${n.hostPaths.join(", ")}`}>
+            impure
+          </span>
+        ) : null}
       </div>
       <Handle type="source" position={Position.Right} isConnectable={false} />
     </div>

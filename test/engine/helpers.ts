@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { BuildEvent } from "../../core/api/schema.js";
 import { derivationHash, outputTemplate, type Derivation } from "../../core/derivation/derivation.js";
 import { hostSystem } from "../../core/builders/backend.js";
+import { hostPathIdentities } from "../../core/builders/host-access.js";
 import { openEngine, type Engine } from "../../core/build/engine.js";
 import { runBuild, type BuildRequest, type BuildResult } from "../../core/build/scheduler.js";
 
@@ -47,6 +48,8 @@ export function shDrv(name: string, script: string, extra: Partial<Derivation> =
     network: false,
     platform: hostSystem(),
     system: hostSystem(),
+    // It runs the host's /bin/sh: an impure derivation that names the host paths it sees.
+    hostPaths: hostPathIdentities(SANDBOX_PATHS),
     ...extra,
   };
 }

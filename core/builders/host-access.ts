@@ -1,0 +1,202 @@
+// What of the host a build may see, decided by the user, never by a project: the host paths
+// (a project's `sandbox_paths`) this user allowed, in the user's config or by an approval
+// remembered per project root (`bramble allow-paths`), the identity of what such a path
+// holds (it enters the hash of every derivation that sees it: such a derivation is impure),
+// and the directories a file:// URL may name.
+//
+// User config ($BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else
+// ~/.config/bramble/config.toml):
+//   [sandbox]
+//   allowed_paths = ["/usr", "/bin"]     # allowed for every project (a path or anything below it)
+//   [fetch]
+//   file_roots = ["/srv/debian-mirror"]  # file:// URLs may name these besides the project
+// Approvals: approved-paths.json beside that file, { "<project root>": ["/usr", ...] }.
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { homedir } from "node:os";
+import { parse as parseToml } from "smol-toml";
+
+/** The user's config file: $BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else ~/.config/bramble/config.toml. */
+export function userConfigFile(): string {
+  if (process.env.BRAMBLE_CONFIG) return process.env.BRAMBLE_CONFIG;
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return join(base, "bramble", "config.toml");
+}
+
+export class HostAccessError extends Error {}
+
+interface UserSandboxConfig {
+  allowedPaths: string[];
+  fileRoots: string[];
+}
+
+function strings(v: unknown, file: string, field: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || !isAbsolute(x))) {
+    throw new HostAccessError(`${file}: ${field} must be a list of absolute paths`);
+  }
+  return (v as string[]).map((p) => normalize(p));
+}
+
+/** The [sandbox] and [fetch] settings of the user's config (empty when there is no file). */
+export function readUserSandboxConfig(file = userConfigFile()): UserSandboxConfig {
+  if (!existsSync(file)) return { allowedPaths: [], fileRoots: [] };
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new HostAccessError(`${file}: ${(e as Error).message}`);
+  }
+  const sandbox = (doc.sandbox ?? {}) as Record<string, unknown>;
+  const fetch = (doc.fetch ?? {}) as Record<string, unknown>;
+  if (typeof sandbox !== "object" || Array.isArray(sandbox)) throw new HostAccessError(`${file}: [sandbox] must be a table`);
+  if (typeof fetch !== "object" || Array.isArray(fetch)) throw new HostAccessError(`${file}: [fetch] must be a table`);
+  return { allowedPaths: strings(sandbox.allowed_paths, file, "sandbox.allowed_paths"), fileRoots: strings(fetch.file_roots, file, "fetch.file_roots") };
+}
+
+/** Where `bramble allow-paths` remembers approvals: beside the user's config file. */
+export function approvalsFile(): string {
+  return join(dirname(userConfigFile()), "approved-paths.json");
+}
+
+function readApprovals(): Record<string, string[]> {
+  const f = approvalsFile();
+  if (!existsSync(f)) return {};
+  try {
+    const v = JSON.parse(readFileSync(f, "utf8")) as unknown;
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
+    return v as Record<string, string[]>;
+  } catch (e) {
+    throw new HostAccessError(`${f}: ${(e as Error).message}`);
+  }
+}
+
+/** Remember that the user allows `paths` for the project at `root` (bramble allow-paths). */
+export function approvePaths(root: string, paths: string[]): string {
+  const f = approvalsFile();
+  const all = readApprovals();
+  all[resolve(root)] = [...new Set([...(all[resolve(root)] ?? []), ...paths.map((p) => normalize(p))])].sort();
+  mkdirSync(dirname(f), { recursive: true });
+  const tmp = `${f}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(all, null, 2) + "\n", { mode: 0o600 });
+  renameSync(tmp, f);
+  return f;
+}
+
+function within(p: string, root: string): boolean {
+  return p === root || root === "/" || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The project's sandbox_paths, checked against what the user allowed. Throws a clear error
+ * naming the refused paths, the bramble.toml field and the two ways to allow them.
+ */
+export function consentedSandboxPaths(projectRoot: string, sandboxPaths: string[]): string[] {
+  if (sandboxPaths.length === 0) return [];
+  const cfg = readUserSandboxConfig();
+  const approved = readApprovals()[resolve(projectRoot)] ?? [];
+  const allowed = [...cfg.allowedPaths, ...approved];
+  const refused = sandboxPaths.filter((p) => !allowed.some((a) => within(normalize(p), a)));
+  if (refused.length) {
+    throw new HostAccessError(
+      `${join(projectRoot, "bramble.toml")}: sandbox_paths ${refused.map((p) => JSON.stringify(p)).join(", ")} ` +
+        `${refused.length === 1 ? "is" : "are"} not allowed by you: host paths are your decision, not a project's. ` +
+        `Allow them for this project with \`bramble allow-paths ${projectRoot}\`, or for every project in ${userConfigFile()} ` +
+        `([sandbox] allowed_paths); a derivation that sees a host path is impure.`,
+    );
+  }
+  return sandboxPaths.map((p) => normalize(p));
+}
+
+const IDENTITY_TTL_MS = 30_000;
+const identities = new Map<string, { at: number; id: string }>();
+
+/**
+ * The identity of what a host path holds: sha256 over the path and, walking without following
+ * symlinks, every directory's name, inode, mtime and ctime and every symlink's target (not
+ * every file's bytes: /usr holds 150,000 files, walked in about 1 s this way; a package
+ * manager replaces a file by renaming a new one into its directory, which changes that
+ * directory's mtime). A file edited in place keeps its directory's identity: see
+ * docs/sandbox.md. Remembered in this process for 30 s. A missing path has the identity "missing".
+ */
+export function hostPathIdentity(p: string): string {
+  const hit = identities.get(p);
+  if (hit && Date.now() - hit.at < IDENTITY_TTL_MS) return hit.id;
+  const h = createHash("sha256");
+  const walk = (abs: string) => {
+    let st;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch {
+      h.update(`${abs}\0missing\n`);
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      h.update(`${abs}\0link\0${readlinkSync(abs)}\n`);
+      return;
+    }
+    if (!st.isDirectory()) {
+      h.update(`${abs}\0file\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
+      return;
+    }
+    h.update(`${abs}\0dir\0${st.ino}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
+    let entries;
+    try {
+      entries = readdirSync(abs, { withFileTypes: true });
+    } catch {
+      h.update("unreadable\n");
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(abs, e.name));
+      else if (e.isSymbolicLink()) h.update(`${join(abs, e.name)}\0link\0${readlinkSync(join(abs, e.name))}\n`);
+    }
+  };
+  walk(p);
+  const id = `sha256:${h.digest("hex")}`;
+  identities.set(p, { at: Date.now(), id });
+  return id;
+}
+
+/** path → identity, for a derivation's `hostPaths`. */
+export function hostPathIdentities(paths: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of [...new Set(paths)].sort()) out[p] = hostPathIdentity(p);
+  return out;
+}
+
+/** Host paths whose identity differs from what a derivation recorded (changed since evaluation). */
+export function changedHostPaths(recorded: Record<string, string>): string[] {
+  return Object.entries(recorded)
+    .filter(([p, id]) => hostPathIdentity(p) !== id)
+    .map(([p]) => p);
+}
+
+/**
+ * The host file a file:// URL names, if it lies (after resolving every symlink on the way)
+ * inside the project or a directory the user listed in [fetch] file_roots; else a clear error.
+ */
+export function allowedFileUrlPath(file: string, projectRoot: string): string {
+  const roots = [projectRoot, ...readUserSandboxConfig().fileRoots].filter(Boolean);
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch (e) {
+    throw new HostAccessError(`file://${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+  const realRoots = roots.map((r) => {
+    try {
+      return realpathSync(r);
+    } catch {
+      return resolve(r);
+    }
+  });
+  if (!realRoots.some((r) => within(real, r))) {
+    throw new HostAccessError(
+      `file://${file}${real !== file ? ` (really ${real})` : ""} is outside the project (${projectRoot}) and the directories in [fetch] file_roots of ${userConfigFile()}: a project may not read other host files`,
+    );
+  }
+  return real;
+}
