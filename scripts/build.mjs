@@ -10,6 +10,8 @@ const common = { bundle: true, platform: "node", target: "node20", sourcemap: tr
 
 if (!only || only === "cli") {
   await build({ ...common, entryPoints: [join(root, "core/cli/main.ts")], outfile: join(root, "dist/cli.mjs"), format: "esm" });
+  // The evaluation worker of `bramble serve` and of the app's service process.
+  await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
 }
 if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))) {
   await build({ ...common, entryPoints: [join(root, "electron/main.ts")], outfile: join(root, "dist/electron/main.mjs"), format: "esm", external: ["electron"] });

@@ -122,18 +122,20 @@ export interface EvalErrorInfo {
 
 const project = pathString.describe("the project directory");
 const moduleArg = z.string().min(1).max(1024).describe("a module argument such as ./path:fn");
+const evalId = z.string().min(1).max(64).describe("a name the client gives an evaluation, to cancel it with evaluation.cancel");
 
 export const requests = {
   "app.info": z.object({}).strict(),
   "project.open": z.object({ path: project }).strict(),
   "project.recent": z.object({}).strict(),
-  "graph.evaluate": z.object({ project, moduleArg, target: systemString.optional() }).strict(),
-  "graph.diff": z.object({ project, moduleArg, target: systemString }).strict(),
+  "graph.evaluate": z.object({ project, moduleArg, target: systemString.optional(), evalId: evalId.optional() }).strict(),
+  "graph.diff": z.object({ project, moduleArg, target: systemString, evalId: evalId.optional() }).strict(),
   "build.start": z
     .object({
       project,
       moduleArg,
       target: systemString.optional(),
+      evalId: evalId.optional(),
       only: z.array(hashString).max(100000).optional(),
       keepGoing: z.boolean().optional(),
       keepFailed: z.boolean().optional(),
@@ -145,6 +147,7 @@ export const requests = {
     })
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
+  "evaluation.cancel": z.object({ evalId }).strict(),
   "derivation.get": z.object({ hash: hashString }).strict(),
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
   "history.list": z.object({ limit: z.number().int().min(1).max(10000).optional(), drvHash: hashString.optional() }).strict(),
@@ -172,6 +175,7 @@ export interface Results {
   "graph.diff": GraphDiff;
   "build.start": { runId: string; roots: { hash: string; name: string }[]; total: number };
   "build.cancel": { cancelled: boolean };
+  "evaluation.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
   "log.get": { lines: string[]; nextLine: number; running: boolean };
   "history.list": BuildRecord[];

@@ -10,17 +10,16 @@ import { planGraph } from "../build/plan.js";
 import { useProjectBackends } from "../builders/backends-config.js";
 import { runBuild } from "../build/scheduler.js";
 import { readLog } from "../store/logs.js";
-import { StarlarkError, listFunctions } from "../starlark/index.js";
-import { createContext, evaluate, type Evaluation } from "../project/evaluate.js";
+import { listFunctions } from "../starlark/index.js";
+import { DEFAULT_EVAL_LIMITS, type Evaluation } from "../project/evaluate.js";
+import { readRegularFile } from "../project/read-file.js";
 import { recordLockEntries } from "../project/lock.js";
 import { bramblesBelow } from "../project/module-args.js";
-import { findProjectRoot, loadProject, ProjectError, type Project } from "../project/project.js";
+import { findProjectRoot, loadProject, type Project } from "../project/project.js";
 import { checkSystem, hostSystem } from "../derivation/systems.js";
 import {
   parseParams,
-  type ApiError,
   type BuildEvent,
-  type EvalErrorInfo,
   type Graph,
   type GraphNode,
   type Method,
@@ -31,6 +30,10 @@ import {
   type Service,
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
+import { ServiceError } from "./errors.js";
+import { inlineEvaluator, type Evaluator } from "./evaluator.js";
+
+export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
 
 export const VERSION = "0.1.0";
 
@@ -39,6 +42,10 @@ export interface ServiceOptions {
   home?: string;
   defaultProject?: string;
   defaultModuleArg?: string;
+  /** where evaluations run: this thread (the default) or a pool of worker threads */
+  evaluator?: Evaluator;
+  /** an evaluation's step and time budget (default DEFAULT_EVAL_LIMITS, or the user's config) */
+  evalLimits?: { maxSteps?: number; timeoutMs?: number };
 }
 
 export interface ServiceHost {
@@ -48,44 +55,13 @@ export interface ServiceHost {
   close(): void;
 }
 
-/** An error a client can act on: the message plus the field or the source position. */
-export class ServiceError extends Error {
-  constructor(readonly info: ApiError) {
-    super(info.message);
-  }
-}
-
-export function evalErrorInfo(err: unknown): EvalErrorInfo | undefined {
-  if (err instanceof StarlarkError) {
-    return {
-      message: err.msg,
-      file: err.pos?.file,
-      line: err.pos?.line,
-      col: err.pos?.col,
-      sourceLine: err.sourceLine,
-      stack: err.format(),
-    };
-  }
-  if (err instanceof ProjectError) return { message: err.message, file: err.file, line: err.line, col: err.col };
-  return undefined;
-}
-
-/** Turn anything thrown into the ApiError a client sees. */
-export function toApiError(err: unknown): ApiError {
-  if (err instanceof ServiceError) return err.info;
-  const field = (err as { field?: string }).field;
-  const evalError = evalErrorInfo(err);
-  const message = evalError?.stack ?? (err instanceof Error ? err.message : String(err));
-  return { message, ...(field ? { field } : {}), ...(evalError ? { evalError } : {}) };
-}
-
 export function moduleInfos(project: Project): ModuleInfo[] {
   return bramblesBelow(project.root).map((file) => {
     const rel = relative(project.root, file);
     const module = rel === "default.bramble" ? "." : `./${rel.replace(/\/default\.bramble$/, "").replace(/\.bramble$/, "")}`;
     let functions: ModuleInfo["functions"] = [];
     try {
-      functions = listFunctions(file, readFileSync(file, "utf8"))
+      functions = listFunctions(file, readRegularFile(file, "module"))
         .filter((f) => !f.name.startsWith("_"))
         .map(({ name, params, doc }) => ({ name, params, doc }));
     } catch {
@@ -107,6 +83,10 @@ export function firstModuleArg(modules: ModuleInfo[]): string | null {
 
 export function createService(opts: ServiceOptions = {}): ServiceHost {
   const engine = openEngine(opts.home);
+  const evaluator = opts.evaluator ?? inlineEvaluator();
+  const limits = { ...DEFAULT_EVAL_LIMITS, ...userEvalLimits(), ...definedOnly(opts.evalLimits ?? {}) };
+  /** running evaluations a client named (evalId), so it can cancel them */
+  const evaluating = new Map<string, AbortController>();
   const listeners = new Set<(e: BuildEvent) => void>();
   const runs = new Map<string, AbortController>();
   /** the latest evaluation of each (project, module argument, target), newest last, bounded */
@@ -152,15 +132,24 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     return loadProject(resolve(path));
   }
 
-  function runEvaluation(p: { project: string; moduleArg: string; target?: string }): Evaluation {
+  async function runEvaluation(p: { project: string; moduleArg: string; target?: string; evalId?: string }): Promise<Evaluation> {
     const badTarget = p.target === undefined ? undefined : checkSystem(p.target);
     if (badTarget) throw new ServiceError({ message: `target: ${badTarget}`, field: "target" });
     const project = openProject(p.project);
     // The project's [backends.*] tables take effect for its plans and builds.
     useProjectBackends(engine, project.backends);
-    const ctx = createContext(project, { target: p.target });
     killPoint("evaluate");
-    const ev = evaluate(ctx, [p.moduleArg], project.root);
+    const controller = new AbortController();
+    if (p.evalId !== undefined) {
+      if (evaluating.has(p.evalId)) throw new ServiceError({ message: `an evaluation ${p.evalId} is already running`, field: "evalId" });
+      evaluating.set(p.evalId, controller);
+    }
+    let ev: Evaluation;
+    try {
+      ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits }, controller.signal);
+    } finally {
+      if (p.evalId !== undefined) evaluating.delete(p.evalId);
+    }
     const key = `${project.root}\0${p.moduleArg}\0${ev.target}`;
     evaluations.delete(key);
     evaluations.set(key, ev);
@@ -230,12 +219,12 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "graph.evaluate"(p) {
-      return toGraph(runEvaluation(p), p.moduleArg);
+      return toGraph(await runEvaluation(p), p.moduleArg);
     },
 
     async "graph.diff"(p) {
-      const from = toGraph(runEvaluation({ project: p.project, moduleArg: p.moduleArg }), p.moduleArg);
-      const to = toGraph(runEvaluation(p), p.moduleArg);
+      const from = toGraph(await runEvaluation({ project: p.project, moduleArg: p.moduleArg, evalId: p.evalId }), p.moduleArg);
+      const to = toGraph(await runEvaluation(p), p.moduleArg);
       const before = new Set(from.nodes.map((n) => n.hash));
       const changed = to.nodes.filter((n) => !before.has(n.hash)).map((n) => n.hash);
       const unchanged = to.nodes.filter((n) => before.has(n.hash)).map((n) => n.hash);
@@ -246,7 +235,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "build.start"(p) {
-      const ev = runEvaluation(p);
+      const ev = await runEvaluation(p);
       recordEvaluation(ev, p.moduleArg);
       const plan = planGraph(engine, ev.drvs, { builder: p.builder });
       const unbuildable = [...plan.values()].filter((e) => e.error);
@@ -291,6 +280,12 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
     async "build.cancel"({ runId }) {
       const controller = runs.get(runId);
+      controller?.abort();
+      return { cancelled: controller !== undefined };
+    },
+
+    async "evaluation.cancel"({ evalId }) {
+      const controller = evaluating.get(evalId);
       controller?.abort();
       return { cancelled: controller !== undefined };
     },
@@ -350,7 +345,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       try {
         const real = realpathSync(file);
         if (relative(realpathSync(root), real).startsWith("..")) throw new Error("it leads outside its project");
-        text = readFileSync(real, "utf8");
+        text = readRegularFile(real, "file");
       } catch (err) {
         throw new ServiceError({ message: `cannot read ${file}: ${(err as Error).message}`, field: "path" });
       }
@@ -367,9 +362,31 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
     close() {
       for (const c of runs.values()) c.abort();
+      for (const c of evaluating.values()) c.abort();
+      evaluator.close();
       engine.close();
     },
   };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The budget from $BRAMBLE_EVAL_TIMEOUT (seconds) and $BRAMBLE_EVAL_STEPS, when set. */
+function userEvalLimits(): { maxSteps?: number; timeoutMs?: number } {
+  const out: { maxSteps?: number; timeoutMs?: number } = {};
+  const t = process.env.BRAMBLE_EVAL_TIMEOUT;
+  const n = process.env.BRAMBLE_EVAL_STEPS;
+  if (t !== undefined && t !== "") {
+    if (!(Number(t) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_TIMEOUT must be a positive number of seconds, not "${t}"` });
+    out.timeoutMs = Number(t) * 1000;
+  }
+  if (n !== undefined && n !== "") {
+    if (!(Number.isInteger(Number(n)) && Number(n) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_STEPS must be a positive integer, not "${n}"` });
+    out.maxSteps = Number(n);
+  }
+  return out;
 }
 
 /** Write the hashes of fetches that had none (first fetches) into bramble.lock. */

@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph, Params } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
+import { workerEvaluator } from "../api/evaluator.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
@@ -53,6 +54,15 @@ function staticDir(): string {
     if (existsSync(join(candidate, "index.html"))) return candidate;
   }
   return join(here, "renderer");
+}
+
+/** dist/eval-worker.mjs, beside the bundled CLI, if it is built. */
+function evalWorkerScript(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "eval-worker.mjs"), join(here, "../../dist/eval-worker.mjs")]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 async function withService<T>(fn: (host: ServiceHost) => Promise<T>): Promise<T> {
@@ -116,14 +126,19 @@ async function buildAndWait(
     if (e.type === "run-finished") finish(e);
   };
   const unsubscribe = host.onEvent(onEvent);
-  const onSigint = () => {
+  // Until the build has started (evaluation runs on this thread) SIGINT and SIGTERM keep
+  // their default action and end the process at once. Then the first one cancels the run
+  // and a second one ends the process without waiting for the cancel.
+  let signals = 0;
+  const onSigint = (signal: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(128 + (osConstants.signals[signal] ?? 2));
     if (runId) void caller(host.service)("build.cancel", { runId });
   };
-  process.on("SIGINT", onSigint);
-  process.on("SIGTERM", onSigint);
   try {
     const started = await caller(host.service)("build.start", params).catch(fail);
     runId = started.runId;
+    process.on("SIGINT", onSigint);
+    process.on("SIGTERM", onSigint);
     for (const e of early.splice(0)) onEvent(e);
     const result = await finished;
     reporter.finish();
@@ -457,10 +472,21 @@ export function makeProgram(): Command {
         console.error(`warning: binding ${flags.host} exposes the build service beyond this machine; anyone with the token can run builds`);
       }
       if (flags.token !== undefined && !/^[0-9a-f]{16,}$/.test(flags.token)) throw new ExitError("--token must be at least 16 hex digits", 2);
-      const host = createService({ defaultProject: defaultProject ?? undefined, defaultModuleArg: defaultModuleArg ?? undefined });
+      // Evaluations run in worker threads, so one client's slow project never stalls another.
+      const worker = evalWorkerScript();
+      if (!worker) console.error("note: dist/eval-worker.mjs is missing (run npm run build); evaluating on the server's own thread");
+      const host = createService({
+        defaultProject: defaultProject ?? undefined,
+        defaultModuleArg: defaultModuleArg ?? undefined,
+        evaluator: worker ? workerEvaluator(worker) : undefined,
+      });
       const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });
       console.log(`Bramble Studio is running at ${server.url}`);
+      let stopping = false;
       const stop = async () => {
+        // A second signal does not wait for the first one's clean close.
+        if (stopping) process.exit(130);
+        stopping = true;
         await server.close();
         host.close();
         process.exit(0);

@@ -1,10 +1,11 @@
 // Evaluation: run .bramble modules, call the chosen functions, and collect the
 // derivation graph they return. One EvalContext per (project, target); modules are
 // executed once per context and shared by every function evaluated in it.
-import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import {
   BRAMBLE_DIALECT,
+  makeBudget,
+  type Budget,
   StarlarkError,
   Thread,
   call,
@@ -18,6 +19,8 @@ import { makeBuiltins } from "./builtins.js";
 import { consentedSandboxPaths, hostPathIdentities } from "../builders/host-access.js";
 import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
+import { SEEDS_PACKAGE, seedLibraryDir } from "./seeds.js";
+import { readRegularFile } from "./read-file.js";
 import type { Project } from "./project.js";
 import { hostSystem } from "../derivation/systems.js";
 import { DerivationValue, type RunSpec, type TestSpec } from "./values.js";
@@ -41,7 +44,20 @@ export interface EvalContext {
   predeclared: Record<string, Value>;
   /** the project's sandbox_paths the user allowed, with their identities: every derivation() gets them (impure) */
   hostPaths?: Record<string, string>;
+  /** the step and time budget every thread of this evaluation draws from */
+  budget: Budget;
 }
+
+/** An evaluation's limits: steps (loop iterations and calls) and wall-clock time. */
+export interface EvalLimits {
+  maxSteps?: number;
+  timeoutMs?: number;
+  /** true once the evaluation is cancelled (checked between slices of steps) */
+  cancelled?: () => boolean;
+}
+
+/** The defaults: far more than any real project needs, and a project that loops forever stops. */
+export const DEFAULT_EVAL_LIMITS = { maxSteps: 500_000_000, timeoutMs: 60_000 };
 
 export interface Evaluation {
   project: Project;
@@ -56,7 +72,7 @@ export interface Evaluation {
   fetchKeys: Map<string, string>;
 }
 
-export function createContext(project: Project, opts: { target?: string; host?: string } = {}): EvalContext {
+export function createContext(project: Project, opts: { target?: string; host?: string; limits?: EvalLimits } = {}): EvalContext {
   const host = opts.host ?? hostSystem();
   const ctx: EvalContext = {
     project,
@@ -73,9 +89,29 @@ export function createContext(project: Project, opts: { target?: string; host?: 
     predeclared: {},
     // Host paths are the user's decision: refused here unless allowed (host-access.ts).
     hostPaths: project.sandboxPaths.length ? hostPathIdentities(consentedSandboxPaths(project.root, project.sandboxPaths)) : undefined,
+    budget: makeBudget({ ...DEFAULT_EVAL_LIMITS, ...definedOnly(opts.limits ?? {}) }),
   };
   ctx.predeclared = makeBuiltins(ctx);
   return ctx;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A new Thread that draws on the evaluation's budget. */
+function budgetedThread(ctx: EvalContext, name: string): Thread {
+  const thread = new Thread(name);
+  thread.budget = ctx.budget;
+  thread.maxSteps = 0; // the first step takes a slice from the budget
+  return thread;
+}
+
+/** The seed library, loadable by name by every project that does not declare its own "seeds". */
+function seedsDependency(pkg: string): { path?: string } | undefined {
+  if (pkg !== SEEDS_PACKAGE) return undefined;
+  const dir = seedLibraryDir();
+  return dir ? { path: dir } : undefined;
 }
 
 function resolveLoad(ctx: EvalContext, module: string): string {
@@ -83,7 +119,7 @@ function resolveLoad(ctx: EvalContext, module: string): string {
   let base: string | undefined;
   if (pkg === ctx.project.name) base = ctx.project.root;
   else {
-    const dep = ctx.project.dependencies.get(pkg!);
+    const dep = ctx.project.dependencies.get(pkg!) ?? seedsDependency(pkg!);
     if (!dep) {
       const known = [ctx.project.name, ...ctx.project.dependencies.keys()].map((k) => `"${k}"`).join(", ");
       throw new StarlarkError(`unknown package "${pkg}" in "${module}" (known packages: ${known})`);
@@ -106,13 +142,13 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
   }
   let source: string;
   try {
-    source = readFileSync(file, "utf8");
+    source = readRegularFile(file, "module");
   } catch (err) {
     throw new StarlarkError(`cannot read ${file}: ${(err as Error).message}`);
   }
   ctx.loading.push(file);
   try {
-    const thread = new Thread(relative(ctx.project.root, file) || file);
+    const thread = budgetedThread(ctx, relative(ctx.project.root, file) || file);
     // BRAMBLE_DIALECT includes bramble's whole-module load("pkg/dir") and load(alias="pkg/dir").
     const globals = execFile(thread, file, source, ctx.predeclared, {
       dialect: BRAMBLE_DIALECT,
@@ -154,16 +190,16 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
     for (const sel of parseModuleArg(arg, cwd, ctx.project)) {
       const globals = execModule(ctx, sel.file);
       if (opts.justParse) continue;
-      const thread = new Thread(relative(ctx.project.root, sel.file));
+      const thread = budgetedThread(ctx, relative(ctx.project.root, sel.file));
       let names: string[];
       if (sel.fn) {
         if (!globals.has(sel.fn)) {
-          const fns = listFunctions(sel.file, readFileSync(sel.file, "utf8")).map((f) => f.name);
+          const fns = listFunctions(sel.file, readRegularFile(sel.file, "module")).map((f) => f.name);
           throw new StarlarkError(`${sel.file}: no function "${sel.fn}" (functions here: ${fns.join(", ") || "none"})`);
         }
         names = [sel.fn];
       } else {
-        names = listFunctions(sel.file, readFileSync(sel.file, "utf8"))
+        names = listFunctions(sel.file, readRegularFile(sel.file, "module"))
           .filter((f) => !f.name.startsWith("_") && f.params.length === 0)
           .map((f) => f.name);
       }

@@ -1,6 +1,10 @@
 // `bramble serve`: the renderer as static files plus the service over a WebSocket, on
-// loopback, behind a random token. The page gets the token in its URL; the server then
-// sets it as a SameSite cookie so the page's own assets load without it in every URL.
+// loopback, behind a random token. The page gets the token in its URL and gives it to the
+// WebSocket as a subprotocol (`bramble-token.<hex>`); it is never a cookie, because a
+// cookie for 127.0.0.1 goes to every server on 127.0.0.1, whatever its port. The page's
+// scripts and styles are public (the same for everyone) and load without it. Requests whose
+// Host header is a DNS name (not localhost or an IP literal) are refused: a page of another
+// site cannot reach this server by rebinding its own name to 127.0.0.1.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -56,9 +60,48 @@ function tokenMatches(given: string | null | undefined, token: string): boolean 
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function cookieToken(req: IncomingMessage): string | undefined {
-  const cookie = req.headers.cookie ?? "";
-  return /(?:^|;\s*)bramble_token=([0-9a-f]+)/.exec(cookie)?.[1];
+/** The subprotocol that carries the token, and the one the server answers with. */
+export const TOKEN_PROTOCOL_PREFIX = "bramble-token.";
+export const API_PROTOCOL = "bramble";
+
+function protocolToken(req: IncomingMessage): string | undefined {
+  const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  return offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX))?.slice(TOKEN_PROTOCOL_PREFIX.length);
+}
+
+/**
+ * A Host header this server answers: localhost or an IP literal (any port). A DNS name is
+ * refused, so a rebinding attack (a foreign name resolved to 127.0.0.1) gets nothing.
+ */
+export function hostAllowed(host: string | undefined): boolean {
+  if (!host) return false;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    return false;
+  }
+  if (hostname === "localhost") return true;
+  if (/^\[[0-9a-f:.]+\]$/i.test(hostname)) return true;
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** The URL of a request; undefined for one that does not parse (a malformed escape is checked later). */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A decoded path, or undefined for a malformed percent escape. */
+function decodedPath(pathname: string): string | undefined {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
@@ -69,45 +112,63 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!existsSync(index)) throw new Error(`the app is not built (${index} is missing): run npm run build`);
 
   const authorized = (req: IncomingMessage, url: URL) =>
-    tokenMatches(url.searchParams.get("token"), token) || tokenMatches(cookieToken(req), token);
+    tokenMatches(url.searchParams.get("token"), token) || tokenMatches(protocolToken(req), token);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
     res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     res.setHeader("X-Content-Type-Options", "nosniff");
     res.setHeader("Referrer-Policy", "no-referrer");
+    const url = requestUrl(req);
+    const path = url && decodedPath(url.pathname);
+    if (!url || path === undefined || path.includes("\0")) {
+      log(`refused ${req.method} with a malformed URL from ${req.socket.remoteAddress}`);
+      res.writeHead(400, { "Content-Type": "text/plain" }).end("bad request: malformed URL\n");
+      return;
+    }
+    if (!hostAllowed(req.headers.host)) {
+      log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: Host ${JSON.stringify(req.headers.host ?? "")} is not localhost or an IP address`);
+      res.writeHead(403, { "Content-Type": "text/plain" }).end("forbidden: unexpected Host header\n");
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405).end("method not allowed\n");
       return;
     }
-    if (!authorized(req, url)) {
+    const rel = normalize(path).replace(/^([/\\])+/, "");
+    let file = join(opts.staticDir, rel);
+    const inside = file.startsWith(opts.staticDir + sep) || file === opts.staticDir;
+    const asset = inside && existsSync(file) && statSync(file).isFile() && file !== index;
+    // The app's scripts and styles are public; the page itself (which the token opens) is not.
+    if (!asset && !authorized(req, url)) {
       log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: missing or wrong token`);
       res.writeHead(403, { "Content-Type": "text/plain" }).end("forbidden: open the URL bramble serve printed (it carries the token)\n");
       return;
     }
-    if (url.searchParams.has("token")) {
-      res.setHeader("Set-Cookie", `bramble_token=${token}; HttpOnly; SameSite=Strict; Path=/`);
-    }
-    const rel = normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, "");
-    let file = join(opts.staticDir, rel);
-    if (!file.startsWith(opts.staticDir + sep) && file !== opts.staticDir) {
+    if (!inside) {
       res.writeHead(404).end();
       return;
     }
-    if (!existsSync(file) || statSync(file).isDirectory()) file = index;
+    if (!asset) file = index;
     res.writeHead(200, { "Content-Type": MIME[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
     if (req.method === "HEAD") res.end();
     else createReadStream(file).pipe(res);
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_MESSAGE_BYTES,
+    // Answer with "bramble", never echoing the token back.
+    handleProtocols: (offered) => (offered.has(API_PROTOCOL) ? API_PROTOCOL : false),
+  });
   server.on("upgrade", (req, socket, head) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req);
     const origin = req.headers.origin;
     const hostHeader = req.headers.host;
     const sameOrigin = origin === undefined || origin === `http://${hostHeader}`;
-    if (url.pathname !== "/api" || !authorized(req, url) || !sameOrigin) {
-      log(`refused WebSocket ${url.pathname} from ${req.socket.remoteAddress} (origin ${origin ?? "none"}): ${sameOrigin ? "missing or wrong token" : "foreign origin"}`);
+    const goodHost = hostAllowed(hostHeader);
+    if (!url || url.pathname !== "/api" || !goodHost || !authorized(req, url) || !sameOrigin) {
+      const why = !url ? "malformed URL" : !goodHost ? `Host ${JSON.stringify(hostHeader ?? "")} is not localhost or an IP address` : sameOrigin ? "missing or wrong token" : "foreign origin";
+      log(`refused WebSocket ${url?.pathname ?? "?"} from ${req.socket.remoteAddress} (origin ${origin ?? "none"}): ${why}`);
       socket.write("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
       socket.destroy();
       return;
@@ -160,7 +221,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
 
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
-    const batch = new URL(req.url ?? "/", "http://localhost").searchParams.get("batch") === "1";
+    const batch = requestUrl(req)?.searchParams.get("batch") === "1";
     clients.set(ws, { batch, queue: [], dropped: 0 });
     ws.on("close", () => clients.delete(ws));
     ws.on("error", (e) => {

@@ -64,7 +64,7 @@ function bridgeApi(bridge: BrambleBridge): Api {
   };
 }
 
-function socketApi(url: string): Api {
+function socketApi(url: string, protocols: string[]): Api {
   const listeners = new Set<Listener>();
   const connListeners = new Set<(s: ConnectionState) => void>();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -81,7 +81,7 @@ function socketApi(url: string): Api {
     if (opened) return opened;
     setState("connecting");
     opened = new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, protocols);
       socket = ws;
       ws.onopen = () => {
         setState("open");
@@ -150,12 +150,17 @@ function socketApi(url: string): Api {
 }
 
 function socketUrl(): string {
-  const token = new URLSearchParams(location.search).get("token") ?? "";
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${proto}//${location.host}/api?batch=1&token=${encodeURIComponent(token)}`;
+  return `${proto}//${location.host}/api?batch=1`;
 }
 
-export const api: Api = window.bramble ? bridgeApi(window.bramble) : socketApi(socketUrl());
+/** The token travels as a WebSocket subprotocol (never a cookie, never in the socket's URL). */
+function socketProtocols(): string[] {
+  const token = new URLSearchParams(location.search).get("token") ?? "";
+  return ["bramble", `bramble-token.${token.replace(/[^0-9a-f]/g, "")}`];
+}
+
+export const api: Api = window.bramble ? bridgeApi(window.bramble) : socketApi(socketUrl(), socketProtocols());
 
 /** The desktop-only parts of the bridge, when running in Electron. */
 export const desktop = {

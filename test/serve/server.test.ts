@@ -65,8 +65,74 @@ describe("bramble serve", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-security-policy")).toMatch(/script-src 'self'/);
     expect(await res.text()).toMatch(/<div id="root">|<div id=root>/);
-    const cookie = res.headers.get("set-cookie")!;
-    expect(cookie).toMatch(/bramble_token=[0-9a-f]+; HttpOnly; SameSite=Strict/);
+    // No cookie: a cookie for 127.0.0.1 would go to every other server on 127.0.0.1.
+    expect(res.headers.get("set-cookie")).toBe(null);
+  });
+
+  it("answers a malformed percent escape with 400 and keeps serving", async () => {
+    for (const path of ["/%", "/%E0%A4%A", "/assets/%zz.js", "/%00"]) {
+      const res = await fetch(`http://127.0.0.1:${server.port}${path}?token=${server.token}`);
+      expect(res.status, path).toBe(400);
+    }
+    await expect(connect(`?token=${server.token}`.replace("?", "?%=&"))).resolves.toBeDefined();
+    const ws = await new Promise<WebSocket>((resolve, reject) => {
+      const w = new WebSocket(`ws://127.0.0.1:${server.port}/api%/x?token=${server.token}`);
+      w.once("open", () => resolve(w));
+      w.once("unexpected-response", (_q, r) => reject(new Error(`HTTP ${r.statusCode}`)));
+      w.once("error", reject);
+    }).catch((e: Error) => e);
+    expect(String(ws)).toMatch(/403/);
+    expect((await fetch(server.url)).status).toBe(200);
+  });
+
+  it("refuses a Host header that is a DNS name (rebinding), on pages and on the WebSocket", async () => {
+    const { request: httpRequest } = await import("node:http");
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: server.port, path: `/?token=${server.token}`, headers: { Host: host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await status(`attacker.example:${server.port}`)).toBe(403);
+    expect(await status(`localhost.attacker.example:${server.port}`)).toBe(403);
+    expect(await status(`localhost:${server.port}`)).toBe(200);
+    expect(await status(`127.0.0.1:${server.port}`)).toBe(200);
+    await expect(connect(`?token=${server.token}`, { Host: `attacker.example:${server.port}` })).rejects.toThrow(/403/);
+  });
+
+  it("takes the token as a WebSocket subprotocol and never echoes it", async () => {
+    const ws = await new Promise<WebSocket>((resolve, reject) => {
+      const w = new WebSocket(`ws://127.0.0.1:${server.port}/api`, ["bramble", `bramble-token.${server.token}`]);
+      w.once("open", () => resolve(w));
+      w.once("error", reject);
+      w.once("unexpected-response", (_q, r) => reject(new Error(`HTTP ${r.statusCode}`)));
+    });
+    try {
+      expect(ws.protocol).toBe("bramble");
+      expect(await request(ws, { id: 1, method: "app.info", params: {} })).toMatchObject({ id: 1, result: { defaultModuleArg: ".:default" } });
+    } finally {
+      ws.close();
+    }
+    const wrong = new Promise((resolve, reject) => {
+      const w = new WebSocket(`ws://127.0.0.1:${server.port}/api`, ["bramble", `bramble-token.${"0".repeat(32)}`]);
+      w.once("open", () => resolve("open"));
+      w.once("error", reject);
+      w.once("unexpected-response", (_q, r) => reject(new Error(`HTTP ${r.statusCode}`)));
+    });
+    await expect(wrong).rejects.toThrow(/403/);
+  });
+
+  it("serves the app's scripts without the token (they are public) but not the page", async () => {
+    const html = await (await fetch(server.url)).text();
+    const script = /src="([^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toMatch(/^(\.\/|\/)?assets\//);
+    const res = await fetch(`http://127.0.0.1:${server.port}/${script!.replace(/^\.?\//, "")}`);
+    expect(res.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${server.port}/index.html`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${server.port}/no/such/page`)).status).toBe(403);
   });
 
   it("refuses a WebSocket without the token or from another origin", async () => {

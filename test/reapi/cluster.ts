@@ -1,0 +1,164 @@
+// A real Buildbarn cluster on loopback for the reapi tests: bb_storage (CAS + AC on local
+// disk, and the clients' front door), bb_scheduler, and per worker pool a bb_worker with its
+// bb_runner. Binaries: scripts/setup-buildbarn.sh; configs: test/reapi/buildbarn/config.
+// Every process gets free ports and a private state directory; stop() ends them all.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const CONFIG_DIR = join(here, "buildbarn", "config");
+export const BIN_DIR = process.env.BUILDBARN_BIN ?? "/opt/bramble/buildbarn/bin";
+
+/** A worker pool: the system it builds for and the ISA platform property it announces. */
+export interface Pool {
+  name: string;
+  system: string;
+  isa: string;
+}
+export const X86_64_POOL: Pool = { name: "x86_64", system: "x86_64-linux", isa: "x86-64" };
+export const AARCH64_POOL: Pool = { name: "aarch64", system: "aarch64-linux", isa: "aarch64" };
+
+export type Component = "storage" | "scheduler" | `worker-${string}` | `runner-${string}`;
+
+export interface Cluster {
+  /** grpc://127.0.0.1:PORT of bb_storage (CAS, AC, and Execute forwarded to the scheduler) */
+  endpoint: string;
+  dir: string;
+  pools: Pool[];
+  /** platform properties per system, as a `reapi` backend's config wants them */
+  platformProperties: Record<string, Record<string, string>>;
+  kill(c: Component, signal?: NodeJS.Signals): Promise<void>;
+  start(c: Component): Promise<void>;
+  log(c: Component): string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what: string, ok: () => Promise<boolean> | boolean, logFile: string, proc: ChildProcess, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode}) while starting:\n${tail(logFile)}`);
+    }
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not come up in ${ms} ms:\n${tail(logFile)}`);
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-20).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+export async function startCluster(opts: { pools?: Pool[]; concurrency?: number; noWorkersTimeout?: string } = {}): Promise<Cluster> {
+  for (const b of ["bb_storage", "bb_scheduler", "bb_worker", "bb_runner"]) {
+    if (!existsSync(join(BIN_DIR, b))) throw new Error(`${join(BIN_DIR, b)} is missing: run scripts/setup-buildbarn.sh (it builds Buildbarn from the Go module proxy)`);
+  }
+  const pools = opts.pools ?? [X86_64_POOL, AARCH64_POOL];
+  const dir = mkdtempSync(join(tmpdir(), "bramble-bb-"));
+  mkdirSync(join(dir, "logs"));
+  const [storagePort, clientPort, workerPort] = [await freePort(), await freePort(), await freePort()];
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    BB_STATE_DIR: dir,
+    BB_STORAGE_ADDRESS: `127.0.0.1:${storagePort}`,
+    BB_SCHEDULER_CLIENT_ADDRESS: `127.0.0.1:${clientPort}`,
+    BB_SCHEDULER_WORKER_ADDRESS: `127.0.0.1:${workerPort}`,
+    BB_NO_WORKERS_TIMEOUT: opts.noWorkersTimeout ?? "30s",
+    BB_CONCURRENCY: String(opts.concurrency ?? 4),
+  };
+  const procs = new Map<Component, ChildProcess>();
+  const logOf = (c: Component) => join(dir, "logs", `${c}.log`);
+
+  const spawnOne = async (c: Component): Promise<void> => {
+    let bin: string;
+    let config: string;
+    let extra: Record<string, string> = {};
+    if (c === "storage") {
+      bin = "bb_storage";
+      config = "storage.jsonnet";
+      for (const sub of ["cas", "ac"]) mkdirSync(join(dir, "storage", sub, "persistent_state"), { recursive: true });
+    } else if (c === "scheduler") {
+      bin = "bb_scheduler";
+      config = "scheduler.jsonnet";
+    } else {
+      const [kind, poolName] = c.split(/-(.*)/s) as [string, string];
+      const pool = pools.find((p) => p.name === poolName);
+      if (!pool) throw new Error(`no pool ${poolName}`);
+      extra = { BB_POOL: pool.name, BB_POOL_ISA: pool.isa };
+      for (const sub of ["build", "cache"]) mkdirSync(join(dir, pool.name, sub), { recursive: true });
+      bin = kind === "worker" ? "bb_worker" : "bb_runner";
+      config = kind === "worker" ? "worker.jsonnet" : "runner.jsonnet";
+    }
+    const out = openSync(logOf(c), "a");
+    const p = spawn(join(BIN_DIR, bin), [join(CONFIG_DIR, config)], { env: { ...env, ...extra }, stdio: ["ignore", out, out], cwd: dir });
+    procs.set(c, p);
+    if (c === "storage") await waitFor("bb_storage", () => listening(storagePort), logOf(c), p);
+    else if (c === "scheduler") await waitFor("bb_scheduler", async () => (await listening(clientPort)) && listening(workerPort), logOf(c), p);
+    else if (c.startsWith("runner-")) await waitFor(`bb_runner (${c})`, () => existsSync(join(dir, c.slice(7), "runner.sock")), logOf(c), p);
+    else await waitFor(`bb_worker (${c})`, () => /[Ss]ynchroniz|[Ss]tarting|worker/.test(readFileSync(logOf(c), "utf8")) || Date.now() > 0, logOf(c), p, 1_000);
+  };
+
+  const kill = async (c: Component, signal: NodeJS.Signals = "SIGTERM") => {
+    const p = procs.get(c);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once("exit", () => resolve());
+      p.kill(signal);
+      setTimeout(() => p.kill("SIGKILL"), 5_000).unref();
+    });
+    if (c.startsWith("runner-")) rmSync(join(dir, c.slice(7), "runner.sock"), { force: true });
+  };
+
+  const order: Component[] = ["storage", "scheduler", ...pools.flatMap((p) => [`runner-${p.name}` as Component, `worker-${p.name}` as Component])];
+  try {
+    for (const c of order) await spawnOne(c);
+  } catch (e) {
+    for (const c of [...order].reverse()) await kill(c, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    endpoint: `grpc://127.0.0.1:${storagePort}`,
+    dir,
+    pools,
+    platformProperties: Object.fromEntries(pools.map((p) => [p.system, { ISA: p.isa, OSFamily: "linux" }])),
+    kill,
+    start: spawnOne,
+    log: (c) => tail(logOf(c)),
+    stop: async () => {
+      for (const c of [...order].reverse()) await kill(c);
+      for (const p of pools) rmSync(join(dir, p.name, "build"), { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
