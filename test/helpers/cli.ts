@@ -33,11 +33,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function bramble(args: string[], opts: { home: string; cwd?: string; input?: string; timeoutMs?: number }): CliResult {
+export function bramble(args: string[], opts: { home: string; cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> }): CliResult {
   ensureCli();
   const r = spawnSync(process.execPath, [cli, ...args], {
     cwd: opts.cwd ?? repo,
-    env: { ...process.env, BRAMBLE_PATH: opts.home, NO_COLOR: "1" },
+    env: { ...process.env, BRAMBLE_PATH: opts.home, NO_COLOR: "1", ...opts.env },
     input: opts.input,
     encoding: "utf8",
     timeout: opts.timeoutMs ?? 60_000,
