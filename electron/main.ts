@@ -1,12 +1,13 @@
-// Electron main: one service instance, one window, a menu. All privileged work happens
-// here, behind the preload bridge; the renderer is sandboxed.
-import { app, BrowserWindow, dialog, ipcMain, Menu, net, protocol, shell, type MenuItemConstructorOptions } from "electron";
+// Electron main: one window, a menu, and a relay. The service (engine, database, builds,
+// evaluation) runs in a utility process (service-process.ts); main passes the renderer's
+// requests to it and its events back, and never runs a build or an evaluation itself, so the
+// window never waits on a project. The renderer is sandboxed behind the preload bridge.
+import { app, BrowserWindow, dialog, ipcMain, Menu, net, protocol, shell, utilityProcess, type MenuItemConstructorOptions, type UtilityProcess } from "electron";
 import { existsSync } from "node:fs";
-import { dirname, join, normalize, resolve, sep } from "node:path";
+import { dirname, join, normalize, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { createService, firstModuleArg, moduleInfos, type ServiceHost } from "../core/api/service.js";
-import { loadProject } from "../core/project/project.js";
-import { EVENT_CHANNEL, INVOKE_CHANNEL, MENU_CHANNEL, PICK_DIRECTORY_CHANNEL, makeInvokeHandler } from "./ipc.js";
+import { EVENT_CHANNEL, INVOKE_CHANNEL, MENU_CHANNEL, PICK_DIRECTORY_CHANNEL } from "./channels.js";
+import { serviceRelay, type FromService, type ToService } from "./service-link.js";
 import { APP_ORIGIN, APP_SCHEME, ELECTRON_CSP, isAllowedNavigation, webPreferences } from "./window.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -14,15 +15,18 @@ const rendererDir = join(here, "..", "renderer");
 
 protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
-function defaultProject(): { project?: string; moduleArg?: string } {
-  const arg = process.argv.slice(app.isPackaged ? 1 : 2).find((a) => !a.startsWith("-"));
-  const candidate = arg ? resolve(arg) : join(here, "..", "..", "examples", "hello");
-  try {
-    const project = loadProject(candidate);
-    return { project: project.root, moduleArg: firstModuleArg(moduleInfos(project)) ?? undefined };
-  } catch {
-    return {};
-  }
+/** Start the service process; it reads the project to open from the arguments main got. */
+function startService(): { child: UtilityProcess; relay: ReturnType<typeof serviceRelay> } {
+  const child = utilityProcess.fork(join(here, "service.mjs"), process.argv.slice(app.isPackaged ? 1 : 2), {
+    serviceName: "Bramble Studio service",
+    stdio: "inherit",
+  });
+  const relay = serviceRelay({
+    postMessage: (m: ToService) => child.postMessage(m),
+    onMessage: (listener) => child.on("message", (m: FromService) => listener(m)),
+  });
+  child.on("exit", (code) => relay.lost(`the service process exited (code ${code}); restart Bramble Studio`));
+  return { child, relay };
 }
 
 function serveRenderer(): void {
@@ -63,7 +67,7 @@ function buildMenu(win: BrowserWindow): void {
   Menu.setApplicationMenu(Menu.buildFromTemplate(template));
 }
 
-let host: ServiceHost | undefined;
+let service: ReturnType<typeof startService> | undefined;
 
 app.on("web-contents-created", (_e, contents) => {
   contents.on("will-navigate", (event, url) => {
@@ -77,8 +81,8 @@ app.on("web-contents-created", (_e, contents) => {
 });
 
 app.whenReady().then(() => {
-  const { project, moduleArg } = defaultProject();
-  host = createService({ defaultProject: project, defaultModuleArg: moduleArg });
+  service = startService();
+  const { relay } = service;
   serveRenderer();
   const win = new BrowserWindow({
     width: 1400,
@@ -86,18 +90,18 @@ app.whenReady().then(() => {
     title: "Bramble Studio",
     webPreferences: webPreferences(join(here, "preload.cjs")),
   });
-  const invoke = makeInvokeHandler(host);
   ipcMain.handle(INVOKE_CHANNEL, (event, method: unknown, params: unknown) => {
     if (event.senderFrame?.url && !isAllowedNavigation(event.senderFrame.url)) {
       return { ok: false, error: { message: "IPC from a foreign frame is refused" } };
     }
-    return invoke(method, params);
+    // Validated in the service process, by the same dispatch the WebSocket host uses.
+    return relay.invoke(method, params);
   });
   ipcMain.handle(PICK_DIRECTORY_CHANNEL, async () => {
     const picked = await dialog.showOpenDialog(win, { properties: ["openDirectory"] });
     return picked.canceled ? null : (picked.filePaths[0] ?? null);
   });
-  host.onEvent((e) => {
+  relay.onEvent((e) => {
     if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, e);
   });
   buildMenu(win);
@@ -105,6 +109,9 @@ app.whenReady().then(() => {
 });
 
 app.on("window-all-closed", () => {
-  host?.close();
+  // The service cancels its builds and closes its store; kill it if it does not go in time.
+  const child = service?.child;
+  service?.relay.quit();
+  if (child) setTimeout(() => child.kill(), 5000).unref();
   app.quit();
 });

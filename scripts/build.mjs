@@ -15,6 +15,11 @@ if (!only || only === "cli") {
 }
 if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))) {
   await build({ ...common, entryPoints: [join(root, "electron/main.ts")], outfile: join(root, "dist/electron/main.mjs"), format: "esm", external: ["electron"] });
+  // The service's utility process; it evaluates in dist/eval-worker.mjs (built with the CLI).
+  await build({ ...common, entryPoints: [join(root, "electron/service-process.ts")], outfile: join(root, "dist/electron/service.mjs"), format: "esm", external: ["electron"] });
+  if (only === "electron") {
+    await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
+  }
   // A sandboxed preload cannot be an ES module.
   await build({ ...common, entryPoints: [join(root, "electron/preload.ts")], outfile: join(root, "dist/electron/preload.cjs"), format: "cjs", external: ["electron"] });
 }
