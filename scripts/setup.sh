@@ -23,6 +23,9 @@ fi
 # qemu-user with binfmt_misc, podman serving the Docker API, sshd. A backend that cannot be
 # set up here must not stop everything else: its tests print why they skip.
 bash scripts/setup-backends.sh || echo "setup: the backends' setup failed; their tests will say what is missing" >&2
+
+# The loopback Debian mirror of the seed library's pinned .deb files (lib/, docs/seeds.md).
+bash scripts/setup-seeds.sh
 # Buildbarn (bb_storage, bb_scheduler, bb_worker, bb_runner) from the Go module proxy, for the reapi tests.
 bash scripts/setup-buildbarn.sh || echo "setup: building Buildbarn failed; the reapi tests will fail saying so" >&2
 

@@ -1,30 +1,30 @@
 // Built-in fixed-output builders, run by the engine itself with network access:
-//   fetch_url  url = env.url or args[0]; http, https or file. Archives (.tar, .tar.gz, .tgz)
-//              are unpacked into $out (a single top-level directory is stripped); any other
-//              file is saved as $out/<basename of the URL> (or env.name).
+//   fetch_url  url = env.url or args[0]; http, https, file or mirror://<name>/ (see mirrors.ts).
+//              Archives (tar, tar.gz/xz/zst, zip, .deb: see store/unpack.ts) are unpacked into
+//              $out (a single top-level directory of a tar or zip is stripped); any other file
+//              is saved as $out/<basename of the URL> (or env.name); a file:// directory is
+//              copied as it is (symlinks stay links). env.urls (one URL a line) unpacks several
+//              archives into one $out, nothing stripped (several .debs as one tree).
 //   fetch_git  url = env.url or args[0], ref = env.ref or args[1] (default HEAD); the
 //              checked-out tree without .git.
 // The output hash is checked against drv.outputHash; with none, it is reported.
 import { spawn } from "node:child_process";
-import { createWriteStream, copyFileSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync } from "node:fs";
+import { createWriteStream, copyFileSync, cpSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { x as untar } from "tar";
 import type { BackendInfo } from "../model/types.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { randomHashPart, removeTree, type LocalStore } from "../store/store.js";
+import { archiveKind, unpackArchive } from "../store/unpack.js";
 import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { makeTempRoot } from "./local.js";
+import { resolveMirrorUrl } from "./mirrors.js";
 import { runLogged } from "./run.js";
 
 function param(drv: Derivation, key: string, index: number): string | undefined {
   return drv.env[key] ?? drv.args[index];
-}
-
-function isArchive(name: string): boolean {
-  return /\.(tar|tar\.gz|tgz)$/i.test(name);
 }
 
 function download(url: string, dest: string, signal: AbortSignal, log: (l: string) => void, redirects = 10): Promise<void> {
@@ -56,36 +56,6 @@ function download(url: string, dest: string, signal: AbortSignal, log: (l: strin
   });
 }
 
-/** Unpack an archive into dir safely: no absolute paths, no `..`, only files, dirs and symlinks. */
-async function unpack(file: string, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const refused: string[] = [];
-  await untar({
-    file,
-    cwd: dir,
-    strict: true,
-    preservePaths: false,
-    preserveOwner: false,
-    noMtime: true,
-    filter: (path, entry) => {
-      const type = (entry as { type?: string }).type;
-      const ok = type === "File" || type === "OldFile" || type === "ContiguousFile" || type === "Directory" || type === "SymbolicLink";
-      if (!ok) refused.push(`${path} (${type})`);
-      return ok;
-    },
-  });
-  if (refused.length) throw new Error(`archive holds entries that cannot be unpacked: ${refused.slice(0, 5).join(", ")}`);
-  // A single top-level directory is stripped, as most source tarballs have one.
-  const entries = readdirSync(dir);
-  if (entries.length === 1 && lstatSync(join(dir, entries[0]!)).isDirectory()) {
-    const inner = join(dir, entries[0]!);
-    const tmp = `${dir}.strip`;
-    renameSync(inner, tmp);
-    rmdirSync(dir);
-    renameSync(tmp, dir);
-  }
-}
-
 export class BuiltinBackend implements Backend {
   readonly name = "builtin";
   readonly kind = "builtin";
@@ -113,7 +83,7 @@ export class BuiltinBackend implements Backend {
       else if (drv.builder === "fetch_git") await this.fetchGit(drv, root, out, job);
       else throw new BuildFailure(`the built-in ${drv.builder} is not implemented by the engine`);
       const o = drv.outputs[0] ?? "out";
-      const outputs = this.store.addOutputs(
+      const outputs = await this.store.addOutputs(
         [{ output: o, tmpPath: out, name: outputName(drv, o), expectHash: drv.outputHash, tmpHash: randomHashPart() }],
         new Map(),
         job.drvHash,
@@ -130,21 +100,34 @@ export class BuiltinBackend implements Backend {
   }
 
   private async fetchUrl(drv: Derivation, root: string, out: string, job: BuildJob): Promise<void> {
+    const many = drv.env.urls?.split("\n").filter((u) => u !== "");
     const url = param(drv, "url", 0);
-    if (!url) throw new BuildFailure(`fetch_url ${drv.name}: no url (set env.url or args[0])`);
-    const u = new URL(url);
-    const fileName = drv.env.name ?? (basename(decodeURIComponent(u.pathname)) || "download");
-    const file = join(root, "download");
-    job.log(`fetching ${url}`);
-    if (u.protocol === "file:") copyFileSync(fileURLToPath(u), file);
-    else await download(url, file, job.signal, job.log);
-    job.log(`fetched ${lstatSync(file).size} bytes`);
-    if (isArchive(fileName) && drv.env.unpack !== "false") {
-      await unpack(file, out);
-      rmSync(file);
-    } else {
-      mkdirSync(out);
-      renameSync(file, join(out, basename(fileName)));
+    if (!many?.length && !url) throw new BuildFailure(`fetch_url ${drv.name}: no url (set env.url or args[0])`);
+    const urls = many?.length ? many : [url!];
+    for (const [i, named] of urls.entries()) {
+      const real = resolveMirrorUrl(named);
+      const u = new URL(real);
+      const fileName = (urls.length === 1 ? drv.env.name : undefined) ?? (basename(decodeURIComponent(u.pathname)) || "download");
+      const file = join(root, `download-${i}`);
+      job.log(real === named ? `fetching ${real}` : `fetching ${named} from ${real}`);
+      if (u.protocol === "file:") {
+        const from = fileURLToPath(u);
+        if (lstatSync(from).isDirectory()) {
+          if (urls.length > 1) throw new BuildFailure(`fetch_url ${drv.name}: ${named} is a directory; only one directory can be fetched at a time`);
+          cpSync(from, out, { recursive: true, verbatimSymlinks: true });
+          return;
+        }
+        copyFileSync(from, file);
+      } else await download(real, file, job.signal, job.log);
+      job.log(`fetched ${lstatSync(file).size} bytes`);
+      const kind = archiveKind(fileName);
+      if (kind && drv.env.unpack !== "false") {
+        await unpackArchive(file, out, kind, urls.length > 1 ? { strip: false } : {});
+        rmSync(file);
+      } else {
+        mkdirSync(out, { recursive: true });
+        renameSync(file, join(out, basename(fileName)));
+      }
     }
   }
 

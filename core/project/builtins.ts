@@ -208,10 +208,16 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
 
   const fetch_url = new Builtin("fetch_url", (thread, args, kwargs) => {
     const [url, hash, nm] = unpackArgs("fetch_url", args, kwargs, "url", "hash?", "name?");
-    if (typeof url !== "string") fail(`fetch_url: url must be a string, not ${typeName(url!)}`);
-    if (!/^(https?|file):\/\/./.test(url)) fail(`fetch_url: url ${JSON.stringify(url)} must start with http://, https:// or file://`);
-    const name = optString("fetch_url", "name", nm) ?? (basename(new URL(url).pathname) || "fetch-url");
-    return fetchDerivation(thread, "fetch_url", name.replace(/[^A-Za-z0-9._+-]/g, "_"), "fetch_url", { url }, url, hash);
+    // One URL, or a list of archives unpacked into one tree (several .debs as one toolchain).
+    const urls = typeof url === "string" ? [url] : stringList("fetch_url", "url", url);
+    if (urls.length === 0) fail("fetch_url: url must name at least one URL");
+    for (const u of urls) {
+      if (!/^(https?|file|mirror):\/\/./.test(u)) fail(`fetch_url: url ${JSON.stringify(u)} must start with http://, https://, file:// or mirror://<name>/`);
+      if (/\s/.test(u)) fail(`fetch_url: url ${JSON.stringify(u)} may not contain whitespace`);
+    }
+    const name = optString("fetch_url", "name", nm) ?? (basename(new URL(urls[0]!).pathname) || "fetch-url");
+    const env: Record<string, string> = urls.length === 1 ? { url: urls[0]! } : { urls: urls.join("\n") };
+    return fetchDerivation(thread, "fetch_url", name.replace(/[^A-Za-z0-9._+-]/g, "_"), "fetch_url", env, urls.join(" "), hash);
   });
 
   const fetch_git = new Builtin("fetch_git", (thread, args, kwargs) => {

@@ -1,0 +1,65 @@
+// `mirror://<name>/<path>` URLs (Nix's mirror:// idea): a derivation names a file by its path
+// in a well-known archive (`mirror://debian/pool/main/b/busybox/...deb`) plus its hash, and
+// where that archive is fetched from is this user's setting, never part of a derivation's
+// hash. So a loopback mirror, deb.debian.org and snapshot.debian.org give the same derivations.
+//   1. $BRAMBLE_MIRROR_<NAME> (e.g. BRAMBLE_MIRROR_DEBIAN), for tests and one-off runs;
+//   2. the user's config file (see userConfigFile): [mirrors] debian = "https://...";
+//   3. the defaults below.
+// A base may be http(s):// or file:// (a directory laid out like the mirror).
+import { existsSync, readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
+import { userConfigFile } from "./backends-config.js";
+
+export const DEFAULT_MIRRORS: Record<string, string> = {
+  debian: "https://deb.debian.org/debian",
+};
+
+export class MirrorError extends Error {}
+
+export function isMirrorUrl(url: string): boolean {
+  return url.startsWith("mirror://");
+}
+
+/** The base URL configured for mirror `name`, and where that setting came from. */
+export function mirrorBase(name: string, configFile = userConfigFile()): { base: string; from: string } {
+  const envName = `BRAMBLE_MIRROR_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+  const fromEnv = process.env[envName];
+  if (fromEnv) return { base: checkBase(fromEnv, `$${envName}`), from: `$${envName}` };
+  if (existsSync(configFile)) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = parseToml(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+    } catch (e) {
+      throw new MirrorError(`${configFile}: ${(e as Error).message}`);
+    }
+    const mirrors = doc.mirrors;
+    if (mirrors !== undefined && (typeof mirrors !== "object" || mirrors === null || Array.isArray(mirrors))) {
+      throw new MirrorError(`${configFile}: [mirrors] must be a table`);
+    }
+    const v = (mirrors as Record<string, unknown> | undefined)?.[name];
+    if (v !== undefined) {
+      if (typeof v !== "string") throw new MirrorError(`${configFile}: mirrors.${name} must be a string (a URL)`);
+      return { base: checkBase(v, `${configFile}: mirrors.${name}`), from: `${configFile} [mirrors] ${name}` };
+    }
+  }
+  const d = DEFAULT_MIRRORS[name];
+  if (!d) {
+    throw new MirrorError(
+      `no mirror is configured for mirror://${name}/ (set ${envName}, or [mirrors] ${name} = "https://..." in ${configFile}; known by default: ${Object.keys(DEFAULT_MIRRORS).join(", ")})`,
+    );
+  }
+  return { base: d, from: "the default" };
+}
+
+function checkBase(base: string, where: string): string {
+  if (!/^(https?|file):\/\/./.test(base)) throw new MirrorError(`${where}: mirror ${JSON.stringify(base)} must be an http://, https:// or file:// URL`);
+  return base.replace(/\/+$/, "");
+}
+
+/** `mirror://name/path` → the configured base + `/path`; other URLs are returned as they are. */
+export function resolveMirrorUrl(url: string, configFile?: string): string {
+  if (!isMirrorUrl(url)) return url;
+  const m = /^mirror:\/\/([A-Za-z0-9_-]+)\/(.+)$/.exec(url);
+  if (!m) throw new MirrorError(`${url}: a mirror URL is mirror://<name>/<path>`);
+  return `${mirrorBase(m[1]!, configFile).base}/${m[2]!}`;
+}
