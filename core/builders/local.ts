@@ -1,6 +1,6 @@
 // The local backend: builds on this machine in a bubblewrap sandbox, into the local store.
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { BackendInfo } from "../model/types.js";
 import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
@@ -9,7 +9,8 @@ import { hashPart } from "../store/layout.js";
 import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { runLogged } from "./run.js";
-import { BUILD_DIR, bwrapArgv, findBwrap, withPidsLimit, type SandboxSpec } from "./sandbox.js";
+import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
+import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
 import { changedHostPaths } from "./host-access.js";
 
@@ -107,9 +108,12 @@ export class LocalBackend implements Backend {
         removeTree(root);
         return undefined;
       }
-      // Kept directories leave var/tmp (which is cleaned at startup) for var/failed.
+      // Kept directories leave var/tmp (which is cleaned at startup) for var/failed, which only
+      // this user may enter; nothing setuid, setgid or world-writable stays in them.
       const kept = join(this.store.layout.varDir, "failed", `${job.buildId}-${drv.name}`.replace(/[^A-Za-z0-9._-]/g, "_"));
-      mkdirSync(join(this.store.layout.varDir, "failed"), { recursive: true });
+      mkdirSync(join(this.store.layout.varDir, "failed"), { recursive: true, mode: 0o700 });
+      chmodSync(join(this.store.layout.varDir, "failed"), 0o700);
+      defangTree(root);
       try {
         renameSync(root, kept);
         return join(kept, "build");
@@ -121,9 +125,23 @@ export class LocalBackend implements Backend {
     const limited = withPidsLimit(bwrapArgv(spec));
     try {
       killPoint("sandbox-start");
-      result = await runLogged(limited.argv, { log: job.log, signal: job.signal, timeoutMs: job.timeoutMs });
+      result = await runLogged(limited.argv, {
+        log: job.log,
+        signal: job.signal,
+        timeoutMs: job.timeoutMs,
+        ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
+      });
     } catch (e) {
+    // A fixed-output build's network is a namespace of its own, never the host's (sandbox.ts).
+    if (spec.network) {
+      if (!findSlirp()) throw new BuildFailure(`${drv.name} needs the network (a fixed-output build), which needs slirp4netns: apt-get install -y slirp4netns`);
+      spec.ownNetwork = true;
+      spec.resolvConf = join(root, "resolv.conf");
+      writeFileSync(spec.resolvConf, SLIRP_RESOLV_CONF);
+    }
       const kept = keep();
+    let stopNetwork = () => {};
+    let drained = true;
       throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
     } finally {
       limited.cleanup();
@@ -131,8 +149,15 @@ export class LocalBackend implements Backend {
     if (result.cancelled) {
       removeTree(root);
       throw new BuildFailure("cancelled", null, undefined, true);
+      stopNetwork();
+      // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
+      drained = await limited.drain();
     }
     if (result.timedOut || result.exitCode !== 0) {
+    if (!drained) {
+      const kept = keep();
+      throw new BuildFailure("processes of the build would not die; its outputs are not trusted", null, kept);
+    }
       const kept = keep();
       const why = result.timedOut
         ? `timed out after ${job.timeoutMs} ms`
@@ -166,6 +191,13 @@ export class LocalBackend implements Backend {
         name: outputName(drv, o),
         tmpHash: hashPart(name),
         expectHash: o === drv.outputs[0] ? drv.outputHash : undefined,
+      // Owned by the store, read-only, no special bits, no shared inode: before its hash is taken.
+      try {
+        sealOutput(p, storeOwner(this.store.dir));
+      } catch (e) {
+        const kept = keep();
+        throw new BuildFailure((e as Error).message, 0, kept);
+      }
       });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));

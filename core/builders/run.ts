@@ -1,5 +1,5 @@
 // Running a process tree with line-buffered output, cancellation and a timeout.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 
 /** Splits a byte stream into lines; a partial last line is flushed at the end. */
 export class LineSplitter {
@@ -35,15 +35,26 @@ export interface RunResult {
  */
 export function runLogged(
   argv: string[],
-  opts: { env?: Record<string, string>; cwd?: string; log: (line: string) => void; signal?: AbortSignal; timeoutMs?: number },
+  opts: {
+    env?: Record<string, string>;
+    cwd?: string;
+    log: (line: string) => void;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+    /** pipes given to the child as fds 3, 4, ... (bwrap's --info-fd and --block-fd) */
+    extraFds?: number;
+    /** called once the child is spawned (to set up its network, say) */
+    onSpawn?: (child: ChildProcess) => void;
+  },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       env: opts.env ?? {},
       cwd: opts.cwd,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", ...Array<"pipe">(opts.extraFds ?? 0).fill("pipe")],
       detached: true,
     });
+    opts.onSpawn?.(child);
     let cancelled = false;
     let timedOut = false;
     const killGroup = () => {
@@ -67,8 +78,8 @@ export function runLogged(
       : undefined;
     const out = new LineSplitter(opts.log);
     const err = new LineSplitter(opts.log);
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.stdout!.on("data", (c: Buffer) => out.push(c));
+    child.stderr!.on("data", (c: Buffer) => err.push(c));
     child.on("error", (e) => {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);

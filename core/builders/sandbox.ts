@@ -1,7 +1,8 @@
 // The bubblewrap command line for a build or a shell: nothing of the host is visible except
 // the input closures and the declared sandbox paths (read-only), a writable build directory
 // and store directory (for the outputs), fresh /proc, /dev and /tmp, and no network unless asked.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,6 +27,10 @@ export interface SandboxSpec {
   command: string[];
 }
 
+  /** with network: a network namespace of its own (slirp4netns) instead of the host's */
+  ownNetwork?: boolean;
+  /** with ownNetwork: a host file bound at /etc/resolv.conf (slirp4netns's DNS, SLIRP_RESOLV_CONF) */
+  resolvConf?: string;
 let bwrapPath: string | null | undefined;
 
 export function findBwrap(): string | null {
@@ -42,7 +47,11 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   const bwrap = findBwrap();
   if (!bwrap) throw new Error("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap");
   const a: string[] = [bwrap, "--unshare-all"];
-  if (spec.network) a.push("--share-net");
+  // A build's network is a namespace of its own (joined to the outside by slirp4netns, see
+  // attachOwnNetwork): bwrap reports the sandbox's pid on fd 3 and waits on fd 4 until it is up.
+  // Only `bramble run --network` and `bramble shell` (the user's own choice) share the host's.
+  if (spec.network && spec.ownNetwork) a.push("--info-fd", "3", "--block-fd", "4");
+  else if (spec.network) a.push("--share-net");
   a.push("--hostname", "localhost", "--die-with-parent", "--new-session", "--cap-drop", "ALL");
   // Fresh /proc, /dev and /tmp first, so binds below /tmp (a store under /tmp) stay visible.
   // /tmp is memory: capped, so a builder filling it gets ENOSPC instead of exhausting the host.
@@ -52,7 +61,10 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
     a.push(...roBindNoFollow(p, true));
   }
   if (spec.network) {
-    for (const f of ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs"]) a.push("--ro-bind-try", f, f);
+    const files = ["/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs"];
+    if (spec.ownNetwork && spec.resolvConf) a.push("--ro-bind", spec.resolvConf, "/etc/resolv.conf");
+    else files.unshift("/etc/resolv.conf");
+    for (const f of files) a.push(...roBindNoFollow(f, true));
   }
   a.push("--bind", spec.storeMount, spec.storeDir);
   for (const p of spec.inputs) a.push(...roBindNoFollow(p, false));
@@ -86,6 +98,68 @@ export function roBindNoFollow(p: string, optional: boolean): string[] {
 /** Bytes of the sandbox's /tmp tmpfs (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB). */
 export function sandboxTmpSize(): number {
   const v = Number(process.env.BRAMBLE_SANDBOX_TMP_SIZE);
+/** What a build's /etc/resolv.conf says when it has a network of its own: slirp4netns's DNS forwarder. */
+export const SLIRP_RESOLV_CONF = "nameserver 10.0.2.3\n";
+
+let slirpPath: string | null | undefined;
+
+export function findSlirp(): string | null {
+  if (slirpPath !== undefined) return slirpPath;
+  for (const p of [process.env.BRAMBLE_SLIRP4NETNS, "/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns", "/bin/slirp4netns"]) {
+    if (p && existsSync(p)) return (slirpPath = p);
+  }
+  return (slirpPath = null);
+}
+
+/**
+ * Give a sandbox started with `ownNetwork` (bwrap --info-fd 3 --block-fd 4) its network: once
+ * bwrap reports the sandbox's pid, slirp4netns (sandboxed and seccomp-filtered itself) adds a
+ * tap device routed to the outside through user-mode NAT, with no way to the host's loopback
+ * (--disable-host-loopback); then the sandbox is let go. Its network namespace is its own: no
+ * abstract unix socket of the host or of another build is reachable. Returns a stop function.
+ */
+export function attachOwnNetwork(child: ChildProcess, log: (line: string) => void): () => void {
+  const slirp = findSlirp();
+  const info = child.stdio[3] as Readable | null;
+  const block = child.stdio[4] as Writable | null;
+  let net: ChildProcess | undefined;
+  let stopped = false;
+  const release = () => {
+    if (!block || block.destroyed) return;
+    block.end("1");
+  };
+  if (!slirp || !info || !block) {
+    log(!slirp ? "no network: slirp4netns is not installed (apt-get install -y slirp4netns)" : "no network: the sandbox reported no pid");
+    release();
+    return () => {};
+  }
+  let text = "";
+  info.on("data", (d: Buffer) => {
+    text += d.toString();
+    const pid = /"child-pid":\s*(\d+)/.exec(text)?.[1];
+    if (!pid || net || stopped) return;
+    net = spawn(slirp, ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", pid, "tap0"], {
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+    });
+    net.on("error", (e) => {
+      log(`no network: slirp4netns: ${e.message}`);
+      release();
+    });
+    net.stderr!.on("data", (d: Buffer) => {
+      for (const l of d.toString().split("\n")) if (/error|fail/i.test(l)) log(`slirp4netns: ${l}`);
+    });
+    (net.stdio[3] as Readable).once("data", release);
+    net.on("exit", release);
+  });
+  info.on("error", () => {});
+  block.on("error", () => {});
+  return () => {
+    stopped = true;
+    release();
+    net?.kill("SIGKILL");
+  };
+}
+
   return v > 0 ? Math.floor(v) : 4 * 1024 ** 3;
 }
 
@@ -101,8 +175,10 @@ export function sandboxMaxPids(): number {
  * does not bind root, even in a user namespace. The shell joins the cgroup before it execs the
  * sandbox, so nothing the build starts can fork outside it. Without cgroups, argv is unchanged.
  */
-export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: string[]; cleanup: () => void } {
-  const none = { argv, cleanup: () => {} };
+export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean> } {
+  // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
+  // init exits, the kernel kills everything else in it.
+  const none = { argv, cleanup: () => {}, drain: async () => true };
   let base: string | undefined;
   if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) base = "/sys/fs/cgroup/pids";
   else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids")) base = "/sys/fs/cgroup";
@@ -129,7 +205,29 @@ export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: s
         if (tries > 0) setTimeout(() => cleanup(tries - 1), 250).unref();
       }
     };
-    return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(dir, "cgroup.procs"), ...argv], cleanup: () => cleanup() };
+    // Before a build's outputs are hashed, every process it started is gone: whatever is still
+    // in the cgroup (a process the pid namespace's end has not reaped yet) is killed and waited for.
+    const drain = async () => {
+      for (let i = 0; i < 250; i++) {
+        let pids: number[];
+        try {
+          pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+        } catch {
+          return true;
+        }
+        if (pids.length === 0) return true;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            /* gone */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    };
+    return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(dir, "cgroup.procs"), ...argv], cleanup: () => cleanup(), drain };
   } catch {
     return none;
   }

@@ -1,6 +1,7 @@
 // What a builder can and cannot see or touch inside the bubblewrap sandbox.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
@@ -10,7 +11,13 @@ import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine }
 
 afterEach(cleanupTemps);
 
-function listen(): Promise<{ port: number; hits: () => number; close: () => void }> {
+/** This machine's first non-loopback IPv4 address (what a build with a network of its own can reach). */
+function outsideAddress(): string {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  throw new Error("this machine has no non-loopback IPv4 address");
+}
+
+function listen(host = "127.0.0.1"): Promise<{ port: number; hits: () => number; close: () => void }> {
   return new Promise((resolve) => {
     let hits = 0;
     const server = createServer((s) => {
@@ -18,7 +25,7 @@ function listen(): Promise<{ port: number; hits: () => number; close: () => void
       s.on("error", () => undefined); // a client that resets (curl with network) is no failure
       s.end("hi\n");
     });
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const port = (server.address() as { port: number }).port;
       resolve({ port, hits: () => hits, close: () => server.close() });
     });
@@ -41,9 +48,34 @@ describe("sandbox", () => {
       expect(ifaces).toEqual(["lo"]);
       expect(srv.hits()).toBe(0);
 
+    } finally {
+      srv.close();
+      engine.close();
+    }
+  });
+
+  it("a build with the network has a namespace of its own: the outside, not the host's loopback", async () => {
+    const engine = tempEngine();
+    const srv = await listen("0.0.0.0");
+    const outside = outsideAddress();
+    try {
+      const tryConnect = (host: string, label: string) =>
+        `if bash -c 'exec 3<>/dev/tcp/${host}/${srv.port}' 2>/dev/null; then echo "${label}: connected" >> $out/result; else echo "${label}: refused" >> $out/result; fi`;
+      const probe = [
+        "mkdir $out; cat /proc/net/dev > $out/ifaces; cat /proc/net/unix > $out/unix",
+        tryConnect("127.0.0.1", "loopback"),
+        tryConnect("10.0.2.2", "host-loopback-via-gateway"),
+        tryConnect(outside, "outside"),
+      ].join("\n");
       const open = shDrv("open", probe, { network: true });
-      const r2 = await build(engine, graph(open), [open]);
-      expect(readFileSync(`${r2.result.outputs.get(derivationHash(open))!.out!}/result`, "utf8")).toBe("connected\n");
+      const r = await build(engine, graph(open), [open]);
+      expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+      const out = r.result.outputs.get(derivationHash(open))!.out!;
+      expect(readFileSync(`${out}/result`, "utf8")).toBe("loopback: refused\nhost-loopback-via-gateway: refused\noutside: connected\n");
+      const ifaces = readFileSync(`${out}/ifaces`, "utf8").split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]).sort();
+      expect(ifaces).toEqual(["lo", "tap0"]);
+      // No unix socket of the host (abstract or not) in its namespace: only the header line.
+      expect(readFileSync(`${out}/unix`, "utf8").trim().split("\n")).toHaveLength(1);
       expect(srv.hits()).toBe(1);
     } finally {
       srv.close();
@@ -117,7 +149,7 @@ describe("sandbox", () => {
       const text = readFileSync(`${outs[0]!.path}/paths`, "utf8");
       expect(text).toBe(`self=${outs[0]!.path} dep=${engine.db.outputsOf(derivationHash(a))[0]!.path}/bin/dep\n`);
       seen.push(outs.map((o) => ({ name: o.path.slice(engine.store.dir.length + 1), hash: o.hash })));
-      expect(engine.store.verify({})).toEqual([]);
+      expect(engine.store.verifySync({})).toEqual([]);
       engine.close();
     }
     expect(seen[0]).toEqual(seen[1]);
@@ -185,7 +217,7 @@ describe("sandbox", () => {
       expect(out.references).toContain(dev.path);
       expect(dev.references).toContain(out.path);
       expect(dev.path.endsWith("-multi-dev")).toBe(true);
-      expect(engine.store.verify({})).toEqual([]);
+      expect(engine.store.verifySync({})).toEqual([]);
       hashes.push(info.map((o) => `${o.name}:${o.hash}:${o.path.slice(engine.store.dir.length)}`));
       engine.close();
     }
