@@ -122,7 +122,16 @@ export class LocalBackend implements Backend {
       }
     };
     let result;
+    // A fixed-output build's network is a namespace of its own, never the host's (sandbox.ts).
+    if (spec.network) {
+      if (!findSlirp()) throw new BuildFailure(`${drv.name} needs the network (a fixed-output build), which needs slirp4netns: apt-get install -y slirp4netns`);
+      spec.ownNetwork = true;
+      spec.resolvConf = join(root, "resolv.conf");
+      writeFileSync(spec.resolvConf, SLIRP_RESOLV_CONF);
+    }
     const limited = withPidsLimit(bwrapArgv(spec));
+    let stopNetwork = () => {};
+    let drained = true;
     try {
       killPoint("sandbox-start");
       result = await runLogged(limited.argv, {
@@ -132,32 +141,23 @@ export class LocalBackend implements Backend {
         ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
       });
     } catch (e) {
-    // A fixed-output build's network is a namespace of its own, never the host's (sandbox.ts).
-    if (spec.network) {
-      if (!findSlirp()) throw new BuildFailure(`${drv.name} needs the network (a fixed-output build), which needs slirp4netns: apt-get install -y slirp4netns`);
-      spec.ownNetwork = true;
-      spec.resolvConf = join(root, "resolv.conf");
-      writeFileSync(spec.resolvConf, SLIRP_RESOLV_CONF);
-    }
       const kept = keep();
-    let stopNetwork = () => {};
-    let drained = true;
       throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
     } finally {
-      limited.cleanup();
-    }
-    if (result.cancelled) {
-      removeTree(root);
-      throw new BuildFailure("cancelled", null, undefined, true);
       stopNetwork();
       // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
       drained = await limited.drain();
+      limited.cleanup();
     }
-    if (result.timedOut || result.exitCode !== 0) {
     if (!drained) {
       const kept = keep();
       throw new BuildFailure("processes of the build would not die; its outputs are not trusted", null, kept);
     }
+    if (result.cancelled) {
+      removeTree(root);
+      throw new BuildFailure("cancelled", null, undefined, true);
+    }
+    if (result.timedOut || result.exitCode !== 0) {
       const kept = keep();
       const why = result.timedOut
         ? `timed out after ${job.timeoutMs} ms`
@@ -185,12 +185,6 @@ export class LocalBackend implements Backend {
         const kept = keep();
         throw new BuildFailure(`output ${o} ($${o}) is a dangling symlink (to ${dangling})`, 0, kept);
       }
-      pending.push({
-        output: o,
-        tmpPath: p,
-        name: outputName(drv, o),
-        tmpHash: hashPart(name),
-        expectHash: o === drv.outputs[0] ? drv.outputHash : undefined,
       // Owned by the store, read-only, no special bits, no shared inode: before its hash is taken.
       try {
         sealOutput(p, storeOwner(this.store.dir));
@@ -198,6 +192,12 @@ export class LocalBackend implements Backend {
         const kept = keep();
         throw new BuildFailure((e as Error).message, 0, kept);
       }
+      pending.push({
+        output: o,
+        tmpPath: p,
+        name: outputName(drv, o),
+        tmpHash: hashPart(name),
+        expectHash: o === drv.outputs[0] ? drv.outputHash : undefined,
       });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));

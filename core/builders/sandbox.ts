@@ -24,13 +24,13 @@ export interface SandboxSpec {
   cwd: string;
   env: Record<string, string>;
   network: boolean;
-  command: string[];
-}
-
   /** with network: a network namespace of its own (slirp4netns) instead of the host's */
   ownNetwork?: boolean;
   /** with ownNetwork: a host file bound at /etc/resolv.conf (slirp4netns's DNS, SLIRP_RESOLV_CONF) */
   resolvConf?: string;
+  command: string[];
+}
+
 let bwrapPath: string | null | undefined;
 
 export function findBwrap(): string | null {
@@ -95,9 +95,6 @@ export function roBindNoFollow(p: string, optional: boolean): string[] {
   return [optional ? "--ro-bind-try" : "--ro-bind", p, p];
 }
 
-/** Bytes of the sandbox's /tmp tmpfs (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB). */
-export function sandboxTmpSize(): number {
-  const v = Number(process.env.BRAMBLE_SANDBOX_TMP_SIZE);
 /** What a build's /etc/resolv.conf says when it has a network of its own: slirp4netns's DNS forwarder. */
 export const SLIRP_RESOLV_CONF = "nameserver 10.0.2.3\n";
 
@@ -160,6 +157,9 @@ export function attachOwnNetwork(child: ChildProcess, log: (line: string) => voi
   };
 }
 
+/** Bytes of the sandbox's /tmp tmpfs (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB). */
+export function sandboxTmpSize(): number {
+  const v = Number(process.env.BRAMBLE_SANDBOX_TMP_SIZE);
   return v > 0 ? Math.floor(v) : 4 * 1024 ** 3;
 }
 
