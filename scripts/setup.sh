@@ -20,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# slirp4netns: a fixed-output build's own network namespace (docs/sandbox.md).
+bash scripts/setup-sandbox.sh
 # qemu-user with binfmt_misc, podman serving the Docker API, sshd. A backend that cannot be
 # set up here must not stop everything else: its tests print why they skip.
 bash scripts/setup-backends.sh || echo "setup: the backends' setup failed; their tests will say what is missing" >&2
