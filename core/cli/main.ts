@@ -17,7 +17,7 @@ import { findProjectRoot, loadProject, readProject } from "../project/project.js
 import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
 import { startServer } from "../serve/server.js";
 import { approvePaths, consentedSandboxPaths } from "../builders/host-access.js";
-import { repl, runFile } from "../starlark/cli.js";
+import { repl, starlarkMain } from "../starlark/cli.js";
 
 /** A failure already explained to the user; exit with its code. */
 export class ExitError extends Error {
@@ -509,10 +509,12 @@ export function makeProgram(): Command {
 
   program
     .command("starlark")
-    .description("run a plain Starlark file with the standard builtins")
-    .argument("<file>")
-    .action((file: string) => {
-      const code = runFile(file);
+    .description("run a plain Starlark file (or -c PROGRAM) as starlark-go's command does; -h for its options")
+    .argument("[args...]")
+    .helpOption(false)
+    .allowUnknownOption()
+    .action((args: string[]) => {
+      const code = starlarkMain(args);
       if (code !== 0) throw new ExitError("", code);
     });
 

@@ -3,10 +3,10 @@ import { call } from "./call.js";
 import { attrNames, getAttr, hasAttr } from "./ops.js";
 import { dictUpdate } from "./methods.js";
 import type { Thread } from "./thread.js";
-import { positional, unpackArgs } from "./unpack.js";
+import { positional, unpackArgs, wantBool } from "./unpack.js";
 import {
   Builtin, BuiltinFn, Bytes, Dict, Float, List, Range, StarSet, Tuple, Value, compare, err, hashString, iterValues,
-  len as valueLen, mustIterate, normInt, repr, str, truth, typeName, formatFloatG,
+  len as valueLen, mustIterate, normInt, repr, str, truth, typeName, bareErr,
 } from "./values.js";
 import { StarlarkError } from "./errors.js";
 
@@ -35,20 +35,21 @@ export function parseInt_(s: string, base: number): number | bigint | undefined 
       if (i === s.length) return neg && v !== 0 ? -v : v;
     }
   }
-  let t = s.trim().replace(/_/g, "");
-  if (s.includes("__")) return undefined;
+  // As starlark-go's parseInt: one sign, an optional prefix matching the base, then digits
+  // only (no spaces, no underscores).
+  let t = s;
   let neg = false;
   if (t.startsWith("+") || t.startsWith("-")) { neg = t[0] === "-"; t = t.slice(1); }
-  const lower = t.toLowerCase();
-  const prefixes: [string, number][] = [["0x", 16], ["0o", 8], ["0b", 2]];
   let b = base;
-  for (const [p, pb] of prefixes) {
-    if (lower.startsWith(p) && (base === 0 || base === pb)) { t = t.slice(2); b = pb; break; }
+  if (t.length > 1 && t[0] === "0") {
+    const pb = t.length > 2 ? ({ o: 8, x: 16, b: 2 } as Record<string, number>)[t[1].toLowerCase()] ?? 0 : 0;
+    if (pb !== 0) {
+      if (base === 0 || base === pb) { b = pb; t = t.slice(2); }
+    } else if (base === 0) {
+      return /^0+$/.test(t) ? 0 : undefined;
+    }
   }
-  if (b === 0) {
-    if (t.length > 1 && t[0] === "0" && /[^0]/.test(t)) return undefined;
-    b = 10;
-  }
+  if (b === 0) b = 10;
   if (t === "") return undefined;
   const digits = "0123456789abcdefghijklmnopqrstuvwxyz".slice(0, b);
   let v = 0n;
@@ -62,18 +63,15 @@ export function parseInt_(s: string, base: number): number | bigint | undefined 
 }
 
 function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], sign: number): Value {
-  let key: Value = null, dflt: Value | undefined;
-  for (const [k, v] of kw) {
-    if (k === "key") key = v;
-    else if (k === "default") dflt = v;
-    else throw err(`${name}: unexpected keyword argument "${k}"`);
-  }
-  if (args.length === 0) throw err(`${name}: got 0 arguments, want at least 1`);
-  const xs = args.length === 1 ? mustIterate(args[0], name) : args;
-  if (xs.length === 0) {
-    if (dflt !== undefined) return dflt;
-    throw err(`${name}: attempt to ${name === "max" ? "find maximum" : "find minimum"} of empty sequence`);
-  }
+  if (args.length === 0) throw err(`${name} requires at least one positional argument`);
+  const [key] = unpackArgs(name, [], kw, "key?");
+  let xs: Value[];
+  if (args.length === 1) {
+    const it = iterValues(args[0]);
+    if (it === undefined) throw err(`${name}: ${typeName(args[0])} value is not iterable`);
+    xs = it;
+  } else xs = args;
+  if (xs.length === 0) throw err(`${name}: argument is an empty sequence`);
   let best = xs[0];
   let bestKey = key === null ? best : call(th, key, [best]);
   for (let i = 1; i < xs.length; i++) {
@@ -141,17 +139,19 @@ function toFloatValue(x: Value): Float {
   }
   if (typeof x === "boolean") return new Float(x ? 1 : 0);
   if (typeof x === "string") {
-    const t = x.trim().toLowerCase();
+    // As starlark-go (Go's ParseFloat): no spaces, no digit separators; its wording.
+    if (x === "") throw err("float: empty string");
+    const t = x.toLowerCase();
     if (/^[+-]?(inf|infinity)$/.test(t)) return new Float(t.startsWith("-") ? -Infinity : Infinity);
     if (/^[+-]?nan$/.test(t)) return new Float(NaN);
-    if (/^[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(e[+-]?\d+)?$/.test(t)) {
-      const f = Number(t.replace(/_/g, ""));
-      if (!isFinite(f)) throw err(`float: floating-point number too large: ${x}`);
+    if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(t)) {
+      const f = Number(t);
+      if (!isFinite(f)) throw bareErr("floating-point number too large");
       return new Float(f);
     }
-    throw err(`float: invalid float literal: ${x}`);
+    throw bareErr(`invalid float literal: ${x}`);
   }
-  throw err(`float: got ${typeName(x)}, want number or string`);
+  throw bareErr(`float got ${typeName(x)}, want number or string`);
 }
 
 const builtinList: Builtin[] = [
@@ -160,7 +160,7 @@ const builtinList: Builtin[] = [
     if (typeof x === "number") return Math.abs(x);
     if (typeof x === "bigint") return x < 0n ? -x : x;
     if (x instanceof Float) return new Float(Math.abs(x.v));
-    throw err(`abs: got ${typeName(x)}, want int or float`);
+    throw bareErr(`got ${typeName(x)}, want int or float`);
   }),
   b("all", (_th, args, kw) => mustIterate(one("all", args, kw), "all").every(truth)),
   b("any", (_th, args, kw) => mustIterate(one("any", args, kw), "any").some(truth)),
@@ -207,7 +207,8 @@ const builtinList: Builtin[] = [
     throw new StarlarkError("fail: " + args.map(str).join(sep));
   }),
   b("float", (_th, args, kw) => {
-    positional("float", args, kw, 0, 1);
+    if (kw.length > 0) throw bareErr("float does not accept keyword arguments");
+    if (args.length > 1) throw bareErr(`float got ${args.length} arguments, wants 1`);
     return args.length === 0 ? new Float(0) : toFloatValue(args[0]);
   }),
   b("getattr", (_th, args, kw) => {
@@ -230,7 +231,12 @@ const builtinList: Builtin[] = [
   b("hash", (_th, args, kw) => {
     const x = one("hash", args, kw);
     if (typeof x === "string") return hashString(x);
-    if (x instanceof Bytes) return hashString(String.fromCharCode(...x.b));
+    if (x instanceof Bytes) {
+      // FNV-1a, 32 bits, over the bytes, as the spec gives
+      let h = 2166136261;
+      for (const c of x.b) h = Math.imul(h ^ c, 16777619);
+      return h >>> 0;
+    }
     throw err(`hash: got ${typeName(x)}, want string or bytes`);
   }),
   b("int", (_th, args, kw) => {
@@ -239,7 +245,7 @@ const builtinList: Builtin[] = [
       if (typeof x0 === "number") return x0;
       if (typeof x0 === "string") {
         const v = parseInt_(x0, 10);
-        if (v === undefined) throw err(`int: invalid literal with base 10: ${repr(x0)}`);
+        if (v === undefined) throw err(`int: invalid literal with base 10: ${x0}`);
         return v;
       }
     }
@@ -249,19 +255,19 @@ const builtinList: Builtin[] = [
       if (typeof x !== "string") throw err("int: can't convert non-string with explicit base");
       if (typeof baseV !== "number" || (baseV !== 0 && (baseV < 2 || baseV > 36))) throw err("int: base must be an integer >= 2 && <= 36");
       const v = parseInt_(x, baseV);
-      if (v === undefined) throw err(`int: invalid literal with base ${baseV}: ${repr(x)}`);
+      if (v === undefined) throw err(`int: invalid literal with base ${baseV}: ${x}`);
       return v;
     }
     if (typeof x === "number" || typeof x === "bigint") return x;
     if (typeof x === "boolean") return x ? 1 : 0;
     if (x instanceof Float) {
-      if (!isFinite(x.v)) throw err(`int: cannot convert float ${formatFloatG(x.v)} to integer`);
+      if (!isFinite(x.v)) throw err(`int: cannot convert float ${Number.isNaN(x.v) ? "NaN" : "infinity"} to integer`);
       const t = Math.trunc(x.v);
       return Number.isSafeInteger(t) ? t : normInt(BigInt(t));
     }
     if (typeof x === "string") {
       const v = parseInt_(x, 10);
-      if (v === undefined) throw err(`int: invalid literal with base 10: ${repr(x)}`);
+      if (v === undefined) throw err(`int: invalid literal with base 10: ${x}`);
       return v;
     }
     throw err(`int: got ${typeName(x)}, want int, float, string or bool`);
@@ -324,7 +330,9 @@ const builtinList: Builtin[] = [
   }),
   b("sorted", (th, args, kw) => {
     const [x, key, reverse] = unpackArgs("sorted", args, kw, "iterable", "key?", "reverse?");
-    return new List(sortValues(th, mustIterate(x, "sorted"), key, truth(reverse)));
+    const xs = iterValues(x);
+    if (xs === undefined) throw err(`sorted: for parameter iterable: got ${typeName(x)}, want iterable`);
+    return new List(sortValues(th, xs, key, wantBool("sorted", "reverse", reverse, false, kw)));
   }),
   b("str", (_th, args, kw) => {
     if (args.length === 1 && kw.length === 0) {

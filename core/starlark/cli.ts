@@ -1,11 +1,15 @@
-// `bramble starlark FILE` and `bramble repl`.
+// `bramble starlark` (the reference's `starlark` command: a file, `-c PROGRAM`, dialect
+// options, load() of files) and `bramble repl`. Imports only the interpreter, so a start-up
+// path can call starlarkMain() without loading the rest of bramble.
 import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
 import * as readline from "node:readline";
+import { fileOptions, runChunks, testPredeclared } from "./assert.js";
 import { StarlarkError } from "./errors.js";
-import { execFile } from "./eval.js";
+import { execFile, LoadFn } from "./eval.js";
 import { json } from "./json.js";
 import { math } from "./math.js";
-import { DEFAULT_DIALECT, PERMISSIVE_DIALECT } from "./resolver.js";
+import { DEFAULT_DIALECT, Dialect, PERMISSIVE_DIALECT } from "./resolver.js";
 import { Thread } from "./thread.js";
 import { Value, repr } from "./values.js";
 
@@ -19,24 +23,162 @@ function formatError(e: unknown): string {
   return `internal error: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-/** Run a plain Starlark file; print() goes to out (stdout). Returns the exit code. */
-export function runFile(path: string, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number {
-  let src: string;
-  try {
-    src = readFileSync(path, "utf8");
-  } catch (e) {
-    err.write(`${path}: ${(e as Error).message}\n`);
-    return 1;
+interface Writable { write(s: string): unknown }
+
+export const STARLARK_USAGE = `usage: bramble starlark [options] FILE
+       bramble starlark [options] -c PROGRAM
+Runs a plain Starlark file with the json and math modules, as starlark-go's command does.
+options (one dash or two):
+  -c PROGRAM           run PROGRAM instead of a file (named "cmdline" in errors)
+  -recursion           allow recursive functions and while loops (as starlark-go's -recursion)
+  -globalreassign      allow rebinding a top-level name, and if/for/while at top level and
+                       while loops (as starlark-go's -globalreassign)
+  -toplevelcontrol     allow if/for/while at top level
+  -while               allow while loops
+  -set=false           no set builtin (sets are standard; -set alone is accepted)
+  -test                provide the test module (assert, catch, matches, freeze) and run
+                       starlark-go testdata style: chunks between "---" lines, each in its
+                       own module; a chunk with a '### "regexp"' line must fail with a
+                       matching error; "# option:NAME" lines turn dialect options on
+  -h, -help            this text
+`;
+
+export interface StarlarkOptions {
+  dialect: Dialect;
+  program?: string;
+  file?: string;
+  test: boolean;
+}
+
+/** Parse `bramble starlark`'s arguments; a string is a usage error. */
+export function parseStarlarkArgs(argv: string[]): StarlarkOptions | string {
+  const d = { ...DEFAULT_DIALECT };
+  const o: StarlarkOptions = { dialect: d, test: false };
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--" ) { files.push(...argv.slice(i + 1)); break; }
+    if (!a.startsWith("-") || a === "-") { files.push(a); continue; }
+    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m) return `unknown option ${a}`;
+    const name = m[1].replace(/-/g, "");
+    let on = true;
+    if (m[2] !== undefined) {
+      if (!/^(true|false|1|0)$/.test(m[2])) return `invalid value ${JSON.stringify(m[2])} for option ${a.split("=")[0]}`;
+      on = m[2] === "true" || m[2] === "1";
+    }
+    switch (name) {
+      case "c":
+        if (m[2] !== undefined) { o.program = m[2]; break; }
+        if (i + 1 >= argv.length) return "option -c needs a program";
+        o.program = argv[++i];
+        break;
+      case "recursion": d.recursion = on; d.while ||= on; break;
+      case "globalreassign": d.globalReassign = on; d.topLevelControl ||= on; d.while ||= on; break;
+      case "toplevelcontrol": d.topLevelControl = on; break;
+      case "while": d.while = on; break;
+      case "set": d.set = on; break;
+      case "test": o.test = on; break;
+      case "h": case "help": return "";
+      default: return `unknown option ${a}`;
+    }
   }
-  const thread = new Thread("main", (msg) => { out.write(msg + "\n"); });
+  if (o.program === undefined && files.length !== 1) return files.length === 0 ? "want a Starlark file name or -c PROGRAM" : "want at most one Starlark file name";
+  if (o.program !== undefined && files.length > 0) return "want a Starlark file name or -c PROGRAM, not both";
+  o.file = files[0];
+  return o;
+}
+
+/**
+ * load() for plain Starlark: a module is a file named relative to the directory of the file
+ * that loads it (or the working directory, for -c), run once per path with the same dialect
+ * and predeclared names; a module that loads itself, directly or not, is "cycle in load graph".
+ */
+export function fileLoader(dialect: Dialect, predeclared: Map<string, Value>): LoadFn {
+  const cache = new Map<string, Map<string, Value> | null>();
+  const load = (thread: Thread, module: string): Map<string, Value> => {
+    // Each module runs on a thread named "exec FILE", as in starlark-go's command.
+    const from = thread.name.startsWith("exec ") ? thread.name.slice(5) : undefined;
+    const base = from && from !== "cmdline" ? dirname(from) : ".";
+    const path = isAbsolute(module) ? module : resolve(base, module);
+    const key = path;
+    if (cache.has(key)) {
+      const g = cache.get(key);
+      if (g === null) throw new StarlarkError("cycle in load graph");
+      return g!;
+    }
+    cache.set(key, null);
+    let src: string;
+    try {
+      src = readFileSync(path, "utf8");
+    } catch (e) {
+      cache.delete(key);
+      throw new StarlarkError(`open ${module}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
+    }
+    const name = from && !isAbsolute(module) ? displayPath(from, module) : module;
+    try {
+      const g = execFile(new Thread(`exec ${name}`, thread.print), name, src, predeclared, { dialect, load });
+      cache.set(key, g);
+      return g;
+    } catch (e) {
+      cache.delete(key);
+      throw e;
+    }
+  };
+  return load;
+}
+
+/** The name a loaded file gets in positions: its path as written, joined to the loader's directory. */
+function displayPath(from: string, module: string): string {
+  const dir = dirname(from);
+  return dir === "." ? module : `${dir}/${module}`;
+}
+
+/** `bramble starlark ARGS...`: returns the exit status. */
+export function starlarkMain(argv: string[], out: Writable = process.stdout, err: Writable = process.stderr): number {
+  const o = parseStarlarkArgs(argv);
+  if (typeof o === "string") {
+    if (o === "") { out.write(STARLARK_USAGE); return 0; }
+    err.write(`bramble starlark: ${o}\n${STARLARK_USAGE}`);
+    return 2;
+  }
+  let src: string;
+  const name = o.program !== undefined ? "cmdline" : o.file!;
+  if (o.program !== undefined) src = o.program;
+  else {
+    try {
+      src = readFileSync(o.file!, "utf8");
+    } catch (e) {
+      err.write(`${o.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}\n`);
+      return 1;
+    }
+  }
+  const print = (msg: string) => { out.write(msg + "\n"); };
+  const predeclared = standardPredeclared();
+  if (o.test) {
+    const dialect = fileOptions(src, o.dialect);
+    const results = runChunks(name, src, predeclared, { dialect, load: fileLoader(dialect, new Map([...predeclared])) }, print);
+    let failed = 0;
+    for (const r of results) if (!r.ok) { failed++; err.write(`${name}:${r.line}: chunk failed:\n${r.message}\n`); }
+    out.write(`${results.length - failed} passed, ${failed} failed\n`);
+    return failed > 0 ? 1 : 0;
+  }
+  const thread = new Thread(`exec ${name}`, print);
   try {
-    execFile(thread, path, src, standardPredeclared(), { dialect: DEFAULT_DIALECT });
+    execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared) });
     return 0;
   } catch (e) {
     err.write(formatError(e) + "\n");
     return 1;
   }
 }
+
+/** Run a plain Starlark file with the default dialect; print() goes to out. Returns the exit code. */
+export function runFile(path: string, out: Writable = process.stdout, err: Writable = process.stderr): number {
+  return starlarkMain([path], out, err);
+}
+
+export { testPredeclared };
 
 /** Does this chunk need more lines (an open bracket, a trailing colon or backslash, or a block)? */
 export function needsMore(chunk: string): boolean {
@@ -61,7 +203,6 @@ export function needsMore(chunk: string): boolean {
   if (lines.length > 1) return last.trim() !== ""; // inside a block: end with a blank line
   return /:\s*(#.*)?$/.test(last);
 }
-
 /** An interactive prompt with line editing, history and multi-line input. */
 export async function repl(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
   const rl = readline.createInterface({ input, output, terminal: (output as { isTTY?: boolean }).isTTY === true, historySize: 1000, prompt: ">>> " });

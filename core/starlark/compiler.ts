@@ -35,7 +35,7 @@ export function locate(fr: Frame, pos: Position, e: unknown, prefix?: string): S
   if (e instanceof StarlarkError) se = e;
   else if (isStackOverflow(e)) se = new StarlarkError("stack overflow: Starlark call stack (or expression nesting) too deep");
   else se = new StarlarkError(e instanceof Error ? e.message : String(e));
-  if (prefix && !se.msg.startsWith(prefix + ":") && !se.msg.startsWith("fail:")) se.setMsg(`${prefix}: ${se.msg}`);
+  if (prefix && !se.bare && !se.msg.startsWith(prefix + ":") && !se.msg.startsWith("fail:")) se.setMsg(`${prefix}: ${se.msg}`);
   fr.callPos = pos;
   try {
     se.callStack = fr.th.callStack();
@@ -406,6 +406,7 @@ export class Compiler {
   }
 
   private augmented(op: string, lhs: Expr, rhs: Expr, pos: Position): Ex {
+    while (lhs.kind === "Paren") lhs = lhs.x;
     const r = this.expr(rhs);
     const apply = (fr: Frame, x: Value, y: Value): Value => {
       if (op === "+" && typeof x === "number" && typeof y === "number") {

@@ -49,6 +49,8 @@ export class StarlarkError extends Error {
   sourceLine?: string;
   /** internal: true once the interpreter has attached a position and stack. */
   located = false;
+  /** internal: a builtin's error that is not prefixed with the builtin's name */
+  bare = false;
 
   constructor(msg: string, pos?: Position) {
     super(msg);

@@ -1,44 +1,75 @@
 // The json module: encode, decode, indent, encode_indent (as starlark-go's lib/json).
 import { unpackArgs, positional } from "./unpack.js";
+import { StarlarkError } from "./errors.js";
 import {
-  Builtin, Dict, Float, List, Struct, Tuple, Value, err, isHostValue, normInt, typeName, HashTable,
+  Builtin, Dict, Float, List, Struct, Value, err, formatFloatG, isHostValue, iterValues, normInt, typeName,
 } from "./values.js";
 
-function quoteJSON(s: string): string {
-  return JSON.stringify(s);
+const quoteJSON = (s: string): string => quoteString(s);
+
+/** As starlark-go: printable ASCII as Go quotes it, anything else as Go's json.Marshal. */
+function quoteString(s: string): string {
+  const q = JSON.stringify(s);
+  if (/^[\x20-\x7e]*$/.test(s)) return q;
+  return q.replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
-export function encode(x: Value, path: unknown[] = []): string {
+/** json.encode, as starlark-go's: floats stay floats (2.0), any iterable is an array. */
+export function encode(x: Value, path: Set<unknown> = new Set()): string {
   if (x === null) return "null";
   switch (typeof x) {
     case "boolean": return x ? "true" : "false";
     case "number": case "bigint": return String(x);
-    case "string": return quoteJSON(x);
+    case "string": return quoteString(x);
   }
   if (x instanceof Float) {
-    if (!isFinite(x.v)) throw err(`json.encode: cannot encode non-finite float ${x.v}`);
-    return Number.isInteger(x.v) && Math.abs(x.v) < 1e21 ? x.v.toFixed(1).replace(/\.0$/, "") : String(x.v);
+    if (!isFinite(x.v)) throw err(`cannot encode non-finite float ${formatFloatG(x.v)}`);
+    return formatFloatG(x.v);
   }
-  if (path.includes(x)) throw err(`json.encode: cycle in JSON structure`);
-  if (path.length > 500) throw err(`json.encode: nesting too deep`);
-  path.push(x);
+  if (path.has(x)) throw err(`cycle in JSON structure`);
+  path.add(x);
   try {
-    if (x instanceof List || x instanceof Tuple) return "[" + x.elems.map((e) => encode(e, path)).join(",") + "]";
     if (x instanceof Dict) {
       const items = x.entries();
-      for (const [k] of items) if (typeof k !== "string") throw err(`json.encode: dict has ${typeName(k)} key, want string`);
+      for (const [k] of items) if (typeof k !== "string") throw err(`dict has ${typeName(k)} key, want string`);
       items.sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : (a[0] as string) > (b[0] as string) ? 1 : 0));
-      return "{" + items.map(([k, v]) => quoteJSON(k as string) + ":" + encode(v, path)).join(",") + "}";
+      return "{" + items.map(([k, v]) => {
+        try {
+          return quoteString(k as string) + ":" + encode(v, path);
+        } catch (e) {
+          throw nested(e, `in dict key ${quoteString(k as string)}: `);
+        }
+      }).join(",") + "}";
     }
-    if (x instanceof HashTable) throw err(`json.encode: cannot encode set as JSON`);
+    const xs = iterValues(x);
+    if (xs !== undefined) {
+      return "[" + xs.map((e, i) => {
+        try {
+          return encode(e, path);
+        } catch (e) {
+          throw nested(e, `at ${typeName(x)} index ${i}: `);
+        }
+      }).join(",") + "]";
+    }
     if (isHostValue(x)) {
       const names = x.attrNames().slice().sort();
-      return "{" + names.map((n) => quoteJSON(n) + ":" + encode(x.attr(n) ?? null, path)).join(",") + "}";
+      return "{" + names.map((n) => {
+        try {
+          return quoteString(n) + ":" + encode(x.attr(n) ?? null, path);
+        } catch (e) {
+          throw nested(e, `in field .${n}: `);
+        }
+      }).join(",") + "}";
     }
   } finally {
-    path.pop();
+    path.delete(x);
   }
-  throw err(`json.encode: cannot encode ${typeName(x)} as JSON`);
+  throw err(`cannot encode ${typeName(x)} as JSON`);
+}
+
+function nested(e: unknown, prefix: string): unknown {
+  if (e instanceof StarlarkError && !e.located) e.setMsg(prefix + e.msg);
+  return e;
 }
 
 class Decoder {
@@ -56,7 +87,7 @@ class Decoder {
     if (this.i >= this.s.length) this.fail("unexpected end of file");
     const c = this.s[this.i];
     if (c === "{") {
-      if (++this.depth > 1000) this.fail("nesting too deep");
+      ++this.depth;
       this.i++;
       const d = new Dict();
       this.ws();
@@ -76,7 +107,7 @@ class Decoder {
       }
     }
     if (c === "[") {
-      if (++this.depth > 1000) this.fail("nesting too deep");
+      ++this.depth;
       this.i++;
       const out: Value[] = [];
       this.ws();
@@ -154,6 +185,14 @@ export function indent(s: string, prefix: string, ind: string): string {
   return out.join("");
 }
 
+function withName<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw nested(e, `${name}: `);
+  }
+}
+
 function strArg(fn: string, what: string, v: Value, dflt: string): string {
   if (v === null) return dflt;
   if (typeof v !== "string") throw err(`${fn}: for parameter ${what}: got ${typeName(v)}, want string`);
@@ -163,10 +202,11 @@ function strArg(fn: string, what: string, v: Value, dflt: string): string {
 export const json = new Struct("module", {
   encode: new Builtin("json.encode", (_th, args, kw) => {
     positional("json.encode", args, kw, 1, 1);
-    return encode(args[0]);
+    return withName("json.encode", () => encode(args[0]));
   }),
   decode: new Builtin("json.decode", (_th, args, kw) => {
     const [x, dflt] = unpackArgs("json.decode", args, kw, "x", "default?");
+    if (args.length < 1) throw err("json.decode: unexpected keyword argument x");
     if (typeof x !== "string") throw err(`json.decode: for parameter x: got ${typeName(x)}, want string`);
     const hasDefault = args.length > 1 || kw.some(([k]) => k === "default");
     try {
@@ -177,13 +217,18 @@ export const json = new Struct("module", {
     }
   }),
   indent: new Builtin("json.indent", (_th, args, kw) => {
-    const [s, prefix, ind] = unpackArgs("json.indent", args, kw, "str", "prefix?", "indent?");
-    if (typeof s !== "string") throw err(`json.indent: for parameter str: got ${typeName(s)}, want string`);
+    // prefix and indent by keyword only, the string by position only (as starlark-go)
+    const [prefix, ind] = unpackArgs("json.indent", [], kw, "prefix?", "indent?");
+    positional("json.indent", args, [], 1, 1);
+    const s = args[0];
+    if (typeof s !== "string") throw err(`json.indent: for parameter 1: got ${typeName(s)}, want string`);
     return indent(s, strArg("json.indent", "prefix", prefix, ""), strArg("json.indent", "indent", ind, "\t"));
   }),
   encode_indent: new Builtin("json.encode_indent", (_th, args, kw) => {
-    const [x, prefix, ind] = unpackArgs("json.encode_indent", args, kw, "x", "prefix?", "indent?");
-    return indent(encode(x), strArg("json.encode_indent", "prefix", prefix, ""), strArg("json.encode_indent", "indent", ind, "\t"));
+    const [prefix, ind] = unpackArgs("json.encode_indent", [], kw, "prefix?", "indent?");
+    positional("json.encode_indent", args, [], 1, 1);
+    const x = args[0];
+    return indent(withName("json.encode_indent", () => encode(x)), strArg("json.encode_indent", "prefix", prefix, ""), strArg("json.encode_indent", "indent", ind, "\t"));
   }),
 });
 (json as unknown as { repr: () => string }).repr = () => '<module "json">';

@@ -1,4 +1,5 @@
 // Methods of list, dict and set.
+import { StarlarkError } from "./errors.js";
 import type { Method } from "./string.js";
 import { positional, unpackArgs } from "./unpack.js";
 import {
@@ -10,7 +11,7 @@ function listIndex(name: string, l: List, v: Value, allowEnd: boolean): number {
   const n = l.elems.length;
   let i = v < 0 ? v + n : v;
   if (allowEnd) return Math.max(0, Math.min(n, i));
-  if (i < 0 || i >= n) throw err(`${name}: index ${v} out of range [${-n}:${n - 1}]`);
+  if (i < 0 || i >= n) throw err(n === 0 ? `${name}: index ${v} out of range: empty list` : `${name}: list index ${v} out of range [${-n}:${n - 1}]`);
   return i;
 }
 
@@ -56,7 +57,7 @@ export const listMethods: Record<string, Method> = {
   pop(_th, l: List, args, kw) {
     positional("pop", args, kw, 0, 1);
     l.checkMutable("pop from");
-    if (l.elems.length === 0 && args.length === 0) throw err("pop: list is empty");
+    if (l.elems.length === 0 && args.length === 0) throw err("pop: index -1 out of range: empty list");
     const i = args.length === 0 ? l.elems.length - 1 : listIndex("pop", l, args[0], false);
     return l.elems.splice(i, 1)[0];
   },
@@ -178,13 +179,14 @@ export function setSymDiff(a: StarSet, b: StarSet): StarSet {
 export const setMethods: Record<string, Method> = {
   add(_th, s: StarSet, args, kw) {
     positional("add", args, kw, 1, 1);
-    if (s.has(args[0])) return null; // not a mutation
+    s.checkMutable("insert into"); // even when the element is present, as starlark-go
+    if (s.has(args[0])) return null;
     s.add(args[0]);
     return null;
   },
   clear(_th, s: StarSet, args, kw) {
     positional("clear", args, kw, 0, 0);
-    s.clear();
+    if (s.size > 0) s.clear(); // starlark-go clears (and checks) only a non-empty set
     return null;
   },
   difference(_th, s: StarSet, args, kw) {
@@ -195,6 +197,7 @@ export const setMethods: Record<string, Method> = {
   },
   discard(_th, s: StarSet, args, kw) {
     positional("discard", args, kw, 1, 1);
+    s.checkMutable("delete from"); // even when the element is absent, as starlark-go
     if (s.has(args[0])) s.delete(args[0]);
     return null;
   },
@@ -221,9 +224,9 @@ export const setMethods: Record<string, Method> = {
   },
   pop(_th, s: StarSet, args, kw) {
     positional("pop", args, kw, 0, 0);
-    s.checkMutable("delete from");
     const k = s.firstKey();
     if (k === undefined) throw err("pop: empty set");
+    s.checkMutable("delete from");
     s.delete(k);
     return k;
   },
@@ -252,3 +255,25 @@ export const setMethods: Record<string, Method> = {
 };
 
 export { unpackArgs };
+
+/**
+ * starlark-go prefixes a method's "cannot mutate" error with the method's name
+ * ("append: cannot append to frozen list"), except dict.clear's.
+ */
+function prefixMutationErrors(table: Record<string, Method>, except: string[] = []): void {
+  for (const name of Object.keys(table)) {
+    if (except.includes(name)) continue;
+    const m = table[name];
+    table[name] = (th, recv, args, kw) => {
+      try {
+        return m(th, recv, args, kw);
+      } catch (e) {
+        if (e instanceof StarlarkError && e.msg.startsWith("cannot ") && !e.located) e.setMsg(`${name}: ${e.msg}`);
+        throw e;
+      }
+    };
+  }
+}
+prefixMutationErrors(listMethods);
+prefixMutationErrors(dictMethods, ["clear"]);
+prefixMutationErrors(setMethods);

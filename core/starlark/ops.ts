@@ -189,7 +189,7 @@ function checkIndex(x: Value, i: Value, n: number): number {
     throw err(`${typeName(x)} index: got ${typeName(i)}, want int`);
   }
   const j = i < 0 ? i + n : i;
-  if (j < 0 || j >= n) throw err(`index ${i} out of range [${-n}:${n - 1}]`);
+  if (j < 0 || j >= n) throw err(n === 0 ? `index ${i} out of range: empty ${typeName(x)}` : `${typeName(x)} index ${i} out of range [${-n}:${n - 1}]`);
   return j;
 }
 

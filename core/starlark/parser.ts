@@ -5,7 +5,8 @@ import type {
   Arg, Clause, DictEntry, Expr, File, Ident, Literal, LoadStmt, Param, Stmt,
 } from "./syntax.js";
 
-const MAX_DEPTH = 200;
+/** starlark-go stops at 1000 levels of its parser's recursion, about 76 brackets; ours counts brackets, blocks and operators. */
+const MAX_DEPTH = 1000;
 
 // Binary operator precedence (higher binds tighter).
 const PREC: Record<string, number> = {
@@ -27,8 +28,20 @@ function describe(t: Token): string {
     case "FLOAT": return "float literal";
     case "STRING": return "string literal";
     case "BYTES": return "bytes literal";
+    case "KEYWORD": return t.text;
     default: return `'${t.text}'`;
   }
+}
+
+/** How starlark-go names a token it wants: punctuation quoted, keywords bare. */
+function wanted(text: string): string {
+  return /^[a-z]/.test(text) ? text : `'${text}'`;
+}
+
+/** Tokens that end a comma-separated list (starlark-go's terminatesExprList). */
+function terminatesExprList(t: Token): boolean {
+  if (t.kind === "NEWLINE" || t.kind === "EOF") return true;
+  return t.kind === "OP" && (t.text === "=" || t.text === "}" || t.text === "]" || t.text === ")" || t.text === ";");
 }
 
 export class Parser {
@@ -63,11 +76,11 @@ export class Parser {
     throw new StarlarkError(msg, pos);
   }
   private expect(text: string): Token {
-    if (!this.is(text)) this.error(`got ${describe(this.tok)}, want '${text}'`);
+    if (!this.is(text)) this.error(`got ${describe(this.tok)}, want ${wanted(text)}`);
     return this.next();
   }
   private enter(): void {
-    if (++this.depth > MAX_DEPTH) this.error("nesting too deep (more than " + MAX_DEPTH + " levels)");
+    if (++this.depth > MAX_DEPTH) this.error("excessive nesting");
   }
 
   parseFile(): File {
@@ -99,7 +112,7 @@ export class Parser {
           const pos = this.next().pos;
           const vars = this.parseLoopVars();
           this.expect("in");
-          const iter = this.parseExpr();
+          const iter = this.parseExpr(false);
           this.expect(":");
           const body = this.parseSuite();
           this.depth--;
@@ -191,7 +204,7 @@ export class Parser {
         case "return": {
           this.next();
           let result: Expr | undefined;
-          if (this.tok.kind !== "NEWLINE" && this.tok.kind !== "EOF" && !this.is(";")) result = this.parseExpr();
+          if (this.tok.kind !== "NEWLINE" && this.tok.kind !== "EOF" && !this.is(";")) result = this.parseExpr(false);
           return { kind: "Return", pos: t.pos, result };
         }
         case "break": case "continue": case "pass":
@@ -200,10 +213,10 @@ export class Parser {
         case "load": return this.parseLoad();
       }
     }
-    const x = this.parseExpr();
+    const x = this.parseExpr(false);
     if (this.tok.kind === "OP" && ASSIGN_OPS.has(this.tok.text)) {
       const opTok = this.next();
-      const rhs = this.parseExpr();
+      const rhs = this.parseExpr(false);
       return { kind: "Assign", pos: opTok.pos, op: opTok.text, lhs: x, rhs };
     }
     return { kind: "ExprStmt", pos: x.pos, x };
@@ -232,14 +245,16 @@ export class Parser {
       if (this.tok.kind === "STRING") {
         const lit = this.next();
         const name = lit.value as string;
-        from.push({ kind: "Ident", pos: lit.pos, name });
-        to.push({ kind: "Ident", pos: lit.pos, name });
+        const at = { ...lit.pos, col: lit.pos.col + 1 };
+        from.push({ kind: "Ident", pos: at, name });
+        to.push({ kind: "Ident", pos: at, name });
       } else if (this.tok.kind === "IDENT") {
         const id = this.parseIdent();
-        this.expect("=");
-        if (this.tok.kind !== "STRING") this.error(`load operand must be "name" or localname="name" (got ${describe(this.tok)})`);
+        if (!this.is("=")) this.error(`load operand must be "${id.name}" or ${id.name}="originalname" (want '=' after ${id.name})`);
+        this.next();
+        if (this.tok.kind !== "STRING") this.error(`original name of loaded symbol must be quoted: ${id.name}="originalname"`);
         const lit = this.next();
-        from.push({ kind: "Ident", pos: lit.pos, name: lit.value as string });
+        from.push({ kind: "Ident", pos: { ...lit.pos, col: lit.pos.col + 1 }, name: lit.value as string });
         to.push(id);
       } else this.error(`load operand must be "name" or localname="name" (got ${describe(this.tok)})`);
     }
@@ -253,14 +268,16 @@ export class Parser {
   }
 
   private parseIdent(): Ident {
-    if (this.tok.kind !== "IDENT") this.error(`got ${describe(this.tok)}, want identifier`);
+    if (this.tok.kind !== "IDENT") this.error("not an identifier");
     const t = this.next();
     return { kind: "Ident", pos: t.pos, name: t.text };
   }
 
-  private parseParams(close: string): Param[] {
+  private parseParams(_close: string): Param[] {
     const params: Param[] = [];
-    while (!this.is(close)) {
+    while (!this.is(")") && !this.is(":") && this.tok.kind !== "EOF") {
+      if (params.length > 0) this.expect(",");
+      if (this.is(")")) break;
       const pos = this.tok.pos;
       if (this.is("*")) {
         this.next();
@@ -272,15 +289,13 @@ export class Parser {
       } else {
         const name = this.parseIdent();
         if (this.is("=")) {
-          this.next();
+          const eqPos = this.next().pos;
           const start = this.tok.offset;
           const d = this.parseTest();
           const end = this.toks[this.p - 1].end;
-          params.push({ kind: "default", name, default_: d, pos, defaultText: this.src.slice(start, end) });
+          params.push({ kind: "default", name, default_: d, pos, eqPos, defaultText: this.src.slice(start, end) });
         } else params.push({ kind: "plain", name, pos });
       }
-      if (!this.is(",")) break;
-      this.next();
     }
     return params;
   }
@@ -293,31 +308,26 @@ export class Parser {
     const elems = [first];
     while (this.is(",")) {
       this.next();
-      if (this.is("in")) break;
+      if (terminatesExprList(this.tok)) break;
       elems.push(this.parsePrimaryWithSuffix());
     }
     return { kind: "Tuple", pos, elems };
   }
 
-  /** Expression = Test {',' Test} [','] — a bare tuple if there is a comma. */
-  parseExpr(): Expr {
+  /** Expression = Test {',' Test} [','] — a bare tuple if there is a comma; a trailing comma only inside parentheses. */
+  parseExpr(inParens = true): Expr {
     const x = this.parseTest();
     if (!this.is(",")) return x;
     const elems = [x];
     while (this.is(",")) {
-      this.next();
-      if (this.endOfExprList()) break;
+      const comma = this.next().pos;
+      if (terminatesExprList(this.tok)) {
+        if (!inParens) this.error("unparenthesized tuple with trailing comma", comma);
+        break;
+      }
       elems.push(this.parseTest());
     }
     return { kind: "Tuple", pos: x.pos, elems };
-  }
-
-  private endOfExprList(): boolean {
-    const t = this.tok;
-    if (t.kind === "NEWLINE" || t.kind === "EOF") return true;
-    if (t.kind === "OP") return [")", "]", "}", "=", ";", ":"].includes(t.text) || ASSIGN_OPS.has(t.text);
-    if (t.kind === "KEYWORD") return t.text === "in" || t.text === "for" || t.text === "if";
-    return false;
   }
 
   parseTest(): Expr {
@@ -328,7 +338,7 @@ export class Parser {
       if (this.is("if")) {
         const pos = this.next().pos;
         const cond = this.parseBinary(0);
-        if (!this.is("else")) this.error(`conditional expression without else clause`);
+        if (!this.is("else")) this.error(`conditional expression without else clause`, pos);
         this.next();
         const else_ = this.parseTest();
         return { kind: "Cond", pos, cond, then: x, else_ };
@@ -365,8 +375,10 @@ export class Parser {
         let op: string | undefined;
         const t = this.tok;
         if (t.kind === "OP" || t.kind === "KEYWORD") {
-          if (t.text === "not" && this.peek().kind === "KEYWORD" && this.peek().text === "in") op = "not in";
-          else if (t.text in PREC && t.text !== "not") op = t.text;
+          if (t.text === "not") {
+            if (!(this.peek().kind === "KEYWORD" && this.peek().text === "in")) this.error(`got ${describe(this.peek())}, want in`, this.peek().pos);
+            op = "not in";
+          } else if (t.text in PREC) op = t.text;
         }
         if (op === undefined) return x;
         const prec = PREC[op];
@@ -414,7 +426,7 @@ export class Parser {
         const lb = this.next().pos;
         let lo: Expr | undefined, hi: Expr | undefined, step: Expr | undefined;
         if (!this.is(":")) {
-          lo = this.parseExpr();
+          lo = this.parseExpr(false);
           if (this.is("]")) {
             this.next();
             x = { kind: "Index", pos: lb, x, index: lo };
@@ -435,7 +447,9 @@ export class Parser {
 
   private parseArgs(): Arg[] {
     const args: Arg[] = [];
-    while (!this.is(")")) {
+    while (!this.is(")") && this.tok.kind !== "EOF") {
+      if (args.length > 0) this.expect(",");
+      if (this.is(")")) break;
       const pos = this.tok.pos;
       if (this.is("*")) {
         this.next();
@@ -443,15 +457,14 @@ export class Parser {
       } else if (this.is("**")) {
         this.next();
         args.push({ kind: "starstar", value: this.parseTest(), pos });
-      } else if (this.tok.kind === "IDENT" && this.peek().kind === "OP" && this.peek().text === "=") {
-        const name = this.next().text;
-        this.next();
-        args.push({ kind: "named", name, value: this.parseTest(), pos });
       } else {
-        args.push({ kind: "pos", value: this.parseTest(), pos });
+        const x = this.parseTest();
+        if (this.is("=")) {
+          if (x.kind !== "Ident") this.error("keyword argument must have form name=expr");
+          this.next();
+          args.push({ kind: "named", name: x.name, value: this.parseTest(), pos });
+        } else args.push({ kind: "pos", value: x, pos });
       }
-      if (!this.is(",")) break;
-      this.next();
     }
     return args;
   }
@@ -490,7 +503,7 @@ export class Parser {
             }
             const x = this.parseTest();
             if (this.is("for")) {
-              const clauses = this.parseClauses();
+              const clauses = this.parseClauses("]");
               this.expect("]");
               this.depth--;
               return { kind: "Comp", pos: t.pos, curly: false, body: x, clauses };
@@ -515,7 +528,7 @@ export class Parser {
             }
             const first = this.parseEntry();
             if (this.is("for")) {
-              const clauses = this.parseClauses();
+              const clauses = this.parseClauses("}");
               this.expect("}");
               this.depth--;
               return { kind: "Comp", pos: t.pos, curly: true, body: first, clauses };
@@ -542,9 +555,9 @@ export class Parser {
     return { key, value, pos };
   }
 
-  private parseClauses(): Clause[] {
+  private parseClauses(close: string): Clause[] {
     const clauses: Clause[] = [];
-    for (;;) {
+    while (!this.is(close)) {
       if (this.is("for")) {
         const pos = this.next().pos;
         const vars = this.parseLoopVars();
@@ -554,8 +567,9 @@ export class Parser {
       } else if (this.is("if")) {
         const pos = this.next().pos;
         clauses.push({ kind: "if", pos, cond: this.parseTestNoCond() });
-      } else return clauses;
+      } else this.error(`got ${describe(this.tok)}, want '${close}', for, or if`);
     }
+    return clauses;
   }
 }
 

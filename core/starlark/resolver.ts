@@ -81,6 +81,7 @@ export class Resolver {
   private uses: Use[] = [];
   private globals: Binding[] = [];
   private loops = 0;
+  private ifstmts = 0;
   private errors: StarlarkError[] = [];
 
   constructor(
@@ -127,14 +128,7 @@ export class Resolver {
         break;
       case "Assign":
         this.expr(s.rhs, b);
-        if (s.op === "=") this.assign(s.lhs, b);
-        else {
-          if (s.lhs.kind === "Ident") {
-            this.use(s.lhs, b);
-            this.bind(s.lhs, b, false, true);
-          } else if (s.lhs.kind === "Index" || s.lhs.kind === "Dot") this.expr(s.lhs, b);
-          else this.error(s.pos, `cannot perform augmented assignment to ${describeTarget(s.lhs)}`);
-        }
+        this.assign(s.lhs, b, s.op !== "=");
         break;
       case "Def":
         this.bind(s.name, b);
@@ -146,8 +140,10 @@ export class Resolver {
       case "If":
         if (b.isModule && !this.dialect.topLevelControl && !s.elif) this.error(s.pos, "if statement not within a function");
         this.expr(s.cond, b);
+        this.ifstmts++;
         this.stmts(s.then, b);
         this.stmts(s.else_, b);
+        this.ifstmts--;
         break;
       case "For":
         if (b.isModule && !this.dialect.topLevelControl) this.error(s.pos, "for loop not within a function");
@@ -177,6 +173,8 @@ export class Resolver {
           this.error(s.pos, "load statement within a function");
           break;
         }
+        if (this.loops > 0) this.error(s.pos, "load statement within a loop");
+        else if (this.ifstmts > 0) this.error(s.pos, "load statement within a conditional");
         if (s.wholeModule && !this.dialect.moduleLoad) {
           this.error(s.rparen, "load statement must import at least 1 symbol");
           break;
@@ -187,6 +185,7 @@ export class Resolver {
         }
         for (let i = 0; i < s.to.length; i++) {
           const from = s.from[i];
+          if (from.name === "") { this.error(from.pos, "load: empty identifier"); continue; }
           if (from.name.startsWith("_")) this.error(from.pos, `load: names with leading underscores are not exported: ${from.name}`);
           this.bind(s.to[i], b, true);
         }
@@ -194,34 +193,36 @@ export class Resolver {
     }
   }
 
-  private assign(lhs: Expr, b: Block): void {
+  /** The targets of `=`, `op=` and `for`, with starlark-go's errors for the rest. */
+  private assign(lhs: Expr, b: Block, augmented = false): void {
     switch (lhs.kind) {
-      case "Ident": this.bind(lhs, b); break;
+      case "Ident":
+        if (augmented) this.use(lhs, b);
+        this.bind(lhs, b);
+        break;
       case "Index": this.expr(lhs.x, b); this.expr(lhs.index, b); break;
       case "Dot": this.expr(lhs.x, b); break;
       case "Tuple": case "List":
-        if (lhs.elems.length === 0 && lhs.kind === "Tuple") this.error(lhs.pos, "can't assign to ()");
-        for (const e of lhs.elems) this.assign(e, b);
+        if (augmented) this.error(startOf(lhs), `can't use ${lhs.kind.toLowerCase()} expression in augmented assignment`);
+        for (const e of lhs.elems) this.assign(e, b, augmented);
         break;
-      case "Paren": this.assign(lhs.x, b); break;
-      default: this.error(lhs.pos, `cannot assign to ${describeTarget(lhs)}`);
+      case "Paren": this.assign(lhs.x, b, augmented); break;
+      default: this.error(startOf(lhs), `can't assign to ${describeTarget(lhs)}`);
     }
   }
 
-  private bind(id: Ident, b: Block, isLoad = false, augmented = false): void {
+  private bind(id: Ident, b: Block, isLoad = false): void {
     const existing = b.bindings.get(id.name);
     if (b.isModule) {
-      if (existing) {
-        if (existing.isLoad || isLoad) {
-          this.error(id.pos, `cannot reassign ${existing.isLoad ? "load-bound" : "global"} name ${id.name} declared at ${formatPos(existing.first!.pos)}`);
-        } else if (!this.dialect.globalReassign) {
-          this.error(id.pos, `cannot reassign global ${id.name} declared at ${formatPos(existing.first!.pos)}`);
+      // As in starlark-go, load() binds in a file block in front of the globals: a load may
+      // shadow an earlier global; rebinding a loaded name needs the globalReassign option.
+      if (existing && !(isLoad && !existing.isLoad)) {
+        if (!this.dialect.globalReassign) {
+          if (isLoad) this.error(id.pos, `cannot reassign top-level ${id.name}`);
+          else this.error(id.pos, `cannot reassign ${existing.isLoad ? "local" : "global"} ${id.name} declared at ${formatPos(existing.first!.pos)}`);
         }
         id.binding = existing;
         return;
-      }
-      if (augmented && !this.dialect.globalReassign) {
-        // x += 1 at top level without a prior binding: still a use of an unbound global.
       }
       const g: Binding = { scope: "global", index: this.globals.length, name: id.name, first: id, isLoad };
       this.globals.push(g);
@@ -251,38 +252,44 @@ export class Resolver {
     const fn = new FnScope(info, b.fn);
     const fb = new Block(b, fn, false);
     // Parameter slots: positional, keyword-only, then *args, then **kwargs.
-    let seenStar = false, seenOptional = false, star: Ident | undefined, starstar: Ident | undefined;
+    // starlark-go's checks, in its order.
+    let seenStar = false, seenOptional = false, star: Ident | undefined, starstar: Ident | undefined, starPos: Position | undefined;
     const seen = new Set<string>();
     const positional: Ident[] = [], kwonly: Ident[] = [];
+    const dup = (id: Ident, at: Position) => {
+      if (seen.has(id.name)) this.error(at, `duplicate parameter: ${id.name}`);
+      seen.add(id.name);
+    };
     for (const p of params) {
-      if (p.name) {
-        if (seen.has(p.name.name)) this.error(p.name.pos, `duplicate parameter: ${p.name.name}`);
-        seen.add(p.name.name);
-      }
-      if (starstar) this.error(p.pos, "parameter may not follow **kwargs");
       switch (p.kind) {
         case "plain":
-          if (seenStar) kwonly.push(p.name!);
-          else {
-            if (seenOptional) this.error(p.pos, "required parameter may not follow optional");
-            positional.push(p.name!);
-          }
+          if (starstar) this.error(p.name!.pos, `required parameter may not follow **${starstar.name}`);
+          else if (seenStar) kwonly.push(p.name!);
+          else if (seenOptional) this.error(p.name!.pos, "required parameter may not follow optional");
+          if (!seenStar) positional.push(p.name!);
+          dup(p.name!, p.name!.pos);
           break;
         case "default":
+          if (starstar) this.error(p.eqPos ?? p.pos, `optional parameter may not follow **${starstar.name}`);
           if (seenStar) kwonly.push(p.name!);
-          else { seenOptional = true; positional.push(p.name!); }
+          else positional.push(p.name!);
+          dup(p.name!, p.eqPos ?? p.pos);
+          seenOptional = true;
           break;
         case "star":
-          if (seenStar) this.error(p.pos, "multiple * parameters not allowed");
-          seenStar = true;
-          star = p.name;
+          if (starstar) this.error(p.pos, `* parameter may not follow **${starstar.name}`);
+          else if (seenStar) this.error(p.pos, "multiple * parameters not allowed");
+          else { seenStar = true; star = p.name; starPos = p.pos; }
           break;
         case "starstar":
+          if (starstar) this.error(p.pos, "multiple ** parameters not allowed");
           starstar = p.name;
           break;
       }
     }
-    if (seenStar && !star && kwonly.length === 0) this.error(pos, "bare * must be followed by keyword-only parameters");
+    if (star) dup(star, star.pos);
+    else if (seenStar && kwonly.length === 0) this.error(starPos!, "bare * must be followed by keyword-only parameters");
+    if (starstar) dup(starstar, starstar.pos);
     for (const id of [...positional, ...kwonly]) this.bind(id, fb);
     if (star) this.bind(star, fb);
     if (starstar) this.bind(starstar, fb);
@@ -333,21 +340,23 @@ export class Resolver {
       case "Dot": this.expr(e.x, b); break;
       case "Call": {
         this.expr(e.fn, b);
-        let seenNamed = false, seenStar = false, seenStarStar = false;
+        let seenStar = false, seenStarStar = false, npos = 0, nnamed = 0;
         const names = new Set<string>();
         for (const a of e.args) {
           if (a.kind === "pos") {
-            if (seenStarStar) this.error(a.pos, "positional argument may not follow **kwargs");
-            else if (seenStar) this.error(a.pos, "positional argument may not follow *args");
-            else if (seenNamed) this.error(a.pos, "positional argument may not follow named");
+            npos++;
+            if (seenStar) this.error(a.pos, "positional argument may not follow *args");
+            else if (seenStarStar) this.error(a.pos, "positional argument may not follow **kwargs");
+            else if (names.size > 0) this.error(a.pos, "positional argument may not follow named");
           } else if (a.kind === "named") {
+            nnamed++;
             if (seenStarStar) this.error(a.pos, "keyword argument may not follow **kwargs");
-            if (names.has(a.name!)) this.error(a.pos, `keyword argument ${a.name} is repeated`);
+            else if (seenStar) this.error(a.pos, "keyword argument may not follow *args");
+            if (names.has(a.name!)) this.error(a.pos, `keyword argument ${JSON.stringify(a.name)} is repeated`);
             names.add(a.name!);
-            seenNamed = true;
           } else if (a.kind === "star") {
             if (seenStarStar) this.error(a.pos, "*args may not follow **kwargs");
-            if (seenStar) this.error(a.pos, "multiple *args not allowed");
+            else if (seenStar) this.error(a.pos, "multiple *args not allowed");
             seenStar = true;
           } else {
             if (seenStarStar) this.error(a.pos, "multiple **kwargs not allowed");
@@ -355,6 +364,8 @@ export class Resolver {
           }
           this.expr(a.value, b);
         }
+        if (npos >= 256) this.error(e.pos, `${npos} positional arguments in call, limit is 255`);
+        if (nnamed >= 256) this.error(e.pos, `${nnamed} keyword arguments in call, limit is 255`);
         break;
       }
       case "Index": this.expr(e.x, b); this.expr(e.index, b); break;
@@ -409,21 +420,34 @@ export class Resolver {
         this.error(id.pos, `undefined: ${id.name}${n ? ` (did you mean ${n}?)` : ""}`);
       }
     }
-    this.errors.sort((a, b) => (a.pos!.line - b.pos!.line) || (a.pos!.col - b.pos!.col));
+    // Reported in the order found, as starlark-go does: names are resolved last.
   }
 }
 
+/** starlark-go names a bad target by its syntax type, lower-cased ("callexpr"). */
 function describeTarget(e: Expr): string {
   switch (e.kind) {
     case "Literal": return "literal";
-    case "Call": return "function call";
-    case "Binary": return "binary expression";
-    case "Unary": return "unary expression";
-    case "Slice": return "slice";
+    case "Call": return "callexpr";
+    case "Binary": return "binaryexpr";
+    case "Unary": return "unaryexpr";
+    case "Slice": return "sliceexpr";
     case "Comp": return "comprehension";
-    case "Lambda": return "lambda";
-    case "Cond": return "conditional expression";
-    case "Dict": return "dict expression";
-    default: return "expression";
+    case "Lambda": return "lambdaexpr";
+    case "Cond": return "condexpr";
+    case "Dict": return "dictexpr";
+    default: return e.kind.toLowerCase();
+  }
+}
+
+/** Where an expression starts (a binary expression's pos is its operator). */
+function startOf(e: Expr): Position {
+  switch (e.kind) {
+    case "Binary": return startOf(e.x);
+    case "Index": case "Slice": case "Call": return startOf(e.kind === "Call" ? e.fn : e.x);
+    case "Dot": return startOf(e.x);
+    case "Cond": return startOf(e.then);
+    case "Tuple": return e.elems.length > 0 && e.pos === e.elems[0].pos ? startOf(e.elems[0]) : e.pos;
+    default: return e.pos;
   }
 }

@@ -20,6 +20,9 @@ export interface Token {
 export const KEYWORDS = new Set([
   "and", "break", "continue", "def", "elif", "else", "for", "if", "in", "lambda", "load",
   "not", "or", "pass", "return", "while",
+  // reserved (following Python), as in starlark-go
+  "as", "async", "await", "class", "del", "except", "finally", "from", "global", "import", "is",
+  "nonlocal", "raise", "try", "with", "yield",
 ]);
 
 const OPS3 = ["//=", "<<=", ">>=", "**="];
@@ -200,46 +203,64 @@ export class Scanner {
     this.lineStart = this.i;
   }
 
+  /** Numbers as starlark-go scans them: no digit separators; a letter after a number starts the next token. */
   private number(start: number, pos: Position): Token {
     const src = this.src;
-    let isFloat = false;
-    if (src[this.i] === "0" && /[xXoObB]/.test(src[this.i + 1] ?? "")) {
-      const base = src[this.i + 1].toLowerCase();
-      this.i += 2;
-      const digitStart = this.i;
-      while (this.i < src.length && /[0-9a-zA-Z_]/.test(src[this.i])) this.i++;
-      const digits = src.slice(digitStart, this.i).replace(/_/g, "");
-      const re = base === "x" ? /^[0-9a-fA-F]+$/ : base === "o" ? /^[0-7]+$/ : /^[01]+$/;
-      if (!re.test(digits)) this.error(`invalid ${base === "x" ? "hex" : base === "o" ? "octal" : "binary"} literal`, pos);
-      const b = BigInt("0" + base + digits);
-      return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
-    }
-    while (this.i < src.length && (isDigit(src[this.i]) || src[this.i] === "_")) this.i++;
-    if (src[this.i] === ".") {
-      isFloat = true;
+    const at = (k: number) => src[k] ?? "";
+    let fraction = false, exponent = false;
+    const c0 = src[this.i];
+    if (c0 === ".") {
+      fraction = true;
+    } else if (c0 === "0") {
       this.i++;
-      while (this.i < src.length && isDigit(src[this.i])) this.i++;
+      const c = at(this.i);
+      if (c === ".") fraction = true;
+      else if (c === "x" || c === "X" || c === "o" || c === "O" || c === "b" || c === "B") {
+        const base = c.toLowerCase();
+        this.i++;
+        const ok = base === "x" ? /[0-9a-fA-F]/ : base === "o" ? /[0-7]/ : /[01]/;
+        if (!ok.test(at(this.i))) this.error(`invalid ${base === "x" ? "hex" : base === "o" ? "octal" : "binary"} literal`, base === "x" ? pos : this.pos());
+        while (ok.test(at(this.i))) this.i++;
+        const b = BigInt(src.slice(start, this.i).toLowerCase());
+        return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+      } else {
+        let allzeros = true, octal = true;
+        while (isDigit(at(this.i))) {
+          if (src[this.i] !== "0") allzeros = false;
+          if (src[this.i] > "7") octal = false;
+          this.i++;
+        }
+        const d = at(this.i);
+        if (d === ".") fraction = true;
+        else if (d === "e" || d === "E") exponent = true;
+        else if (octal && !allzeros) this.error(`obsolete form of octal literal; use 0o${src.slice(start + 1, this.i)}`, this.pos());
+      }
+    } else {
+      while (isDigit(at(this.i))) this.i++;
+      const d = at(this.i);
+      if (d === ".") fraction = true;
+      else if (d === "e" || d === "E") exponent = true;
     }
-    if (src[this.i] === "e" || src[this.i] === "E") {
-      const save = this.i;
+    if (fraction) {
       this.i++;
-      if (src[this.i] === "+" || src[this.i] === "-") this.i++;
-      if (isDigit(src[this.i] ?? "")) {
-        isFloat = true;
-        while (this.i < src.length && isDigit(src[this.i])) this.i++;
-      } else this.i = save;
+      while (isDigit(at(this.i))) this.i++;
+      if (at(this.i) === "e" || at(this.i) === "E") exponent = true;
     }
-    if (this.i < src.length && isIdentPart(src[this.i])) {
-      while (this.i < src.length && isIdentPart(src[this.i])) this.i++;
-      this.error(`invalid numeric literal ${JSON.stringify(src.slice(start, this.i))}`, pos);
+    if (exponent) {
+      this.i++;
+      if (at(this.i) === "+" || at(this.i) === "-") {
+        this.i++;
+        if (!isDigit(at(this.i))) this.error("invalid float literal", this.pos());
+      }
+      while (isDigit(at(this.i))) this.i++;
     }
-    const text = src.slice(start, this.i).replace(/_/g, "");
-    if (isFloat) {
-      const v = Number(text);
-      if (!isFinite(v)) this.error("floating-point number too large", pos);
+    const text = src.slice(start, this.i);
+    if (fraction || exponent) {
+      const v = /^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+      if (!isFinite(v)) this.error("invalid float literal", this.pos());
       return this.tok("FLOAT", start, pos, undefined, v);
     }
-    if (text.length > 1 && text[0] === "0" && /[1-9]/.test(text)) this.error(`obsolete form of octal literal; use 0o${text.slice(1)}`, pos);
+    if (/^0[0-9]*[1-9]/.test(text)) this.error("invalid int literal", pos); // 09: neither octal nor decimal
     const b = BigInt(text);
     return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
   }

@@ -3,8 +3,9 @@
 import type { Thread } from "./thread.js";
 import { positional, unpackArgs } from "./unpack.js";
 import {
-  Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, repr, str, toFloat, typeName,
+  Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, quote, repr, str, toFloat, typeName,
 } from "./values.js";
+import type { HostValue } from "./values.js";
 
 export type Method = (th: Thread, recv: any, args: Value[], kwargs: [string, Value][]) => Value; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -190,16 +191,52 @@ function codepoints(s: string): string[] {
   return Array.from(s);
 }
 
-const isUpperCh = (c: string) => c !== c.toLowerCase() && c === c.toUpperCase();
-const isLowerCh = (c: string) => c !== c.toUpperCase() && c === c.toLowerCase();
-const isCased = (c: string) => c.toLowerCase() !== c.toUpperCase();
+// Case mapping rune by rune with Unicode's simple (one-to-one) mappings, as Go's unicode
+// package does: "ß".upper() is "ß", and title case differs from upper case for the digraphs
+// (ǅ ǈ ǋ ǲ) and the Greek letters with a subscript iota.
+const ASCII = /^[\x00-\x7f]*$/;
+function greekIota(cp: number): number | undefined {
+  if (cp >= 0x1f80 && cp <= 0x1faf) return (cp & 0xf) < 8 ? cp + 8 : cp;
+  if (cp === 0x1fb3 || cp === 0x1fc3 || cp === 0x1ff3) return cp + 9;
+  return undefined;
+}
+function simpleUpper(c: string): string {
+  const u = c.toUpperCase();
+  if (u.length === c.length || [...u].length === 1) return u;
+  const g = greekIota(c.codePointAt(0)!);
+  return g !== undefined ? String.fromCodePoint(g) : c;
+}
+function simpleLower(c: string): string {
+  if (c === "\u0130") return "i";
+  const l = c.toLowerCase();
+  return [...l].length === 1 ? l : c;
+}
+const DIGRAPH_TITLE: Record<string, string> = {
+  "\u01c4": "\u01c5", "\u01c5": "\u01c5", "\u01c6": "\u01c5", "\u01c7": "\u01c8", "\u01c8": "\u01c8", "\u01c9": "\u01c8",
+  "\u01ca": "\u01cb", "\u01cb": "\u01cb", "\u01cc": "\u01cb", "\u01f1": "\u01f2", "\u01f2": "\u01f2", "\u01f3": "\u01f2",
+};
+function toTitle(c: string): string {
+  const d = DIGRAPH_TITLE[c];
+  if (d) return d;
+  const g = greekIota(c.codePointAt(0)!);
+  return g !== undefined ? String.fromCodePoint(g) : simpleUpper(c);
+}
+export function upperString(s: string): string {
+  return ASCII.test(s) ? s.toUpperCase() : Array.from(s, simpleUpper).join("");
+}
+export function lowerString(s: string): string {
+  return ASCII.test(s) ? s.toLowerCase() : Array.from(s, simpleLower).join("");
+}
+/** starlark-go's isCasedRune: a letter with another case (Go's SimpleFold(r) != r). */
+const isCased = (c: string) => simpleLower(c) !== c || simpleUpper(c) !== c || /\p{Lt}/u.test(c);
+const isCasedString = (s: string) => Array.from(s).some(isCased);
 
 export const stringMethods: Record<string, Method> = {
   capitalize(_th, s: string, args, kw) {
     positional("capitalize", args, kw, 0, 0);
     const cps = codepoints(s);
     if (cps.length === 0) return "";
-    return cps[0].toUpperCase() + cps.slice(1).join("").toLowerCase();
+    return toTitle(cps[0]) + lowerString(cps.slice(1).join(""));
   },
   count(_th, s: string, args, kw) {
     positional("count", args, kw, 1, 3);
@@ -213,21 +250,19 @@ export const stringMethods: Record<string, Method> = {
   },
   elems(_th, s: string, args, kw) {
     positional("elems", args, kw, 0, 0);
-    return new List(s.split(""));
+    return new StringView(s, "elems");
   },
   elem_ords(_th, s: string, args, kw) {
     positional("elem_ords", args, kw, 0, 0);
-    const out: Value[] = [];
-    for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
-    return new List(out);
+    return new StringView(s, "elem_ords");
   },
   codepoints(_th, s: string, args, kw) {
     positional("codepoints", args, kw, 0, 0);
-    return new List(codepoints(s));
+    return new StringView(s, "codepoints");
   },
   codepoint_ords(_th, s: string, args, kw) {
     positional("codepoint_ords", args, kw, 0, 0);
-    return new List(codepoints(s).map((c) => c.codePointAt(0)!));
+    return new StringView(s, "codepoint_ords");
   },
   endswith: (_th, s, args, kw) => prefixTest("endswith", s, args, kw, true),
   startswith: (_th, s, args, kw) => prefixTest("startswith", s, args, kw, false),
@@ -252,13 +287,11 @@ export const stringMethods: Record<string, Method> = {
   },
   islower(_th, s: string, args, kw) {
     positional("islower", args, kw, 0, 0);
-    const cps = codepoints(s);
-    return cps.some(isCased) && !cps.some(isUpperCh);
+    return isCasedString(s) && s === lowerString(s);
   },
   isupper(_th, s: string, args, kw) {
     positional("isupper", args, kw, 0, 0);
-    const cps = codepoints(s);
-    return cps.some(isCased) && !cps.some(isLowerCh);
+    return isCasedString(s) && s === upperString(s);
   },
   isspace(_th, s: string, args, kw) {
     positional("isspace", args, kw, 0, 0);
@@ -266,10 +299,12 @@ export const stringMethods: Record<string, Method> = {
   },
   istitle(_th, s: string, args, kw) {
     positional("istitle", args, kw, 0, 0);
+    // uppercase (or title case) only after uncased characters, lowercase only after cased
     let prevCased = false, any = false;
     for (const c of codepoints(s)) {
-      if (isUpperCh(c)) { if (prevCased) return false; prevCased = true; any = true; }
-      else if (isLowerCh(c)) { if (!prevCased) return false; prevCased = true; any = true; }
+      if ((c >= "A" && c <= "Z") || /\p{Lt}/u.test(c)) { if (prevCased) return false; prevCased = true; any = true; }
+      else if (/\p{Ll}/u.test(c)) { if (!prevCased) return false; prevCased = true; any = true; }
+      else if (/\p{Lu}/u.test(c)) return false;
       else prevCased = false;
     }
     return any;
@@ -293,18 +328,19 @@ export const stringMethods: Record<string, Method> = {
   },
   lower(_th, s: string, args, kw) {
     positional("lower", args, kw, 0, 0);
-    return s.toLowerCase();
+    return lowerString(s);
   },
   upper(_th, s: string, args, kw) {
     positional("upper", args, kw, 0, 0);
-    return s.toUpperCase();
+    return upperString(s);
   },
   title(_th, s: string, args, kw) {
     positional("title", args, kw, 0, 0);
     let out = "", prevCased = false;
     for (const c of codepoints(s)) {
-      out += prevCased ? c.toLowerCase() : c.toUpperCase();
-      prevCased = isCased(c);
+      const r = prevCased ? simpleLower(c) : toTitle(c);
+      prevCased = isCased(r);
+      out += r;
     }
     return out;
   },
@@ -363,16 +399,17 @@ export const stringMethods: Record<string, Method> = {
   split: (_th, s, args, kw) => split("split", s, args, kw, false),
   rsplit: (_th, s, args, kw) => split("rsplit", s, args, kw, true),
   splitlines(_th, s: string, args, kw) {
-    const [keep] = unpackArgs("splitlines", args, kw, "keepends?");
+    // The spec's line terminator is "\n" alone; keepends is a bool.
+    const [keepV] = unpackArgs("splitlines", args, kw, "keepends?");
+    if (keepV !== null && typeof keepV !== "boolean") throw err(`splitlines: for parameter 1: got ${typeName(keepV)}, want bool`);
+    const keep = keepV === true;
     const out: string[] = [];
     let i = 0;
     while (i < s.length) {
-      let j = i;
-      while (j < s.length && s[j] !== "\n" && s[j] !== "\r") j++;
-      let k = j;
-      if (j < s.length) k = s[j] === "\r" && s[j + 1] === "\n" ? j + 2 : j + 1;
-      out.push(keep === true ? s.slice(i, k) : s.slice(i, j));
-      i = k;
+      const j = s.indexOf("\n", i);
+      if (j < 0) { out.push(s.slice(i)); break; }
+      out.push(keep ? s.slice(i, j + 1) : s.slice(i, j));
+      i = j + 1;
     }
     return new List(out);
   },
@@ -380,66 +417,76 @@ export const stringMethods: Record<string, Method> = {
 
 // ---------------------------------------------------------------- % formatting
 
+// As starlark-go's Float.format: non-finite values are "+inf", "-inf", "nan" whatever the
+// conversion; -0.0 keeps its sign.
 function fmtExp(f: number, prec: number, upper: boolean): string {
-  if (!isFinite(f)) return nonFinite(f, upper);
-  const s = f.toExponential(prec).replace(/e([+-])(\d)$/, "e$10$2");
+  if (!isFinite(f)) return nonFinite(f);
+  let s = f.toExponential(prec).replace(/e([+-])(\d)$/, "e$10$2");
+  if (Object.is(f, -0)) s = "-" + s;
   return upper ? s.toUpperCase() : s;
 }
-function nonFinite(f: number, upper: boolean): string {
-  const s = Number.isNaN(f) ? "nan" : f > 0 ? "+inf" : "-inf";
-  return upper ? s.toUpperCase() : s;
+function nonFinite(f: number): string {
+  return Number.isNaN(f) ? "nan" : f > 0 ? "+inf" : "-inf";
 }
-function fmtFixed(f: number, upper: boolean): string {
-  if (!isFinite(f)) return nonFinite(f, upper);
+function fmtFixed(f: number): string {
+  if (!isFinite(f)) return nonFinite(f);
+  if (Object.is(f, -0)) return "-0.000000";
   if (Math.abs(f) < 1e21) return f.toFixed(6);
   // toFixed switches to exponent form above 1e21; print all digits via BigInt
   return BigInt(Math.trunc(f)).toString() + ".000000";
 }
 
-function numArg(conv: string, v: Value): number | bigint | Float {
-  if (typeof v === "number" || typeof v === "bigint" || v instanceof Float) return v;
-  throw err(`%${conv} format requires integer or float: ${typeName(v)}`);
+/** starlark-go's NumberToInt, for %d %i %o %x %X. */
+function toIntArg(conv: string, v: Value): number | bigint {
+  if (typeof v === "number" || typeof v === "bigint") return v;
+  if (v instanceof Float) {
+    if (Number.isNaN(v.v)) throw err(`%${conv} format requires integer: cannot convert float NaN to integer`);
+    if (!isFinite(v.v)) throw err(`%${conv} format requires integer: cannot convert float infinity to integer`);
+    const t = Math.trunc(v.v);
+    return Number.isSafeInteger(t) ? t : BigInt(t);
+  }
+  throw err(`%${conv} format requires integer: cannot convert ${typeName(v)} to int`);
+}
+
+function toFloatArg(conv: string, v: Value): number {
+  if (typeof v === "number" || typeof v === "bigint" || v instanceof Float) return toFloat(v);
+  throw err(`%${conv} format requires float, not ${typeName(v)}`);
 }
 
 export function formatOne(conv: string, v: Value): string {
   switch (conv) {
     case "s": return str(v);
     case "r": return repr(v);
-    case "d": case "i": {
-      const n = numArg(conv, v);
-      if (n instanceof Float) {
-        if (!isFinite(n.v)) throw err(`cannot convert float ${formatFloatG(n.v)} to integer`);
-        return BigInt(Math.trunc(n.v)).toString();
-      }
-      return String(n);
-    }
+    case "d": case "i": return String(toIntArg(conv, v));
     case "o": case "x": case "X": {
-      if (typeof v !== "number" && typeof v !== "bigint") throw err(`%${conv} format requires integer: ${typeName(v)}`);
-      const s = v.toString(conv === "o" ? 8 : 16);
+      const s = toIntArg(conv, v).toString(conv === "o" ? 8 : 16);
       return conv === "X" ? s.toUpperCase() : s;
     }
-    case "e": case "E": return fmtExp(toFloat(numArg(conv, v)), 6, conv === "E");
-    case "f": case "F": return fmtFixed(toFloat(numArg(conv, v)), conv === "F");
+    case "e": case "E": return fmtExp(toFloatArg(conv, v), 6, conv === "E");
+    case "f": case "F": return fmtFixed(toFloatArg(conv, v));
     case "g": case "G": {
-      const s = formatFloatG(toFloat(numArg(conv, v)));
-      return conv === "G" ? s.toUpperCase() : s;
+      const f = toFloatArg(conv, v);
+      const s = formatFloatG(f);
+      return conv === "G" && isFinite(f) ? s.toUpperCase() : s;
     }
     case "c": {
       if (typeof v === "string") {
         if (Array.from(v).length !== 1) throw err(`%c format requires a single-character string`);
         return v;
       }
-      if (typeof v !== "number") throw err(`%c format requires int or single-character string, not ${typeName(v)}`);
-      if (v < 0 || v > 0x10ffff) throw err(`%c format: invalid code point U+${v.toString(16).toUpperCase()}`);
-      return String.fromCodePoint(v);
+      if (typeof v === "number" || typeof v === "bigint") {
+        if (v < 0 || v > 0x10ffff) throw err(`%c format requires a valid Unicode code point, got ${v}`);
+        return String.fromCodePoint(Number(v));
+      }
+      throw err(`%c format requires int or single-character string, not ${typeName(v)}`);
     }
   }
   throw err(`unknown conversion %${conv}`);
 }
 
+/** `format % x`, as starlark-go's interpolate. */
 export function percentFormat(format: string, x: Value): string {
   let args: Value[];
-  let mapping: Dict | undefined;
   if (x instanceof Tuple) args = x.elems;
   else {
     // the common single-conversion case: "%s" % x, "pkg-%d" % i
@@ -448,11 +495,10 @@ export function percentFormat(format: string, x: Value): string {
       return format.slice(0, i) + formatOne(format[i + 1], x) + format.slice(i + 2);
     }
     args = [x];
-    if (x instanceof Dict) mapping = x;
   }
+  const mapping = x instanceof Dict ? x : undefined;
   let out = "";
-  let argi = 0;
-  let usedMapping = false;
+  let index = 0;
   for (let i = 0; i < format.length; i++) {
     const c = format[i];
     if (c !== "%") {
@@ -463,29 +509,26 @@ export function percentFormat(format: string, x: Value): string {
       continue;
     }
     i++;
-    if (i >= format.length) throw err("incomplete format");
-    let conv = format[i];
-    if (conv === "%") { out += "%"; continue; }
+    if (format[i] === "%") { out += "%"; continue; }
     let v: Value;
-    if (conv === "(") {
+    if (format[i] === "(") {
       const j = format.indexOf(")", i);
       if (j < 0) throw err("incomplete format key");
       const key = format.slice(i + 1, j);
       if (!mapping) throw err("format requires a mapping");
       const got = mapping.get(key);
-      if (got === undefined) throw err(`key ${repr(key)} not in dict`);
+      if (got === undefined) throw err(`key not found: ${key}`);
       v = got;
-      usedMapping = true;
       i = j + 1;
-      if (i >= format.length) throw err("incomplete format");
-      conv = format[i];
     } else {
-      if (argi >= args.length) throw err("not enough arguments for format string");
-      v = args[argi++];
+      if (index >= args.length) throw err("not enough arguments for format string");
+      v = args[index];
     }
-    out += formatOne(conv, v);
+    if (i >= format.length) throw err("incomplete format");
+    out += formatOne(format[i], v);
+    index++;
   }
-  if (!usedMapping && argi < args.length) throw err("too many arguments for format string");
+  if (index < args.length && !mapping) throw err("too many arguments for format string");
   return out;
 }
 
@@ -581,9 +624,53 @@ export function strFormat(format: string, args: Value[], kw: [string, Value][]):
 export const bytesMethods: Record<string, Method> = {
   elems(_th, b: Bytes, args, kw) {
     positional("elems", args, kw, 0, 0);
-    return new List(Array.from(b.b));
+    return new BytesElems(b);
   },
 };
+
+/**
+ * What s.elems(), s.elem_ords(), s.codepoints() and s.codepoint_ords() return: not lists but
+ * iterable views, as in the spec. Like starlark-go's, elems and elem_ords can also be indexed
+ * and have a len; codepoints only iterate.
+ */
+export class StringView implements HostValue {
+  constructor(readonly s: string, readonly kind: "elems" | "elem_ords" | "codepoints" | "codepoint_ords") {}
+  type(): string { return this.kind === "elems" || this.kind === "elem_ords" ? "string.elems" : "string.codepoints"; }
+  str(): string { return `${quote(this.s)}.${this.kind}()`; }
+  attr(): Value | undefined { return undefined; }
+  attrNames(): string[] { return []; }
+  truth(): boolean { return true; }
+  hash(): number { throw err(`unhashable: ${this.type()}`); }
+  iterate(): Value[] {
+    const s = this.s;
+    switch (this.kind) {
+      case "elems": return s.split("");
+      case "elem_ords": { const out: Value[] = []; for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i)); return out; }
+      case "codepoints": return codepoints(s);
+      default: return codepoints(s).map((c) => c.codePointAt(0)!);
+    }
+  }
+  len(): number { return this.type() === "string.elems" ? this.s.length : -1; }
+  index(i: Value): Value {
+    if (this.type() !== "string.elems") throw err(`unhandled index operation ${this.type()}[${typeName(i)}]`);
+    if (typeof i !== "number") throw err(`${this.type()} index: got ${typeName(i)}, want int`);
+    const n = this.s.length, j = i < 0 ? i + n : i;
+    if (j < 0 || j >= n) throw err(n === 0 ? `index ${i} out of range: empty ${this.type()}` : `${this.type()} index ${i} out of range [${-n}:${n - 1}]`);
+    return this.kind === "elems" ? this.s[j] : this.s.charCodeAt(j);
+  }
+}
+
+/** b.elems(): an iterable view of a bytes value's ints. */
+export class BytesElems implements HostValue {
+  constructor(readonly b: Bytes) {}
+  type(): string { return "bytes.elems"; }
+  str(): string { return `${repr(this.b)}.elems()`; }
+  attr(): Value | undefined { return undefined; }
+  attrNames(): string[] { return []; }
+  truth(): boolean { return true; }
+  hash(): number { throw err(`unhashable: ${this.type()}`); }
+  iterate(): Value[] { return Array.from(this.b.b); }
+}
 
 export function joinChecked(xs: Value): string[] {
   return mustIterate(xs).map((x) => wantStr("join", x));

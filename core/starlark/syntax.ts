@@ -62,6 +62,8 @@ export interface Param {
   pos: Position;
   /** source text of the default value */
   defaultText?: string;
+  /** of the `=` of a parameter with a default */
+  eqPos?: Position;
 }
 
 export interface ExprStmt { kind: "ExprStmt"; pos: Position; x: Expr }

@@ -71,10 +71,10 @@ export function unpackArgs(fnName: string, args: Value[], kwargs: [string, Value
 
 /** Positional-only arity check: between min and max arguments, no keywords. */
 export function positional(fnName: string, args: Value[], kwargs: [string, Value][], min: number, max: number): void {
-  if (kwargs.length > 0) throw err(`${fnName}: unexpected keyword argument ${quote(kwargs[0][0])}`);
+  if (kwargs.length > 0) throw err(`${fnName}: unexpected keyword arguments`);
   if (args.length < min) {
-    if (min === max) throw err(`${fnName}: got ${args.length} argument${args.length === 1 ? "" : "s"}, want ${min}`);
-    throw err(`${fnName}: got ${args.length} argument${args.length === 1 ? "" : "s"}, want at least ${min}`);
+    if (min === max) throw err(`${fnName}: got ${args.length} arguments, want ${min}`);
+    throw err(`${fnName}: got ${args.length} arguments, want at least ${min}`);
   }
   if (args.length > max) {
     if (min === max) throw err(`${fnName}: got ${args.length} arguments, want ${max}`);
@@ -91,4 +91,15 @@ export function wantInt(fnName: string, what: string, v: Value): number {
   if (typeof v === "number") return v;
   if (typeof v === "bigint") throw err(`${fnName}: for parameter ${what}: ${v} out of range`);
   throw err(`${fnName}: for parameter ${what}: got ${typeName(v)}, want int`);
+}
+
+/**
+ * A parameter starlark-go types as bool: only True or False (None, when optional, is the
+ * default). Its name is quoted when the argument came by keyword, as starlark-go prints it.
+ */
+export function wantBool(fnName: string, what: string, v: Value, dflt?: boolean, kwargs?: [string, Value][]): boolean {
+  if (typeof v === "boolean") return v;
+  if (v === null && dflt !== undefined) return dflt;
+  const name = kwargs?.some(([k]) => k === what) ? quote(what) : what;
+  throw err(`${fnName}: for parameter ${name}: got ${typeName(v)}, want bool`);
 }

@@ -35,6 +35,13 @@ export function err(msg: string): StarlarkError {
   return new StarlarkError(msg);
 }
 
+/** An error a builtin reports without its name in front (starlark-go words a few that way). */
+export function bareErr(msg: string): StarlarkError {
+  const e = new StarlarkError(msg);
+  e.bare = true;
+  return e;
+}
+
 // ---------------------------------------------------------------- types
 
 export class Float {
@@ -791,10 +798,38 @@ function bytesRepr(b: Uint8Array): string {
   return out + '"';
 }
 
+const strictUTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** UTF-8 to a string as Go decodes it: each byte of an invalid sequence is one U+FFFD. */
+export function decodeUTF8(b: Uint8Array): string {
+  try {
+    return strictUTF8.decode(b);
+  } catch {
+    let out = "";
+    for (let i = 0; i < b.length;) {
+      const c = b[i];
+      if (c < 0x80) { out += String.fromCharCode(c); i++; continue; }
+      let n = 0, lo = 0x80, hi = 0xbf;
+      if (c >= 0xc2 && c <= 0xdf) n = 1;
+      else if (c >= 0xe0 && c <= 0xef) { n = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
+      else if (c >= 0xf0 && c <= 0xf4) { n = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
+      let ok = n > 0 && i + n < b.length;
+      if (ok) {
+        if (b[i + 1] === undefined || b[i + 1] < lo || b[i + 1] > hi) ok = false;
+        for (let k = 2; ok && k <= n; k++) if (b[i + k] === undefined || b[i + k] < 0x80 || b[i + k] > 0xbf) ok = false;
+      }
+      if (!ok) { out += "\ufffd"; i++; continue; }
+      out += strictUTF8.decode(b.subarray(i, i + n + 1));
+      i += n + 1;
+    }
+    return out;
+  }
+}
+
 export function str(v: Value): string {
   if (typeof v === "string") return v;
   if (typeof v === "number") return String(v);
-  if (v instanceof Bytes) return new TextDecoder("utf-8").decode(v.b);
+  if (v instanceof Bytes) return decodeUTF8(v.b);
   if (isHostValue(v)) return v.str();
   return repr(v);
 }
@@ -802,65 +837,88 @@ export function str(v: Value): string {
 export function repr(v: Value): string {
   if (typeof v === "number") return String(v);
   const parts: string[] = [];
-  writeRepr(parts, v, []);
+  writeRepr(parts, v, new Set());
   return parts.join("");
 }
 
-function writeRepr(out: string[], v: Value, path: unknown[]): void {
+/** The repr of a scalar or a non-container value; undefined for lists, tuples, dicts and sets. */
+function scalarRepr(v: Value): string | undefined {
   switch (typeof v) {
-    case "string": out.push(quote(v)); return;
-    case "number": case "bigint": out.push(String(v)); return;
-    case "boolean": out.push(v ? "True" : "False"); return;
+    case "string": return quote(v);
+    case "number": case "bigint": return String(v);
+    case "boolean": return v ? "True" : "False";
   }
-  if (v === null) { out.push("None"); return; }
-  if (v instanceof Float) { out.push(formatFloatG(v.v)); return; }
-  if (v instanceof List || v instanceof Tuple || v instanceof HashTable) {
-    if (path.includes(v)) {
+  if (v === null) return "None";
+  if (v instanceof Float) return formatFloatG(v.v);
+  if (v instanceof List || v instanceof Tuple || v instanceof HashTable) return undefined;
+  if (v instanceof StarFunction) return `<function ${v.name}>`;
+  if (v instanceof Builtin) return v.recv !== undefined ? `<built-in method ${v.name} of ${typeName(v.recv)} value>` : `<built-in function ${v.name}>`;
+  if (v instanceof Bytes) return bytesRepr(v.b);
+  if (v instanceof Range) return v.step === 1 ? `range(${v.start}, ${v.stop})` : `range(${v.start}, ${v.stop}, ${v.step})`;
+  if (isHostValue(v)) return v.repr ? v.repr() : v.str();
+  return String(v);
+}
+
+class Text { constructor(readonly s: string) {} }
+class Leave { constructor(readonly v: unknown) {} }
+const COMMA = new Text(", "), COLON = new Text(": ");
+
+/**
+ * repr with an explicit stack, not recursion, so values nested 100,000 deep print (as in
+ * starlark-go); a container met again inside itself prints as [...], {...} or ....
+ */
+function writeRepr(out: string[], v0: Value, path: Set<unknown>): void {
+  const todo: unknown[] = [v0];
+  while (todo.length > 0) {
+    const t = todo.pop();
+    if (t instanceof Text) { out.push(t.s); continue; }
+    if (t instanceof Leave) { path.delete(t.v); continue; }
+    const v = t as Value;
+    const sc = scalarRepr(v);
+    if (sc !== undefined) { out.push(sc); continue; }
+    if (path.has(v)) {
       out.push(v instanceof List ? "[...]" : v instanceof Dict ? "{...}" : "...");
-      return;
+      continue;
     }
-    if (path.length > 200) throw err("repr: value nested too deeply");
-    path.push(v);
+    path.add(v);
+    todo.push(new Leave(v));
     if (v instanceof List || v instanceof Tuple) {
       out.push(v instanceof List ? "[" : "(");
-      v.elems.forEach((e, i) => { if (i > 0) out.push(", "); writeRepr(out, e, path); });
-      out.push(v instanceof List ? "]" : v.elems.length === 1 ? ",)" : ")");
+      todo.push(new Text(v instanceof List ? "]" : v.elems.length === 1 ? ",)" : ")"));
+      for (let i = v.elems.length - 1; i >= 0; i--) {
+        todo.push(v.elems[i]);
+        if (i > 0) todo.push(COMMA);
+      }
     } else if (v instanceof Dict) {
       out.push("{");
-      let i = 0;
-      for (const [k, x] of v.entries()) {
-        if (i++ > 0) out.push(", ");
-        writeRepr(out, k, path);
-        out.push(": ");
-        writeRepr(out, x, path);
+      todo.push(new Text("}"));
+      const es = v.entries();
+      for (let i = es.length - 1; i >= 0; i--) {
+        todo.push(es[i][1], COLON, es[i][0]);
+        if (i > 0) todo.push(COMMA);
       }
-      out.push("}");
     } else {
       out.push("set([");
-      let i = 0;
-      for (const k of (v as StarSet).keys()) { if (i++ > 0) out.push(", "); writeRepr(out, k, path); }
-      out.push("])");
+      todo.push(new Text("])"));
+      const ks = (v as StarSet).keys();
+      for (let i = ks.length - 1; i >= 0; i--) {
+        todo.push(ks[i]);
+        if (i > 0) todo.push(COMMA);
+      }
     }
-    path.pop();
-    return;
   }
-  if (v instanceof StarFunction) { out.push(`<function ${v.name}>`); return; }
-  if (v instanceof Builtin) {
-    out.push(v.recv !== undefined ? `<built-in method ${v.name} of ${typeName(v.recv)} value>` : `<built-in function ${v.name}>`);
-    return;
-  }
-  if (v instanceof Bytes) { out.push(bytesRepr(v.b)); return; }
-  if (v instanceof Range) {
-    out.push(v.step === 1 ? `range(${v.start}, ${v.stop})` : `range(${v.start}, ${v.stop}, ${v.step})`);
-    return;
-  }
-  if (isHostValue(v)) { out.push(v.repr ? v.repr() : v.str()); return; }
-  out.push(String(v));
 }
 
 // ---------------------------------------------------------------- equality and ordering
 
-export function equals(x: Value, y: Value): boolean {
+/** starlark-go's CompareLimit: == and < look at most this many containers deep. */
+export const COMPARE_LIMIT = 10;
+
+function tooDeep(): StarlarkError {
+  return err("comparison exceeded maximum recursion depth");
+}
+
+export function equals(x: Value, y: Value, depth = COMPARE_LIMIT): boolean {
   if (x === y) return true;
   switch (typeof x) {
     case "string": case "boolean": return false;
@@ -874,13 +932,14 @@ export function equals(x: Value, y: Value): boolean {
     return false;
   }
   if (x instanceof Float) return y instanceof Float ? x.v === y.v || (Number.isNaN(x.v) && Number.isNaN(y.v)) : false;
-  if (x instanceof List) return y instanceof List && seqEquals(x.elems, y.elems);
-  if (x instanceof Tuple) return y instanceof Tuple && seqEquals(x.elems, y.elems);
+  if (x instanceof List) return y instanceof List && seqEquals(x.elems, y.elems, depth);
+  if (x instanceof Tuple) return y instanceof Tuple && seqEquals(x.elems, y.elems, depth);
   if (x instanceof Dict) {
     if (!(y instanceof Dict) || x.size !== y.size) return false;
+    if (depth <= 1 && x.size > 0) throw tooDeep();
     for (const [k, v] of x.entries()) {
       const w = y.get(k);
-      if (w === undefined || !equals(v, w)) return false;
+      if (w === undefined || !equals(v, w, depth - 1)) return false;
     }
     return true;
   }
@@ -904,14 +963,15 @@ export function equals(x: Value, y: Value): boolean {
   return false;
 }
 
-function seqEquals(a: Value[], b: Value[]): boolean {
+function seqEquals(a: Value[], b: Value[], depth: number): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !equals(a[i], b[i])) return false;
+  if (depth <= 1 && a.length > 0) throw tooDeep();
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !equals(a[i], b[i], depth - 1)) return false;
   return true;
 }
 
 /** Three-way comparison for <, <=, >, >=; throws for unordered types. */
-export function compare(op: string, x: Value, y: Value): number {
+export function compare(op: string, x: Value, y: Value, depth = COMPARE_LIMIT): number {
   const tx = typeof x, ty = typeof y;
   if (tx === "number" && ty === "number") return (x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0;
   if (tx === "string" && ty === "string") return (x as string) < (y as string) ? -1 : (x as string) > (y as string) ? 1 : 0;
@@ -919,16 +979,19 @@ export function compare(op: string, x: Value, y: Value): number {
     if ((tx === "number" || tx === "bigint") && (ty === "number" || ty === "bigint")) {
       return (x as bigint) < (y as bigint) ? -1 : (x as bigint) > (y as bigint) ? 1 : 0;
     }
-    const a = x instanceof Float ? x.v : toFloatLossy(x as number | bigint);
-    const b = y instanceof Float ? y.v : toFloatLossy(y as number | bigint);
+    if (tx === "bigint") return -cmpFloatInt((y as Float).v, x as bigint);
+    if (ty === "bigint") return cmpFloatInt((x as Float).v, y as bigint);
+    // ints held as numbers are exact (|x| < 2^53), so comparing as doubles is exact too
+    const a = x instanceof Float ? x.v : (x as number);
+    const b = y instanceof Float ? y.v : (y as number);
     // NaN is greater than everything else and equal to itself, as in starlark-go.
     if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
     if (Number.isNaN(b)) return -1;
     return a < b ? -1 : a > b ? 1 : 0;
   }
   if (tx === "boolean" && ty === "boolean") return Number(x) - Number(y);
-  if (x instanceof List && y instanceof List) return seqCompare(op, x.elems, y.elems);
-  if (x instanceof Tuple && y instanceof Tuple) return seqCompare(op, x.elems, y.elems);
+  if (x instanceof List && y instanceof List) return seqCompare(op, x.elems, y.elems, depth);
+  if (x instanceof Tuple && y instanceof Tuple) return seqCompare(op, x.elems, y.elems, depth);
   if (x instanceof Bytes && y instanceof Bytes) {
     const n = Math.min(x.b.length, y.b.length);
     for (let i = 0; i < n; i++) if (x.b[i] !== y.b[i]) return x.b[i] - y.b[i];
@@ -946,14 +1009,22 @@ export function compare(op: string, x: Value, y: Value): number {
   throw err(`${typeName(x)} ${op} ${typeName(y)} not implemented`);
 }
 
-function toFloatLossy(x: number | bigint): number {
-  return typeof x === "number" ? x : Number(x);
+/** A float against a big int, exactly (not through a rounded double). */
+function cmpFloatInt(f: number, i: bigint): number {
+  if (Number.isNaN(f)) return 1;
+  if (f === Infinity) return 1;
+  if (f === -Infinity) return -1;
+  const t = Math.trunc(f);
+  const bt = BigInt(t);
+  if (bt !== i) return bt < i ? -1 : 1;
+  return f > t ? 1 : f < t ? -1 : 0;
 }
 
-function seqCompare(op: string, a: Value[], b: Value[]): number {
+function seqCompare(op: string, a: Value[], b: Value[], depth: number): number {
   const n = Math.min(a.length, b.length);
+  if (depth <= 1 && n > 0) throw tooDeep();
   for (let i = 0; i < n; i++) {
-    if (!equals(a[i], b[i])) return compare(op, a[i], b[i]);
+    if (!equals(a[i], b[i], depth - 1)) return compare(op, a[i], b[i], depth - 1);
   }
   return a.length - b.length;
 }
@@ -976,24 +1047,29 @@ export function hashValue(v: Value): number {
 
 // ---------------------------------------------------------------- freezing
 
-export function freeze(v: Value): void {
-  if (typeof v !== "object" || v === null) return;
-  if (v instanceof List) {
-    if (v.frozen) return;
-    v.frozen = true;
-    for (const e of v.elems) freeze(e);
-  } else if (v instanceof Tuple) {
-    for (const e of v.elems) freeze(e);
-  } else if (v instanceof HashTable) {
-    if (v.frozen) return;
-    v.frozen = true;
-    for (const [k, x] of v.entries()) { freeze(k); freeze(x); }
-  } else if (v instanceof StarFunction) {
-    if (v.frozen) return;
-    v.frozen = true;
-    for (const d of v.defaults) if (d !== undefined) freeze(d);
-    for (const c of v.free) freeze(c.v);
-  } else if (isHostValue(v) && v.freeze) v.freeze();
+/** Freeze v and everything reachable from it (with a stack, so any depth works). */
+export function freeze(v0: Value): void {
+  const todo: Value[] = [v0];
+  while (todo.length > 0) {
+    const v = todo.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (v instanceof List) {
+      if (v.frozen) continue;
+      v.frozen = true;
+      for (const e of v.elems) todo.push(e);
+    } else if (v instanceof Tuple) {
+      for (const e of v.elems) todo.push(e);
+    } else if (v instanceof HashTable) {
+      if (v.frozen) continue;
+      v.frozen = true;
+      for (const [k, x] of v.entries()) todo.push(k, x);
+    } else if (v instanceof StarFunction) {
+      if (v.frozen) continue;
+      v.frozen = true;
+      for (const d of v.defaults) if (d !== undefined) todo.push(d);
+      for (const c of v.free) todo.push(c.v);
+    } else if (isHostValue(v) && v.freeze) v.freeze();
+  }
 }
 
 // ---------------------------------------------------------------- length, iteration
@@ -1004,6 +1080,7 @@ export function len(v: Value): number {
   if (v instanceof HashTable) return v.size;
   if (v instanceof Bytes) return v.b.length;
   if (v instanceof Range) return v.length;
+  if (isHostValue(v) && typeof (v as unknown as { len?: () => number }).len === "function") return (v as unknown as { len: () => number }).len();
   return -1;
 }
 
