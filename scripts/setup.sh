@@ -28,8 +28,12 @@ bash scripts/setup-backends.sh || echo "setup: the backends' setup failed; their
 
 # The loopback Debian mirror of the seed library's pinned .deb files (lib/, docs/seeds.md).
 bash scripts/setup-seeds.sh
+# starlark-go's `starlark` command (pinned), for the differential test of our interpreter.
+bash scripts/setup-starlark.sh || echo "setup: installing starlark-go failed; the differential test will say so" >&2
 # Buildbarn (bb_storage, bb_scheduler, bb_worker, bb_runner) from the Go module proxy, for the reapi tests.
 bash scripts/setup-buildbarn.sh || echo "setup: building Buildbarn failed; the reapi tests will fail saying so" >&2
+# Nix (bench/nix's peer), static busybox and perl (the sandbox's store view): scripts/setup-speed.sh.
+bash scripts/setup-speed.sh || echo "setup: the speed benchmarks' setup failed; bench nix will say what is missing" >&2
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
