@@ -12,6 +12,7 @@ import { runLogged } from "./run.js";
 import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
+import { linkStoreView, storeViewAvailable } from "./store-view.js";
 import { changedHostPaths } from "./host-access.js";
 
 export interface PreparedSandbox {
@@ -50,6 +51,9 @@ export function prepareSandbox(
   const storeMount = join(root, "store");
   mkdirSync(buildDir);
   mkdirSync(storeMount);
+  // The input closure through one idmapped mount when the host allows it, else one bind per input.
+  const storeView = storeViewAvailable(store.layout.tmpDir);
+  if (storeView) linkStoreView(storeMount, store.dir, opts.inputClosure);
   if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);
   const resolve = (s: string) => substituteTemplates(s, (ref) => store.path(opts.resolve(ref)));
   const tmpOutputs = temporaryOutputNames(drv);
@@ -62,6 +66,7 @@ export function prepareSandbox(
     storeDir: store.dir,
     storeMount,
     inputs: opts.inputClosure.map((n) => store.path(n)),
+    storeView,
     // The host paths in the derivation (its hash names them) and any the engine adds (qemu's interpreter).
     sandboxPaths: [...Object.keys(drv.hostPaths ?? {}), ...opts.sandboxPaths],
     buildDir,

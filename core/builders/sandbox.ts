@@ -6,6 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -16,6 +17,8 @@ export interface SandboxSpec {
   storeMount: string;
   /** host store paths (full) to bind read-only at the same place */
   inputs: string[];
+  /** the inputs are already laid out in storeMount (core/builders/store-view.ts): bound once, idmapped, no bind per input */
+  storeView?: boolean;
   /** host paths (sandbox_paths) bound read-only at the same place; missing ones are skipped */
   sandboxPaths: string[];
   /** host directory bound at BUILD_DIR */
@@ -67,14 +70,14 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
     for (const f of files) a.push(...roBindNoFollow(f, true));
   }
   a.push("--bind", spec.storeMount, spec.storeDir);
-  for (const p of spec.inputs) a.push(...roBindNoFollow(p, false));
+  if (!spec.storeView) for (const p of spec.inputs) a.push(...roBindNoFollow(p, false));
   a.push("--bind", spec.buildDir, BUILD_DIR);
   // The sandbox's own root (a tmpfs holding the mount points) is read-only too.
   a.push("--remount-ro", "/");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);
-  return a;
+  return spec.storeView ? storeViewArgv(spec.storeMount, a) : a;
 }
 
 /**

@@ -1,0 +1,128 @@
+// A build's store view: its input closure laid out in one directory, shown to the sandbox
+// through a constant number of mounts whatever the closure's size (issue 17).
+//
+// Like Nix's chroot store: directories are recreated, files hard-linked (copied when the
+// store is on another filesystem), symlinks recreated as symlinks with the same target
+// (never resolved on the host). The builder creates its outputs in the same directory.
+//
+// Hard links share their inodes with the store, and the builder runs as the user who owns
+// the store: through a plain bind it could `chmod u+w` an input and write the store. So the
+// view is bound through an idmapped mount (Linux 5.12+) whose map swaps root and nobody: in
+// the sandbox every input belongs to nobody (no chmod, no write: files 0444, directories
+// 0555), while the view's top directory is sticky and world-writable (new outputs can be
+// made there, inputs can be neither renamed nor removed). What the builder creates is owned
+// by nobody on disk; sealing the output (core/store/seal.ts) gives it back to the store's user
+// before it is hashed.
+//
+// The idmapped mount is made by a small helper (perl, essential on Debian) in a private mount
+// namespace of its own, which then execs the sandbox: nothing is mounted on the host and
+// nothing needs unmounting. It needs root; elsewhere (rootless bramble, an old kernel, a
+// filesystem without idmapped mounts) the sandbox binds each input instead, as before.
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { removeTree } from "../store/store.js";
+
+/** unshare(2) by architecture (the newer mount syscalls share one number everywhere). */
+const UNSHARE: Partial<Record<string, number>> = { x64: 272, arm64: 97, riscv64: 97, loong64: 97 };
+const PERL = "/usr/bin/perl";
+
+/**
+ * The helper: argv is `view command...`. A child makes a user namespace mapping root↔nobody,
+ * whose fd idmaps a clone of the view mounted over the view in a private mount namespace.
+ */
+function helperScript(unshare: number): string {
+  return `
+my ($view, @cmd) = @ARGV;
+my ($root, $empty) = ("/", "");
+sub fail { print STDERR "bramble store view: $_[0]: $!\\n"; exit 125 }
+pipe(my $r1, my $w1) or fail("pipe"); pipe(my $r2, my $w2) or fail("pipe");
+my $pid = fork; defined $pid or fail("fork");
+if (!$pid) { close $r1; close $w2; syscall(${unshare}, 0x10000000) == 0 or exit 1; syswrite $w1, "1"; sysread $r2, my $b, 1; exit 0 }
+close $w1; close $r2;
+sysread($r1, my $ok, 1) or fail("user namespace");
+for my $f ("uid_map", "gid_map") { open(my $m, ">", "/proc/$pid/$f") or fail($f); print $m "0 65534 1\\n65534 0 1\\n"; close $m or fail($f) }
+open(my $ns, "<", "/proc/$pid/ns/user") or fail("user namespace fd");
+close $w2; waitpid($pid, 0);
+syscall(${unshare}, 0x20000) == 0 or fail("mount namespace");
+my $private = pack("QQQQ", 0, 0, 0x40000, 0);
+syscall(442, -100, $root, 0x8000, $private, 32) == 0 or fail("private mounts");
+my $fd = syscall(428, -100, $view, 1 | 0x80000); $fd >= 0 or fail("open_tree");
+my $idmap = pack("QQQQ", 0x100000, 0, 0, fileno($ns));
+syscall(442, $fd, $empty, 0x1000, $idmap, 32) == 0 or fail("idmapped mount");
+syscall(429, $fd, $empty, -100, $view, 4) == 0 or fail("move_mount");
+close $ns;
+exec { $cmd[0] } @cmd or fail("exec $cmd[0]");
+`;
+}
+
+const probed = new Map<string, boolean>();
+
+/**
+ * Can builds under `tmpDir` use a store view? Root on Linux with perl and idmapped mounts on
+ * that filesystem; tried once per directory and process. BRAMBLE_STORE_VIEW=0 turns it off.
+ */
+export function storeViewAvailable(tmpDir: string): boolean {
+  if (process.env.BRAMBLE_STORE_VIEW === "0") return false;
+  const known = probed.get(tmpDir);
+  if (known !== undefined) return known;
+  let ok = false;
+  if (process.platform === "linux" && process.getuid?.() === 0 && UNSHARE[process.arch] && existsSync(PERL)) {
+    const dir = join(tmpDir, `${process.pid}-view-probe`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      const r = spawnSync(PERL, ["-e", helperScript(UNSHARE[process.arch]!), dir, "/bin/sh", "-c", ":"], { stdio: "ignore", timeout: 10_000 });
+      ok = r.status === 0;
+    } catch {
+      ok = false;
+    } finally {
+      removeTree(dir);
+    }
+  }
+  probed.set(tmpDir, ok);
+  return ok;
+}
+
+/** `argv` run with `view` idmapped (root↔nobody) over itself, in a private mount namespace. */
+export function storeViewArgv(view: string, argv: string[]): string[] {
+  return [PERL, "-e", helperScript(UNSHARE[process.arch]!), view, ...argv];
+}
+
+/**
+ * Lay out the store paths `names` (of `storeDir`) in the empty directory `view`, on the
+ * store's filesystem: linear in the files of the closure, no mount per path.
+ */
+export function linkStoreView(view: string, storeDir: string, names: Iterable<string>): void {
+  for (const n of names) linkEntry(join(storeDir, n), join(view, n));
+  // Outputs are made here by the builder (as "nobody" on disk, see above); inputs stay put.
+  // Only this process may reach the world-writable view: its parent is closed to others.
+  chmodSync(view, 0o1777);
+  chmodSync(dirname(view), 0o700);
+}
+
+function linkEntry(src: string, dst: string, type?: "dir" | "file" | "link"): void {
+  let mode = 0;
+  if (!type) {
+    const st = lstatSync(src);
+    type = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "link" : "file";
+    mode = st.mode;
+  }
+  if (type === "link") {
+    symlinkSync(readlinkSync(src), dst);
+  } else if (type === "file") {
+    try {
+      linkSync(src, dst);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK") throw e;
+      copyFileSync(src, dst);
+      chmodSync(dst, (mode || lstatSync(src).mode) & 0o555);
+    }
+  } else {
+    mkdirSync(dst);
+    for (const e of readdirSync(src, { withFileTypes: true })) {
+      linkEntry(join(src, e.name), join(dst, e.name), e.isDirectory() ? "dir" : e.isSymbolicLink() ? "link" : e.isFile() ? "file" : undefined);
+    }
+    chmodSync(dst, (mode || lstatSync(src).mode) & 0o555);
+  }
+}

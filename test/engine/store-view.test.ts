@@ -1,0 +1,102 @@
+// The store view (core/builders/store-view.ts): a build's input closure through one idmapped
+// directory of hard links instead of one bind mount per store path (issue 17).
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { derivationHash } from "../../core/derivation/derivation.js";
+import { bwrapArgv } from "../../core/builders/sandbox.js";
+import { linkStoreView, storeViewAvailable } from "../../core/builders/store-view.js";
+import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
+
+afterEach(cleanupTemps);
+
+describe("store view", () => {
+  it("is available here (root, perl, idmapped mounts): scripts/setup-speed.sh provides it", () => {
+    expect(storeViewAvailable(tempDir())).toBe(true);
+  });
+
+  it("lays out directories recreated, files hard-linked and symlinks as symlinks with the same target", () => {
+    const store = tempDir();
+    mkdirSync(join(store, "aaa-dir/sub"), { recursive: true });
+    writeFileSync(join(store, "aaa-dir/sub/f"), "in a directory\n");
+    symlinkSync("../../bbb-file", join(store, "aaa-dir/sub/rel"));
+    writeFileSync(join(store, "bbb-file"), "a file\n");
+    symlinkSync("/", join(store, "ccc-root-link"));
+    for (const p of ["aaa-dir/sub/f", "bbb-file"]) chmodSync(join(store, p), 0o444);
+    for (const p of ["aaa-dir/sub", "aaa-dir"]) chmodSync(join(store, p), 0o555);
+    const view = join(tempDir(), "view");
+    mkdirSync(view);
+    linkStoreView(view, store, ["aaa-dir", "bbb-file", "ccc-root-link"]);
+
+    expect(readdirSync(view).sort()).toEqual(["aaa-dir", "bbb-file", "ccc-root-link"]);
+    expect(statSync(join(view, "bbb-file")).ino).toBe(statSync(join(store, "bbb-file")).ino);
+    expect(statSync(join(view, "aaa-dir/sub/f")).ino).toBe(statSync(join(store, "aaa-dir/sub/f")).ino);
+    expect(statSync(join(view, "aaa-dir")).ino).not.toBe(statSync(join(store, "aaa-dir")).ino);
+    expect(statSync(join(view, "aaa-dir")).mode & 0o7777).toBe(0o555);
+    expect(readlinkSync(join(view, "ccc-root-link"))).toBe("/");
+    expect(readlinkSync(join(view, "aaa-dir/sub/rel"))).toBe("../../bbb-file");
+    expect(lstatSync(join(view, "ccc-root-link")).isSymbolicLink()).toBe(true);
+    expect(statSync(view).mode & 0o7777).toBe(0o1777);
+  });
+
+  it("mounts as much for 5,000 inputs as for one", () => {
+    const spec = (n: number) => ({
+      storeDir: "/s/store",
+      storeMount: "/s/var/tmp/x/store",
+      inputs: Array.from({ length: n }, (_, i) => `/s/store/${String(i).padStart(32, "0")}-p`),
+      storeView: true,
+      sandboxPaths: [],
+      buildDir: "/s/var/tmp/x/build",
+      cwd: "/build",
+      env: {},
+      network: false,
+      command: ["/bin/true"],
+    });
+    const mounts = (argv: string[]) => argv.filter((a) => /^--(ro-)?bind(-try)?$|^--symlink$/.test(a)).length;
+    expect(mounts(bwrapArgv(spec(5000)))).toBe(mounts(bwrapArgv(spec(1))));
+    expect(bwrapArgv(spec(5000)).some((a) => a.includes("0000000000000000000000000004999-p"))).toBe(false);
+  });
+
+  it("a build sees its closure and nothing else of the store, cannot change an input, and its outputs come back as ours", async () => {
+    const engine = tempEngine();
+    const dir = shDrv("dir", "mkdir -p $out/sub; echo inner > $out/sub/file; ln -s sub/file $out/link");
+    const file = shDrv("file", `echo "a file naming ${ref(dir)}" > $out`);
+    const loop = shDrv("rootlink", "ln -s / $out");
+    const stranger = shDrv("stranger", "echo not an input > $out");
+    const script = [
+      "mkdir $out",
+      'try() { if sh -c "$1" 2>/dev/null; then echo "$2: done" >> $out/report; else echo "$2: denied" >> $out/report; fi; }',
+      `cat ${ref(dir)}/link > $out/seen; cat $file >> $out/seen; readlink $rootlink >> $out/seen`,
+      'ls $(dirname $out) | grep -v "$(basename $out)" | sed "s/^[a-z0-9]*-//" | sort > $out/names',
+      `try 'chmod u+w ${ref(dir)}/sub/file' chmod-file`,
+      `try 'chmod u+w ${ref(dir)}/sub' chmod-dir`,
+      `try 'echo evil > ${ref(dir)}/sub/file' write`,
+      `try 'rm -f $file' rm`,
+      `try 'mv ${ref(dir)} $(dirname $out)/moved' mv`,
+      `try 'ln $file $(dirname $out)/hardlink' hardlink`,
+      `try 'touch ${ref(dir)}/planted' plant`,
+    ].join("\n");
+    const user = shDrv("user", script, { env: { PATH: "/usr/bin:/bin", file: ref(file), rootlink: ref(loop) } });
+    const r = await build(engine, graph(dir, file, loop, stranger, user), [user, stranger]);
+    expect(r.result.status).toBe("built");
+    const out = r.result.outputs.get(derivationHash(user))!.out!;
+    const dirOut = r.result.outputs.get(derivationHash(dir))!.out!;
+    expect(readFileSync(join(out, "seen"), "utf8")).toBe(`inner\na file naming ${dirOut}\n/\n`);
+    // Its closure only: the three inputs (the file's closure holds the directory), not the stranger.
+    expect(readFileSync(join(out, "names"), "utf8")).toBe("dir\nfile\nrootlink\n");
+    expect(readFileSync(join(out, "report"), "utf8")).toBe(
+      ["chmod-file", "chmod-dir", "write", "rm", "mv", "hardlink", "plant"].map((k) => `${k}: denied\n`).join(""),
+    );
+    expect(readFileSync(join(dirOut, "sub/file"), "utf8")).toBe("inner\n");
+    expect(statSync(join(dirOut, "sub/file")).mode & 0o777).toBe(0o444);
+    // The view is gone: the store's files have their one link again, var/tmp is empty.
+    expect(statSync(join(dirOut, "sub/file")).nlink).toBe(1);
+    expect(readdirSync(engine.layout.tmpDir).filter((e) => !e.includes("probe"))).toEqual([]);
+    for (const p of [out, join(out, "report")]) {
+      expect(lstatSync(p).uid).toBe(process.getuid!());
+      expect(lstatSync(p).gid).toBe(process.getgid!());
+    }
+    expect(await engine.store.verify({})).toEqual([]);
+    engine.close();
+  });
+});
