@@ -9,7 +9,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const available = readdirSync(join(root, "bench"), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(root, "bench", d.name, "index.ts")))
   .map((d) => d.name);
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+// Names come first, then each benchmark's own flags: `npm run bench -- build --sizes 200,1000`.
+const args = process.argv.slice(2);
+const firstFlag = args.findIndex((a) => a.startsWith("-"));
+const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);
+const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
 const names = wanted.length ? wanted : available;
 for (const name of names) {
   if (!available.includes(name)) {
@@ -23,5 +27,5 @@ for (const name of names) {
   await build({ entryPoints: [join(root, "bench", name, "index.ts")], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "warning" });
   console.log(`\n== bench ${name} ==`);
   const mod = await import(pathToFileURL(outfile).href);
-  await mod.run(process.argv.slice(2).filter((a) => a !== name));
+  await mod.run(flags);
 }

@@ -1,107 +1,170 @@
-// `npm run bench -- build`: the engine's overhead per derivation, and a no-op rebuild.
-//  1. 200 trivial derivations (a DAG, each writing a line) built from scratch in the
-//     sandbox, with -j 1 (pure per-derivation overhead) and the default -j.
-//  2. A no-op rebuild of 10,000 built derivations (registered directly, not sandboxed, to
-//     keep the set-up short): how long the scheduler takes to find everything cached.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// `npm run bench -- build [--sizes 200,1000,5000] [--stores disk,tmpfs] [--jobs 2] [--noop 10000]`
+//  1. The DAG of bench/build/dag.ts (outputs reference their inputs, so closures grow) built
+//     from scratch in the sandbox at each size, with the store on disk and on tmpfs: total
+//     time, and ms per derivation over the first and the last 10% of nodes. Flat is the goal:
+//     the last 10% of 5,000 should cost what the first 10% of 200 does.
+//  2. A no-op rebuild of a 10,000-node graph already built (registered directly, not
+//     sandboxed, to keep the set-up short): how long the scheduler takes to find it cached.
+// BRAMBLE_STORE_VIEW=0 measures the old sandbox (one bind per input) for comparison.
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { derivationHash, outputTemplate, type Derivation } from "../../core/derivation/derivation.js";
 import { hostSystem } from "../../core/builders/backend.js";
+import { storeViewAvailable } from "../../core/builders/store-view.js";
 import { openEngine, type Engine } from "../../core/build/engine.js";
 import { resolvedKey, runBuild } from "../../core/build/scheduler.js";
 import { randomHashPart } from "../../core/store/store.js";
 import { storeName } from "../../core/store/layout.js";
+import { dagEdges, firstLast, listFlag, nodeScript, tmpfsDir } from "./dag.js";
 
-const SANDBOX_PATHS = ["/usr", "/bin", "/lib", "/lib64"];
+const BUSYBOX = "/bin/busybox";
 
-function dag(n: number, tag: string): { drvs: Map<string, Derivation>; roots: string[]; list: [string, Derivation][] } {
-  const hashes: string[] = [];
-  const list: [string, Derivation][] = [];
-  for (let i = 0; i < n; i++) {
-    const deps = i === 0 ? [] : [Math.floor((i - 1) / 2), Math.floor((i - 1) / 3)].filter((j, k, a) => a.indexOf(j) === k);
-    const env: Record<string, string> = {};
-    deps.forEach((j, k) => (env[`dep${k}`] = outputTemplate(hashes[j]!, "out")));
-    const d: Derivation = {
-      name: `node-${i}`,
-      builder: "/bin/sh",
-      args: ["-c", `echo "line ${i} ${tag}" > $out`],
-      env,
-      outputs: ["out"],
-      network: false,
-      platform: hostSystem(),
-      system: hostSystem(),
-    };
-    const h = derivationHash(d);
-    hashes.push(h);
-    list.push([h, d]);
-  }
-  // A wide DAG (each node needs nodes (i-1)/2 and (i-1)/3); every node is a root.
-  return { drvs: new Map(list), roots: hashes, list };
+function drvOf(name: string, builder: string, args: string[], env: Record<string, string>): Derivation {
+  return { name, builder, args, env, outputs: ["out"], network: false, platform: hostSystem(), system: hostSystem() };
 }
 
-async function timeBuild(engine: Engine, drvs: Map<string, Derivation>, roots: string[], jobs?: number): Promise<{ ms: number; built: number; cached: number; status: string }> {
-  const t0 = performance.now();
-  let built = 0;
-  let cached = 0;
-  const r = await runBuild(engine, { runId: `bench-${Date.now()}`, drvs, roots, projectRoot: tmpdir(), sandboxPaths: SANDBOX_PATHS, jobs }, (e) => {
-    if (e.type === "built") built++;
-    if (e.type === "cached") cached++;
-  });
-  return { ms: performance.now() - t0, built, cached, status: r.status };
-}
-
-/** Register a derivation's output as if built: a small file, hashed and moved into the store. */
-function seed(engine: Engine, list: [string, Derivation][]): void {
+/** Register outputs as if built: each derivation's tree made by `make`, hashed and moved into the store. */
+async function seed(engine: Engine, list: [string, Derivation][], make: (dir: string, d: Derivation) => void): Promise<void> {
   const names = new Map<string, string>();
   const tmp = join(engine.layout.tmpDir, `${process.pid}-seed`);
   mkdirSync(tmp, { recursive: true });
-  engine.db.sql.transaction(() => {
-    for (const [h, d] of list) {
-      const tmpName = storeName(randomHashPart(), d.name);
-      const p = join(tmp, tmpName);
-      writeFileSync(p, `${d.args[1]}\n`);
-      const key = resolvedKey(d, (dh) => names.get(dh)!);
-      engine.store.addOutputs([{ output: "out", tmpPath: p, name: d.name, tmpHash: tmpName.slice(0, 32) }], new Map(), h, (infos) =>
-        engine.db.registerOutputs({ drvHash: h, resolved: key, outputs: [...infos].map(([output, info]) => ({ output, info })) }),
-      );
-      names.set(h, engine.db.drvOutputs(h)!.out!);
-    }
-  })();
+  for (const [h, d] of list) {
+    const tmpName = storeName(randomHashPart(), d.name);
+    const p = join(tmp, tmpName);
+    make(p, d);
+    const key = resolvedKey(d, (dh) => names.get(dh)!);
+    await engine.store.addOutputs([{ output: "out", tmpPath: p, name: d.name, tmpHash: tmpName.slice(0, 32) }], new Map(), h, (infos) =>
+      engine.db.registerOutputs({ drvHash: h, resolved: key, outputs: [...infos].map(([output, info]) => ({ output, info })) }),
+    );
+    names.set(h, engine.db.drvOutputs(h)!.out!);
+  }
   rmSync(tmp, { recursive: true, force: true });
 }
 
-export async function run(): Promise<void> {
+/** Static busybox as a store path (bin/busybox, bin/sh → busybox): the one tool of every node. */
+async function seedBusybox(engine: Engine): Promise<string> {
+  const d = drvOf("busybox", "bench:seed", [], {});
+  const h = derivationHash(d);
+  await seed(engine, [[h, d]], (dir) => {
+    mkdirSync(join(dir, "bin"), { recursive: true });
+    copyFileSync(BUSYBOX, join(dir, "bin/busybox"));
+    symlinkSync("busybox", join(dir, "bin/sh"));
+  });
+  return h;
+}
+
+/** The bench DAG as derivations, busybox's first. */
+function dag(n: number, tag: string, bb: string): { drvs: Map<string, Derivation>; order: string[] } {
+  const edges = dagEdges(n);
+  const hashes: string[] = [];
+  const drvs = new Map<string, Derivation>();
+  drvs.set(bb, drvOf("busybox", "bench:seed", [], {}));
+  for (let i = 0; i < n; i++) {
+    const env: Record<string, string> = {};
+    edges[i]!.forEach((j, k) => (env[`dep${k}`] = outputTemplate(hashes[j]!, "out")));
+    const d = drvOf(`node-${i}`, `${outputTemplate(bb, "out")}/bin/sh`, ["-c", nodeScript(i, edges[i]!.length, tag)], env);
+    const h = derivationHash(d);
+    hashes.push(h);
+    drvs.set(h, d);
+  }
+  return { drvs, order: hashes };
+}
+
+export interface DagRun {
+  ms: number;
+  first: number;
+  last: number;
+  built: number;
+  status: string;
+}
+
+/** Build the n-node DAG from scratch in a fresh BRAMBLE_PATH under `base`. */
+export async function buildDag(base: string, n: number, jobs: number, tag = "bramble"): Promise<DagRun> {
+  const home = mkdtempSync(join(base, "bramble-bench-"));
+  const engine = openEngine(home);
+  try {
+    const bb = await seedBusybox(engine);
+    const g = dag(n, tag, bb);
+    const index = new Map(g.order.map((h, i) => [h, i] as const));
+    const doneAt: number[] = new Array(n);
+    let built = 0;
+    const t0 = performance.now();
+    const r = await runBuild(engine, { runId: `bench-${Date.now()}`, drvs: g.drvs, roots: g.order, projectRoot: home, jobs }, (e) => {
+      if (e.type === "built") {
+        built++;
+        const i = index.get(e.hash);
+        if (i !== undefined) doneAt[i] = performance.now();
+      }
+      if (e.type === "failed") console.error(`  failed: ${e.error}\n${e.logTail.join("\n")}`);
+    });
+    const ms = performance.now() - t0;
+    if (r.status !== "built") return { ms, first: NaN, last: NaN, built, status: r.status };
+    return { ms, ...firstLast(t0, doneAt), built, status: r.status };
+  } finally {
+    engine.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Where a store "on disk" and "on tmpfs" go. */
+export function storeBases(kinds: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const k of kinds) {
+    if (k === "disk") out.push([k, tmpdir()]);
+    else if (k === "tmpfs" && tmpfsDir()) out.push([k, tmpfsDir()!]);
+    else console.log(`(no ${k} store here: skipped)`);
+  }
+  return out;
+}
+
+export function fmtRun(label: string, n: number, r: DagRun): string {
+  if (r.status !== "built") return `${label} ${n} nodes: ${r.status} after ${(r.ms / 1000).toFixed(1)} s (${r.built} built)`;
+  return `${label} ${String(n).padStart(5)} nodes: ${(r.ms / 1000).toFixed(2).padStart(7)} s, ${(r.ms / n).toFixed(1).padStart(6)} ms/drv; first 10% ${r.first.toFixed(1).padStart(6)} ms/drv, last 10% ${r.last.toFixed(1).padStart(6)} ms/drv`;
+}
+
+export async function run(args: string[] = []): Promise<void> {
+  const sizes = listFlag(args, "sizes", ["200", "1000", "5000"]).map(Number);
+  const kinds = listFlag(args, "stores", ["disk", "tmpfs"]);
+  const jobs = Number(listFlag(args, "jobs", ["2"])[0]);
+  const noop = Number(listFlag(args, "noop", ["10000"])[0]);
+  const probe = mkdtempSync(join(tmpdir(), "bramble-bench-probe-"));
+  const view = storeViewAvailable(probe);
+  rmSync(probe, { recursive: true, force: true });
+  console.log(`host ${hostSystem()}, ${cpus().length} cores, -j${jobs}; sandbox inputs: ${view ? "one idmapped store view (hard links)" : "one bind per input"}`);
+  for (const [kind, base] of storeBases(kinds)) {
+    for (const n of sizes) console.log(fmtRun(`${kind.padEnd(5)}`, n, await buildDag(base, n, jobs)));
+  }
+  if (noop > 0) await noopRebuild(noop);
+}
+
+/** A no-op rebuild of `n` built derivations (seeded directly, outputs referencing nothing). */
+async function noopRebuild(n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bramble-bench-"));
   try {
-    console.log(`host ${hostSystem()}, ${cpus().length} cores`);
-    // 1. 200 trivial derivations from scratch.
-    for (const jobs of [1, undefined]) {
-      const engine = openEngine(join(dir, `h${jobs ?? "d"}`));
-      const g = dag(200, `j${jobs}`);
-      const r = await timeBuild(engine, g.drvs, g.roots, jobs);
-      const label = jobs ? `-j ${jobs}` : `-j ${cpus().length} (default)`;
-      console.log(`200 derivations from scratch, ${label}: ${r.ms.toFixed(0)} ms total, ${(r.ms / r.built).toFixed(2)} ms/derivation (${r.built} built, ${r.status})`);
-      const again = await timeBuild(engine, g.drvs, g.roots, jobs);
-      console.log(`  no-op rebuild of the same 200: ${again.ms.toFixed(1)} ms (${again.cached} cached)`);
-      engine.close();
-    }
-    // The builder's own work, for comparison: the same sandbox-less shell command.
-    {
-      const { spawnSync } = await import("node:child_process");
-      const t0 = performance.now();
-      for (let i = 0; i < 50; i++) spawnSync("/bin/sh", ["-c", `echo line > /dev/null`]);
-      console.log(`  (a bare /bin/sh -c echo costs ${((performance.now() - t0) / 50).toFixed(2)} ms)`);
-    }
-    // 2. No-op rebuild of 10,000.
     const engine = openEngine(join(dir, "big"));
-    const g = dag(10_000, "big");
+    const edges = dagEdges(n);
+    const hashes: string[] = [];
+    const list: [string, Derivation][] = [];
+    for (let i = 0; i < n; i++) {
+      const env: Record<string, string> = {};
+      edges[i]!.forEach((j, k) => (env[`dep${k}`] = outputTemplate(hashes[j]!, "out")));
+      const d = drvOf(`node-${i}`, "/bin/sh", ["-c", nodeScript(i, edges[i]!.length, "noop")], env);
+      const h = derivationHash(d);
+      hashes.push(h);
+      list.push([h, d]);
+    }
     const t0 = performance.now();
-    seed(engine, g.list);
-    console.log(`seeded 10,000 built derivations in ${(performance.now() - t0).toFixed(0)} ms`);
+    await seed(engine, list, (p, d) => writeFileSync(p, `${d.args[1]}\n`));
+    console.log(`seeded ${n.toLocaleString("en")} built derivations in ${(performance.now() - t0).toFixed(0)} ms`);
+    const drvs = new Map(list);
     for (let i = 0; i < 2; i++) {
-      const r = await timeBuild(engine, g.drvs, g.roots);
-      console.log(`10,000-node no-op rebuild: ${r.ms.toFixed(0)} ms (${r.cached} cached, ${r.built} built, ${r.status})`);
+      const t1 = performance.now();
+      let cached = 0;
+      const r = await runBuild(engine, { runId: `bench-noop-${i}`, drvs, roots: hashes, projectRoot: dir }, (e) => {
+        if (e.type === "cached") cached++;
+      });
+      console.log(`${n.toLocaleString("en")}-node no-op rebuild: ${(performance.now() - t1).toFixed(0)} ms (${cached} cached, ${r.status})`);
     }
     engine.close();
   } finally {
