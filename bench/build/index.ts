@@ -77,10 +77,12 @@ export interface DagRun {
   last: number;
   built: number;
   status: string;
+  /** a second run over the built graph (everything cached), when asked for */
+  noopMs?: number;
 }
 
 /** Build the n-node DAG from scratch in a fresh BRAMBLE_PATH under `base`. */
-export async function buildDag(base: string, n: number, jobs: number, tag = "bramble"): Promise<DagRun> {
+export async function buildDag(base: string, n: number, jobs: number, tag = "bramble", noop = false): Promise<DagRun> {
   const home = mkdtempSync(join(base, "bramble-bench-"));
   const engine = openEngine(home);
   try {
@@ -100,7 +102,13 @@ export async function buildDag(base: string, n: number, jobs: number, tag = "bra
     });
     const ms = performance.now() - t0;
     if (r.status !== "built") return { ms, first: NaN, last: NaN, built, status: r.status };
-    return { ms, ...firstLast(t0, doneAt), built, status: r.status };
+    let noopMs: number | undefined;
+    if (noop) {
+      const t1 = performance.now();
+      await runBuild(engine, { runId: `bench-noop-${Date.now()}`, drvs: g.drvs, roots: g.order, projectRoot: home, jobs }, () => {});
+      noopMs = performance.now() - t1;
+    }
+    return { ms, ...firstLast(t0, doneAt), built, status: r.status, noopMs };
   } finally {
     engine.close();
     rmSync(home, { recursive: true, force: true });
