@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { base32 } from "../derivation/derivation.js";
-import { CANONICAL_STORE_DIR, SELF_HASH_PLACEHOLDER } from "./layout.js";
+import { CANONICAL_STORE_DIR, HASH_PART_LENGTH, SELF_HASH_PLACEHOLDER } from "./layout.js";
 
 const CHUNK = 1 << 20;
 
@@ -57,24 +57,75 @@ export function formatHash(digest: Buffer): string {
   return `sha256:${base32(digest)}`;
 }
 
+/** The characters of a hash part (Nix's base32). */
+const HASH_CHARS = "0123456789abcdfghijklmnpqrsvwxyz";
+const IS_HASH_CHAR = new Uint8Array(256);
+for (const c of HASH_CHARS) IS_HASH_CHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * What to look for while a tree is read: hash parts (32 base32 characters) in a Set, found in
+ * one pass whatever their number (as Nix does: skip ahead past any byte that cannot be in a
+ * hash part, look a 32-character run up); any other needle by search.
+ */
+export interface Needles {
+  hashes: Set<string>;
+  others: Buffer[];
+  /** the longest needle */
+  maxLength: number;
+}
+
+export function makeNeedles(needles: Iterable<string>): Needles {
+  const hashes = new Set<string>();
+  const others: Buffer[] = [];
+  let maxLength = 0;
+  for (const n of needles) {
+    if (n.length === HASH_PART_LENGTH && [...n].every((c) => IS_HASH_CHAR[c.charCodeAt(0)] === 1)) hashes.add(n);
+    else others.push(Buffer.from(n, "latin1"));
+    maxLength = Math.max(maxLength, n.length);
+  }
+  return { hashes, others, maxLength };
+}
+
+/** Add to `found` every needle in `buf`: linear in its bytes, not in the number of needles. */
+export function findNeedles(buf: Uint8Array, needles: Needles, found: Set<string>): void {
+  if (needles.hashes.size) {
+    const L = HASH_PART_LENGTH;
+    const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    for (let i = 0; i + L <= b.length; ) {
+      let j = L - 1;
+      while (j >= 0 && IS_HASH_CHAR[b[i + j]!] === 1) j--;
+      if (j >= 0) {
+        i += j + 1;
+        continue;
+      }
+      const h = b.toString("latin1", i, i + L);
+      if (needles.hashes.has(h)) found.add(h);
+      i++;
+    }
+  }
+  for (const needle of needles.others) {
+    if (Buffer.prototype.indexOf.call(buf, needle) >= 0) found.add(needle.toString("latin1"));
+  }
+}
+
+const NO_NEEDLES: Needles = { hashes: new Set(), others: [], maxLength: 0 };
+
 /** Stream a file's bytes through `replacements` (all the same length as what they replace). */
 function scanStream(
   read: (buf: Buffer) => number,
   replacements: Replacement[],
-  needles: Buffer[],
+  needles: Needles,
   found: Set<string>,
   emit: (chunk: Buffer) => void,
 ): void {
-  const keep = Math.max(1, ...replacements.map((r) => r.from.length), ...needles.map((n) => n.length)) - 1;
+  const keep = Math.max(1, needles.maxLength, ...replacements.map((r) => r.from.length)) - 1;
   let carry = Buffer.alloc(0);
   const buf = Buffer.allocUnsafe(CHUNK);
   for (;;) {
     const n = read(buf);
     const eof = n === 0;
     const window = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : Buffer.from(buf.subarray(0, n));
-    for (const needle of needles) {
-      if (window.indexOf(needle) >= 0) found.add(needle.toString("latin1"));
-    }
+    findNeedles(window, needles, found);
     for (const r of replacements) {
       let at = window.indexOf(r.from);
       while (at >= 0) {
@@ -108,7 +159,7 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
   if (opts.selfHash) replacements.push({ from: Buffer.from(opts.selfHash), to: Buffer.from(SELF_HASH_PLACEHOLDER) });
   for (const [from, to] of opts.normalize ?? []) replacements.push({ from: Buffer.from(from), to: Buffer.from(to) });
   const tracked = [...(opts.selfHash ? [opts.selfHash] : []), ...(opts.normalize?.keys() ?? [])];
-  const needles = [...new Set([...(opts.candidates ?? []), ...tracked])].map((c) => Buffer.from(c, "latin1"));
+  const needles = makeNeedles(new Set([...(opts.candidates ?? []), ...tracked]));
   const info: TreeInfo = { digest: Buffer.alloc(0), size: 0, references: new Set(), selfRefs: [], refFiles: new Map(tracked.map((t) => [t, []])) };
   const noteFound = (found: Set<string>, rel: string) => {
     for (const f of found) {
@@ -125,9 +176,10 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
   const walk = (abs: string, rel: string) => {
     const st = lstatSync(abs);
     if (st.isSymbolicLink()) {
-      const target = readlinkSync(abs, { encoding: "buffer" }).toString("latin1");
+      const targetBytes = readlinkSync(abs, { encoding: "buffer" });
+      const target = targetBytes.toString("latin1");
       const found = new Set<string>();
-      for (const n of needles) if (target.includes(n.toString("latin1"))) found.add(n.toString("latin1"));
+      findNeedles(targetBytes, needles, found);
       noteFound(found, rel);
       str("symlink");
       str(Buffer.from(replaceString(target, replacements), "latin1"));
@@ -209,7 +261,7 @@ export function rewriteTreeMany(root: string, rels: string[], pairs: [string, st
     const inFd = openSync(abs, "r");
     const outFd = openSync(tmp, "wx", st.mode & 0o777);
     try {
-      scanStream((b) => readSync(inFd, b, 0, b.length, null), r, [], new Set(), (c) => {
+      scanStream((b) => readSync(inFd, b, 0, b.length, null), r, NO_NEEDLES, new Set(), (c) => {
         let off = 0;
         while (off < c.length) off += writeSync(outFd, c, off, c.length - off);
       });
