@@ -1,4 +1,7 @@
-// Built-in fixed-output builders, run by the engine itself with network access:
+// Built-in fixed-output builders. What touches the network runs in a sandbox with the network
+// and nothing of the host's files (fetch-sandbox.ts); a file:// URL or a local git repository
+// must lie in the project or a directory the user named (host-access.ts); the engine unpacks
+// and hashes the fetched bytes afterwards.
 //   fetch_url  url = env.url or args[0]; http, https, file or mirror://<name>/ (see mirrors.ts).
 //              Archives (tar, tar.gz/xz/zst, zip, .deb: see store/unpack.ts) are unpacked into
 //              $out (a single top-level directory of a tar or zip is stripped); any other file
@@ -6,13 +9,10 @@
 //              copied as it is (symlinks stay links). env.urls (one URL a line) unpacks several
 //              archives into one $out, nothing stripped (several .debs as one tree).
 //   fetch_git  url = env.url or args[0], ref = env.ref or args[1] (default HEAD); the
-//              checked-out tree without .git.
+//              checked-out tree without .git. Neither may start with '-'.
 // The output hash is checked against drv.outputHash; with none, it is reported.
-import { spawn } from "node:child_process";
-import { createWriteStream, copyFileSync, cpSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { get as httpGet, type IncomingMessage } from "node:http";
-import { get as httpsGet } from "node:https";
-import { basename, join } from "node:path";
+import { copyFileSync, cpSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BackendInfo } from "../model/types.js";
 import type { Derivation } from "../derivation/derivation.js";
@@ -20,40 +20,19 @@ import { randomHashPart, removeTree, type LocalStore } from "../store/store.js";
 import { archiveKind, unpackArchive } from "../store/unpack.js";
 import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { makeTempRoot } from "./local.js";
-import { resolveMirrorUrl } from "./mirrors.js";
-import { runLogged } from "./run.js";
+import { isMirrorUrl, mirrorBase, resolveMirrorUrl } from "./mirrors.js";
+import { allowedFileUrlPath } from "./host-access.js";
+import { runFetchSandbox, sandboxedDownload, toolBinds } from "./fetch-sandbox.js";
+
+/** A mirror:// URL whose configured base is a file:// directory: that directory may be read. */
+function fileMirrorRoots(url: string): string[] {
+  if (!isMirrorUrl(url)) return [];
+  const base = mirrorBase(new URL(url).host).base;
+  return base.startsWith("file://") ? [fileURLToPath(base)] : [];
+}
 
 function param(drv: Derivation, key: string, index: number): string | undefined {
   return drv.env[key] ?? drv.args[index];
-}
-
-function download(url: string, dest: string, signal: AbortSignal, log: (l: string) => void, redirects = 10): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const getter = u.protocol === "https:" ? httpsGet : u.protocol === "http:" ? httpGet : undefined;
-    if (!getter) return reject(new Error(`unsupported URL scheme ${u.protocol} (http, https and file are)`));
-    const req = getter(u, { signal, headers: { "user-agent": "bramble" } }, (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        if (redirects <= 0) return reject(new Error(`too many redirects fetching ${url}`));
-        const next = new URL(res.headers.location, u).toString();
-        log(`redirected to ${next}`);
-        download(next, dest, signal, log, redirects - 1).then(resolve, reject);
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        return reject(new Error(`fetching ${url}: HTTP ${status} ${res.statusMessage ?? ""}`.trim()));
-      }
-      const out = createWriteStream(dest, { mode: 0o644 });
-      res.pipe(out);
-      res.on("error", reject);
-      out.on("error", reject);
-      out.on("finish", () => resolve());
-    });
-    req.on("error", reject);
-  });
 }
 
 export class BuiltinBackend implements Backend {
@@ -111,14 +90,19 @@ export class BuiltinBackend implements Backend {
       const file = join(root, `download-${i}`);
       job.log(real === named ? `fetching ${real}` : `fetching ${named} from ${real}`);
       if (u.protocol === "file:") {
-        const from = fileURLToPath(u);
+        // Only the project and the directories the user named (a file:// mirror) may be read.
+        const from = allowedFileUrlPath(fileURLToPath(u), job.projectRoot, fileMirrorRoots(named));
         if (lstatSync(from).isDirectory()) {
           if (urls.length > 1) throw new BuildFailure(`fetch_url ${drv.name}: ${named} is a directory; only one directory can be fetched at a time`);
           cpSync(from, out, { recursive: true, verbatimSymlinks: true });
           return;
         }
         copyFileSync(from, file);
-      } else await download(real, file, job.signal, job.log);
+      } else {
+        // The download runs in a sandbox of its own: the network and nothing of the host (fetch-sandbox.ts).
+        mkdirSync(dirname(file), { recursive: true });
+        await sandboxedDownload(real, dirname(file), basename(file), job);
+      }
       job.log(`fetched ${lstatSync(file).size} bytes`);
       const kind = archiveKind(fileName);
       if (kind && drv.env.unpack !== "false") {
@@ -135,33 +119,56 @@ export class BuiltinBackend implements Backend {
     const url = param(drv, "url", 0);
     const ref = param(drv, "ref", 1) ?? "HEAD";
     if (!url) throw new BuildFailure(`fetch_git ${drv.name}: no url (set env.url or args[0])`);
+    // Neither can become an option of git's.
+    if (url.startsWith("-")) throw new BuildFailure(`fetch_git ${drv.name}: url ${JSON.stringify(url)} may not start with '-'`);
+    if (ref.startsWith("-") || /[\s\0]/.test(ref)) throw new BuildFailure(`fetch_git ${drv.name}: ref ${JSON.stringify(ref)} may not start with '-' or hold whitespace`);
+    // git runs in a sandbox with the network and nothing of the host but git (fetch-sandbox.ts); a
+    // local repository (a path or file://) must be inside the project or [fetch] file_roots, and
+    // is the one host directory it sees, read-only.
+    const readOnly: [string, string][] = [];
+    let remote = url;
+    if (url.startsWith("/") || url.startsWith("file://")) {
+      const repo = allowedFileUrlPath(url.startsWith("/") ? url : fileURLToPath(url), job.projectRoot);
+      readOnly.push([repo, "/repo"]);
+      remote = "/repo";
+    } else if (!/^(https?|git|ssh):\/\//.test(url)) {
+      throw new BuildFailure(`fetch_git ${drv.name}: url ${JSON.stringify(url)} must be https://, http://, git://, ssh://, file:// or an absolute path`);
+    }
+    mkdirSync(out, { recursive: true });
+    // git starts git-upload-pack of a local repository through /bin/sh.
+    const binds = toolBinds(["/usr/bin/git", "/bin/sh"], ["/usr/lib/git-core"]);
     const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: process.env.HOME ?? "/",
+      PATH: "/usr/bin:/usr/lib/git-core",
       GIT_TERMINAL_PROMPT: "0",
       GIT_CONFIG_NOSYSTEM: "1",
+      GIT_CONFIG_GLOBAL: "/dev/null",
+      GIT_ALLOW_PROTOCOL: "http:https:git:ssh:file",
       LC_ALL: "C",
     };
+    let last = "";
     const git = async (args: string[]) => {
-      const r = await runLogged(["git", ...args], { env, log: job.log, signal: job.signal });
+      const r = await runFetchSandbox({
+        out,
+        binds,
+        readOnly,
+        env,
+        command: ["/usr/bin/git", "-c", "advice.detachedHead=false", "-c", "safe.directory=*", ...args],
+        log: (l) => {
+          if (l.trim()) last = l;
+          job.log(l);
+        },
+        signal: job.signal,
+      });
       if (r.cancelled) throw new BuildFailure("cancelled", null, undefined, true);
-      if (r.exitCode !== 0) throw new BuildFailure(`git ${args[0]} failed (exit code ${r.exitCode})`, r.exitCode);
+      if (r.exitCode !== 0) throw new BuildFailure(`git ${args.find((a) => !a.startsWith("-"))} failed (exit code ${r.exitCode})${last ? `: ${last}` : ""}`, r.exitCode);
     };
     job.log(`fetching ${url} at ${ref}`);
-    await git(["-c", "advice.detachedHead=false", "clone", "--quiet", "--no-checkout", "--", url, out]);
-    await git(["-C", out, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--"]);
-    const head = spawnText(["git", "-C", out, "rev-parse", "HEAD"], env);
-    job.log(`checked out ${await head}`);
-    rmSync(join(out, ".git"), { recursive: true, force: true });
+    await git(["clone", "--quiet", "--no-checkout", "--no-hardlinks", "--template=", "--", remote, "/out/src"]);
+    await git(["-C", "/out/src", "checkout", "--quiet", ref, "--"]);
+    await git(["-C", "/out/src", "log", "-1", "--format=checked out %H"]);
+    rmSync(join(out, "src", ".git"), { recursive: true, force: true });
+    renameSync(join(out, "src"), `${out}.src`);
+    rmSync(out, { recursive: true, force: true });
+    renameSync(`${out}.src`, out);
   }
-}
-
-function spawnText(argv: string[], env: Record<string, string>): Promise<string> {
-  return new Promise((resolve) => {
-    const c = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "ignore"] });
-    let s = "";
-    c.stdout.on("data", (d: Buffer) => (s += d.toString()));
-    c.on("close", () => resolve(s.trim()));
-    c.on("error", () => resolve(""));
-  });
 }

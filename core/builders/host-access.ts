@@ -176,10 +176,11 @@ export function changedHostPaths(recorded: Record<string, string>): string[] {
 
 /**
  * The host file a file:// URL names, if it lies (after resolving every symlink on the way)
- * inside the project or a directory the user listed in [fetch] file_roots; else a clear error.
+ * inside the project, a directory the user listed in [fetch] file_roots or one of `more` (a
+ * file:// mirror the user configured); else a clear error.
  */
-export function allowedFileUrlPath(file: string, projectRoot: string): string {
-  const roots = [projectRoot, ...readUserSandboxConfig().fileRoots].filter(Boolean);
+export function allowedFileUrlPath(file: string, projectRoot: string, more: string[] = []): string {
+  const roots = [projectRoot, ...readUserSandboxConfig().fileRoots, ...more].filter(Boolean);
   let real: string;
   try {
     real = realpathSync(file);

@@ -110,7 +110,8 @@ describe("fetch_url", () => {
     const engine = tempEngine();
     const overHttp = fetchUrl("pkg", `${base}/pkg-1.0.tar.gz`);
     const fromFile = fetchUrl("pkg", pathToFileURL(join(files, "pkg-1.0.tar.gz")).href);
-    const r = await build(engine, graph(overHttp, fromFile), [overHttp, fromFile]);
+    // A file:// URL may name a file of the project (here: the directory served over http).
+    const r = await build(engine, graph(overHttp, fromFile), [overHttp, fromFile], { projectRoot: files });
     expect(r.result.status).toBe("built");
     const a = r.result.outputs.get(derivationHash(overHttp))!.out!;
     const b = r.result.outputs.get(derivationHash(fromFile))!.out!;
@@ -146,7 +147,10 @@ describe("fetch_url", () => {
 
 describe("fetch_git", () => {
   it("checks out a ref of a local repository, without .git, by branch or commit", async () => {
-    const repo = tempDir("bramble-repo-");
+    // A local repository must be inside the project (or [fetch] file_roots).
+    const project = tempDir("bramble-proj-");
+    const repo = join(project, "repo");
+    mkdirSync(repo);
     const git = (...args: string[]) =>
       execFileSync("git", ["-C", repo, "-c", "user.email=t@example.com", "-c", "user.name=t", ...args], { encoding: "utf8" }).trim();
     git("init", "-q", "-b", "main");
@@ -170,7 +174,7 @@ describe("fetch_git", () => {
     });
     const head = mk("src-main", "main");
     const old = mk("src-first", first);
-    const r = await build(engine, graph(head, old), [head, old]);
+    const r = await build(engine, graph(head, old), [head, old], { projectRoot: project });
     expect(r.result.status).toBe("built");
     const h = r.result.outputs.get(derivationHash(head))!.out!;
     const o = r.result.outputs.get(derivationHash(old))!.out!;
@@ -180,7 +184,7 @@ describe("fetch_git", () => {
 
     const hash = engine.db.outputsOf(derivationHash(old))[0]!.hash;
     const bad = { ...mk("src-first", first), outputHash: `sha256:${"2".repeat(52)}` };
-    const r2 = await build(engine, graph(bad), [bad]);
+    const r2 = await build(engine, graph(bad), [bad], { projectRoot: project });
     expect(eventsOf(r2.events, "failed")[0]!.error).toContain(hash);
     engine.close();
   });
