@@ -137,8 +137,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const rel = normalize(path).replace(/^([/\\])+/, "");
     let file = join(opts.staticDir, rel);
     const inside = file.startsWith(opts.staticDir + sep) || file === opts.staticDir;
-    const asset = inside && existsSync(file) && statSync(file).isFile() && file !== index;
-    // The app's scripts and styles are public; the page itself (which the token opens) is not.
+    // A path with an extension (other than .html) is an asset: the app's scripts, styles and
+    // icons are public, and a missing one is a 404. Any other path is the page, which the
+    // token opens.
+    const asset = inside && extname(rel) !== "" && extname(rel) !== ".html";
+    if (asset && !(existsSync(file) && statSync(file).isFile())) {
+      res.writeHead(404).end();
+      return;
+    }
     if (!asset && !authorized(req, url)) {
       log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: missing or wrong token`);
       res.writeHead(403, { "Content-Type": "text/plain" }).end("forbidden: open the URL bramble serve printed (it carries the token)\n");

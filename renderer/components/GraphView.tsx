@@ -214,13 +214,24 @@ function Flow() {
 export function GraphView() {
   const graph = useGraph((s) => s.graph);
   const loading = useGraph((s) => s.loading);
+  const evaluating = useGraph((s) => s.evaluating);
+  const cancel = useGraph((s) => s.cancelEvaluation);
   return (
     <section className="graph-view" aria-label="Graph" data-testid="graph-view" aria-busy={loading}>
       <ReactFlowProvider>
         <Flow />
       </ReactFlowProvider>
       {!graph && !loading ? <div className="graph-empty">Open a project and choose a function to see its graph.</div> : null}
-      {loading ? <div className="graph-loading" role="status">Evaluating…</div> : null}
+      {loading ? (
+        <div className="graph-loading" role="status">
+          Evaluating…{" "}
+          {evaluating ? (
+            <button type="button" onClick={() => void cancel()} data-testid="cancel-evaluation">
+              Cancel
+            </button>
+          ) : null}
+        </div>
+      ) : null}
     </section>
   );
 }

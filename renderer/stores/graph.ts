@@ -20,12 +20,15 @@ export interface GraphStore {
   evalError: EvalErrorInfo | null;
   /** bumps on every new graph so views can re-layout */
   version: number;
+  /** the evalId of the evaluation running now, which cancelEvaluation() stops */
+  evaluating: string | null;
 
   init(): Promise<void>;
   openProject(path: string): Promise<void>;
   setModuleArg(moduleArg: string): Promise<void>;
   setTarget(target: string): Promise<void>;
   evaluate(): Promise<void>;
+  cancelEvaluation(): Promise<void>;
 }
 
 function describe(e: unknown): { error: string; evalError: EvalErrorInfo | null } {
@@ -56,6 +59,15 @@ export function preferredModuleArg(p: ProjectInfo, hostChoice: string | null): s
 
 let evalSeq = 0;
 
+/** A new evalId; the evaluation it names stops when a newer one starts or the user cancels. */
+function nextEvalId(get: () => GraphStore, set: (p: Partial<GraphStore>) => void): string {
+  const previous = get().evaluating;
+  if (previous) void api.call("evaluation.cancel", { evalId: previous }).catch(() => {});
+  const evalId = `e${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  set({ evaluating: evalId });
+  return evalId;
+}
+
 export const useGraph = create<GraphStore>((set, get) => ({
   info: null,
   project: "",
@@ -70,6 +82,13 @@ export const useGraph = create<GraphStore>((set, get) => ({
   error: null,
   evalError: null,
   version: 0,
+  evaluating: null,
+
+  async cancelEvaluation() {
+    const evalId = get().evaluating;
+    if (!evalId) return;
+    await api.call("evaluation.cancel", { evalId }).catch(() => {});
+  },
 
   async init() {
     set({ loading: true });
@@ -124,14 +143,15 @@ export const useGraph = create<GraphStore>((set, get) => ({
       return;
     }
     const seq = ++evalSeq;
+    const evalId = nextEvalId(get, set);
     set({ loading: true, error: null, evalError: null });
     try {
-      const diff = await api.call("graph.diff", { project, moduleArg, target });
+      const diff = await api.call("graph.diff", { project, moduleArg, target, evalId });
       if (seq !== evalSeq) return;
-      set((s) => ({ diff, graph: diff.to, loading: false, version: s.version + 1 }));
+      set((s) => ({ diff, graph: diff.to, loading: false, evaluating: null, version: s.version + 1 }));
     } catch (e) {
       if (seq !== evalSeq) return;
-      set({ loading: false, diff: null, ...describe(e) });
+      set({ loading: false, evaluating: null, diff: null, ...describe(e) });
     }
   },
 
@@ -139,17 +159,18 @@ export const useGraph = create<GraphStore>((set, get) => ({
     const { project, moduleArg, target, info } = get();
     if (!project || !moduleArg) return;
     const seq = ++evalSeq;
+    const evalId = nextEvalId(get, set);
     set({ loading: true, error: null, evalError: null });
     try {
       const t = target && target !== info?.host ? target : undefined;
       performance.mark("bramble:evaluate-start");
-      const graph = await api.call("graph.evaluate", { project, moduleArg, ...(t ? { target: t } : {}) });
+      const graph = await api.call("graph.evaluate", { project, moduleArg, evalId, ...(t ? { target: t } : {}) });
       performance.mark("bramble:graph-received");
       if (seq !== evalSeq) return;
-      set((s) => ({ graph, loading: false, version: s.version + 1 }));
+      set((s) => ({ graph, loading: false, evaluating: null, version: s.version + 1 }));
     } catch (e) {
       if (seq !== evalSeq) return;
-      set({ loading: false, ...describe(e) });
+      set({ loading: false, evaluating: null, ...describe(e) });
     }
   },
 }));

@@ -9,12 +9,13 @@ import { afterAll, beforeAll } from "vitest";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const fixture = (name: string) => join(repo, "test/e2e/fixtures", name);
-export const screenshotDir = join(repo, "docs/screenshots");
+/** Screenshots a run takes go to the build folder; docs/screenshots keeps reviewed copies (copied by hand). */
+export const screenshotDir = join(repo, "test-results/screenshots");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 /** Build the CLI and renderer when a test is run without `npm test`'s build step. */
 export function ensureBuilt(): void {
-  if (existsSync(join(repo, "dist/cli.mjs")) && existsSync(join(repo, "dist/renderer/index.html"))) return;
+  if (["dist/cli.mjs", "dist/eval-worker.mjs", "dist/renderer/index.html"].every((f) => existsSync(join(repo, f)))) return;
   const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs")], { cwd: repo, stdio: "inherit" });
   if (r.status !== 0) throw new Error("npm run build failed");
 }
@@ -30,12 +31,12 @@ export interface Served {
 }
 
 /** Start `bramble serve <project> --port 0` with a temporary BRAMBLE_PATH; resolves once it prints its URL. */
-export async function serve(project: string, opts: { timeoutMs?: number } = {}): Promise<Served> {
+export async function serve(project: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Served> {
   ensureBuilt();
   const home = mkdtempSync(join(tmpdir(), "bramble-e2e-"));
   const proc = spawn(process.execPath, [join(repo, "dist/cli.mjs"), "serve", project, "--port", "0"], {
     cwd: repo,
-    env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" },
+    env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
