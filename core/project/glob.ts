@@ -2,33 +2,82 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { join, posix, relative, sep } from "node:path";
 
-/** `**` any number of path segments, `*` and `?` within one segment, `[...]` a class. */
-export function globToRegExp(pattern: string): RegExp {
-  let re = "^";
-  const segs = pattern.split("/");
-  segs.forEach((seg, i) => {
-    const last = i === segs.length - 1;
-    if (seg === "**") {
-      re += last ? ".*" : "(?:[^/]+/)*";
-      return;
-    }
-    for (let k = 0; k < seg.length; k++) {
-      const c = seg[k]!;
-      if (c === "*") re += "[^/]*";
-      else if (c === "?") re += "[^/]";
-      else if (c === "[") {
-        const end = seg.indexOf("]", k + 1);
-        if (end < 0) re += "\\[";
-        else {
-          const body = seg.slice(k + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\");
-          re += `[${body}]`;
-          k = end;
-        }
-      } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
-    }
-    if (!last) re += "/";
-  });
-  return new RegExp(re + "$");
+// Patterns are matched segment by segment with the two-pointer wildcard algorithm (the one
+// of fnmatch and Go's path.Match family): a failed try resumes after the last `*` (or `**`)
+// only, so a match costs at most pattern length × path length steps. A regular expression
+// would backtrack exponentially on patterns like `*a*a*a*a*b` or `**/**/**/x`.
+
+/** One segment's pattern: `*` and `?` within the segment, `[...]` a class (`[!...]` negated). */
+type Token = { kind: "star" } | { kind: "any" } | { kind: "char"; c: string } | { kind: "class"; negate: boolean; ranges: [string, string][] };
+
+function tokens(seg: string): Token[] {
+  const out: Token[] = [];
+  for (let k = 0; k < seg.length; k++) {
+    const c = seg[k]!;
+    if (c === "*") {
+      if (out.at(-1)?.kind !== "star") out.push({ kind: "star" });
+    } else if (c === "?") out.push({ kind: "any" });
+    else if (c === "[" && seg.indexOf("]", k + 2) > 0) {
+      const end = seg.indexOf("]", k + 2);
+      let body = seg.slice(k + 1, end);
+      const negate = body.startsWith("!") || body.startsWith("^");
+      if (negate) body = body.slice(1);
+      const ranges: [string, string][] = [];
+      for (let i = 0; i < body.length; i++) {
+        if (body[i + 1] === "-" && i + 2 < body.length) {
+          ranges.push([body[i]!, body[i + 2]!]);
+          i += 2;
+        } else ranges.push([body[i]!, body[i]!]);
+      }
+      out.push({ kind: "class", negate, ranges });
+      k = end;
+    } else out.push({ kind: "char", c });
+  }
+  return out;
+}
+
+function tokenMatches(t: Token, c: string): boolean {
+  if (t.kind === "any") return true;
+  if (t.kind === "char") return t.c === c;
+  if (t.kind === "class") return t.ranges.some(([lo, hi]) => c >= lo && c <= hi) !== t.negate;
+  return false;
+}
+
+/** Two-pointer wildcard match: `isStar(p)` items take any run of items, others match one. */
+function wildcard<P, S>(pattern: P[], subject: S[], isStar: (p: P) => boolean, one: (p: P, s: S) => boolean): boolean {
+  let p = 0;
+  let s = 0;
+  let starP = -1;
+  let starS = 0;
+  while (s < subject.length) {
+    if (p < pattern.length && isStar(pattern[p]!)) {
+      starP = p++;
+      starS = s;
+    } else if (p < pattern.length && one(pattern[p]!, subject[s]!)) {
+      p++;
+      s++;
+    } else if (starP >= 0) {
+      p = starP + 1;
+      s = ++starS;
+    } else return false;
+  }
+  while (p < pattern.length && isStar(pattern[p]!)) p++;
+  return p === pattern.length;
+}
+
+type Segment = { kind: "globstar" } | { kind: "seg"; tokens: Token[] };
+
+/**
+ * A matcher for a glob pattern: `**` any number of path segments (at the end: one or more),
+ * `*` and `?` within one segment, `[...]` a class.
+ */
+export function globMatcher(pattern: string): (path: string) => boolean {
+  const parts: Segment[] = pattern.split("/").map((seg) => (seg === "**" ? { kind: "globstar" } : { kind: "seg", tokens: tokens(seg) }));
+  // A trailing `**` (one or more segments) is `**/*`: any number of segments, then one.
+  if (parts.at(-1)?.kind === "globstar") parts.push({ kind: "seg", tokens: [{ kind: "star" }] });
+  const isStar = (t: Token) => t.kind === "star";
+  const segMatches = (part: Segment, seg: string) => part.kind === "seg" && wildcard(part.tokens, [...seg], isStar, tokenMatches);
+  return (path: string) => wildcard(parts, path.split("/"), (x) => x.kind === "globstar", segMatches);
 }
 
 export interface GlobOptions {
@@ -41,9 +90,9 @@ export interface GlobOptions {
 
 /** Paths relative to `base`, sorted. Symlinks are listed, never followed. */
 export function glob(base: string, opts: GlobOptions): string[] {
-  const include = opts.include.map(globToRegExp);
-  const exclude = opts.exclude.map(globToRegExp);
-  const matches = (rel: string) => include.some((r) => r.test(rel)) && !exclude.some((r) => r.test(rel));
+  const include = opts.include.map(globMatcher);
+  const exclude = opts.exclude.map(globMatcher);
+  const matches = (rel: string) => include.some((m) => m(rel)) && !exclude.some((m) => m(rel));
   const out: string[] = [];
   const walk = (dir: string) => {
     let entries;
