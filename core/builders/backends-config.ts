@@ -11,6 +11,7 @@ import type { LocalStore } from "../store/store.js";
 import type { Backend } from "./backend.js";
 import { DockerBackend } from "./docker.js";
 import { QemuBackend } from "./qemu.js";
+import { reapiBackendFromConfig } from "./reapi/config.js";
 import { SshBackend } from "./ssh.js";
 import { userConfigFile } from "./host-access.js";
 
@@ -96,6 +97,9 @@ const factories: Record<string, Factory> = {
       systems: strList(c, "systems"),
     }),
 };
+
+// Remote Execution API services (docs/remote.md).
+factories.reapi = (c, ctx) => reapiBackendFromConfig(c, ctx.store);
 
 export function registerBackendKind(kind: string, f: Factory): void {
   factories[kind] = f;

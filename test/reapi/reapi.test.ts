@@ -1,0 +1,107 @@
+// The reapi backend against a real Buildbarn cluster on loopback (test/reapi/cluster.ts):
+// derivations become Actions, run hermetically on the x86_64 and the aarch64 (qemu-user)
+// worker pools, and come back with the same output names as local builds.
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
+import { hostSystem } from "../../core/builders/backend.js";
+import { ReapiBackend } from "../../core/builders/reapi/backend.js";
+import type { Engine } from "../../core/build/engine.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempEngine } from "../engine/helpers.js";
+import { startCluster, type Cluster } from "./cluster.js";
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+  cleanupTemps();
+});
+
+function engineWithReapi(extra: Partial<ConstructorParameters<typeof ReapiBackend>[1]> = {}): { engine: Engine; reapi: ReapiBackend } {
+  const engine = tempEngine();
+  const reapi = new ReapiBackend(engine.store, { name: "bb", endpoint: cluster.endpoint, platformProperties: cluster.platformProperties, ...extra });
+  engine.backends.push(reapi);
+  return { engine, reapi };
+}
+
+/** Static busybox with its applets, put in the store by a local (impure) build: the only tool the actions get. */
+const busybox = shDrv("busybox", 'mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done');
+
+/** A derivation that runs `script` with busybox's sh on the reapi backend. */
+function bbDrv(name: string, script: string, extra: Partial<Derivation> = {}): Derivation {
+  return {
+    name,
+    builder: `${ref(busybox)}/bin/sh`,
+    args: ["-c", script],
+    env: { PATH: `${ref(busybox)}/bin` },
+    outputs: ["out"],
+    network: false,
+    platform: hostSystem(),
+    system: hostSystem(),
+    builderBackend: "bb",
+    ...extra,
+  };
+}
+
+const local = (d: Derivation): Derivation => {
+  const { builderBackend: _, ...rest } = d;
+  return rest;
+};
+
+describe("reapi backend on Buildbarn", () => {
+  it("builds a derivation as an Action, with the same output name as a local build", async () => {
+    const script = [
+      "set -e",
+      "mkdir -p $out",
+      "echo hello from $system on $platform > $out/greeting",
+      "ln -s $busybox/bin/busybox $out/sh",
+      "pwd > $out/pwd",
+      'echo "$TMPDIR $HOME" > $out/dirs',
+      "echo scratch > $TMPDIR/x && cat $TMPDIR/x >> $out/dirs",
+    ].join("\n");
+    const hello = bbDrv("hello", script, { env: { PATH: `${ref(busybox)}/bin`, busybox: ref(busybox) } });
+    const { engine } = engineWithReapi();
+    const { result, events } = await build(engine, graph(busybox, hello), [hello]);
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(events, "started").map((e) => e.backend).sort()).toEqual(["bb", "local"]);
+    const out = result.outputs.get(derivationHash(hello))!.out!;
+    expect(readFileSync(join(out, "greeting"), "utf8")).toBe(`hello from ${hostSystem()} on ${hostSystem()}\n`);
+    expect(readFileSync(join(out, "pwd"), "utf8")).toBe("/build\n");
+    expect(readFileSync(join(out, "dirs"), "utf8")).toBe("/tmp /homeless-shelter\nscratch\n");
+    // the reference to busybox came back relocated into this store
+    const bbOut = result.outputs.get(derivationHash(busybox))!.out!;
+    expect(readlinkSync(join(out, "sh"))).toBe(`${bbOut}/bin/busybox`);
+
+    // the same derivation built locally (another BRAMBLE_PATH): the same output name
+    const other = tempEngine();
+    const l = local(hello);
+    const r2 = await build(other, graph(busybox, l), [l]);
+    expect(eventsOf(r2.events, "failed").map((e) => e.error)).toEqual([]);
+    const localOut = r2.result.outputs.get(derivationHash(l))!.out!;
+    expect(localOut.split("/").pop()).toBe(out.split("/").pop());
+    engine.close();
+    other.close();
+  });
+
+  it("runs hermetically: the action sees its input root, not the worker's file system", async () => {
+    const script = [
+      "mkdir -p $out",
+      "for p in /etc /bin /lib /home /root /proc; do [ -e $p ] && echo $p >> $out/visible; done",
+      "ls / > $out/root; ls /usr/bin > $out/usrbin; ls /dev > $out/dev",
+      "true",
+    ].join("\n");
+    const view = bbDrv("view", script);
+    const { engine } = engineWithReapi();
+    const { result, events } = await build(engine, graph(busybox, view), [view]);
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    const out = result.outputs.get(derivationHash(view))!.out!;
+    expect(existsSync(join(out, "visible"))).toBe(false);
+    expect(readFileSync(join(out, "root"), "utf8")).toBe("bramble\nbuild\ndev\ntmp\nusr\n");
+    expect(readFileSync(join(out, "usrbin"), "utf8")).toBe("env\n");
+    expect(readFileSync(join(out, "dev"), "utf8")).toBe("full\nnull\nrandom\nurandom\nzero\n");
+    engine.close();
+  });
+});
