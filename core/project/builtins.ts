@@ -142,7 +142,7 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
       system: drvSystem,
     };
     const srcs = stringList("derivation", "sources", sources);
-    if (srcs.length > 0) drv.sources = resolveSources(ctx, callerFile(thread, "derivation"), srcs);
+    if (srcs.length > 0) drv.sources = resolveSources(ctx, sourcesBase(ctx, thread, callerFile(thread, "derivation")), srcs);
     const forced = optString("derivation", "builder_backend", backend);
     if (forced !== undefined) drv.builderBackend = forced;
     if (outputHash !== undefined) drv.outputHash = outputHash;
@@ -232,6 +232,25 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
   const sys = new Struct("sys", { os, arch, platform: ctx.host, host: ctx.host, target: ctx.target });
 
   return { derivation, files, run, test, fetch_url, fetch_git, sys, assert: makeAssert() };
+}
+
+/**
+ * The file sources are relative to: the derivation() call's, or, when a library outside the
+ * project makes the derivation (the seed library's shell()), the innermost call in the project,
+ * where files() listed them.
+ */
+function sourcesBase(ctx: EvalContext, thread: Thread, file: string): string {
+  const inside = (f: string) => {
+    const rel = relative(ctx.project.root, resolve(ctx.project.root, f));
+    return !rel.startsWith("..") && !isAbsolute(rel);
+  };
+  if (inside(file)) return file;
+  const frames = thread.callStack();
+  for (let i = frames.length - 1; i >= 0; i--) {
+    const f = frames[i]!.pos.file;
+    if (inside(f)) return resolve(ctx.project.root, f);
+  }
+  return file;
 }
 
 function resolveSources(ctx: EvalContext, file: string, srcs: string[]) {
