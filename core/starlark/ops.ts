@@ -226,22 +226,25 @@ export function setIndex(x: Value, i: Value, v: Value): void {
 function sliceIndices(n: number, lo: Value, hi: Value, stepV: Value): [number, number, number] {
   let step = 1;
   if (stepV !== null) {
-    if (typeof stepV !== "number") throw err(`invalid slice step: got ${typeName(stepV)}, want int`);
+    if (typeof stepV !== "number" || stepV < -2147483648 || stepV > 2147483647) {
+      throw err(`invalid slice step: ${typeof stepV === "number" || typeof stepV === "bigint" ? `${stepV} out of range` : `got ${typeName(stepV)}, want int`}`);
+    }
     step = stepV;
     if (step === 0) throw err("zero is not a valid slice step");
   }
-  const conv = (v: Value, dflt: number): number => {
+  // As starlark-go's asIndex: an index must be an int that fits in 32 bits.
+  const conv = (v: Value, dflt: number, which: string): number => {
     if (v === null) return dflt;
-    let i: number;
-    if (typeof v === "number") i = v;
-    else if (typeof v === "bigint") i = v < 0n ? -Infinity : Infinity;
-    else throw err(`invalid start index: got ${typeName(v)}, want int`);
+    if (typeof v !== "number" || v < -2147483648 || v > 2147483647) {
+      throw err(`invalid ${which} index: ${typeof v === "number" || typeof v === "bigint" ? `${v} out of range` : `got ${typeName(v)}, want int`}`);
+    }
+    let i = v;
     if (i < 0) i += n;
     if (step > 0) return Math.max(0, Math.min(n, i));
     return Math.max(-1, Math.min(n - 1, i));
   };
-  if (step > 0) return [conv(lo, 0), conv(hi, n), step];
-  return [conv(lo, n - 1), conv(hi, -1), step];
+  if (step > 0) return [conv(lo, 0, "start"), conv(hi, n, "end"), step];
+  return [conv(lo, n - 1, "start"), conv(hi, -1, "end"), step];
 }
 
 export function slice(x: Value, lo: Value, hi: Value, step: Value): Value {

@@ -11,17 +11,17 @@ export type Method = (th: Thread, recv: any, args: Value[], kwargs: [string, Val
 
 /** Python-style clamping of optional start/end arguments. */
 function indices(name: string, n: number, start: Value | undefined, end: Value | undefined): [number, number] {
-  const conv = (v: Value | undefined, dflt: number): number => {
+  // As starlark-go's indices(): an index must be an int that fits in 32 bits.
+  const conv = (v: Value | undefined, dflt: number, which: string): number => {
     if (v === undefined || v === null) return dflt;
-    if (typeof v !== "number") {
-      if (typeof v === "bigint") return v < 0n ? 0 : n;
-      throw err(`${name}: got ${typeName(v)}, want int`);
+    if (typeof v !== "number" || v < -2147483648 || v > 2147483647) {
+      throw err(`${name}: invalid ${which} index: ${typeof v === "number" || typeof v === "bigint" ? `${v} out of range` : `got ${typeName(v)}, want int`}`);
     }
     let i = v;
     if (i < 0) i += n;
     return Math.max(0, Math.min(n, i));
   };
-  return [conv(start, 0), conv(end, n)];
+  return [conv(start, 0, "start"), conv(end, n, "end")];
 }
 
 function wantStr(name: string, v: Value): string {

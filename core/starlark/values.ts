@@ -854,7 +854,7 @@ function scalarRepr(v: Value): string | undefined {
   if (v instanceof StarFunction) return `<function ${v.name}>`;
   if (v instanceof Builtin) return v.recv !== undefined ? `<built-in method ${v.name} of ${typeName(v.recv)} value>` : `<built-in function ${v.name}>`;
   if (v instanceof Bytes) return bytesRepr(v.b);
-  if (v instanceof Range) return v.step === 1 ? `range(${v.start}, ${v.stop})` : `range(${v.start}, ${v.stop}, ${v.step})`;
+  if (v instanceof Range) return v.step !== 1 ? `range(${v.start}, ${v.stop}, ${v.step})` : v.start !== 0 ? `range(${v.start}, ${v.stop})` : `range(${v.stop})`;
   if (isHostValue(v)) return v.repr ? v.repr() : v.str();
   return String(v);
 }
