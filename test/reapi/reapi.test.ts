@@ -1,14 +1,15 @@
 // The reapi backend against a real Buildbarn cluster on loopback (test/reapi/cluster.ts):
 // derivations become Actions, run hermetically on the x86_64 and the aarch64 (qemu-user)
 // worker pools, and come back with the same output names as local builds.
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import { hostSystem } from "../../core/builders/backend.js";
 import { ReapiBackend } from "../../core/builders/reapi/backend.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempEngine } from "../engine/helpers.js";
+import { hashSources } from "../../core/store/sources.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
 import { startCluster, type Cluster } from "./cluster.js";
 
 let cluster: Cluster;
@@ -102,6 +103,37 @@ describe("reapi backend on Buildbarn", () => {
     expect(readFileSync(join(out, "root"), "utf8")).toBe("bramble\nbuild\ndev\ntmp\nusr\n");
     expect(readFileSync(join(out, "usrbin"), "utf8")).toBe("env\n");
     expect(readFileSync(join(out, "dev"), "utf8")).toBe("full\nnull\nrandom\nurandom\nzero\n");
+    engine.close();
+  });
+
+  it("sends aarch64-linux derivations to the aarch64 pool, whose runner runs them under qemu-user", async () => {
+    const project = tempDir();
+    for (const f of ["forker.c", "env.c"]) copyFileSync(join(import.meta.dirname, "fixtures", f), join(project, f));
+    // cross-compiled here (local, with the host's aarch64 gcc), run there
+    const tools = shDrv("aarch64-tools", "mkdir -p $out/bin && for p in forker env; do aarch64-linux-gnu-gcc -static -O1 -o $out/bin/$p $p.c; done", {
+      sources: { files: ["forker.c", "env.c"], hash: hashSources(project, ["forker.c", "env.c"]), dir: "." },
+      system: "aarch64-linux",
+    });
+    const run: Derivation = {
+      name: "forker-run",
+      builder: `${ref(tools)}/bin/forker`,
+      args: [],
+      env: {},
+      outputs: ["out"],
+      network: false,
+      platform: "aarch64-linux",
+      system: "aarch64-linux",
+      builderBackend: "bb", // qemu (on this machine) would be planned first
+    };
+    const { engine, reapi } = engineWithReapi();
+    const { result, events } = await build(engine, graph(tools, run), [run], { projectRoot: project });
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(events, "started").map((e) => e.backend)).toEqual(["local", "bb"]);
+    const out = result.outputs.get(derivationHash(run))!.out!;
+    expect(readFileSync(join(out, "child.txt"), "utf8")).toBe("child on aarch64\n");
+    expect(eventsOf(events, "log").map((e) => e.line)).toContain("parent: child exited 0");
+    const info = [...reapi.actions.values()].pop()!;
+    expect(JSON.parse(info.worker!)).toMatchObject({ pool: "aarch64" });
     engine.close();
   });
 });
