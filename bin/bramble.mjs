@@ -1,11 +1,26 @@
 #!/usr/bin/env node
-// The `bramble` command from a checkout: runs the bundled CLI, building it first if needed.
+// The `bramble` command from a checkout. `--version` and `starlark` run dist/fast.mjs (the
+// version and the Starlark interpreter only, a few milliseconds of loading); everything else
+// runs the bundled CLI, building it first if needed. `npm run bench -- startup` measures both.
 import { existsSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const cli = join(root, "dist/cli.mjs");
-if (!existsSync(cli)) execFileSync(process.execPath, [join(root, "scripts/build.mjs"), "cli"], { stdio: "inherit" });
-await import(pathToFileURL(cli).href);
+const dist = new URL("../dist/", import.meta.url);
+const args = process.argv.slice(2);
+const verb = args[0];
+if ((verb === "starlark" || verb === "--version" || verb === "-V") && existsSync(new URL("fast.mjs", dist))) {
+  const { fastMain } = await import(new URL("fast.mjs", dist).href);
+  const code = fastMain(args);
+  if (code !== undefined) process.exitCode = code;
+  else await full();
+} else {
+  await full();
+}
+
+async function full() {
+  const cli = new URL("cli.mjs", dist);
+  if (!existsSync(cli)) {
+    const { execFileSync } = await import("node:child_process");
+    execFileSync(process.execPath, [new URL("../scripts/build.mjs", import.meta.url).pathname, "cli"], { stdio: "inherit" });
+  }
+  await import(cli.href);
+}

@@ -8,8 +8,49 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv[2];
 const common = { bundle: true, platform: "node", target: "node20", sourcemap: true, packages: "external", logLevel: "warning" };
 
+// Packages the CLI loads when a command first uses them, not at start-up (issue 17): Docker's
+// client (and the ssh2 it pulls in), the server's WebSocket, SQLite, tar. Each import of one of
+// them becomes a stand-in that requires the package on its first call, `new` or property read.
+// Only for packages whose imports are used that way (classes and functions, never at a
+// module's top level); `npm run bench -- startup` shows what they cost.
+const LAZY = ["dockerode", "ws", "better-sqlite3", "tar"];
+const lazyPackages = {
+  name: "lazy-packages",
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${LAZY.join("|")})$`) }, (a) => (a.namespace === "lazy" ? { path: a.path, external: true } : { path: a.path, namespace: "lazy" }));
+    b.onLoad({ filter: /.*/, namespace: "lazy" }, async (a) => {
+      const { createRequire } = await import("node:module");
+      const real = createRequire(join(root, "package.json"))(a.path);
+      const names = Object.keys(real).filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
+      const lines = [
+        `import { createRequire } from "node:module";`,
+        `let mod;`,
+        `const load = () => (mod ??= createRequire(import.meta.url)(${JSON.stringify(a.path)}));`,
+        `const lazy = (get) => {`,
+        `  let v;`,
+        `  const t = () => (v ??= get());`,
+        `  const p = new Proxy(function () {}, {`,
+        `    get: (_, k) => Reflect.get(t(), k),`,
+        `    has: (_, k) => Reflect.has(t(), k),`,
+        `    set: (_, k, x) => Reflect.set(t(), k, x),`,
+        `    apply: (_, self, args) => Reflect.apply(t(), self, args),`,
+        `    construct: (_, args, nt) => Reflect.construct(t(), args, nt === p ? t() : nt),`,
+        `    getPrototypeOf: () => Reflect.getPrototypeOf(t()),`,
+        `  });`,
+        `  return p;`,
+        `};`,
+        `export default lazy(() => load());`,
+        ...names.map((n) => `export const ${n} = lazy(() => load()[${JSON.stringify(n)}]);`),
+      ];
+      return { contents: lines.join("\n"), loader: "js", resolveDir: root };
+    });
+  },
+};
+
 if (!only || only === "cli") {
-  await build({ ...common, entryPoints: [join(root, "core/cli/main.ts")], outfile: join(root, "dist/cli.mjs"), format: "esm" });
+  await build({ ...common, entryPoints: [join(root, "core/cli/main.ts")], outfile: join(root, "dist/cli.mjs"), format: "esm", plugins: [lazyPackages] });
+  // What bin/bramble.mjs runs for --version and starlark: no service, store or DB to load.
+  await build({ ...common, entryPoints: [join(root, "core/cli/fast.ts")], outfile: join(root, "dist/fast.mjs"), format: "esm", minify: true });
   // The evaluation worker of `bramble serve` and of the app's service process.
   await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
 }

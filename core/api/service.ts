@@ -35,7 +35,8 @@ import { inlineEvaluator, type Evaluator } from "./evaluator.js";
 
 export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
 
-export const VERSION = "0.1.0";
+import { VERSION } from "../version.js";
+export { VERSION };
 
 export interface ServiceOptions {
   /** $BRAMBLE_PATH; default from the environment */

@@ -1,0 +1,55 @@
+// `npm run bench -- startup [--runs 9]`: how long `bramble` takes to start and answer, per
+// verb, beside `node -e 0` (Node's own start-up) and python3 -c pass, as whole processes
+// alternated round by round; medians. `--version` and `starlark` take bin/bramble.mjs's fast
+// path (dist/fast.mjs); the other verbs load the CLI bundle (`--help` runs no command, so it
+// is pure start-up). Issue 17 asks for under 60 ms for `--version` and a one-line starlark file.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { listFlag } from "../build/dag.js";
+
+const root = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
+
+export async function run(args: string[] = []): Promise<void> {
+  const runs = Number(listFlag(args, "runs", ["9"])[0]);
+  const dir = mkdtempSync(join(tmpdir(), "bramble-startup-"));
+  const star = join(dir, "one.star");
+  writeFileSync(star, 'print("hello")\n');
+  const bin = join(root, "bin/bramble.mjs");
+  const cli = join(root, "dist/cli.mjs");
+  const node = process.execPath;
+  const cases: [string, string, string[]][] = [
+    ["node -e 0", node, ["-e", "0"]],
+    ["python3 -c pass", "/usr/bin/python3", ["-c", "pass"]],
+    ["bramble --version", node, [bin, "--version"]],
+    ["bramble starlark one.star", node, [bin, "starlark", star]],
+    ["bramble --help", node, [bin, "--help"]],
+    ["bramble build --help", node, [bin, "build", "--help"]],
+    ["bramble serve --help", node, [bin, "serve", "--help"]],
+    ["bramble store --help", node, [bin, "store", "--help"]],
+    ["dist/cli.mjs --version (no fast path)", node, [cli, "--version"]],
+  ];
+  const env = { ...process.env, BRAMBLE_PATH: join(dir, "home") };
+  const times = new Map<string, number[]>(cases.map(([l]) => [l, []]));
+  try {
+    for (let r = 0; r < runs; r++) {
+      for (const [label, cmd, argv] of cases) {
+        const t0 = performance.now();
+        const res = spawnSync(cmd, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+        const ms = performance.now() - t0;
+        if (res.status !== 0) throw new Error(`${label} exited with ${res.status}: ${res.stderr}`);
+        times.get(label)!.push(ms);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const base = median(times.get("node -e 0")!);
+  console.log(`median of ${runs} alternated runs (ms); "over node" subtracts node -e 0`);
+  for (const [label] of cases) {
+    const m = median(times.get(label)!);
+    console.log(`${label.padEnd(40)} ${m.toFixed(1).padStart(7)} ms${label.startsWith("bramble") || label.startsWith("dist") ? `   over node ${(m - base).toFixed(1).padStart(6)} ms` : ""}`);
+  }
+}

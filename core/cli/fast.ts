@@ -1,0 +1,15 @@
+// The verbs bin/bramble.mjs answers without loading the CLI bundle (dist/cli.mjs pulls in the
+// service, the store, the DB and every backend): `--version` and `starlark`. Built as
+// dist/fast.mjs; it imports the version and the Starlark interpreter, nothing else.
+import { starlarkMain } from "../starlark/cli.js";
+import { VERSION } from "../version.js";
+
+/** The exit code, or undefined when `args` (after `bramble`) is not a fast verb. */
+export function fastMain(args: string[]): number | undefined {
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (args[0] === "starlark") return starlarkMain(args.slice(1));
+  return undefined;
+}

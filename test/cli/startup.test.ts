@@ -1,0 +1,68 @@
+// Start-up (issue 17 point 4): `bramble --version` and `bramble starlark` answer from
+// dist/fast.mjs, which loads the Starlark interpreter and nothing else, exactly as the full CLI
+// would; the full CLI loads Docker's client, the WebSocket server, SQLite and tar only when a
+// command uses them. (How fast: `npm run bench -- startup`; no timed test.)
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { cli, freshHome, repo } from "../helpers/cli.js";
+
+const bin = join(repo, "bin/bramble.mjs");
+const fast = join(repo, "dist/fast.mjs");
+
+function run(file: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [file, ...args], { encoding: "utf8", env: { ...process.env, BRAMBLE_PATH: freshHome() } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The static imports at the top level of a bundle: what loading it loads. */
+function topLevelImports(file: string): string[] {
+  const src = readFileSync(file, "utf8");
+  return [...src.matchAll(/(?:^|;)import\s*(?:[^"';]*?from\s*)?"([^"]+)"/gm)].map((m) => m[1]!).sort();
+}
+
+beforeAll(() => {
+  const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("building the CLI failed");
+});
+
+describe("start-up", () => {
+  it("answers --version and -V from the fast path, as the full CLI does", () => {
+    expect(existsSync(fast)).toBe(true);
+    expect(run(bin, ["--version"])).toEqual({ code: 0, stdout: "0.1.0\n", stderr: "" });
+    expect(run(bin, ["-V"])).toEqual({ code: 0, stdout: "0.1.0\n", stderr: "" });
+    expect(run(cli, ["--version"])).toEqual({ code: 0, stdout: "0.1.0\n", stderr: "" });
+  });
+
+  it("runs starlark from the fast path with the full CLI's output and exit codes", () => {
+    const dir = freshHome();
+    const ok = join(dir, "ok.star");
+    const bad = join(dir, "bad.star");
+    writeFileSync(ok, 'print("hello", 1 + 2)\n');
+    writeFileSync(bad, 'x = 1\nfail("no: %d" % x)\n');
+    for (const args of [["starlark", ok], ["starlark", bad], ["starlark", "-c", "print(len('abc'))"], ["starlark", join(dir, "missing.star")]]) {
+      expect(run(bin, args)).toEqual(run(cli, args));
+    }
+    expect(run(bin, ["starlark", ok])).toEqual({ code: 0, stdout: "hello 3\n", stderr: "" });
+    expect(run(bin, ["starlark", bad]).code).toBe(1);
+  });
+
+  it("the fast path loads only Node's own modules; the full CLI loads Docker, ws, SQLite and tar on first use", () => {
+    expect(topLevelImports(fast)).toContain("node:fs");
+    expect(topLevelImports(fast).filter((m) => !m.startsWith("node:"))).toEqual([]);
+    const full = topLevelImports(cli);
+    for (const lazy of ["dockerode", "ws", "better-sqlite3", "tar", "ssh2", "@grpc/grpc-js"]) expect(full).not.toContain(lazy);
+    expect(full).toContain("commander");
+  });
+
+  it("the full CLI still opens SQLite, loaded lazily: gc --dry-run on a new store", () => {
+    const home = freshHome();
+    const r = spawnSync(process.execPath, [cli, "store", "--help"], { encoding: "utf8", env: { ...process.env, BRAMBLE_PATH: home } });
+    expect(r.status).toBe(0);
+    const gc = spawnSync(process.execPath, [cli, "gc", "--dry-run"], { encoding: "utf8", env: { ...process.env, BRAMBLE_PATH: home } });
+    expect(gc.stderr).toBe("");
+    expect(gc.status).toBe(0);
+    expect(existsSync(join(home, "var"))).toBe(true);
+  });
+});
