@@ -1,4 +1,5 @@
-// The walking skeleton from the command line: examples/hello builds in the sandbox,
+// The walking skeleton from the command line: examples/hello builds in the sandbox (its shell
+// from the seed library, fetched from the tests' loopback Debian mirror),
 // is recorded in SQLite, and a second run builds nothing.
 import Database from "better-sqlite3";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -23,7 +24,9 @@ describe("bramble build ./examples/hello:default", () => {
     expect(out.startsWith(home)).toBe(true);
     expect(existsSync(join(out, "bin/hello"))).toBe(true);
     const script = readFileSync(join(out, "bin/hello"), "utf8");
-    expect(script).toMatch(/^#!\/bin\/sh\ncat \/.+\/greeting\.txt\n$/);
+    // Its shell is busybox from the seed library, a store path: nothing of the host's /bin.
+    expect(script).toMatch(/^#!\/.+-busybox\/bin\/sh\ncat \/.+\/greeting\.txt\n$/);
+    expect(script.split("\n")[0]!.slice(2).startsWith(home)).toBe(true);
     const greeting = /cat (\S+)/.exec(script)![1]!;
     expect(readFileSync(greeting, "utf8")).toBe("Hello from Bramble\n");
   });
@@ -38,10 +41,11 @@ describe("bramble build ./examples/hello:default", () => {
       for (const t of ["evaluations", "derivations", "paths", "builds"]) expect(tables).toContain(t);
       const count = (t: string) => (db.prepare(`select count(*) as n from ${t}`).get() as { n: number }).n;
       expect(count("evaluations")).toBeGreaterThanOrEqual(1);
-      expect(count("derivations")).toBe(2);
-      // store paths: the two outputs, with their hash, size and references
-      expect(count("paths")).toBe(2);
-      expect(count("builds")).toBe(2);
+      // greeting and hello, and the seed library's busybox: its .deb (fixed-output) and its applets
+      expect(count("derivations")).toBe(4);
+      // store paths: the four outputs, with their hash, size and references
+      expect(count("paths")).toBe(4);
+      expect(count("builds")).toBe(4);
       expect(db.pragma("user_version", { simple: true })).toBeGreaterThanOrEqual(1);
     } finally {
       db.close();

@@ -154,18 +154,27 @@ describe("bramble serve", () => {
     }
   });
 
-  it("evaluates the example's graph: two nodes, an edge, builder and system badges", async () => {
+  it("evaluates the example's graph: its two nodes and the seed library's busybox, edges, builder and system badges", async () => {
     const ws = await connect(`?token=${server.token}`);
     try {
       const reply = await request(ws, { id: 1, method: "graph.evaluate", params: { project: hello, moduleArg: ".:default" } });
       const graph = reply.result as { nodes: { name: string; badge: string; system: string; hash: string }[]; edges: { from: string; to: string }[]; host: string };
-      expect(graph.nodes.map((n) => n.name).sort()).toEqual(["greeting", "hello"]);
+      expect(graph.nodes.map((n) => n.name).sort()).toEqual(["busybox", `busybox-static-${graph.host}`, "greeting", "hello"]);
       for (const n of graph.nodes) {
-        expect(n.badge).toBe("local");
-        expect(n.system).toBe(graph.host);
+        // busybox's .deb is fetched by the engine, for any system; the rest build in the sandbox
+        const fetched = n.name.startsWith("busybox-static-");
+        expect(n.badge).toBe(fetched ? "fetch_url" : "local");
+        expect(n.system).toBe(fetched ? "any" : graph.host);
       }
       const byName = Object.fromEntries(graph.nodes.map((n) => [n.name, n.hash]));
-      expect(graph.edges).toEqual([{ from: byName.greeting, to: byName.hello }]);
+      const edge = (from: string, to: string) => `${from} -> ${to}`;
+      const names = Object.fromEntries(Object.entries(byName).map(([k, v]) => [v, k]));
+      expect(graph.edges.map((e) => edge(names[e.from]!, names[e.to]!)).sort()).toEqual([
+        "busybox -> greeting",
+        "busybox -> hello",
+        `busybox-static-${graph.host} -> busybox`,
+        "greeting -> hello",
+      ]);
     } finally {
       ws.close();
     }
@@ -202,7 +211,8 @@ describe("bramble serve", () => {
     });
     try {
       const started = await request(batched, { id: 1, method: "build.start", params: { project: hello, moduleArg: ".:default" } });
-      expect(started.result).toMatchObject({ total: 2 });
+      // greeting and hello, and the seed library's busybox (its .deb and its applets)
+      expect(started.result).toMatchObject({ total: 4 });
       const deadline = Date.now() + 30_000;
       while (!got.single.some((e) => e.type === "run-finished") || !got.batched.some((e) => e.type === "run-finished")) {
         if (Date.now() > deadline) throw new Error("the build did not finish");
