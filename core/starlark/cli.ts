@@ -164,6 +164,9 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     return failed > 0 ? 1 : 0;
   }
   const thread = new Thread(`exec ${name}`, print);
+  // starlark-go has no call depth limit but Go's stack; ours is JavaScript's stack, whose
+  // overflow is reported as a Starlark "stack overflow" error.
+  thread.maxDepth = 1_000_000;
   try {
     execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared) });
     return 0;

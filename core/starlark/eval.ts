@@ -29,7 +29,7 @@ function universeFor(dialect: Dialect): Map<string, Value> {
 /** Convert anything thrown during evaluation into a StarlarkError (never a JS crash). */
 export function asStarlarkError(e: unknown, file: string): StarlarkError {
   if (e instanceof StarlarkError) return e;
-  if (e instanceof RangeError && /call stack/i.test(e.message)) {
+  if (e instanceof RangeError && e.message.indexOf("call stack") >= 0) {
     return new StarlarkError("stack overflow: program nested too deeply", { file, line: 1, col: 1 });
   }
   const msg = e instanceof Error ? e.message : String(e);
