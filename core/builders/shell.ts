@@ -6,6 +6,7 @@ import { derivationInputs, type Derivation } from "../derivation/derivation.js";
 import type { Engine } from "../build/engine.js";
 import { basename } from "node:path";
 import { removeTree } from "../store/store.js";
+import { addTempRoots } from "../store/temp-roots.js";
 import { makeTempRoot, prepareSandbox } from "./local.js";
 import { bwrapArgv, findBwrap, HOMELESS } from "./sandbox.js";
 
@@ -47,6 +48,8 @@ export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptio
   };
   const inputNames = derivationInputs(drv).map((r) => resolveName(r.hash, r.output));
   if (missing.length) throw new Error(`build the inputs of ${drv.name} first: ${[...new Set(missing)].join(", ")}`);
+  // gc keeps the inputs while the shell is open.
+  const releaseRoots = addTempRoots(engine.layout.varDir, inputNames);
   const interactive = opts.interactive ?? true;
   const p = prepareSandbox(engine.store, drv, {
     resolve: (r) => resolveName(r.hash, r.output),
@@ -61,7 +64,14 @@ export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptio
     p.spec.env.PS1 = `[bramble shell ${drv.name}] \\w$ `;
     if (!p.spec.env.PATH) p.spec.env.PATH = "/usr/bin:/bin";
   }
-  return { argv: bwrapArgv(p.spec), dir: join(p.root, "build"), cleanup: () => removeTree(p.root) };
+  return {
+    argv: bwrapArgv(p.spec),
+    dir: join(p.root, "build"),
+    cleanup: () => {
+      removeTree(p.root);
+      releaseRoots();
+    },
+  };
 }
 
 export interface RunOptions {
@@ -86,6 +96,8 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
     if (!engine.store.has(n)) throw new Error(`${p} is not a valid store path`);
     return n;
   });
+  // gc keeps the program's outputs while it runs.
+  const releaseRoots = addTempRoots(engine.layout.varDir, names);
   const root = makeTempRoot(engine.layout.tmpDir, "run");
   const build = join(root, "build");
   const storeMount = join(root, "store");
@@ -106,5 +118,12 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
   const dashdash = argv.indexOf("--remount-ro");
   const extra = (opts.writablePaths ?? []).flatMap((p) => ["--bind", p, p]);
   argv.splice(dashdash, 0, ...extra);
-  return { argv, dir: build, cleanup: () => removeTree(root) };
+  return {
+    argv,
+    dir: build,
+    cleanup: () => {
+      removeTree(root);
+      releaseRoots();
+    },
+  };
 }
