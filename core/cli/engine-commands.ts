@@ -1,7 +1,6 @@
 // The engine's commands: log, history, why-depends, gc, store (path, verify, copy, roots).
 // Exit codes: 0 success, 1 failure (a missing build, a corrupt store, no dependency), 2 usage.
 import { CommanderError, type Command } from "commander";
-import { readTempRoots } from "../store/temp-roots.js";
 import { basename } from "node:path";
 import { openEngine, type Engine } from "../build/engine.js";
 import { readLogChunk } from "../store/logs.js";
@@ -71,8 +70,6 @@ export function gcRoots(engine: Engine): string[] {
   const roots = new Set(engine.db.explicitRoots());
   const live = [...engine.db.liveEvaluationDrvs()];
   for (const outs of engine.db.drvOutputsMany(live).values()) for (const n of Object.values(outs)) roots.add(n);
-  // Paths a live `bramble shell` or `bramble run` is using.
-  for (const n of readTempRoots(engine.layout.varDir)) roots.add(n);
   return [...roots];
 }
 
@@ -189,14 +186,14 @@ export function registerEngineCommands(program: Command): void {
     );
   store
     .command("verify")
-    .description("re-hash every output; report missing or corrupt ones (and what refers to them)")
+    .description("re-hash every output and check its modes and owner; report missing, corrupt or changed ones (and what refers to them)")
     .option("--repair", "remove the bad paths so the next build rebuilds them")
     .action((flags: { repair?: boolean }) =>
       withEngine((engine) => {
         const problems = engine.store.verify({ repair: !!flags.repair });
         for (const p of problems) {
-          const detail = p.problem === "corrupt" ? ` (expected ${p.expected}, got ${p.got})` : "";
-          console.log(`${p.problem}: ${engine.store.path(p.name)}${detail}${flags.repair ? " — removed" : ""}`);
+          const detail = p.problem === "corrupt" ? ` (expected ${p.expected}, got ${p.got})` : p.detail ? ` (${p.detail})` : "";
+          console.log(`${p.problem}: ${engine.store.path(p.name)}${detail}${flags.repair ? (p.problem === "modes" ? " — modes restored" : " — removed") : ""}`);
         }
         if (!problems.length) console.log("store verified: all paths intact");
         else if (!flags.repair) throw new Failure(`store verify: ${problems.length} bad paths (run with --repair to remove them)`);

@@ -20,6 +20,7 @@ import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } 
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
 import { lock, pidAlive, tryLock, unlock } from "./lock.js";
 import { killPoint } from "./kill-points.js";
+import { modeProblems, repairModes, storeOwner } from "./seal.js";
 
 export type { PathInfo } from "../db/db.js";
 
@@ -48,7 +49,9 @@ export interface GcResult {
 
 export interface VerifyProblem {
   name: string;
-  problem: "missing" | "corrupt" | "incomplete-closure";
+  /** modes: the contents are intact but a mode or owner is not what the store gives (detail says which) */
+  problem: "missing" | "corrupt" | "incomplete-closure" | "modes";
+  detail?: string;
   expected?: string;
   got?: string;
 }
@@ -282,12 +285,6 @@ export class LocalStore implements Store {
     try {
       for (const { p, final } of finals) {
         const lockFile = this.pathLock(final);
-        // Two outputs of one build with the same content and name are one path: its lock is
-        // already ours, and the first one's tree is the path.
-        if (held.includes(lockFile)) {
-          removeTree(p.tmpPath);
-          continue;
-        }
         // Short critical section; spin rather than go async.
         const deadline = Date.now() + 60_000;
         while (!tryLock(lockFile)) {
@@ -394,6 +391,7 @@ export class LocalStore implements Store {
     const problems: VerifyProblem[] = [];
     const all = this.db.allPaths();
     const bad = new Set<string>();
+    const owner = storeOwner(this.dir);
     for (const p of all) {
       const full = this.path(p.name);
       if (!existsSync(full) && !isDanglingLink(full)) {
@@ -406,6 +404,14 @@ export class LocalStore implements Store {
       if (got !== p.hash) {
         problems.push({ name: p.name, problem: "corrupt", expected: p.hash, got });
         bad.add(p.name);
+        continue;
+      }
+      // Intact contents, but a registered path must also keep the store's modes and owner: no
+      // setuid, setgid or world-writable bit, nothing writable, nothing owned by someone else.
+      const wrong = modeProblems(full, owner);
+      if (wrong.length) {
+        problems.push({ name: p.name, problem: "modes", detail: wrong.join("; ") });
+        if (opts.repair) repairModes(full, owner);
       }
     }
     // Whatever refers to a bad path has an incomplete closure.

@@ -1,0 +1,348 @@
+// Issue 12's attacks on hermeticity, each of which once got through: nothing of the host may
+// get into a build (links resolved on the host, files fetched from anywhere, host paths a
+// project picked, git options), and nothing may get out of one (a file descriptor passed to
+// another build, a writer that outlives its build, setuid files in the store or in a kept
+// build directory, a store path that changes after it is registered). Each must fail.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
+import type { Engine } from "../../core/build/engine.js";
+import { hostSystem } from "../../core/builders/backend.js";
+import { runFetchSandbox, toolBinds } from "../../core/builders/fetch-sandbox.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
+import { bramble, freshHome } from "../helpers/cli.js";
+import { record } from "./record.js";
+
+afterEach(cleanupTemps);
+
+const engines: Engine[] = [];
+function engine(): Engine {
+  const e = tempEngine();
+  engines.push(e);
+  return e;
+}
+afterAll(() => {
+  for (const e of engines) e.close();
+});
+
+/** `try 'cmd' label` appends "label: ok" or "label: denied" to $out/report. */
+const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;
+
+function lines(report: string): Record<string, string> {
+  return Object.fromEntries(report.trim().split("\n").map((l) => l.split(": ") as [string, string]));
+}
+
+function outOf(r: Awaited<ReturnType<typeof build>>, d: Derivation): string {
+  expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+  return r.result.outputs.get(derivationHash(d))!.out!;
+}
+
+function fetchDrv(name: string, builder: "fetch_url" | "fetch_git", env: Record<string, string>): Derivation {
+  return { name, builder, args: [], env, outputs: ["out"], network: true, platform: hostSystem(), system: hostSystem() };
+}
+
+/** A user config of a test's own: what it allows and nothing else. */
+function userConfig(text: string): string {
+  const dir = tempDir("bramble-cfg-");
+  writeFileSync(join(dir, "config.toml"), text);
+  return join(dir, "config.toml");
+}
+
+function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {
+  const prev = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(vars)) if (v === undefined) delete process.env[k];
+  else process.env[k] = v;
+  try {
+    return f();
+  } finally {
+    for (const [k, v] of Object.entries(prev)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+describe("nothing of the host gets in", () => {
+  it("an output that is a symlink to / is, in a dependent build, a link inside the sandbox: never the host's root", async () => {
+    const results: string[] = [];
+    let held = true;
+    for (const view of ["1", "0"]) {
+      const prev = process.env.BRAMBLE_STORE_VIEW;
+      if (view === "0") process.env.BRAMBLE_STORE_VIEW = "0";
+      try {
+        const e = engine();
+        const link = shDrv("root-link", "ln -s / $out");
+        const dep = shDrv(
+          "dependent",
+          [
+            TRY,
+            `try 'ls ${ref(link)}/root' root-dir`,
+            `try 'cat ${ref(link)}/etc/shadow' shadow`,
+            `try 'cat ${ref(link)}/etc/passwd' passwd`,
+            `try 'ls ${ref(link)}/run' run`,
+            `try 'ls ${ref(link)}/home' home`,
+            `readlink ${ref(link)} > $out/target`,
+          ].join("\n"),
+        );
+        const r = await build(e, graph(link, dep), [dep]);
+        const out = outOf(r, dep);
+        const report = lines(readFileSync(join(out, "report"), "utf8"));
+        const target = readFileSync(join(out, "target"), "utf8").trim();
+        const ok = Object.values(report).every((v) => v === "denied") && target === "/";
+        held &&= ok;
+        results.push(`${view === "1" ? "store view" : "one bind per input"}: ${Object.keys(report).length} reads denied, the input a link to "${target}"`);
+        expect(report).toEqual({ "root-dir": "denied", shadow: "denied", passwd: "denied", run: "denied", home: "denied" });
+        expect(target).toBe("/");
+      } finally {
+        if (prev === undefined) delete process.env.BRAMBLE_STORE_VIEW;
+        else process.env.BRAMBLE_STORE_VIEW = prev;
+      }
+    }
+    record({ area: "hermetic", attack: "an output that is a symlink to /, used as an input: /root, /etc/shadow, /etc/passwd, /run, /home through it", tries: 10, held, detail: results.join("; ") });
+  });
+
+  it("fetch_url of file:///etc/shadow, or of a project link to it, is refused and stores nothing", async () => {
+    const e = engine();
+    const project = tempDir("bramble-proj-");
+    symlinkSync("/etc/shadow", join(project, "innocent.txt"));
+    symlinkSync("/etc", join(project, "etc-dir"));
+    const urls = ["file:///etc/shadow", `file://${join(project, "innocent.txt")}`, `file://${join(project, "etc-dir", "shadow")}`, `file://${project}/../../etc/shadow`];
+    const errors: string[] = [];
+    for (const [i, url] of urls.entries()) {
+      const d = fetchDrv(`steal-${i}`, "fetch_url", { url });
+      const r = await build(e, graph(d), [d], { projectRoot: project });
+      errors.push(eventsOf(r.events, "failed")[0]?.error ?? "built");
+      expect(r.result.status).toBe("failed");
+    }
+    const stored = readdirSync(e.store.dir).filter((n) => n.includes("steal"));
+    const held = errors.every((m) => /outside the project/.test(m)) && stored.length === 0;
+    record({ area: "hermetic", attack: "fetch_url(\"file:///etc/shadow\"), through a link in the project, a linked directory and ../..", tries: urls.length, held, detail: `all refused ("${errors[0]!.slice(0, 90)}…"); nothing stored` });
+    for (const m of errors) expect(m).toMatch(/outside the project/);
+    expect(stored).toEqual([]);
+  });
+
+  it("a fetcher's sandbox holds the network and its own program, nothing of the host's files", async () => {
+    const dir = tempDir("bramble-fetchbox-");
+    const secret = join(tmpdir(), `bramble-secret-${randomBytes(4).toString("hex")}`);
+    writeFileSync(secret, "secret\n");
+    const probe = `const fs = require("fs"); const r = {};
+for (const [k, p] of Object.entries({ shadow: "/etc/shadow", passwd: "/etc/passwd", root: "/root", home: ${JSON.stringify(process.env.HOME ?? "/root")}, tmpfile: ${JSON.stringify(secret)}, repo: ${JSON.stringify(process.cwd())}, usrbin: "/usr/bin/ls", binsh: "/bin/sh" })) {
+  try { fs.statSync(p); fs.accessSync(p, fs.constants.R_OK); r[k] = "ok"; } catch { r[k] = "denied"; }
+}
+fs.writeFileSync("/out/report", JSON.stringify(r));`;
+    writeFileSync(join(dir, "probe.cjs"), probe);
+    const res = await runFetchSandbox({ out: dir, binds: toolBinds([process.execPath]), env: {}, command: [process.execPath, "/out/probe.cjs"], log: () => {}, signal: new AbortController().signal });
+    expect(res.exitCode).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, "report"), "utf8")) as Record<string, string>;
+    const held = Object.values(report).every((v) => v === "denied");
+    record({ area: "hermetic", attack: "a fetcher reading /etc/shadow, /etc/passwd, /root, $HOME, /tmp, the project, /usr/bin, /bin/sh", tries: Object.keys(report).length, held, detail: "the fetch sandbox (node or git, their libraries, resolver files, CA certificates, /out) shows none of them" });
+    expect(report).toEqual({ shadow: "denied", passwd: "denied", root: "denied", home: "denied", tmpfile: "denied", repo: "denied", usrbin: "denied", binsh: "denied" });
+  });
+
+  it("a fetch_git ref or url that looks like an option is refused before git runs", async () => {
+    const e = engine();
+    const project = tempDir("bramble-proj-");
+    const repo = join(project, "repo");
+    mkdirSync(repo);
+    const git = (...a: string[]) => spawnSync("git", ["-C", repo, "-c", "user.email=t@example.com", "-c", "user.name=t", ...a], { encoding: "utf8" });
+    git("init", "-q", "-b", "main");
+    writeFileSync(join(repo, "f"), "x\n");
+    git("add", ".");
+    git("commit", "-q", "-m", "one");
+    const marker = join(tmpdir(), `bramble-pwned-${randomBytes(4).toString("hex")}`);
+    const attempts = [
+      { url: repo, ref: `--upload-pack=touch ${marker}` },
+      { url: repo, ref: `--output=${marker}` },
+      { url: `--upload-pack=touch ${marker}`, ref: "main" },
+      { url: `ext::sh -c touch% ${marker}`, ref: "main" },
+    ];
+    const errors: string[] = [];
+    for (const [i, a] of attempts.entries()) {
+      const d = fetchDrv(`opt-${i}`, "fetch_git", a);
+      const r = await build(e, graph(d), [d], { projectRoot: project });
+      errors.push(eventsOf(r.events, "failed")[0]?.error ?? "built");
+      expect(r.result.status).toBe("failed");
+    }
+    const held = !existsSync(marker) && errors.every((m) => /may not start with '-'|must be https/.test(m));
+    record({ area: "hermetic", attack: "fetch_git with --upload-pack=/--output= as ref or url, and an ext:: url", tries: attempts.length, held, detail: `refused before git ran (${errors.map((m) => m.replace(/^.*?: /, "").slice(0, 40)).join("; ")}); the marker file was never made` });
+    expect(existsSync(marker)).toBe(false);
+    for (const m of errors) expect(m).toMatch(/may not start with '-'|must be https/);
+  });
+
+  it("a project's sandbox_paths are refused without the user's consent; --pure refuses a consented one", () => {
+    const proj = tempDir("bramble-proj-");
+    writeFileSync(join(proj, "bramble.toml"), '[package]\nname = "greedy"\n\n[build]\nsandbox_paths = ["/root", "/etc", "/run", "/bin", "/usr", "/lib", "/lib64"]\n');
+    writeFileSync(join(proj, "default.bramble"), 'def default():\n    return derivation(name = "greedy", builder = "/bin/sh", args = ["-c", "ls /root > $out; cat /etc/shadow >> $out"])\n');
+    const home = freshHome();
+    const none = userConfig("");
+    const refused = withEnv({ BRAMBLE_CONFIG: none }, () => bramble(["build", `${proj}:default`], { home, cwd: proj }));
+    const onlyUsr = userConfig('[sandbox]\nallowed_paths = ["/usr", "/bin", "/lib", "/lib64"]\n');
+    const partly = withEnv({ BRAMBLE_CONFIG: onlyUsr }, () => bramble(["build", `${proj}:default`], { home, cwd: proj }));
+    // Allowed by an approval for this project root: built, shown impure, and --pure refuses it.
+    const approving = userConfig("");
+    const allow = withEnv({ BRAMBLE_CONFIG: approving }, () => bramble(["allow-paths", proj], { home, cwd: proj }));
+    const graphOut = withEnv({ BRAMBLE_CONFIG: approving }, () => bramble(["graph", `${proj}:default`, "--json"], { home, cwd: proj }));
+    const pure = withEnv({ BRAMBLE_CONFIG: approving }, () => bramble(["build", "--pure", `${proj}:default`], { home, cwd: proj }));
+    const storeDir = readdirSync(home).find((n) => n.startsWith("store_"));
+    const built = storeDir ? readdirSync(join(home, storeDir)).filter((n) => n.endsWith("-greedy")) : [];
+    const node = (JSON.parse(graphOut.stdout) as { nodes: { hostPaths?: string[] }[] }).nodes[0]!;
+    const held = refused.code === 1 && partly.code === 1 && pure.code === 1 && built.length === 0 && allow.code === 0;
+    record({ area: "hermetic", attack: "a project's bramble.toml putting /root, /etc and /run into its sandboxes", tries: 3, held, detail: `refused with no consent ("${refused.stderr.trim().split("\n").pop()!.slice(0, 80)}…") and with /usr only; once approved the derivation is impure (the graph lists its host paths) and build --pure refuses it` });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bramble\.toml: sandbox_paths "\/root", "\/etc", "\/run", "\/bin", "\/usr", "\/lib", "\/lib64" are not allowed by you/);
+    expect(partly.code).toBe(1);
+    expect(partly.stderr).toMatch(/sandbox_paths "\/root", "\/etc", "\/run" are not allowed by you/);
+    expect(allow.code).toBe(0);
+    expect(node.hostPaths).toEqual(["/bin", "/etc", "/lib", "/lib64", "/root", "/run", "/usr"]);
+    expect(pure.code).toBe(1);
+    expect(pure.stderr).toMatch(/--pure refuses impure derivations: greedy/);
+    expect(built).toEqual([]);
+  });
+});
+
+describe("nothing gets out", () => {
+  it("two networked builds cannot meet over an abstract unix socket, nor reach the host's", async () => {
+    const e = engine();
+    const tag = randomBytes(4).toString("hex");
+    let hostHits = 0;
+    const hostSock = createServer((s) => {
+      hostHits++;
+      s.end();
+    });
+    await new Promise<void>((r) => hostSock.listen(`\0bramble-host-${tag}`, () => r()));
+    try {
+      const listener = shDrv(
+        "fd-giver",
+        `exec python3 - <<'EOF'
+import socket, os, array
+out = os.environ["out"]; os.mkdir(out)
+fd = os.open(out + "/f", os.O_WRONLY | os.O_CREAT, 0o644); os.write(fd, b"original\\n")
+s = socket.socket(socket.AF_UNIX); s.bind("\\0bramble-fdpass-${tag}"); s.listen(1); s.settimeout(4)
+try:
+    c, _ = s.accept(); c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]); sent = "yes"
+except Exception:
+    sent = "no"
+open(out + "/sent", "w").write(sent)
+EOF`,
+        { network: true },
+      );
+      const taker = shDrv(
+        "fd-taker",
+        `exec python3 - <<'EOF'
+import socket, os, array, time
+out = os.environ["out"]; os.mkdir(out)
+got = None
+for i in range(40):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect("\\0bramble-fdpass-${tag}")
+        msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_LEN(4)); got = array.array("i", anc[0][2][:4])[0]; break
+    except Exception:
+        time.sleep(0.1)
+host = "denied"
+try:
+    h = socket.socket(socket.AF_UNIX); h.connect("\\0bramble-host-${tag}"); host = "ok"
+except Exception:
+    pass
+open(out + "/report", "w").write(("peer: ok" if got is not None else "peer: denied") + "\\nhost: " + host + "\\n")
+if got is not None and os.fork() == 0:
+    os.setsid(); time.sleep(3); os.write(got, b"poisoned\\n"); os._exit(0)
+EOF`,
+        { network: true },
+      );
+      const r = await build(e, graph(listener, taker), [listener, taker], { jobs: 2 });
+      const giver = outOf(r, listener);
+      const report = lines(readFileSync(join(outOf(r, taker), "report"), "utf8"));
+      await new Promise((res) => setTimeout(res, 3500));
+      const content = readFileSync(join(giver, "f"), "utf8");
+      const held = report.peer === "denied" && report.host === "denied" && hostHits === 0 && content === "original\n";
+      record({ area: "hermetic", attack: "two fixed-output builds passing a file descriptor over an abstract unix socket to write a stored output later; one reaching the host's abstract socket", tries: 2, held, detail: `each networked build has a network namespace of its own (slirp4netns): the peer and the host's socket were unreachable, the stored file still reads "${content.trim()}"` });
+      expect(report).toEqual({ peer: "denied", host: "denied" });
+      expect(hostHits).toBe(0);
+      expect(content).toBe("original\n");
+      expect(readFileSync(join(giver, "sent"), "utf8")).toBe("no");
+    } finally {
+      hostSock.close();
+    }
+  });
+
+  it("a process a build leaves behind cannot write its output after it is hashed and registered", async () => {
+    const e = engine();
+    const d = shDrv(
+      "lingerer",
+      `mkdir $out; echo original > $out/f
+setsid sh -c 'sleep 1.5; echo poisoned >> '$out'/f' </dev/null >/dev/null 2>&1 &
+nohup sh -c 'exec 3>>'$out'/f; sleep 1.5; echo poisoned-fd >&3' </dev/null >/dev/null 2>&1 &
+exit 0`,
+    );
+    const r = await build(e, graph(d), [d]);
+    const out = outOf(r, d);
+    await new Promise((res) => setTimeout(res, 2500));
+    const content = readFileSync(join(out, "f"), "utf8");
+    const problems = await e.store.verify({});
+    const held = content === "original\n" && problems.length === 0;
+    record({ area: "hermetic", attack: "a daemonized writer (setsid, nohup with an open descriptor) outliving its build to change the stored output", tries: 2, held, detail: `every process of the build is gone before its outputs are hashed (pid namespace, the pids cgroup drained): the file reads "${content.trim()}", store verify clean` });
+    expect(content).toBe("original\n");
+    expect(problems).toEqual([]);
+  });
+
+  it("a hard link to an input in an output leaves the input as it was", async () => {
+    const e = engine();
+    const input = shDrv("linked-input", "mkdir $out; echo original > $out/file");
+    const r0 = await build(e, graph(input), [input]);
+    const inPath = join(outOf(r0, input), "file");
+    const before = lstatSync(inPath);
+    const d = shDrv("linker", `mkdir $out; ln ${ref(input)}/file $out/file 2>/dev/null && echo linked > $out/how || { cp ${ref(input)}/file $out/file; echo copied > $out/how; }; chmod 6777 $out/file 2>/dev/null; exit 0`);
+    const r = await build(e, graph(input, d), [d]);
+    const out = outOf(r, d);
+    const after = lstatSync(inPath);
+    const stored = lstatSync(join(out, "file"));
+    const held = after.ino === before.ino && (after.mode & 0o7777) === (before.mode & 0o7777) && after.uid === before.uid && stored.ino !== before.ino && (stored.mode & 0o7777) === 0o555;
+    record({ area: "hermetic", attack: "a hard link to an input's file in an output, then chmod 6777", tries: 1, held, detail: `${readFileSync(join(out, "how"), "utf8").trim() === "linked" ? "the link was made" : "the link was refused (protected_hardlinks)"}; the stored file is its own inode, mode 0555; the input kept mode ${(after.mode & 0o7777).toString(8)}` });
+    expect(after.ino).toBe(before.ino);
+    expect(after.mode & 0o7777).toBe(before.mode & 0o7777);
+    expect(stored.ino).not.toBe(before.ino);
+    expect(stored.mode & 0o7777).toBe(0o555);
+  });
+
+  it("no setuid, setgid or world-writable bit reaches the store, and store verify sees one added later", async () => {
+    const e = engine();
+    const d = shDrv("special", "mkdir -p $out/d $out/g; cp /bin/sh $out/sh; chmod 4755 $out/sh; echo x > $out/f; chmod 2666 $out/f; chmod 0777 $out/d; chmod 3777 $out/g");
+    const out = outOf(await build(e, graph(d), [d]), d);
+    const modes = Object.fromEntries(["sh", "f", "d", "g", "."].map((n) => [n, (statSync(join(out, n)).mode & 0o7777).toString(8)]));
+    const clean = await e.store.verify({});
+    // Someone with write access to the store adds a setuid bit and a world-writable directory.
+    chmodSync(join(out, "sh"), 0o4755);
+    chmodSync(join(out, "d"), 0o777);
+    const found = await e.store.verify({});
+    const repaired = await e.store.verify({ repair: true });
+    const after = await e.store.verify({});
+    const held = JSON.stringify(modes) === JSON.stringify({ sh: "555", f: "444", d: "555", g: "555", ".": "555" }) && clean.length === 0 && found.length === 1 && after.length === 0;
+    record({ area: "hermetic", attack: "setuid, setgid, sticky and world-writable modes in an output; a setuid bit added to a store path afterwards", tries: 5, held, detail: `stored as ${Object.entries(modes).map(([k, v]) => `${k} ${v}`).join(", ")}; store verify reported the later change (${found[0]?.problem ?? "nothing"}) and --repair restored the modes` });
+    expect(modes).toEqual({ sh: "555", f: "444", d: "555", g: "555", ".": "555" });
+    expect(clean).toEqual([]);
+    expect(found.map((p) => p.problem)).toEqual(["modes"]);
+    expect(repaired.map((p) => p.problem)).toEqual(["modes"]);
+    expect(after).toEqual([]);
+    expect(statSync(join(out, "sh")).mode & 0o7777).toBe(0o555);
+  });
+
+  it("a kept failed build directory holds no setuid, setgid or world-writable file, in a directory only its user may enter", async () => {
+    const e = engine();
+    const d = shDrv("suid-keeper", "cp /bin/sh /build/rootshell; chmod 4755 /build/rootshell; mkdir /build/open; chmod 1777 /build/open; cp /bin/sh /build/g; chmod 2755 /build/g; exit 1");
+    const r = await build(e, graph(d), [d], { keepFailed: true });
+    expect(r.result.status).toBe("failed");
+    const kept = eventsOf(r.events, "failed")[0]!;
+    const failedDir = join(e.layout.varDir, "failed");
+    const dirs = readdirSync(failedDir);
+    const keptBuild = join(failedDir, dirs[0]!, "build");
+    const modes = Object.fromEntries(["rootshell", "open", "g"].map((n) => [n, (statSync(join(keptBuild, n)).mode & 0o7777).toString(8)]));
+    const top = (statSync(failedDir).mode & 0o777).toString(8);
+    const held = modes.rootshell === "755" && modes.open === "755" && modes.g === "755" && top === "700";
+    record({ area: "hermetic", attack: "--keep-failed with a setuid-root shell, a setgid file and a world-writable sticky directory in the build directory", tries: 3, held, detail: `kept as ${Object.entries(modes).map(([k, v]) => `${k} ${v}`).join(", ")} under var/failed (mode ${top}); ${kept.error}` });
+    expect(modes).toEqual({ rootshell: "755", open: "755", g: "755" });
+    expect(top).toBe("700");
+  });
+});
