@@ -1,0 +1,59 @@
+// `bramble starlark` as starlark-go's command: -c, dialect options, load() relative to the
+// loading file, and -test (the assert module and chunked files).
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { starlarkMain } from "../../core/starlark/cli.js";
+
+function run(...args: string[]): { code: number; out: string; err: string } {
+  let out = "", err = "";
+  const code = starlarkMain(args, { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) });
+  return { code, out, err };
+}
+
+describe("bramble starlark", () => {
+  it("-c runs a program named cmdline", () => {
+    expect(run("-c", "print(1 + 2)")).toEqual({ code: 0, out: "3\n", err: "" });
+    const r = run("-c", "x = 1\nx = 2");
+    expect(r.code).toBe(1);
+    expect(r.err.split("\n")[0]).toBe("cmdline:2:1: cannot reassign global x declared at cmdline:1:1");
+  });
+  it("dialect options as starlark-go spells them, with one or two dashes", () => {
+    const prog = "def f(n):\n    return 1 if n == 0 else n * f(n - 1)\nprint(f(5))";
+    expect(run("-c", prog).err.split("\n")[0]).toBe("cmdline:2:34: function f called recursively");
+    expect(run("-recursion", "-c", prog).out).toBe("120\n");
+    expect(run("--recursion", "-c", prog).out).toBe("120\n");
+    expect(run("-globalreassign", "-c", "x = 1\nx = 2\nfor i in [3]:\n    print(x + i)").out).toBe("5\n");
+    expect(run("-toplevelcontrol", "-c", "if True:\n    print(1)").out).toBe("1\n");
+    expect(run("-set=false", "-c", "set()").err.split("\n")[0]).toBe("cmdline:1:1: undefined: set");
+    expect(run("-nosuch", "-c", "1").code).toBe(2);
+  });
+  it("load() reads files relative to the loading file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "starlark-cli-"));
+    mkdirSync(join(dir, "lib"));
+    writeFileSync(join(dir, "lib/a.star"), 'load("b.star", "b")\na = b + 1\n');
+    writeFileSync(join(dir, "lib/b.star"), "b = 41\n");
+    writeFileSync(join(dir, "main.star"), 'load("lib/a.star", "a")\nprint(a)\n');
+    expect(run(join(dir, "main.star"))).toEqual({ code: 0, out: "42\n", err: "" });
+    writeFileSync(join(dir, "cycle.star"), 'load("cycle.star", "x")\n');
+    expect(run(join(dir, "cycle.star")).err).toContain("cycle in load graph");
+  });
+  it("-test provides assert, catch and matches, and runs chunks", () => {
+    const dir = mkdtempSync(join(tmpdir(), "starlark-cli-"));
+    writeFileSync(join(dir, "t.star"), [
+      'assert.eq(1 + 1, 2)',
+      'assert.fails(lambda: 1 // 0, "division by zero")',
+      'assert.eq(catch(lambda: [][1]), "index 1 out of range: empty list")',
+      'assert.true(matches("a+", "caab"))',
+      "---",
+      "x = 1 +  ### got newline, want primary expression",
+    ].join("\n"));
+    expect(run("-test", join(dir, "t.star"))).toEqual({ code: 0, out: "2 passed, 0 failed\n", err: "" });
+    writeFileSync(join(dir, "bad.star"), "assert.eq(1, 2)\nassert.lt(2, 1)\n");
+    const r = run("-test", join(dir, "bad.star"));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("bad.star:1:10: 1 != 2");
+    expect(r.err).toContain("bad.star:2:10: 2 is not less than 1");
+  });
+});
