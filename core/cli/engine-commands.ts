@@ -1,6 +1,7 @@
 // The engine's commands: log, history, why-depends, gc, store (path, verify, copy, roots).
 // Exit codes: 0 success, 1 failure (a missing build, a corrupt store, no dependency), 2 usage.
 import { CommanderError, type Command } from "commander";
+import { readTempRoots } from "../store/temp-roots.js";
 import { basename } from "node:path";
 import { openEngine, type Engine } from "../build/engine.js";
 import { readLogChunk } from "../store/logs.js";
@@ -70,6 +71,8 @@ export function gcRoots(engine: Engine): string[] {
   const roots = new Set(engine.db.explicitRoots());
   const live = [...engine.db.liveEvaluationDrvs()];
   for (const outs of engine.db.drvOutputsMany(live).values()) for (const n of Object.values(outs)) roots.add(n);
+  // Paths a live `bramble shell` or `bramble run` is using.
+  for (const n of readTempRoots(engine.layout.varDir)) roots.add(n);
   return [...roots];
 }
 

@@ -285,6 +285,12 @@ export class LocalStore implements Store {
     try {
       for (const { p, final } of finals) {
         const lockFile = this.pathLock(final);
+        // Two outputs of one build with the same content and name are one path: its lock is
+        // already ours, and the first one's tree is the path.
+        if (held.includes(lockFile)) {
+          removeTree(p.tmpPath);
+          continue;
+        }
         // Short critical section; spin rather than go async.
         const deadline = Date.now() + 60_000;
         while (!tryLock(lockFile)) {
