@@ -1,8 +1,7 @@
 # Compiles hello.c for $system (the system the output is for) on $platform (the system
-# this build runs on): a cross-compile whenever the two differ. The toolchain
-# derivation maps a system to a C compiler.
+# this build runs on): a cross-compile whenever the two differ. $PATH holds the seed
+# library's C toolchain for $system, whose `cc` compiles for it.
 set -e
-CC="$("$toolchain/bin/cc-for" "$system")"
-echo "compiling hello.c for $system on $platform with $CC"
+echo "compiling hello.c for $system on $platform with $(command -v cc)"
 mkdir -p "$out/bin"
-"$CC" -static -O2 -o "$out/bin/hello" hello.c
+cc -static -O2 -o "$out/bin/hello" hello.c
