@@ -148,6 +148,10 @@ export class Db {
       ),
       derivers: p(`SELECT drv_hash FROM drv_outputs WHERE path = ?`),
       allPaths: p(`SELECT * FROM paths`),
+      closure: p(
+        `WITH RECURSIVE c(name) AS (SELECT value FROM json_each(?) UNION SELECT j.value FROM c JOIN paths p ON p.name = c.name, json_each(p.refs) j)
+         SELECT name FROM c`,
+      ),
       deletePath: p(`DELETE FROM paths WHERE name = ?`),
       deleteDrvOutputs: p(`DELETE FROM drv_outputs WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
       deleteRealisations: p(`DELETE FROM realisations WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
@@ -339,6 +343,17 @@ export class Db {
   pathInfo(name: string): PathInfo | undefined {
     const r = this.stmts.getPath!.get(name) as PathRow | undefined;
     return r ? toPath(r) : undefined;
+  }
+
+  /**
+   * The names and every valid path they reference, transitively (the names themselves always):
+   * one recursive query, linear in the closure's paths and references.
+   */
+  closure(names: Iterable<string>): Set<string> {
+    const start = [...names];
+    if (!start.length) return new Set();
+    const rows = this.stmts.closure!.all(JSON.stringify(start)) as { name: string }[];
+    return new Set(rows.map((r) => r.name));
   }
 
   allPaths(): PathInfo[] {
