@@ -20,6 +20,7 @@ import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } 
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
 import { lock, pidAlive, tryLock, unlock } from "./lock.js";
 import { killPoint } from "./kill-points.js";
+import { modeProblems, repairModes, storeOwner } from "./seal.js";
 
 export type { PathInfo } from "../db/db.js";
 
@@ -48,7 +49,9 @@ export interface GcResult {
 
 export interface VerifyProblem {
   name: string;
-  problem: "missing" | "corrupt" | "incomplete-closure";
+  /** modes: the contents are intact but a mode or owner is not what the store gives (detail says which) */
+  problem: "missing" | "corrupt" | "incomplete-closure" | "modes";
+  detail?: string;
   expected?: string;
   got?: string;
 }
@@ -395,6 +398,7 @@ export class LocalStore implements Store {
     const problems: VerifyProblem[] = [];
     const all = this.db.allPaths();
     const bad = new Set<string>();
+    const owner = storeOwner(this.dir);
     for (const p of all) {
       const full = this.path(p.name);
       if (!existsSync(full) && !isDanglingLink(full)) {
@@ -407,6 +411,14 @@ export class LocalStore implements Store {
       if (got !== p.hash) {
         problems.push({ name: p.name, problem: "corrupt", expected: p.hash, got });
         bad.add(p.name);
+        continue;
+      }
+      // Intact contents, but a registered path must also keep the store's modes and owner: no
+      // setuid, setgid or world-writable bit, nothing writable, nothing owned by someone else.
+      const wrong = modeProblems(full, owner);
+      if (wrong.length) {
+        problems.push({ name: p.name, problem: "modes", detail: wrong.join("; ") });
+        if (opts.repair) repairModes(full, owner);
       }
     }
     // Whatever refers to a bad path has an incomplete closure.
