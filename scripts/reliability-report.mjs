@@ -36,6 +36,7 @@ const AREAS = [
   ["crash", "Crash safety", "`bramble build` killed with SIGKILL, and a torn database WAL (test/reliability/crash.test.ts)."],
   ["concurrency", "Concurrency", "Several `bramble build` processes on one store (test/reliability/concurrency.test.ts)."],
   ["sandbox", "Sandbox escapes", "Builders that try to get out of bubblewrap (test/reliability/sandbox.test.ts)."],
+  ["hermetic", "Hermetic builds", "Nothing of the host gets in, nothing gets out: issue 12's attacks on links, fetchers, host paths, file descriptors, lingering writers and modes (test/reliability/hermetic.test.ts)."],
   ["input", "Bad input", "Broken, huge or hostile project files and fetched archives (test/reliability/bad-input.test.ts)."],
   ["serve", "`bramble serve`", "The WebSocket host, run as a separate process (test/reliability/serve.test.ts)."],
   ["app", "The Electron app", "Navigation and window rules, without an Electron binary (test/reliability/electron.test.ts)."],
@@ -87,6 +88,14 @@ md += `## Limits found and how they are handled
   test puts the store on a 48 MiB tmpfs); a full disk used to crash bramble through the build's
   log file, which now just stops. A per-build quota would need a project quota (XFS/ext4
   \`prjquota\`) or a size-limited loop mount for the build's directories.
+- **A host path's identity** (what makes a derivation that sees \`sandbox_paths\` impure, in its
+  hash) covers every directory's inode, mtime and ctime and every symlink, not every file's
+  bytes: a package manager renames new files into place, which changes their directory, but a
+  file edited in place by hand keeps its directory's identity (docs/sandbox.md).
+- **Fetchers share the host's network** (a loopback Debian mirror must be reachable), which is
+  safe because the code in their sandbox is the engine's own (node with its download script, or
+  git) and they see nothing of the host's files; a project's own fixed-output builders get a
+  network namespace of their own through slirp4netns, without the host's loopback.
 - **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
   instead of being stored.
 - **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,
