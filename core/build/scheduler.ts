@@ -16,12 +16,12 @@ import {
 import { BuildFailure, type Backend } from "../builders/backend.js";
 import { lock } from "../store/lock.js";
 import { copyClosure, MissingPathError } from "../store/copy.js";
-import { RemoteStore } from "../store/remote-store.js";
 import type { PathInfo, Store } from "../store/store.js";
 import { LOCAL_STORE } from "../db/db.js";
 import type { Engine } from "./engine.js";
 import { BuildLog, logFileFor } from "../store/logs.js";
 import { planGraph } from "./plan.js";
+import { buildWithRemoteCache } from "../builders/reapi/cache.js";
 import { killPoint } from "../store/kill-points.js";
 
 export interface BuildRequest {
@@ -42,6 +42,8 @@ export interface BuildRequest {
    * instead of copying them back to the local store at the end (like `nix build --store`).
    */
   keepRemote?: boolean;
+  /** a reapi backend whose Action Cache local builds consult and fill (`--remote-cache`); false: none, even if configured */
+  remoteCache?: string | false;
   /** refuse impure derivations (those that see host paths) before anything builds: `--pure` */
   pure?: boolean;
   /** per build */
@@ -325,7 +327,7 @@ async function buildOne(
   } catch (e) {
     return fail((e as Error).message);
   }
-  const report = async (type: "built" | "cached", names: Record<string, string>, buildId?: number): Promise<NodeResult> => {
+  const report = async (type: "built" | "cached", names: Record<string, string>, buildId?: number, remote?: string): Promise<NodeResult> => {
     if (wantLocal) {
       try {
         await stores.bring(engine.store, Object.values(names));
@@ -335,7 +337,7 @@ async function buildOne(
     }
     const paths = Object.fromEntries(Object.entries(names).map(([o, n]) => [o, stores.pathOf(n)]));
     if (type === "built") emit({ type: "built", runId, hash: h, buildId: buildId!, outputs: paths });
-    else emit({ type: "cached", runId, hash: h, outputs: paths });
+    else emit({ type: "cached", runId, hash: h, outputs: paths, ...(remote ? { remote } : {}) });
     return { status: type };
   };
   const cutoff = async (): Promise<NodeResult | undefined> => {
@@ -362,7 +364,7 @@ async function buildOne(
     let inputClosure: string[];
     try {
       await stores.bring(dest, inputNames, signal);
-      inputClosure = [...dest.closure(inputNames)];
+      inputClosure = [...(await dest.closure(inputNames, { signal }))];
     } catch (e) {
       if (signal.aborted) {
         emit({ type: "cancelled", runId, hash: h, buildId: null });
@@ -391,7 +393,7 @@ async function buildOne(
       if (buildLog.write(line)) emit({ type: "log", runId, hash: h, buildId: id, line });
     };
     try {
-      const outcome = await backend.build({
+      const outcome = await buildWithRemoteCache(engine.backends, backend, {
         buildId: id,
         drvHash: h,
         drv,
@@ -416,14 +418,14 @@ async function buildOne(
             buildId: id,
           });
         },
-      });
+      }, req.remoteCache);
       const names = Object.fromEntries([...outcome.outputs].map(([o, i]) => [o, i.name]));
       outputs.set(h, names);
       if (isFixedOutput(drv)) {
         const first = outcome.outputs.get(drv.outputs[0] ?? "out");
         if (first) req.onFixedOutput?.(h, drv, first.hash);
       }
-      return await report("built", names, id);
+      return await report(outcome.remote?.cached ? "cached" : "built", names, id, outcome.remote?.cached ? backendName : undefined);
     } catch (e) {
       const f = e instanceof BuildFailure ? e : new BuildFailure(`internal error: ${(e as Error).stack ?? e}`);
       if (f.cancelled || (signal.aborted && f.message === "cancelled")) {
@@ -494,19 +496,10 @@ export class StoreIndex {
   async bring(dest: Store, names: string[], signal?: AbortSignal): Promise<void> {
     if (!names.length) return;
     const destId = this.idOf(dest);
-    if (dest instanceof RemoteStore) {
-      await dest.refresh(REMOTE_REFRESH_MS);
-      // The DB says it is there but the cached listing does not: look again, then believe the store.
-      const doubt = names.filter((n) => !dest.has(n) && this.engine.db.storesOf(n).includes(destId));
-      if (doubt.length) {
-        await dest.refresh();
-        const gone = doubt.filter((n) => !dest.has(n));
-        if (gone.length) this.engine.db.deleteStorePaths(destId, gone);
-      }
-    }
+    const have = await dest.queryPathInfos(names, { signal });
     const bySource = new Map<string, string[]>();
     for (const n of names) {
-      if (dest.has(n)) continue;
+      if (have.has(n)) continue;
       const src = this.holding(n);
       if (!src || src === destId) throw new Error(`${n} is in no store that bramble can reach now (run the build again to rebuild it)`);
       let list = bySource.get(src);
@@ -518,17 +511,17 @@ export class StoreIndex {
       const key = `${src}>${destId}:${[...list].sort().join(",")}`;
       let p = this.inflight.get(key);
       if (!p) {
-        p = this.copy(this.byId.get(src)!, src, dest, destId, list).finally(() => this.inflight.delete(key));
+        p = this.copy(this.byId.get(src)!, src, dest, destId, list, signal).finally(() => this.inflight.delete(key));
         this.inflight.set(key, p);
       }
       await p;
     }
   }
 
-  private async copy(from: Store, fromId: string, to: Store, toId: string, names: string[]): Promise<void> {
+  private async copy(from: Store, fromId: string, to: Store, toId: string, names: string[], signal?: AbortSignal): Promise<void> {
     try {
-      // copyClosure records what the remote stores hold in the DB.
-      await copyClosure(from, to, names, { via: this.engine.store, maxAgeMs: REMOTE_REFRESH_MS });
+      // Remote stores record in the DB what they are found to hold.
+      await copyClosure(from, to, names, { signal });
     } catch (e) {
       // The DB said the other store had them; if it does not (wiped, collected), forget it.
       if (e instanceof MissingPathError && fromId !== LOCAL_STORE) this.engine.db.deleteStorePaths(fromId, e.names);
@@ -536,6 +529,3 @@ export class StoreIndex {
     }
   }
 }
-
-/** How old a remote store's metadata may be when a run asks it what it has. */
-const REMOTE_REFRESH_MS = 30_000;

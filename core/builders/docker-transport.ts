@@ -2,11 +2,12 @@
 // is a named volume mounted at the canonical store directory in every container; scripts run
 // in short-lived containers of the builder image (sh and tar come from it), and trees move
 // with the engine's archive API.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import Docker from "dockerode";
 import { CANONICAL_STORE_DIR } from "../store/layout.js";
 import type { ExecResult, StoreTransport } from "../store/remote-store.js";
+import { packTrees, unpackTrees } from "../store/tar.js";
 
 /** Where the store volume is mounted in every container: the canonical store directory. */
 export const DOCKER_STORE_DIR = CANONICAL_STORE_DIR;
@@ -155,7 +156,7 @@ export class DockerTransport implements StoreTransport {
     try {
       for (const rel of rels) {
         const archive = (await c.getArchive({ path: `${dir}/${rel}` })) as unknown as Readable;
-        await untar(archive, localDir);
+        await unpackTrees(archive, localDir);
       }
     } finally {
       await c.remove({ force: true }).catch(() => undefined);
@@ -164,35 +165,16 @@ export class DockerTransport implements StoreTransport {
 
   async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
     // The archive API needs an existing directory: unpack at the store's root, with the
-    // entries renamed under `dir` (tar creates the directories on the way).
+    // entries put under `dir` (tar creates the directories on the way).
     if (dir !== DOCKER_STORE_DIR && !dir.startsWith(`${DOCKER_STORE_DIR}/`)) throw new Error(`${dir} is outside the store volume`);
     const prefix = dir.slice(DOCKER_STORE_DIR.length + 1);
     const c = await this.create({ cmd: ["true"] });
     try {
-      const args = ["cf", "-", "-C", localDir];
-      if (prefix) args.push("--transform", `s,^,${prefix.replace(/[,\\&]/g, "\\$&")}/,S`);
-      const tar = spawn("tar", [...args, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
-      let err = "";
-      tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      const code = new Promise<number | null>((resolve) => tar.on("close", resolve));
-      await c.putArchive(tar.stdout, { path: DOCKER_STORE_DIR });
-      if ((await code) !== 0) throw new Error(`tar failed: ${err.trim()}`);
+      await c.putArchive(packTrees(localDir, rels, { prefix }), { path: DOCKER_STORE_DIR });
     } finally {
       await c.remove({ force: true }).catch(() => undefined);
     }
   }
-}
-
-function untar(stream: Readable, dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tar = spawn("tar", ["xf", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
-    let err = "";
-    tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    stream.on("error", reject);
-    stream.pipe(tar.stdin);
-    tar.on("error", reject);
-    tar.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`tar failed: ${err.trim()}`))));
-  });
 }
 
 /**

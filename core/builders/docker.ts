@@ -56,7 +56,7 @@ export class DockerBackend implements Backend {
     this.image = opts.image ?? DEFAULT_DOCKER_IMAGE;
     this.systems = opts.systems;
     this.transport = new DockerTransport({ socket: this.socket, image: this.image, volume: opts.volume ?? `bramble-store-${opts.name}`, backend: this.name });
-    this.store = new RemoteStore(this.name, DOCKER_STORE_DIR, this.transport);
+    this.store = new RemoteStore(this.name, DOCKER_STORE_DIR, this.transport, { local: local.layout, index: local.db });
   }
 
   private readonly systems?: string[];

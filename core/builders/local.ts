@@ -207,7 +207,7 @@ export class LocalBackend implements Backend {
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
     try {
-      const outputs = this.store.addOutputs(pending, candidates, job.drvHash, job.register);
+      const outputs = await this.store.addOutputs(pending, candidates, job.drvHash, job.register);
       removeTree(root);
       return { outputs };
     } catch (e) {

@@ -3,13 +3,13 @@
 // over the connection to be hashed here, go back, and are registered in the remote store
 // (and recorded in the DB by the job's register) under content-addressed names.
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, renameSync } from "node:fs";
+import { lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
 import { hashPart } from "../store/layout.js";
-import { RemoteStore, stagingDir } from "../store/remote-store.js";
+import { RemoteStoreError, type RemoteStore } from "../store/remote-store.js";
 import { copySources } from "../store/sources.js";
-import { makeWritable, prepareOutputs, removeTree, type LocalStore, type PathInfo, type PendingOutput } from "../store/store.js";
+import { makeWritable, removeTree, stagingDir, type LocalStore, type PendingOutput } from "../store/store.js";
 import { BuildFailure, builderEnv, outputName, temporaryOutputNames, type BuildJob, type BuildOutcome } from "./backend.js";
 
 export interface RemoteCommand {
@@ -46,12 +46,15 @@ export async function startRemoteBuild(
   opts: { refreshMs: number; onInputsFailed: () => void },
 ): Promise<RemoteBuildStart> {
   const fail = (msg: string, code: number | null = null) => new BuildFailure(`${label}: ${msg}`, code);
+  // The scheduler has copied the inputs' closure here (copyClosure); make sure it is still here.
   try {
     await remote.refresh(opts.refreshMs);
-    await remote.addFromLocal(local, job.inputClosure);
+    const have = await remote.queryPathInfos(job.inputClosure);
+    const absent = job.inputClosure.filter((n) => !have.has(n));
+    if (absent.length) throw new Error(`${absent.join(", ")} ${absent.length === 1 ? "is" : "are"} not in its store`);
   } catch (e) {
     opts.onInputsFailed();
-    throw fail(`could not copy the inputs: ${(e as Error).message}`);
+    throw fail(`could not find the inputs: ${(e as Error).message}`);
   }
   const tag = `${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
   const top = `${remote.dir}/.build/${tag}`;
@@ -91,7 +94,7 @@ export function remoteCommand(job: BuildJob, remote: RemoteStore, buildTop: stri
 
 /** A local directory holding `build/` (the sources) and `tmp/`, to upload as the build directory. */
 export function stageBuildDir(local: LocalStore, job: BuildJob): string {
-  const stage = stagingDir(local, `b${job.buildId}`);
+  const stage = stagingDir(local.layout.tmpDir, `b${job.buildId}`);
   mkdirSync(join(stage, "build"));
   mkdirSync(join(stage, "tmp"));
   if (job.drv.sources) copySources(job.projectRoot, job.drv.sources, join(stage, "build"));
@@ -116,7 +119,7 @@ export async function ingestOutputs(
   /** the build's leftovers on the other side, removed with the upload (then emptied) */
   leftovers: string[] = [],
 ): Promise<BuildOutcome> {
-  const stage = stagingDir(local, `out${job.buildId}`);
+  const stage = stagingDir(local.layout.tmpDir, `out${job.buildId}`);
   try {
     try {
       await fetch([...tmpOutputs.values()], stage);
@@ -135,21 +138,14 @@ export async function ingestOutputs(
       pending.push({ output: o, tmpPath: p, name: outputName(job.drv, o), tmpHash: hashPart(name), expectHash: o === job.drv.outputs[0] ? job.drv.outputHash : undefined });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
-    let infos: Map<string, PathInfo>;
+    // Hashed and renamed here, exactly as a local build's outputs; valid there, recorded here.
+    let infos;
     try {
-      const prepared = prepareOutputs(pending, candidates, job.drvHash, remote.dir);
-      for (const { p, final } of prepared.finals) renameSync(p.tmpPath, join(stage, final));
-      infos = prepared.infos;
-    } catch (e) {
-      throw new BuildFailure(`${label}: ${(e as Error).message}`, 0);
-    }
-    try {
-      await remote.addStaged(stage, [...infos.values()], leftovers);
+      infos = await remote.add(pending, { candidates, deriver: job.drvHash, register: job.register, alsoRemove: leftovers });
       leftovers.length = 0;
     } catch (e) {
-      throw new BuildFailure(`${label}: could not register the outputs in its store: ${(e as Error).message}`, 0);
+      throw new BuildFailure(`${label}: ${e instanceof RemoteStoreError ? "could not register the outputs in its store: " : ""}${(e as Error).message}`, 0);
     }
-    job.register(infos);
     return { outputs: infos };
   } finally {
     removeTree(stage);

@@ -53,7 +53,7 @@ export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptio
   const interactive = opts.interactive ?? true;
   const p = prepareSandbox(engine.store, drv, {
     resolve: (r) => resolveName(r.hash, r.output),
-    inputClosure: [...engine.store.closure(inputNames)],
+    inputClosure: [...engine.store.closureSync(inputNames)],
     projectRoot: opts.projectRoot,
     sandboxPaths: opts.sandboxPaths,
     tag: "shell",
@@ -106,7 +106,7 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
   const argv = bwrapArgv({
     storeDir: engine.store.dir,
     storeMount,
-    inputs: [...engine.store.closure(names)].map((n) => engine.store.path(n)),
+    inputs: [...engine.store.closureSync(names)].map((n) => engine.store.path(n)),
     sandboxPaths: opts.readOnlyPaths ?? [],
     buildDir: build,
     cwd: opts.cwd ?? "/build",

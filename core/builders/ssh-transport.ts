@@ -1,5 +1,5 @@
 // OpenSSH as a StoreTransport: scripts run with `sh -c` on the host, trees move as tar
-// streams through the same connection options. Uses the `ssh` binary (the user's agent,
+// streams through the same connection options (npm `tar` here, the host's `tar` there). Uses the `ssh` binary (the user's agent,
 // config and known hosts apply), never a password prompt (BatchMode). One connection per
 // host and process is shared by the steps around a build (ControlMaster, its socket in a
 // directory only we can enter; it closes when the process exits, or 30 s after its last use).
@@ -8,7 +8,9 @@ import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { shq, type ExecResult, type StoreTransport } from "../store/remote-store.js";
+import { packTrees, unpackTrees } from "../store/tar.js";
 
 export interface SshTarget {
   host: string;
@@ -176,28 +178,34 @@ export class SshTransport implements StoreTransport {
 
   async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
     await this.connect();
-    const [cmd, ...args] = this.argv( `cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);
+    const [cmd, ...args] = this.argv(`cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);
     const src = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] });
-    const dst = spawn("tar", ["xf", "-", "-C", localDir], { stdio: ["pipe", "ignore", "pipe"] });
-    src.stdout!.pipe(dst.stdin!);
     const errs: string[] = [];
     src.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
-    dst.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
-    const [a, b] = await Promise.all([waitClose(src), waitClose(dst)]);
-    if (a !== 0 || b !== 0) throw new Error(`tar over ssh failed (ssh exit ${a}, tar exit ${b})${errs.length ? `: ${errs.join("").trim()}` : ""}`);
+    const closed = waitClose(src);
+    let unpackError: Error | undefined;
+    await unpackTrees(src.stdout!, localDir).catch((e: Error) => {
+      unpackError = e;
+      src.kill("SIGKILL");
+    });
+    const code = await closed;
+    if (code !== 0 || unpackError) throw new Error(`tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${unpackError ? `: ${unpackError.message}` : ""}`);
   }
 
   async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
     await this.connect();
-    const src = spawn("tar", ["cf", "-", "-C", localDir, "--", ...rels], { stdio: ["ignore", "pipe", "pipe"] });
     const [cmd, ...args] = this.argv(`mkdir -p ${shq(dir)} && tar xf - -C ${shq(dir)}`);
     const dst = spawn(cmd!, args, { stdio: ["pipe", "ignore", "pipe"] });
-    src.stdout!.pipe(dst.stdin!);
     const errs: string[] = [];
-    src.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
     dst.stderr!.on("data", (c: Buffer) => errs.push(c.toString()));
     dst.stdin!.on("error", () => undefined);
-    const [a, b] = await Promise.all([waitClose(src), waitClose(dst)]);
-    if (a !== 0 || b !== 0) throw new Error(`tar over ssh failed (tar exit ${a}, ssh exit ${b})${errs.length ? `: ${errs.join("").trim()}` : ""}`);
+    const closed = waitClose(dst);
+    let packError: Error | undefined;
+    await pipeline(packTrees(localDir, rels), dst.stdin!).catch((e: Error) => {
+      packError = e;
+      dst.kill("SIGKILL");
+    });
+    const code = await closed;
+    if (code !== 0 || packError) throw new Error(`tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${packError ? `: ${packError.message}` : ""}`);
   }
 }

@@ -39,7 +39,7 @@ export class SshBackend implements Backend {
   ) {
     this.name = opts.name;
     this.transport = new SshTransport(opts);
-    this.store = new RemoteStore(this.name, remoteStoreDir(opts.storeRoot ?? "/var/lib/bramble"), this.transport);
+    this.store = new RemoteStore(this.name, remoteStoreDir(opts.storeRoot ?? "/var/lib/bramble"), this.transport, { local: local.layout, index: local.db });
   }
 
   /** `ssh backend "box" (root@host:22)` — how errors name this backend. */

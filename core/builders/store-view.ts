@@ -19,7 +19,7 @@
 // nothing needs unmounting. It needs root; elsewhere (rootless bramble, an old kernel, a
 // filesystem without idmapped mounts) the sandbox binds each input instead, as before.
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { removeTree } from "../store/store.js";
 
@@ -88,16 +88,91 @@ export function storeViewArgv(view: string, argv: string[]): string[] {
   return [PERL, "-e", helperScript(UNSHARE[process.arch]!), view, ...argv];
 }
 
+/** Views kept for the next build, by store directory; the views builds are using now. */
+const pools = new Map<string, { dir: string; names: Set<string>; at: number }[]>();
+const inUse = new Map<string, { storeDir: string; names: Set<string> }>();
+const POOL_SIZE = 4;
+/** A pooled view unused this long is removed (it may hold paths the store has since collected). */
+const POOL_IDLE_MS = 20_000;
+let pooled = 0;
+let sweeper: NodeJS.Timeout | undefined;
+
 /**
- * Lay out the store paths `names` (of `storeDir`) in the empty directory `view`, on the
- * store's filesystem: linear in the files of the closure, no mount per path.
+ * Lay out the store paths `names` (of `storeDir`) in `view` (an empty directory on the store's
+ * filesystem): no mount per path. A view a finished build gave back (releaseStoreView) is
+ * reused when there is one: what both closures share stays, the rest is removed or linked,
+ * so a build whose closure grew by one path costs one link; otherwise linear in the closure's
+ * files.
  */
 export function linkStoreView(view: string, storeDir: string, names: Iterable<string>): void {
-  for (const n of names) linkEntry(join(storeDir, n), join(view, n));
+  const want = new Set(names);
+  const pool = pools.get(storeDir);
+  let old = pool?.pop();
+  while (old && Date.now() - old.at > POOL_IDLE_MS) {
+    removeTree(old.dir);
+    old = pool?.pop();
+  }
+  if (old) {
+    rmdirSync(view);
+    renameSync(old.dir, view);
+    // Only entries of the old closure are known untouched (a build can change none of its
+    // inputs); anything else a builder left there goes.
+    const kept = new Set<string>();
+    for (const e of readdirSync(view)) {
+      if (old.names.has(e) && want.has(e)) kept.add(e);
+      else removeTree(join(view, e));
+    }
+    for (const n of want) if (!kept.has(n)) linkEntry(join(storeDir, n), join(view, n));
+  } else {
+    for (const n of want) linkEntry(join(storeDir, n), join(view, n));
+  }
   // Outputs are made here by the builder (as "nobody" on disk, see above); inputs stay put.
   // Only this process may reach the world-writable view: its parent is closed to others.
   chmodSync(view, 0o1777);
   chmodSync(dirname(view), 0o700);
+  inUse.set(view, { storeDir, names: want });
+}
+
+/**
+ * The build that used `view` is over and its outputs have left it: keep the view (its inputs)
+ * for the next build. Returns false when the pool is full (the caller removes it as before).
+ */
+export function releaseStoreView(view: string): boolean {
+  const u = inUse.get(view);
+  if (!u) return false;
+  inUse.delete(view);
+  let pool = pools.get(u.storeDir);
+  if (!pool) pools.set(u.storeDir, (pool = []));
+  if (pool.length >= POOL_SIZE) return false;
+  // Beside the build's own directory in var/tmp, named for this process (cleaned at start-up if it died).
+  const dir = join(dirname(dirname(view)), `${process.pid}-view-${++pooled}`);
+  try {
+    renameSync(view, dir);
+    chmodSync(dir, 0o700);
+  } catch {
+    return false;
+  }
+  pool.push({ dir, names: u.names, at: Date.now() });
+  if (!sweeper) {
+    sweeper = setInterval(sweepPools, POOL_IDLE_MS).unref();
+    process.once("exit", () => sweepPools(true));
+  }
+  return true;
+}
+
+/** Remove every view kept for later builds (a test's clean-up; they also go when this process exits). */
+export function dropStoreViews(): void {
+  sweepPools(true);
+}
+
+function sweepPools(all = false): void {
+  for (const pool of pools.values()) {
+    for (let i = pool.length - 1; i >= 0; i--) {
+      if (!all && Date.now() - pool[i]!.at <= POOL_IDLE_MS) continue;
+      removeTree(pool[i]!.dir);
+      pool.splice(i, 1);
+    }
+  }
 }
 
 function linkEntry(src: string, dst: string, type?: "dir" | "file" | "link"): void {

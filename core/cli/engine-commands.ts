@@ -76,6 +76,14 @@ export function gcRoots(engine: Engine): string[] {
   return [...roots];
 }
 
+/** The store of a backend by name (default: the local store). */
+function storeNamed(engine: Engine, name: string | undefined): Store {
+  if (name === undefined || name === "local") return engine.store;
+  const backend = engine.backends.find((b) => b.name === name);
+  if (!backend) throw new UsageError(`unknown store ${name}: use a backend name (${engine.backends.map((b) => b.name).join(", ")}) or path:<BRAMBLE_PATH>`);
+  return backend.store;
+}
+
 /** A chain of references from `from` to `to` (both store names), or undefined. */
 export function whyDepends(engine: Engine, from: string, to: string): string[] | undefined {
   const prev = new Map<string, string | null>([[from, null]]);
@@ -168,10 +176,12 @@ export function registerEngineCommands(program: Command): void {
     .command("gc")
     .description("delete store paths not reachable from the roots (latest evaluations and explicit roots)")
     .option("--dry-run", "list what would be deleted, and the bytes")
-    .action((flags: { dryRun?: boolean }) =>
-      withEngine((engine) => {
-        const r = engine.store.gc({ dryRun: !!flags.dryRun, roots: gcRoots(engine) });
-        for (const n of r.deleted) console.log(`${r.dryRun ? "would delete" : "deleted"} ${engine.store.path(n)}`);
+    .option("--store <store>", "collect another backend's store (docker, an ssh host) instead of the local one")
+    .action((flags: { dryRun?: boolean; store?: string }) =>
+      withEngine(async (engine) => {
+        const store = storeNamed(engine, flags.store);
+        const r = await store.gc({ dryRun: !!flags.dryRun, roots: gcRoots(engine) });
+        for (const n of r.deleted) console.log(`${r.dryRun ? "would delete" : "deleted"} ${store.path(n)}`);
         console.log(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.bytes)} (${r.deleted.length} paths)`);
       })(),
     );
@@ -191,12 +201,14 @@ export function registerEngineCommands(program: Command): void {
     .command("verify")
     .description("re-hash every output and check its modes and owner; report missing, corrupt or changed ones (and what refers to them)")
     .option("--repair", "remove the bad paths so the next build rebuilds them")
-    .action((flags: { repair?: boolean }) =>
-      withEngine((engine) => {
-        const problems = engine.store.verify({ repair: !!flags.repair });
+    .option("--store <store>", "verify another backend's store (docker, an ssh host) instead of the local one")
+    .action((flags: { repair?: boolean; store?: string }) =>
+      withEngine(async (engine) => {
+        const store = storeNamed(engine, flags.store);
+        const problems = await store.verify({ repair: !!flags.repair });
         for (const p of problems) {
           const detail = p.problem === "corrupt" ? ` (expected ${p.expected}, got ${p.got})` : p.detail ? ` (${p.detail})` : "";
-          console.log(`${p.problem}: ${engine.store.path(p.name)}${detail}${flags.repair ? (p.problem === "modes" ? " — modes restored" : " — removed") : ""}`);
+          console.log(`${p.problem}: ${store.path(p.name)}${detail}${flags.repair ? (p.problem === "modes" ? " — modes restored" : " — removed") : ""}`);
         }
         if (!problems.length) console.log("store verified: all paths intact");
         else if (!flags.repair) throw new Failure(`store verify: ${problems.length} bad paths (run with --repair to remove them)`);
@@ -215,24 +227,22 @@ export function registerEngineCommands(program: Command): void {
             const other = openEngine(spec.slice(5));
             return { store: other.store, close: () => other.close() };
           }
-          const backend = engine.backends.find((b) => b.name === spec);
-          if (!backend) {
-            throw new UsageError(`unknown store ${spec}: use a backend name (${engine.backends.map((b) => b.name).join(", ")}) or path:<BRAMBLE_PATH>`);
-          }
-          return { store: backend.store, close: () => {} };
+          return { store: storeNamed(engine, spec), close: () => {} };
         };
         const from = open(flags.from);
         const to = open(flags.to);
         try {
-          // A remote store (docker volume, ssh host) lists its paths only once asked.
-          await (from.store as { refresh?: () => Promise<void> }).refresh?.();
-          const names = paths.flatMap((p) => {
-            if (from.store === engine.store) return resolveStoreNames(engine, p);
+          const names: string[] = [];
+          for (const p of paths) {
+            if (from.store === engine.store) {
+              names.push(...resolveStoreNames(engine, p));
+              continue;
+            }
             const n = p.startsWith(from.store.dir + "/") ? p.slice(from.store.dir.length + 1).split("/")[0]! : basename(p);
-            if (!from.store.has(n)) throw new Failure(`${p} is not valid in the ${from.store.backend} store`);
-            return [n];
-          });
-          const { copied } = await copyClosure(from.store, to.store, names, { via: engine.store });
+            if (!(await from.store.queryPathInfos([n])).has(n)) throw new Failure(`${p} is not valid in the ${from.store.backend} store`);
+            names.push(n);
+          }
+          const { copied } = await copyClosure(from.store, to.store, names);
           for (const n of copied) console.log(`copied ${to.store.path(n)}`);
           console.log(`${copied.length} paths copied`);
         } finally {

@@ -1,5 +1,6 @@
-// Cross-process locks: a lock is a file created with O_EXCL holding the owner's pid.
-// A lock whose owner is dead is stale and is broken by the next taker.
+// Cross-process locks, the one implementation bramble has: a lock is a file created with
+// O_EXCL (atomic in the kernel) holding the owner's pid. A lock whose owner is dead is stale and
+// is broken by the next taker. Waiting is asynchronous (`lock`), never a spin of the thread.
 import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 
 export function pidAlive(pid: number): boolean {
@@ -71,11 +72,16 @@ export function unlock(path: string): void {
   }
 }
 
-/** Wait for the lock, polling; rejects when `signal` aborts. Returns the release function. */
-export async function lock(path: string, signal?: AbortSignal, pollMs = 25): Promise<() => void> {
-  let wait = pollMs;
+/**
+ * Wait for the lock, polling without blocking the thread (timers, never a busy wait); rejects
+ * when `signal` aborts or after `timeoutMs`. Returns the release function.
+ */
+export async function lock(path: string, signal?: AbortSignal, opts: { pollMs?: number; timeoutMs?: number } = {}): Promise<() => void> {
+  let wait = opts.pollMs ?? 25;
+  const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
   while (!tryLock(path)) {
     if (signal?.aborted) throw new Error("cancelled");
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path}`);
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 250);
   }

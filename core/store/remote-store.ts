@@ -1,18 +1,39 @@
-// A store on the other side of a connection (an SSH host, a Docker volume). Its layout:
+// A store on the other side of a connection (an SSH host, a Docker volume): one implementation
+// of the Store interface (core/store/store-api.ts). Its layout:
 //   <dir>/<name>              valid outputs (the same padded, relocatable trees as locally)
 //   <dir>/.info/<name>.json   one line of PathInfo per valid output: written after the tree
 //                             is in place, so a path without it is not in the store
 //   <dir>/.tmp/<tag>/         uploads in progress;  <dir>/.build/<tag>/  build directories
-// The synchronous Store verbs answer from the metadata read by `refresh()`; moving trees is
-// asynchronous and goes through a StoreTransport (a shell and tar streams over the connection).
+// The remote side needs only a POSIX shell and tar. Trees move through a StoreTransport as tar
+// streams, staged in a local directory (to check hashes and rewrite the store directory, which
+// the remote side cannot do). What the store holds is read in one listing of `.info/`, kept for
+// a while, and recorded in the local DB (`store_paths`) for the scheduler.
 import { randomBytes } from "node:crypto";
-import { cpSync, lstatSync, mkdirSync, readdirSync, chmodSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, renameSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
 import { join } from "node:path";
-import type { PathInfo } from "../db/db.js";
-import { hashTree, rewriteTree } from "./archive.js";
-import { layout } from "./layout.js";
-import type { GcResult, LocalStore, PendingOutput, Store, VerifyProblem } from "./store.js";
-import { closureOf, removeTree } from "./store.js";
+import type { Readable } from "node:stream";
+import type { PathInfo } from "../model/types.js";
+import { canonicalizeTree, formatHash, hashTree } from "./archive.js";
+import { hashPart, layout, type Layout } from "./layout.js";
+import {
+  closureOf,
+  exportStream,
+  incompleteClosures,
+  MissingPathError,
+  readExportStream,
+  topoOrder,
+  type AddOptions,
+  type GcOptions,
+  type GcResult,
+  type PendingOutput,
+  type Store,
+  type StoreCallOptions,
+  type VerifyProblem,
+} from "./store-api.js";
+import { buildsRunning, checkStagedPath, prepareOutputs, relocate, removeTree, stagingDir } from "./store.js";
+import { packTrees, unpackTrees } from "./tar.js";
+
+export { topoOrder } from "./store-api.js";
 
 export interface ExecResult {
   code: number | null;
@@ -20,14 +41,14 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** How to reach a remote store: run a POSIX shell script there, and move tar streams. */
+/** How to reach a remote store: run a POSIX shell script there, and move trees as tar streams. */
 export interface StoreTransport {
   /** e.g. `ssh root@127.0.0.1:2222` or `docker unix:///run/podman.sock` */
   readonly label: string;
   exec(script: string, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<ExecResult>;
-  /** tar `rels` (relative to remote `dir`) over the connection and unpack them into local `localDir` */
+  /** the trees `rels` (relative to remote `dir`) over the connection, unpacked into local `localDir` */
   getTar(dir: string, rels: string[], localDir: string): Promise<void>;
-  /** tar `rels` (relative to local `localDir`) over the connection and unpack them into remote `dir` (created) */
+  /** the trees `rels` (relative to local `localDir`) over the connection, unpacked into remote `dir` (created) */
   putTar(localDir: string, rels: string[], dir: string): Promise<void>;
 }
 
@@ -44,73 +65,45 @@ export function remoteStoreDir(root: string): string {
   return layout(root).storeDir;
 }
 
-/** Relative paths of files and symlinks in a tree whose bytes contain `needle`. */
-export function filesContaining(root: string, needle: string): string[] {
-  const out: string[] = [];
-  const walk = (abs: string, rel: string) => {
-    const st = lstatSync(abs);
-    if (st.isDirectory()) {
-      for (const e of readdirSync(abs)) walk(join(abs, e), rel ? `${rel}/${e}` : e);
-      return;
-    }
-    if (hashTree(abs, { storeDir: needle, candidates: [needle] }).references.has(needle)) out.push(rel);
-  };
-  walk(root, "");
-  return out;
+/** What a remote store records in (and learns from) the local DB: which store holds which path. */
+export interface StorePathIndex {
+  addStorePaths(store: string, infos: PathInfo[]): void;
+  deleteStorePaths(store: string, names: string[]): void;
+  storesOf(name: string): string[];
 }
 
-function makeWritable(p: string): void {
-  const st = lstatSync(p);
-  if (!st.isDirectory()) return;
-  chmodSync(p, 0o755);
-  for (const e of readdirSync(p)) makeWritable(join(p, e));
+export interface RemoteStoreOptions {
+  /** this machine's layout: staging directories (tmpDir) and the running-build markers (lockDir) */
+  local: Pick<Layout, "tmpDir" | "lockDir">;
+  /** the local DB's record of what other stores hold */
+  index?: StorePathIndex;
+  /** how old the listing of `.info/` may be when a question is answered from it */
+  maxAgeMs?: number;
 }
 
-/** Rewrite one store directory into another (same length) in a staged tree. */
-export function relocate(tree: string, from: string, to: string): void {
-  if (from === to) return;
-  makeWritable(tree);
-  const rels = filesContaining(tree, from);
-  if (rels.length) rewriteTree(tree, rels, from, to);
-}
-
-/** `names` ordered so that every path comes after what it references. */
-export function topoOrder(names: Iterable<string>, refs: (n: string) => string[]): string[] {
-  const set = new Set(names);
-  const out: string[] = [];
-  const state = new Map<string, 1 | 2>();
-  const visit = (n: string) => {
-    if (state.get(n)) return;
-    state.set(n, 1);
-    for (const r of refs(n)) if (r !== n && set.has(r)) visit(r);
-    state.set(n, 2);
-    out.push(n);
-  };
-  for (const n of [...set].sort()) visit(n);
-  return out;
-}
-
-export function stagingDir(local: LocalStore, tag: string): string {
-  mkdirSync(local.layout.tmpDir, { recursive: true });
-  const d = join(local.layout.tmpDir, `${process.pid}-${tag}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(d);
-  return d;
-}
+/** Leftovers (uploads, builds) younger than this may belong to a process still running. */
+const LEFTOVER_MINUTES = 120;
 
 export class RemoteStore implements Store {
   private infos = new Map<string, PathInfo>();
+  private refreshedAt = 0;
+  private readonly maxAgeMs: number;
 
   constructor(
     readonly backend: string,
     readonly dir: string,
     readonly transport: StoreTransport,
-  ) {}
+    readonly opts: RemoteStoreOptions,
+  ) {
+    this.maxAgeMs = opts.maxAgeMs ?? 30_000;
+  }
 
   private fail(what: string, r: ExecResult | Error): never {
     const why = r instanceof Error ? r.message : `exit ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}` : ""}`;
     throw new RemoteStoreError(`${this.backend} store (${this.transport.label}): ${what}: ${why}`);
   }
 
+  /** Run a script on the store's side; its stdout, or a RemoteStoreError naming the store. */
   async run(what: string, script: string, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<string> {
     let r: ExecResult;
     try {
@@ -126,24 +119,6 @@ export class RemoteStore implements Store {
     return `${this.dir}/${name}`;
   }
 
-  has(name: string): boolean {
-    return this.infos.has(name);
-  }
-
-  queryPathInfo(name: string): PathInfo | undefined {
-    return this.infos.get(name);
-  }
-
-  references(name: string): string[] {
-    return this.infos.get(name)?.references ?? [];
-  }
-
-  closure(names: Iterable<string>): Set<string> {
-    return closureOf(names, (n) => this.references(n));
-  }
-
-  private refreshedAt = 0;
-
   /**
    * Read the store's metadata (and create the store if it is not there yet). Within
    * `maxAgeMs` of the last read the cached answer stands (this process keeps it current for
@@ -157,7 +132,7 @@ export class RemoteStore implements Store {
       "reading the store",
       `mkdir -p ${d}/.info ${d}/.tmp ${d}/.build && cd ${d} && ` +
         // uploads and builds of processes that died long ago
-        `{ find .tmp .build -mindepth 1 -maxdepth 1 -mmin +120 -exec chmod -R u+w {} + -exec rm -rf {} + 2>/dev/null || true; } && ` +
+        `{ find .tmp .build -mindepth 1 -maxdepth 1 -mmin +${LEFTOVER_MINUTES} -exec chmod -R u+w {} + -exec rm -rf {} + 2>/dev/null || true; } && ` +
         `cd .info && for f in *.json; do [ -e "$f" ] && cat "$f" && echo; done; true`,
     );
     const infos = new Map<string, PathInfo>();
@@ -176,30 +151,108 @@ export class RemoteStore implements Store {
     this.refreshedAt = Date.now();
   }
 
-  /**
-   * Copy valid paths of the local store here (references first; their references must be
-   * here or among `names`). Each tree is relocated to this store's directory on the way.
-   */
-  async addFromLocal(local: LocalStore, names: string[]): Promise<void> {
-    const missing = topoOrder(
-      names.filter((n) => !this.has(n)),
-      (n) => local.references(n),
-    );
-    if (!missing.length) return;
-    const stage = stagingDir(local, "upload");
-    try {
-      const infos: PathInfo[] = [];
-      for (const n of missing) {
-        const info = local.queryPathInfo(n);
-        if (!info) throw new RemoteStoreError(`${n} is not valid in the ${local.backend} store`);
-        cpSync(local.path(n), join(stage, n), { recursive: true, verbatimSymlinks: true });
-        relocate(join(stage, n), local.dir, this.dir);
-        infos.push(info);
+  /** Every valid path, read now. */
+  async list(): Promise<PathInfo[]> {
+    await this.refresh();
+    return [...this.infos.values()];
+  }
+
+  async queryPathInfos(names: Iterable<string>): Promise<Map<string, PathInfo>> {
+    const asked = [...names];
+    const t0 = Date.now();
+    await this.refresh(this.maxAgeMs);
+    const index = this.opts.index;
+    if (index) {
+      // The DB says this store has it, the listing (read earlier) does not: look again, then
+      // believe the store.
+      const doubt = asked.filter((n) => !this.infos.has(n) && index.storesOf(n).includes(this.backend));
+      if (doubt.length) {
+        if (this.refreshedAt < t0) await this.refresh();
+        const gone = doubt.filter((n) => !this.infos.has(n));
+        if (gone.length) index.deleteStorePaths(this.backend, gone);
       }
-      await this.addStaged(stage, infos);
+    }
+    const out = new Map<string, PathInfo>();
+    for (const n of asked) {
+      const i = this.infos.get(n);
+      if (i) out.set(n, i);
+    }
+    if (out.size) index?.addStorePaths(this.backend, [...out.values()]);
+    return out;
+  }
+
+  async closure(names: Iterable<string>): Promise<Set<string>> {
+    const found = await this.queryPathInfos(names);
+    return closureOf(found.keys(), (n) => this.infos.get(n)?.references ?? []);
+  }
+
+  async exportPaths(names: string[], opts: StoreCallOptions = {}): Promise<Readable> {
+    const infos = await this.queryPathInfos(names);
+    const absent = names.filter((n) => !infos.has(n));
+    if (absent.length) throw new MissingPathError(absent, this.backend);
+    const order = topoOrder(infos.keys(), (n) => infos.get(n)!.references);
+    const stage = stagingDir(this.opts.local.tmpDir, "export");
+    try {
+      if (opts.signal?.aborted) throw new Error("cancelled");
+      await this.transport.getTar(this.dir, order, stage);
+    } catch (e) {
+      removeTree(stage);
+      this.fail(`downloading ${order.length} path(s)`, e as Error);
+    }
+    return exportStream({ storeDir: this.dir, paths: order.map((n) => infos.get(n)!) }, packTrees(stage, order), () => removeTree(stage));
+  }
+
+  async importPaths(stream: Readable): Promise<PathInfo[]> {
+    const { header, body } = await readExportStream(stream);
+    const stage = stagingDir(this.opts.local.tmpDir, "import");
+    try {
+      await unpackTrees(body, stage);
+      const have = await this.queryPathInfos(header.paths.map((p) => p.name));
+      const batch = new Set(header.paths.map((p) => p.name));
+      const todo = header.paths.filter((p) => !have.has(p.name));
+      for (const info of todo) {
+        for (const r of info.references) {
+          if (r !== info.name && !have.has(r) && !batch.has(r) && !this.infos.has(r)) throw new RemoteStoreError(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
+        }
+        const tree = join(stage, info.name);
+        if (!existsSync(tree) && !isLink(tree)) throw new MissingPathError([info.name], "export stream's");
+        checkStagedPath(tree, info, header.storeDir);
+        relocate(tree, header.storeDir, this.dir);
+        canonicalizeTree(tree);
+      }
+      await this.addStaged(stage, todo);
+      return header.paths.map((p) => have.get(p.name) ?? this.infos.get(p.name)!);
     } finally {
       removeTree(stage);
     }
+  }
+
+  /**
+   * Add built trees (local directories, built for this store's directory unless `builtFor`
+   * says otherwise): hashed and renamed here, then uploaded and made valid there. `alsoRemove`
+   * (relative to the store) goes in the same step: a remote build's directory.
+   */
+  async add(pending: PendingOutput[], opts: AddOptions & { alsoRemove?: string[] }): Promise<Map<string, PathInfo>> {
+    const from = opts.builtFor ?? this.dir;
+    const { infos, finals } = prepareOutputs(pending, opts.candidates, opts.deriver, from);
+    const stage = stagingDir(this.opts.local.tmpDir, "add");
+    try {
+      for (const { p, final } of finals) {
+        const to = join(stage, final);
+        try {
+          renameSync(p.tmpPath, to);
+        } catch {
+          cpSync(p.tmpPath, to, { recursive: true, verbatimSymlinks: true });
+          removeTree(p.tmpPath);
+        }
+        relocate(to, from, this.dir);
+      }
+      await this.addStaged(stage, [...infos.values()], opts.alsoRemove ?? []);
+    } finally {
+      removeTree(stage);
+    }
+    opts.register?.(infos);
+    return infos;
   }
 
   /**
@@ -208,7 +261,7 @@ export class RemoteStore implements Store {
    * metadata last. A path already valid here is left alone.
    */
   async addStaged(stage: string, infos: PathInfo[], alsoRemove: string[] = []): Promise<void> {
-    const todo = infos.filter((i) => !this.has(i.name));
+    const todo = infos.filter((i) => !this.infos.has(i.name));
     if (!todo.length) return this.removeTemp(alsoRemove);
     const now = Date.now();
     mkdirSync(join(stage, ".info"), { recursive: true });
@@ -224,31 +277,9 @@ export class RemoteStore implements Store {
     }
     await this.run("registering uploaded paths", installScript(this.dir, tmp, names, alsoRemove));
     const done = Date.now(); // after the install: a listing read since may or may not hold them
-    for (const i of todo) this.infos.set(i.name, { ...i, registeredAt: done });
-  }
-
-  /** Copy valid paths of this store into the local one (references first), checking their hashes. */
-  async copyToLocal(local: LocalStore, names: string[]): Promise<void> {
-    const missing = topoOrder(
-      names.filter((n) => !local.has(n)),
-      (n) => this.references(n),
-    );
-    if (!missing.length) return;
-    for (const n of missing) if (!this.has(n)) throw new RemoteStoreError(`${n} is not valid in the ${this.backend} store`);
-    const stage = stagingDir(local, "download");
-    try {
-      try {
-        await this.transport.getTar(this.dir, missing, stage);
-      } catch (e) {
-        this.fail(`downloading ${missing.length} path(s)`, e as Error);
-      }
-      for (const n of missing) {
-        relocate(join(stage, n), this.dir, local.dir);
-        importStaged(local, join(stage, n), this.infos.get(n)!);
-      }
-    } finally {
-      removeTree(stage);
-    }
+    const added = todo.map((i) => ({ ...i, registeredAt: done }));
+    for (const i of added) this.infos.set(i.name, i);
+    this.opts.index?.addStorePaths(this.backend, added);
   }
 
   /** Remove unregistered leftovers (interrupted uploads and builds of this process's tags). */
@@ -257,20 +288,96 @@ export class RemoteStore implements Store {
     await this.transport.exec(`cd ${shq(this.dir)} && for p in ${rels.map(shq).join(" ")}; do chmod -R u+w "$p" 2>/dev/null; rm -rf "$p"; done`).catch(() => undefined);
   }
 
-  addOutputs(_p: PendingOutput[], _c: Map<string, string>, _d: string | null, _r: (infos: Map<string, PathInfo>) => void): Map<string, PathInfo> {
-    throw new RemoteStoreError(`the ${this.backend} store is remote: its outputs are added by its backend's builds`);
+  /** Make paths invalid (metadata first), then delete their trees; the DB forgets them here. */
+  private async remove(names: string[]): Promise<void> {
+    if (!names.length) return;
+    const lines = [`cd ${shq(this.dir)}`];
+    for (const n of names) lines.push(`rm -f .info/${shq(`${n}.json`)}; chmod -R u+w ${shq(n)} 2>/dev/null; rm -rf ${shq(n)}`);
+    await this.run(`deleting ${names.length} path(s)`, lines.join("\n"));
+    for (const n of names) this.infos.delete(n);
+    this.opts.index?.deleteStorePaths(this.backend, names);
   }
 
-  importPath(_from: Store, name: string): PathInfo {
-    throw new RemoteStoreError(`the ${this.backend} store is remote: copy ${name} with copyClosure (bramble store copy)`);
+  async gc(opts: GcOptions): Promise<GcResult> {
+    const running = buildsRunning(this.opts.local.lockDir);
+    if (running.length && !opts.dryRun) {
+      throw new RemoteStoreError(`builds are running (pid ${running.join(", ")}); collect garbage in the ${this.backend} store when they have finished`);
+    }
+    await this.refresh();
+    const live = closureOf(
+      [...opts.roots].filter((r) => this.infos.has(r)),
+      (n) => this.infos.get(n)?.references ?? [],
+    );
+    const dead = [...this.infos.values()].filter((i) => !live.has(i.name));
+    let bytes = dead.reduce((n, i) => n + i.size, 0);
+    // Unregistered leftovers old enough not to be a build or upload in progress.
+    const out = await this.run(
+      "listing leftovers",
+      `cd ${shq(this.dir)} && find . -mindepth 1 -maxdepth 1 ! -name .info ! -name .tmp ! -name .build -mmin +${LEFTOVER_MINUTES} | ` +
+        `while read -r p; do n=\${p#./}; [ -e ".info/$n.json" ] || echo "$(du -sk "$n" 2>/dev/null | cut -f1) $n"; done`,
+    );
+    const extra: string[] = [];
+    for (const line of out.split("\n")) {
+      const m = /^(\d*) (.+)$/.exec(line);
+      if (!m || this.infos.has(m[2]!)) continue;
+      extra.push(m[2]!);
+      bytes += Number(m[1] || 0) * 1024;
+    }
+    const deleted = [...dead.map((i) => i.name), ...extra].sort();
+    if (!opts.dryRun) await this.remove(deleted);
+    return { deleted, bytes, dryRun: !!opts.dryRun };
   }
 
-  gc(_opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult {
-    throw new RemoteStoreError(`gc of the remote ${this.backend} store is not supported yet`);
+  async verify(opts: { repair?: boolean }): Promise<VerifyProblem[]> {
+    await this.refresh();
+    const all = [...this.infos.values()];
+    const problems: VerifyProblem[] = [];
+    const bad = new Set<string>();
+    const missing = new Set(
+      all.length
+        ? (await this.run("looking for the trees", `cd ${shq(this.dir)} && for n in ${all.map((i) => shq(i.name)).join(" ")}; do [ -e "$n" ] || [ -L "$n" ] || echo "$n"; done`))
+            .split("\n")
+            .filter(Boolean)
+        : [],
+    );
+    for (const i of all) {
+      if (!missing.has(i.name)) continue;
+      problems.push({ name: i.name, problem: "missing", expected: i.hash });
+      bad.add(i.name);
+    }
+    // The remote side cannot hash our archive format: the trees come here to be hashed.
+    const present = all.filter((i) => !missing.has(i.name));
+    if (present.length) {
+      const stage = stagingDir(this.opts.local.tmpDir, "verify");
+      try {
+        try {
+          await this.transport.getTar(this.dir, present.map((i) => i.name), stage);
+        } catch (e) {
+          this.fail(`downloading ${present.length} path(s) to verify`, e as Error);
+        }
+        for (const i of present) {
+          const t = hashTree(join(stage, i.name), { storeDir: this.dir, selfHash: hashPart(i.name), normalize: new Map(Object.entries(i.normalize ?? {})) });
+          const got = formatHash(t.digest);
+          if (got !== i.hash) {
+            problems.push({ name: i.name, problem: "corrupt", expected: i.hash, got });
+            bad.add(i.name);
+          }
+        }
+      } finally {
+        removeTree(stage);
+      }
+    }
+    problems.push(...incompleteClosures(all, bad, (n) => this.infos.has(n)));
+    if (opts.repair && bad.size) await this.remove([...bad]);
+    return problems;
   }
+}
 
-  verify(_opts: { repair?: boolean }): VerifyProblem[] {
-    throw new RemoteStoreError(`verify of the remote ${this.backend} store is not supported yet`);
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
@@ -292,23 +399,4 @@ export function installScript(dir: string, tmp: string, names: string[], alsoRem
   // and, in the same connection, what the caller is done with (a build's directory)
   for (const p of [tmp, ...alsoRemove.map((r) => `${dir}/${r}`)]) lines.push(`chmod -R u+w ${shq(p)} 2>/dev/null || true`, `rm -rf ${shq(p)}`);
   return lines.join("\n");
-}
-
-/** Add a staged copy of a valid path (already relocated to `local.dir`) to the local store, checking its hash. */
-export function importStaged(local: LocalStore, tree: string, info: PathInfo): PathInfo {
-  const existing = local.queryPathInfo(info.name);
-  if (existing) return existing;
-  const self = info.name.slice(0, 32);
-  const candidates = new Map(info.references.map((r) => [r.slice(0, 32), r] as const));
-  const added = local.addOutputs(
-    [{ output: "out", tmpPath: tree, name: info.name.slice(33), tmpHash: self, expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
-    candidates,
-    info.deriver,
-    (infos) => {
-      const i = infos.get("out")!;
-      if (i.name !== info.name) throw new RemoteStoreError(`copied ${info.name} hashes to ${i.name}`);
-      local.db.addPath(i);
-    },
-  );
-  return added.get("out")!;
 }

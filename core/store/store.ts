@@ -1,9 +1,10 @@
-// The Store abstraction (the verbs of Nix's libstore) and the local store under
-// $BRAMBLE_PATH. Every backend has a Store; closures move between stores only by copy.
+// The local store under $BRAMBLE_PATH: one implementation of the Store interface
+// (core/store/store-api.ts). Valid paths are the rows of the DB's `paths` table; trees live in
+// the store directory, read-only. Also what every store shares for adding built trees
+// (prepareOutputs: hash, name, rewrite, canonicalize) and moving them (relocate).
 import { createHash, randomBytes } from "node:crypto";
 import {
   chmodSync,
-  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -14,97 +15,34 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { base32, type Derivation } from "../derivation/derivation.js";
-import type { Db, PathInfo } from "../db/db.js";
+import type { Db } from "../db/db.js";
+import type { PathInfo } from "../model/types.js";
 import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } from "./archive.js";
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
-import { lock, pidAlive, tryLock, unlock } from "./lock.js";
+import { lock, pidAlive } from "./lock.js";
 import { killPoint } from "./kill-points.js";
 import { modeProblems, repairModes, storeOwner } from "./seal.js";
+import {
+  closureOf,
+  exportStream,
+  HashMismatchError,
+  incompleteClosures,
+  MissingPathError,
+  readExportStream,
+  topoOrder,
+  type AddOptions,
+  type GcOptions,
+  type GcResult,
+  type PendingOutput,
+  type Store,
+  type VerifyProblem,
+} from "./store-api.js";
+import { packTrees, unpackTrees } from "./tar.js";
 
-export type { PathInfo } from "../db/db.js";
-
-/** A tree built for this store, waiting to become a store path. */
-export interface PendingOutput {
-  /** the output name (`out`, `dev`, ...) */
-  output: string;
-  /** where the tree is now (same filesystem as the store) */
-  tmpPath: string;
-  /** the name part of the store name */
-  name: string;
-  /** the temporary hash part the builder saw in `$out`, replaced by the final one */
-  tmpHash?: string;
-  /** fixed-output derivations: the `sha256:` hash it must have */
-  expectHash?: string;
-  /** more hash parts to normalize while hashing (an imported path's `normalize`) */
-  normalize?: Map<string, string>;
-}
-
-export interface GcResult {
-  /** store names deleted (or that would be, with dryRun) */
-  deleted: string[];
-  bytes: number;
-  dryRun: boolean;
-}
-
-export interface VerifyProblem {
-  name: string;
-  /** modes: the contents are intact but a mode or owner is not what the store gives (detail says which) */
-  problem: "missing" | "corrupt" | "incomplete-closure" | "modes";
-  detail?: string;
-  expected?: string;
-  got?: string;
-}
-
-export interface Store {
-  /** the backend this store belongs to */
-  readonly backend: string;
-  /** the store directory (fixed length) as builders see it */
-  readonly dir: string;
-  /** full path of a store name */
-  path(name: string): string;
-  /** is this store name valid (complete and registered)? */
-  has(name: string): boolean;
-  queryPathInfo(name: string): PathInfo | undefined;
-  references(name: string): string[];
-  /** the names and everything they reference, transitively */
-  closure(names: Iterable<string>): Set<string>;
-  /**
-   * Hash, rewrite and move built trees into the store, then call `register` with their
-   * path info (still holding each path's lock, so register them in one transaction).
-   */
-  addOutputs(pending: PendingOutput[], candidates: Map<string, string>, deriver: string | null, register: (infos: Map<string, PathInfo>) => void): Map<string, PathInfo>;
-  /**
-   * Copy a valid path of another store into this one (with relocation). Its references must
-   * already be here, or be in `batch` (paths copied together that may refer to each other).
-   */
-  importPath(from: Store, name: string, batch?: Set<string>): PathInfo;
-  gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult;
-  verify(opts: { repair?: boolean }): VerifyProblem[];
-}
-
-export class HashMismatchError extends Error {
-  constructor(
-    readonly drvName: string,
-    readonly expected: string,
-    readonly got: string,
-  ) {
-    super(`hash mismatch in fixed-output derivation ${drvName}:\n  specified: ${expected}\n  got:       ${got}`);
-  }
-}
-
-/** Every name reachable from `names` through `references` (the names included): any store's closure. */
-export function closureOf(names: Iterable<string>, references: (name: string) => string[]): Set<string> {
-  const seen = new Set<string>();
-  const stack = [...names];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    for (const r of references(n)) if (!seen.has(r)) stack.push(r);
-  }
-  return seen;
-}
+export type { AddOptions, GcResult, PathInfo, PendingOutput, Store, VerifyProblem } from "./store-api.js";
+export { closureOf, HashMismatchError } from "./store-api.js";
 
 /** What a sibling output's hash part becomes while an output is hashed. */
 export function siblingPlaceholder(output: string): string {
@@ -227,6 +165,49 @@ export function prepareOutputs(
   return { infos, finals };
 }
 
+/** Relative paths of files and symlinks in a tree whose bytes contain `needle`. */
+export function filesContaining(root: string, needle: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: string, rel: string) => {
+    const st = lstatSync(abs);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(abs)) walk(join(abs, e), rel ? `${rel}/${e}` : e);
+      return;
+    }
+    if (hashTree(abs, { storeDir: needle, candidates: [needle] }).references.has(needle)) out.push(rel);
+  };
+  walk(root, "");
+  return out;
+}
+
+/** Rewrite one store directory into another (same length) in a staged, writable tree. */
+export function relocate(tree: string, from: string, to: string): void {
+  if (from === to) return;
+  makeWritable(tree);
+  const rels = filesContaining(tree, from);
+  if (rels.length) rewriteTree(tree, rels, from, to);
+}
+
+/** A fresh directory under `tmpDir` owned by this process (removed at start-up if its owner died). */
+export function stagingDir(tmpDir: string, tag: string): string {
+  mkdirSync(tmpDir, { recursive: true });
+  const d = join(tmpDir, `${process.pid}-${tag}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(d);
+  return d;
+}
+
+/**
+ * Check a staged copy of a valid path (`tree`, as it was in a store whose directory is
+ * `fromDir`) against its hash, and give it this store's directory. Throws if it does not hash
+ * to its name. The tree stays where it is, writable.
+ */
+export function checkStagedPath(tree: string, info: PathInfo, fromDir: string): void {
+  makeWritable(tree);
+  const t = hashTree(tree, { storeDir: fromDir, selfHash: hashPart(info.name), normalize: new Map(Object.entries(info.normalize ?? {})) });
+  const got = formatHash(t.digest);
+  if (got !== info.hash) throw new Error(`${info.name} does not match its hash (expected ${info.hash}, got ${got})`);
+}
+
 export class LocalStore implements Store {
   readonly backend: string;
   readonly dir: string;
@@ -244,6 +225,8 @@ export class LocalStore implements Store {
     return join(this.dir, name);
   }
 
+  // ---- synchronous queries (the local store only: its DB is here) ----
+
   has(name: string): boolean {
     return this.db.pathInfo(name) !== undefined;
   }
@@ -256,9 +239,85 @@ export class LocalStore implements Store {
     return this.db.pathInfo(name)?.references ?? [];
   }
 
-  closure(names: Iterable<string>): Set<string> {
+  closureSync(names: Iterable<string>): Set<string> {
     // One recursive query instead of a lookup per path (issue 17).
     return this.db.closure(names);
+  }
+
+  // ---- the Store verbs ----
+
+  async queryPathInfos(names: Iterable<string>): Promise<Map<string, PathInfo>> {
+    const out = new Map<string, PathInfo>();
+    for (const n of names) {
+      const i = this.db.pathInfo(n);
+      if (i) out.set(n, i);
+    }
+    return out;
+  }
+
+  async closure(names: Iterable<string>): Promise<Set<string>> {
+    return this.closureSync([...names].filter((n) => this.has(n)));
+  }
+
+  async exportPaths(names: string[]): Promise<Readable> {
+    const infos = await this.queryPathInfos(names);
+    const absent = names.filter((n) => !infos.has(n));
+    if (absent.length) throw new MissingPathError(absent, this.backend);
+    const order = topoOrder(infos.keys(), (n) => infos.get(n)!.references);
+    return exportStream({ storeDir: this.dir, paths: order.map((n) => infos.get(n)!) }, packTrees(this.dir, order));
+  }
+
+  async importPaths(stream: Readable): Promise<PathInfo[]> {
+    const { header, body } = await readExportStream(stream);
+    const stage = stagingDir(this.layout.tmpDir, "import");
+    try {
+      await unpackTrees(body, stage);
+      // Paths copied together may refer to each other (the outputs of one build).
+      const batch = new Set(header.paths.map((p) => p.name));
+      const out: PathInfo[] = [];
+      for (const info of header.paths) {
+        const existing = this.queryPathInfo(info.name);
+        if (existing) {
+          out.push(existing);
+          continue;
+        }
+        for (const r of info.references) {
+          if (r !== info.name && !this.has(r) && !batch.has(r)) throw new Error(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
+        }
+        const tree = join(stage, info.name);
+        if (!existsSync(tree) && !isDanglingLink(tree)) throw new MissingPathError([info.name], "export stream's");
+        relocate(tree, header.storeDir, this.dir);
+        out.push(await this.addValid(tree, info));
+      }
+      return out;
+    } finally {
+      removeTree(stage);
+    }
+  }
+
+  /** Add a staged copy of a path valid elsewhere (already relocated here): its hash must hold. */
+  private async addValid(tree: string, info: PathInfo): Promise<PathInfo> {
+    makeWritable(tree);
+    const candidates = new Map(info.references.map((r) => [hashPart(r), r] as const));
+    const added = await this.addOutputs(
+      [{ output: "out", tmpPath: tree, name: info.name.slice(HASH_PART_LENGTH + 1), tmpHash: hashPart(info.name), expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
+      candidates,
+      info.deriver,
+      (infos) => {
+        const i = infos.get("out")!;
+        if (i.name !== info.name) throw new Error(`copied ${info.name} hashes to ${i.name}`);
+        this.db.addPath(i);
+      },
+    );
+    return added.get("out")!;
+  }
+
+  async add(pending: PendingOutput[], opts: AddOptions): Promise<Map<string, PathInfo>> {
+    if (opts.builtFor && opts.builtFor !== this.dir) for (const p of pending) relocate(p.tmpPath, opts.builtFor, this.dir);
+    return this.addOutputs(pending, opts.candidates, opts.deriver, (infos) => {
+      for (const i of infos.values()) this.db.addPath(i);
+      opts.register?.(infos);
+    });
   }
 
   private pathLock(name: string): string {
@@ -275,30 +334,30 @@ export class LocalStore implements Store {
     return file;
   }
 
-  addOutputs(
+  /**
+   * Hash, rewrite and move built trees into the store, then call `register` with their path
+   * info while still holding each path's lock: `register` makes them valid (the DB's `paths`,
+   * in one transaction with whatever else it records).
+   */
+  async addOutputs(
     pending: PendingOutput[],
     candidates: Map<string, string>,
     deriver: string | null,
     register: (infos: Map<string, PathInfo>) => void,
-  ): Map<string, PathInfo> {
+  ): Promise<Map<string, PathInfo>> {
     const { infos, finals } = prepareOutputs(pending, candidates, deriver, this.dir);
-    const held: string[] = [];
+    const held: (() => void)[] = [];
+    const locked = new Set<string>();
     try {
       for (const { p, final } of finals) {
-        const lockFile = this.pathLock(final);
         // Two outputs of one build with the same content and name are one path: its lock is
         // already ours, and the first one's tree is the path.
-        if (held.includes(lockFile)) {
+        if (locked.has(final)) {
           removeTree(p.tmpPath);
           continue;
         }
-        // Short critical section; spin rather than go async.
-        const deadline = Date.now() + 60_000;
-        while (!tryLock(lockFile)) {
-          if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${final}`);
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        }
-        held.push(lockFile);
+        held.push(await lock(this.pathLock(final), undefined, { timeoutMs: 60_000 }));
+        locked.add(final);
         const dest = this.path(final);
         if (this.has(final) && existsSync(dest)) {
           removeTree(p.tmpPath); // identical content is already there
@@ -311,55 +370,26 @@ export class LocalStore implements Store {
       }
       register(infos);
     } finally {
-      for (const l of held) unlock(l);
+      for (const release of held) release();
     }
     return infos;
   }
 
-  importPath(from: Store, name: string, batch?: Set<string>): PathInfo {
-    const existing = this.queryPathInfo(name);
-    if (existing) return existing;
-    const info = from.queryPathInfo(name);
-    if (!info) throw new Error(`${name} is not valid in the ${from.backend} store`);
-    for (const r of info.references) {
-      if (r !== name && !this.has(r) && !batch?.has(r)) throw new Error(`cannot import ${name}: its reference ${r} is not in the ${this.backend} store`);
-    }
-    const tmpHash = hashPart(name);
-    const tmp = join(this.layout.tmpDir, `import-${process.pid}-${randomHashPart()}`);
-    mkdirSync(this.layout.tmpDir, { recursive: true });
-    cpSync(from.path(name), tmp, { recursive: true, verbatimSymlinks: true });
-    makeWritable(tmp);
-    try {
-      if (from.dir !== this.dir) {
-        // Relocate: the other store's directory (same length) becomes ours.
-        const t = hashTree(tmp, { storeDir: from.dir, candidates: [from.dir] });
-        const withDir = listContaining(tmp, from.dir);
-        if (t.references.size) rewriteTree(tmp, withDir, from.dir, this.dir);
-      }
-      const candidates = new Map(info.references.map((r) => [hashPart(r), r] as const));
-      const selfName = name.slice(HASH_PART_LENGTH + 1);
-      const added = this.addOutputs(
-        [{ output: "out", tmpPath: tmp, name: selfName, tmpHash, expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
-        candidates,
-        info.deriver,
-        (infos) => {
-          const i = infos.get("out")!;
-          if (i.name !== name) throw new Error(`imported ${name} hashes to ${i.name}`);
-          this.db.addPath(i);
-        },
-      );
-      return added.get("out")!;
-    } finally {
-      removeTree(tmp);
-    }
+  async gc(opts: GcOptions): Promise<GcResult> {
+    return this.gcSync(opts);
   }
 
-  gc(opts: { dryRun?: boolean; roots: Iterable<string> }): GcResult {
+  async verify(opts: { repair?: boolean }): Promise<VerifyProblem[]> {
+    return this.verifySync(opts);
+  }
+
+  /** gc, answered here and now (the local store's DB and files are on this machine). */
+  gcSync(opts: GcOptions): GcResult {
     const running = buildsRunning(this.layout.lockDir);
     if (running.length && !opts.dryRun) {
       throw new Error(`builds are running (pid ${running.join(", ")}); collect garbage when they have finished`);
     }
-    const live = this.closure([...opts.roots].filter((r) => this.has(r)));
+    const live = this.closureSync([...opts.roots].filter((r) => this.has(r)));
     const liveDrvs = new Set<string>();
     const all = this.db.allPaths();
     for (const p of all) if (live.has(p.name) && p.deriver) liveDrvs.add(p.deriver);
@@ -394,7 +424,8 @@ export class LocalStore implements Store {
     return { deleted, bytes, dryRun: !!opts.dryRun };
   }
 
-  verify(opts: { repair?: boolean }): VerifyProblem[] {
+  /** verify, answered here and now. */
+  verifySync(opts: { repair?: boolean }): VerifyProblem[] {
     const problems: VerifyProblem[] = [];
     const all = this.db.allPaths();
     const bad = new Set<string>();
@@ -421,19 +452,7 @@ export class LocalStore implements Store {
         if (opts.repair) repairModes(full, owner);
       }
     }
-    // Whatever refers to a bad path has an incomplete closure.
-    let grew = true;
-    while (grew) {
-      grew = false;
-      for (const p of all) {
-        if (bad.has(p.name)) continue;
-        if (p.references.some((r) => bad.has(r) || (r !== p.name && !this.has(r)))) {
-          problems.push({ name: p.name, problem: "incomplete-closure" });
-          bad.add(p.name);
-          grew = true;
-        }
-      }
-    }
+    problems.push(...incompleteClosures(all, bad, (n) => this.has(n)));
     if (opts.repair && bad.size) {
       this.db.deletePaths([...bad]);
       for (const n of bad) removeTree(this.path(n));
@@ -451,22 +470,6 @@ export function buildsRunning(lockDir: string): number[] {
     if (pidAlive(pid)) pids.add(pid);
   }
   return [...pids];
-}
-
-/** Relative paths of files and symlinks in a tree whose bytes contain `needle`. */
-function listContaining(root: string, needle: string): string[] {
-  const out: string[] = [];
-  const walk = (abs: string, rel: string) => {
-    const st = lstatSync(abs);
-    if (st.isDirectory()) {
-      for (const e of readdirSync(abs)) walk(join(abs, e), rel ? `${rel}/${e}` : e);
-      return;
-    }
-    const t = hashTree(abs, { storeDir: needle, candidates: [needle] });
-    if (t.references.has(needle)) out.push(rel);
-  };
-  walk(root, "");
-  return out;
 }
 
 export { lock };

@@ -10,7 +10,7 @@ import { useProjectBackends } from "../../core/builders/backends-config.js";
 import type { DockerBackend } from "../../core/builders/docker.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine } from "./helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf } from "./helpers.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
 
 const why = skipReason("docker backend", podmanUnavailable());
@@ -67,8 +67,8 @@ describe.skipIf(why)("docker backend", () => {
     expect(readFileSync(join(outB, "greeting"), "utf8")).toBe("hello from x86_64-linux\n");
     expect(readlinkSync(join(outB, "link"))).toBe(result.outputs.get(derivationHash(a))!.out!);
     await d.store.refresh();
-    expect(d.store.has(nameOf(engine, b))).toBe(true);
-    expect(d.store.references(nameOf(engine, b))).toEqual([nameOf(engine, a)]);
+    expect(await holds(d.store, nameOf(engine, b))).toBe(true);
+    expect((await infoOf(d.store, nameOf(engine, b))).references).toEqual([nameOf(engine, a)]);
     const inVolume = await d.store.run("read", `readlink ${d.store.path(nameOf(engine, b))}/link; ls -A ${d.store.dir}/.tmp ${d.store.dir}/.build`);
     expect(inVolume.split("\n")[0]).toBe(d.store.path(nameOf(engine, a)));
 
@@ -87,19 +87,41 @@ describe.skipIf(why)("docker backend", () => {
     const engine = tempEngine();
     const d = withDocker(engine);
     await d.store.refresh();
-    const before = [...d.store.closure(d.store.closure([]))];
+    const before = (await d.store.list()).map((i) => i.name).sort();
     d.onContainer = (c) => setTimeout(() => void c.kill({ signal: "SIGKILL" }).catch(() => undefined), 500);
     const slow = shDrv("dk-slow", "mkdir $out; echo partial > $out/x; sleep 30", { env: { PATH: "/bin" } });
     const { result, events } = await build(engine, graph(slow), [slow], { builder: "docker" });
     expect(result.status).toBe("failed");
     expect(eventsOf(events, "failed")[0]!.error).toMatch(/^docker backend "docker" \(.*podman\.sock, image .*\): the container died \(signal 9\)/);
     expect(engine.db.outputsOf(derivationHash(slow))).toEqual([]);
-    expect(engine.store.verify({})).toEqual([]);
+    expect(await engine.store.verify({})).toEqual([]);
     await d.store.refresh();
-    expect([...d.store.closure([])]).toEqual(before);
+    expect((await d.store.list()).map((i) => i.name).sort()).toEqual(before);
+    expect(await d.store.verify({})).toEqual([]);
     expect(await d.store.run("list", `ls ${d.store.dir} | grep dk-slow || true`)).toBe("");
     engine.close();
   }, 40_000);
+
+  it("verify and gc work on the volume's store: a corrupt path is found and repaired, gc keeps the roots' closures", async () => {
+    const engine = tempEngine();
+    const d = withDocker(engine, { volume: `${volume}-vg` });
+    const v1 = shDrv("dk-vg-one", "echo one > $out", { env: { PATH: "/bin" } });
+    const v2 = shDrv("dk-vg-two", `mkdir $out; ln -s ${ref(v1)} $out/one`, { env: { PATH: "/bin" } });
+    const v3 = shDrv("dk-vg-three", "echo three > $out", { env: { PATH: "/bin" } });
+    expect((await build(engine, graph(v1, v2, v3), [v2, v3], { builder: "docker", keepRemote: true })).result.status).toBe("built");
+    const [n1, n2, n3] = [v1, v2, v3].map((x) => engine.db.drvOutputsRecorded([derivationHash(x)]).get(derivationHash(x))!.out!) as [string, string, string];
+    expect(await d.store.verify({})).toEqual([]);
+    await d.store.run("damage", `chmod u+w ${d.store.path(n1)} && echo evil > ${d.store.path(n1)}`);
+    expect((await d.store.verify({ repair: true })).map((p) => `${p.problem} ${p.name}`).sort()).toEqual([`corrupt ${n1}`, `incomplete-closure ${n2}`].sort());
+    expect(await holds(d.store, n1)).toBe(false);
+    expect(await holds(d.store, n2)).toBe(false);
+    expect(await d.store.verify({})).toEqual([]);
+    expect((await d.store.gc({ roots: [], dryRun: true })).deleted).toEqual([n3]);
+    expect((await d.store.gc({ roots: [] })).deleted).toEqual([n3]);
+    expect(await d.store.list()).toEqual([]);
+    engine.close();
+    removeVolume(`${volume}-vg`);
+  }, 90_000);
 
   it("an unreachable engine fails the build naming the backend and the cause", async () => {
     const engine = tempEngine();

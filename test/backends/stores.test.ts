@@ -14,7 +14,7 @@ import type { DockerBackend } from "../../core/builders/docker.js";
 import { nodeOutputs, type Engine } from "../../core/build/engine.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { RemoteStore } from "../../core/store/remote-store.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine } from "./helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf } from "./helpers.js";
 import { sshdUnavailable, startSshd, type TestSshd } from "./sshd.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
 
@@ -51,8 +51,8 @@ async function chainThroughRemote(engine: Engine, remote: RemoteStore, backend: 
   expect(engine.store.has(m)).toBe(false);
   expect(engine.store.has(f)).toBe(true);
   await remote.refresh();
-  expect(remote.has(m)).toBe(true);
-  expect(remote.references(m)).toEqual([f]);
+  expect(await holds(remote, m)).toBe(true);
+  expect((await infoOf(remote, m)).references).toEqual([f]);
   expect(engine.db.storesOf(m)).toEqual([backend]);
   expect(one.result.outputs.get(derivationHash(middle))!.out).toBe(remote.path(m));
   // What --dry-run shows: built (on the backend), so nothing would rebuild.
@@ -64,10 +64,10 @@ async function chainThroughRemote(engine: Engine, remote: RemoteStore, backend: 
   expect(eventsOf(two.events, "started").map((e) => [e.hash, e.backend])).toEqual([[derivationHash(last), "local"]]);
   expect(eventsOf(two.events, "cached").map((e) => e.hash).sort()).toEqual([derivationHash(first), derivationHash(middle)].sort());
   expect(engine.store.has(m)).toBe(true);
-  expect(engine.store.queryPathInfo(m)!.hash).toBe(remote.queryPathInfo(m)!.hash);
+  expect(engine.store.queryPathInfo(m)!.hash).toBe((await infoOf(remote, m)).hash);
   expect(readlinkSync(join(engine.store.path(m), "first"))).toBe(engine.store.path(f));
   expect(readFileSync(two.result.outputs.get(derivationHash(last))!.out!, "utf8")).toBe("first\nfirst\n");
-  expect(engine.store.verify({})).toEqual([]);
+  expect(await engine.store.verify({})).toEqual([]);
   return { first, middle, last };
 }
 
@@ -126,14 +126,14 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
     expect(eventsOf(events, "started").map((e) => e.backend)).toEqual(["box", "box", "box"]);
     await box.store.refresh();
-    for (const d of [x, y, z]) expect(box.store.has(outName(engine, d))).toBe(true);
+    for (const d of [x, y, z]) expect(await holds(box.store, outName(engine, d))).toBe(true);
     expect(engine.store.has(outName(engine, x))).toBe(false);
     expect(engine.store.has(outName(engine, y))).toBe(false);
     // The user's root: here, at a local path, same hash as there.
     expect(engine.store.has(outName(engine, z))).toBe(true);
     expect(result.outputs.get(derivationHash(z))!.out).toBe(engine.store.path(outName(engine, z)));
     expect(readFileSync(result.outputs.get(derivationHash(z))!.out!, "utf8")).toBe("x\nz\n");
-    expect(engine.store.queryPathInfo(outName(engine, z))!.hash).toBe(box.store.queryPathInfo(outName(engine, z))!.hash);
+    expect(engine.store.queryPathInfo(outName(engine, z))!.hash).toBe((await infoOf(box.store, outName(engine, z))).hash);
     // A second run builds nothing and copies nothing more.
     const again = await build(engine, graph(x, y, z), [z], { builder: "box" });
     expect(eventsOf(again.events, "started")).toEqual([]);
@@ -149,7 +149,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect((await build(engine, graph(g1, g2), [g2], { builder: "box" })).result.status).toBe("built");
     const n2 = outName(engine, g2);
     expect(engine.store.has(n2)).toBe(true);
-    expect(engine.store.gc({ roots: [] }).deleted).toContain(n2);
+    expect((await engine.store.gc({ roots: [] })).deleted).toContain(n2);
     expect(engine.store.has(n2)).toBe(false);
     expect(engine.db.storesOf(n2)).toEqual(["box"]);
     const again = await build(engine, graph(g1, g2), [g2], { builder: "box" });
@@ -157,7 +157,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect(engine.store.has(n2)).toBe(true);
     expect(readlinkSync(join(engine.store.path(n2), "one"))).toBe(engine.store.path(outName(engine, g1)));
     await box.store.refresh();
-    expect(box.store.queryPathInfo(n2)!.hash).toBe(engine.store.queryPathInfo(n2)!.hash);
+    expect((await infoOf(box.store, n2)).hash).toBe(engine.store.queryPathInfo(n2)!.hash);
     engine.close();
   }, 60_000);
 
@@ -258,9 +258,9 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect(Date.now() - t0).toBeLessThan(25_000);
     expect(eventsOf(ev, "cancelled").map((e) => e.hash)).toEqual([derivationHash(slow)]);
     expect(engine.db.listBuilds({ drvHash: derivationHash(slow) })[0]!.status).toBe("cancelled");
-    expect(engine.store.verify({})).toEqual([]);
+    expect(await engine.store.verify({})).toEqual([]);
     await box.store.refresh();
-    expect([...box.store.closure([outName(engine, dep)])]).toEqual([outName(engine, dep)]);
+    expect([...(await box.store.closure([outName(engine, dep)]))]).toEqual([outName(engine, dep)]);
     expect(await box.store.run("list", `cd ${box.store.dir} && ls -A .tmp .build; ls | grep cx-slow || true`)).toBe(".build:\n\n.tmp:\n");
     expect(await box.store.run("ps", `ps -eo args | grep -c "[s]leep 47" || true`)).toBe("0\n");
     engine.close();
@@ -276,7 +276,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const other = tempEngine();
     const c1 = await copyClosure(src.store, other.store, [out]);
     expect(c1.copied.sort()).toEqual([dev, out].sort());
-    expect(other.store.verify({})).toEqual([]);
+    expect(await other.store.verify({})).toEqual([]);
     expect(readlinkSync(join(other.store.path(out), "dev"))).toBe(other.store.path(dev));
     // local → ssh → a fresh local store
     const box = withSsh(src);
@@ -286,11 +286,48 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const c2 = await copyClosure(box2.store, back.store, [out]);
     expect(c2.copied.sort()).toEqual([dev, out].sort());
     for (const n of [out, dev]) expect(back.store.queryPathInfo(n)!.hash).toBe(src.store.queryPathInfo(n)!.hash);
-    expect(back.store.verify({})).toEqual([]);
+    expect(await back.store.verify({})).toEqual([]);
     src.close();
     other.close();
     back.close();
   }, 60_000);
+
+  it("verify and gc work on the ssh store: missing and corrupt paths are found and repaired, gc keeps the roots' closures", async () => {
+    const engine = tempEngine();
+    const box = withSsh(engine);
+    const k1 = shDrv("vg-one", "echo one > $out");
+    const k2 = shDrv("vg-two", `mkdir $out; ln -s ${ref(k1)} $out/one`);
+    const k3 = shDrv("vg-three", "echo three > $out");
+    const drvs = graph(k1, k2, k3);
+    expect((await build(engine, drvs, [k2, k3], { builder: "box", keepRemote: true })).result.status).toBe("built");
+    const [n1, n2, n3] = [k1, k2, k3].map((d) => outName(engine, d)) as [string, string, string];
+    expect(await box.store.verify({})).toEqual([]);
+    const h3 = (await infoOf(box.store, n3)).hash;
+    // Damage the store by hand: one tree gone (its metadata left), one file changed.
+    await box.store.run("damage", `cd ${box.store.dir} && chmod -R u+w ${n1} ${n3} && rm -rf ${n1} && echo evil > ${n3}`);
+    const problems = await box.store.verify({});
+    expect(problems.map((p) => `${p.problem} ${p.name}`).sort()).toEqual([`corrupt ${n3}`, `incomplete-closure ${n2}`, `missing ${n1}`].sort());
+    expect(problems.find((p) => p.name === n3)!.expected).toBe(h3);
+    expect((await box.store.verify({ repair: true })).length).toBe(3);
+    for (const n of [n1, n2, n3]) {
+      expect(await holds(box.store, n)).toBe(false);
+      expect(engine.db.storesOf(n)).toEqual([]);
+    }
+    expect(await box.store.verify({})).toEqual([]);
+    // Rebuilt there (the store no longer has them), then collected down to k2's closure.
+    const again = await build(engine, drvs, [k2, k3], { builder: "box", keepRemote: true });
+    expect(eventsOf(again.events, "started").map((e) => e.hash).sort()).toEqual([k1, k2, k3].map((d) => derivationHash(d)).sort());
+    const dry = await box.store.gc({ roots: [n2], dryRun: true });
+    expect(dry.deleted).toEqual([n3]);
+    expect(await holds(box.store, n3)).toBe(true);
+    expect((await box.store.gc({ roots: [n2] })).deleted).toEqual([n3]);
+    expect(await holds(box.store, n3)).toBe(false);
+    expect(engine.db.storesOf(n3)).toEqual([]);
+    expect([...(await box.store.closure([n2]))].sort()).toEqual([n1, n2].sort());
+    expect(await box.store.run("left", `cd ${box.store.dir} && ls`)).toBe([n1, n2].sort().join("\n") + "\n");
+    expect(await box.store.verify({})).toEqual([]);
+    engine.close();
+  }, 90_000);
 
   it("--keep-going: a failed remote build skips its dependents, the rest builds, the remote store stays whole", async () => {
     const engine = tempEngine();
@@ -305,9 +342,9 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect(failures.get(derivationHash(remote))).toMatch(/^ssh backend "box" \(.*\): builder exited with code 3/);
     expect(failures.get(derivationHash(after))).toMatch(/dependency kg-remote .* failed/);
     expect(eventsOf(events, "built").map((e) => e.hash).sort()).toEqual([derivationHash(ok), derivationHash(other)].sort());
-    expect(engine.store.verify({})).toEqual([]);
+    expect(await engine.store.verify({})).toEqual([]);
     await box.store.refresh();
-    expect([...box.store.closure([outName(engine, ok)])]).toEqual([outName(engine, ok)]);
+    expect([...(await box.store.closure([outName(engine, ok)]))]).toEqual([outName(engine, ok)]);
     expect(await box.store.run("list", `cd ${box.store.dir} && ls -A .tmp .build`)).toBe(".build:\n\n.tmp:\n");
     engine.close();
   }, 60_000);
@@ -336,7 +373,7 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
     engine.close();
   }, 90_000);
 
-  it.skipIf(whySsh)("docker → ssh: the docker output goes to the ssh store through the local store; names and hashes equal", async () => {
+  it.skipIf(whySsh)("docker → ssh: the docker output goes straight to the ssh store (export → import), not into the local store; names and hashes equal", async () => {
     const sshd = await startSshd(tempDir("bramble-sshd-"));
     try {
       const engine = tempEngine();
@@ -355,11 +392,12 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
       const u = outName(engine, used);
       await d.store.refresh();
       await box.store.refresh();
-      expect(d.store.has(m)).toBe(true);
-      expect(box.store.has(m)).toBe(true);
-      expect(box.store.has(u)).toBe(true);
+      expect(await holds(d.store, m)).toBe(true);
+      expect(await holds(box.store, m)).toBe(true);
+      expect(await holds(box.store, u)).toBe(true);
       expect(engine.store.has(u)).toBe(false);
-      expect(box.store.queryPathInfo(m)!.hash).toBe(d.store.queryPathInfo(m)!.hash);
+      expect(engine.store.has(m)).toBe(false);
+      expect((await infoOf(box.store, m)).hash).toBe((await infoOf(d.store, m)).hash);
       expect(await box.store.run("read", `cat ${box.store.path(u)}`)).toBe("made in a container\n");
       expect(engine.db.storesOf(m)).toEqual(expect.arrayContaining(["box", "docker"]));
       engine.close();

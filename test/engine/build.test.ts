@@ -84,13 +84,13 @@ describe("two-node graph", () => {
     const p = build(engine, graph(slow), [slow]);
     await new Promise((r) => setTimeout(r, 200));
     try {
-      engine.store.gc({ roots: [] });
+      engine.store.gcSync({ roots: [] });
     } catch (e) {
       gcError = (e as Error).message;
     }
     await p;
     expect(gcError).toContain("builds are running");
-    expect(engine.store.gc({ roots: [], dryRun: true }).deleted.length).toBeGreaterThan(0);
+    expect(engine.store.gcSync({ roots: [], dryRun: true }).deleted.length).toBeGreaterThan(0);
     engine.close();
   });
 });

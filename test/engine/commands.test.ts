@@ -139,7 +139,7 @@ describe("engine commands", () => {
     // The reference inside was rewritten to the other store's directory.
     const { readFileSync } = await import("node:fs");
     expect(readFileSync(join(e2.store.path(name), "uses"), "utf8")).toBe(`${e2.store.dir}/${paths.liba!.slice(engine.store.dir.length + 1)}/lib\n`);
-    expect(e2.store.verify({})).toEqual([]);
+    expect(e2.store.verifySync({})).toEqual([]);
     e2.close();
     const bad = await bramble("store", "copy", "--from", "nosuch", "--to", "local", "app");
     expect(bad.stderr).toContain("unknown store nosuch");

@@ -64,7 +64,7 @@ describe("processes", () => {
     const engine = openEngine(home);
     expect(engine.db.listBuilds({ drvHash: derivationHash(a) })).toHaveLength(1);
     expect(engine.db.listBuilds({ drvHash: derivationHash(b) })).toHaveLength(1);
-    expect(engine.store.verify({})).toEqual([]);
+    expect(engine.store.verifySync({})).toEqual([]);
     engine.close();
   });
 
@@ -95,7 +95,7 @@ describe("processes", () => {
     const r = await build(engine, graph(d), [d]);
     expect(r.result.status).toBe("built");
     expect(existsSync(join(r.result.outputs.get(derivationHash(d))!.out!, "whole"))).toBe(true);
-    expect(engine.store.verify({})).toEqual([]);
+    expect(engine.store.verifySync({})).toEqual([]);
     engine.close();
   });
 });
@@ -122,7 +122,7 @@ describe("startup cleanup", () => {
     expect(existsSync(kept)).toBe(true);
     expect(readdirSync(again.layout.tmpDir)).toEqual([]);
     expect(readdirSync(again.layout.lockDir)).toEqual([]);
-    expect(again.store.verify({})).toEqual([]);
+    expect(again.store.verifySync({})).toEqual([]);
     again.close();
   });
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { bwrapArgv } from "../../core/builders/sandbox.js";
-import { linkStoreView, storeViewAvailable } from "../../core/builders/store-view.js";
+import { dropStoreViews, linkStoreView, storeViewAvailable } from "../../core/builders/store-view.js";
 import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
 
 afterEach(cleanupTemps);
@@ -60,7 +60,8 @@ describe("store view", () => {
   it("a build sees its closure and nothing else of the store, cannot change an input, and its outputs come back as ours", async () => {
     const engine = tempEngine();
     const dir = shDrv("dir", "mkdir -p $out/sub; echo inner > $out/sub/file; ln -s sub/file $out/link");
-    const file = shDrv("file", `echo "a file naming ${ref(dir)}" > $out`);
+    // It also leaves a file beside its output: the next build, which gets this view, must not see it.
+    const file = shDrv("file", `echo "a file naming ${ref(dir)}" > $out; echo planted > $(dirname $out)/zzzzzzzz-planted`);
     const loop = shDrv("rootlink", "ln -s / $out");
     const stranger = shDrv("stranger", "echo not an input > $out");
     const script = [
@@ -77,7 +78,8 @@ describe("store view", () => {
       `try 'touch ${ref(dir)}/planted' plant`,
     ].join("\n");
     const user = shDrv("user", script, { env: { PATH: "/usr/bin:/bin", file: ref(file), rootlink: ref(loop) } });
-    const r = await build(engine, graph(dir, file, loop, stranger, user), [user, stranger]);
+    await build(engine, graph(dir, file), [file], { jobs: 1 });
+    const r = await build(engine, graph(dir, file, loop, stranger, user), [user, stranger], { jobs: 1 });
     expect(r.result.status).toBe("built");
     const out = r.result.outputs.get(derivationHash(user))!.out!;
     const dirOut = r.result.outputs.get(derivationHash(dir))!.out!;
@@ -89,9 +91,12 @@ describe("store view", () => {
     );
     expect(readFileSync(join(dirOut, "sub/file"), "utf8")).toBe("inner\n");
     expect(statSync(join(dirOut, "sub/file")).mode & 0o777).toBe(0o444);
-    // The view is gone: the store's files have their one link again, var/tmp is empty.
+    // Finished builds' views wait in var/tmp for the next build; dropped, the store's files have
+    // their one link again and var/tmp is empty.
+    expect(readdirSync(engine.layout.tmpDir).every((e) => /^\d+-view-\d+$/.test(e))).toBe(true);
+    dropStoreViews();
     expect(statSync(join(dirOut, "sub/file")).nlink).toBe(1);
-    expect(readdirSync(engine.layout.tmpDir).filter((e) => !e.includes("probe"))).toEqual([]);
+    expect(readdirSync(engine.layout.tmpDir)).toEqual([]);
     for (const p of [out, join(out, "report")]) {
       expect(lstatSync(p).uid).toBe(process.getuid!());
       expect(lstatSync(p).gid).toBe(process.getgid!());

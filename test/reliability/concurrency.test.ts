@@ -108,7 +108,7 @@ describe("concurrency", () => {
     }
     const L = layout(home);
     const db = new Db(L.dbFile, L.storeDir);
-    const verify = new LocalStore(L, db).verify({});
+    const verify = new LocalStore(L, db).verifySync({});
     db.close();
     if (verify.length) problems.push(`store verify: ${JSON.stringify(verify)}`);
     record({

@@ -93,7 +93,7 @@ function inspect(home: string): { registered: number; problems: string[]; unregi
   const db = new Db(L.dbFile, L.storeDir);
   try {
     const store = new LocalStore(L, db);
-    const problems = store.verify({}).map((p) => JSON.stringify(p));
+    const problems = store.verifySync({}).map((p) => JSON.stringify(p));
     const valid = new Set(db.allPaths().map((p) => p.name));
     const unregistered = readdirSync(L.storeDir).filter((n) => !n.endsWith(".drv") && !n.endsWith(".tmp") && !valid.has(n));
     return { registered: valid.size, problems, unregistered };

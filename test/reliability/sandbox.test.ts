@@ -111,7 +111,7 @@ describe("sandbox escapes", () => {
     const report = lines(await probe(e, attacker, "report", [input]));
     const after = readdirSync(e.store.dir).filter((n) => !n.includes("attacker")).sort();
     const intact = readFileSync(join(victimPath, "file"), "utf8") === "original\n" && readFileSync(join(inputPath, "file"), "utf8") === "original\n";
-    const verify = e.store.verify({});
+    const verify = e.store.verifySync({});
     const held = Object.values(report).every((v) => v === "denied") && intact && JSON.stringify(after) === JSON.stringify(before);
     record({ area: "sandbox", attack: "writing into the store, an input, an unrelated output, the DB", tries: Object.keys(report).length + 1, held, detail: "non-inputs invisible, inputs read-only, files planted beside $out discarded, store verify clean" });
     expect(report).toEqual({
