@@ -16,6 +16,8 @@ import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
 import { startServer } from "../serve/server.js";
+import { checkBuild } from "../build/check.js";
+import { openEngine } from "../build/engine.js";
 import { approvePaths, consentedSandboxPaths } from "../builders/host-access.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
 
@@ -103,6 +105,7 @@ interface BuildFlags {
   timeout?: string;
   verbose?: boolean;
   pure?: boolean;
+  check?: boolean;
 }
 
 type RunFinished = Extract<BuildEvent, { type: "run-finished" }>;
@@ -207,9 +210,30 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         console.error(`${run.result.status}: ${run.result.built} built, ${run.result.cached} cached, ${run.result.failed} failed`);
       }
       if (run.result.status !== "built") failed = true;
+      else if (flags.check && !(await checkCommand(where, flags.target, jobs))) failed = true;
     }
   });
   if (failed) throw new ExitError("", 1);
+}
+
+/** `build --check`: rebuild the tree in a fresh store and compare (core/build/check.ts). */
+async function checkCommand(where: { project: string; moduleArg: string }, target: string | undefined, jobs: number | undefined): Promise<boolean> {
+  const project = loadProject(where.project);
+  const ev = evaluate(createContext(project, { target }), [where.moduleArg], project.root);
+  const engine = openEngine();
+  try {
+    console.error(`check: building ${where.moduleArg} again in a fresh store`);
+    const r = await checkBuild(engine, { drvs: ev.drvs, roots: ev.roots, projectRoot: project.root, jobs });
+    for (const f of r.failed) console.error(`check: ${f} failed to build again`);
+    for (const d of r.differences) {
+      console.error(`check: ${d.name}${d.output === "out" ? "" : `.${d.output}`} differs when built again: ${d.firstDifference}\n  first build: ${d.expected}\n  rebuild:     ${d.got}`);
+    }
+    const ok = r.failed.length === 0 && r.differences.length === 0;
+    console.error(ok ? `check: ${r.checked} derivations built again, every output identical` : `check: ${r.differences.length} outputs differ, ${r.failed.length} rebuilds failed`);
+    return ok;
+  } finally {
+    engine.close();
+  }
 }
 
 /** `--just-parse`: load every module the arguments name, call nothing, build nothing. */
@@ -249,6 +273,7 @@ export function makeProgram(): Command {
     .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
     .option("--pure", "refuse impure derivations (those that see host paths through sandbox_paths)")
+    .option("--check", "build again in a fresh store and compare; name the first file that differs (exit 1)")
     .option("--json", "print one JSON build event per line")
     .option("-v, --verbose", "print build logs as they are written")
     .action(buildCommand);
