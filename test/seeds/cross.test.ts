@@ -1,0 +1,124 @@
+// examples/cross on the seed library's C toolchain: built natively, cross-compiled for
+// aarch64-linux and run there on qemu with aarch64 busybox, with no host path at all; and the
+// same output bytes from two BRAMBLE_PATHs while a different (fake) host gcc is visible.
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { bramble, cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
+
+// Content-addressed output names: the same on every machine and under every BRAMBLE_PATH,
+// whatever compilers the host has. They change only when the output bytes change.
+const NATIVE = { "hello-c": "gxx3yjmdhb5y61pdb1sbr9nm0q1f3qg0-hello-c", "hello-c-run": "b812flfjv56kbd0vxf3mvigf51fk5yr5-hello-c-run" };
+const ARM = { "hello-c": "1ziqyyfjibqinip6agbmf2li8xg5iv7h-hello-c", "hello-c-run": "38kfx2cssxiqx3bshqxz0zxgjdf0vvy0-hello-c-run" };
+
+const BUILD_MS = 15 * 60_000;
+
+/** The `name: path` lines `bramble build` ends with, as name → store path. */
+function outputsOf(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of stdout.matchAll(/^([a-z-]+): (\/\S+)$/gm)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+const storeName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+
+/** ELF header facts: the machine (0x3e x86_64, 0xb7 aarch64) and whether it names an interpreter. */
+function elf(file: string): { machine: number; interpreter: boolean } {
+  const b = readFileSync(file);
+  expect(b.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  let interpreter = false;
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) interpreter = true; // PT_INTERP
+  return { machine: b.readUInt16LE(18), interpreter };
+}
+
+describe("examples/cross on the seed library", () => {
+  const home = freshHome();
+
+  it(
+    "builds natively: an x86_64 static program, run on local, says x86_64",
+    () => {
+      const r = bramble(["build", "./examples/cross:all"], { home, timeoutMs: BUILD_MS });
+      expect(r.stderr + r.stdout).not.toMatch(/FAILED/);
+      expect(r.code).toBe(0);
+      const out = outputsOf(r.stdout);
+      expect(storeName(out["hello-c"]!)).toBe(NATIVE["hello-c"]);
+      expect(storeName(out["hello-c-run"]!)).toBe(NATIVE["hello-c-run"]);
+      expect(elf(join(out["hello-c"]!, "bin/hello"))).toEqual({ machine: 0x3e, interpreter: false });
+      expect(readFileSync(join(out["hello-c-run"]!, "greeting.txt"), "utf8")).toBe("Hello from x86_64-linux\n");
+      expect(readFileSync(join(out["hello-c-run"]!, "uname.txt"), "utf8")).toBe("x86_64\n");
+    },
+    BUILD_MS,
+  );
+
+  it(
+    "cross-compiles for aarch64-linux and runs it on qemu in an aarch64 busybox: uname -m says aarch64",
+    () => {
+      const r = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--json"], { home, timeoutMs: BUILD_MS });
+      expect(r.code).toBe(0);
+      const events = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; hash?: string; backend?: string });
+      const g = JSON.parse(bramble(["graph", "./examples/cross:all", "--target", "aarch64-linux", "--json"], { home }).stdout) as { nodes: { name: string; hash: string }[] };
+      const hashOf = (name: string) => g.nodes.find((n) => n.name === name)!.hash;
+      const started = (name: string) => events.filter((e) => e.type === "started" && e.hash === hashOf(name)).map((e) => e.backend);
+      expect(started("hello-c")).toEqual(["local"]);
+      expect(started("hello-c-run")).toEqual(["qemu"]);
+      const built = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux"], { home, timeoutMs: BUILD_MS });
+      const out = outputsOf(built.stdout);
+      expect(storeName(out["hello-c"]!)).toBe(ARM["hello-c"]);
+      expect(storeName(out["hello-c-run"]!)).toBe(ARM["hello-c-run"]);
+      expect(elf(join(out["hello-c"]!, "bin/hello"))).toEqual({ machine: 0xb7, interpreter: false });
+      expect(readFileSync(join(out["hello-c-run"]!, "greeting.txt"), "utf8")).toBe("Hello from aarch64-linux\n");
+      expect(readFileSync(join(out["hello-c-run"]!, "uname.txt"), "utf8")).toBe("aarch64\n");
+    },
+    BUILD_MS,
+  );
+});
+
+describe("same bytes everywhere", () => {
+  const fakes = mkdtempSync(join(tmpdir(), "bramble-fake-gcc-"));
+  afterAll(() => rmSync(fakes, { recursive: true, force: true }));
+
+  it(
+    "a second BRAMBLE_PATH, in a mount namespace whose /usr/bin/gcc and aarch64-linux-gnu-gcc are someone else's, gives the same output hashes",
+    () => {
+      ensureCli();
+      const fake = join(fakes, "gcc");
+      writeFileSync(fake, "#!/bin/sh\necho 'a different gcc 99'\nexit 1\n");
+      chmodSync(fake, 0o755);
+      const home = freshHome();
+      // Both host compilers replaced (mount --bind follows /usr/bin/gcc's links to the real file),
+      // then both targets built; the script proves the fake is what the host shows.
+      const script = `
+set -e
+mount --bind ${fake} /usr/bin/gcc
+mount --bind ${fake} /usr/bin/aarch64-linux-gnu-gcc
+gcc --version | grep -q 'a different gcc 99'
+aarch64-linux-gnu-gcc --version | grep -q 'a different gcc 99'
+echo "host gcc: $(gcc --version)"
+"${process.execPath}" "${cli}" build ./examples/cross:all
+"${process.execPath}" "${cli}" build ./examples/cross:all --target aarch64-linux
+`;
+      const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", script], {
+        cwd: repo,
+        env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" },
+        encoding: "utf8",
+        timeout: 2 * BUILD_MS,
+      });
+      expect(r.stderr).not.toMatch(/FAILED/);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain("host gcc: a different gcc 99");
+      const names = [...r.stdout.matchAll(/^(hello-c(?:-run)?): (\/\S+)$/gm)].map((m) => [m[1], storeName(m[2]!)]);
+      expect(names).toEqual([
+        ["hello-c", NATIVE["hello-c"]],
+        ["hello-c-run", NATIVE["hello-c-run"]],
+        ["hello-c", ARM["hello-c"]],
+        ["hello-c-run", ARM["hello-c-run"]],
+      ]);
+    },
+    2 * BUILD_MS,
+  );
+});
