@@ -31,6 +31,8 @@ import {
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
 import { ServiceError } from "./errors.js";
+import { readConfigFile, UserConfigToml } from "../config/schema.js";
+import { userConfigFile } from "../builders/host-access.js";
 import { inlineEvaluator, type Evaluator } from "./evaluator.js";
 
 export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
@@ -374,10 +376,25 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The budget from $BRAMBLE_EVAL_TIMEOUT (seconds) and $BRAMBLE_EVAL_STEPS, when set. */
+/**
+ * The budget from the user's config (`[evaluation] timeout = <seconds>`, `max_steps = <n>`),
+ * then $BRAMBLE_EVAL_TIMEOUT (seconds) and $BRAMBLE_EVAL_STEPS, when set.
+ */
 function userEvalLimits(): { maxSteps?: number; timeoutMs?: number } {
   const out: { maxSteps?: number; timeoutMs?: number } = {};
   const t = process.env.BRAMBLE_EVAL_TIMEOUT;
+  const file = userConfigFile();
+  if (existsSync(file)) {
+    let evaluation: UserConfigToml["evaluation"];
+    try {
+      evaluation = readConfigFile(UserConfigToml, file).evaluation;
+    } catch (err) {
+      // `bramble backends` shows the same error as the "config" backend; evaluation goes on with the defaults.
+      console.error(`warning: ${(err as Error).message}; evaluating with the default budget`);
+    }
+    if (evaluation?.timeout !== undefined) out.timeoutMs = evaluation.timeout * 1000;
+    if (evaluation?.max_steps !== undefined) out.maxSteps = evaluation.max_steps;
+  }
   const n = process.env.BRAMBLE_EVAL_STEPS;
   if (t !== undefined && t !== "") {
     if (!(Number(t) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_TIMEOUT must be a positive number of seconds, not "${t}"` });

@@ -5,8 +5,8 @@
 //   [backends.docker]   kind = "docker"  image = "..." socket = "/run/podman/podman.sock"
 //   [backends.box]      kind = "ssh"     host = "..." port = 22 user = "..." identity = "..." store = "/var/bramble"
 // A later definition of a name replaces an earlier one (project over user over defaults).
-import { existsSync, readFileSync } from "node:fs";
-import { parse as parseToml } from "smol-toml";
+import { existsSync } from "node:fs";
+import { dockerVolumeName, readConfigFile, UserConfigToml } from "../config/schema.js";
 import type { LocalStore } from "../store/store.js";
 import type { Backend } from "./backend.js";
 import { DockerBackend } from "./docker.js";
@@ -25,23 +25,16 @@ export class BackendConfigError extends Error {}
 
 export { userConfigFile };
 
-/** `[backends.<name>]` tables of a TOML file (none if the file does not exist). */
+/** `[backends.<name>]` tables of the user's config file (none if the file does not exist). */
 export function readBackendConfigs(file = userConfigFile()): BackendConfig[] {
   if (!existsSync(file)) return [];
-  let doc: Record<string, unknown>;
+  let doc: UserConfigToml;
   try {
-    doc = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+    doc = readConfigFile(UserConfigToml, file);
   } catch (e) {
-    throw new BackendConfigError(`${file}: ${(e as Error).message}`);
+    throw new BackendConfigError((e as Error).message);
   }
-  const tables = (doc.backends ?? {}) as Record<string, unknown>;
-  if (typeof tables !== "object" || Array.isArray(tables)) throw new BackendConfigError(`${file}: [backends] must be a table`);
-  return Object.entries(tables).map(([name, t]) => {
-    if (typeof t !== "object" || t === null || Array.isArray(t)) throw new BackendConfigError(`${file}: backends.${name} must be a table`);
-    const kind = (t as Record<string, unknown>).kind ?? name;
-    if (typeof kind !== "string") throw new BackendConfigError(`${file}: backends.${name}.kind must be a string`);
-    return { ...(t as Record<string, unknown>), name, kind };
-  });
+  return Object.entries(doc.backends ?? {}).map(([name, t]) => ({ ...t, name, kind: t.kind ?? name }));
 }
 
 export function str(c: BackendConfig, key: string, required = false): string | undefined {
@@ -51,6 +44,15 @@ export function str(c: BackendConfig, key: string, required = false): string | u
     return undefined;
   }
   if (typeof v !== "string") throw new BackendConfigError(`backends.${c.name}.${key} must be a string`);
+  return v;
+}
+
+/** `volume`: a Docker volume name, never a host path (that would bind the host into every build). */
+function dockerVolume(c: BackendConfig): string | undefined {
+  const v = str(c, "volume");
+  if (v === undefined) return undefined;
+  const r = dockerVolumeName.safeParse(v);
+  if (!r.success) throw new BackendConfigError(`backends.${c.name}.volume ${r.error.issues[0]!.message}, not ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -81,7 +83,7 @@ const factories: Record<string, Factory> = {
       name: c.name,
       socket: str(c, "socket") ?? str(c, "host"),
       image: str(c, "image"),
-      volume: str(c, "volume"),
+      volume: dockerVolume(c),
       systems: strList(c, "systems"),
     }),
   ssh: (c, ctx) =>

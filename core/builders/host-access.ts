@@ -13,9 +13,9 @@
 // Approvals: approved-paths.json beside that file, { "<project root>": ["/usr", ...] }.
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { dirname, join, normalize, resolve, sep } from "node:path";
 import { homedir } from "node:os";
-import { parse as parseToml } from "smol-toml";
+import { readConfigFile, UserConfigToml } from "../config/schema.js";
 
 /** The user's config file: $BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else ~/.config/bramble/config.toml. */
 export function userConfigFile(): string {
@@ -31,28 +31,17 @@ interface UserSandboxConfig {
   fileRoots: string[];
 }
 
-function strings(v: unknown, file: string, field: string): string[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || !isAbsolute(x))) {
-    throw new HostAccessError(`${file}: ${field} must be a list of absolute paths`);
-  }
-  return (v as string[]).map((p) => normalize(p));
-}
-
 /** The [sandbox] and [fetch] settings of the user's config (empty when there is no file). */
 export function readUserSandboxConfig(file = userConfigFile()): UserSandboxConfig {
   if (!existsSync(file)) return { allowedPaths: [], fileRoots: [] };
-  let doc: Record<string, unknown>;
+  let doc: UserConfigToml;
   try {
-    doc = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+    // The whole file is checked (core/config/schema.ts): errors name the file and the key.
+    doc = readConfigFile(UserConfigToml, file);
   } catch (e) {
-    throw new HostAccessError(`${file}: ${(e as Error).message}`);
+    throw new HostAccessError((e as Error).message);
   }
-  const sandbox = (doc.sandbox ?? {}) as Record<string, unknown>;
-  const fetch = (doc.fetch ?? {}) as Record<string, unknown>;
-  if (typeof sandbox !== "object" || Array.isArray(sandbox)) throw new HostAccessError(`${file}: [sandbox] must be a table`);
-  if (typeof fetch !== "object" || Array.isArray(fetch)) throw new HostAccessError(`${file}: [fetch] must be a table`);
-  return { allowedPaths: strings(sandbox.allowed_paths, file, "sandbox.allowed_paths"), fileRoots: strings(fetch.file_roots, file, "fetch.file_roots") };
+  return { allowedPaths: (doc.sandbox?.allowed_paths ?? []).map((p) => normalize(p)), fileRoots: (doc.fetch?.file_roots ?? []).map((p) => normalize(p)) };
 }
 
 /** Where `bramble allow-paths` remembers approvals: beside the user's config file. */

@@ -1,9 +1,10 @@
 // bramble.lock: the fixed-output hashes a project has seen. Writers merge under an
 // exclusive lock file and replace the file atomically, so two processes recording at
 // once both keep their entries.
-import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse as parseToml, stringify as stringifyToml, TomlError } from "smol-toml";
+import { stringify as stringifyToml } from "smol-toml";
+import { ConfigError, LockToml, readConfigFile } from "../config/schema.js";
 import { ProjectError } from "./project.js";
 
 export const LOCK_FILE = "bramble.lock";
@@ -15,22 +16,15 @@ export interface LockFile {
 
 export function readLock(root: string): LockFile {
   const file = join(root, LOCK_FILE);
-  const urlhashes = new Map<string, string>();
-  if (!existsSync(file)) return { urlhashes };
-  let doc: Record<string, unknown>;
+  if (!existsSync(file)) return { urlhashes: new Map() };
+  let doc;
   try {
-    doc = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+    doc = readConfigFile(LockToml, file);
   } catch (err) {
-    if (err instanceof TomlError) throw new ProjectError(err.message.split("\n")[0]!, file, err.line, err.column);
+    if (err instanceof ConfigError) throw new ProjectError(`${err.key ? `${err.key} ` : ""}${err.problem}`, file, err.line, err.col);
     throw err;
   }
-  const table = doc.urlhashes ?? {};
-  if (typeof table !== "object" || Array.isArray(table)) throw new ProjectError("[urlhashes] must be a table", file);
-  for (const [k, v] of Object.entries(table as Record<string, unknown>)) {
-    if (typeof v !== "string") throw new ProjectError(`urlhashes."${k}" must be a string`, file);
-    urlhashes.set(k, v);
-  }
-  return { urlhashes };
+  return { urlhashes: new Map(Object.entries(doc.urlhashes ?? {})) };
 }
 
 function sleepSync(ms: number): void {

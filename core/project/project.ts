@@ -1,7 +1,7 @@
 // bramble.toml: finding the project a path belongs to and reading its settings.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { parse as parseToml, TomlError } from "smol-toml";
+import { ConfigError, ProjectToml, readConfigFile } from "../config/schema.js";
 
 export const PROJECT_FILE = "bramble.toml";
 
@@ -55,68 +55,30 @@ export function findProjectRoot(from: string): string {
   }
 }
 
-type Table = Record<string, unknown>;
-
-function expectTable(v: unknown, file: string, field: string): Table {
-  if (v === undefined) return {};
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProjectError(`${field} must be a table`, file);
-  return v as Table;
-}
-
-function expectString(v: unknown, file: string, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== "string") throw new ProjectError(`${field} must be a string`, file);
-  return v;
-}
-
 export function readProject(root: string): Project {
   const file = join(root, PROJECT_FILE);
-  let doc: Table;
+  let doc: ProjectToml;
   try {
-    doc = parseToml(readFileSync(file, "utf8")) as Table;
+    doc = readConfigFile(ProjectToml, file);
   } catch (err) {
-    if (err instanceof TomlError) {
-      const first = err.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
-      throw new ProjectError(first, file, err.line, err.column);
-    }
-    throw new ProjectError(`cannot read: ${(err as Error).message}`, file);
+    if (err instanceof ConfigError) throw new ProjectError(`${err.key ? `${err.key} ` : ""}${err.problem}`, file, err.line, err.col);
+    throw err;
   }
-  const pkg = expectTable(doc.package, file, "[package]");
-  const name = expectString(pkg.name, file, "package.name");
-  if (!name) throw new ProjectError("[package] needs a name", file);
-  const version = expectString(pkg.version, file, "package.version") ?? "0.0.0";
-
   const dependencies = new Map<string, Dependency>();
-  for (const [dep, spec] of Object.entries(expectTable(doc.dependencies, file, "[dependencies]"))) {
+  for (const [dep, spec] of Object.entries(doc.dependencies ?? {})) {
     if (typeof spec === "string") dependencies.set(dep, { name: dep, version: spec });
-    else {
-      const t = expectTable(spec, file, `dependencies.${dep}`);
-      const path = expectString(t.path, file, `dependencies.${dep}.path`);
-      dependencies.set(dep, {
-        name: dep,
-        version: expectString(t.version, file, `dependencies.${dep}.version`),
-        path: path === undefined ? undefined : resolve(root, path),
-      });
-    }
+    else dependencies.set(dep, { name: dep, version: spec.version, path: spec.path === undefined ? undefined : resolve(root, spec.path) });
   }
-
-  const build = expectTable(doc.build, file, "[build]");
-  const rawPaths = doc.sandbox_paths ?? build.sandbox_paths ?? [];
-  if (!Array.isArray(rawPaths) || rawPaths.some((p) => typeof p !== "string" || !p.startsWith("/"))) {
-    throw new ProjectError("sandbox_paths must be a list of absolute paths", file);
-  }
-  const timeout = build.timeout ?? doc.timeout;
-  if (timeout !== undefined && (typeof timeout !== "number" || timeout <= 0)) {
-    throw new ProjectError("build.timeout must be a positive number of seconds", file);
-  }
-
-  const backends: BackendConfig[] = [];
-  for (const [bname, spec] of Object.entries(expectTable(doc.backends, file, "[backends]"))) {
-    const t = expectTable(spec, file, `backends.${bname}`);
-    backends.push({ ...t, name: bname, kind: expectString(t.kind, file, `backends.${bname}.kind`) ?? bname });
-  }
-
-  return { root, name, version, dependencies, sandboxPaths: rawPaths as string[], timeout: timeout as number | undefined, backends };
+  const backends: BackendConfig[] = Object.entries(doc.backends ?? {}).map(([bname, t]) => ({ ...t, name: bname, kind: t.kind ?? bname }));
+  return {
+    root,
+    name: doc.package.name,
+    version: doc.package.version ?? "0.0.0",
+    dependencies,
+    sandboxPaths: doc.sandbox_paths ?? doc.build?.sandbox_paths ?? [],
+    timeout: doc.build?.timeout ?? doc.timeout,
+    backends,
+  };
 }
 
 export function loadProject(from: string): Project {
