@@ -140,6 +140,7 @@ export const requests = {
       keepGoing: z.boolean().optional(),
       keepFailed: z.boolean().optional(),
       keepRemote: z.boolean().optional().describe("leave outputs built on another backend in its store"),
+      remoteCache: z.union([z.string(), z.literal(false)]).optional().describe("a reapi backend whose Action Cache local builds consult and fill"),
       jobs: z.number().int().min(1).max(256).optional(),
       builder: z.string().min(1).max(128).optional(),
       timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),

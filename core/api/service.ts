@@ -264,6 +264,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           keepGoing: p.keepGoing,
           keepFailed: p.keepFailed,
           keepRemote: p.keepRemote,
+          remoteCache: p.remoteCache,
           only: p.only,
           builder: p.builder,
           timeoutMs: (p.timeout ?? project.timeout) ? (p.timeout ?? project.timeout)! * 1000 : undefined,

@@ -13,7 +13,7 @@ import {
   substituteTemplates,
   type Derivation,
 } from "../derivation/derivation.js";
-import { BuildFailure, type Backend } from "../builders/backend.js";
+import { BuildFailure, probeAll, type Backend } from "../builders/backend.js";
 import { lock } from "../store/lock.js";
 import { copyClosure, MissingPathError } from "../store/copy.js";
 import type { PathInfo, Store } from "../store/store.js";
@@ -42,6 +42,8 @@ export interface BuildRequest {
    * instead of copying them back to the local store at the end (like `nix build --store`).
    */
   keepRemote?: boolean;
+  /** the backends of this run (the project's: engine.backendsFor); default the engine's */
+  backends?: Backend[];
   /** a reapi backend whose Action Cache local builds consult and fill (`--remote-cache`); false: none, even if configured */
   remoteCache?: string | false;
   /** refuse impure derivations (those that see host paths) before anything builds: `--pure` */
@@ -105,7 +107,8 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     for (const d of deps(h)) if (!closure.has(d)) stack.push(d);
   }
 
-  const stores = new StoreIndex(engine);
+  const backends = req.backends ?? engine.backends;
+  const stores = new StoreIndex(engine, backends);
   const built = engine.db.drvOutputsMany([...closure]);
   // A registered path that vanished from disk (deleted by hand) is no longer valid.
   const vanished = new Set<string>();
@@ -119,8 +122,14 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   if (vanished.size) engine.db.deletePaths([...vanished]);
   // Not in the local store: built if another backend's store holds every output.
   const elsewhere = [...closure].filter((h) => !built.has(h));
+  const recorded = elsewhere.length ? engine.db.drvOutputsRecorded(elsewhere) : new Map<string, Record<string, string>>();
+  // Ask the network, in parallel and only now (planning itself never waits): the backends this
+  // run is told to use, and those whose stores the DB says hold what is not here.
+  const forced = new Set([req.builder, ...[...closure].map((h) => drvs.get(h)!.builderBackend)].filter((b): b is string => !!b));
+  for (const outs of recorded.values()) for (const n of Object.values(outs)) for (const id of engine.db.storesOf(n)) forced.add(id);
+  await probeAll(backends.filter((b) => forced.has(b.name)));
   if (elsewhere.length) {
-    for (const [h, outs] of engine.db.drvOutputsRecorded(elsewhere)) {
+    for (const [h, outs] of recorded) {
       const names = drvs.get(h)!.outputs.map((o) => outs[o]);
       if (names.every((n) => n !== undefined && stores.holding(n) !== undefined)) built.set(h, outs);
     }
@@ -139,7 +148,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     for (const d of deps(h)) if (closure.has(d)) visit.push(d);
   }
   const cachedNodes = [...closure].filter((h) => built.has(h));
-  const plan = planGraph(engine, new Map([...needed].map((h) => [h, drvs.get(h)!])), { builder: req.builder });
+  const plan = planGraph(backends, new Map([...needed].map((h) => [h, drvs.get(h)!])), { builder: req.builder });
 
   emit({
     type: "run-started",
@@ -316,7 +325,7 @@ async function buildOne(
     if (!n) throw new Error(`${drv.name} needs output ${o} of ${dh}, which is not built`);
     return n;
   };
-  const backend: Backend | undefined = engine.backends.find((b) => b.name === backendName) ?? (backendName === drv.builder ? engine.builtin : undefined);
+  const backend: Backend | undefined = stores.backends.find((b) => b.name === backendName) ?? (backendName === drv.builder ? engine.builtin : undefined);
   if (!backend) return fail(`backend ${backendName} is not available`);
   const dest = backend.store;
   let key: string;
@@ -393,7 +402,7 @@ async function buildOne(
       if (buildLog.write(line)) emit({ type: "log", runId, hash: h, buildId: id, line });
     };
     try {
-      const outcome = await buildWithRemoteCache(engine.backends, backend, {
+      const outcome = await buildWithRemoteCache(stores.backends, backend, {
         buildId: id,
         drvHash: h,
         drv,
@@ -425,7 +434,7 @@ async function buildOne(
         const first = outcome.outputs.get(drv.outputs[0] ?? "out");
         if (first) req.onFixedOutput?.(h, drv, first.hash);
       }
-      return await report(outcome.remote?.cached ? "cached" : "built", names, id, outcome.remote?.cached ? backendName : undefined);
+      return await report(outcome.remote?.cached ? "cached" : "built", names, id, outcome.remote?.cached ? outcome.remote.backend : undefined);
     } catch (e) {
       const f = e instanceof BuildFailure ? e : new BuildFailure(`internal error: ${(e as Error).stack ?? e}`);
       if (f.cancelled || (signal.aborted && f.message === "cancelled")) {
@@ -457,9 +466,12 @@ export class StoreIndex {
   private readonly backendOf = new Map<string, Backend>();
   private readonly usable = new Map<string, boolean>();
 
-  constructor(private readonly engine: Engine) {
+  constructor(
+    private readonly engine: Engine,
+    readonly backends: Backend[],
+  ) {
     this.byId.set(LOCAL_STORE, engine.store);
-    for (const b of engine.backends) {
+    for (const b of backends) {
       if (b.store === engine.store || this.byId.has(b.store.backend)) continue;
       this.byId.set(b.store.backend, b.store);
       this.backendOf.set(b.store.backend, b);

@@ -136,4 +136,33 @@ describe("reapi backend on Buildbarn", () => {
     expect(JSON.parse(info.worker!)).toMatchObject({ pool: "aarch64" });
     engine.close();
   });
+
+  it("is a shared cache: a fresh BRAMBLE_PATH downloads every output of the tree and builds nothing", async () => {
+    const step = bbDrv("cache-step", "mkdir -p $out && echo step > $out/a && ln -s $busybox/bin/sh $out/sh", { env: { PATH: `${ref(busybox)}/bin`, busybox: ref(busybox) } });
+    // a local step after the remote one: uploaded by the local build (remote_cache)
+    const after = { ...local(bbDrv("cache-after", "mkdir -p $out && cat $step/a > $out/b", { env: { PATH: `${ref(busybox)}/bin`, step: ref(step) } })) };
+    const g = graph(busybox, step, after);
+    const first = engineWithReapi({ uploadLocalResults: true });
+    const r1 = await build(first.engine, g, [after]);
+    expect(eventsOf(r1.events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(r1.events, "built").length).toBe(3);
+    expect(eventsOf(r1.events, "log").map((e) => e.line).filter((l) => l.startsWith("bramble: uploaded to the remote cache bb"))).toHaveLength(2);
+
+    const second = engineWithReapi({ uploadLocalResults: true });
+    const r2 = await build(second.engine, g, [after]);
+    expect(eventsOf(r2.events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(r2.events, "built")).toEqual([]);
+    const cached = eventsOf(r2.events, "cached");
+    expect(cached.map((e) => e.remote)).toEqual(["bb", "bb", "bb"]);
+    for (const d of [busybox, step, after]) {
+      const a = r1.result.outputs.get(derivationHash(d))!.out!;
+      const b = r2.result.outputs.get(derivationHash(d))!.out!;
+      expect(b.split("/").pop()).toBe(a.split("/").pop());
+      expect(existsSync(b)).toBe(true);
+    }
+    const out = r2.result.outputs.get(derivationHash(after))!.out!;
+    expect(readFileSync(join(out, "b"), "utf8")).toBe("step\n");
+    first.engine.close();
+    second.engine.close();
+  });
 });

@@ -7,16 +7,18 @@
 // machine's store directory, and are hashed and registered in the local store exactly as a
 // local build's are, so a derivation has the same output names on reapi as on local.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readlinkSync } from "node:fs";
+import { hostname } from "node:os";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { base32, substituteTemplates, type Derivation } from "../../derivation/derivation.js";
 import { CANONICAL_STORE_DIR, hashPart, storeName } from "../../store/layout.js";
 import { copySources } from "../../store/sources.js";
-import { relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
+import { rewriteTree } from "../../store/archive.js";
+import { filesContaining, relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
 import { ReapiClient, ReapiError, digestKey, encodeMessage, type Digest, type ReapiEndpointOptions } from "./client.js";
-import { digestOf, directoryMessage, materializeFile, materializeTree, treeNode, type BlobSet, type TreeNode } from "./merkle.js";
+import { digestOf, directoryMessage, materializeFile, materializeTree, treeNode, treeOf, type BlobSet, type TreeNode } from "./merkle.js";
 
 const V2 = "build.bazel.remote.execution.v2";
 
@@ -32,6 +34,8 @@ export interface ReapiBackendOptions extends ReapiEndpointOptions {
 
 /** What a remote build reports beside its outputs (the app's node panel, the CLI). */
 export interface RemoteActionInfo {
+  /** the reapi backend that ran it or had it cached */
+  backend: string;
   actionDigest: string;
   cached: boolean;
   worker?: string;
@@ -309,6 +313,7 @@ export class ReapiBackend implements Backend {
     const md = r.execution_metadata ?? {};
     type Ts = { seconds?: number; nanos?: number };
     const info: RemoteActionInfo = {
+      backend: this.name,
       actionDigest: ad,
       cached,
       ...(typeof md.worker === "string" && md.worker ? { worker: md.worker } : {}),
@@ -379,6 +384,67 @@ export class ReapiBackend implements Backend {
       } catch (e) {
         throw fail((e as Error).message, 0);
       }
+    } finally {
+      removeTree(stage);
+    }
+  }
+
+  /**
+   * The remote cache for a build on another backend of this machine: if the derivation's
+   * Action is in the Action Cache, its outputs are fetched and registered here ("cached
+   * (remote)"); undefined when it is not (or this backend does not offer the platform).
+   */
+  async fetchCached(job: BuildJob): Promise<(BuildOutcome & { remote: RemoteActionInfo }) | undefined> {
+    if (!this.props[job.drv.platform]) return undefined;
+    const prep = this.prepare(job);
+    const r = await this.client.getActionResult(prep.actionDigest);
+    if (!r || ((r.exit_code as number | undefined) ?? 0) !== 0) return undefined;
+    const ad = digestKey(prep.actionDigest);
+    const md = (r.execution_metadata ?? {}) as { worker?: string };
+    const info: RemoteActionInfo = { backend: this.name, actionDigest: ad, cached: true, ...(md.worker ? { worker: md.worker } : {}) };
+    job.log(`reapi: cached (remote) on ${this.name}: action ${ad}`);
+    await this.emitLogs(job, r);
+    const fail = (msg: string, code: number | null = null) => new BuildFailure(`${this.label}: ${msg} (action ${ad})`, code);
+    const outputs = await this.fetchOutputs(job, prep, r as Parameters<ReapiBackend["fetchOutputs"]>[2], fail);
+    this.actions.set(job.buildId, info);
+    return { outputs, remote: info };
+  }
+
+  /**
+   * Upload a local build's outputs as the ActionResult of the derivation's Action, in the form
+   * a worker would have produced them (canonical store directory, the Action's output names),
+   * so any machine, and this backend's workers, find it in the Action Cache.
+   */
+  async uploadResult(job: BuildJob, outputs: Map<string, PathInfo>): Promise<string | undefined> {
+    if (!this.props[job.drv.platform]) return undefined;
+    const prep = this.prepare(job);
+    const blobs: BlobSet = new Map();
+    for (const k of [digestKey(prep.actionDigest), digestKey(prep.commandDigest)]) blobs.set(k, prep.blobs.get(k)!);
+    const stage = stagingDir(this.store.layout.tmpDir, `reapi-up${job.buildId}`);
+    try {
+      const pairs: [string, string][] = [...outputs].map(([o, i]) => [hashPart(i.name), hashPart(prep.tmpOutputs.get(o)!)]);
+      const result: Record<string, unknown[]> = { output_files: [], output_directories: [], output_symlinks: [] };
+      for (const [o, i] of outputs) {
+        const tmpName = prep.tmpOutputs.get(o)!;
+        const p = join(stage, tmpName);
+        cpSync(this.store.path(i.name), p, { recursive: true, verbatimSymlinks: true });
+        relocate(p, this.store.dir, CANONICAL_STORE_DIR);
+        for (const [from, to] of pairs) {
+          const files = filesContaining(p, from);
+          if (files.length) rewriteTree(p, files, from, to);
+        }
+        const rel = prep.outputPaths.get(o)!;
+        const st = lstatSync(p);
+        if (st.isSymbolicLink()) result.output_symlinks!.push({ path: rel, target: readlinkSync(p) });
+        else if (st.isDirectory()) result.output_directories!.push({ path: rel, tree_digest: treeOf(p, blobs) });
+        else {
+          const node = treeNode(p, blobs) as Extract<TreeNode, { kind: "file" }>;
+          result.output_files!.push({ path: rel, digest: node.digest, is_executable: node.executable });
+        }
+      }
+      await this.uploadMissing(blobs);
+      await this.client.updateActionResult(prep.actionDigest, { ...result, exit_code: 0, execution_metadata: { worker: `bramble (local build on ${hostname()})` } });
+      return digestKey(prep.actionDigest);
     } finally {
       removeTree(stage);
     }

@@ -136,3 +136,41 @@ export async function materializeFile(client: ReapiClient, digest: Digest, exec:
   writeFileSync(dest, data);
   chmodSync(dest, exec ? 0o755 : 0o644);
 }
+
+/**
+ * An output directory as a REAPI Tree (its root and every Directory below it), the way a
+ * worker uploads it, adding the Tree and its files to `blobs`.
+ */
+export function treeOf(path: string, blobs: BlobSet): Digest {
+  const dirBytes = new Map<string, Buffer>();
+  const local: BlobSet = new Map();
+  const root = treeNode(path, local);
+  if (root.kind !== "dir") throw new Error(`${path} is not a directory`);
+  for (const [k, b] of local) {
+    blobs.set(k, b);
+    dirBytes.set(k, b.data());
+  }
+  // Every Directory message reachable from the root (files' blobs are not Directories: walk).
+  const rootBytes = dirBytes.get(digestKey(root.digest))!;
+  const children: Buffer[] = [];
+  const seen = new Set<string>();
+  const walk = (bytes: Buffer) => {
+    const d = decodeMessage<DirMsg>(`${V2}.Directory`, bytes);
+    for (const sub of d.directories ?? []) {
+      const k = digestKey(sub.digest);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const b = dirBytes.get(k)!;
+      children.push(b);
+      walk(b);
+    }
+  };
+  walk(rootBytes);
+  const w = pb().Writer.create();
+  w.uint32((1 << 3) | 2).bytes(rootBytes);
+  for (const c of children) w.uint32((2 << 3) | 2).bytes(c);
+  const tree = Buffer.from(w.finish());
+  const d = digestOf(tree);
+  blobs.set(digestKey(d), { digest: d, data: () => tree });
+  return d;
+}
