@@ -1,12 +1,18 @@
 // Running a process tree with line-buffered output, cancellation and a timeout.
 import { spawn, type ChildProcess } from "node:child_process";
+import { StringDecoder } from "node:string_decoder";
 
-/** Splits a byte stream into lines; a partial last line is flushed at the end. */
+/**
+ * Splits a byte stream into lines; a partial last line is flushed at the end. Bytes are
+ * decoded as UTF-8 by a StringDecoder, which keeps a character split across two chunks
+ * whole (chunk.toString() made two U+FFFD of it).
+ */
 export class LineSplitter {
   private rest = "";
+  private readonly decoder = new StringDecoder("utf8");
   constructor(private readonly onLine: (line: string) => void) {}
   push(chunk: Buffer | string): void {
-    const text = this.rest + chunk.toString();
+    const text = this.rest + (typeof chunk === "string" ? chunk : this.decoder.write(chunk));
     const lines = text.split("\n");
     this.rest = lines.pop()!;
     for (const l of lines) this.onLine(l.endsWith("\r") ? l.slice(0, -1) : l);
@@ -17,6 +23,7 @@ export class LineSplitter {
     }
   }
   end(): void {
+    this.rest += this.decoder.end();
     if (this.rest) this.onLine(this.rest);
     this.rest = "";
   }
