@@ -262,7 +262,13 @@ export class ReapiBackend implements Backend {
     const ad = digestKey(prep.actionDigest);
     const fail = (msg: string, code: number | null = null) => new BuildFailure(`${this.label}: ${msg} (action ${ad})`, code);
     job.log(`reapi: action ${ad} on ${this.client.label}`);
-    let result = await this.client.getActionResult(prep.actionDigest);
+    let result: Record<string, unknown> | undefined;
+    try {
+      result = await this.client.getActionResult(prep.actionDigest);
+    } catch (e) {
+      if (e instanceof ReapiError && e.code === 14) this.probed = { at: Date.now(), available: false, reason: e.message };
+      throw fail(`the Action Cache lookup failed: ${(e as Error).message}`);
+    }
     let cached = !!result && (result.exit_code ?? 0) === 0;
     if (!cached) {
       result = undefined;

@@ -1,0 +1,133 @@
+// Faults on a real Buildbarn cluster: a worker killed mid-action, the scheduler restarted, the
+// CAS losing blobs, an action timing out. Each is retried, or fails naming the backend and
+// the action digest; the local store never holds a half-built output.
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
+import { hostSystem } from "../../core/builders/backend.js";
+import { ReapiBackend } from "../../core/builders/reapi/backend.js";
+import type { Engine } from "../../core/build/engine.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempEngine } from "../engine/helpers.js";
+import { startCluster, X86_64_POOL, type Cluster } from "./cluster.js";
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster({ pools: [X86_64_POOL] });
+});
+afterAll(async () => {
+  await cluster?.stop();
+  cleanupTemps();
+});
+
+function engineWithReapi(): { engine: Engine; reapi: ReapiBackend } {
+  const engine = tempEngine();
+  const reapi = new ReapiBackend(engine.store, { name: "bb", endpoint: cluster.endpoint, platformProperties: cluster.platformProperties });
+  engine.backends.push(reapi);
+  return { engine, reapi };
+}
+
+const busybox = shDrv("busybox", 'mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done');
+
+function bbDrv(name: string, script: string): Derivation {
+  return {
+    name,
+    builder: `${ref(busybox)}/bin/sh`,
+    args: ["-c", script],
+    env: { PATH: `${ref(busybox)}/bin` },
+    outputs: ["out"],
+    network: false,
+    platform: hostSystem(),
+    system: hostSystem(),
+    builderBackend: "bb",
+  };
+}
+
+/** Store entries (valid or not) whose name ends in `-name`. */
+function inStore(engine: Engine, name: string): string[] {
+  return readdirSync(engine.store.dir).filter((e) => e.endsWith(`-${name}`));
+}
+
+const ACTION = /\(action [0-9a-f]{64}\/\d+\)/;
+
+describe("reapi faults on Buildbarn", () => {
+  it("an action over its timeout fails naming the backend and the action digest; nothing is stored", async () => {
+    const slow = bbDrv("slow", "mkdir -p $out; echo started; sleep 30; echo late > $out/x");
+    const { engine } = engineWithReapi();
+    const { events } = await build(engine, graph(busybox, slow), [slow], { timeoutMs: 2_000 });
+    const failed = eventsOf(events, "failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.error).toMatch(/^reapi backend "bb" \(grpc:\/\/127\.0\.0\.1:\d+\): timed out after 2000 ms/);
+    expect(failed[0]!.error).toMatch(ACTION);
+    expect(inStore(engine, "slow")).toEqual([]);
+    engine.close();
+  });
+
+  it("a worker killed mid-action: the action is run again when the worker comes back, and succeeds", async () => {
+    const d = bbDrv("survivor", "mkdir -p $out; sleep 3; echo done > $out/x");
+    const { engine } = engineWithReapi();
+    const run = build(engine, graph(busybox, d), [d]);
+    // wait until the action is executing on the runner (its build directory exists), then kill worker and runner
+    const buildDir = join(cluster.dir, "x86_64", "build");
+    for (let i = 0; i < 200 && !readdirSync(buildDir).length; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.kill("worker-x86_64", "SIGKILL");
+    await cluster.kill("runner-x86_64", "SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    await cluster.start("runner-x86_64");
+    await cluster.start("worker-x86_64");
+    const { result, events } = await run;
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(readFileSync(join(result.outputs.get(derivationHash(d))!.out!, "x"), "utf8")).toBe("done\n");
+    engine.close();
+  }, 150_000);
+
+  it("the scheduler restarted mid-action: the client executes again and succeeds", async () => {
+    const d = bbDrv("rescheduled", "mkdir -p $out; sleep 2; echo done > $out/x");
+    const { engine } = engineWithReapi();
+    const run = build(engine, graph(busybox, d), [d]);
+    const buildDir = join(cluster.dir, "x86_64", "build");
+    for (let i = 0; i < 200 && !readdirSync(buildDir).length; i++) await new Promise((r) => setTimeout(r, 50));
+    await cluster.kill("scheduler", "SIGKILL");
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.start("scheduler");
+    const { result, events } = await run;
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(eventsOf(events, "log").some((e) => /^reapi: attempt 1 failed .*; retrying$/.test(e.line))).toBe(true);
+    expect(readFileSync(join(result.outputs.get(derivationHash(d))!.out!, "x"), "utf8")).toBe("done\n");
+    engine.close();
+  }, 150_000);
+
+  it("blobs gone from the CAS: a cached result whose outputs are lost is a miss, inputs are uploaded again", async () => {
+    const d = bbDrv("lost", "mkdir -p $out; echo kept > $out/x");
+    const first = engineWithReapi();
+    const r1 = await build(first.engine, graph(busybox, d), [d]);
+    expect(eventsOf(r1.events, "failed").map((e) => e.error)).toEqual([]);
+    // the storage loses its whole CAS (the Action Cache stays)
+    await cluster.kill("storage");
+    rmSync(join(cluster.dir, "storage", "cas"), { recursive: true, force: true });
+    await cluster.start("storage");
+    const second = engineWithReapi();
+    const r2 = await build(second.engine, graph(busybox, d), [d]);
+    expect(eventsOf(r2.events, "failed").map((e) => e.error)).toEqual([]);
+    const lines = eventsOf(r2.events, "log").map((e) => e.line);
+    expect(lines.some((l) => l.startsWith("reapi: cached (remote)"))).toBe(false);
+    expect(lines.some((l) => /^reapi: uploaded \d+ blobs$/.test(l))).toBe(true);
+    expect(readFileSync(join(r2.result.outputs.get(derivationHash(d))!.out!, "x"), "utf8")).toBe("kept\n");
+    first.engine.close();
+    second.engine.close();
+  }, 150_000);
+
+  it("an unreachable endpoint fails the build naming the backend and the action", async () => {
+    const engine = tempEngine();
+    engine.backends.push(new ReapiBackend(engine.store, { name: "bb", endpoint: "grpc://127.0.0.1:1", platformProperties: cluster.platformProperties }));
+    const d = bbDrv("nowhere", "mkdir -p $out");
+    const { events } = await build(engine, graph(busybox, d), [d]);
+    const failed = eventsOf(events, "failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.error).toMatch(/^reapi backend "bb" \(grpc:\/\/127\.0\.0\.1:1\): the Action Cache lookup failed: .*UNAVAILABLE/);
+    expect(failed[0]!.error).toMatch(ACTION);
+    expect(inStore(engine, "nowhere")).toEqual([]);
+    engine.close();
+  }, 60_000);
+});
