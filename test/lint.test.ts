@@ -1,0 +1,24 @@
+// `npm run lint` in the test run: biome's linter (biome.json) and knip's unused files and
+// dependencies (knip.json) pass over the whole tree. The formatter's check is
+// `npm run format:check` (see docs/architecture.md, "Lint and format").
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { repo } from "./helpers/cli.js";
+
+function run(bin: string, args: string[]) {
+  const r = spawnSync(join(repo, "node_modules/.bin", bin), args, { cwd: repo, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, output: `${r.stdout}\n${r.stderr}` };
+}
+
+describe("lint", () => {
+  it("biome lint finds no errors", () => {
+    const r = run("biome", ["lint", "--max-diagnostics=50", "."]);
+    expect(r.code, r.output).toBe(0);
+  });
+
+  it("knip finds no unused files or dependencies and no unlisted ones", () => {
+    const r = run("knip", ["--no-progress"]);
+    expect(r.code, r.output).toBe(0);
+  });
+});
