@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // A user config of the tests' own (host paths allowed for fixtures), never the developer's.
-    setupFiles: ["test/helpers/user-config.ts", "test/helpers/mirror-env.ts"],
+    // hermetic-env.ts first: a HOME and XDG dirs of the test process's own.
+    setupFiles: ["test/helpers/hermetic-env.ts", "test/helpers/user-config.ts", "test/helpers/mirror-env.ts"],
     // One loopback Debian mirror for the seed library's .deb files (scripts/setup-seeds.sh fills it).
     globalSetup: ["test/helpers/debian-mirror.ts"],
     testTimeout: 60_000,
