@@ -8,6 +8,7 @@ import { readLogChunk } from "../store/logs.js";
 import { isStoreName } from "../store/layout.js";
 import type { Store } from "../store/store.js";
 import { copyClosure } from "../store/copy.js";
+import { storeAdd } from "../build/store-add.js";
 
 /** Bad arguments: exit code 2 (the CLI maps every CommanderError to 2). */
 class UsageError extends CommanderError {
@@ -187,6 +188,18 @@ export function registerEngineCommands(program: Command): void {
     );
 
   const store = program.command("store").description("the local store");
+  store
+    .command("add")
+    .description("add a file or directory to the store, content-addressed; print its hash and how to pin it")
+    .argument("<path>", "a file (an archive is unpacked) or a directory (copied, symlinks kept)")
+    .action((path: string) =>
+      withEngine(async (engine) => {
+        const r = await storeAdd(engine, path);
+        console.log(`${r.hash}  ${r.path}`);
+        console.log(`pin it in a .bramble file:  ${r.pin}`);
+        console.log(`or in bramble.lock [urlhashes]:  ${r.lockLine}`);
+      })(),
+    );
   store
     .command("path")
     .description("print the store directory, or the output paths of a derivation")
