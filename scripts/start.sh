@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# `npm start`: set up what is missing, build, and serve the app on the bundled example.
+# `npm start`: build and serve the app on the bundled example. Installs nothing: that is
+# `npm run setup` (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+if [ ! -d node_modules ]; then
+  echo "node_modules is missing: run npm run setup first (it installs what this machine lacks)" >&2
+  exit 1
+fi
 node scripts/build.mjs
 # The seed library's .deb files come from the loopback mirror setup filled (docs/seeds.md),
 # unless this user points mirror://debian/ elsewhere.
