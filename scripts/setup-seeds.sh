@@ -7,6 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIRROR_DIR="${BRAMBLE_DEBIAN_DIR:-/var/cache/bramble/debian}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# The packers test/engine/fetch.test.ts makes its archive fixtures with (the engine uses none).
+fixture_tools=()
+for t in zip:zip zstd:zstd xz:xz-utils; do command -v "${t%%:*}" >/dev/null || fixture_tools+=("${t#*:}"); done
+if [ ${#fixture_tools[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${fixture_tools[@]}" >/dev/null
+fi
 
 mapfile -t paths < <(grep -rhoE 'pool/main/[a-z0-9]+/[^/" ]+/[^/" ]+\.deb' lib --include='*.bramble' | sort -u)
 missing=()
@@ -16,8 +26,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # Foreign architectures the pins name (arm64 busybox for an aarch64 userland).
 for p in "${missing[@]}"; do
   arch="${p##*_}"; arch="${arch%.deb}"

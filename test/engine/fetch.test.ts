@@ -1,7 +1,7 @@
 // Fixed-output built-ins: fetch_url over http and file URLs (archives unpacked safely) and
 // fetch_git from a local repository; the output hash is checked, recorded when absent.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -186,6 +186,93 @@ describe("fetch_git", () => {
     const bad = { ...mk("src-first", first), outputHash: `sha256:${"2".repeat(52)}` };
     const r2 = await build(engine, graph(bad), [bad], { projectRoot: project });
     expect(eventsOf(r2.events, "failed")[0]!.error).toContain(hash);
+    engine.close();
+  });
+});
+
+describe("fetch_url unpacking every archive kind, in-process", () => {
+  let dir = "";
+  beforeAll(() => {
+    // One tree (with a symlink) packed five ways; a Debian package; made with the host's
+    // packers (scripts/setup-seeds.sh installs zip and zstd): the code under test uses none.
+    dir = join(files, "kinds");
+    mkdirSync(join(dir, "pkg-2.0", "bin"), { recursive: true });
+    writeFileSync(join(dir, "pkg-2.0", "README"), "two\n");
+    writeFileSync(join(dir, "pkg-2.0", "bin", "run"), "#!/bin/sh\necho run\n", { mode: 0o755 });
+    symlinkSync("bin/run", join(dir, "pkg-2.0", "link"));
+    const sh = (cmd: string) => execFileSync("sh", ["-c", cmd], { cwd: dir, stdio: "pipe" });
+    sh("tar -cf pkg-2.0.tar pkg-2.0 && tar -czf pkg-2.0.tar.gz pkg-2.0 && tar -cJf pkg-2.0.tar.xz pkg-2.0");
+    sh("tar -cf - pkg-2.0 | zstd -q -o pkg-2.0.tar.zst && zip -q -r -y pkg-2.0.zip pkg-2.0");
+    for (const [name, body] of [["tool", "tool"], ["other", "other"]] as const) {
+      const root = join(dir, `${name}-deb`);
+      mkdirSync(join(root, "DEBIAN"), { recursive: true });
+      mkdirSync(join(root, "usr", "bin"), { recursive: true });
+      mkdirSync(join(root, "etc"), { recursive: true });
+      writeFileSync(join(root, "DEBIAN", "control"), `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n`);
+      writeFileSync(join(root, "usr", "bin", name), `#!/bin/sh\necho ${body}\n`, { mode: 0o755 });
+      symlinkSync(`/usr/bin/${name}`, join(root, "etc", `${name}-alt`));
+      sh(`dpkg-deb --root-owner-group -Zxz -b ${name}-deb ${name}_1.0_all.deb >/dev/null`);
+    }
+  });
+
+  afterEach(() => {
+    delete process.env.BRAMBLE_MIRROR_TESTS;
+  });
+
+  it("gives one tree, one store path, for tar, tar.gz, tar.xz, tar.zst and zip (top directory stripped, symlink kept)", async () => {
+    const engine = tempEngine();
+    const kinds = ["tar", "tar.gz", "tar.xz", "tar.zst", "zip"].map((k) => fetchUrl("pkg", `${base}/kinds/pkg-2.0.${k}`));
+    const r = await build(engine, graph(...kinds), kinds);
+    expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+    const outs = kinds.map((d) => r.result.outputs.get(derivationHash(d))!.out!);
+    expect(new Set(outs).size).toBe(1);
+    const out = outs[0]!;
+    expect(readdirSync(out).sort()).toEqual(["README", "bin", "link"]);
+    expect(readlinkSync(join(out, "link"))).toBe("bin/run");
+    expect(statSync(join(out, "bin", "run")).mode & 0o111).not.toBe(0);
+    engine.close();
+  });
+
+  it("unpacks a .deb's data (not its control files), keeping an absolute symlink as it is", async () => {
+    const engine = tempEngine();
+    const d = fetchUrl("tool", `${base}/kinds/tool_1.0_all.deb`);
+    const r = await build(engine, graph(d), [d]);
+    expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+    const out = r.result.outputs.get(derivationHash(d))!.out!;
+    expect(readdirSync(out).sort()).toEqual(["etc", "usr"]);
+    expect(readFileSync(join(out, "usr", "bin", "tool"), "utf8")).toBe("#!/bin/sh\necho tool\n");
+    expect(readlinkSync(join(out, "etc", "tool-alt"))).toBe("/usr/bin/tool");
+    engine.close();
+  });
+
+  it("fetches mirror://<name>/ from the base the user configured, which is not in the derivation", async () => {
+    const engine = tempEngine();
+    process.env.BRAMBLE_MIRROR_TESTS = `${base}/kinds`;
+    const d = fetchUrl("tool", "mirror://tests/tool_1.0_all.deb");
+    const r = await build(engine, graph(d), [d]);
+    expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+    expect(requests).toContain("/kinds/tool_1.0_all.deb");
+    expect(JSON.stringify(d)).not.toContain("127.0.0.1");
+    const logs = eventsOf(r.events, "log").map((e) => e.line);
+    expect(logs).toContain(`fetching mirror://tests/tool_1.0_all.deb from ${base}/kinds/tool_1.0_all.deb`);
+    engine.close();
+  });
+
+  it("says which setting is missing for a mirror nobody configured", async () => {
+    const engine = tempEngine();
+    const d = fetchUrl("x", "mirror://nowhere/x.deb");
+    const r = await build(engine, graph(d), [d]);
+    expect(eventsOf(r.events, "failed")[0]!.error).toMatch(/no mirror is configured for mirror:\/\/nowhere\/ \(set BRAMBLE_MIRROR_NOWHERE, or \[mirrors\] nowhere = /);
+    engine.close();
+  });
+
+  it("unpacks several .debs into one tree, one fixed output", async () => {
+    const engine = tempEngine();
+    const d: Derivation = { ...fetchUrl("both", ""), env: { urls: `${base}/kinds/tool_1.0_all.deb\n${base}/kinds/other_1.0_all.deb` } };
+    const r = await build(engine, graph(d), [d]);
+    expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+    const out = r.result.outputs.get(derivationHash(d))!.out!;
+    expect(readdirSync(join(out, "usr", "bin")).sort()).toEqual(["other", "tool"]);
     engine.close();
   });
 });
