@@ -10,7 +10,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const CONFIG_DIR = join(here, "buildbarn", "config");
+/** The Jsonnet configs, found from test/reapi/ or from a bundle in dist/bench/. */
+export const CONFIG_DIR = [join(here, "buildbarn", "config"), join(here, "../../test/reapi/buildbarn/config")].find((d) => existsSync(d)) ?? join(here, "buildbarn", "config");
 export const BIN_DIR = process.env.BUILDBARN_BIN ?? "/opt/bramble/buildbarn/bin";
 
 /** A worker pool: the system it builds for and the ISA platform property it announces. */

@@ -4,6 +4,7 @@
 // Uploads and downloads are batched (FindMissingBlobs, BatchUpdateBlobs, BatchReadBlobs) and
 // blobs larger than a batch go through ByteStream in chunks.
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as Grpc from "@grpc/grpc-js";
@@ -287,6 +288,8 @@ export class ReapiClient {
       );
       let done = false;
       const onAbort = () => call.cancel();
+      // One run's signal is shared by every action in flight (actions_in_flight, 64 by default).
+      if (opts.signal) setMaxListeners(0, opts.signal);
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       call.on("data", (o: Obj) => {
         const meta = o.metadata as { type_url?: string; value?: Uint8Array } | undefined;
@@ -296,6 +299,7 @@ export class ReapiClient {
         }
         if (!o.done) return;
         done = true;
+        opts.signal?.removeEventListener("abort", onAbort);
         const err = o.error as { code?: number; message?: string } | undefined;
         if (err?.code) return reject(new ReapiError(`${this.label}: Execute: ${grpcLib().status[err.code] ?? err.code}: ${err.message ?? ""}`, err.code));
         const resp = o.response as { value?: Uint8Array } | undefined;
