@@ -1,6 +1,7 @@
 // Builds everything a checkout runs: the CLI bundle, Electron main + preload, the renderer.
 import { build } from "esbuild";
-import { existsSync } from "node:fs";
+import { existsSync, renameSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -49,10 +50,21 @@ const lazyPackages = {
 
 if (!only || only === "cli") {
   await build({ ...common, entryPoints: [join(root, "core/cli/main.ts")], outfile: join(root, "dist/cli.mjs"), format: "esm", plugins: [lazyPackages] });
+  // The sandbox's store-view helper (core/builders/store-view.ts), when there is a C compiler;
+  // static if the C library allows. Without it the sandbox uses the helper's perl version.
+  const helperSrc = join(root, "core/builders/store-view-helper.c");
+  const helperOut = join(root, "dist/store-view-helper");
+  if (process.platform === "linux" && (!existsSync(helperOut) || statSync(helperSrc).mtimeMs > statSync(helperOut).mtimeMs)) {
+    const cc = (args) => spawnSync("cc", ["-O2", "-Wall", ...args, "-o", `${helperOut}.tmp`, helperSrc], { stdio: ["ignore", "ignore", "pipe"] });
+    const r = cc(["-static"]).status === 0 ? { status: 0 } : cc([]);
+    if (r.status === 0) renameSync(`${helperOut}.tmp`, helperOut);
+    else console.warn("build: no C compiler for dist/store-view-helper; the sandbox will use its perl helper");
+  }
   // What bin/bramble.mjs runs for --version and starlark: no service, store or DB to load.
   await build({ ...common, entryPoints: [join(root, "core/cli/fast.ts")], outfile: join(root, "dist/fast.mjs"), format: "esm", minify: true });
-  // The evaluation worker of `bramble serve` and of the app's service process.
+  // The evaluation and output-hashing workers of `bramble serve` and of the app's service process.
   await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
+  await build({ ...common, entryPoints: [join(root, "core/store/hash-worker.ts")], outfile: join(root, "dist/hash-worker.mjs"), format: "esm" });
 }
 if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))) {
   await build({ ...common, entryPoints: [join(root, "electron/main.ts")], outfile: join(root, "dist/electron/main.mjs"), format: "esm", external: ["electron"] });
@@ -60,6 +72,7 @@ if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))
   await build({ ...common, entryPoints: [join(root, "electron/service-process.ts")], outfile: join(root, "dist/electron/service.mjs"), format: "esm", external: ["electron"] });
   if (only === "electron") {
     await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
+    await build({ ...common, entryPoints: [join(root, "core/store/hash-worker.ts")], outfile: join(root, "dist/hash-worker.mjs"), format: "esm" });
   }
   // A sandboxed preload cannot be an ES module.
   await build({ ...common, entryPoints: [join(root, "electron/preload.ts")], outfile: join(root, "dist/electron/preload.cjs"), format: "cjs", external: ["electron"] });

@@ -14,13 +14,14 @@
 // by nobody on disk; sealing the output (core/store/seal.ts) gives it back to the store's user
 // before it is hashed.
 //
-// The idmapped mount is made by a small helper (perl, essential on Debian) in a private mount
+// The idmapped mount is made by a small helper (store-view-helper.c, else perl) in a private mount
 // namespace of its own, which then execs the sandbox: nothing is mounted on the host and
 // nothing needs unmounting. It needs root; elsewhere (rootless bramble, an old kernel, a
 // filesystem without idmapped mounts) the sandbox binds each input instead, as before.
 import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { removeTree } from "../store/store.js";
 
 /** unshare(2) by architecture (the newer mount syscalls share one number everywhere). */
@@ -56,6 +57,22 @@ exec { $cmd[0] } @cmd or fail("exec $cmd[0]");
 `;
 }
 
+/**
+ * The helper's argv prefix: dist/store-view-helper (core/builders/store-view-helper.c, built by
+ * scripts/build.mjs when there is a C compiler; it starts in a fraction of perl's time) or the
+ * perl script. BRAMBLE_STORE_VIEW_HELPER=perl chooses the script.
+ */
+function helperPrefix(): string[] {
+  if (process.env.BRAMBLE_STORE_VIEW_HELPER !== "perl") {
+    const here = dirname(fileURLToPath(import.meta.url));
+    for (const dir of [here, join(here, ".."), join(here, "../../dist")]) {
+      const p = join(dir, "store-view-helper");
+      if (existsSync(p)) return [p];
+    }
+  }
+  return [PERL, "-e", helperScript(UNSHARE[process.arch]!)];
+}
+
 const probed = new Map<string, boolean>();
 
 /**
@@ -64,14 +81,16 @@ const probed = new Map<string, boolean>();
  */
 export function storeViewAvailable(tmpDir: string): boolean {
   if (process.env.BRAMBLE_STORE_VIEW === "0") return false;
-  const known = probed.get(tmpDir);
+  const key = `${tmpDir}\0${helperPrefix()[0]}`;
+  const known = probed.get(key);
   if (known !== undefined) return known;
   let ok = false;
   if (process.platform === "linux" && process.getuid?.() === 0 && UNSHARE[process.arch] && existsSync(PERL)) {
     const dir = join(tmpDir, `${process.pid}-view-probe`);
     try {
       mkdirSync(dir, { recursive: true });
-      const r = spawnSync(PERL, ["-e", helperScript(UNSHARE[process.arch]!), dir, "/bin/sh", "-c", ":"], { stdio: "ignore", timeout: 10_000 });
+      const [cmd, ...pre] = helperPrefix();
+      const r = spawnSync(cmd!, [...pre, dir, "/bin/sh", "-c", ":"], { stdio: "ignore", timeout: 10_000 });
       ok = r.status === 0;
     } catch {
       ok = false;
@@ -79,13 +98,13 @@ export function storeViewAvailable(tmpDir: string): boolean {
       removeTree(dir);
     }
   }
-  probed.set(tmpDir, ok);
+  probed.set(key, ok);
   return ok;
 }
 
 /** `argv` run with `view` idmapped (root↔nobody) over itself, in a private mount namespace. */
 export function storeViewArgv(view: string, argv: string[]): string[] {
-  return [PERL, "-e", helperScript(UNSHARE[process.arch]!), view, ...argv];
+  return [...helperPrefix(), view, ...argv];
 }
 
 /** Views kept for the next build, by store directory; the views builds are using now. */

@@ -1,11 +1,13 @@
 // The store view (core/builders/store-view.ts): a build's input closure through one idmapped
 // directory of hard links instead of one bind mount per store path (issue 17).
+import { spawnSync } from "node:child_process";
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { bwrapArgv } from "../../core/builders/sandbox.js";
-import { dropStoreViews, linkStoreView, storeViewAvailable } from "../../core/builders/store-view.js";
+import { dropStoreViews, linkStoreView, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
+import { repo } from "../helpers/cli.js";
 import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
 
 afterEach(cleanupTemps);
@@ -38,6 +40,29 @@ describe("store view", () => {
     expect(lstatSync(join(view, "ccc-root-link")).isSymbolicLink()).toBe(true);
     expect(statSync(view).mode & 0o7777).toBe(0o1777);
   });
+
+  for (const helper of ["compiled", "perl"]) {
+    it(`shows the view's files as nobody's inside, and only inside (${helper} helper)`, () => {
+      const view = join(tempDir(), "view");
+      mkdirSync(view);
+      writeFileSync(join(view, "f"), "x\n");
+      const saved = process.env.BRAMBLE_STORE_VIEW_HELPER;
+      process.env.BRAMBLE_STORE_VIEW_HELPER = helper === "perl" ? "perl" : "";
+      try {
+        const argv = storeViewArgv(view, ["/bin/sh", "-c", `stat -c %u:%g ${view}/f; grep -c ' ${view} ' /proc/self/mountinfo`]);
+        expect(argv[0]).toBe(helper === "perl" ? "/usr/bin/perl" : join(repo, "dist/store-view-helper"));
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("65534:65534\n1\n");
+      } finally {
+        if (saved === undefined) delete process.env.BRAMBLE_STORE_VIEW_HELPER;
+        else process.env.BRAMBLE_STORE_VIEW_HELPER = saved;
+      }
+      // The host sees the file as it is, and no mount of the view.
+      expect(statSync(join(view, "f")).uid).toBe(process.getuid!());
+      expect(readFileSync("/proc/self/mountinfo", "utf8").includes(` ${view} `)).toBe(false);
+    });
+  }
 
   it("mounts as much for 5,000 inputs as for one", () => {
     const spec = (n: number) => ({
@@ -80,7 +105,7 @@ describe("store view", () => {
     const user = shDrv("user", script, { env: { PATH: "/usr/bin:/bin", file: ref(file), rootlink: ref(loop) } });
     await build(engine, graph(dir, file), [file], { jobs: 1 });
     const r = await build(engine, graph(dir, file, loop, stranger, user), [user, stranger], { jobs: 1 });
-    expect(r.result.status).toBe("built");
+    expect(r.result.status, JSON.stringify(r.events.filter((e) => e.type === "failed"))).toBe("built");
     const out = r.result.outputs.get(derivationHash(user))!.out!;
     const dirOut = r.result.outputs.get(derivationHash(dir))!.out!;
     expect(readFileSync(join(out, "seen"), "utf8")).toBe(`inner\na file naming ${dirOut}\n/\n`);
