@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { BackendInfo } from "../model/types.js";
-import { isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
+import { expectedOutputHash, isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
 import { copySources } from "../store/sources.js";
 import { hashPart } from "../store/layout.js";
 import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
@@ -202,7 +202,7 @@ export class LocalBackend implements Backend {
         tmpPath: p,
         name: outputName(drv, o),
         tmpHash: hashPart(name),
-        expectHash: o === drv.outputs[0] ? drv.outputHash : undefined,
+        expectHash: expectedOutputHash(drv, o),
       });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { substituteTemplates, type Derivation } from "../derivation/derivation.js";
+import { expectedOutputHash, substituteTemplates, type Derivation } from "../derivation/derivation.js";
 import { hashPart } from "../store/layout.js";
 import { RemoteStoreError, type RemoteStore } from "../store/remote-store.js";
 import { copySources } from "../store/sources.js";
@@ -135,7 +135,7 @@ export async function ingestOutputs(
         throw new BuildFailure(`${label}: builder did not create output ${o} ($${o})`, 0);
       }
       makeWritable(p);
-      pending.push({ output: o, tmpPath: p, name: outputName(job.drv, o), tmpHash: hashPart(name), expectHash: o === job.drv.outputs[0] ? job.drv.outputHash : undefined });
+      pending.push({ output: o, tmpPath: p, name: outputName(job.drv, o), tmpHash: hashPart(name), expectHash: expectedOutputHash(job.drv, o) });
     }
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
     // Hashed and renamed here, exactly as a local build's outputs; valid there, recorded here.

@@ -35,6 +35,8 @@ export interface Derivation {
   builderBackend?: string;
   /** fixed-output derivations: the expected output hash ("sha256:<base32>") */
   outputHash?: string;
+  /** fixed-output derivations with several outputs: output name → its expected hash (every output checked) */
+  outputHashes?: Record<string, string>;
   /**
    * Host paths the user allowed this derivation to see (a project's sandbox_paths), each with
    * the identity of what it held at evaluation (core/builders/host-access.ts). Present means
@@ -114,6 +116,7 @@ export function derivationJSON(drv: Derivation): string {
   if (drv.name !== "") parts.push(`"name":${q(drv.name)}`);
   if (drv.network) parts.push(`"network":true`);
   if (drv.outputHash) parts.push(`"outputHash":${q(drv.outputHash)}`);
+  if (drv.outputHashes && Object.keys(drv.outputHashes).length > 0) parts.push(`"outputHashes":${canonicalJSON(drv.outputHashes)}`);
   if (drv.outputs.length > 0) parts.push(`"outputs":[${drv.outputs.map((o) => q(o)).join(",")}]`);
   if (drv.platform !== "") parts.push(`"platform":${q(drv.platform)}`);
   if (drv.sources) {
@@ -129,7 +132,13 @@ export function derivationHash(drv: Derivation): string {
 }
 
 export function isFixedOutput(drv: Derivation): boolean {
-  return drv.builder === "fetch_url" || drv.builder === "fetch_git" || drv.outputHash !== undefined;
+  return drv.builder === "fetch_url" || drv.builder === "fetch_git" || drv.outputHash !== undefined || drv.outputHashes !== undefined;
+}
+
+/** The hash an output of a fixed-output derivation must have: each of several outputs has its own. */
+export function expectedOutputHash(drv: Derivation, output: string): string | undefined {
+  if (drv.outputHashes) return drv.outputHashes[output];
+  return output === drv.outputs[0] ? drv.outputHash : undefined;
 }
 
 /** A derivation that sees host paths: its output depends on more than its hash's inputs. */

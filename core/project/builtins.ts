@@ -123,10 +123,24 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
       sys !== undefined && sys !== None ? "system" : "target",
       optString("derivation", "system", sys) ?? optString("derivation", "target", target) ?? drvPlatform,
     );
-    const outputHash = optString("derivation", "hash", hash);
-    if (outputHash !== undefined && !HASH_RE.test(outputHash)) fail(`derivation: hash ${JSON.stringify(outputHash)} is not a sha256 hash`);
+    // A fixed output: hash = "sha256:..." for one output, or a dict naming every output's hash.
+    const hashes = hash !== undefined && hash !== None && typeof hash !== "string" ? stringDict("derivation", "hash", hash) : undefined;
+    const outputHash = hashes ? undefined : optString("derivation", "hash", hash);
+    for (const h of outputHash !== undefined ? [outputHash] : Object.values(hashes ?? {})) {
+      if (!HASH_RE.test(h)) fail(`derivation: hash ${JSON.stringify(h)} is not a sha256 hash`);
+    }
+    if (outputHash !== undefined && drvOutputs.length > 1) {
+      fail(`derivation: a fixed-output derivation with several outputs needs a hash for each: hash = {${drvOutputs.map((o) => `"${o}": "sha256:..."`).join(", ")}}`);
+    }
+    if (hashes) {
+      const named = Object.keys(hashes);
+      const missing = drvOutputs.filter((o) => !named.includes(o));
+      const unknown = named.filter((o) => !drvOutputs.includes(o));
+      if (missing.length) fail(`derivation: hash has no entry for output ${missing.map((o) => JSON.stringify(o)).join(", ")} (every output of a fixed-output derivation is checked)`);
+      if (unknown.length) fail(`derivation: hash names ${unknown.map((o) => JSON.stringify(o)).join(", ")}, which is not an output (outputs: ${drvOutputs.join(", ")})`);
+    }
     const wantsNetwork = optBool("derivation", "network", network);
-    if (wantsNetwork && outputHash === undefined) {
+    if (wantsNetwork && outputHash === undefined && hashes === undefined) {
       fail("derivation: network=True needs hash= (only fixed-output derivations may use the network)");
     }
     const drvEnv = stringDict("derivation", "env", env);
@@ -146,6 +160,7 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     const forced = optString("derivation", "builder_backend", backend);
     if (forced !== undefined) drv.builderBackend = forced;
     if (outputHash !== undefined) drv.outputHash = outputHash;
+    if (hashes) drv.outputHashes = hashes;
     if (ctx.hostPaths) drv.hostPaths = ctx.hostPaths;
     return register(thread, drv);
   });

@@ -11,7 +11,7 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readlinkSync } from "node:fs"
 import { hostname } from "node:os";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { base32, substituteTemplates, type Derivation } from "../../derivation/derivation.js";
+import { base32, expectedOutputHash, substituteTemplates, type Derivation } from "../../derivation/derivation.js";
 import { CANONICAL_STORE_DIR, hashPart, storeName } from "../../store/layout.js";
 import { copySources } from "../../store/sources.js";
 import { rewriteTree } from "../../store/archive.js";
@@ -382,7 +382,7 @@ export class ReapiBackend implements Backend {
           throw fail(`fetching output ${o} from the CAS failed: ${(e as Error).message}`, 0);
         }
         relocate(dest, CANONICAL_STORE_DIR, this.store.dir);
-        pending.push({ output: o, tmpPath: dest, name: outputName(job.drv, o), tmpHash: hashPart(tmpName), expectHash: o === job.drv.outputs[0] ? job.drv.outputHash : undefined });
+        pending.push({ output: o, tmpPath: dest, name: outputName(job.drv, o), tmpHash: hashPart(tmpName), expectHash: expectedOutputHash(job.drv, o) });
       }
       const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
       try {
