@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { workerEvaluator } from "../core/api/evaluator.js";
 import { createService, firstModuleArg, moduleInfos } from "../core/api/service.js";
 import { loadProject } from "../core/project/project.js";
+import { useHashWorkers } from "../core/store/hash-pool.js";
 import { makeInvokeHandler } from "./ipc.js";
 import { serveOverPort, type ToService } from "./service-link.js";
 
@@ -35,6 +36,8 @@ function defaultProject(args: string[]): { project?: string; moduleArg?: string 
 
 const { project, moduleArg } = defaultProject(process.argv.slice(2));
 const worker = join(here, "..", "eval-worker.mjs");
+const hasher = join(here, "..", "hash-worker.mjs");
+if (existsSync(hasher)) useHashWorkers(hasher);
 const host = createService({
   defaultProject: project,
   defaultModuleArg: moduleArg,

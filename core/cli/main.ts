@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph, Params } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { workerEvaluator } from "../api/evaluator.js";
+import { useHashWorkers } from "../store/hash-pool.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
@@ -58,10 +59,10 @@ function staticDir(): string {
   return join(here, "renderer");
 }
 
-/** dist/eval-worker.mjs, beside the bundled CLI, if it is built. */
-function evalWorkerScript(): string | undefined {
+/** A worker script (dist/eval-worker.mjs, dist/hash-worker.mjs) beside the bundled CLI, if it is built. */
+function workerScript(name: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, "eval-worker.mjs"), join(here, "../../dist/eval-worker.mjs")]) {
+  for (const candidate of [join(here, name), join(here, "../../dist", name)]) {
     if (existsSync(candidate)) return candidate;
   }
   return undefined;
@@ -497,12 +498,14 @@ export function makeProgram(): Command {
         console.error(`warning: binding ${flags.host} exposes the build service beyond this machine; anyone with the token can run builds`);
       }
       if (flags.token !== undefined && !/^[0-9a-f]{16,}$/.test(flags.token)) throw new ExitError("--token must be at least 16 hex digits", 2);
-      // Evaluations run in worker threads, so one client's slow project never stalls another.
-      const worker = evalWorkerScript();
+      // Evaluations and output hashing run in worker threads, so one client's slow project or
+      // large output never stalls another.
+      const worker = workerScript("eval-worker.mjs");
       if (!worker) console.error("note: dist/eval-worker.mjs is missing (run npm run build); evaluating on the server's own thread");
       const host = createService({
         defaultProject: defaultProject ?? undefined,
         defaultModuleArg: defaultModuleArg ?? undefined,
+      useHashWorkers(workerScript("hash-worker.mjs"));
         evaluator: worker ? workerEvaluator(worker) : undefined,
       });
       const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });

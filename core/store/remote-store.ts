@@ -234,7 +234,7 @@ export class RemoteStore implements Store {
    */
   async add(pending: PendingOutput[], opts: AddOptions & { alsoRemove?: string[] }): Promise<Map<string, PathInfo>> {
     const from = opts.builtFor ?? this.dir;
-    const { infos, finals } = prepareOutputs(pending, opts.candidates, opts.deriver, from);
+    const { infos, finals } = await prepareOutputs(pending, opts.candidates, opts.deriver, from);
     const stage = stagingDir(this.opts.local.tmpDir, "add");
     try {
       for (const { p, final } of finals) {

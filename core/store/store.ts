@@ -3,6 +3,7 @@
 // the store directory, read-only. Also what every store shares for adding built trees
 // (prepareOutputs: hash, name, rewrite, canonicalize) and moving them (relocate).
 import { createHash, randomBytes } from "node:crypto";
+import { hashTreeOffThread } from "./hash-pool.js";
 import {
   chmodSync,
   existsSync,
@@ -106,26 +107,28 @@ function isDanglingLink(p: string): boolean {
  * rewrite their temporary hash parts in place and canonicalize them. Nothing is moved: a
  * store moves them in (LocalStore.addOutputs), or a remote build uploads them to its store.
  */
-export function prepareOutputs(
+export async function prepareOutputs(
   pending: PendingOutput[],
   candidates: Map<string, string>,
   deriver: string | null,
   storeDir: string,
-): { infos: Map<string, PathInfo>; finals: { p: PendingOutput; final: string }[] } {
+): Promise<{ infos: Map<string, PathInfo>; finals: { p: PendingOutput; final: string }[] }> {
   const infos = new Map<string, PathInfo>();
   const finals: { p: PendingOutput; final: string }[] = [];
   // Sibling outputs of one build may refer to each other: while one is hashed, each
   // sibling's hash part stands as a placeholder named after its output.
   const siblingsOf = (p: PendingOutput) =>
     new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
-  const trees = pending.map((p) => {
+  const trees = [];
+  for (const p of pending) {
     const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
     killPoint("hash");
-    const tree = hashTree(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
+    // In a worker thread under `bramble serve` and in the app (hash-pool.ts).
+    const tree = await hashTreeOffThread(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
     const hash = formatHash(tree.digest);
     if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
-    return { p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) };
-  });
+    trees.push({ p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) });
+  }
   const finalOf = new Map(trees.filter((t) => t.p.tmpHash).map((t) => [t.p.tmpHash!, t.finalHash] as const));
   for (const { p, tree, hash, finalHash } of trees) {
     const final = storeName(finalHash, p.name);
@@ -345,7 +348,7 @@ export class LocalStore implements Store {
     deriver: string | null,
     register: (infos: Map<string, PathInfo>) => void,
   ): Promise<Map<string, PathInfo>> {
-    const { infos, finals } = prepareOutputs(pending, candidates, deriver, this.dir);
+    const { infos, finals } = await prepareOutputs(pending, candidates, deriver, this.dir);
     const held: (() => void)[] = [];
     const locked = new Set<string>();
     try {

@@ -9,7 +9,7 @@ export const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const cli = join(repo, "dist/cli.mjs");
 
 export function ensureCli(): void {
-  if (existsSync(cli) && existsSync(join(repo, "dist/eval-worker.mjs"))) return;
+  if (["dist/cli.mjs", "dist/eval-worker.mjs", "dist/hash-worker.mjs"].every((f) => existsSync(join(repo, f)))) return;
   const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
   if (r.status !== 0) throw new Error("building the CLI failed");
 }
