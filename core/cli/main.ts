@@ -502,10 +502,10 @@ export function makeProgram(): Command {
       // large output never stalls another.
       const worker = workerScript("eval-worker.mjs");
       if (!worker) console.error("note: dist/eval-worker.mjs is missing (run npm run build); evaluating on the server's own thread");
+      useHashWorkers(workerScript("hash-worker.mjs"));
       const host = createService({
         defaultProject: defaultProject ?? undefined,
         defaultModuleArg: defaultModuleArg ?? undefined,
-      useHashWorkers(workerScript("hash-worker.mjs"));
         evaluator: worker ? workerEvaluator(worker) : undefined,
       });
       const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });
