@@ -59,7 +59,7 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   // Fresh /proc, /dev and /tmp first, so binds below /tmp (a store under /tmp) stay visible.
   // /tmp is memory: capped, so a builder filling it gets ENOSPC instead of exhausting the host.
   a.push("--proc", "/proc", "--dev", "/dev", "--size", String(sandboxTmpSize()), "--tmpfs", "/tmp");
-  for (const p of spec.sandboxPaths) {
+  for (const p of new Set(spec.sandboxPaths)) {
     if (p.startsWith(spec.storeDir) || p === BUILD_DIR || p === "/proc" || p === "/dev" || p === "/tmp") continue;
     a.push(...roBindNoFollow(p, true));
   }
