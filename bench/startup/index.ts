@@ -1,10 +1,11 @@
-// `npm run bench -- startup [--runs 9]`: how long `bramble` takes to start and answer, per
+// `npm run bench -- startup [--runs 9] [--program-runs 3]`: how long `bramble` takes to start and answer, per
 // verb, beside `node -e 0` (Node's own start-up) and python3 -c pass, as whole processes
 // alternated round by round; medians. `--version` and `starlark` take bin/bramble.mjs's fast
 // path (dist/fast.mjs); the other verbs load the CLI bundle (`--help` runs no command, so it
 // is pure start-up). Issue 17 asks for under 60 ms for `--version` and a one-line starlark file.
+// Then the six bench/starlark programs as whole processes, bramble starlark against python3.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listFlag } from "../build/dag.js";
@@ -45,11 +46,41 @@ export async function run(args: string[] = []): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const base = median(times.get("node -e 0")!);
   console.log(`median of ${runs} alternated runs (ms); "over node" subtracts node -e 0`);
   for (const [label] of cases) {
     const m = median(times.get(label)!);
     console.log(`${label.padEnd(40)} ${m.toFixed(1).padStart(7)} ms${label.startsWith("bramble") || label.startsWith("dist") ? `   over node ${(m - base).toFixed(1).padStart(6)} ms` : ""}`);
+  }
+  const programRuns = Number(listFlag(args, "program-runs", ["3"])[0]);
+  if (programRuns > 0) programs(bin, programRuns);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The six programs of bench/starlark as whole processes: `bramble starlark FILE` against
+ * `python3 FILE` (they are valid Python), alternated run by run, medians (issue 17 point 6).
+ */
+function programs(bin: string, runs: number): void {
+  const dir = join(root, "bench/starlark");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".star")).sort();
+  console.log(`\nthe bench/starlark programs as whole processes, median of ${runs} alternated runs (ms)`);
+  console.log(`${"program".padEnd(16)} ${"bramble".padStart(8)} ${"python3".padStart(8)}  bramble/python3`);
+  for (const f of files) {
+    const ours: number[] = [];
+    const py: number[] = [];
+    let outs: [string, string] = ["", ""];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      const a = spawnSync(process.execPath, [bin, "starlark", join(dir, f)], { encoding: "utf8" });
+      ours.push(performance.now() - t0);
+      const t1 = performance.now();
+      const b = spawnSync("/usr/bin/python3", [join(dir, f)], { encoding: "utf8" });
+      py.push(performance.now() - t1);
+      outs = [a.stdout, b.stdout];
+    }
+    const same = outs[0] === outs[1] ? "" : "  (outputs differ)";
+    console.log(`${f.replace(/\.star$/, "").padEnd(16)} ${median(ours).toFixed(0).padStart(8)} ${median(py).toFixed(0).padStart(8)}  ${(median(ours) / median(py)).toFixed(2)}×${same}`);
   }
 }
