@@ -253,7 +253,8 @@ const builtinList: Builtin[] = [
     if (args.length === 0 && kw.length === 0) return 0;
     if (baseV !== null) {
       if (typeof x !== "string") throw err("int: can't convert non-string with explicit base");
-      if (typeof baseV !== "number" || (baseV !== 0 && (baseV < 2 || baseV > 36))) throw err("int: base must be an integer >= 2 && <= 36");
+      if (typeof baseV !== "number") throw err(`int: for base, got ${typeName(baseV)}, want int`);
+      if (baseV !== 0 && (baseV < 2 || baseV > 36)) throw err("int: base must be an integer >= 2 && <= 36");
       const v = parseInt_(x, baseV);
       if (v === undefined) throw err(`int: invalid literal with base ${baseV}: ${x}`);
       return v;
@@ -270,7 +271,7 @@ const builtinList: Builtin[] = [
       if (v === undefined) throw err(`int: invalid literal with base 10: ${x}`);
       return v;
     }
-    throw err(`int: got ${typeName(x)}, want int, float, string or bool`);
+    throw err(`int: cannot convert ${typeName(x)} to int`);
   }),
   b("len", (_th, args, kw) => {
     const x = one("len", args, kw);
@@ -310,9 +311,10 @@ const builtinList: Builtin[] = [
   }),
   b("range", (_th, args, kw) => {
     positional("range", args, kw, 1, 3);
-    for (const a of args) {
-      if (typeof a !== "number") throw err(typeof a === "bigint" ? "range: integer too large" : `range: got ${typeName(a)}, want int`);
-    }
+    args.forEach((a, i) => {
+      if (typeof a === "bigint") throw err(a >= -(2n ** 63n) && a < 2n ** 63n ? "range: integer too large" : `range: for parameter ${i + 1}: ${a} out of range`);
+      if (typeof a !== "number") throw err(`range: for parameter ${i + 1}: got ${typeName(a)}, want int`);
+    });
     const nums = args as number[];
     let start = 0, stop: number, step = 1;
     if (nums.length === 1) stop = nums[0];
@@ -332,7 +334,14 @@ const builtinList: Builtin[] = [
     const [x, key, reverse] = unpackArgs("sorted", args, kw, "iterable", "key?", "reverse?");
     const xs = iterValues(x);
     if (xs === undefined) throw err(`sorted: for parameter iterable: got ${typeName(x)}, want iterable`);
-    return new List(sortValues(th, xs, key, wantBool("sorted", "reverse", reverse, false, kw)));
+    const rev = wantBool("sorted", "reverse", reverse, false, kw);
+    try {
+      return new List(sortValues(th, xs, key, rev));
+    } catch (e) {
+      // starlark-go returns a comparison's error as it is, without "sorted: "
+      if (e instanceof StarlarkError && !e.located) e.bare = true;
+      throw e;
+    }
   }),
   b("str", (_th, args, kw) => {
     if (args.length === 1 && kw.length === 0) {

@@ -10,6 +10,7 @@
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, setIndex, unary } from "./ops.js";
 import { formatOne, parseFormat, percentFormat } from "./string.js";
+import type { Method } from "./string.js";
 import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import { Frame } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
@@ -316,6 +317,34 @@ const H = {
       return callValue(fr.th, f, a, NO_KWARGS);
     } catch (ex) {
       throw locate(fr, pos, ex, calleeName(f));
+    }
+  },
+  /** recv's method name (a method table entry) or attribute, before the arguments are evaluated */
+  mlook(fr: Frame, recv: Value, name: string, namePos: Position): Method | Value {
+    const ms = methodsOf(recv);
+    if (ms !== undefined) {
+      const m = ms[name];
+      if (m !== undefined) return m;
+    }
+    try {
+      return getAttr(recv, name);
+    } catch (ex) {
+      throw locate(fr, namePos, ex);
+    }
+  },
+  mcall(fr: Frame, recv: Value, m: Method | Value, a: Value[], pos: Position): Value {
+    fr.callPos = pos;
+    if (typeof m === "function") {
+      try {
+        return m(fr.th, recv, a, NO_KWARGS);
+      } catch (ex) {
+        throw locate(fr, pos, ex);
+      }
+    }
+    try {
+      return callValue(fr.th, m, a, NO_KWARGS);
+    } catch (ex) {
+      throw locate(fr, pos, ex, calleeName(m));
     }
   },
   attr(fr: Frame, recv: Value, name: string, pos: Position): Value {
@@ -714,9 +743,12 @@ class Gen {
           }
         }
         if (fn.kind === "Dot") {
+          // x.f(args): the receiver, then its method f (an error if it has none), then the
+          // arguments, as starlark-go evaluates them
+          const t = this.temp();
           const recv = this.expr(fn.x);
           const args = e.args.map((a) => this.expr(a.value)).join(", ");
-          return `H.meth(fr, ${recv}, ${JSON.stringify(fn.name)}, [${args}], ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
+          return `H.mcall(fr, ${t} = ${recv}, H.mlook(fr, ${t}, ${JSON.stringify(fn.name)}, ${this.p(fn.namePos)}), [${args}], ${this.p(e.lparen)})`;
         }
         const f = this.expr(fn);
         const args = e.args.map((a) => this.expr(a.value)).join(", ");

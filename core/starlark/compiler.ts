@@ -1036,26 +1036,27 @@ export class Compiler {
         const es = args.map((a) => this.expr(a.value));
         const n = es.length;
         return (fr) => {
+          // the receiver, its method (or an error), then the arguments, as starlark-go
           const recv = recvE(fr);
+          const ms = methodsOf(recv);
+          const m = ms !== undefined ? ms[name] : undefined;
+          let f: Value = null;
+          if (m === undefined) {
+            try {
+              f = getAttr(recv, name);
+            } catch (ex) {
+              throw locate(fr, namePos, ex);
+            }
+          }
           const a = new Array<Value>(n);
           for (let i = 0; i < n; i++) a[i] = es[i](fr);
           fr.callPos = pos;
-          const ms = methodsOf(recv);
-          if (ms !== undefined) {
-            const m = ms[name];
-            if (m !== undefined) {
-              try {
-                return m(fr.th, recv, a, NO_KWARGS);
-              } catch (ex) {
-                throw locate(fr, pos, ex);
-              }
+          if (m !== undefined) {
+            try {
+              return m(fr.th, recv, a, NO_KWARGS);
+            } catch (ex) {
+              throw locate(fr, pos, ex);
             }
-          }
-          let f: Value;
-          try {
-            f = getAttr(recv, name);
-          } catch (ex) {
-            throw locate(fr, namePos, ex);
           }
           try {
             return callValue(fr.th, f, a, NO_KWARGS);

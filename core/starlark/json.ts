@@ -72,86 +72,120 @@ function nested(e: unknown, prefix: string): unknown {
   return e;
 }
 
+/** Go's %q of a byte: 'x', with Go's escapes. */
+function goQuoteByte(c: string | undefined): string {
+  if (c === undefined) return "'\\x00'";
+  const esc: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "'": "\\'", "\\": "\\\\" };
+  if (esc[c]) return `'${esc[c]}'`;
+  const n = c.charCodeAt(0);
+  if (n < 0x20 || n === 0x7f) return `'\\x${n.toString(16).padStart(2, "0")}'`;
+  return `'${c}'`;
+}
+
+/** json.decode, as starlark-go's decoder (its structure and its errors). */
 class Decoder {
   i = 0;
-  depth = 0;
   constructor(readonly s: string) {}
   fail(msg: string): never {
     throw err(`json.decode: at offset ${this.i}, ${msg}`);
   }
-  ws(): void {
+  next(): string {
     while (this.i < this.s.length && " \t\r\n".includes(this.s[this.i])) this.i++;
+    if (this.i >= this.s.length) this.fail("unexpected end of file");
+    return this.s[this.i];
   }
   value(): Value {
-    this.ws();
-    if (this.i >= this.s.length) this.fail("unexpected end of file");
-    const c = this.s[this.i];
-    if (c === "{") {
-      ++this.depth;
-      this.i++;
-      const d = new Dict();
-      this.ws();
-      if (this.s[this.i] === "}") { this.i++; this.depth--; return d; }
-      for (;;) {
-        this.ws();
-        if (this.s[this.i] !== '"') this.fail("got " + (this.s[this.i] ?? "end of file") + ", want string");
-        const k = this.string();
-        this.ws();
-        if (this.s[this.i] !== ":") this.fail("after object key, got " + (this.s[this.i] ?? "end of file") + ", want ':'");
+    const s = this.s;
+    let b = this.next();
+    switch (b) {
+      case '"': {
+        let safe = true, closed = false, j = this.i + 1;
+        for (; j < s.length; j++) {
+          const c = s[j];
+          if (c === "\\") { safe = false; j++; }
+          else if (c === '"') { closed = true; j++; break; }
+          else if (c.charCodeAt(0) >= 0x80 || c.charCodeAt(0) < 0x20) safe = false;
+        }
+        if (!closed) this.fail("unclosed string literal");
+        const r = s.slice(this.i, j);
+        this.i = j;
+        if (safe) return r.slice(1, -1);
+        try {
+          return JSON.parse(r) as string;
+        } catch {
+          this.fail(`invalid string literal ${r}`);
+        }
+      }
+      // eslint-disable-next-line no-fallthrough
+      case "n": if (s.startsWith("null", this.i)) { this.i += 4; return null; } break;
+      case "t": if (s.startsWith("true", this.i)) { this.i += 4; return true; } break;
+      case "f": if (s.startsWith("false", this.i)) { this.i += 5; return false; } break;
+      case "[": {
+        const elems: Value[] = [];
         this.i++;
-        d.set(k, this.value());
-        this.ws();
-        if (this.s[this.i] === ",") { this.i++; continue; }
-        if (this.s[this.i] === "}") { this.i++; this.depth--; return d; }
-        this.fail("in object, got " + (this.s[this.i] ?? "end of file") + ", want ',' or '}'");
+        b = this.next();
+        if (b !== "]") {
+          for (;;) {
+            elems.push(this.value());
+            b = this.next();
+            if (b !== ",") {
+              if (b !== "]") this.fail(`got ${goQuoteByte(b)}, want ',' or ']'`);
+              break;
+            }
+            this.i++;
+          }
+        }
+        this.i++;
+        return new List(elems);
       }
-    }
-    if (c === "[") {
-      ++this.depth;
-      this.i++;
-      const out: Value[] = [];
-      this.ws();
-      if (this.s[this.i] === "]") { this.i++; this.depth--; return new List(out); }
-      for (;;) {
-        out.push(this.value());
-        this.ws();
-        if (this.s[this.i] === ",") { this.i++; continue; }
-        if (this.s[this.i] === "]") { this.i++; this.depth--; return new List(out); }
-        this.fail("in array, got " + (this.s[this.i] ?? "end of file") + ", want ',' or ']'");
+      case "{": {
+        const d = new Dict();
+        this.i++;
+        b = this.next();
+        if (b !== "}") {
+          for (;;) {
+            const key = this.value();
+            if (typeof key !== "string") this.fail(`got ${typeName(key)} for object key, want string`);
+            b = this.next();
+            if (b !== ":") this.fail(`after object key, got ${goQuoteByte(b)}, want ':' `);
+            this.i++;
+            d.set(key, this.value());
+            b = this.next();
+            if (b !== ",") {
+              if (b !== "}") this.fail(`in object, got ${goQuoteByte(b)}, want ',' or '}'`);
+              break;
+            }
+            this.i++;
+          }
+        }
+        this.i++;
+        return d;
       }
+      default:
+        if ((b >= "0" && b <= "9") || b === "-") {
+          let float = false, j = this.i + 1;
+          for (; j < s.length; j++) {
+            const c = s[j];
+            if (c >= "0" && c <= "9") continue;
+            if (c === "." || c === "e" || c === "E" || c === "+" || c === "-") float = true;
+            else break;
+          }
+          const num = s.slice(this.i, j);
+          this.i = j;
+          const digits = num[0] === "-" ? num.slice(1) : num;
+          if (digits === "" || (digits[0] === "0" && digits.length > 1 && digits[1] >= "0" && digits[1] <= "9")) this.fail(`invalid number: ${num}`);
+          if (float) {
+            if (!/^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(num)) this.fail(`invalid number: ${num}`);
+            return new Float(Number(num));
+          }
+          if (!/^-?\d+$/.test(num)) this.fail(`invalid number: ${num}`);
+          return normInt(BigInt(num));
+        }
     }
-    if (c === '"') return this.string();
-    for (const [lit, v] of [["null", null], ["true", true], ["false", false]] as [string, Value][]) {
-      if (this.s.startsWith(lit, this.i)) { this.i += lit.length; return v; }
-    }
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.s.slice(this.i));
-    if (m && m[0] !== "" && m[0] !== "-") {
-      this.i += m[0].length;
-      if (m[2] || m[3]) return new Float(Number(m[0]));
-      return normInt(BigInt(m[0]));
-    }
-    this.fail(`unexpected character ${JSON.stringify(c)}`);
+    this.fail(`unexpected character ${goQuoteByte(b)}`);
   }
-  string(): string {
-    const start = this.i;
-    this.i++;
-    let simple = true;
-    while (this.i < this.s.length && this.s[this.i] !== '"') {
-      const c = this.s.charCodeAt(this.i);
-      if (c < 0x20) this.fail("control character in string");
-      if (c === 0x5c) { simple = false; this.i++; }
-      this.i++;
-    }
-    if (this.i >= this.s.length) this.fail("unexpected end of file in string");
-    this.i++;
-    const raw = this.s.slice(start, this.i);
-    if (simple) return raw.slice(1, -1);
-    try {
-      return JSON.parse(raw) as string;
-    } catch {
-      this.i = start;
-      this.fail("invalid string escape");
-    }
+  ws(): void {
+    while (this.i < this.s.length && " \t\r\n".includes(this.s[this.i])) this.i++;
   }
 }
 
@@ -159,7 +193,7 @@ export function decode(s: string): Value {
   const d = new Decoder(s);
   const v = d.value();
   d.ws();
-  if (d.i < s.length) d.fail(`unexpected character ${JSON.stringify(s[d.i])} after value`);
+  if (d.i < s.length) d.fail(`unexpected character ${goQuoteByte(s[d.i])} after value`);
   return v;
 }
 

@@ -3,7 +3,7 @@ import { StarlarkError } from "./errors.js";
 import type { Method } from "./string.js";
 import { positional, unpackArgs } from "./unpack.js";
 import {
-  Dict, List, StarSet, Tuple, Value, equals, err, mustIterate, repr, typeName, HashTable,
+  Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate, repr, typeName, HashTable,
 } from "./values.js";
 
 function listIndex(name: string, l: List, v: Value, allowEnd: boolean): number {
@@ -80,7 +80,8 @@ export function dictUpdate(name: string, d: HashTable, args: Value[], kw: [strin
     const x = args[0];
     if (x instanceof Dict) for (const [k, v] of x.entries()) d.set(k, v);
     else {
-      const items = mustIterate(x, name);
+      const items = iterValues(x);
+      if (items === undefined) throw err(`${name}: got ${typeName(x)}, want iterable`);
       items.forEach((item, i) => {
         const pair = item instanceof Tuple || item instanceof List ? item.elems : undefined;
         if (!pair) throw err(`${name}: dictionary update sequence element #${i} is not iterable (${typeName(item)})`);

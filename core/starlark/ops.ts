@@ -21,8 +21,10 @@ function floatMod(x: number, y: number): number {
 }
 
 function repeat<T>(xs: T[], n: number | bigint): T[] {
-  if (typeof n === "bigint" || n * xs.length > MAX_REPEAT) {
-    if (xs.length === 0 || n <= 0) return [];
+  if (xs.length === 0) return [];
+  if (typeof n === "bigint" || n > 2147483647 || n < -2147483648) throw err(`repeat count ${n} too large`);
+  if (n * xs.length > MAX_REPEAT) {
+    if (n <= 0) return [];
     throw err(`excessive repeat (${xs.length} * ${n} elements)`);
   }
   const out: T[] = [];
@@ -31,8 +33,10 @@ function repeat<T>(xs: T[], n: number | bigint): T[] {
 }
 
 function repeatStr(s: string, n: number | bigint): string {
-  if (n <= 0 || s === "") return "";
-  if (typeof n === "bigint" || s.length * n > MAX_REPEAT) throw err(`excessive repeat (${s.length} * ${n} elements)`);
+  if (s === "") return "";
+  if (typeof n === "bigint" || n > 2147483647 || n < -2147483648) throw err(`repeat count ${n} too large`);
+  if (n <= 0) return "";
+  if (s.length * n > MAX_REPEAT) throw err(`excessive repeat (${s.length} * ${n} elements)`);
   return s.repeat(n);
 }
 
@@ -95,7 +99,7 @@ export function binary(op: string, x: Value, y: Value): Value {
       if ((typeof x === "number" || typeof x === "bigint") && (typeof y === "number" || typeof y === "bigint")) return intFloorDiv(x, y);
       if (isNum(x) && isNum(y)) {
         const d = toFloat(y);
-        if (d === 0) throw err("floating-point division by zero");
+        if (d === 0) throw err("floored division by zero");
         return new Float(Math.floor(toFloat(x) / d));
       }
       break;
@@ -117,7 +121,12 @@ export function binary(op: string, x: Value, y: Value): Value {
       }
       break;
     case "<<": case ">>":
-      if ((typeof x === "number" || typeof x === "bigint") && (typeof y === "number" || typeof y === "bigint")) return intBitwise(op, x, y);
+      if (typeof x === "number" || typeof x === "bigint") {
+        // starlark-go: the count must be an int that fits in 32 bits
+        if (typeof y !== "number" && typeof y !== "bigint") throw err(`got ${typeName(y)}, want int`);
+        if (typeof y === "bigint" || y < -2147483648 || y > 2147483647) throw err(`${y} out of range`);
+        return intBitwise(op, x, y);
+      }
       break;
     case "==": return equals(x, y);
     case "!=": return !equals(x, y);
@@ -178,14 +187,14 @@ export function unary(op: string, x: Value): Value {
       if (typeof x === "number" || typeof x === "bigint") return normInt(-big(x) - 1n);
       break;
   }
-  throw err(`unknown unary op: ${op}${typeName(x)}`);
+  throw err(`unknown unary op: ${op} ${typeName(x)}`);
 }
 
 // ---------------------------------------------------------------- indexing
 
 function checkIndex(x: Value, i: Value, n: number): number {
-  if (typeof i !== "number") {
-    if (typeof i === "bigint") throw err(`index ${i} out of range [${-n}:${n - 1}]`);
+  if (typeof i !== "number" || i < -2147483648 || i > 2147483647) {
+    if (typeof i === "bigint" || typeof i === "number") throw err(`${typeName(x)} index: ${i} out of range`);
     throw err(`${typeName(x)} index: got ${typeName(i)}, want int`);
   }
   const j = i < 0 ? i + n : i;

@@ -24,8 +24,9 @@ function indices(name: string, n: number, start: Value | undefined, end: Value |
   return [conv(start, 0, "start"), conv(end, n, "end")];
 }
 
-function wantStr(name: string, v: Value): string {
-  if (typeof v !== "string") throw err(`${name}: got ${typeName(v)}, want string`);
+/** A positional string argument (the nth, from 1), worded as starlark-go's UnpackPositionalArgs. */
+function wantStr(name: string, v: Value, n = 1): string {
+  if (typeof v !== "string") throw err(`${name}: for parameter ${n}: got ${typeName(v)}, want string`);
   return v;
 }
 
@@ -83,8 +84,10 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
     if (sep === null) return new List(splitWhitespace(s));
   }
   const [sepV, maxV] = kw.length === 0 && args.length <= 2 ? [args[0] ?? null, args[1] ?? null] : unpackArgs(name, args, kw, "sep?", "maxsplit?");
-  let max = maxV === null ? -1 : (maxV as number);
-  if (typeof max !== "number") throw err(`${name}: for parameter maxsplit: got ${typeName(maxV)}, want int`);
+  // maxsplit is a Go int (64 bits) in starlark-go
+  let max = maxV === null ? -1 : typeof maxV === "bigint" && maxV >= -(2n ** 63n) && maxV < 2n ** 63n ? Number(maxV) : (maxV as number);
+  if (typeof max === "bigint") throw err(`${name}: for parameter 2: ${max} out of range`);
+  if (typeof max !== "number") throw err(`${name}: for parameter 2: got ${typeName(maxV)}, want int`);
   if (max < 0) max = Infinity;
   const out: string[] = [];
   if (sepV === null) {
@@ -115,8 +118,10 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
     }
     return new List(out);
   }
-  const sep = wantStr(name, sepV);
-  if (sep === "") throw err(`${name}: empty separator`);
+  // starlark-go words these as "split" for rsplit too
+  if (typeof sepV !== "string") throw err(`split: got ${typeName(sepV)} for separator, want string`);
+  const sep = sepV;
+  if (sep === "") throw err("split: empty separator");
   if (max === Infinity) return new List(splitAll(s, sep));
   if (!right) {
     let i = 0;
@@ -179,9 +184,11 @@ function prefixTest(name: string, s: string, args: Value[], kw: [string, Value][
   const [a, b] = indices(name, s.length, args[1], args[2]);
   const t = s.slice(a, b);
   const x = args[0];
+  if (typeof x !== "string" && !(x instanceof Tuple)) throw err(`${name}: got ${typeName(x)}, want string or tuple of string`);
   const cands = x instanceof Tuple ? x.elems : [x];
-  for (const c of cands) {
-    if (typeof c !== "string") throw err(`${name}: got ${typeName(c)}, want string`);
+  for (let i = 0; i < cands.length; i++) {
+    const c = cands[i];
+    if (typeof c !== "string") throw err(`${name}: want string, got ${typeName(c)}, for element ${i}`);
     if (suffix ? t.endsWith(c) : t.startsWith(c)) return true;
   }
   return false;
@@ -320,7 +327,7 @@ export const stringMethods: Record<string, Method> = {
       return joinStrings(el as string[], s);
     }
     const xs = it instanceof List || it instanceof Tuple ? it.elems : iterValues(it);
-    if (xs === undefined) throw err(`join: got ${typeName(it)}, want iterable`);
+    if (xs === undefined) throw err(`join: for parameter 1: got ${typeName(it)}, want iterable`);
     for (let i = 0; i < xs.length; i++) {
       if (typeof xs[i] !== "string") throw err(`join: in list, want string, got ${typeName(xs[i])}`);
     }
@@ -373,7 +380,7 @@ export const stringMethods: Record<string, Method> = {
   },
   replace(_th, s: string, args, kw) {
     positional("replace", args, kw, 2, 3);
-    const old = wantStr("replace", args[0]), nu = wantStr("replace", args[1]);
+    const old = wantStr("replace", args[0]), nu = wantStr("replace", args[1], 2);
     let count = args[2] === undefined || args[2] === null ? -1 : args[2];
     if (typeof count !== "number") throw err(`replace: for parameter count: got ${typeName(count)}, want int`);
     if (count < 0) return s.replaceAll(old, () => nu); // a function: no "$&" patterns

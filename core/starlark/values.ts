@@ -669,7 +669,7 @@ export function intMul(x: number | bigint, y: number | bigint): number | bigint 
   return normInt(big(x) * big(y));
 }
 export function intFloorDiv(x: number | bigint, y: number | bigint): number | bigint {
-  if (y === 0 || y === 0n) throw err("integer division by zero");
+  if (y === 0 || y === 0n) throw err("floored division by zero");
   if (typeof x === "number" && typeof y === "number") {
     const q = Math.floor(x / y);
     // exact for safe integers unless rounding in x / y crossed an integer boundary
@@ -1101,7 +1101,7 @@ export function iterValues(v: Value): Value[] | undefined {
 
 export function mustIterate(v: Value, what?: string): Value[] {
   const xs = iterValues(v);
-  if (xs === undefined) throw err(what ? `${what}: got ${typeName(v)}, want iterable` : `${typeName(v)} value is not iterable`);
+  if (xs === undefined) throw err(what ? `${what}: for parameter 1: got ${typeName(v)}, want iterable` : `${typeName(v)} value is not iterable`);
   return xs;
 }
 

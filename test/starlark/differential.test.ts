@@ -87,7 +87,10 @@ describe("differential test against starlark-go " + VERSION, () => {
       ends[want.end]++;
       if (want.out !== got.out || want.end !== got.end) {
         mismatches.push(`program ${i}:\n${programs[i]}starlark-go: ${want.end} ${JSON.stringify(want.out)} ${want.msg}\nours:        ${got.end} ${JSON.stringify(got.out)} ${got.msg}`);
-      } else if (want.msg !== got.msg) wording++;
+      } else if (want.msg !== got.msg) {
+        wording++;
+        if (process.env.DIFF_DUMP) console.log(`WORDING\t${want.msg}\t${got.msg}`);
+      }
     }
     console.log(`differential: ${PROGRAMS} programs: ${ends.ok} ran to the end, ${ends.runtime} failed at run time, ${ends.static} statically; ${mismatches.length} differ; ${wording} errors worded differently`);
     if (process.env.DIFF_DUMP) for (const m of mismatches) console.log(m + "\n");
