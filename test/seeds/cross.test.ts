@@ -1,6 +1,7 @@
 // examples/cross on the seed library's C toolchain: built natively, cross-compiled for
-// aarch64-linux and run there on qemu with aarch64 busybox, with no host path at all; and the
-// same output bytes from two BRAMBLE_PATHs while a different (fake) host gcc is visible.
+// aarch64-linux and run there on qemu with aarch64 busybox, with no host path at all, each
+// passing --check; and the same output bytes from two BRAMBLE_PATHs while a different (fake)
+// host gcc is visible.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,6 +52,10 @@ describe("examples/cross on the seed library", () => {
       expect(elf(join(out["hello-c"]!, "bin/hello"))).toEqual({ machine: 0x3e, interpreter: false });
       expect(readFileSync(join(out["hello-c-run"]!, "greeting.txt"), "utf8")).toBe("Hello from x86_64-linux\n");
       expect(readFileSync(join(out["hello-c-run"]!, "uname.txt"), "utf8")).toBe("x86_64\n");
+      // Reproducible: the toolchain, the program and its run built again in a fresh store.
+      const check = bramble(["build", "./examples/cross:all", "--check"], { home, timeoutMs: BUILD_MS });
+      expect(check.stdout + check.stderr).toContain("check: 4 derivations built again, every output identical");
+      expect(check.code).toBe(0);
     },
     BUILD_MS,
   );
@@ -73,6 +78,10 @@ describe("examples/cross on the seed library", () => {
       expect(elf(join(out["hello-c"]!, "bin/hello"))).toEqual({ machine: 0xb7, interpreter: false });
       expect(readFileSync(join(out["hello-c-run"]!, "greeting.txt"), "utf8")).toBe("Hello from aarch64-linux\n");
       expect(readFileSync(join(out["hello-c-run"]!, "uname.txt"), "utf8")).toBe("aarch64\n");
+      // cc-aarch64-linux, aarch64 busybox, the x86_64 busybox the compile runs in, hello-c, its run.
+      const check = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--check"], { home, timeoutMs: BUILD_MS });
+      expect(check.stdout + check.stderr).toContain("check: 5 derivations built again, every output identical");
+      expect(check.code).toBe(0);
     },
     BUILD_MS,
   );
