@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# bubblewrap: the sandbox. chromium: the UI tests. gcc and the aarch64 cross compiler:
-# examples/cross. git: fetch_git. The backends' own needs: scripts/setup-backends.sh.
+# bubblewrap: the sandbox. chromium: the UI tests. gcc and the aarch64 cross compiler: no
+# example uses them any more (examples/cross builds with the seed library's lib/cc.bramble);
+# test/seeds binds a fake over them to show a build never sees the host's, and the reapi test
+# still compiles its tools with them. git: fetch_git. The backends' own needs: scripts/setup-backends.sh.
 APT_PACKAGES=(bubblewrap chromium fonts-liberation git gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross procps)
 
 missing=()
