@@ -57,8 +57,14 @@ export function inlineEvaluator(): Evaluator {
 export type WorkerRequest = { id: number; req: EvalRequest; cancel: SharedArrayBuffer };
 export type WorkerReply = { id: number; ok: true; evaluation: Evaluation } | { id: number; ok: false; error: ApiError };
 
-/** How long a cancelled or over-time worker gets to stop by itself before it is terminated. */
+/** How long a cancelled worker gets to stop by itself before it is terminated. */
 const GRACE_MS = 2_000;
+/**
+ * Past its time budget, a worker stops itself at the line it is on (its clock starts when it
+ * begins, after the thread's start-up); it is terminated only if it is still running this
+ * much later (stuck outside Starlark, e.g. in a system call).
+ */
+const DEADLINE_SLACK_MS = 10_000;
 
 /**
  * A pool of evaluation workers running `script` (dist/eval-worker.mjs). Idle workers are
@@ -119,7 +125,7 @@ export function workerEvaluator(script: string | URL, opts: { keep?: number } = 
         };
         const deadline = setTimeout(
           () => stopHard(`evaluation stopped: it ran longer than its time budget of ${req.limits.timeoutMs / 1000} s`),
-          req.limits.timeoutMs,
+          req.limits.timeoutMs + DEADLINE_SLACK_MS,
         );
         const onMessage = (m: WorkerReply) => {
           if (m.id !== id) return;

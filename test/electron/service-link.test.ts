@@ -1,7 +1,8 @@
 // Electron main relays to the service's utility process: both ends of the link, joined by a
 // real MessageChannel (structured clone, as between Electron's processes). Electron's
 // binary is not needed: the link is the same code with a different port underneath.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,6 +12,17 @@ import { serveOverPort, serviceRelay, type FromService, type ToService } from ".
 import { freshHome, repo } from "../helpers/cli.js";
 
 const hello = join(repo, "examples/hello");
+
+/** A project of two /bin/sh derivations (the tests' user config allows their host paths). */
+function twoStepProject(): string {
+  const dir = mkdtempSync(join(tmpdir(), "bramble-relay-"));
+  writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "relay"\nversion = "0.1.0"\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
+  writeFileSync(
+    join(dir, "default.bramble"),
+    'def default():\n    a = derivation(name = "first", builder = "/bin/sh", args = ["-c", "echo one > $out"])\n    return derivation(name = "second", builder = "/bin/sh", args = ["-c", "cat " + a.out + " > $out"])\n',
+  );
+  return dir;
+}
 
 function port<In, Out>(p: MessagePort) {
   return { postMessage: (m: Out) => p.postMessage(m), onMessage: (l: (m: In) => void) => p.on("message", l) };
@@ -46,7 +58,7 @@ describe("the relay between Electron main and the service process", () => {
         if (e.type === "run-finished") resolve();
       }),
     );
-    const started = await relay.invoke("build.start", { project: hello, moduleArg: ".:default" });
+    const started = await relay.invoke("build.start", { project: twoStepProject(), moduleArg: ".:default" });
     expect(started).toMatchObject({ ok: true, result: { total: 2 } });
     await finished;
     const runId = (started as { result: { runId: string } }).result.runId;
