@@ -3,10 +3,12 @@
 // passing --check; and the same output bytes from two BRAMBLE_PATHs while a different (fake)
 // host gcc is visible.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createContext, evaluate } from "../../core/project/evaluate.js";
+import { readProject } from "../../core/project/project.js";
 import { bramble, cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
 
 // Content-addressed output names: the same on every machine and under every BRAMBLE_PATH,
@@ -130,4 +132,37 @@ echo "host gcc: $(gcc --version)"
     },
     2 * BUILD_MS,
   );
+});
+
+describe("the toolchain's pins", () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  /** The derivation hashes by name of both toolchains, with the seed library at `seeds` (default: lib/). */
+  function toolchains(seeds?: string): Map<string, string> {
+    const root = mkdtempSync(join(tmpdir(), "bramble-cc-pins-"));
+    dirs.push(root);
+    const deps = seeds ? `[dependencies]\nseeds = { path = ${JSON.stringify(seeds)} }\n` : "";
+    writeFileSync(join(root, "bramble.toml"), `[package]\nname = "pins"\n${deps}`);
+    writeFileSync(join(root, "default.bramble"), 'load("seeds/cc", "cc")\ndef both():\n    return [cc("x86_64-linux"), cc("aarch64-linux")]\n');
+    const ev = evaluate(createContext(readProject(root), { host: "x86_64-linux" }), [".:both"], root);
+    return new Map([...ev.drvs].map(([hash, d]) => [d.name, hash]));
+  }
+
+  it("changing the pin of gcc-12 changes the x86_64 toolchain's hash (so it rebuilds) and not the aarch64 one's", () => {
+    const lib = mkdtempSync(join(tmpdir(), "bramble-seeds-"));
+    dirs.push(lib);
+    cpSync(join(repo, "lib"), lib, { recursive: true });
+    const file = join(lib, "cc.bramble");
+    const text = readFileSync(file, "utf8");
+    const pin = /"gcc-12": \("[^"]+", "sha256:([0-9a-z]{52})"\)/.exec(text)!;
+    const other = pin[1]!.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+    writeFileSync(file, text.replace(pin[1]!, other));
+    const before = toolchains();
+    const after = toolchains(lib);
+    expect(after.get("gcc-12_12.2.0-14+deb12u1_amd64.deb")).not.toBe(before.get("gcc-12_12.2.0-14+deb12u1_amd64.deb"));
+    expect(after.get("cc-x86_64-linux")).not.toBe(before.get("cc-x86_64-linux"));
+    expect(after.get("cc-aarch64-linux")).toBe(before.get("cc-aarch64-linux"));
+    expect(after.get("libc6-x86_64-linux")).toBe(before.get("libc6-x86_64-linux"));
+  });
 });
