@@ -5,9 +5,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { isBuiltin, isImpure, derivationInputs, type Derivation } from "../derivation/derivation.js";
-import { openEngine, nodeOutputs, type Engine } from "../build/engine.js";
+import { backendInfos, openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
-import { useProjectBackends } from "../builders/backends-config.js";
 import { runBuild } from "../build/scheduler.js";
 import { readLog } from "../store/logs.js";
 import { listFunctions } from "../starlark/index.js";
@@ -139,8 +138,6 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     const badTarget = p.target === undefined ? undefined : checkSystem(p.target);
     if (badTarget) throw new ServiceError({ message: `target: ${badTarget}`, field: "target" });
     const project = openProject(p.project);
-    // The project's [backends.*] tables take effect for its plans and builds.
-    useProjectBackends(engine, project.backends);
     killPoint("evaluate");
     const controller = new AbortController();
     if (p.evalId !== undefined) {
@@ -165,19 +162,21 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   }
 
   function toGraph(ev: Evaluation, moduleArg: string, builder?: string): Graph {
-    const plan = planGraph(engine, ev.drvs, { builder });
+    // The project's [backends.*] tables take effect for its plans and builds only.
+    const backends = engine.backendsFor(ev.project.backends);
+    const plan = planGraph(backends, ev.drvs, { builder });
     const evaluationId = recordEvaluation(ev, moduleArg);
     const nodes: GraphNode[] = [];
     const edges: Graph["edges"] = [];
     for (const [hash, drv] of ev.drvs) {
-      nodes.push(graphNode(hash, drv, plan.get(hash), ev.locations.get(hash)));
+      nodes.push(graphNode(hash, drv, plan.get(hash), ev.locations.get(hash), backends));
       for (const ref of derivationInputs(drv)) edges.push({ from: ref.hash, to: hash });
     }
     return { evaluationId, project: ev.project.root, moduleArg, target: ev.target, host: ev.host, roots: ev.roots, nodes, edges };
   }
 
-  function graphNode(hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }, location?: string): GraphNode {
-    const outputPaths = nodeOutputs(engine, hash) ?? {};
+  function graphNode(hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }, location?: string, backends = engine.backends): GraphNode {
+    const outputPaths = nodeOutputs(engine, hash, backends) ?? {};
     const built = Object.keys(outputPaths).length > 0;
     const live = states.get(hash);
     const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : "not-built";
@@ -240,7 +239,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     async "build.start"(p) {
       const ev = await runEvaluation(p);
       recordEvaluation(ev, p.moduleArg);
-      const plan = planGraph(engine, ev.drvs, { builder: p.builder });
+      const backends = engine.backendsFor(ev.project.backends);
+      const plan = planGraph(backends, ev.drvs, { builder: p.builder });
       const unbuildable = [...plan.values()].filter((e) => e.error);
       if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
       const impure = p.pure ? [...ev.drvs.values()].filter(isImpure) : [];
@@ -264,6 +264,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           keepGoing: p.keepGoing,
           keepFailed: p.keepFailed,
           keepRemote: p.keepRemote,
+          backends,
           remoteCache: p.remoteCache,
           only: p.only,
           builder: p.builder,
@@ -298,7 +299,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const ev = evaluationWith(hash);
       const drv = ev?.drvs.get(hash) ?? engine.db.getDerivation(hash);
       if (!drv) throw new ServiceError({ message: `no derivation ${hash} is known`, field: "hash" });
-      const node = graphNode(hash, drv, ev ? planGraph(engine, new Map([[hash, drv]]), {}).get(hash) : undefined, ev?.locations.get(hash));
+      const backends = ev ? engine.backendsFor(ev.project.backends) : engine.backends;
+      const node = graphNode(hash, drv, ev ? planGraph(backends, new Map([[hash, drv]]), {}).get(hash) : undefined, ev?.locations.get(hash), backends);
       const nameOf = (h: string) => ev?.drvs.get(h)?.name ?? engine.db.getDerivation(h)?.name ?? h;
       const dependencies = [...new Set(derivationInputs(drv).map((r) => r.hash))].map((h) => ({ hash: h, name: nameOf(h) }));
       const dependents = ev
@@ -327,7 +329,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "backends.list"() {
-      return engine.backends.map((b) => b.info());
+      // The one place that waits for the network: each backend's probe (in parallel, bounded).
+      return backendInfos(engine.backends);
     },
 
     async "source.get"({ path }) {
@@ -383,7 +386,6 @@ function definedOnly<T extends object>(o: T): Partial<T> {
  */
 function userEvalLimits(): { maxSteps?: number; timeoutMs?: number } {
   const out: { maxSteps?: number; timeoutMs?: number } = {};
-  const t = process.env.BRAMBLE_EVAL_TIMEOUT;
   const file = userConfigFile();
   if (existsSync(file)) {
     let evaluation: UserConfigToml["evaluation"];
@@ -396,6 +398,7 @@ function userEvalLimits(): { maxSteps?: number; timeoutMs?: number } {
     if (evaluation?.timeout !== undefined) out.timeoutMs = evaluation.timeout * 1000;
     if (evaluation?.max_steps !== undefined) out.maxSteps = evaluation.max_steps;
   }
+  const t = process.env.BRAMBLE_EVAL_TIMEOUT;
   const n = process.env.BRAMBLE_EVAL_STEPS;
   if (t !== undefined && t !== "") {
     if (!(Number(t) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_TIMEOUT must be a positive number of seconds, not "${t}"` });

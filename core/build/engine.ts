@@ -4,8 +4,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, lstatSync, s
 import { basename, join } from "node:path";
 import type { BackendInfo } from "../model/types.js";
 import { Db } from "../db/db.js";
-import type { Backend } from "../builders/backend.js";
-import { configuredBackends } from "../builders/backends-config.js";
+import { probeAll, type Backend } from "../builders/backend.js";
+import { configuredBackends, projectBackends, type BackendConfig } from "../builders/backends-config.js";
 import { BuiltinBackend } from "../builders/fetch.js";
 import { LocalBackend } from "../builders/local.js";
 import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
@@ -17,8 +17,14 @@ export interface Engine {
   layout: Layout;
   db: Db;
   store: LocalStore;
-  /** the build backends, in planning order (local first) */
+  /** the build backends every project has, in planning order (local first) */
   backends: Backend[];
+  /**
+   * The backends of a project's evaluations: the engine's, with the project's `[backends.*]`
+   * added or replacing same-named ones. A new list per project (another project never sees
+   * them), kept for the next evaluation of the same tables so their probes' answers are too.
+   */
+  backendsFor(configs: BackendConfig[]): Backend[];
   /** runs the built-in builders (fetch_url, fetch_git) in-process */
   builtin: BuiltinBackend;
   close(): void;
@@ -46,12 +52,27 @@ export function openEngine(brambleHome?: string): Engine {
   const db = new Db(L.dbFile, L.storeDir);
   const store = new LocalStore(L, db);
   const local = new LocalBackend(store);
+  const backends = [local, ...configuredBackends({ store })];
+  const perProject = new Map<string, Backend[]>();
   const engine: Engine = {
     home: L.home,
     layout: L,
     db,
     store,
-    backends: [local, ...configuredBackends({ store })],
+    backends,
+    backendsFor(configs) {
+      if (!configs.length) return backends;
+      const key = JSON.stringify(configs);
+      let list = perProject.get(key);
+      if (list) {
+        perProject.delete(key); // most recently used last
+      } else {
+        list = projectBackends(backends, configs, { store });
+        if (perProject.size >= 16) perProject.delete(perProject.keys().next().value!);
+      }
+      perProject.set(key, list);
+      return list;
+    },
     builtin: new BuiltinBackend(store),
     close: () => db.close(),
   };
@@ -128,12 +149,12 @@ export function cleanup(engine: Engine): CleanupReport {
  * the local store, else in the store of an available backend that holds them all (its path
  * there). A build treats both as built (cached).
  */
-export function nodeOutputs(engine: Engine, drvHash: string): Record<string, string> | undefined {
+export function nodeOutputs(engine: Engine, drvHash: string, backends: Backend[] = engine.backends): Record<string, string> | undefined {
   const names = engine.db.drvOutputs(drvHash);
   if (names) return Object.fromEntries(Object.entries(names).map(([o, n]) => [o, engine.store.path(n)]));
   const recorded = engine.db.drvOutputsRecorded([drvHash]).get(drvHash);
   if (!recorded) return undefined;
-  for (const b of engine.backends) {
+  for (const b of backends) {
     if (b.store === engine.store || !b.availability().available) continue;
     const id = b.store.backend;
     if (Object.values(recorded).every((n) => engine.db.storesOf(n).includes(id))) {
@@ -143,6 +164,8 @@ export function nodeOutputs(engine: Engine, drvHash: string): Record<string, str
   return undefined;
 }
 
-export function backendInfos(engine: Engine): BackendInfo[] {
-  return engine.backends.map((b) => b.info());
+/** The backends' info after asking each that needs the network (in parallel, each bounded). */
+export async function backendInfos(backends: Backend[]): Promise<BackendInfo[]> {
+  await probeAll(backends);
+  return backends.map((b) => b.info());
 }

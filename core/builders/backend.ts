@@ -49,15 +49,43 @@ export class BuildFailure extends Error {
   }
 }
 
+/**
+ * Whether a backend can build now, as far as is known without waiting: `probing` means a probe
+ * of the network (ssh reachability, the Docker engine) is running and the answer is not known
+ * yet; planning treats that as "unknown", never as a reason to wait.
+ */
+export interface Availability {
+  available: boolean;
+  probing?: boolean;
+  reason?: string;
+}
+
 export interface Backend {
   readonly name: string;
   readonly kind: string;
   readonly store: Store;
-  /** the systems this backend can build on */
+  /** the systems this backend can build on (as far as is known now) */
   platforms(): string[];
-  availability(): { available: boolean; reason?: string };
+  /** answered from what is known now (never waits on the network; may start a probe in the background) */
+  availability(): Availability;
+  /**
+   * Ask the network (reach the host, ping the engine) unless a recent answer is cached; one
+   * probe at a time. Backends that need no network have none.
+   */
+  probe?(): Promise<void>;
   info(): BackendInfo;
   build(job: BuildJob): Promise<BuildOutcome>;
+}
+
+/** Probe every backend that has a probe, at once (each is bounded by its own timeout). */
+export async function probeAll(backends: Backend[]): Promise<void> {
+  await Promise.all(backends.map((b) => b.probe?.().catch(() => undefined)));
+}
+
+/** A backend's info as known now. */
+export function backendInfo(b: Backend, platforms = b.platforms()): BackendInfo {
+  const a = b.availability();
+  return { name: b.name, kind: b.kind, platforms, available: a.available, ...(a.probing ? { probing: true } : {}), ...(a.reason ? { reason: a.reason } : {}) };
 }
 
 /**

@@ -152,22 +152,25 @@ export function configuredBackends(ctx: BackendContext, extra: BackendConfig[] =
 }
 
 /**
- * Add (or replace, by name) a project's `[backends.<name>]` backends on an engine's list,
- * keeping `local` first. Call with `project.backends` before planning a project's build.
+ * A project's backends: `base` (the engine's, `local` first) with the project's
+ * `[backends.<name>]` tables added, or replacing a same-named one. A new list: `base` and
+ * other projects' lists are left as they are.
  */
-export function useProjectBackends(engine: { backends: Backend[]; store: LocalStore }, configs: BackendConfig[]): void {
+export function projectBackends(base: Backend[], configs: BackendConfig[], ctx: BackendContext): Backend[] {
+  const out = [...base];
   for (const c of configs) {
     if (c.kind === "local") continue;
     let b: Backend;
     try {
-      b = makeBackend(c, { store: engine.store });
+      b = makeBackend(c, ctx);
     } catch (e) {
-      b = unavailableBackend(c.name, c.kind, (e as Error).message, { store: engine.store });
+      b = unavailableBackend(c.name, c.kind, (e as Error).message, ctx);
     }
-    const at = engine.backends.findIndex((x) => x.name === c.name);
-    if (at >= 0) engine.backends[at] = b;
-    else engine.backends.push(b);
+    const at = out.findIndex((x) => x.name === c.name);
+    if (at >= 0) out[at] = b;
+    else out.push(b);
   }
+  return out;
 }
 
 function unavailableBackend(name: string, kind: string, reason: string, ctx: BackendContext): Backend {

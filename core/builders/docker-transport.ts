@@ -2,7 +2,6 @@
 // is a named volume mounted at the canonical store directory in every container; scripts run
 // in short-lived containers of the builder image (sh and tar come from it), and trees move
 // with the engine's archive API.
-import { spawnSync } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import Docker from "dockerode";
 import { CANONICAL_STORE_DIR } from "../store/layout.js";
@@ -178,33 +177,28 @@ export class DockerTransport implements StoreTransport {
 }
 
 /**
- * A synchronous look at the engine for `availability()`: reachable, which architecture, and
- * whether the image is there. Runs a tiny node child so the caller does not go async.
+ * Ask the engine (dockerode) whether it is reachable, its architecture, and whether the image
+ * is there; bounded by `timeoutMs`.
  */
-export function probeEngine(socket: string, image: string, timeoutMs = 5000): { ok: boolean; arch?: string; os?: string; imageOk?: boolean; error?: string } {
-  const script = `
-const http = require("node:http");
-const [socket, image] = process.argv.slice(1);
-const opts = socket.startsWith("tcp://") || socket.startsWith("http://")
-  ? (() => { const u = new URL(socket.replace(/^tcp:/, "http:")); return { host: u.hostname, port: Number(u.port || 2375) }; })()
-  : { socketPath: socket.replace(/^unix:\\/\\//, "") };
-const get = (path) => new Promise((res, rej) => {
-  const r = http.get({ ...opts, path, timeout: ${timeoutMs - 500} }, (m) => { let b = ""; m.on("data", (c) => (b += c)); m.on("end", () => res({ status: m.statusCode, body: b })); });
-  r.on("error", rej); r.on("timeout", () => r.destroy(new Error("timed out")));
-});
-(async () => {
+export async function probeEngine(docker: Docker, image: string, timeoutMs = 5000): Promise<{ arch?: string; os?: string; imageOk: boolean }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)));
   try {
-    const v = await get("/version");
-    const j = JSON.parse(v.body);
-    const img = await get("/images/" + encodeURIComponent(image) + "/json");
-    console.log(JSON.stringify({ ok: true, arch: j.Arch, os: j.Os, imageOk: img.status === 200 }));
-  } catch (e) { console.log(JSON.stringify({ ok: false, error: e.message })); }
-})();`;
-  const r = spawnSync(process.execPath, ["-e", script, socket, image], { encoding: "utf8", timeout: timeoutMs });
-  if (r.error) return { ok: false, error: r.error.message };
-  try {
-    return JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
-  } catch {
-    return { ok: false, error: r.stderr.trim() || "no answer" };
+    return await Promise.race([
+      (async () => {
+        const v = await docker.version();
+        const imageOk = await docker
+          .getImage(image)
+          .inspect()
+          .then(
+            () => true,
+            () => false,
+          );
+        return { arch: v.Arch, os: v.Os, imageOk };
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

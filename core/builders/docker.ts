@@ -9,7 +9,8 @@ import type { BackendInfo } from "../model/types.js";
 import { RemoteStore } from "../store/remote-store.js";
 import type { LocalStore } from "../store/store.js";
 import { LineSplitter } from "./run.js";
-import { BuildFailure, hostSystem, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { backendInfo, BuildFailure, hostSystem, type Availability, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { CachedProbe } from "./probe.js";
 import { DockerTransport, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
 import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 
@@ -43,7 +44,6 @@ export class DockerBackend implements Backend {
   readonly transport: DockerTransport;
   readonly socket: string;
   readonly image: string;
-  private probed?: { at: number; available: boolean; reason?: string; systems: string[] };
   /** tests: called with each build's container once it runs */
   onContainer?: (c: Docker.Container) => void;
 
@@ -65,47 +65,49 @@ export class DockerBackend implements Backend {
     return `docker backend "${this.name}" (${this.socket}, image ${this.image})`;
   }
 
-  private probe(): NonNullable<DockerBackend["probed"]> {
-    if (this.probed && Date.now() - this.probed.at < PROBE_TTL_MS) return this.probed;
-    const r = probeEngine(this.socket, this.image);
-    let p: NonNullable<DockerBackend["probed"]>;
-    if (!r.ok) p = { at: Date.now(), available: false, reason: `cannot reach the Docker engine at ${this.socket}: ${r.error}`, systems: this.systems ?? [] };
-    else {
-      const sys = `${ARCH[r.arch ?? ""] ?? r.arch}-${r.os ?? "linux"}`;
-      p = r.imageOk
-        ? { at: Date.now(), available: true, systems: this.systems ?? [sys] }
-        : { at: Date.now(), available: false, reason: `the image ${this.image} is not on the engine at ${this.socket} (scripts/setup-backends.sh makes one)`, systems: this.systems ?? [sys] };
-    }
-    return (this.probed = p);
-  }
+  private readonly probed = new CachedProbe(async () => {
+    const r = await probeEngine(this.transport.docker, this.image).catch((e: Error) => {
+      throw new Error(`cannot reach the Docker engine at ${this.socket}: ${e.message}`);
+    });
+    const sys = `${ARCH[r.arch ?? ""] ?? r.arch}-${(r.os ?? "linux").toLowerCase()}`;
+    if (!r.imageOk) return { available: false, reason: `the image ${this.image} is not on the engine at ${this.socket} (scripts/setup-backends.sh makes one)`, systems: [sys] };
+    return { available: true, systems: [sys] };
+  }, PROBE_TTL_MS);
 
   platforms(): string[] {
-    return this.systems ?? this.probed?.systems ?? [hostSystem()];
+    return this.systems ?? this.probed.result?.systems ?? [hostSystem()];
+  }
+
+  probe(): Promise<void> {
+    return this.probed.probe();
   }
 
   /**
-   * Cheap, because the planner asks on every build: a missing socket is unavailable; otherwise
-   * the last probe's answer, or "available" until a probe (info(), a failed build) says not.
+   * Never waits: a missing socket is unavailable; otherwise the last probe's answer, or
+   * "available" while the first probe runs (in the background) — a failed build says otherwise.
    */
-  availability(): { available: boolean; reason?: string } {
+  availability(): Availability {
     const path = this.socket.replace(/^unix:\/\//, "");
     if (path.startsWith("/") && !existsSync(path)) return { available: false, reason: `no Docker engine at ${this.socket} (no such socket)` };
-    const p = this.probed;
-    if (!p || Date.now() - p.at >= PROBE_TTL_MS) return { available: true };
+    const p = this.probed.peek();
+    if (!p) return { available: true, probing: true };
     return p.available ? { available: true } : { available: false, reason: p.reason };
   }
 
   info(): BackendInfo {
-    this.probe();
-    const a = this.availability();
-    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+    return backendInfo(this);
   }
 
   async build(job: BuildJob): Promise<BuildOutcome> {
     const label = this.label;
+    // Planned while the probe ran (or forced): its answer decides now.
+    await this.probe();
+    const a = this.availability();
+    if (!a.available) throw new BuildFailure(`${label} is unavailable: ${a.reason}`);
+    if (!this.platforms().includes(job.drv.platform)) throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
     const { cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
       refreshMs: REFRESH_MS,
-      onInputsFailed: () => (this.probed = undefined),
+      onInputsFailed: () => this.probed.forget(),
     });
     try {
       const out = new LineSplitter(job.log);
@@ -124,7 +126,7 @@ export class DockerBackend implements Backend {
           onStart: (c) => this.onContainer?.(c),
         });
       } catch (e) {
-        this.probed = undefined;
+        this.probed.forget();
         throw fail(`could not run the container: ${(e as Error).message}`);
       } finally {
         out.end();

@@ -168,14 +168,6 @@ export class SshTransport implements StoreTransport {
     });
   }
 
-  /** Synchronous probe for `availability()`: runs `script`, bounded by the connect timeout. */
-  execSync(script: string): ExecResult {
-    const [cmd, ...args] = this.argv(script);
-    const r = spawnSync(cmd!, args, { encoding: "utf8", timeout: ((this.target.connectTimeout ?? 5) + 5) * 1000 });
-    if (r.error) return { code: null, stdout: "", stderr: r.error.message };
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
-
   async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
     await this.connect();
     const [cmd, ...args] = this.argv(`cd ${shq(dir)} && tar cf - ${rels.map((r) => shq(r)).join(" ")}`);

@@ -7,7 +7,8 @@
 import type { BackendInfo } from "../model/types.js";
 import { RemoteStore, remoteStoreDir, shq } from "../store/remote-store.js";
 import type { LocalStore } from "../store/store.js";
-import { BuildFailure, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { backendInfo, BuildFailure, type Availability, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
+import { CachedProbe } from "./probe.js";
 import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 import { runLogged } from "./run.js";
 import { SshTransport, sshArgv, sshLabel, type SshTarget } from "./ssh-transport.js";
@@ -31,7 +32,6 @@ export class SshBackend implements Backend {
   readonly name: string;
   readonly store: RemoteStore;
   readonly transport: SshTransport;
-  private probed?: { at: number; available: boolean; reason?: string; systems: string[] };
 
   constructor(
     readonly local: LocalStore,
@@ -47,40 +47,45 @@ export class SshBackend implements Backend {
     return `ssh backend "${this.name}" (${sshLabel(this.opts)})`;
   }
 
-  private probe(): NonNullable<SshBackend["probed"]> {
-    if (this.probed && Date.now() - this.probed.at < PROBE_TTL_MS) return this.probed;
-    const r = this.transport.execSync("uname -sm");
-    let p: NonNullable<SshBackend["probed"]>;
+  private readonly probed = new CachedProbe(async () => {
+    const r = await this.transport.exec("uname -sm", { timeoutMs: ((this.opts.connectTimeout ?? 5) + 5) * 1000 });
     if (r.code === 0) {
       const [os, m] = r.stdout.trim().split(/\s+/);
-      const sys = `${UNAME_ARCH[m ?? ""] ?? m}-${(os ?? "").toLowerCase()}`;
-      p = { at: Date.now(), available: true, systems: this.opts.systems ?? [sys] };
-    } else {
-      const why = r.stderr.trim().split("\n").pop() || `ssh exited with ${r.code}`;
-      p = { at: Date.now(), available: false, reason: `cannot reach ${sshLabel(this.opts)}: ${why}`, systems: this.opts.systems ?? [] };
+      return { available: true, systems: [`${UNAME_ARCH[m ?? ""] ?? m}-${(os ?? "").toLowerCase()}`] };
     }
-    return (this.probed = p);
-  }
+    const why = r.stderr.trim().split("\n").pop() || (r.code === null ? "no answer in time" : `ssh exited with ${r.code}`);
+    return { available: false, reason: `cannot reach ${sshLabel(this.opts)}: ${why}` };
+  }, PROBE_TTL_MS);
 
   platforms(): string[] {
-    return this.probe().systems;
+    return this.opts.systems ?? this.probed.result?.systems ?? [];
   }
 
-  availability(): { available: boolean; reason?: string } {
-    const p = this.probe();
+  probe(): Promise<void> {
+    return this.probed.probe();
+  }
+
+  /** Never waits: the last probe's answer; before the first one ends, "probing" (started in the background). */
+  availability(): Availability {
+    const p = this.probed.peek();
+    if (!p) return { available: false, probing: true, reason: `probing ${sshLabel(this.opts)}` };
     return p.available ? { available: true } : { available: false, reason: p.reason };
   }
 
   info(): BackendInfo {
-    const a = this.availability();
-    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+    return backendInfo(this);
   }
 
   async build(job: BuildJob): Promise<BuildOutcome> {
     const label = this.label;
+    // Planned while the probe ran (or forced): its answer decides now.
+    await this.probe();
+    const a = this.availability();
+    if (!a.available) throw new BuildFailure(`${label} is unavailable: ${a.reason}`);
+    if (!this.platforms().includes(job.drv.platform)) throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
     const { top, cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
       refreshMs: REFRESH_MS,
-      onInputsFailed: () => (this.probed = undefined),
+      onInputsFailed: () => this.probed.forget(),
     });
     try {
       // The login shell execs the builder, which keeps the session's id: killing the session kills the tree.
@@ -107,7 +112,7 @@ export class SshBackend implements Backend {
         throw fail(`timed out after ${job.timeoutMs} ms`);
       }
       if (result.exitCode === 255 || result.exitCode === null) {
-        this.probed = undefined;
+        this.probed.forget();
         await this.killRemote(top);
         const last = tail.filter((l) => /ssh|connection|closed|timeout|refused|broken/i.test(l)).pop();
         throw fail(`lost the connection to ${sshLabel(this.opts)} (ssh ${result.exitCode === null ? `killed by ${result.signal}` : "exited 255"}${last ? `: ${last}` : ""})`, result.exitCode);

@@ -49,6 +49,8 @@ export interface BackendInfo {
   kind: string;
   platforms: string[];
   available: boolean;
+  /** a probe (ssh, the Docker engine) is running: not known yet */
+  probing?: boolean;
   reason?: string;
 }
 
@@ -56,7 +58,8 @@ export interface BackendInfo {
 export type BuildEvent =
   | { type: "run-started"; runId: string; total: number; nodes: { hash: string; name: string; backend: string }[] }
   | { type: "planned"; runId: string; hash: string; backend: string }
-  | { type: "cached"; runId: string; hash: string; outputs: Record<string, string> }
+  /** `remote`: the reapi backend whose Action Cache had it ("cached (remote)") */
+  | { type: "cached"; runId: string; hash: string; outputs: Record<string, string>; remote?: string }
   | { type: "started"; runId: string; hash: string; buildId: number; backend: string }
   | { type: "log"; runId: string; hash: string; buildId: number; line: string }
   | { type: "built"; runId: string; hash: string; buildId: number; outputs: Record<string, string> }

@@ -4,8 +4,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readBackendConfigs, useProjectBackends } from "../../core/builders/backends-config.js";
-import { cleanupTemps, tempDir, tempEngine } from "./helpers.js";
+import { readBackendConfigs } from "../../core/builders/backends-config.js";
+import { backendInfos } from "../../core/build/engine.js";
+import { planGraph } from "../../core/build/plan.js";
+import { derivationHash } from "../../core/derivation/derivation.js";
+import { cleanupTemps, graph, shDrv, tempDir, tempEngine } from "./helpers.js";
 
 afterEach(() => {
   delete process.env.BRAMBLE_CONFIG;
@@ -20,7 +23,7 @@ describe("backend configuration", () => {
     engine.close();
   });
 
-  it("reads [backends.<name>] from the user's config file; a bad one is unavailable with the reason", () => {
+  it("reads [backends.<name>] from the user's config file; a bad one is unavailable with the reason", async () => {
     const file = join(tempDir(), "config.toml");
     writeFileSync(
       file,
@@ -44,7 +47,10 @@ describe("backend configuration", () => {
     process.env.BRAMBLE_CONFIG = file;
     expect(readBackendConfigs().map((c) => c.name)).toEqual(["box", "docker", "vm"]);
     const engine = tempEngine();
-    const infos = Object.fromEntries(engine.backends.map((b) => [b.name, b.info()]));
+    // Known without the network: the ssh host is being probed, the missing socket is not there.
+    const box = engine.backends.find((b) => b.name === "box")!;
+    expect(box.availability()).toEqual({ available: false, probing: true, reason: "probing 127.0.0.1:1" });
+    const infos = Object.fromEntries((await backendInfos(engine.backends)).map((b) => [b.name, b]));
     expect(infos.box).toMatchObject({ kind: "ssh", platforms: ["x86_64-linux"], available: false });
     expect(infos.box!.reason).toMatch(/cannot reach 127\.0\.0\.1:1/);
     expect(infos.docker).toMatchObject({ kind: "docker", available: false });
@@ -56,14 +62,34 @@ describe("backend configuration", () => {
   it("a project's backends are added after the others, replacing ones of the same name", () => {
     process.env.BRAMBLE_CONFIG = join(tempDir(), "none.toml");
     const engine = tempEngine();
-    useProjectBackends(engine, [
+    const list = engine.backendsFor([
       { name: "arm", kind: "qemu", systems: ["aarch64-linux"] },
       { name: "docker", kind: "docker", socket: "/nonexistent/x.sock" },
       { name: "broken", kind: "ssh" },
     ]);
-    expect(engine.backends.map((b) => b.name)).toEqual(["local", "qemu", "docker", "arm", "broken"]);
-    expect(engine.backends.find((b) => b.name === "docker")!.availability().reason).toContain("/nonexistent/x.sock");
-    expect(engine.backends.find((b) => b.name === "broken")!.info().reason).toContain('needs host = "..."');
+    expect(list.map((b) => b.name)).toEqual(["local", "qemu", "docker", "arm", "broken"]);
+    expect(list.find((b) => b.name === "docker")!.availability().reason).toContain("/nonexistent/x.sock");
+    expect(list.find((b) => b.name === "broken")!.info().reason).toContain('needs host = "..."');
+    engine.close();
+  });
+
+  it("a project's backends belong to that project: another project's plans never see them, the same tables give the same backends", () => {
+    process.env.BRAMBLE_CONFIG = join(tempDir(), "none.toml");
+    const engine = tempEngine();
+    const a = [{ name: "abox", kind: "ssh", host: "127.0.0.1", port: 1, connect_timeout: 1, systems: ["x86_64-linux"] }];
+    const listA = engine.backendsFor(a);
+    expect(listA.map((b) => b.name)).toEqual(["local", "qemu", "docker", "abox"]);
+    // Project B (no tables, or others) after A: no abox anywhere.
+    expect(engine.backends.map((b) => b.name)).toEqual(["local", "qemu", "docker"]);
+    const listB = engine.backendsFor([{ name: "arm", kind: "qemu", systems: ["aarch64-linux"] }]);
+    expect(listB.map((b) => b.name)).toEqual(["local", "qemu", "docker", "arm"]);
+    const forced = shDrv("on-abox", "echo > $out", { builderBackend: "abox" });
+    expect(planGraph(listB, graph(forced)).get(derivationHash(forced))!.error).toContain(`"abox", which does not exist`);
+    expect(planGraph(engine.backendsFor([]), graph(forced)).get(derivationHash(forced))!.error).toContain(`"abox", which does not exist`);
+    // A's plan uses it without waiting on the network: the unreachable host is still being probed.
+    expect(planGraph(listA, graph(forced)).get(derivationHash(forced))).toEqual({ hash: derivationHash(forced), backend: "abox" });
+    // A again (an equal table): the same backend objects, so what their probes learnt is kept.
+    expect(engine.backendsFor(a.map((c) => ({ ...c })))[3]).toBe(listA[3]);
     engine.close();
   });
 });

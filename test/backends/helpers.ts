@@ -2,6 +2,9 @@
 // reason when a tool truly cannot run here.
 export { SANDBOX_PATHS, build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
 import type { PathInfo, Store } from "../../core/store/store-api.js";
+import type { Engine } from "../../core/build/engine.js";
+import type { Backend } from "../../core/builders/backend.js";
+import type { BackendConfig } from "../../core/builders/backends-config.js";
 
 /** Print why a suite is skipped, so a skip is never silent. */
 export function skipReason(suite: string, reason: string | null): string | null {
@@ -19,4 +22,13 @@ export async function infoOf(store: Store, name: string): Promise<PathInfo> {
 /** Is `name` valid in `store`? */
 export async function holds(store: Store, name: string): Promise<boolean> {
   return (await store.queryPathInfos([name])).has(name);
+}
+
+/**
+ * Give a test engine one project's backends (`[backends.*]` tables): what the service does per
+ * project with engine.backendsFor, for tests that build with the engine's default list.
+ */
+export function useBackends(engine: Engine, configs: BackendConfig[]): Backend[] {
+  engine.backends = engine.backendsFor(configs);
+  return engine.backends;
 }

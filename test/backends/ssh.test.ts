@@ -5,11 +5,10 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
-import { useProjectBackends } from "../../core/builders/backends-config.js";
 import type { SshBackend } from "../../core/builders/ssh.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf } from "./helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf, useBackends } from "./helpers.js";
 import { freePort, sshdUnavailable, startSshd, type TestSshd } from "./sshd.js";
 
 const why = skipReason("ssh backend", sshdUnavailable());
@@ -33,7 +32,7 @@ describe.skipIf(why)("ssh backend", () => {
   afterEach(() => undefined);
 
   const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => {
-    useProjectBackends(engine, [
+    useBackends(engine, [
       { name: "box", kind: "ssh", host: "127.0.0.1", port: sshd.port, user: sshd.user, identity: sshd.identity, known_hosts: sshd.knownHosts, store: remoteRoot, ...extra },
     ]);
     return engine.backends.find((b) => b.name === "box") as SshBackend;
@@ -42,9 +41,12 @@ describe.skipIf(why)("ssh backend", () => {
   const a = shDrv("ssh-a", "echo hello from $system > $out");
   const b = shDrv("ssh-b", `mkdir $out; cat ${ref(a)} > $out/greeting; ln -s ${ref(a)} $out/link; echo building b on $platform`);
 
-  it("is listed with the host's system and available", () => {
+  it("is listed with the host's system and available", async () => {
     const engine = tempEngine();
     const box = withSsh(engine);
+    // Not known until the probe (in the background, never in the planner's way) answers.
+    expect(box.availability()).toMatchObject({ available: false, probing: true });
+    await box.probe();
     expect(box.info()).toMatchObject({ name: "box", kind: "ssh", platforms: ["x86_64-linux"], available: true });
     engine.close();
   });
@@ -109,6 +111,7 @@ describe.skipIf(why)("ssh backend", () => {
     const engine = tempEngine();
     const dead = await freePort();
     withSsh(engine, { port: dead, connect_timeout: 2 });
+    await engine.backends.find((x) => x.name === "box")!.probe!();
     const info = engine.backends.find((x) => x.name === "box")!.info();
     expect(info.available).toBe(false);
     expect(info.reason).toMatch(/cannot reach .*127\.0\.0\.1.*refused/i);

@@ -37,7 +37,7 @@ export function sshdUnavailable(): string | null {
   return null;
 }
 
-export async function startSshd(dir: string, lifetimeMs = 120_000): Promise<TestSshd> {
+export async function startSshd(dir: string, lifetimeMs = 600_000): Promise<TestSshd> {
   mkdirSync(dir, { recursive: true });
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const hostKey = join(dir, "host_ed25519");

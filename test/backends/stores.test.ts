@@ -7,14 +7,13 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
-import { useProjectBackends } from "../../core/builders/backends-config.js";
 import type { SshBackend } from "../../core/builders/ssh.js";
 import { closeMasters } from "../../core/builders/ssh-transport.js";
 import type { DockerBackend } from "../../core/builders/docker.js";
 import { nodeOutputs, type Engine } from "../../core/build/engine.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { RemoteStore } from "../../core/store/remote-store.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf } from "./helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf, useBackends } from "./helpers.js";
 import { sshdUnavailable, startSshd, type TestSshd } from "./sshd.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
 
@@ -84,7 +83,7 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
   });
 
   const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => {
-    useProjectBackends(engine, [
+    useBackends(engine, [
       {
         name: "box",
         kind: "ssh",
@@ -367,7 +366,7 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
 
   it("a chain local → docker → local: the middle output comes here only because the last step needs it; hashes equal", async () => {
     const engine = tempEngine();
-    useProjectBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume }]);
+    useBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume }]);
     const d = engine.backends.find((b) => b.name === "docker") as DockerBackend;
     await chainThroughRemote(engine, d.store, "docker", "/bin:/usr/bin");
     engine.close();
@@ -377,7 +376,7 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
     const sshd = await startSshd(tempDir("bramble-sshd-"));
     try {
       const engine = tempEngine();
-      useProjectBackends(engine, [
+      useBackends(engine, [
         { name: "docker", kind: "docker", socket: api.socket, volume },
         { name: "box", kind: "ssh", host: "127.0.0.1", port: sshd.port, user: sshd.user, identity: sshd.identity, known_hosts: sshd.knownHosts, store: join(tempDir("bramble-rs-"), "r") },
       ]);

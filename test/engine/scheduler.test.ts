@@ -146,7 +146,7 @@ describe("scheduler", () => {
     const engine = tempEngine();
     const a = shDrv("fine", "echo > $out");
     const d = shDrv("mac-only", `cat ${ref(a)} > $out`, { platform: "aarch64-darwin", system: "aarch64-darwin" });
-    const plan = planGraph(engine, graph(a, d));
+    const plan = planGraph(engine.backends, graph(a, d));
     expect(plan.get(derivationHash(a))!.backend).toBe("local");
     const err = plan.get(derivationHash(d))!.error!;
     expect(err).toContain("mac-only");
@@ -155,7 +155,7 @@ describe("scheduler", () => {
     const r = await build(engine, graph(a, d), [d]);
     expect(r.result.status).toBe("failed");
     expect(eventsOf(r.events, "started")).toEqual([]);
-    expect(planGraph(engine, graph(a), { builder: "nosuch" }).get(derivationHash(a))!.error).toContain(`"nosuch", which does not exist`);
+    expect(planGraph(engine.backends, graph(a), { builder: "nosuch" }).get(derivationHash(a))!.error).toContain(`"nosuch", which does not exist`);
     engine.close();
   });
 
