@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -275,4 +276,65 @@ describe("fetch_url unpacking every archive kind, in-process", () => {
     expect(readdirSync(join(out, "usr", "bin")).sort()).toEqual(["other", "tool"]);
     engine.close();
   });
+});
+
+/** A zip of stored (uncompressed) entries, written by hand so a test can put anything in it. */
+function zipOf(entries: { name: string; data: string; symlink?: boolean }[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const data = Buffer.from(e.data);
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(0x031e, 4); // made by Unix: the external attributes hold a mode
+    central.writeUInt16LE(20, 6);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(((e.symlink ? 0o120777 : 0o100644) << 16) >>> 0, 38);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, data);
+    centrals.push(central, name);
+    offset += 30 + name.length + data.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+describe("fetch_url refuses a zip that reaches out of its tree", () => {
+  for (const [what, entries, why] of [
+    ["a ../ entry", [{ name: "../escaped", data: "x" }], /cannot unpack the zip archive: invalid relative path: \.\.\/escaped/],
+    ["a file written through a symlink it made", [{ name: "link", data: "/tmp", symlink: true }, { name: "link/escaped", data: "x" }], /an entry below link would be written through a symlink/],
+  ] as const) {
+    it(`${what}: the build fails and nothing is written outside`, async () => {
+      const dir = tempDir("bramble-zip-");
+      const zip = join(dir, "evil.zip");
+      writeFileSync(zip, zipOf([...entries]));
+      const engine = tempEngine();
+      const d = fetchUrl("evil", pathToFileURL(zip).href);
+      const r = await build(engine, graph(d), [d], { projectRoot: dir });
+      expect(r.result.status).toBe("failed");
+      expect(eventsOf(r.events, "failed")[0]!.error).toMatch(why);
+      expect(existsSync(join(dir, "escaped"))).toBe(false);
+      expect(existsSync("/tmp/escaped")).toBe(false);
+      engine.close();
+    });
+  }
 });
