@@ -17,9 +17,13 @@ protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standa
 
 /** Start the service process; it reads the project to open from the arguments main got. */
 function startService(): { child: UtilityProcess; relay: ReturnType<typeof serviceRelay> } {
-  const child = utilityProcess.fork(join(here, "service.mjs"), process.argv.slice(app.isPackaged ? 1 : 2), {
+  // main's own arguments (the project to open) go in the environment: a utility process's
+  // argv is laid out by Electron, not by us.
+  const args = process.argv.slice(app.isPackaged ? 1 : 2);
+  const child = utilityProcess.fork(join(here, "service.mjs"), [], {
     serviceName: "Bramble Studio service",
     stdio: "inherit",
+    env: { ...process.env, BRAMBLE_APP_ARGS: JSON.stringify(args) },
   });
   const relay = serviceRelay({
     postMessage: (m: ToService) => child.postMessage(m),

@@ -34,7 +34,17 @@ function defaultProject(args: string[]): { project?: string; moduleArg?: string 
   }
 }
 
-const { project, moduleArg } = defaultProject(process.argv.slice(2));
+/** main's arguments, passed in the environment (electron/main.ts). */
+function appArgs(): string[] {
+  try {
+    const v = JSON.parse(process.env.BRAMBLE_APP_ARGS ?? "[]") as unknown;
+    return Array.isArray(v) ? v.filter((a): a is string => typeof a === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+const { project, moduleArg } = defaultProject(appArgs());
 const worker = join(here, "..", "eval-worker.mjs");
 const hasher = join(here, "..", "hash-worker.mjs");
 if (existsSync(hasher)) useHashWorkers(hasher);
