@@ -34,7 +34,12 @@ describe("bramble graph", () => {
     expect(g.nodes).toHaveLength(28);
     expect(Object.keys(byName)).toEqual(expect.arrayContaining(["hello-c", "hello-c-run", "cc-x86_64-linux", "busybox", "gcc-12_12.2.0-14+deb12u1_amd64.deb"]));
     for (const n of g.nodes as Node[]) expect(n.builder, n.name).toMatch(storeBuilder);
-    expect(byName["hello-c"]).toMatchObject({ builder: `{{ ${byName["busybox"].hash}:out }}/bin/sh`, platform: "x86_64-linux", system: "x86_64-linux", outputs: ["out"] });
+    expect(byName["hello-c"]).toMatchObject({
+      builder: `{{ ${byName["busybox"].hash}:out }}/bin/sh`,
+      platform: "x86_64-linux",
+      system: "x86_64-linux",
+      outputs: ["out"],
+    });
     expect(byName["hello-c"].hash).toMatch(/^[0-9a-z]{32}$/);
     const edges = g.edges.map((e: { from: string; to: string }) => `${e.from}->${e.to}`);
     expect(edges).toEqual(

@@ -67,8 +67,13 @@ describe("examples/cross on the seed library", () => {
     () => {
       const r = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--json"], { home, timeoutMs: BUILD_MS });
       expect(r.code).toBe(0);
-      const events = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; hash?: string; backend?: string });
-      const g = JSON.parse(bramble(["graph", "./examples/cross:all", "--target", "aarch64-linux", "--json"], { home }).stdout) as { nodes: { name: string; hash: string }[] };
+      const events = r.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string; hash?: string; backend?: string });
+      const g = JSON.parse(bramble(["graph", "./examples/cross:all", "--target", "aarch64-linux", "--json"], { home }).stdout) as {
+        nodes: { name: string; hash: string }[];
+      };
       const hashOf = (name: string) => g.nodes.find((n) => n.name === name)!.hash;
       const started = (name: string) => events.filter((e) => e.type === "started" && e.hash === hashOf(name)).map((e) => e.backend);
       expect(started("hello-c")).toEqual(["local"]);
