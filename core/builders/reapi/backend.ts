@@ -12,6 +12,7 @@ import { hostname } from "node:os";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { base32, expectedOutputHash, substituteTemplates, type Derivation } from "../../derivation/derivation.js";
+import { ANY_SYSTEM } from "../../derivation/systems.js";
 import { CANONICAL_STORE_DIR, hashPart, storeName } from "../../store/layout.js";
 import { copySources } from "../../store/sources.js";
 import { rewriteTree } from "../../store/archive.js";
@@ -100,6 +101,16 @@ class Semaphore {
 
 const PROBE_TTL_MS = 30_000;
 
+/** What /usr/bin/env in an input root points at: the closure's first bin/env, else its first busybox. */
+export function envProgram(closure: Iterable<string>, pathOf: (name: string) => string): string | undefined {
+  const names = [...closure].sort();
+  for (const rel of ["bin/env", "usr/bin/env", "bin/busybox", "usr/bin/busybox"]) {
+    const n = names.find((x) => existsSync(join(pathOf(x), rel)));
+    if (n) return `${CANONICAL_STORE_DIR}/${n}/${rel}`;
+  }
+  return undefined;
+}
+
 export class ReapiBackend implements Backend {
   readonly kind = "reapi";
   readonly name: string;
@@ -155,6 +166,16 @@ export class ReapiBackend implements Backend {
     return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
   }
 
+  /** A system's platform properties; a fetch (platform "any") runs anywhere: the first system's. */
+  private propsFor(platform: string): Record<string, string> | undefined {
+    return this.props[platform] ?? (platform === ANY_SYSTEM ? Object.values(this.props)[0] : undefined);
+  }
+
+  /** Does this backend serve (as executor or cache) derivations of this platform? */
+  serves(platform: string): boolean {
+    return !!this.propsFor(platform);
+  }
+
   private inputNode(name: string): { node: TreeNode; blobs: BlobSet } {
     let n = this.inputNodes.get(name);
     if (!n) {
@@ -169,7 +190,7 @@ export class ReapiBackend implements Backend {
   /** The Command and Action of a job, with every blob they need (input root included). */
   prepare(job: Pick<BuildJob, "drv" | "drvHash" | "resolve" | "inputClosure" | "projectRoot" | "timeoutMs" | "buildId">): PreparedAction {
     const { drv } = job;
-    const props = this.props[drv.platform];
+    const props = this.propsFor(drv.platform);
     if (!props) throw new Error(`it offers ${this.platforms().join(", ")}, not ${drv.platform} (set platform_properties)`);
     const blobs: BlobSet = new Map();
     const storeEntries = new Map<string, TreeNode>();
@@ -198,10 +219,11 @@ export class ReapiBackend implements Backend {
       ["tmp", emptyDir],
     ]);
     // Runners that chroot into the input root (Buildbarn's) start every command through
-    // /usr/bin/env: it is a symlink to the first bin/env of the input closure, if any.
-    const env0 = [...job.inputClosure].sort().find((n) => existsSync(join(this.store.path(n), "bin", "env")));
-    if (env0) {
-      const bin = directoryMessage(new Map([["env", { kind: "symlink", target: `${CANONICAL_STORE_DIR}/${env0}/bin/env` } as TreeNode]]), blobs);
+    // /usr/bin/env: it is a symlink to the input closure's first bin/env (else a busybox,
+    // which acts as env when called by that name), if there is one.
+    const envTarget = envProgram(job.inputClosure, (n) => this.store.path(n));
+    if (envTarget) {
+      const bin = directoryMessage(new Map([["env", { kind: "symlink", target: envTarget } as TreeNode]]), blobs);
       rootEntries.set("usr", { kind: "dir", digest: directoryMessage(new Map([["bin", { kind: "dir", digest: bin } as TreeNode]]), blobs) });
     }
     const inputRoot = directoryMessage(rootEntries, blobs);
@@ -401,7 +423,7 @@ export class ReapiBackend implements Backend {
    * (remote)"); undefined when it is not (or this backend does not offer the platform).
    */
   async fetchCached(job: BuildJob): Promise<(BuildOutcome & { remote: RemoteActionInfo }) | undefined> {
-    if (!this.props[job.drv.platform]) return undefined;
+    if (!this.serves(job.drv.platform)) return undefined;
     const prep = this.prepare(job);
     const r = await this.client.getActionResult(prep.actionDigest);
     if (!r || ((r.exit_code as number | undefined) ?? 0) !== 0) return undefined;
@@ -422,7 +444,7 @@ export class ReapiBackend implements Backend {
    * so any machine, and this backend's workers, find it in the Action Cache.
    */
   async uploadResult(job: BuildJob, outputs: Map<string, PathInfo>): Promise<string | undefined> {
-    if (!this.props[job.drv.platform]) return undefined;
+    if (!this.serves(job.drv.platform)) return undefined;
     const prep = this.prepare(job);
     const blobs: BlobSet = new Map();
     for (const k of [digestKey(prep.actionDigest), digestKey(prep.commandDigest)]) blobs.set(k, prep.blobs.get(k)!);

@@ -13,7 +13,7 @@ export function remoteCacheFor(backends: Backend[], backend: Backend, choice?: s
   const caches = backends.filter((b): b is ReapiBackend => b instanceof ReapiBackend && (choice ? b.name === choice : !!b.opts.uploadLocalResults));
   const c = caches[0];
   // Outputs are read from and fetched into the local store: only backends that build into it.
-  if (!c || c.store !== backend.store || !c.availability().available) return undefined;
+  if (!c || c.store.dir !== backend.store.dir || !c.availability().available) return undefined;
   return c;
 }
 
@@ -25,7 +25,7 @@ export async function buildWithRemoteCache(
   choice?: string | false,
 ): Promise<BuildOutcome & { remote?: RemoteActionInfo }> {
   const cache = remoteCacheFor(backends, backend, choice);
-  if (!cache || !cache.platforms().includes(job.drv.platform)) return backend.build(job);
+  if (!cache || !cache.serves(job.drv.platform)) return backend.build(job);
   try {
     const hit = await cache.fetchCached(job);
     if (hit) return hit;

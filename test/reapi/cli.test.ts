@@ -1,0 +1,59 @@
+// The CLI with a reapi backend from the user's config, on the real Buildbarn cluster: the
+// examples build on the farm with the same store paths (output hashes) as on local, a fresh
+// BRAMBLE_PATH gets everything from the Action Cache ("cached (remote)"), and `bramble
+// backends` lists the farm with its systems.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bramble, freshHome } from "../helpers/cli.js";
+import { TEST_ALLOWED_PATHS } from "../helpers/user-config.js";
+import { startCluster, type Cluster } from "./cluster.js";
+
+let cluster: Cluster;
+let env: Record<string, string>;
+beforeAll(async () => {
+  cluster = await startCluster();
+  const dir = mkdtempSync(join(tmpdir(), "bramble-reapi-config-"));
+  const props = Object.entries(cluster.platformProperties)
+    .map(([sys, p]) => `[backends.farm.platform_properties."${sys}"]\n${Object.entries(p).map(([k, v]) => `${k} = "${v}"`).join("\n")}\n`)
+    .join("\n");
+  writeFileSync(
+    join(dir, "config.toml"),
+    `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[backends.farm]\nkind = "reapi"\nendpoint = "${cluster.endpoint}"\n\n${props}`,
+  );
+  env = { BRAMBLE_CONFIG: join(dir, "config.toml") };
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const paths = (stdout: string) => stdout.trim().split("\n").filter((l) => /^[\w-]+: \//.test(l)).map((l) => l.split("/").pop());
+
+describe("bramble CLI with a reapi backend", () => {
+  it("lists the farm and its systems", () => {
+    const r = bramble(["backends"], { home: freshHome(), env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^farm\s+available\s+x86_64-linux, aarch64-linux/m);
+  });
+
+  it("builds examples/hello on the farm with the same store paths as local; a fresh BRAMBLE_PATH builds nothing", () => {
+    const local = bramble(["build", "./examples/hello:default"], { home: freshHome(), env, timeoutMs: 120_000 });
+    expect(local.stderr).toMatch(/, 0 failed/);
+    expect(local.code).toBe(0);
+    // --remote-cache: the fixed-output fetch (a built-in, run here) is shared through the farm's Action Cache too
+    const farm = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: freshHome(), env, timeoutMs: 120_000 });
+    expect(farm.code, farm.stderr).toBe(0);
+    expect(farm.stderr).toMatch(/building hello on farm/);
+    expect(paths(farm.stdout)).toEqual(paths(local.stdout));
+    expect(paths(farm.stdout)).toHaveLength(1);
+
+    const again = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: freshHome(), env, timeoutMs: 120_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/cached \(remote\) hello from farm/);
+    expect(again.stderr).toMatch(/cached \(remote\) greeting from farm/);
+    expect(again.stderr).toMatch(/cached \(remote\) busybox-static-x86_64-linux from farm/);
+    expect(again.stderr).toMatch(/: 0 built, 4 cached, 0 failed/);
+    expect(paths(again.stdout)).toEqual(paths(local.stdout));
+  }, 300_000);
+});
