@@ -126,7 +126,7 @@ export function runChunks(
     const body = lines.map((l, k) => (k >= a && k < b ? l : "")).join("\n");
     let want: RegExp | undefined;
     for (let k = a; k < b; k++) {
-      const m = /###\s*(["`]?)(.*?)\1\s*$/.exec(lines[k]);
+      const m = /###\s*(["'`]?)(.*?)\1\s*$/.exec(lines[k]);
       if (m) want = new RegExp(m[2]);
     }
     const failures: string[] = [];

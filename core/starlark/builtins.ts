@@ -63,7 +63,7 @@ export function parseInt_(s: string, base: number): number | bigint | undefined 
 }
 
 function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], sign: number): Value {
-  if (args.length === 0) throw err(`${name} requires at least one positional argument`);
+  if (args.length === 0) throw bareErr(`${name} requires at least one positional argument`);
   const [key] = unpackArgs(name, [], kw, "key?");
   let xs: Value[];
   if (args.length === 1) {

@@ -5,7 +5,6 @@ import { setCallImpl } from "./call.js";
 import { generateBody } from "./codegen.js";
 import { Position, StarlarkError } from "./errors.js";
 import { binary, contains, getAttr, index, methodsOf, setAttr, setIndex, slice, unary } from "./ops.js";
-import { nearest } from "./resolver.js";
 import { percentFormat } from "./string.js";
 import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import { Frame, Thread } from "./thread.js";
@@ -67,14 +66,13 @@ function bindArgs(fn: StarFunction, args: Value[], kw: [string, Value][], l: Val
   for (const [k, v] of kw) {
     const i = code.paramNames.indexOf(k);
     if (i >= 0) {
-      if (l[i] !== undefined) throw err(`function ${fn.name} got multiple values for parameter ${k}`);
+      if (l[i] !== undefined) throw err(`function ${fn.name} got multiple values for parameter ${quote(k)}`);
       l[i] = v;
     } else if (kwdict) {
-      if (kwdict.has(k)) throw err(`function ${fn.name} got multiple values for parameter ${k}`);
+      if (kwdict.has(k)) throw err(`function ${fn.name} got multiple values for parameter ${quote(k)}`);
       kwdict.set(k, v);
     } else {
-      const s = nearest(k, code.paramNames);
-      throw err(`function ${fn.name} got an unexpected keyword argument ${k}${s ? ` (did you mean ${s}?)` : ""}`);
+      throw err(`function ${fn.name} got an unexpected keyword argument ${quote(k)}`);
     }
   }
   let missing: string[] | undefined;

@@ -45,29 +45,42 @@ function terminatesExprList(t: Token): boolean {
 }
 
 export class Parser {
-  private toks: Token[];
-  private p = 0;
+  // Tokens are scanned as the parser asks for them, as in starlark-go, so a syntax error
+  // is reported before a lexical error later in the file.
+  private sc: Scanner;
+  private ahead: Token[] = [];
+  private prev: Token;
   private tok: Token;
   private depth = 0;
   private src: string;
 
   constructor(readonly file: string, src: string) {
     this.src = src;
-    this.toks = new Scanner(file, src).scanAll();
-    this.tok = this.toks[0];
+    this.sc = new Scanner(file, src);
+    this.tok = this.sc.next();
+    this.prev = this.tok;
   }
 
   private kind(): string {
     return this.tok.kind;
   }
+  private scan(): Token {
+    return this.ahead.length > 0 ? this.ahead.shift()! : this.sc.next();
+  }
   private next(): Token {
     const t = this.tok;
-    if (this.p < this.toks.length - 1) this.p++;
-    this.tok = this.toks[this.p];
+    if (t.kind !== "EOF") this.tok = this.scan();
+    this.prev = t;
     return t;
   }
   private peek(k = 1): Token {
-    return this.toks[Math.min(this.p + k, this.toks.length - 1)];
+    if (this.tok.kind === "EOF") return this.tok;
+    while (this.ahead.length < k) {
+      const last = this.ahead.length > 0 ? this.ahead[this.ahead.length - 1] : this.tok;
+      if (last.kind === "EOF") return last;
+      this.ahead.push(this.sc.next());
+    }
+    return this.ahead[k - 1];
   }
   private is(text: string): boolean {
     return (this.tok.kind === "OP" || this.tok.kind === "KEYWORD") && this.tok.text === text;
@@ -292,7 +305,7 @@ export class Parser {
           const eqPos = this.next().pos;
           const start = this.tok.offset;
           const d = this.parseTest();
-          const end = this.toks[this.p - 1].end;
+          const end = this.prev.end;
           params.push({ kind: "default", name, default_: d, pos, eqPos, defaultText: this.src.slice(start, end) });
         } else params.push({ kind: "plain", name, pos });
       }
@@ -433,8 +446,11 @@ export class Parser {
             continue;
           }
         }
-        this.expect(":");
-        if (!this.is(":") && !this.is("]")) hi = this.parseTest();
+        // as starlark-go: [lo] [: [hi]] [: [step]] ]
+        if (this.is(":")) {
+          this.next();
+          if (!this.is(":") && !this.is("]")) hi = this.parseTest();
+        }
         if (this.is(":")) {
           this.next();
           if (!this.is("]")) step = this.parseTest();

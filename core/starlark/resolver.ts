@@ -42,30 +42,45 @@ class Block {
 
 interface Use { id: Ident; block: Block }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-function distance(a: string, b: string): number {
-  const m = a.length, n = b.length;
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
-  for (let i = 1; i <= m; i++) {
-    const cur = [i];
-    for (let j = 1; j <= n; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+/** starlark-go's internal/spell levenshtein: gives up (returns more than max) early. */
+function levenshtein(x: string, y: string, max: number): number {
+  if (x.length > y.length) [x, y] = [y, x];
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) {
+      x = x.slice(i);
+      y = y.slice(i);
+      break;
     }
-    prev = cur;
   }
-  return prev[n];
+  if (x === "") return y.length;
+  if (Math.abs(x.length - y.length) > max) return Math.abs(x.length - y.length);
+  const row = Array.from({ length: y.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= x.length; i++) {
+    row[0] = i;
+    let best = i, prev = i - 1;
+    for (let j = 1; j <= y.length; j++) {
+      const k = Math.min(prev + (x[i - 1] !== y[j - 1] ? 1 : 0), 1 + row[j - 1], 1 + row[j]);
+      prev = row[j];
+      row[j] = k;
+      best = Math.min(best, k);
+    }
+    if (best > max) return best;
+  }
+  return row[y.length];
 }
 
-/** The closest candidate to x, if close enough (like starlark-go's internal/spell). */
+/**
+ * The closest candidate to x, as starlark-go's spell.Nearest: underscores and case ignored,
+ * at most half the letters wrong, the first of equally close candidates in the given order.
+ */
 export function nearest(x: string, candidates: Iterable<string>): string | undefined {
+  const fold = (s: string) => s.replace(/_/g, "").toLowerCase();
+  const fx = fold(x);
   let best: string | undefined;
-  let bestD = Infinity;
-  const lx = x.toLowerCase();
+  let bestD = Math.floor((fx.length + 1) / 2);
   for (const c of candidates) {
-    if (c === x) continue;
-    const d = distance(lx, c.toLowerCase());
-    const limit = Math.max(1, Math.floor(Math.max(x.length, c.length) / 3));
-    if (d <= limit && d < bestD) { best = c; bestD = d; }
+    const d = levenshtein(fx, fold(c), bestD);
+    if (d < bestD) { bestD = d; best = c; }
   }
   return best;
 }
@@ -414,9 +429,12 @@ export class Resolver {
       if (this.isPredeclared(id.name)) id.binding = { scope: "predeclared", index: -1, name: id.name };
       else if (this.isUniversal(id.name)) id.binding = { scope: "universal", index: -1, name: id.name };
       else {
-        const cands = new Set<string>(this.allNames());
-        for (let bb: Block | null = block; bb; bb = bb.parent) for (const k of bb.bindings.keys()) cands.add(k);
-        const n = nearest(id.name, cands);
+        // as starlark-go: the names bound in enclosing blocks and the module's globals, sorted
+        const cands: string[] = [];
+        for (let bb: Block | null = block; bb; bb = bb.parent) for (const k of bb.bindings.keys()) cands.push(k);
+        for (const g of this.globals) cands.push(g.name);
+        // then (ours, see docs/language.md) the predeclared and built-in names
+        const n = nearest(id.name, [...new Set(cands)].sort()) ?? nearest(id.name, [...new Set(this.allNames())].sort());
         this.error(id.pos, `undefined: ${id.name}${n ? ` (did you mean ${n}?)` : ""}`);
       }
     }

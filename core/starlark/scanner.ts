@@ -189,11 +189,14 @@ export class Scanner {
     if (OPS1.includes(c)) {
       this.i++;
       if (c === "(" || c === "[" || c === "{") this.depth++;
-      else if (c === ")" || c === "]" || c === "}") { if (this.depth > 0) this.depth--; }
+      else if (c === ")" || c === "]" || c === "}") {
+        if (this.depth === 0) this.error(`unexpected '${c}'`, pos);
+        this.depth--;
+      }
       return this.tok("OP", start, pos);
     }
     if (c === "!") this.error("unexpected input character '!'", pos);
-    this.error(`unexpected input character ${JSON.stringify(String.fromCodePoint(src.codePointAt(this.i)!))}`, pos);
+    this.error(`unexpected input character '${String.fromCodePoint(src.codePointAt(this.i)!)}'`, pos);
   }
 
   private newline(): void {

@@ -210,4 +210,22 @@ export class Gen {
     out += "main()\n";
     return out;
   }
+
+  /** A program with one random edit (a character dropped or doubled, a token inserted), mostly not valid. */
+  mutant(): string {
+    const p = this.program();
+    const r = this.r;
+    const i = r.int(p.length);
+    switch (r.int(3)) {
+      case 0: return p.slice(0, i) + p.slice(i + 1);
+      case 1: return p.slice(0, i) + p[i] + p.slice(i);
+      default: return p.slice(0, i) + r.pick(MUTATIONS) + p.slice(i);
+    }
+  }
 }
+
+const MUTATIONS = [
+  ":", ",", "(", ")", "[", "]", "{", "}", "=", "+=", "not ", " in ", "lambda", " for ", " if ", " else ", "1_0", "0x", "0o8",
+  "09", "1e", "*", "**", "\"", "'", "\\", "\n", "\t", "  ", "\n  ", ";", ".", "load(\"x\", \"y\")\n", "return ", "break",
+  "def ", "class", "$", "!", "x = 1\n", "(a) ", "() = ", "f(*a, b=1)", "f(**a, *b)", "f(a=1, a=2)", "while ", "pass",
+];
