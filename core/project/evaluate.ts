@@ -183,6 +183,16 @@ export function closureOf(all: Map<string, Derivation>, roots: string[]): Map<st
   return out;
 }
 
+/**
+ * An error of calling `name` that has no position of its own (a budget or a cancel that
+ * stopped the call before its first statement) is placed at the function's `def`.
+ */
+function atDefinition(err: unknown, file: string, name: string): unknown {
+  if (!(err instanceof StarlarkError) || err.pos) return err;
+  const line = listFunctions(file, readRegularFile(file, "module")).find((f) => f.name === name)?.line;
+  return line ? err.setPos({ file, line, col: 1 }) : err;
+}
+
 /** Evaluate module arguments (see module-args.ts) relative to `cwd`. */
 export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, opts: { justParse?: boolean } = {}): Evaluation {
   const roots: string[] = [];
@@ -203,7 +213,13 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
           .filter((f) => !f.name.startsWith("_") && f.params.length === 0)
           .map((f) => f.name);
       }
-      for (const name of names) collectDerivations(toJS(call(thread, globals.get(name)!, [])), roots);
+      for (const name of names) {
+        try {
+          collectDerivations(toJS(call(thread, globals.get(name)!, [])), roots);
+        } catch (err) {
+          throw atDefinition(err, sel.file, name);
+        }
+      }
     }
   }
   const uniqueRoots = [...new Set(roots)];
