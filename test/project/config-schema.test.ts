@@ -9,6 +9,7 @@ import { readUserSandboxConfig } from "../../core/builders/host-access.js";
 import { ConfigError, parseConfig, ProjectToml, UserConfigToml } from "../../core/config/schema.js";
 import { readLock } from "../../core/project/lock.js";
 import { readProject } from "../../core/project/project.js";
+import { bramble, freshHome } from "../helpers/cli.js";
 
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), "bramble-config-test-"));
@@ -101,5 +102,13 @@ describe("the user's config", () => {
         `backends.d.volume must be a Docker volume name (letters, digits, _ . -; not a path), not ${JSON.stringify(volume)}`,
       );
     }
+  });
+
+  it("shows a bad docker volume in bramble backends as an unavailable backend with the reason", () => {
+    const config = join(dir({ "config.toml": '[backends.box]\nkind = "docker"\nvolume = "/etc"\n' }), "config.toml");
+    const r = bramble(["backends", "--json"], { home: freshHome(), env: { BRAMBLE_CONFIG: config } });
+    expect(r.code, r.stderr).toBe(0);
+    const box = (JSON.parse(r.stdout) as { name: string; available: boolean; reason?: string }[]).find((b) => b.name === "box");
+    expect(box).toMatchObject({ available: false, reason: expect.stringContaining('backends.box.volume must be a Docker volume name (letters, digits, _ . -; not a path), not "/etc"') });
   });
 });

@@ -128,6 +128,20 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     expect(await a.call("evaluation.cancel", { evalId: "loop-1" })).toMatchObject({ result: { cancelled: false } });
   });
 
+  it("ends on SIGTERM and on SIGINT while a client's evaluation loops forever", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const s = await serve(hello, { BRAMBLE_EVAL_TIMEOUT: "600" });
+      served.push(s);
+      const a = await Client.open(s);
+      void a.call("graph.evaluate", { project: loopProject(), moduleArg: ".:default" });
+      // The server is answering (the loop is in a worker): then it is told to stop.
+      expect(await a.call("app.info", {})).toMatchObject({ result: {} });
+      const exited = new Promise<number | null>((r) => s.child.once("exit", (code) => r(code)));
+      s.child.kill(signal);
+      expect(await exited).toBe(0);
+    }
+  });
+
   it("stops an evaluation at its time budget with the file and line, and answers others meanwhile", async () => {
     const looping = loopProject();
     const s = await serve(hello, { BRAMBLE_EVAL_TIMEOUT: "3" });
