@@ -88,4 +88,21 @@ describe("modules that are not files", () => {
     expect(zero.code).toBe(1);
     expect(zero.stderr).toMatch(/cannot read .*nul\.bramble: this module is a character device, not a regular file/);
   });
+
+  it("a FIFO or a character device as a source is an error naming it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bramble-srcdev-"));
+    writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "src"\nversion = "0.1.0"\n');
+    writeFileSync(
+      join(dir, "default.bramble"),
+      'def pipe():\n    return derivation(name = "p", builder = "/bin/sh", args = ["-c", "cat pipe > $out"], sources = ["pipe"])\n' +
+        'def zero():\n    return derivation(name = "z", builder = "/bin/sh", args = ["-c", "true"], sources = ["zero"])\n',
+    );
+    expect(spawnSync("mkfifo", [join(dir, "pipe")]).status).toBe(0);
+    expect(spawnSync("mknod", [join(dir, "zero"), "c", "1", "5"]).status).toBe(0);
+    for (const [fn, name] of [["pipe", "pipe"], ["zero", "zero"]]) {
+      const r = bramble(["graph", `.:${fn}`], { home: freshHome(), cwd: dir, timeoutMs: 30_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`source ${name} is not a regular file or symlink`));
+    }
+  });
 });
