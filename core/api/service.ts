@@ -30,8 +30,7 @@ import {
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
 import { ServiceError } from "./errors.js";
-import { readConfigFile, UserConfigToml } from "../config/schema.js";
-import { userConfigFile } from "../builders/host-access.js";
+import { configuredEvalLimits } from "../project/eval-limits.js";
 import { inlineEvaluator, type Evaluator } from "./evaluator.js";
 
 export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
@@ -86,7 +85,7 @@ export function firstModuleArg(modules: ModuleInfo[]): string | null {
 export function createService(opts: ServiceOptions = {}): ServiceHost {
   const engine = openEngine(opts.home);
   const evaluator = opts.evaluator ?? inlineEvaluator();
-  const limits = { ...DEFAULT_EVAL_LIMITS, ...userEvalLimits(), ...definedOnly(opts.evalLimits ?? {}) };
+  const limits = { ...DEFAULT_EVAL_LIMITS, ...configuredEvalLimits(), ...definedOnly(opts.evalLimits ?? {}) };
   /** running evaluations a client named (evalId), so it can cancel them */
   const evaluating = new Map<string, AbortController>();
   const listeners = new Set<(e: BuildEvent) => void>();
@@ -378,37 +377,6 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/**
- * The budget from the user's config (`[evaluation] timeout = <seconds>`, `max_steps = <n>`),
- * then $BRAMBLE_EVAL_TIMEOUT (seconds) and $BRAMBLE_EVAL_STEPS, when set.
- */
-function userEvalLimits(): { maxSteps?: number; timeoutMs?: number } {
-  const out: { maxSteps?: number; timeoutMs?: number } = {};
-  const file = userConfigFile();
-  if (existsSync(file)) {
-    let evaluation: UserConfigToml["evaluation"];
-    try {
-      evaluation = readConfigFile(UserConfigToml, file).evaluation;
-    } catch (err) {
-      // `bramble backends` shows the same error as the "config" backend; evaluation goes on with the defaults.
-      console.error(`warning: ${(err as Error).message}; evaluating with the default budget`);
-    }
-    if (evaluation?.timeout !== undefined) out.timeoutMs = evaluation.timeout * 1000;
-    if (evaluation?.max_steps !== undefined) out.maxSteps = evaluation.max_steps;
-  }
-  const t = process.env.BRAMBLE_EVAL_TIMEOUT;
-  const n = process.env.BRAMBLE_EVAL_STEPS;
-  if (t !== undefined && t !== "") {
-    if (!(Number(t) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_TIMEOUT must be a positive number of seconds, not "${t}"` });
-    out.timeoutMs = Number(t) * 1000;
-  }
-  if (n !== undefined && n !== "") {
-    if (!(Number.isInteger(Number(n)) && Number(n) > 0)) throw new ServiceError({ message: `BRAMBLE_EVAL_STEPS must be a positive integer, not "${n}"` });
-    out.maxSteps = Number(n);
-  }
-  return out;
 }
 
 /** Write the hashes of fetches that had none (first fetches) into bramble.lock. */

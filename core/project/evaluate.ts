@@ -21,6 +21,7 @@ import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
 import { SEEDS_PACKAGE, seedLibraryDir } from "./seeds.js";
 import { readRegularFile } from "./read-file.js";
+import { configuredEvalLimits } from "./eval-limits.js";
 import type { Project } from "./project.js";
 import { hostSystem } from "../derivation/systems.js";
 import { DerivationValue, type RunSpec, type TestSpec } from "./values.js";
@@ -89,7 +90,7 @@ export function createContext(project: Project, opts: { target?: string; host?: 
     predeclared: {},
     // Host paths are the user's decision: refused here unless allowed (host-access.ts).
     hostPaths: project.sandboxPaths.length ? hostPathIdentities(consentedSandboxPaths(project.root, project.sandboxPaths)) : undefined,
-    budget: makeBudget({ ...DEFAULT_EVAL_LIMITS, ...definedOnly(opts.limits ?? {}) }),
+    budget: makeBudget({ ...DEFAULT_EVAL_LIMITS, ...configuredEvalLimits(), ...definedOnly(opts.limits ?? {}) }),
   };
   ctx.predeclared = makeBuiltins(ctx);
   return ctx;

@@ -66,6 +66,15 @@ describe("evaluation budgets", () => {
     expect(r.stderr).toMatch(new RegExp(`${join(dir, "default.bramble")}:[45]:\\d+: evaluation stopped: it took more than its budget of 50000 steps`));
   });
 
+  it("applies to the verbs that evaluate outside the service too (bramble test, bramble shell)", () => {
+    const dir = loopProject();
+    for (const verb of [["test", ".:default"], ["shell", ".:default"]]) {
+      const r = bramble(verb, { home: freshHome(), cwd: dir, env: { BRAMBLE_EVAL_STEPS: "50000" } });
+      expect(r.code, verb.join(" ")).not.toBe(0);
+      expect(r.stderr).toMatch(/evaluation stopped: it took more than its budget of 50000 steps/);
+    }
+  });
+
   it("refuses a bad budget setting with a message naming it", () => {
     const r = bramble(["graph", ".:default"], { home: freshHome(), cwd: loopProject(), env: { BRAMBLE_EVAL_TIMEOUT: "soon" } });
     expect(r.code).toBe(1);
