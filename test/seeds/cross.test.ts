@@ -3,7 +3,7 @@
 // passing --check; and the same output bytes from two BRAMBLE_PATHs while a different (fake)
 // host gcc is visible.
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -39,9 +39,17 @@ function elf(file: string): { machine: number; interpreter: boolean } {
   return { machine: b.readUInt16LE(18), interpreter };
 }
 
-describe("examples/cross on the seed library", () => {
-  const home = freshHome();
+// The first BRAMBLE_PATH: examples/cross built natively and for aarch64-linux.
+const home = freshHome();
 
+/** The toolchains' store names in a BRAMBLE_PATH (their ELF headers hold store paths). */
+function toolchainNames(h: string): string[] {
+  return readdirSync(join(h, "store"))
+    .filter((n) => /-cc-(x86_64|aarch64)-linux$/.test(n))
+    .sort();
+}
+
+describe("examples/cross on the seed library", () => {
   it(
     "builds natively: an x86_64 static program, run on local, says x86_64",
     () => {
@@ -105,7 +113,7 @@ describe("same bytes everywhere", () => {
       const fake = join(fakes, "gcc");
       writeFileSync(fake, "#!/bin/sh\necho 'a different gcc 99'\nexit 1\n");
       chmodSync(fake, 0o755);
-      const home = freshHome();
+      const second = freshHome();
       // Both host compilers replaced (mount --bind follows /usr/bin/gcc's links to the real file),
       // then both targets built; the script proves the fake is what the host shows.
       const script = `
@@ -120,7 +128,7 @@ echo "host gcc: $(gcc --version)"
 `;
       const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", script], {
         cwd: repo,
-        env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" },
+        env: { ...process.env, BRAMBLE_PATH: second, NO_COLOR: "1" },
         encoding: "utf8",
         timeout: 2 * BUILD_MS,
       });
@@ -134,8 +142,16 @@ echo "host gcc: $(gcc --version)"
         ["hello-c", ARM["hello-c"]],
         ["hello-c-run", ARM["hello-c-run"]],
       ]);
+      // The patched toolchains too: their interpreter and RUNPATH name the store they were built
+      // in, relocated by byte replacement, so their content hashes agree with the first store's
+      // (built above, or here when this test runs alone).
+      for (const target of [[], ["--target", "aarch64-linux"]]) {
+        expect(bramble(["build", "./examples/cross:all", ...target], { home, timeoutMs: BUILD_MS }).code).toBe(0);
+      }
+      expect(toolchainNames(second)).toHaveLength(2);
+      expect(toolchainNames(second)).toEqual(toolchainNames(home));
     },
-    2 * BUILD_MS,
+    3 * BUILD_MS,
   );
 });
 
