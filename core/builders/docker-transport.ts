@@ -10,6 +10,12 @@ import { packTrees, unpackTrees } from "../store/tar.js";
 
 /** Where the store volume is mounted in every container: the canonical store directory. */
 export const DOCKER_STORE_DIR = CANONICAL_STORE_DIR;
+/**
+ * Where a build's own volume (its build directory and outputs) is mounted in its container, as
+ * long as the store directory: what the builder wrote there is relocated to the store
+ * directory by a same-length rewrite before it is hashed (docker.ts).
+ */
+export const DOCKER_SCRATCH_DIR = "/bramble/build".padEnd(DOCKER_STORE_DIR.length, "_");
 
 export interface DockerTarget {
   /** unix socket path, or a `unix://`, `tcp://` or `http://` URL */
@@ -53,6 +59,10 @@ export interface RunOptions {
   onStderr?: (c: Buffer) => void;
   /** called with the container once it runs (tests kill it) */
   onStart?: (c: Docker.Container) => void;
+  /** mount the store volume read-only (a build's container) */
+  storeReadOnly?: boolean;
+  /** more named volumes to mount, writable */
+  volumes?: { volume: string; target: string }[];
 }
 
 export interface RunResult {
@@ -94,7 +104,7 @@ export class DockerTransport implements StoreTransport {
       Labels: { "bramble.backend": this.target.backend, ...(o.labels ?? {}) },
       NetworkDisabled: true,
       HostConfig: {
-        Binds: [`${this.target.volume}:${DOCKER_STORE_DIR}`],
+        Binds: [`${this.target.volume}:${DOCKER_STORE_DIR}${o.storeReadOnly ? ":ro" : ""}`, ...(o.volumes ?? []).map((v) => `${v.volume}:${v.target}`)],
         NetworkMode: "none",
       },
     });
@@ -150,8 +160,18 @@ export class DockerTransport implements StoreTransport {
     return { code: r.exitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() + (r.error ?? "") };
   }
 
-  async getTar(dir: string, rels: string[], localDir: string): Promise<void> {
-    const c = await this.create({ cmd: ["true"] });
+  /** A volume of a build's own (its build directory and outputs, at DOCKER_SCRATCH_DIR). */
+  async createVolume(name: string): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: { "bramble.backend": this.target.backend, "bramble.scratch": "1" } });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.docker.getVolume(name).remove({ force: true });
+  }
+
+  /** `scratch`: read from that build volume (mounted at DOCKER_SCRATCH_DIR) instead of the store. */
+  async getTar(dir: string, rels: string[], localDir: string, scratch?: string): Promise<void> {
+    const c = await this.create({ cmd: ["true"], volumes: scratch ? [{ volume: scratch, target: DOCKER_SCRATCH_DIR }] : [] });
     try {
       for (const rel of rels) {
         const archive = (await c.getArchive({ path: `${dir}/${rel}` })) as unknown as Readable;
@@ -162,14 +182,16 @@ export class DockerTransport implements StoreTransport {
     }
   }
 
-  async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
-    // The archive API needs an existing directory: unpack at the store's root, with the
+  /** `scratch`: write into that build volume (mounted at DOCKER_SCRATCH_DIR) instead of the store. */
+  async putTar(localDir: string, rels: string[], dir: string, scratch?: string): Promise<void> {
+    // The archive API needs an existing directory: unpack at the volume's root, with the
     // entries put under `dir` (tar creates the directories on the way).
-    if (dir !== DOCKER_STORE_DIR && !dir.startsWith(`${DOCKER_STORE_DIR}/`)) throw new Error(`${dir} is outside the store volume`);
-    const prefix = dir.slice(DOCKER_STORE_DIR.length + 1);
-    const c = await this.create({ cmd: ["true"] });
+    const root = scratch ? DOCKER_SCRATCH_DIR : DOCKER_STORE_DIR;
+    if (dir !== root && !dir.startsWith(`${root}/`)) throw new Error(`${dir} is outside the ${scratch ? "build's" : "store"} volume`);
+    const prefix = dir.slice(root.length + 1);
+    const c = await this.create({ cmd: ["true"], volumes: scratch ? [{ volume: scratch, target: DOCKER_SCRATCH_DIR }] : [] });
     try {
-      await c.putArchive(packTrees(localDir, rels, { prefix }), { path: DOCKER_STORE_DIR });
+      await c.putArchive(packTrees(localDir, rels, { prefix }), { path: root });
     } finally {
       await c.remove({ force: true }).catch(() => undefined);
     }

@@ -3,7 +3,11 @@
 // store directory in every container. The inputs' closure is copied into the volume; the
 // builder runs in a container of the configured image with no network; its outputs are
 // hashed and registered here and in the volume's store under the same names.
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { rewriteTree } from "../store/archive.js";
+import { makeWritable } from "../store/store.js";
 import type Docker from "dockerode";
 import type { BackendInfo } from "../model/types.js";
 import { RemoteStore } from "../store/remote-store.js";
@@ -11,7 +15,7 @@ import type { LocalStore } from "../store/store.js";
 import { LineSplitter } from "./run.js";
 import { backendInfo, BuildFailure, hostSystem, type Availability, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { CachedProbe } from "./probe.js";
-import { DockerTransport, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
+import { DockerTransport, DOCKER_SCRATCH_DIR, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
 import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 
 export const DEFAULT_DOCKER_IMAGE = "localhost/bramble-busybox:latest";
@@ -98,14 +102,34 @@ export class DockerBackend implements Backend {
     return backendInfo(this);
   }
 
+  /**
+   * The store volume is mounted read-only in a build's container: one build can change neither
+   * another's input nor any registered path. Its build directory and outputs live in a volume
+   * of its own at DOCKER_SCRATCH_DIR, removed afterwards.
+   */
   async build(job: BuildJob): Promise<BuildOutcome> {
+    const scratch = `bramble-build-${process.pid}-${job.buildId}-${randomBytes(4).toString("hex")}`;
+    try {
+      return await this.buildIn(job, scratch);
+    } finally {
+      await this.transport.removeVolume(scratch).catch(() => undefined);
+    }
+  }
+
+  private async buildIn(job: BuildJob, scratch: string): Promise<BuildOutcome> {
     const label = this.label;
     // Planned while the probe ran (or forced): its answer decides now.
     await this.probe();
     const a = this.availability();
     if (!a.available) throw new BuildFailure(`${label} is unavailable: ${a.reason}`);
     if (!this.platforms().includes(job.drv.platform)) throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
-    const { cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
+    try {
+      await this.transport.createVolume(scratch);
+    } catch (e) {
+      throw new BuildFailure(`${label}: could not create the build's volume: ${(e as Error).message}`);
+    }
+    const toScratchDir = (dir: string) => DOCKER_SCRATCH_DIR + dir.slice(DOCKER_STORE_DIR.length);
+    const { top, cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, toScratchDir(to), scratch), {
       refreshMs: REFRESH_MS,
       onInputsFailed: () => this.probed.forget(),
     });
@@ -114,10 +138,15 @@ export class DockerBackend implements Backend {
       const err = new LineSplitter(job.log);
       let result;
       try {
+        // The build directory and the outputs are in the build's volume, at the same-length DOCKER_SCRATCH_DIR.
+        const moved = [top, ...[...cmd.tmpOutputs.values()].map((n) => `${DOCKER_STORE_DIR}/${n}`)];
+        const scratchPath = (s: string) => moved.reduce((r, m) => r.split(m).join(DOCKER_SCRATCH_DIR + m.slice(DOCKER_STORE_DIR.length)), s);
         result = await this.transport.run({
-          cmd: [cmd.builder, ...cmd.args],
-          env: Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`),
-          workingDir: cmd.cwd,
+          cmd: [cmd.builder, ...cmd.args].map(scratchPath),
+          env: Object.entries(cmd.env).map(([k, v]) => `${k}=${scratchPath(v)}`),
+          workingDir: scratchPath(cmd.cwd),
+          storeReadOnly: true,
+          volumes: [{ volume: scratch, target: DOCKER_SCRATCH_DIR }],
           labels: { "bramble.build": String(job.buildId) },
           signal: job.signal,
           timeoutMs: job.timeoutMs,
@@ -140,9 +169,28 @@ export class DockerBackend implements Backend {
         throw fail(`the container died${sig}: exit ${result.exitCode}${result.error ? `, ${result.error}` : ""}`, result.exitCode);
       }
       if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
-      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into), leftovers);
+      const fetchOutputs = async (names: string[], into: string) => {
+        await this.transport.getTar(DOCKER_SCRATCH_DIR, names, into, scratch);
+        for (const n of names) relocateTree(join(into, n), DOCKER_SCRATCH_DIR, DOCKER_STORE_DIR);
+      };
+      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, fetchOutputs, leftovers);
     } finally {
       await this.store.removeTemp(leftovers);
     }
   }
+}
+
+/** Replace `from` by `to` (same length) in every file and symlink of a fetched tree that holds it. */
+function relocateTree(root: string, from: string, to: string): void {
+  const needle = Buffer.from(from);
+  const rels: string[] = [];
+  const walk = (abs: string, rel: string) => {
+    const st = lstatSync(abs);
+    if (st.isDirectory()) for (const e of readdirSync(abs)) walk(join(abs, e), rel ? `${rel}/${e}` : e);
+    else if (st.isSymbolicLink() ? readlinkSync(abs).includes(from) : st.isFile() && readFileSync(abs).includes(needle)) rels.push(rel);
+  };
+  walk(root, "");
+  if (!rels.length) return;
+  makeWritable(root);
+  rewriteTree(root, rels, from, to);
 }
