@@ -7,6 +7,7 @@ import { openEngine, type Engine } from "../build/engine.js";
 import { readLogChunk } from "../store/logs.js";
 import { isStoreName } from "../store/layout.js";
 import type { Store } from "../store/store.js";
+import type { Backend } from "../builders/backend.js";
 import { copyClosure } from "../store/copy.js";
 import { storeAdd } from "../build/store-add.js";
 
@@ -80,6 +81,12 @@ export function gcRoots(engine: Engine): string[] {
 /** The store of a backend by name (default: the local store). */
 function storeNamed(engine: Engine, name: string | undefined): Store {
   if (name === undefined || name === "local") return engine.store;
+  // reapi:NAME: the CAS and Action Cache of the reapi backend NAME (docs/remote.md)
+  if (name.startsWith("reapi:")) {
+    const b = engine.backends.find((x) => x.kind === "reapi" && x.name === name.slice(6)) as (Backend & { casStore?: () => Store }) | undefined;
+    if (!b?.casStore) throw new UsageError(`unknown store ${name}: no reapi backend ${name.slice(6)} (reapi backends: ${engine.backends.filter((x) => x.kind === "reapi").map((x) => x.name).join(", ") || "none"})`);
+    return b.casStore();
+  }
   const backend = engine.backends.find((b) => b.name === name);
   if (!backend) throw new UsageError(`unknown store ${name}: use a backend name (${engine.backends.map((b) => b.name).join(", ")}) or path:<BRAMBLE_PATH>`);
   return backend.store;

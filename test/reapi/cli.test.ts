@@ -56,4 +56,40 @@ describe("bramble CLI with a reapi backend", () => {
     expect(again.stderr).toMatch(/: 0 built, 4 cached, 0 failed/);
     expect(paths(again.stdout)).toEqual(paths(local.stdout));
   }, 300_000);
+
+  it("bramble store copy --to reapi:farm pushes a closure; another BRAMBLE_PATH copies it back from the farm", () => {
+    const home = freshHome();
+    const built = bramble(["build", "./examples/hello:default"], { home, env, timeoutMs: 120_000 });
+    expect(built.code, built.stderr).toBe(0);
+    const path = built.stdout.trim().split("\n").find((l) => l.startsWith("hello: "))!.slice(7);
+    const push = bramble(["store", "copy", "--from", "local", "--to", "reapi:farm", path], { home, env });
+    expect(push.code, push.stderr).toBe(0);
+    // hello's runtime closure: greeting, busybox (its script's shell) and the busybox-static it links to
+    expect(push.stdout).toMatch(/^4 paths copied$/m);
+    expect(bramble(["store", "copy", "--from", "local", "--to", "reapi:farm", path], { home, env }).stdout).toMatch(/^0 paths copied$/m);
+
+    const other = freshHome();
+    const pull = bramble(["store", "copy", "--from", "reapi:farm", "--to", "local", path.split("/").pop()!], { home: other, env });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout).toMatch(/^4 paths copied$/m);
+    const copied = pull.stdout.split("\n").find((l) => l.startsWith("copied ") && l.endsWith(path.split("/").pop()!))!.slice(7);
+    expect(copied.startsWith(other)).toBe(true);
+    const run = bramble(["store", "verify"], { home: other, env });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const bad = bramble(["store", "copy", "--from", "local", "--to", "reapi:nope", path], { home, env });
+    expect(bad.stderr).toMatch(/unknown store reapi:nope: no reapi backend nope \(reapi backends: farm\)/);
+  }, 300_000);
+
+  it("builds examples/cross for aarch64 on the farm: the compile on the x86_64 pool, the run step on the aarch64 pool", () => {
+    const local = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux"], { home: freshHome(), env, timeoutMs: 300_000 });
+    expect(local.code, local.stderr).toBe(0);
+    const farm = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--builder", "farm", "-v"], { home: freshHome(), env, timeoutMs: 300_000 });
+    expect(farm.code, farm.stderr).toBe(0);
+    expect(farm.stderr).toMatch(/building hello-c on farm/);
+    expect(farm.stderr).toMatch(/building hello-c-run on farm/);
+    // the run step's worker is the aarch64 pool, and the program saw an aarch64 machine
+    expect(farm.stderr).toMatch(/hello-c-run> reapi: ran on \{[^}]*"pool":"aarch64"/);
+    expect(farm.stderr).toMatch(/hello-c-run> .*\(uname -m: aarch64\)/);
+    expect(paths(farm.stdout)).toEqual(paths(local.stdout));
+  }, 600_000);
 });

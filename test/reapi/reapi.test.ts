@@ -1,7 +1,7 @@
 // The reapi backend against a real Buildbarn cluster on loopback (test/reapi/cluster.ts):
 // derivations become Actions, run hermetically on the x86_64 and the aarch64 (qemu-user)
 // worker pools, and come back with the same output names as local builds.
-import { copyFileSync, existsSync, readFileSync, readlinkSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
@@ -62,6 +62,8 @@ describe("reapi backend on Buildbarn", () => {
       "pwd > $out/pwd",
       'echo "$TMPDIR $HOME" > $out/dirs',
       "echo scratch > $TMPDIR/x && cat $TMPDIR/x >> $out/dirs",
+      // empty things have zero-size digests (which protobuf leaves out)
+      "mkdir -p $out/empty/nested && : > $out/empty-file",
     ].join("\n");
     const hello = bbDrv("hello", script, { env: { PATH: `${ref(busybox)}/bin`, busybox: ref(busybox) } });
     const { engine } = engineWithReapi();
@@ -72,6 +74,8 @@ describe("reapi backend on Buildbarn", () => {
     expect(readFileSync(join(out, "greeting"), "utf8")).toBe(`hello from ${hostSystem()} on ${hostSystem()}\n`);
     expect(readFileSync(join(out, "pwd"), "utf8")).toBe("/build\n");
     expect(readFileSync(join(out, "dirs"), "utf8")).toBe("/tmp /homeless-shelter\nscratch\n");
+    expect(readdirSync(join(out, "empty"))).toEqual(["nested"]);
+    expect(readFileSync(join(out, "empty-file"), "utf8")).toBe("");
     // the reference to busybox came back relocated into this store
     const bbOut = result.outputs.get(derivationHash(busybox))!.out!;
     expect(readlinkSync(join(out, "sh"))).toBe(`${bbOut}/bin/busybox`);

@@ -16,6 +16,7 @@ import { ANY_SYSTEM } from "../../derivation/systems.js";
 import { CANONICAL_STORE_DIR, hashPart, storeName } from "../../store/layout.js";
 import { copySources } from "../../store/sources.js";
 import { rewriteTree } from "../../store/archive.js";
+import { ReapiStore } from "../../store/reapi-store.js";
 import { filesContaining, relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
 import { ReapiClient, ReapiError, digestKey, encodeMessage, type Digest, type ReapiEndpointOptions } from "./client.js";
@@ -135,6 +136,12 @@ export class ReapiBackend implements Backend {
 
   get label(): string {
     return `reapi backend "${this.name}" (${this.client.label})`;
+  }
+
+  private cas?: ReapiStore;
+  /** The service's CAS + Action Cache as a store (`bramble store copy --to reapi:NAME`). */
+  casStore(): ReapiStore {
+    return (this.cas ??= new ReapiStore(`reapi:${this.name}`, this.client, this.store.layout.tmpDir));
   }
 
   platforms(): string[] {

@@ -16,7 +16,9 @@ export interface Digest {
   size_bytes: number;
 }
 
-export const digestKey = (d: Digest) => `${d.hash}/${d.size_bytes}`;
+/** protobufjs leaves a zero size (an empty blob's) undefined: read sizes through this. */
+export const sizeOf = (d: Digest) => Number(d.size_bytes ?? 0);
+export const digestKey = (d: Digest) => `${d.hash}/${sizeOf(d)}`;
 
 export interface ReapiEndpointOptions {
   /** grpc://host:port (plain), grpcs://host:port (TLS), or host:port (plain) */
@@ -153,7 +155,7 @@ export class ReapiClient {
 
   /** Which of these digests the CAS lacks (asked in batches). */
   async findMissing(digests: Digest[]): Promise<Digest[]> {
-    const unique = [...new Map(digests.filter((d) => d.size_bytes > 0).map((d) => [digestKey(d), d])).values()];
+    const unique = [...new Map(digests.filter((d) => sizeOf(d) > 0).map((d) => [digestKey(d), d])).values()];
     const missing: Digest[] = [];
     for (let i = 0; i < unique.length; i += 4096) {
       const r = await this.unary<{ missing_blob_digests?: Digest[] }>(
@@ -187,13 +189,13 @@ export class ReapiClient {
       bytes = 0;
     };
     for (const b of blobs) {
-      if (b.digest.size_bytes > BATCH_BYTES / 2) {
+      if (sizeOf(b.digest) > BATCH_BYTES / 2) {
         await this.write(b.digest, b.data());
         continue;
       }
-      if (bytes + b.digest.size_bytes > BATCH_BYTES || batch.length >= 1000) await flush();
+      if (bytes + sizeOf(b.digest) > BATCH_BYTES || batch.length >= 1000) await flush();
       batch.push({ digest: b.digest, data: b.data() });
-      bytes += b.digest.size_bytes;
+      bytes += sizeOf(b.digest);
     }
     await flush();
   }
@@ -203,7 +205,7 @@ export class ReapiClient {
     const rq = codec("google.bytestream.WriteRequest");
     const rs = codec("google.bytestream.WriteResponse");
     const prefix = this.instanceName ? `${this.instanceName}/` : "";
-    const resource = `${prefix}uploads/${randomUUID()}/blobs/${d.hash}/${d.size_bytes}`;
+    const resource = `${prefix}uploads/${randomUUID()}/blobs/${d.hash}/${sizeOf(d)}`;
     return new Promise((resolve, reject) => {
       const call = this.client.makeClientStreamRequest(`/google.bytestream.ByteStream/Write`, rq.ser, rs.de, this.metadata.clone(), {}, (err) =>
         err ? reject(this.fail("ByteStream.Write", err)) : resolve(),
@@ -224,7 +226,7 @@ export class ReapiClient {
     const prefix = this.instanceName ? `${this.instanceName}/` : "";
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = this.client.makeServerStreamRequest(`/google.bytestream.ByteStream/Read`, rq.ser, rs.de, { resource_name: `${prefix}blobs/${d.hash}/${d.size_bytes}` }, this.metadata.clone(), {});
+      const call = this.client.makeServerStreamRequest(`/google.bytestream.ByteStream/Read`, rq.ser, rs.de, { resource_name: `${prefix}blobs/${d.hash}/${sizeOf(d)}` }, this.metadata.clone(), {});
       call.on("data", (m: Obj) => parts.push(Buffer.from((m.data as Uint8Array) ?? [])));
       call.on("error", (e: Error) => reject(this.fail(`ByteStream.Read ${digestKey(d)}`, e)));
       call.on("end", () => resolve(Buffer.concat(parts)));
@@ -254,17 +256,17 @@ export class ReapiClient {
       bytes = 0;
     };
     for (const d of unique) {
-      if (d.size_bytes === 0) {
+      if (sizeOf(d) === 0) {
         out.set(digestKey(d), Buffer.alloc(0));
         continue;
       }
-      if (d.size_bytes > BATCH_BYTES / 2) {
+      if (sizeOf(d) > BATCH_BYTES / 2) {
         out.set(digestKey(d), await this.read(d));
         continue;
       }
-      if (bytes + d.size_bytes > BATCH_BYTES || batch.length >= 1000) await flush();
+      if (bytes + sizeOf(d) > BATCH_BYTES || batch.length >= 1000) await flush();
       batch.push(d);
-      bytes += d.size_bytes;
+      bytes += sizeOf(d);
     }
     await flush();
     return out;
