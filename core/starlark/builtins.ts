@@ -14,6 +14,13 @@ function b(name: string, fn: BuiltinFn): Builtin {
   return new Builtin(name, fn);
 }
 
+/** The one argument of bytes, chr, dir, ord, str, type, worded as starlark-go checks them. */
+function only(name: string, args: Value[], kw: [string, Value][], want: string): Value {
+  if (kw.length > 0) throw bareErr(`${name} does not accept keyword arguments`);
+  if (args.length !== 1) throw err(`${name}: got ${args.length} arguments, want ${want}`);
+  return args[0];
+}
+
 function one(name: string, args: Value[], kw: [string, Value][]): Value {
   positional(name, args, kw, 1, 1);
   return args[0];
@@ -169,7 +176,7 @@ const builtinList: Builtin[] = [
     return args.length === 0 ? false : truth(args[0]);
   }),
   b("bytes", (_th, args, kw) => {
-    const x = one("bytes", args, kw);
+    const x = only("bytes", args, kw, "exactly 1");
     if (typeof x === "string") return new Bytes(new TextEncoder().encode(x));
     if (x instanceof Bytes) return x;
     const xs = iterValues(x);
@@ -180,7 +187,8 @@ const builtinList: Builtin[] = [
     })));
   }),
   b("chr", (_th, args, kw) => {
-    const x = one("chr", args, kw);
+    const x = only("chr", args, kw, "1");
+    if (typeof x === "bigint" || (typeof x === "number" && (x > 2147483647 || x < -2147483648))) throw err(`chr: ${x} out of range`);
     if (typeof x !== "number") throw err(`chr: got ${typeName(x)}, want int`);
     if (x < 0) throw err(`chr: Unicode code point ${x} out of range (<0)`);
     if (x > 0x10ffff) throw err(`chr: Unicode code point U+${x.toString(16).toUpperCase()} out of range (>0x10FFFF)`);
@@ -191,7 +199,7 @@ const builtinList: Builtin[] = [
     dictUpdate("dict", d, args, kw);
     return d;
   }),
-  b("dir", (_th, args, kw) => new List(attrNames(one("dir", args, kw)))),
+  b("dir", (_th, args, kw) => new List(attrNames(only("dir", args, kw, "1")))),
   b("enumerate", (_th, args, kw) => {
     const [x, start] = unpackArgs("enumerate", args, kw, "x", "start?");
     if (start !== null && typeof start !== "number") throw err(`enumerate: for parameter start: got ${typeName(start)}, want int`);
@@ -286,7 +294,7 @@ const builtinList: Builtin[] = [
   b("max", (th, args, kw) => minmax("max", th, args, kw, 1)),
   b("min", (th, args, kw) => minmax("min", th, args, kw, -1)),
   b("ord", (_th, args, kw) => {
-    const x = one("ord", args, kw);
+    const x = only("ord", args, kw, "1");
     if (typeof x === "string") {
       const cps = Array.from(x);
       if (cps.length !== 1) throw err(`ord: string encodes ${cps.length} Unicode code points, want 1`);
@@ -312,7 +320,7 @@ const builtinList: Builtin[] = [
   b("range", (_th, args, kw) => {
     positional("range", args, kw, 1, 3);
     args.forEach((a, i) => {
-      if (typeof a === "bigint") throw err(a >= -(2n ** 63n) && a < 2n ** 63n ? "range: integer too large" : `range: for parameter ${i + 1}: ${a} out of range`);
+      if (typeof a === "bigint") throw err(a >= -(2n ** 63n) && a < 2n ** 63n ? "range: integer too large" : `range: for parameter ${i + 1}: ${a} out of range (want value in signed 64-bit range)`);
       if (typeof a !== "number") throw err(`range: for parameter ${i + 1}: got ${typeName(a)}, want int`);
     });
     const nums = args as number[];
@@ -349,7 +357,7 @@ const builtinList: Builtin[] = [
       if (typeof x === "string") return x;
       if (typeof x === "number") return String(x);
     }
-    return str(one("str", args, kw));
+    return str(only("str", args, kw, "exactly 1"));
   }),
   b("tuple", (_th, args, kw) => {
     positional("tuple", args, kw, 0, 1);
@@ -357,9 +365,9 @@ const builtinList: Builtin[] = [
     if (args[0] instanceof Tuple) return args[0];
     return new Tuple(mustIterate(args[0], "tuple"));
   }),
-  b("type", (_th, args, kw) => typeName(one("type", args, kw))),
+  b("type", (_th, args, kw) => typeName(only("type", args, kw, "exactly 1"))),
   b("zip", (_th, args, kw) => {
-    positional("zip", args, kw, 0, Infinity);
+    if (kw.length > 0) throw bareErr("zip does not accept keyword arguments");
     const seqs = args.map((a, i) => {
       const xs = iterValues(a);
       if (xs === undefined) throw err(`zip: argument #${i + 1} is not iterable: ${typeName(a)}`);

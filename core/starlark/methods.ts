@@ -83,7 +83,8 @@ export function dictUpdate(name: string, d: HashTable, args: Value[], kw: [strin
       const items = iterValues(x);
       if (items === undefined) throw err(`${name}: got ${typeName(x)}, want iterable`);
       items.forEach((item, i) => {
-        const pair = item instanceof Tuple || item instanceof List ? item.elems : undefined;
+        // any iterable of length 2, as starlark-go (a string is not iterable)
+        const pair = item instanceof Tuple || item instanceof List ? item.elems : iterValues(item);
         if (!pair) throw err(`${name}: dictionary update sequence element #${i} is not iterable (${typeName(item)})`);
         if (pair.length !== 2) throw err(`${name}: dictionary update sequence element #${i} has length ${pair.length}, want 2`);
         d.set(pair[0], pair[1]);
@@ -258,8 +259,9 @@ export const setMethods: Record<string, Method> = {
 export { unpackArgs };
 
 /**
- * starlark-go prefixes a method's "cannot mutate" error with the method's name
- * ("append: cannot append to frozen list"), except dict.clear's.
+ * starlark-go prefixes a method's "cannot mutate" and "unhashable" errors with the method's
+ * name ("append: cannot append to frozen list", "get: unhashable type: list"), except
+ * dict.clear's.
  */
 function prefixMutationErrors(table: Record<string, Method>, except: string[] = []): void {
   for (const name of Object.keys(table)) {
@@ -269,7 +271,7 @@ function prefixMutationErrors(table: Record<string, Method>, except: string[] = 
       try {
         return m(th, recv, args, kw);
       } catch (e) {
-        if (e instanceof StarlarkError && e.msg.startsWith("cannot ") && !e.located) e.setMsg(`${name}: ${e.msg}`);
+        if (e instanceof StarlarkError && (e.msg.startsWith("cannot ") || e.msg.startsWith("unhashable")) && !e.located) e.setMsg(`${name}: ${e.msg}`);
         throw e;
       }
     };

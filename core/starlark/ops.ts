@@ -1,4 +1,5 @@
 // Operators: binary and unary arithmetic, membership, indexing, slicing and attributes.
+import { StarlarkError } from "./errors.js";
 import { nearest } from "./resolver.js";
 import { bytesMethods, Method, percentFormat, stringMethods } from "./string.js";
 import { dictMethods, listMethods, setDifference, setIntersection, setMethods, setSymDiff, setUnion } from "./methods.js";
@@ -149,6 +150,16 @@ export function contains(coll: Value, x: Value): boolean {
   if (coll instanceof List || coll instanceof Tuple) {
     for (const e of coll.elems) if (e === x || equals(e, x)) return true;
     return false;
+  }
+  if (coll instanceof Dict) {
+    // starlark-go: `x in dict` is False for an unhashable x (a set says it is unhashable)
+    if (typeof x === "string") return coll.getStr(x) !== undefined;
+    try {
+      return coll.get(x) !== undefined;
+    } catch (e) {
+      if (e instanceof StarlarkError && e.msg.startsWith("unhashable")) return false;
+      throw e;
+    }
   }
   if (coll instanceof HashTable) return coll.get(x) !== undefined;
   if (coll instanceof Range) {
