@@ -16,12 +16,34 @@ function checkRelative(file: string): string {
 }
 
 /**
+ * A source is read only through real directories of the project: a symlink among its parent
+ * directories (`dir-link/secret.txt`, `dir-link` pointing out of the project) would be
+ * followed on the host. The source itself may be a symlink; it is copied as one.
+ */
+function checkRealParents(projectRoot: string, rel: string): void {
+  const parts = rel.split("/").slice(0, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const prefix = parts.slice(0, i).join("/");
+    let st;
+    try {
+      st = lstatSync(join(projectRoot, prefix));
+    } catch {
+      return; // missing: the read below says so
+    }
+    if (!st.isDirectory()) {
+      throw new Error(`source ${rel} is under ${prefix}, which is ${st.isSymbolicLink() ? `a symlink (to ${readlinkSync(join(projectRoot, prefix))})` : "not a directory"}: sources are never read through a link`);
+    }
+  }
+}
+
+/**
  * The content hash of source files, relative to `projectRoot`: names (sorted), the
  * executable bit, symlink targets and contents. 32 base32 characters.
  */
 export function hashSources(projectRoot: string, files: string[]): string {
   const h = createHash("sha256");
   for (const file of [...files].map(checkRelative).sort()) {
+    checkRealParents(projectRoot, file);
     const abs = join(projectRoot, file);
     const st = lstatSync(abs);
     updateLengthPrefixed(h, file);
@@ -48,6 +70,7 @@ export function copySources(projectRoot: string, sources: DerivationSources, des
   }
   for (const file of sources.files) {
     const rel = checkRelative(file);
+    checkRealParents(projectRoot, rel);
     const from = join(projectRoot, rel);
     const to = join(dest, rel);
     mkdirSync(dirname(to), { recursive: true });

@@ -104,6 +104,36 @@ describe("nothing of the host gets in", () => {
     record({ area: "hermetic", attack: "an output that is a symlink to /, used as an input: /root, /etc/shadow, /etc/passwd, /run, /home through it", tries: 10, held, detail: results.join("; ") });
   });
 
+  it("a source named through a symlinked directory of the project is refused, never read from outside", () => {
+    const home = freshHome();
+    const outside = tempDir("bramble-outside-");
+    const secret = `secret-${randomBytes(8).toString("hex")}`;
+    writeFileSync(join(outside, "secret.txt"), secret + "\n");
+    const proj = tempDir("bramble-proj-");
+    writeFileSync(join(proj, "bramble.toml"), '[package]\nname = "through"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
+    symlinkSync(outside, join(proj, "dir-link"));
+    mkdirSync(join(proj, "real"));
+    symlinkSync(outside, join(proj, "real", "nested-link"));
+    const attempts = ["dir-link/secret.txt", "real/nested-link/secret.txt"];
+    const results: string[] = [];
+    let held = true;
+    for (const [i, src] of attempts.entries()) {
+      writeFileSync(join(proj, "default.bramble"), `def default():\n    return derivation(name = "through${i}", builder = "/bin/sh", args = ["-c", "cat ${src} > $out"], sources = ["${src}"])\n`);
+      const r = bramble(["build", `${proj}:default`], { home, cwd: proj });
+      const storeDir = readdirSync(home).find((n) => n.startsWith("store_"));
+      const stored = storeDir ? readdirSync(join(home, storeDir)).filter((n) => n.includes("through")) : [];
+      const text = r.stdout + r.stderr;
+      const ok = r.code === 1 && !text.includes(secret) && stored.length === 0 && /sources are never read through a link/.test(text);
+      held &&= ok;
+      results.push(`${src}: ${ok ? "refused" : `exit ${r.code}`}`);
+      expect(text).not.toContain(secret);
+      expect(r.code).toBe(1);
+      expect(text).toMatch(/is under (dir-link|real\/nested-link), which is a symlink \(to .*\): sources are never read through a link/);
+      expect(stored).toEqual([]);
+    }
+    record({ area: "hermetic", attack: "a source named through a symlinked directory of the project (dir-link/secret.txt, real/nested-link/secret.txt) pointing outside", tries: attempts.length, held, detail: `${results.join("; ")}: the content hash and the copy read sources only through the project's real directories` });
+  });
+
   it("fetch_url of file:///etc/shadow, or of a project link to it, is refused and stores nothing", async () => {
     const e = engine();
     const project = tempDir("bramble-proj-");
