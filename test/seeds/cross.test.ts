@@ -102,6 +102,52 @@ describe("examples/cross on the seed library", () => {
   );
 });
 
+describe("dynamically linked programs", () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it(
+    "load the C library of the toolchain's store path, for x86_64 and for aarch64 on qemu",
+    () => {
+      const root = mkdtempSync(join(tmpdir(), "bramble-cc-dynamic-"));
+      dirs.push(root);
+      writeFileSync(join(root, "bramble.toml"), '[package]\nname = "dynamic"\n');
+      writeFileSync(join(root, "m.c"), '#include <stdio.h>\nint main(void) { printf("dynamic %d\\n", (int)sizeof(void *)); return 0; }\n');
+      writeFileSync(
+        join(root, "default.bramble"),
+        `load("seeds", "shell")
+load("seeds/cc", "cc")
+
+def compile(system):
+    return shell(name = "m", script = "mkdir -p $out/bin && cc -O2 -o $out/bin/m m.c", sources = files(["m.c"]),
+                 path = [cc(system).out + "/bin"], platform = "x86_64-linux", system = system)
+
+def run(system):
+    return shell(name = "m-run", script = "mkdir -p $out && $prog/bin/m > $out/stdout.txt && uname -m >> $out/stdout.txt",
+                 env = {"prog": compile(system).out}, platform = system)
+
+def both():
+    return [compile("x86_64-linux"), run("x86_64-linux"), compile("aarch64-linux"), run("aarch64-linux")]
+`,
+      );
+      const r = bramble(["build", ".:both"], { home, cwd: root, timeoutMs: BUILD_MS });
+      expect(r.stderr + r.stdout).not.toMatch(/FAILED/);
+      expect(r.code).toBe(0);
+      const runs = [...r.stdout.matchAll(/^m-run: (\/\S+)$/gm)].map((m) => readFileSync(join(m[1]!, "stdout.txt"), "utf8"));
+      expect(runs).toEqual(["dynamic 8\nx86_64\n", "dynamic 8\naarch64\n"]);
+      // Dynamic, with the toolchain's loader (a store path) as their interpreter.
+      const programs = [...r.stdout.matchAll(/^m: (\/\S+)$/gm)].map((m) => join(m[1]!, "bin/m"));
+      expect(programs.map((p) => elf(p))).toEqual([
+        { machine: 0x3e, interpreter: true },
+        { machine: 0xb7, interpreter: true },
+      ]);
+      expect(readFileSync(programs[0]!, "latin1")).toMatch(/\/[0-9a-z]{32}-cc-x86_64-linux\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2\0/);
+      expect(readFileSync(programs[1]!, "latin1")).toMatch(/\/[0-9a-z]{32}-cc-aarch64-linux\/usr\/aarch64-linux-gnu\/lib\/ld-linux-aarch64\.so\.1\0/);
+    },
+    BUILD_MS,
+  );
+});
+
 describe("same bytes everywhere", () => {
   const fakes = mkdtempSync(join(tmpdir(), "bramble-fake-gcc-"));
   afterAll(() => rmSync(fakes, { recursive: true, force: true }));
