@@ -2,4 +2,5 @@
 // environment) at the run's loopback Debian mirror (debian-mirror.ts), never the internet's.
 import { inject } from "vitest";
 
-process.env.BRAMBLE_MIRROR_DEBIAN = inject("debianMirror");
+const url = inject("debianMirror");
+if (url) process.env.BRAMBLE_MIRROR_DEBIAN = url;
