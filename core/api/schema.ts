@@ -145,6 +145,7 @@ export const requests = {
       builder: z.string().min(1).max(128).optional(),
       timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),
       pure: z.boolean().optional().describe("refuse impure derivations (those that see host paths)"),
+      tests: z.boolean().optional().describe("build the derivations test() declares instead of the roots, and list the tests"),
     })
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
@@ -153,6 +154,34 @@ export const requests = {
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
   "history.list": z.object({ limit: z.number().int().min(1).max(10000).optional(), drvHash: hashString.optional() }).strict(),
   "backends.list": z.object({}).strict(),
+  "sandbox.exec": z
+    .object({
+      project,
+      paths: z.array(pathString).min(1).max(10000).describe("store paths the command sees, with their closures"),
+      command: z.array(z.string().max(1 << 16)).min(1).max(10000),
+      env: z.record(z.string(), z.string()).optional(),
+      timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds the command may run"),
+    })
+    .strict(),
+  "shell.open": z
+    .object({
+      project: project.optional(),
+      hash: hashString.optional().describe("the derivation; default: the first root of moduleArg, else the last failed build's"),
+      moduleArg: moduleArg.optional(),
+      target: systemString.optional(),
+    })
+    .strict(),
+  "run.open": z
+    .object({
+      project,
+      paths: z.array(pathString).min(1).max(10000),
+      command: z.array(z.string().max(1 << 16)).min(1).max(10000),
+      readOnlyPaths: z.array(pathString).max(1000).optional(),
+      writablePaths: z.array(pathString).max(1000).optional(),
+      network: z.boolean().optional(),
+    })
+    .strict(),
+  "sandbox.close": z.object({ sandbox: z.string().min(1).max(64) }).strict(),
   "source.get": z.object({ path: pathString }).strict(),
 } as const;
 
@@ -174,14 +203,37 @@ export interface Results {
   "project.recent": string[];
   "graph.evaluate": Graph;
   "graph.diff": GraphDiff;
-  "build.start": { runId: string; roots: { hash: string; name: string }[]; total: number };
+  /** runId is empty when there was nothing to build (tests asked for, none declared) */
+  "build.start": { runId: string; roots: { hash: string; name: string }[]; total: number; tests?: TestInfo[] };
   "build.cancel": { cancelled: boolean };
   "evaluation.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
   "log.get": { lines: string[]; nextLine: number; running: boolean };
   "history.list": BuildRecord[];
   "backends.list": BackendInfo[];
+  "sandbox.exec": { exitCode: number | null; signal: string | null; output: string };
+  "shell.open": SandboxHandle & { hash: string };
+  "run.open": SandboxHandle;
+  "sandbox.close": { closed: boolean };
   "source.get": SourceFile;
+}
+
+/** A test() a build ran for: the derivation, its command (none: building is the test) and where it was declared. */
+export interface TestInfo {
+  derivation: string;
+  name: string;
+  args: string[];
+  location: string;
+}
+
+/**
+ * A sandbox prepared for a client to spawn with its terminal attached (`bramble shell`, `bramble
+ * run`): bwrap's argv, run with an empty environment; `sandbox.close` removes its directories.
+ */
+export interface SandboxHandle {
+  argv: string[];
+  dir: string;
+  sandbox: string;
 }
 
 export type Service = { [M in Method]: (params: Params<M>) => Promise<Results[M]> };

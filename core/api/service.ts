@@ -1,6 +1,7 @@
 // The service: one implementation of the API in schema.ts, owned by the CLI's `serve`,
 // Electron main, or a test. Transports (IPC, WebSocket) call `dispatch`, which validates
 // every request before any of this runs.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -8,6 +9,8 @@ import { isBuiltin, isImpure, derivationInputs, type Derivation } from "../deriv
 import { backendInfos, openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
 import { runBuild } from "../build/scheduler.js";
+import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
+import { consentedSandboxPaths } from "../builders/host-access.js";
 import { readLog } from "../store/logs.js";
 import { listFunctions } from "../starlark/index.js";
 import { DEFAULT_EVAL_LIMITS, type Evaluation } from "../project/evaluate.js";
@@ -92,6 +95,13 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   const runs = new Map<string, AbortController>();
   /** the latest evaluation of each (project, module argument, target), newest last, bounded */
   const evaluations = new Map<string, Evaluation>();
+  /** sandboxes prepared for a client to spawn (shell.open, run.open), until sandbox.close */
+  const sandboxes = new Map<string, SandboxCommand>();
+  const openSandbox = (cmd: SandboxCommand) => {
+    const sandbox = randomBytes(8).toString("hex");
+    sandboxes.set(sandbox, cmd);
+    return { argv: cmd.argv, dir: cmd.dir, sandbox };
+  };
   const EVALUATIONS_KEPT = 32;
   /** The newest evaluation that holds this derivation, for dependents and node details. */
   const evaluationWith = (hash: string): Evaluation | undefined => [...evaluations.values()].reverse().find((e) => e.drvs.has(hash));
@@ -247,6 +257,12 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         const paths = [...new Set(impure.flatMap((d) => Object.keys(d.hostPaths!)))].join(", ");
         throw new ServiceError({ message: `--pure refuses impure derivations: ${impure.map((d) => d.name).join(", ")} (they see the host paths ${paths}, the project's sandbox_paths)` });
       }
+      // `bramble test`: the tests' derivations instead of the roots, from this one evaluation.
+      const tests = p.tests
+        ? ev.tests.map((t) => ({ derivation: t.derivation, name: ev.drvs.get(t.derivation)?.name ?? t.derivation, args: t.args, location: t.location }))
+        : undefined;
+      if (tests && tests.length === 0) return { runId: "", roots: [], total: 0, tests };
+      const only = tests ? [...new Set(tests.map((t) => t.derivation))] : p.only;
       const runId = randomBytes(8).toString("hex");
       const controller = new AbortController();
       runs.set(runId, controller);
@@ -265,7 +281,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           keepRemote: p.keepRemote,
           backends,
           remoteCache: p.remoteCache,
-          only: p.only,
+          only,
           builder: p.builder,
           timeoutMs: (p.timeout ?? project.timeout) ? (p.timeout ?? project.timeout)! * 1000 : undefined,
           signal: controller.signal,
@@ -279,7 +295,66 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         })
         .finally(() => runs.delete(runId));
       const roots = ev.roots.map((hash) => ({ hash, name: ev.drvs.get(hash)!.name }));
-      return { runId, roots, total: ev.drvs.size };
+      return { runId, roots, total: ev.drvs.size, ...(tests ? { tests } : {}) };
+    },
+
+    async "sandbox.exec"(p) {
+      const project = openProject(p.project);
+      const cmd = runCommand(engine, { paths: p.paths, command: p.command, readOnlyPaths: consentedSandboxPaths(project.root, project.sandboxPaths), env: p.env });
+      try {
+        return await execSandbox(cmd.argv, (p.timeout ?? project.timeout ?? 600) * 1000);
+      } finally {
+        cmd.cleanup();
+      }
+    },
+
+    async "shell.open"(p) {
+      let hash = p.hash;
+      let drvs: Map<string, Derivation> | undefined;
+      let projectDir = p.project;
+      if (!hash && p.moduleArg !== undefined) {
+        if (p.project === undefined) throw new ServiceError({ message: "a module argument needs its project", field: "project" });
+        const ev = await runEvaluation({ project: p.project, moduleArg: p.moduleArg, target: p.target });
+        if (ev.roots.length === 0) throw new ServiceError({ message: `${p.moduleArg} gives no derivations`, field: "moduleArg" });
+        hash = ev.roots[0]!;
+        drvs = ev.drvs;
+        projectDir = ev.project.root;
+      }
+      if (!hash) {
+        const failed = engine.db.listBuilds({ limit: 200 }).find((b) => b.status === "failed");
+        if (!failed) throw new ServiceError({ message: "no failed build to open: give a derivation hash or a module argument", field: "hash" });
+        hash = failed.drvHash;
+      }
+      let projectRoot = projectDir ?? process.cwd();
+      try {
+        projectRoot = loadProject(engine.db.projectOf(hash) ?? projectRoot).root;
+      } catch {
+        /* a derivation of a project that is gone: its sources are in the store or nowhere */
+      }
+      // The derivation's own hostPaths (consented at evaluation) are its only host paths.
+      const cmd = sandboxCommand(engine, hash, { projectRoot, sandboxPaths: [], drvs: drvs ?? evaluationWith(hash)?.drvs });
+      return { hash, ...openSandbox(cmd) };
+    },
+
+    async "run.open"(p) {
+      const project = openProject(p.project);
+      const bins = p.paths.map((x) => `${x}/bin`).join(":");
+      const cmd = runCommand(engine, {
+        paths: p.paths,
+        command: p.command,
+        readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(p.readOnlyPaths ?? [])],
+        writablePaths: p.writablePaths ?? [],
+        network: p.network,
+        env: { PATH: `${bins}:/usr/bin:/bin` },
+      });
+      return openSandbox(cmd);
+    },
+
+    async "sandbox.close"({ sandbox }) {
+      const cmd = sandboxes.get(sandbox);
+      sandboxes.delete(sandbox);
+      cmd?.cleanup();
+      return { closed: cmd !== undefined };
     },
 
     async "build.cancel"({ runId }) {
@@ -367,6 +442,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       return () => listeners.delete(listener);
     },
     close() {
+      for (const cmd of sandboxes.values()) cmd.cleanup();
+      sandboxes.clear();
       for (const c of runs.values()) c.abort();
       for (const c of evaluating.values()) c.abort();
       evaluator.close();
@@ -403,4 +480,20 @@ export async function dispatch(service: Service, method: string, params: unknown
 /** A typed caller that goes through `dispatch`, so in-process clients (the CLI) get the same validation. */
 export function caller(service: Service) {
   return <M extends Method>(method: M, params: Params<M>): Promise<Results[M]> => dispatch(service, method, params) as Promise<Results[M]>;
+}
+
+/** Run a prepared sandbox to its end without a terminal: its exit, and its output (the last MiB). */
+function execSandbox(argv: string[], timeoutMs: number): Promise<{ exitCode: number | null; signal: string | null; output: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env: {}, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    let out = Buffer.alloc(0);
+    const take = (c: Buffer) => {
+      out = Buffer.concat([out, c]);
+      if (out.length > 1 << 20) out = out.subarray(out.length - (1 << 20));
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("error", (e) => resolveRun({ exitCode: null, signal: null, output: `cannot start the sandbox: ${e.message}` }));
+    child.on("close", (code, signal) => resolveRun({ exitCode: code, signal, output: out.toString("utf8") }));
+  });
 }

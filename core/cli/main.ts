@@ -4,14 +4,13 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BuildEvent, Graph, Params } from "../api/schema.js";
+import type { BuildEvent, Graph, Params, SandboxHandle, TestInfo } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { workerEvaluator } from "../api/evaluator.js";
 import { useHashWorkers } from "../store/hash-pool.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
-import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
@@ -19,7 +18,7 @@ import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-ar
 import { startServer } from "../serve/server.js";
 import { checkBuild } from "../build/check.js";
 import { openEngine } from "../build/engine.js";
-import { approvePaths, consentedSandboxPaths } from "../builders/host-access.js";
+import { approvePaths } from "../builders/host-access.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
 
 /** A failure already explained to the user; exit with its code. */
@@ -100,6 +99,7 @@ interface BuildFlags {
   keepGoing?: boolean;
   keepFailed?: boolean;
   keepRemote?: boolean;
+  remoteCache?: string;
   json?: boolean;
   dryRun?: boolean;
   justParse?: boolean;
@@ -116,7 +116,7 @@ async function buildAndWait(
   host: ServiceHost,
   params: Params<"build.start">,
   reporter: Reporter,
-): Promise<{ result: RunFinished; roots: { hash: string; name: string }[]; outputs: Map<string, Record<string, string>> }> {
+): Promise<{ result: RunFinished; roots: { hash: string; name: string }[]; outputs: Map<string, Record<string, string>>; tests?: TestInfo[] }> {
   const outputs = new Map<string, Record<string, string>>();
   let finish!: (e: RunFinished) => void;
   const finished = new Promise<RunFinished>((r) => (finish = r));
@@ -140,13 +140,15 @@ async function buildAndWait(
   };
   try {
     const started = await caller(host.service)("build.start", params).catch(fail);
+    // Nothing to build (tests asked for, none declared): no run was started.
+    if (started.runId === "") return { result: { type: "run-finished", runId: "", status: "built", built: 0, cached: 0, failed: 0 }, roots: [], outputs, tests: started.tests };
     runId = started.runId;
     process.on("SIGINT", onSigint);
     process.on("SIGTERM", onSigint);
     for (const e of early.splice(0)) onEvent(e);
     const result = await finished;
     reporter.finish();
-    return { result, roots: started.roots, outputs };
+    return { result, roots: started.roots, outputs, tests: started.tests };
   } finally {
     unsubscribe();
     process.off("SIGINT", onSigint);
@@ -154,16 +156,17 @@ async function buildAndWait(
   }
 }
 
-/** Spawn a sandbox with the terminal attached; resolves to its exit code. */
-function spawnAttached(cmd: SandboxCommand): Promise<number> {
+/** Spawn a sandbox the service prepared, with the terminal attached; resolves to its exit code. */
+function spawnAttached(host: ServiceHost, sandbox: SandboxHandle): Promise<number> {
+  const close = () => void caller(host.service)("sandbox.close", { sandbox: sandbox.sandbox }).catch(() => undefined);
   return new Promise((resolveExit) => {
-    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: "inherit", env: {} });
+    const child = spawn(sandbox.argv[0]!, sandbox.argv.slice(1), { stdio: "inherit", env: {} });
     child.on("exit", (code, signal) => {
-      cmd.cleanup();
+      close();
       resolveExit(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1));
     });
     child.on("error", (err) => {
-      cmd.cleanup();
+      close();
       console.error(`cannot start the sandbox: ${err.message}`);
       resolveExit(1);
     });
@@ -199,6 +202,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         keepGoing: flags.keepGoing,
         keepFailed: flags.keepFailed,
         keepRemote: flags.keepRemote,
+        remoteCache: flags.remoteCache,
         timeout,
         pure: flags.pure,
       }, reporter);
@@ -270,6 +274,7 @@ export function makeProgram(): Command {
     .option("--keep-going", "go on building what does not depend on a failure")
     .option("--keep-failed", "keep a failed build's directory")
     .option("--keep-remote", "leave outputs built on another backend in its store (no copy to the local store)")
+    .option("--remote-cache <backend>", "a reapi backend whose Action Cache local builds consult first and fill after (docs/remote.md)")
     .option("--dry-run", "print the plan (backend per derivation, what is cached) and build nothing")
     .option("--just-parse", "load the modules and stop: no functions called, nothing built")
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
@@ -311,18 +316,15 @@ export function makeProgram(): Command {
         if (run.result.status !== "built") throw new ExitError(`${arg} did not build`, 1);
         const paths = run.roots.flatMap((r) => Object.values(run.outputs.get(r.hash) ?? {}));
         if (!command) throw new ExitError(`say which program to run from ${paths.join(", ")}`, 2);
-        const project = loadProject(where.project);
-        const bins = paths.map((p) => `${p}/bin`).join(":");
-        return spawnAttached(
-          runCommand(host.engine, {
-            paths,
-            command: [command, ...args],
-            readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(flags.readOnlyPaths ?? []).map((p) => resolve(p))],
-            writablePaths: (flags.paths ?? []).map((p) => resolve(p)),
-            network: flags.network,
-            env: { PATH: `${bins}:/usr/bin:/bin` },
-          }),
-        );
+        const sandbox = await caller(host.service)("run.open", {
+          project: where.project,
+          paths,
+          command: [command, ...args],
+          readOnlyPaths: (flags.readOnlyPaths ?? []).map((p) => resolve(p)),
+          writablePaths: (flags.paths ?? []).map((p) => resolve(p)),
+          network: flags.network,
+        }).catch(fail);
+        return spawnAttached(host, sandbox);
       });
       if (code !== 0) throw new ExitError("", code);
     });
@@ -339,46 +341,37 @@ export function makeProgram(): Command {
       await withService(async (host) => {
         for (const arg of list) {
           const where = locateModuleArg(arg, process.cwd());
-          const project = loadProject(where.project);
-          let ev;
-          try {
-            ev = evaluate(createContext(project, { target: flags.target }), [where.moduleArg], where.project);
-          } catch (err) {
-            fail(err);
-          }
-          if (ev.tests.length === 0) {
+          // One evaluation: the service's, which builds the tests' derivations and lists them.
+          const run = await buildAndWait(host, { ...where, target: flags.target, tests: true, keepGoing: true }, textReporter(process.stderr, new Map(), { verbose: false }));
+          const tests = run.tests ?? [];
+          if (tests.length === 0) {
             console.error(`${arg}: no tests`);
             continue;
           }
-          const hashes = [...new Set(ev.tests.map((t) => t.derivation))];
-          const run = await buildAndWait(host, { ...where, target: flags.target, only: hashes, keepGoing: true }, textReporter(process.stderr, new Map(), { verbose: false }));
-          for (const t of ev.tests) {
+          for (const t of tests) {
             total++;
-            const name = ev.drvs.get(t.derivation)?.name ?? t.derivation;
             const outputs = run.outputs.get(t.derivation);
             if (!outputs) {
               failures++;
-              console.log(`FAIL ${name} (${t.location}): it did not build`);
+              console.log(`FAIL ${t.name} (${t.location}): it did not build`);
               continue;
             }
             if (t.args.length === 0) {
-              console.log(`ok   ${name}`);
+              console.log(`ok   ${t.name}`);
               continue;
             }
             const paths = Object.values(outputs);
-            const cmd = runCommand(host.engine, {
+            const r = await caller(host.service)("sandbox.exec", {
+              project: where.project,
               paths,
               command: t.args,
-              readOnlyPaths: project.sandboxPaths,
               env: { PATH: `${paths.map((p) => `${p}/bin`).join(":")}:/usr/bin:/bin`, ...Object.fromEntries(Object.entries(outputs)) },
-            });
-            const r = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { env: {}, encoding: "utf8", timeout: (project.timeout ?? 600) * 1000 });
-            cmd.cleanup();
-            if (r.status === 0) console.log(`ok   ${name} ${t.args.join(" ")}`);
+            }).catch(fail);
+            if (r.exitCode === 0) console.log(`ok   ${t.name} ${t.args.join(" ")}`);
             else {
               failures++;
-              console.log(`FAIL ${name} ${t.args.join(" ")} (${t.location}): exit code ${r.status ?? r.signal}`);
-              for (const line of `${r.stdout}${r.stderr}`.trimEnd().split("\n").slice(-20)) console.log(`    ${line}`);
+              console.log(`FAIL ${t.name} ${t.args.join(" ")} (${t.location}): exit code ${r.exitCode ?? r.signal}`);
+              for (const line of r.output.trimEnd().split("\n").slice(-20)) console.log(`    ${line}`);
             }
           }
         }
@@ -394,34 +387,12 @@ export function makeProgram(): Command {
     .option("--target <system>", "retarget the tree first")
     .action(async (what: string | undefined, flags: { target?: string }) => {
       const code = await withService(async (host) => {
-        let hash: string;
-        let drvs: Map<string, import("../derivation/derivation.js").Derivation> | undefined;
-        let projectDir = process.cwd();
-        if (!what) {
-          const failed = host.engine.db.listBuilds({ limit: 200 }).find((b) => b.status === "failed");
-          if (!failed) throw new ExitError("no failed build to open: give a derivation hash or a module argument", 2);
-          hash = failed.drvHash;
-        } else if (/^[0-9a-z]{32}$/.test(what)) {
-          hash = what;
-        } else {
-          const where = locateModuleArg(what, process.cwd());
-          projectDir = where.project;
-          const ctx = createContext(loadProject(where.project), { target: flags.target });
-          const ev = evaluate(ctx, [where.moduleArg], where.project);
-          if (ev.roots.length === 0) throw new ExitError(`${what} gives no derivations`, 1);
-          hash = ev.roots[0]!;
-          drvs = ev.drvs;
-        }
-        let project;
-        try {
-          project = loadProject(host.engine.db.projectOf(hash) ?? projectDir);
-        } catch {
-          project = { root: projectDir, sandboxPaths: [] as string[] };
-        }
-        // The derivation's own hostPaths (consented at evaluation) are its only host paths.
-        const cmd = sandboxCommand(host.engine, hash, { projectRoot: project.root, sandboxPaths: [], drvs });
-        console.error(`bramble shell: the sandbox of ${hash}; the builder's command is in $BRAMBLE_BUILDER`);
-        return spawnAttached(cmd);
+        const where = what && !/^[0-9a-z]{32}$/.test(what) ? locateModuleArg(what, process.cwd()) : undefined;
+        const sandbox = await caller(host.service)("shell.open", {
+          ...(where ? { project: where.project, moduleArg: where.moduleArg, target: flags.target } : what ? { hash: what } : {}),
+        }).catch(fail);
+        console.error(`bramble shell: the sandbox of ${sandbox.hash}; the builder's command is in $BRAMBLE_BUILDER`);
+        return spawnAttached(host, sandbox);
       });
       if (code !== 0) throw new ExitError("", code);
     });

@@ -1,4 +1,7 @@
 // Planning before building, and the sandboxes the CLI opens for people (run, shell).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bramble, freshHome } from "../helpers/cli.js";
 
@@ -70,5 +73,22 @@ describe("bramble test", () => {
     expect(r.stdout).toMatch(/checking \/\S+-tool/);
     expect(r.stdout).toMatch(/^1 passed, 1 failed$/m);
     expect(r.code).toBe(1);
+  });
+
+  it("evaluates the project once: the service's evaluation builds the tests and lists them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bramble-once-"));
+    try {
+      writeFileSync(join(dir, "bramble.toml"), readFileSync(join(__dirname, "../fixtures/platforms/bramble.toml")));
+      writeFileSync(
+        join(dir, "default.bramble"),
+        ['print("evaluating the module")', "", "def checks():", '    t = derivation(name = "once", builder = "/bin/sh", args = ["-c", "echo hi > $out"])', "    test(t)", "    return [t]", ""].join("\n"),
+      );
+      const r = bramble(["test", ".:checks"], { home: freshHome(), cwd: dir });
+      expect(r.stdout.split("\n").filter((l) => l === "evaluating the module")).toHaveLength(1);
+      expect(r.stdout).toMatch(/^ok {3}once$/m);
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
