@@ -457,14 +457,14 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 /** Write the hashes of fetches that had none (first fetches) into bramble.lock. */
-export function recordFetchedHashes(engine: Engine, ev: Evaluation): void {
+export async function recordFetchedHashes(engine: Engine, ev: Evaluation): Promise<void> {
   const entries = new Map<string, string>();
   for (const [drvHash, key] of ev.fetchKeys) {
     if (ev.drvs.get(drvHash)?.outputHash !== undefined) continue;
     const got = engine.db.outputsOf(drvHash)[0]?.hash;
     if (got) entries.set(key, got);
   }
-  recordLockEntries(ev.project.root, entries);
+  await recordLockEntries(ev.project.root, entries);
 }
 
 /** Validate and run one request: the single entry point for IPC and WebSocket. */

@@ -61,7 +61,7 @@ describe("bramble.lock", () => {
     const run = (tag: string) =>
       new Promise<void>((resolve, reject) => {
         const script = `import { recordLockEntries } from ${JSON.stringify(bundle)};
-          for (let i = 0; i < 30; i++) recordLockEntries(${JSON.stringify(root)}, new Map([["https://x/${tag}" + i, "h${tag}" + i]]));`;
+          for (let i = 0; i < 30; i++) await recordLockEntries(${JSON.stringify(root)}, new Map([["https://x/${tag}" + i, "h${tag}" + i]]));`;
         const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit" });
         child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`child exited ${code}`))));
       });
