@@ -6,6 +6,7 @@ import WebSocket from "ws";
 import { createService, type ServiceHost } from "../../core/api/service.js";
 import { startServer, type RunningServer } from "../../core/serve/server.js";
 import { freshHome, repo } from "../helpers/cli.js";
+import { record } from "../reliability/record.js";
 import { spawnSync } from "node:child_process";
 
 const hello = join(repo, "examples/hello");
@@ -96,8 +97,9 @@ describe("bramble serve", () => {
         req.on("error", reject);
         req.end();
       });
-    expect(await status(`attacker.example:${server.port}`)).toBe(403);
-    expect(await status(`localhost.attacker.example:${server.port}`)).toBe(403);
+    const rebound = [await status(`attacker.example:${server.port}`), await status(`localhost.attacker.example:${server.port}`)];
+    record({ area: "serve", attack: "DNS rebinding: a Host header that is a foreign name", tries: 2, held: rebound.every((c) => c === 403), detail: `${rebound.join(", ")}: only localhost and IP literals are served` });
+    expect(rebound).toEqual([403, 403]);
     expect(await status(`localhost:${server.port}`)).toBe(200);
     expect(await status(`127.0.0.1:${server.port}`)).toBe(200);
     await expect(connect(`?token=${server.token}`, { Host: `attacker.example:${server.port}` })).rejects.toThrow(/403/);
