@@ -12,7 +12,7 @@ import { runLogged } from "./run.js";
 import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
-import { linkStoreView, storeViewAvailable } from "./store-view.js";
+import { linkStoreView, releaseStoreView, storeViewAvailable } from "./store-view.js";
 import { changedHostPaths } from "./host-access.js";
 
 export interface PreparedSandbox {
@@ -65,7 +65,7 @@ export function prepareSandbox(
   const spec: SandboxSpec = {
     storeDir: store.dir,
     storeMount,
-    inputs: opts.inputClosure.map((n) => store.path(n)),
+    inputs: storeView ? [] : opts.inputClosure.map((n) => store.path(n)),
     storeView,
     // The host paths in the derivation (its hash names them) and any the engine adds (qemu's interpreter).
     sandboxPaths: [...Object.keys(drv.hostPaths ?? {}), ...opts.sandboxPaths],
@@ -208,6 +208,7 @@ export class LocalBackend implements Backend {
     const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
     try {
       const outputs = await this.store.addOutputs(pending, candidates, job.drvHash, job.register);
+      if (spec.storeView) releaseStoreView(spec.storeMount); // its inputs serve the next build
       removeTree(root);
       return { outputs };
     } catch (e) {

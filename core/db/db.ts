@@ -148,10 +148,7 @@ export class Db {
       ),
       derivers: p(`SELECT drv_hash FROM drv_outputs WHERE path = ?`),
       allPaths: p(`SELECT * FROM paths`),
-      closure: p(
-        `WITH RECURSIVE c(name) AS (SELECT value FROM json_each(?) UNION SELECT j.value FROM c JOIN paths p ON p.name = c.name, json_each(p.refs) j)
-         SELECT name FROM c`,
-      ),
+      refs: p(`SELECT refs FROM paths WHERE name = ?`),
       deletePath: p(`DELETE FROM paths WHERE name = ?`),
       deleteDrvOutputs: p(`DELETE FROM drv_outputs WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
       deleteRealisations: p(`DELETE FROM realisations WHERE path = ? AND NOT EXISTS (SELECT 1 FROM store_paths s WHERE s.name = ?)`),
@@ -346,14 +343,34 @@ export class Db {
   }
 
   /**
-   * The names and every valid path they reference, transitively (the names themselves always):
-   * one recursive query, linear in the closure's paths and references.
+   * The names and every path they reference, transitively (the names themselves always, valid
+   * or not): linear in the closure. A path's references never change (its name is a hash of
+   * its contents, references included), so they are cached once read: a build's closure of
+   * 5,000 paths is 5,000 map lookups, not 5,000 queries (Nix keeps path infos in memory too).
    */
   closure(names: Iterable<string>): Set<string> {
-    const start = [...names];
-    if (!start.length) return new Set();
-    const rows = this.stmts.closure!.all(JSON.stringify(start)) as { name: string }[];
-    return new Set(rows.map((r) => r.name));
+    const seen = new Set<string>();
+    const stack = [...names];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      for (const r of this.referencesOf(n)) if (!seen.has(r)) stack.push(r);
+    }
+    return seen;
+  }
+
+  private readonly refsCache = new Map<string, string[]>();
+
+  /** A valid path's references (cached), or none. */
+  private referencesOf(name: string): string[] {
+    const hit = this.refsCache.get(name);
+    if (hit) return hit;
+    const row = this.stmts.refs!.get(name) as { refs: string } | undefined;
+    if (!row) return [];
+    const refs = JSON.parse(row.refs) as string[];
+    this.refsCache.set(name, refs);
+    return refs;
   }
 
   allPaths(): PathInfo[] {
@@ -363,6 +380,7 @@ export class Db {
   deletePaths(names: string[]): void {
     this.sql.transaction(() => {
       for (const n of names) {
+        this.refsCache.delete(n);
         this.stmts.deletePath!.run(n);
         // Still valid in another backend's store: which derivation made it stays known.
         this.stmts.deleteDrvOutputs!.run(n, n);

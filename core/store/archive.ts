@@ -74,12 +74,18 @@ export interface Needles {
   maxLength: number;
 }
 
+function isHashPart(s: string): boolean {
+  if (s.length !== HASH_PART_LENGTH) return false;
+  for (let i = 0; i < s.length; i++) if (IS_HASH_CHAR[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
 export function makeNeedles(needles: Iterable<string>): Needles {
   const hashes = new Set<string>();
   const others: Buffer[] = [];
   let maxLength = 0;
   for (const n of needles) {
-    if (n.length === HASH_PART_LENGTH && [...n].every((c) => IS_HASH_CHAR[c.charCodeAt(0)] === 1)) hashes.add(n);
+    if (isHashPart(n)) hashes.add(n);
     else others.push(Buffer.from(n, "latin1"));
     maxLength = Math.max(maxLength, n.length);
   }

@@ -1,5 +1,5 @@
-// Closure queries (issue 17 point 5): one recursive query over the references, linear in the
-// closure, with the same answer the walk gave: the names themselves, every path reachable.
+// Closure queries (issue 17 point 5): linear in the closure (references are read once and kept:
+// a path's references never change), with the names themselves and every path reachable.
 import { describe, expect, it } from "vitest";
 import { openEngine } from "../../core/build/engine.js";
 import { freshHome } from "../helpers/cli.js";
