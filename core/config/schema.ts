@@ -41,7 +41,9 @@ export const ProjectToml = table({
     name: str().min(1, { error: "must not be empty" }),
     version: str().optional(),
   }),
-  dependencies: tableOf(z.union([str(), table({ version: str().optional(), path: str().optional() })], { error: 'must be a version string or a table { path = "..." }' })).optional(),
+  dependencies: tableOf(
+    z.union([str(), table({ version: str().optional(), path: str().optional() })], { error: 'must be a version string or a table { path = "..." }' }),
+  ).optional(),
   build: table({ sandbox_paths: absolutePaths.optional(), timeout: positive("seconds").optional() }).optional(),
   sandbox_paths: absolutePaths.optional(),
   timeout: positive("seconds").optional(),
@@ -60,7 +62,11 @@ export const UserConfigToml = table({
   mirrors: tableOf(str("a URL")).optional(),
   evaluation: table({
     timeout: positive("seconds").optional(),
-    max_steps: z.number({ error: "must be a positive whole number" }).int({ error: "must be a positive whole number" }).positive({ error: "must be a positive whole number" }).optional(),
+    max_steps: z
+      .number({ error: "must be a positive whole number" })
+      .int({ error: "must be a positive whole number" })
+      .positive({ error: "must be a positive whole number" })
+      .optional(),
   }).optional(),
 });
 export type UserConfigToml = z.infer<typeof UserConfigToml>;

@@ -15,7 +15,17 @@ export function readRegularFile(file: string, what = "file"): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) {
-      const kind = st.isFIFO() ? "a FIFO" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : st.isDirectory() ? "a directory" : "not a regular file";
+      const kind = st.isFIFO()
+        ? "a FIFO"
+        : st.isCharacterDevice()
+          ? "a character device"
+          : st.isBlockDevice()
+            ? "a block device"
+            : st.isSocket()
+              ? "a socket"
+              : st.isDirectory()
+                ? "a directory"
+                : "not a regular file";
       throw new NotRegularFileError(`this ${what} is ${kind}, not a regular file`);
     }
     if (st.size > MAX_SOURCE_BYTES) throw new NotRegularFileError(`this ${what} is ${st.size} bytes, more than the ${MAX_SOURCE_BYTES} a build file may have`);

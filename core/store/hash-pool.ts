@@ -38,7 +38,12 @@ export function hashTreeOffThread(root: string, opts: TreeHashOptions): Promise<
   const request: HashRequest = {
     id,
     root,
-    opts: { storeDir: opts.storeDir, selfHash: opts.selfHash, candidates: opts.candidates ? [...opts.candidates] : undefined, normalize: opts.normalize ? [...opts.normalize] : undefined },
+    opts: {
+      storeDir: opts.storeDir,
+      selfHash: opts.selfHash,
+      candidates: opts.candidates ? [...opts.candidates] : undefined,
+      normalize: opts.normalize ? [...opts.normalize] : undefined,
+    },
   };
   return new Promise<TreeInfo>((resolve, reject) => {
     const done = () => {

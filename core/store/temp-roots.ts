@@ -24,7 +24,11 @@ export function addTempRoots(varDir: string, names: string[]): () => void {
     released = true;
     // One file per process: the other holders in this process keep theirs by writing again.
     const mine = new Set(names);
-    const rest = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((n) => n && !mine.has(n)) : [];
+    const rest = existsSync(file)
+      ? readFileSync(file, "utf8")
+          .split("\n")
+          .filter((n) => n && !mine.has(n))
+      : [];
     rmSync(file, { force: true });
     if (rest.length) appendFileSync(file, rest.map((n) => `${n}\n`).join(""));
   };

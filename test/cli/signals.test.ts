@@ -68,7 +68,10 @@ describe("evaluation budgets", () => {
 
   it("applies to the verbs that evaluate outside the service too (bramble test, bramble shell)", () => {
     const dir = loopProject();
-    for (const verb of [["test", ".:default"], ["shell", ".:default"]]) {
+    for (const verb of [
+      ["test", ".:default"],
+      ["shell", ".:default"],
+    ]) {
       const r = bramble(verb, { home: freshHome(), cwd: dir, env: { BRAMBLE_EVAL_STEPS: "50000" } });
       expect(r.code, verb.join(" ")).not.toBe(0);
       expect(r.stderr).toMatch(/evaluation stopped: it took more than its budget of 50000 steps/);
@@ -108,7 +111,10 @@ describe("modules that are not files", () => {
     );
     expect(spawnSync("mkfifo", [join(dir, "pipe")]).status).toBe(0);
     expect(spawnSync("mknod", [join(dir, "zero"), "c", "1", "5"]).status).toBe(0);
-    for (const [fn, name] of [["pipe", "pipe"], ["zero", "zero"]]) {
+    for (const [fn, name] of [
+      ["pipe", "pipe"],
+      ["zero", "zero"],
+    ]) {
       const r = bramble(["graph", `.:${fn}`], { home: freshHome(), cwd: dir, timeoutMs: 30_000 });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`source ${name} is not a regular file or symlink`));

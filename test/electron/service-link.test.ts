@@ -34,7 +34,12 @@ let quits = 0;
 // The relay is made first: requests sent before the service end is up wait for its "ready".
 const relay = serviceRelay(port<FromService, ToService>(channel.port1));
 const early = relay.invoke("app.info", {});
-serveOverPort(port<ToService, FromService>(channel.port2), makeInvokeHandler(host), (l) => host.onEvent(l), () => quits++);
+serveOverPort(
+  port<ToService, FromService>(channel.port2),
+  makeInvokeHandler(host),
+  (l) => host.onEvent(l),
+  () => quits++,
+);
 afterAll(() => {
   channel.port1.close();
   host.close();

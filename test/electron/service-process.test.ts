@@ -22,10 +22,7 @@ function ensureBuilt(): void {
 /** Electron's process.parentPort, made of Node's IPC channel. */
 function shim(): string {
   const file = join(mkdtempSync(join(tmpdir(), "bramble-parentport-")), "parent-port.mjs");
-  writeFileSync(
-    file,
-    "process.parentPort = { postMessage: (m) => process.send(m), on: (ev, cb) => process.on(ev, (data) => cb({ data })) };\n",
-  );
+  writeFileSync(file, "process.parentPort = { postMessage: (m) => process.send(m), on: (ev, cb) => process.on(ev, (data) => cb({ data })) };\n");
   return pathToFileURL(file).href;
 }
 

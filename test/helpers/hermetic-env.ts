@@ -13,5 +13,6 @@ process.env.HOME = home;
 process.env.XDG_CONFIG_HOME = join(home, ".config");
 process.env.XDG_CACHE_HOME = join(home, ".cache");
 process.env.XDG_DATA_HOME = join(home, ".local/share");
-for (const v of ["BRAMBLE_PATH", "BRAMBLE_CONFIG", "BRAMBLE_EVAL_TIMEOUT", "BRAMBLE_EVAL_STEPS", "BRAMBLE_KILL_AT", "BRAMBLE_SQLITE_BINDING"]) delete process.env[v];
+for (const v of ["BRAMBLE_PATH", "BRAMBLE_CONFIG", "BRAMBLE_EVAL_TIMEOUT", "BRAMBLE_EVAL_STEPS", "BRAMBLE_KILL_AT", "BRAMBLE_SQLITE_BINDING"])
+  delete process.env[v];
 process.on("exit", () => rmSync(home, { recursive: true, force: true }));

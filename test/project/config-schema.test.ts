@@ -23,7 +23,7 @@ function dir(files: Record<string, string>): string {
 describe("bramble.toml", () => {
   it("names the file and the key of each kind of mistake", () => {
     const cases: [string, string][] = [
-      ['[package]\nname = 5\n', "package.name must be a string"],
+      ["[package]\nname = 5\n", "package.name must be a string"],
       ["[build]\ntimeout = 3\n", "package is missing"],
       ['[package]\nname = "p"\n[build]\ntimeout = -1\n', "build.timeout must be a positive number of seconds"],
       ['[package]\nname = "p"\n[build]\ntimeout = "soon"\n', "build.timeout must be a positive number of seconds"],
@@ -45,7 +45,9 @@ describe("bramble.toml", () => {
   });
 
   it("reads a good file as before", () => {
-    const root = dir({ "bramble.toml": '[package]\nname = "p"\nversion = "1.2.0"\n[build]\ntimeout = 30\nsandbox_paths = ["/usr"]\n[backends.arm]\nkind = "qemu"\n' });
+    const root = dir({
+      "bramble.toml": '[package]\nname = "p"\nversion = "1.2.0"\n[build]\ntimeout = 30\nsandbox_paths = ["/usr"]\n[backends.arm]\nkind = "qemu"\n',
+    });
     const p = readProject(root);
     expect([p.name, p.version, p.timeout, p.sandboxPaths, p.backends]).toEqual(["p", "1.2.0", 30, ["/usr"], [{ kind: "qemu", name: "arm" }]]);
   });
@@ -85,7 +87,8 @@ describe("the user's config", () => {
   });
 
   it("keeps every section the other readers use", () => {
-    const toml = '[sandbox]\nallowed_paths = ["/usr"]\n[fetch]\nfile_roots = ["/srv"]\n[mirrors]\ndebian = "http://127.0.0.1:1/debian"\n[evaluation]\ntimeout = 5\nmax_steps = 1000\n[backends.b]\nkind = "ssh"\nhost = "h"\n';
+    const toml =
+      '[sandbox]\nallowed_paths = ["/usr"]\n[fetch]\nfile_roots = ["/srv"]\n[mirrors]\ndebian = "http://127.0.0.1:1/debian"\n[evaluation]\ntimeout = 5\nmax_steps = 1000\n[backends.b]\nkind = "ssh"\nhost = "h"\n';
     expect(parseConfig(UserConfigToml, toml, "c.toml")).toEqual({
       sandbox: { allowed_paths: ["/usr"] },
       fetch: { file_roots: ["/srv"] },
@@ -109,6 +112,9 @@ describe("the user's config", () => {
     const r = bramble(["backends", "--json"], { home: freshHome(), env: { BRAMBLE_CONFIG: config } });
     expect(r.code, r.stderr).toBe(0);
     const box = (JSON.parse(r.stdout) as { name: string; available: boolean; reason?: string }[]).find((b) => b.name === "box");
-    expect(box).toMatchObject({ available: false, reason: expect.stringContaining('backends.box.volume must be a Docker volume name (letters, digits, _ . -; not a path), not "/etc"') });
+    expect(box).toMatchObject({
+      available: false,
+      reason: expect.stringContaining('backends.box.volume must be a Docker volume name (letters, digits, _ . -; not a path), not "/etc"'),
+    });
   });
 });

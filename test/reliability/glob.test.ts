@@ -37,7 +37,13 @@ describe("glob patterns", () => {
       globMatcher(`${"**/*a*/".repeat(10)}b`)(Array(100).fill("aaaa").join("/")),
       globMatcher(`${"*a".repeat(30)}*`)("a".repeat(100)),
     ];
-    record({ area: "input", attack: "files() patterns built to backtrack exponentially (*a*a…*b, **/**/…/x)", tries: 4, held: got.join() === "false,false,false,true", detail: "two-pointer wildcard match, segment by segment: answered at once" });
+    record({
+      area: "input",
+      attack: "files() patterns built to backtrack exponentially (*a*a…*b, **/**/…/x)",
+      tries: 4,
+      held: got.join() === "false,false,false,true",
+      detail: "two-pointer wildcard match, segment by segment: answered at once",
+    });
     expect(got).toEqual([false, false, false, true]);
   });
 });

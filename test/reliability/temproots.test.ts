@@ -20,7 +20,11 @@ describe("temporary gc roots", () => {
     const dir = mkdtempSync(join(tmpdir(), "bramble-temproot-"));
     writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "waiter"\nversion = "0.1.0"\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
     writeFileSync(join(dir, "default.bramble"), project("first"));
-    const child = spawn(process.execPath, [cli, "run", ".:default", "prog"], { cwd: dir, env: { ...process.env, BRAMBLE_PATH: home }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cli, "run", ".:default", "prog"], {
+      cwd: dir,
+      env: { ...process.env, BRAMBLE_PATH: home },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stderr.on("data", (d) => (err += d));

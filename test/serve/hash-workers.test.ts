@@ -36,7 +36,12 @@ describe("output hashing in a worker thread", () => {
     expect(turned).toBe(true);
     expect(Buffer.isBuffer(there.digest)).toBe(true);
     expect(there.digest.toString("hex")).toBe(here.digest.toString("hex"));
-    expect([there.size, [...there.references].sort(), there.selfRefs, [...there.refFiles]]).toEqual([here.size, [...here.references].sort(), here.selfRefs, [...here.refFiles]]);
+    expect([there.size, [...there.references].sort(), there.selfRefs, [...there.refFiles]]).toEqual([
+      here.size,
+      [...here.references].sort(),
+      here.selfRefs,
+      [...here.refFiles],
+    ]);
     expect([...there.references].sort()).toEqual(["0123456789abcdfghijklmnpqrsvwxyz", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]);
   });
 

@@ -127,7 +127,13 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     // the loop's line, or the def's if the cancel came before the first step
     expect([1, 3, 4]).toContain(stopped.evalError?.line);
     expect(await a.call("evaluation.cancel", { evalId: "loop-1" })).toMatchObject({ result: { cancelled: false } });
-    record({ area: "serve", attack: "one client evaluates `while True`; another opens, evaluates and cancels meanwhile", tries: 1, held: true, detail: `the other client answered throughout; cancel stopped the loop at ${stopped.evalError?.file?.split("/").pop()}:${stopped.evalError?.line}` });
+    record({
+      area: "serve",
+      attack: "one client evaluates `while True`; another opens, evaluates and cancels meanwhile",
+      tries: 1,
+      held: true,
+      detail: `the other client answered throughout; cancel stopped the loop at ${stopped.evalError?.file?.split("/").pop()}:${stopped.evalError?.line}`,
+    });
   });
 
   it("ends on SIGTERM and on SIGINT while a client's evaluation loops forever", async () => {
@@ -170,7 +176,13 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     // Listing the project's functions reads every module too: it answers, and lists the rest.
     const opened = (await a.call("project.open", { path: dir })).result as { modules: { module: string }[] };
     expect(opened.modules.map((m) => m.module)).toContain(".");
-    record({ area: "input", attack: "a FIFO and /dev/zero as modules, through bramble serve", tries: 3, held: true, detail: "errors naming the file (a FIFO / a character device), no read blocked" });
+    record({
+      area: "input",
+      attack: "a FIFO and /dev/zero as modules, through bramble serve",
+      tries: 3,
+      held: true,
+      detail: "errors naming the file (a FIFO / a character device), no read blocked",
+    });
   });
 
   it("answers a second client while the first plans with an unreachable ssh backend", async () => {
@@ -181,7 +193,10 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
     const port = (silent.address() as AddressInfo).port;
     // A connect timeout of an hour: anything that waited for this host would never answer.
-    writeFileSync(join(config, "bramble", "config.toml"), `[sandbox]\nallowed_paths = ["/bin", "/usr", "/lib", "/lib64"]\n[backends.far]\nkind = "ssh"\nhost = "127.0.0.1"\nport = ${port}\nconnect_timeout = 3600\n`);
+    writeFileSync(
+      join(config, "bramble", "config.toml"),
+      `[sandbox]\nallowed_paths = ["/bin", "/usr", "/lib", "/lib64"]\n[backends.far]\nkind = "ssh"\nhost = "127.0.0.1"\nport = ${port}\nconnect_timeout = 3600\n`,
+    );
     const s = await serve(hello, { BRAMBLE_CONFIG: join(config, "bramble", "config.toml") });
     served.push(s);
     after(() => silent.close());
@@ -195,7 +210,13 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     expect(graph.error).toBeUndefined();
     const mac = (graph.result as { nodes: { name: string; backend: string | null; planError?: string }[] }).nodes.find((n) => n.name === "mac-only");
     expect(mac).toMatchObject({ backend: null, planError: expect.stringMatching(/aarch64-darwin/) });
-    record({ area: "serve", attack: "an ssh backend whose host accepts and never answers (connect timeout an hour) while clients plan", tries: 1, held: true, detail: "planning and the other client answered; the probe runs in the background" });
+    record({
+      area: "serve",
+      attack: "an ssh backend whose host accepts and never answers (connect timeout an hour) while clients plan",
+      tries: 1,
+      held: true,
+      detail: "planning and the other client answered; the probe runs in the background",
+    });
   });
 
   it("answers a malformed percent escape with 400 and does not crash", async () => {
@@ -214,7 +235,13 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     const paths = ["/%", "/%E0%A4%A", `/%ff%fe?token=${s.token}`, "/api%", `/assets/%c0%af?token=${s.token}`];
     const statuses = [];
     for (const path of paths) statuses.push(await status(path));
-    record({ area: "serve", attack: "malformed percent escapes in the URL", tries: paths.length, held: statuses.every((c) => c === 400) && s.child.exitCode === null, detail: `all ${statuses.join(", ")}; the server stayed up` });
+    record({
+      area: "serve",
+      attack: "malformed percent escapes in the URL",
+      tries: paths.length,
+      held: statuses.every((c) => c === 400) && s.child.exitCode === null,
+      detail: `all ${statuses.join(", ")}; the server stayed up`,
+    });
     expect(statuses).toEqual(paths.map(() => 400));
     expect(await status(`/?token=${s.token}`)).toBe(200);
     expect(s.child.exitCode).toBe(null);
