@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, normalize, resolve, sep } from "node:path";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { readConfigFile, UserConfigToml } from "../config/schema.js";
 
 /** The user's config file: $BRAMBLE_CONFIG, else $XDG_CONFIG_HOME/bramble/config.toml, else ~/.config/bramble/config.toml. */
@@ -102,16 +102,66 @@ const IDENTITY_TTL_MS = 30_000;
 const identities = new Map<string, { at: number; id: string }>();
 
 /**
+ * Identities this user's bramble processes took in the last 30 s, shared through a file in a
+ * directory only this user may enter ($TMPDIR/bramble-<uid>, 0700): a CLI, its worker and
+ * the builds of one command walk /usr once, not once each.
+ */
+function sharedIdentities(): { file: string; read: () => Record<string, { at: number; id: string }> } | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  const dir = join(tmpdir(), `bramble-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") return undefined;
+  }
+  try {
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  const file = join(dir, "host-identities.json");
+  const read = () => {
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as Record<string, { at: number; id: string }>;
+    } catch {
+      return {};
+    }
+  };
+  return { file, read };
+}
+
+function rememberShared(p: string, entry: { at: number; id: string }): void {
+  const shared = sharedIdentities();
+  if (!shared) return;
+  const all = shared.read();
+  all[p] = entry;
+  for (const [k, v] of Object.entries(all)) if (Date.now() - v.at >= IDENTITY_TTL_MS) delete all[k];
+  const tmp = `${shared.file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify(all), { mode: 0o600 });
+    renameSync(tmp, shared.file);
+  } catch {
+    /* a cache only */
+  }
+}
+
+/**
  * The identity of what a host path holds: sha256 over the path and, walking without following
  * symlinks, every directory's name, inode, mtime and ctime and every symlink's target (not
  * every file's bytes: /usr holds 150,000 files, walked in about 1 s this way; a package
  * manager replaces a file by renaming a new one into its directory, which changes that
  * directory's mtime). A file edited in place keeps its directory's identity: see
- * docs/sandbox.md. Remembered in this process for 30 s. A missing path has the identity "missing".
+ * docs/sandbox.md. Remembered for 30 s by this user's bramble processes (sharedIdentities). A
+ * missing path has the identity "missing".
  */
 export function hostPathIdentity(p: string): string {
-  const hit = identities.get(p);
-  if (hit && Date.now() - hit.at < IDENTITY_TTL_MS) return hit.id;
+  const hit = identities.get(p) ?? sharedIdentities()?.read()[p];
+  if (hit && typeof hit.id === "string" && Date.now() - hit.at < IDENTITY_TTL_MS && hit.at <= Date.now()) {
+    identities.set(p, hit);
+    return hit.id;
+  }
   const h = createHash("sha256");
   const walk = (abs: string) => {
     let st;
@@ -144,9 +194,10 @@ export function hostPathIdentity(p: string): string {
     }
   };
   walk(p);
-  const id = `sha256:${h.digest("hex")}`;
-  identities.set(p, { at: Date.now(), id });
-  return id;
+  const entry = { at: Date.now(), id: `sha256:${h.digest("hex")}` };
+  identities.set(p, entry);
+  rememberShared(p, entry);
+  return entry.id;
 }
 
 /** path → identity, for a derivation's `hostPaths`. */
