@@ -97,6 +97,8 @@ export interface DerivationDetails {
   dependencies: { hash: string; name: string }[];
   dependents: { hash: string; name: string }[];
   builds: BuildRecord[];
+  /** the latest build's REAPI Action, when a reapi backend ran it or its Action Cache had it (docs/remote.md) */
+  remote?: { actionDigest: string; endpoint?: string; cached: boolean; worker?: string; queuedMs?: number; inputsMs?: number; executionMs?: number; outputsMs?: number };
   /** the command that opens this derivation's sandbox shell */
   shellCommand: string;
 }

@@ -32,6 +32,7 @@ import {
   type Service,
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
+import { remoteFactsOfLog } from "../builders/reapi/log-facts.js";
 import { ServiceError } from "./errors.js";
 import { configuredEvalLimits } from "../project/eval-limits.js";
 import { inlineEvaluator, type Evaluator } from "./evaluator.js";
@@ -380,13 +381,16 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const dependents = ev
         ? [...ev.drvs].filter(([, d]) => derivationInputs(d).some((r) => r.hash === hash)).map(([h, d]) => ({ hash: h, name: d.name }))
         : [];
+      const builds = engine.db.listBuilds({ drvHash: hash, limit: 50 });
+      const remote = remoteFactsOfLog(builds[0]?.logFile);
       return {
         node,
         derivation: drv,
         outputs: engine.db.outputsOf(hash),
         dependencies,
         dependents,
-        builds: engine.db.listBuilds({ drvHash: hash, limit: 50 }),
+        builds,
+        ...(remote ? { remote } : {}),
         shellCommand: `bramble shell ${hash}`,
       };
     },

@@ -249,6 +249,44 @@ export function NodePanel() {
         </ul>
       </section>
 
+      {d?.remote ? (
+        <section aria-label="Remote execution" data-testid="remote-facts">
+          <h3>Remote execution</h3>
+          <dl className="facts">
+            <dt>Action</dt>
+            <dd className="with-copy">
+              <code>{d.remote.actionDigest}</code>
+              <CopyButton text={d.remote.actionDigest} label="Copy action digest" />
+            </dd>
+            {d.remote.endpoint ? (
+              <>
+                <dt>Service</dt>
+                <dd>
+                  <code>{d.remote.endpoint}</code>
+                </dd>
+              </>
+            ) : null}
+            <dt>Result</dt>
+            <dd>{d.remote.cached ? "cached (remote)" : "executed"}</dd>
+            <dt>Worker</dt>
+            <dd>
+              <code>{d.remote.worker ?? "unknown"}</code>
+            </dd>
+            <dt>Timings</dt>
+            <dd>
+              {[
+                ["queued", d.remote.queuedMs],
+                ["inputs", d.remote.inputsMs],
+                ["executing", d.remote.executionMs],
+                ["outputs", d.remote.outputsMs],
+              ]
+                .map(([k, v]) => `${k} ${v === undefined ? "?" : `${v} ms`}`)
+                .join(", ")}
+            </dd>
+          </dl>
+        </section>
+      ) : null}
+
       <section aria-label="Build history">
         <h3>Builds</h3>
         {d?.builds.length ? <BuildTable builds={d.builds} compact /> : <p className="muted">never built here</p>}

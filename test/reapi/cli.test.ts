@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createService } from "../../core/api/service.js";
 import { bramble, freshHome } from "../helpers/cli.js";
 import { TEST_ALLOWED_PATHS } from "../helpers/user-config.js";
 import { startCluster, type Cluster } from "./cluster.js";
@@ -37,16 +38,30 @@ describe("bramble CLI with a reapi backend", () => {
     expect(r.stdout).toMatch(/^farm\s+available\s+x86_64-linux, aarch64-linux/m);
   });
 
-  it("builds examples/hello on the farm with the same store paths as local; a fresh BRAMBLE_PATH builds nothing", () => {
+  it("builds examples/hello on the farm with the same store paths as local; a fresh BRAMBLE_PATH builds nothing", async () => {
     const local = bramble(["build", "./examples/hello:default"], { home: freshHome(), env, timeoutMs: 120_000 });
     expect(local.stderr).toMatch(/, 0 failed/);
     expect(local.code).toBe(0);
     // --remote-cache: the fixed-output fetch (a built-in, run here) is shared through the farm's Action Cache too
-    const farm = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: freshHome(), env, timeoutMs: 120_000 });
+    const farmHome = freshHome();
+    const farm = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: farmHome, env, timeoutMs: 120_000 });
     expect(farm.code, farm.stderr).toBe(0);
     expect(farm.stderr).toMatch(/building hello on farm/);
     expect(paths(farm.stdout)).toEqual(paths(local.stdout));
     expect(paths(farm.stdout)).toHaveLength(1);
+
+    // the app's node panel: the action digest, the worker and the timings of hello's build
+    const host = createService({ home: farmHome });
+    try {
+      const hello = host.engine.db.listBuilds({ limit: 50 }).find((b) => b.name === "hello")!;
+      const details = await host.service["derivation.get"]({ hash: hello.drvHash });
+      expect(details.remote).toMatchObject({ cached: false, endpoint: cluster.endpoint });
+      expect(details.remote!.actionDigest).toMatch(/^[0-9a-f]{64}\/\d+$/);
+      expect(JSON.parse(details.remote!.worker!)).toMatchObject({ pool: "x86_64" });
+      expect(details.remote!.executionMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      host.close();
+    }
 
     const again = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: freshHome(), env, timeoutMs: 120_000 });
     expect(again.code, again.stderr).toBe(0);
@@ -88,7 +103,7 @@ describe("bramble CLI with a reapi backend", () => {
     expect(farm.stderr).toMatch(/building hello-c on farm/);
     expect(farm.stderr).toMatch(/building hello-c-run on farm/);
     // the run step's worker is the aarch64 pool, and the program saw an aarch64 machine
-    expect(farm.stderr).toMatch(/hello-c-run> reapi: ran on \{[^}]*"pool":"aarch64"/);
+    expect(farm.stderr).toMatch(/hello-c-run> reapi: ran on \{[^}]*"pool":"aarch64"[^}]*\}: \d+ ms queued, \d+ ms fetching inputs, \d+ ms executing, \d+ ms uploading outputs/);
     expect(farm.stderr).toMatch(/hello-c-run> .*\(uname -m: aarch64\)/);
     expect(paths(farm.stdout)).toEqual(paths(local.stdout));
   }, 600_000);

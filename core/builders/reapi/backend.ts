@@ -20,6 +20,7 @@ import { ReapiStore } from "../../store/reapi-store.js";
 import { filesContaining, relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
 import { ReapiClient, ReapiError, digestKey, encodeMessage, type Digest, type ReapiEndpointOptions } from "./client.js";
+import { ranOnLine } from "./log-facts.js";
 import { digestOf, directoryMessage, materializeFile, materializeTree, treeNode, treeOf, type BlobSet, type TreeNode } from "./merkle.js";
 
 const V2 = "build.bazel.remote.execution.v2";
@@ -344,7 +345,6 @@ export class ReapiBackend implements Backend {
       output_directory_symlinks?: { path: string; target: string }[];
       execution_metadata?: Record<string, { seconds?: number; nanos?: number } | string | undefined>;
     };
-    await this.emitLogs(job, r);
     const md = r.execution_metadata ?? {};
     type Ts = { seconds?: number; nanos?: number };
     const info: RemoteActionInfo = {
@@ -361,7 +361,9 @@ export class ReapiBackend implements Backend {
     };
     this.actions.set(job.buildId, info);
     if (cached) job.log(`reapi: cached (remote): action ${ad}`);
-    else job.log(`reapi: ran on ${info.worker ?? "?"}: ${info.timings?.executionMs?.toFixed(0) ?? "?"} ms executing, ${info.timings?.queuedMs?.toFixed(0) ?? "?"} ms queued`);
+    job.log(ranOnLine(info.worker, info.timings));
+    // the builder's own output after the facts (the app reads them from the log's head)
+    await this.emitLogs(job, r);
     if ((r.exit_code ?? 0) !== 0) throw fail(`builder exited with code ${r.exit_code}`, r.exit_code ?? null);
     const outputs = await this.fetchOutputs(job, prep, r, fail);
     return { outputs, remote: info };
