@@ -124,7 +124,7 @@ export interface EvalErrorInfo {
 
 const project = pathString.describe("the project directory");
 const moduleArg = z.string().min(1).max(1024).describe("a module argument such as ./path:fn");
-const evalId = z.string().min(1).max(64).describe("a name the client gives an evaluation, to cancel it with evaluation.cancel");
+const evalId = z.string().min(1).max(96).describe("a name the client gives an evaluation, to cancel it with evaluation.cancel (bramble serve prefixes it with the connection)");
 
 export const requests = {
   "app.info": z.object({}).strict(),

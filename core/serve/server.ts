@@ -18,6 +18,8 @@ export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const MAX_MESSAGE_BYTES = 1 << 20;
+/** The methods that evaluate a project (and so take an evalId). */
+const EVALUATING = new Set(["graph.evaluate", "graph.diff", "build.start"]);
 /** A client further behind than this gets log lines dropped (with a marker), not unbounded memory. */
 const MAX_BUFFERED_BYTES = 8 << 20;
 const MAX_QUEUED_EVENTS = 50_000;
@@ -226,13 +228,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     flushTimer ??= setTimeout(flush, FLUSH_MS);
   });
 
+  // Evaluations belong to the connection that asked for them: a client's evalIds are named
+  // within its connection (another client cannot cancel them, nor collide with them), every
+  // evaluation gets one even if the client gave none, and those still running when the
+  // connection closes are cancelled, so a closed tab does not keep a worker busy.
+  let connections = 0;
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
     const batch = requestUrl(req)?.searchParams.get("batch") === "1";
     clients.set(ws, { batch, queue: [], dropped: 0 });
-    ws.on("close", () => clients.delete(ws));
+    const prefix = `c${++connections}:`;
+    const running = new Set<string>();
+    const forget = () => {
+      clients.delete(ws);
+      for (const evalId of running) void dispatch(opts.host.service, "evaluation.cancel", { evalId }).catch(() => {});
+      if (running.size) log(`cancelled ${running.size} evaluation(s) of a closed WebSocket from ${req.socket.remoteAddress}`);
+      running.clear();
+    };
+    ws.on("close", forget);
     ws.on("error", (e) => {
       // e.g. a message over MAX_MESSAGE_BYTES: ws closes the socket with 1009.
-      clients.delete(ws);
+      forget();
       log(`closed a WebSocket from ${req.socket.remoteAddress}: ${e.message}`);
     });
     ws.on("message", async (data, isBinary) => {
@@ -254,7 +269,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           });
         }
         id = parsed.data.id;
-        const result = await dispatch(opts.host.service, parsed.data.method, parsed.data.params);
+        const { method } = parsed.data;
+        let params = parsed.data.params;
+        let evalId: string | undefined;
+        if (EVALUATING.has(method) || method === "evaluation.cancel") {
+          const p = params && typeof params === "object" && !Array.isArray(params) ? (params as Record<string, unknown>) : {};
+          const given = p.evalId;
+          if (given !== undefined && (typeof given !== "string" || given.length === 0 || given.length > 64)) {
+            throw Object.assign(new Error("evalId must be a string of 1 to 64 characters"), { field: "evalId" });
+          }
+          if (given !== undefined || method !== "evaluation.cancel") {
+            evalId = `${prefix}${given ?? `request-${id}`}`;
+            params = { ...p, evalId };
+          }
+        }
+        if (evalId && method !== "evaluation.cancel") running.add(evalId);
+        let result: unknown;
+        try {
+          result = await dispatch(opts.host.service, method, params);
+        } finally {
+          if (evalId && method !== "evaluation.cancel") running.delete(evalId);
+        }
         send(ws, { id, result });
       } catch (err) {
         const error = toApiError(err);

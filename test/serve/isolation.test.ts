@@ -136,6 +136,35 @@ describe("bramble serve keeps answering while an evaluation runs", () => {
     });
   });
 
+  it("names evaluations per connection: the same evalId on two clients are two evaluations, and one cannot cancel the other's", async () => {
+    const s = await serve(hello, { BRAMBLE_EVAL_TIMEOUT: "600" });
+    served.push(s);
+    const a = await Client.open(s);
+    const b = await Client.open(s);
+    const ofA = a.call("graph.evaluate", { project: loopProject(), moduleArg: ".:default", evalId: "x" });
+    const ofB = b.call("graph.evaluate", { project: loopProject(), moduleArg: ".:default", evalId: "x" });
+    expect(await b.call("evaluation.cancel", { evalId: "x" })).toMatchObject({ result: { cancelled: true } });
+    expect(((await ofB).error as { message: string }).message).toMatch(/evaluation cancelled/);
+    // A's evaluation still runs: B's cancel was B's own.
+    expect(await first(ofA, a.call("app.info", {}))).toBe(1);
+    expect(await b.call("evaluation.cancel", { evalId: "x" })).toMatchObject({ result: { cancelled: false } });
+    expect(await a.call("evaluation.cancel", { evalId: "x" })).toMatchObject({ result: { cancelled: true } });
+    expect(((await ofA).error as { message: string }).message).toMatch(/evaluation cancelled/);
+  });
+
+  it("cancels the evaluations of a client that goes away", async () => {
+    const s = await serve(hello, { BRAMBLE_EVAL_TIMEOUT: "600" });
+    served.push(s);
+    const a = await Client.open(s);
+    void a.call("graph.evaluate", { project: loopProject(), moduleArg: ".:default" });
+    void a.call("graph.evaluate", { project: loopProject(), moduleArg: ".:default", evalId: "mine" });
+    const b = await Client.open(s);
+    expect(await b.call("app.info", {})).toMatchObject({ result: {} });
+    a.ws.close();
+    while (!/cancelled 2 evaluation\(s\) of a closed WebSocket/.test(s.stderr())) await new Promise((r) => setTimeout(r, 50));
+    expect(await b.call("app.info", {})).toMatchObject({ result: {} });
+  });
+
   it("ends on SIGTERM and on SIGINT while a client's evaluation loops forever", async () => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const s = await serve(hello, { BRAMBLE_EVAL_TIMEOUT: "600" });
