@@ -26,6 +26,9 @@ describe("graph and node panel", () => {
     await node(page, "tool").waitFor();
     expect(await node(page, "app").getByTestId("builder-badge").textContent()).toBe("local");
     expect(await node(page, "app").getByTestId("cross-mark").count()).toBe(0);
+    // The fixture borrows the host's /bin/sh (sandbox_paths, allowed by the tests' user config): impure, and shown so.
+    expect(await node(page, "app").getByTestId("impure-badge").textContent()).toBe("impure");
+    expect(await node(page, "app").getByTestId("impure-badge").getAttribute("title")).toBe("impure: sees the host paths /bin, /lib, /lib64, /usr");
     // a layered layout: the dependency sits left of its dependent
     const tool = (await node(page, "tool").boundingBox())!;
     const app = (await node(page, "app").boundingBox())!;
