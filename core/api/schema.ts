@@ -23,6 +23,8 @@ export interface GraphNode {
   badge: string;
   /** the backend the planner chose, or null when none can build it */
   backend: string | null;
+  /** that backend's kind (local, qemu, docker, ssh, reapi), for the badge's colour */
+  backendKind?: string;
   /** why no backend was chosen */
   planError?: string;
   platform: string;

@@ -197,6 +197,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       builder: drv.builder,
       badge: isBuiltin(drv) ? drv.builder : (backend ?? "none"),
       backend,
+      ...(backend && !isBuiltin(drv) ? { backendKind: backends.find((b) => b.name === backend)?.kind } : {}),
       ...(planned?.error ? { planError: planned.error } : {}),
       platform: drv.platform,
       system: drv.system,

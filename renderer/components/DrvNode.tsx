@@ -11,7 +11,7 @@ export type DrvFlowNode = Node<DrvNodeData, "drv">;
 
 export function badgeKind(badge: string): string {
   const b = badge.split(":")[0]!;
-  return ["local", "docker", "qemu", "ssh", "fetch_url", "fetch_git", "derivation_output"].includes(b) ? b : "other";
+  return ["local", "docker", "qemu", "ssh", "reapi", "fetch_url", "fetch_git", "derivation_output"].includes(b) ? b : "other";
 }
 
 function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
@@ -40,7 +40,11 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
       </div>
       <div className="drv-badges">
         {n.backend || n.badge !== "none" ? (
-          <span className={`badge builder-${badgeKind(n.badge)}`} data-testid="builder-badge" title={`built by ${n.badge}`}>
+          <span
+            className={`badge builder-${badgeKind(n.backendKind === "reapi" ? "reapi" : n.badge)}`}
+            data-testid="builder-badge"
+            title={`built by ${n.badge}${n.backendKind === "reapi" ? " (remote execution, REAPI)" : ""}`}
+          >
             {n.badge}
           </span>
         ) : (

@@ -62,6 +62,20 @@ describe("bramble CLI with a reapi backend", () => {
     } finally {
       host.close();
     }
+    // the graph's builder badge knows a reapi backend (its kind colours it)
+    const project = mkdtempSync(join(tmpdir(), "bramble-reapi-project-"));
+    writeFileSync(join(project, "bramble.toml"), '[package]\nname = "badge"\nversion = "0.1.0"\n');
+    writeFileSync(join(project, "default.bramble"), 'def default():\n    return derivation(name = "on-farm", builder = "/x", builder_backend = "farm")\n');
+    const saved = process.env.BRAMBLE_CONFIG;
+    process.env.BRAMBLE_CONFIG = env.BRAMBLE_CONFIG; // the farm is in this config
+    const host2 = createService({ home: freshHome() });
+    try {
+      const g = await host2.service["graph.evaluate"]({ project, moduleArg: ".:default" });
+      expect(g.nodes.find((n) => n.name === "on-farm")).toMatchObject({ badge: "farm", backend: "farm", backendKind: "reapi" });
+    } finally {
+      host2.close();
+      process.env.BRAMBLE_CONFIG = saved;
+    }
 
     const again = bramble(["build", "./examples/hello:default", "--builder", "farm", "--remote-cache", "farm"], { home: freshHome(), env, timeoutMs: 120_000 });
     expect(again.code, again.stderr).toBe(0);
