@@ -25,11 +25,16 @@ export interface PreparedSandbox {
   command: { builder: string; args: string[]; env: Record<string, string> };
 }
 
-/** A fresh per-process-owned temporary directory under var/tmp (removed at startup if its owner died). */
+/**
+ * A fresh per-process-owned temporary directory under var/tmp (removed at startup if its owner
+ * died). Only this user may enter it: no other local user can open a file a build makes (and
+ * keep a handle that writes after the output is sealed).
+ */
 export function makeTempRoot(tmpDir: string, tag: string): string {
   mkdirSync(tmpDir, { recursive: true });
   const root = join(tmpDir, `${process.pid}-${tag}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(root);
+  mkdirSync(root, { mode: 0o700 });
+  chmodSync(root, 0o700);
   return root;
 }
 
