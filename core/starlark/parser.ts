@@ -85,7 +85,7 @@ export class Parser {
   private is(text: string): boolean {
     return (this.tok.kind === "OP" || this.tok.kind === "KEYWORD") && this.tok.text === text;
   }
-  private error(msg: string, pos: Position = this.tok.pos): never {
+  private error(msg: string, pos: Position = this.tok.endPos): never {
     throw new StarlarkError(msg, pos);
   }
   private expect(text: string): Token {
@@ -389,7 +389,7 @@ export class Parser {
         const t = this.tok;
         if (t.kind === "OP" || t.kind === "KEYWORD") {
           if (t.text === "not") {
-            if (!(this.peek().kind === "KEYWORD" && this.peek().text === "in")) this.error(`got ${describe(this.peek())}, want in`, this.peek().pos);
+            if (!(this.peek().kind === "KEYWORD" && this.peek().text === "in")) this.error(`got ${describe(this.peek())}, want in`, this.peek().endPos);
             op = "not in";
           } else if (t.text in PREC) op = t.text;
         }
@@ -397,13 +397,13 @@ export class Parser {
         const prec = PREC[op];
         if (prec <= minPrec) return x;
         const opPos = t.pos;
+        if (COMPARISONS.has(op) && x.kind === "Binary" && COMPARISONS.has(x.op) && count > 0) {
+          this.error(`${x.op} does not associate with ${op} (use parens)`, op === "not in" ? this.peek().endPos : t.endPos);
+        }
         this.next();
         if (op === "not in") this.next();
         // `not` binds looser than comparisons but tighter than and/or
         const y = this.parseBinary(prec);
-        if (COMPARISONS.has(op) && x.kind === "Binary" && COMPARISONS.has(x.op) && count > 0) {
-          this.error(`${x.op} does not associate with ${op} (use parens)`, opPos);
-        }
         x = { kind: "Binary", pos: opPos, op, x, y };
         count++;
       }
@@ -561,7 +561,7 @@ export class Parser {
           }
         }
     }
-    this.error(`got ${describe(t)}, want primary expression`);
+    this.error(`got ${describe(t)}, want primary expression`, t.pos);
   }
 
   private parseEntry(): DictEntry {

@@ -15,6 +15,8 @@ export interface Token {
   pos: Position;
   offset: number;
   end: number;
+  /** where the scanner stood after the token (the next line for a newline), where starlark-go reports most parse errors */
+  endPos: Position;
 }
 
 export const KEYWORDS = new Set([
@@ -66,7 +68,7 @@ export class Scanner {
   }
 
   private tok(kind: TokenKind, start: number, pos: Position, text?: string, value?: unknown): Token {
-    const t: Token = { kind, text: text ?? this.src.slice(start, this.i), value, pos, offset: start, end: this.i };
+    const t: Token = { kind, text: text ?? this.src.slice(start, this.i), value, pos, offset: start, end: this.i, endPos: this.pos() };
     this.lastKind = kind;
     return t;
   }
@@ -140,7 +142,7 @@ export class Scanner {
         if (d === "\n" || d === "\r") {
           this.i++;
           this.newline();
-        } else this.error("stray backslash in program");
+        } else this.error("stray backslash in program", this.pos(this.i + 1));
       } else if ((c === "\n" || c === "\r") && this.depth > 0) {
         this.newline();
       } else break;
@@ -148,7 +150,8 @@ export class Scanner {
     const start = this.i;
     const pos = this.pos();
     if (this.i >= src.length) {
-      if (this.depth === 0 && this.lastKind !== "NEWLINE" && this.lastKind !== "OUTDENT" && this.lastKind !== "INDENT") {
+      // as starlark-go: a NEWLINE at the end only to close an indented block
+      if (this.depth === 0 && this.indents.length > 1 && this.lastKind !== "NEWLINE" && this.lastKind !== "OUTDENT" && this.lastKind !== "INDENT") {
         return this.tok("NEWLINE", start, pos, "");
       }
       if (this.indents.length > 1) {
@@ -270,6 +273,7 @@ export class Scanner {
 
   private string(start: number, pos: Position, raw: boolean, bytes: boolean): Token {
     const src = this.src;
+    const qpos = this.pos(); // the opening quote, after any prefix: where escape errors are reported
     const q = src[this.i];
     const triple = src[this.i + 1] === q && src[this.i + 2] === q;
     this.i += triple ? 3 : 1;
@@ -322,7 +326,14 @@ export class Scanner {
         this.i += 2;
         continue;
       }
-      const epos = this.pos();
+      // Errors as starlark-go's unquote reports them: at the start of the literal, and naming
+      // what remains of it when an escape is cut short.
+      const esc = this.i;
+      const rest = (): string => {
+        const close = triple ? src.indexOf(q.repeat(3), esc) : src.indexOf(q, esc);
+        return src.slice(esc, close < 0 ? src.length : close);
+      };
+      const hex4 = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
       this.i += 2;
       switch (e) {
         case "a": pushText("\x07"); break;
@@ -338,39 +349,40 @@ export class Scanner {
         case "0": case "1": case "2": case "3": case "4": case "5": case "6": case "7": {
           let n = e.charCodeAt(0) - 48;
           for (let k = 0; k < 2 && /[0-7]/.test(src[this.i] ?? ""); k++) n = n * 8 + (src.charCodeAt(this.i++) - 48);
-          if (n > 255) this.error("invalid escape sequence: octal escape value > 255", epos);
+          if (!bytes && n > 127) this.error(`non-ASCII octal escape \\${n.toString(8)} (use \\u${hex4(n)} for the UTF-8 encoding of U+${hex4(n)})`, qpos);
+          if (n >= 256) this.error(`invalid escape sequence \\${n.toString(8).padStart(3, "0")}`, qpos);
           if (bytes) byteParts.push(n);
-          else {
-            if (n >= 128) this.error("non-ASCII octal escape \\" + n.toString(8) + " (use \\u" + n.toString(16).padStart(4, "0") + " for the UTF-8 encoding of U+" + n.toString(16).padStart(4, "0").toUpperCase() + ")", epos);
-            out += String.fromCharCode(n);
-          }
+          else out += String.fromCharCode(n);
           break;
         }
         case "x": {
+          const r = rest();
+          if (r.length < 4) this.error(`truncated escape sequence ${r}`, qpos);
           const h = src.slice(this.i, this.i + 2);
-          if (!/^[0-9a-fA-F]{2}$/.test(h)) this.error("invalid escape sequence \\x" + h, epos);
+          if (!/^[0-9a-fA-F]{2}$/.test(h)) this.error(`invalid escape sequence \\x${h}`, qpos);
           this.i += 2;
           const n = parseInt(h, 16);
+          if (!bytes && n > 127) this.error(`non-ASCII hex escape \\x${h} (use \\u${hex4(n)} for the UTF-8 encoding of U+${hex4(n)})`, qpos);
           if (bytes) byteParts.push(n);
-          else {
-            if (n >= 128) this.error(`non-ASCII hex escape \\x${h} (use \\u${n.toString(16).padStart(4, "0")} for the UTF-8 encoding of U+${n.toString(16).padStart(4, "0").toUpperCase()})`, epos);
-            out += String.fromCharCode(n);
-          }
+          else out += String.fromCharCode(n);
           break;
         }
         case "u": case "U": {
           const len = e === "u" ? 4 : 8;
+          const r = rest();
+          if (r.length < len + 2) this.error(`truncated escape sequence ${r}`, qpos);
           const h = src.slice(this.i, this.i + len);
-          if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(h)) this.error(`invalid escape sequence \\${e}${h}`, epos);
+          if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(h)) this.error(`invalid escape sequence \\${e}${h}`, qpos);
           this.i += len;
           const n = parseInt(h, 16);
-          if (n > 0x10ffff) this.error(`code point out of range: \\${e}${h} (max \\U0010ffff)`, epos);
-          if (n >= 0xd800 && n < 0xe000) this.error(`invalid Unicode code point U+${n.toString(16).toUpperCase()}`, epos);
+          // (starlark-go prints the code point itself as the "max")
+          if (n > 0x10ffff) this.error(`code point out of range: \\${e}${h} (max \\U${n.toString(16).padStart(8, "0")})`, qpos);
+          if (n >= 0xd800 && n < 0xe000) this.error(`invalid Unicode code point U+${hex4(n)}`, qpos);
           pushText(String.fromCodePoint(n));
           break;
         }
         default:
-          this.error(`invalid escape sequence \\${e}`, epos);
+          this.error(`invalid escape sequence \\${e}`, qpos);
       }
     }
     if (bytes) return this.tok("BYTES", start, pos, undefined, Uint8Array.from(byteParts));

@@ -47,7 +47,7 @@ describe("bramble starlark", () => {
       'assert.eq(catch(lambda: [][1]), "index 1 out of range: empty list")',
       'assert.true(matches("a+", "caab"))',
       "---",
-      "x = 1 +  ### got newline, want primary expression",
+      "x = 1 +  ### got end of file, want primary expression",
     ].join("\n"));
     expect(run("-test", join(dir, "t.star"))).toEqual({ code: 0, out: "2 passed, 0 failed\n", err: "" });
     writeFileSync(join(dir, "bad.star"), "assert.eq(1, 2)\nassert.lt(2, 1)\n");

@@ -50,7 +50,7 @@ async function theirs(bin: string, src: string): Promise<Outcome> {
     if (typeof x.code !== "number" || x.killed) throw e;
     const err = x.stderr ?? "";
     const t = err.startsWith("Traceback (most recent call last):\n") ? 0 : err.indexOf("\nTraceback (most recent call last):\n") + 1;
-    if (t < 0 || (t === 0 && !err.startsWith("Traceback"))) return { out: "", end: "static", msg: err.replace(/^cmdline:\d+:\d+: /, "").trim() };
+    if (t < 0 || (t === 0 && !err.startsWith("Traceback"))) return { out: "", end: "static", msg: err.trim() };
     const msg = /^Error(?: in [^:]*)?: (.*)$/m.exec(err.slice(t))?.[1] ?? err;
     return { out: (x.stdout ?? "") + err.slice(0, t), end: "runtime", msg };
   }
@@ -61,7 +61,9 @@ function ours(src: string): Outcome {
   const code = starlarkMain(["-c", src], { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) });
   if (code === 0) return { out, end: "ok", msg: "" };
   const runtime = err.includes("\nTraceback (most recent call last):");
-  return { out, end: runtime ? "runtime" : "static", msg: err.split("\n")[0].replace(/^cmdline:\d+:\d+: /, "") };
+  // a static error is compared with its position, a run-time error without (tracebacks differ)
+  const first = err.split("\n")[0];
+  return { out, end: runtime ? "runtime" : "static", msg: runtime ? first.replace(/^cmdline:\d+:\d+: /, "") : first };
 }
 
 const bin = reference();

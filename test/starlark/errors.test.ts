@@ -63,7 +63,7 @@ describe("error format", () => {
     const e = error("x = 1\ny = (1 +\n");
     expect(e.format().split("\n")[0]).toMatch(/^x\.star:3:1: /);
     const e2 = error("x = [1, 2\ny = 3\n");
-    expect(e2.format()).toBe("x.star:2:1: got identifier, want ']'\ny = 3\n^");
+    expect(e2.format()).toBe("x.star:2:2: got identifier, want ']'\ny = 3\n ^"); // as starlark-go: just past the token
   });
 
   it("a resolve error names the undefined name and suggests a close one", () => {
