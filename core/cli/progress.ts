@@ -50,7 +50,7 @@ export function textReporter(out: NodeJS.WriteStream, names: Map<string, string>
           break;
         case "cached":
           done++;
-          say(`cached ${name(e.hash)}`);
+          say(e.remote ? `cached (remote) ${name(e.hash)} from ${e.remote}` : `cached ${name(e.hash)}`);
           break;
         case "started":
           running.add(e.hash);
