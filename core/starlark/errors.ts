@@ -84,7 +84,23 @@ export class StarlarkError extends Error {
     }
     if (this.callStack.length > 0) {
       out += "\nTraceback (most recent call last):";
-      for (const f of this.callStack) out += `\n  ${formatPos(f.pos)}: in ${f.name}`;
+      // a frame repeated (deep recursion) is printed three times, then counted, as Python does
+      let prev = "", repeats = 0;
+      const flush = () => {
+        if (repeats > 3) out += `\n  [Previous line repeated ${repeats - 3} more time${repeats - 3 === 1 ? "" : "s"}]`;
+      };
+      for (const f of this.callStack) {
+        const line = `\n  ${formatPos(f.pos)}: in ${f.name}`;
+        if (line === prev) {
+          if (++repeats <= 3) out += line;
+          continue;
+        }
+        flush();
+        prev = line;
+        repeats = 1;
+        out += line;
+      }
+      flush();
     }
     return printable(out);
   }

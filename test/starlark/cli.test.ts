@@ -57,3 +57,16 @@ describe("bramble starlark", () => {
     expect(r.err).toContain("bad.star:2:10: 2 is not less than 1");
   });
 });
+
+describe("deep recursion", () => {
+  it("is a Starlark error with a short traceback, not a JavaScript crash", () => {
+    const r = run("-recursion", "-c", "def f(n):\n    return f(n + 1)\nf(0)");
+    expect(r.code).toBe(1);
+    expect(r.err.split("\n")[0]).toBe("cmdline:2:13: stack overflow: Starlark call stack (or expression nesting) too deep");
+    expect(r.err).toMatch(/\n {2}cmdline:2:13: in f\n {2}\[Previous line repeated \d+ more times\]\n?$/);
+    expect(r.err.split("\n").length).toBeLessThan(12);
+  });
+  it("goes a few thousand calls deep", () => {
+    expect(run("-recursion", "-c", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(1500))").out).toBe("1500\n");
+  });
+});
