@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import type { Engine } from "../../core/build/engine.js";
@@ -316,6 +316,36 @@ exit 0`,
     record({ area: "hermetic", attack: "a daemonized writer (setsid, nohup with an open descriptor) outliving its build to change the stored output", tries: 2, held, detail: `every process of the build is gone before its outputs are hashed (pid namespace, the pids cgroup drained): the file reads "${content.trim()}", store verify clean` });
     expect(content).toBe("original\n");
     expect(problems).toEqual([]);
+  });
+
+  it("another local user cannot open a build's world-writable output while it builds", async () => {
+    const e = engine();
+    // A BRAMBLE_PATH other users may traverse (a test's temporary directory is 0700 by itself).
+    chmodSync(dirname(e.home), 0o755);
+    const d = shDrv("open-door", "mkdir $out; echo original > $out/f; chmod 666 $out/f; chmod 777 $out; sleep 3");
+    // One bind per input (no store view, whose own parent directory is closed too): the build's temporary directory alone must keep others out.
+    const prev = process.env.BRAMBLE_STORE_VIEW;
+    process.env.BRAMBLE_STORE_VIEW = "0";
+    const running = build(e, graph(d), [d]).finally(() => {
+      if (prev === undefined) delete process.env.BRAMBLE_STORE_VIEW;
+      else process.env.BRAMBLE_STORE_VIEW = prev;
+    });
+    // While it sleeps, "nobody" looks for the file under var/tmp and tries to write it.
+    let found = "";
+    for (let i = 0; i < 40 && !found; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      const r = spawnSync("sh", ["-c", `ls -d ${e.layout.tmpDir}/*/store/*-open-door/f 2>/dev/null | head -1`], { encoding: "utf8" });
+      found = r.stdout.trim();
+    }
+    const attempt = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `echo evil >> ${found}`], { encoding: "utf8" });
+    const out = outOf(await running, d);
+    const content = readFileSync(join(out, "f"), "utf8");
+    const held = found !== "" && attempt.status !== 0 && content === "original\n";
+    record({ area: "hermetic", attack: "another local user (nobody) writing a build's world-writable output while it builds", tries: 1, held, detail: `the build's temporary directory is 0700: "${attempt.stderr.trim().split("\n").pop()}"; the stored file reads "${content.trim()}"` });
+    expect(found).not.toBe("");
+    expect(attempt.status).not.toBe(0);
+    expect(attempt.stderr).toMatch(/Permission denied/);
+    expect(content).toBe("original\n");
   });
 
   it("a hard link to an input in an output leaves the input as it was", async () => {
