@@ -71,10 +71,14 @@ const DEADLINE_SLACK_MS = 10_000;
  * kept (up to `keep`) so an evaluation does not pay for a thread's start-up; a busy pool
  * starts another worker, so one endless evaluation never makes another client wait.
  */
-export function workerEvaluator(script: string | URL, opts: { keep?: number } = {}): Evaluator {
+export function workerEvaluator(script: string | URL, opts: { keep?: number; max?: number } = {}): Evaluator {
   const keep = opts.keep ?? 2;
+  // At most this many evaluations run at once; more wait their turn (each has a time budget),
+  // so a flood of requests cannot start a thread each.
+  const max = opts.max ?? 8;
   const idle: Worker[] = [];
   const busy = new Set<Worker>();
+  const waiting: (() => void)[] = [];
   let nextId = 1;
   let closed = false;
 
@@ -89,65 +93,33 @@ export function workerEvaluator(script: string | URL, opts: { keep?: number } = 
     else void w.terminate();
   };
 
+  let active = 0;
+  const start = (req: EvalRequest, signal?: AbortSignal): Promise<Evaluation> => {
+    active++;
+    return run(req, signal).finally(() => {
+      active--;
+      waiting.shift()?.();
+    });
+  };
+
   return {
     evaluate(req, signal) {
       if (closed) return Promise.reject(new Error("the evaluator is closed"));
-      const w = take();
-      const id = nextId++;
-      const cancel = new SharedArrayBuffer(4);
-      const flag = new Int32Array(cancel);
+      if (active < max) return start(req, signal);
       return new Promise<Evaluation>((resolve, reject) => {
-        let killTimer: NodeJS.Timeout | undefined;
-        let done = false;
-        const finish = (healthy: boolean) => {
-          done = true;
-          clearTimeout(killTimer);
-          clearTimeout(deadline);
+        const go = () => {
           signal?.removeEventListener("abort", onAbort);
-          w.off("message", onMessage);
-          w.off("error", onError);
-          w.off("exit", onExit);
-          release(w, healthy);
-        };
-        // The worker stops itself at the budget's end or on the flag; if it is stuck outside
-        // Starlark (a system call), it is terminated after a grace period.
-        const stopHard = (why: string) => {
-          if (done) return;
-          killTimer = setTimeout(() => {
-            if (done) return;
-            finish(false);
-            reject(new EvaluationFailed({ message: why }));
-          }, GRACE_MS);
+          if (closed) reject(new Error("the evaluator is closed"));
+          else start(req, signal).then(resolve, reject);
         };
         const onAbort = () => {
-          Atomics.store(flag, 0, 1);
-          stopHard("evaluation cancelled");
+          const at = waiting.indexOf(go);
+          if (at >= 0) waiting.splice(at, 1);
+          reject(new EvaluationFailed({ message: "evaluation cancelled (it was waiting for a free evaluation thread)" }));
         };
-        const deadline = setTimeout(
-          () => stopHard(`evaluation stopped: it ran longer than its time budget of ${req.limits.timeoutMs / 1000} s`),
-          req.limits.timeoutMs + DEADLINE_SLACK_MS,
-        );
-        const onMessage = (m: WorkerReply) => {
-          if (m.id !== id) return;
-          finish(true);
-          if (m.ok) resolve(m.evaluation);
-          else reject(new EvaluationFailed(m.error));
-        };
-        const onError = (err: Error) => {
-          finish(false);
-          reject(new EvaluationFailed({ message: `the evaluation worker failed: ${err.message}` }));
-        };
-        const onExit = (code: number) => {
-          if (done) return;
-          finish(false);
-          reject(new EvaluationFailed({ message: `the evaluation worker exited (code ${code})` }));
-        };
-        w.on("message", onMessage);
-        w.on("error", onError);
-        w.on("exit", onExit);
+        waiting.push(go);
         if (signal?.aborted) onAbort();
         else signal?.addEventListener("abort", onAbort, { once: true });
-        w.postMessage({ id, req, cancel } satisfies WorkerRequest);
       });
     },
     running: () => busy.size,
@@ -156,6 +128,67 @@ export function workerEvaluator(script: string | URL, opts: { keep?: number } = 
       for (const w of [...idle, ...busy]) void w.terminate();
       idle.length = 0;
       busy.clear();
+      for (const go of waiting.splice(0)) go();
     },
   };
+
+  function run(req: EvalRequest, signal?: AbortSignal): Promise<Evaluation> {
+    const w = take();
+    const id = nextId++;
+    const cancel = new SharedArrayBuffer(4);
+    const flag = new Int32Array(cancel);
+    return new Promise<Evaluation>((resolve, reject) => {
+      let killTimer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (healthy: boolean) => {
+        done = true;
+        clearTimeout(killTimer);
+        clearTimeout(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        w.off("message", onMessage);
+        w.off("error", onError);
+        w.off("exit", onExit);
+        release(w, healthy);
+      };
+      // The worker stops itself at the budget's end or on the flag; if it is stuck outside
+      // Starlark (a system call), it is terminated after a grace period.
+      const stopHard = (why: string) => {
+        if (done) return;
+        killTimer = setTimeout(() => {
+          if (done) return;
+          finish(false);
+          reject(new EvaluationFailed({ message: why }));
+        }, GRACE_MS);
+      };
+      const onAbort = () => {
+        Atomics.store(flag, 0, 1);
+        stopHard("evaluation cancelled");
+      };
+      const deadline = setTimeout(
+        () => stopHard(`evaluation stopped: it ran longer than its time budget of ${req.limits.timeoutMs / 1000} s`),
+        req.limits.timeoutMs + DEADLINE_SLACK_MS,
+      );
+      const onMessage = (m: WorkerReply) => {
+        if (m.id !== id) return;
+        finish(true);
+        if (m.ok) resolve(m.evaluation);
+        else reject(new EvaluationFailed(m.error));
+      };
+      const onError = (err: Error) => {
+        finish(false);
+        reject(new EvaluationFailed({ message: `the evaluation worker failed: ${err.message}` }));
+      };
+      const onExit = (code: number) => {
+        if (done) return;
+        finish(false);
+        reject(new EvaluationFailed({ message: `the evaluation worker exited (code ${code})` }));
+      };
+      w.on("message", onMessage);
+      w.on("error", onError);
+      w.on("exit", onExit);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+      w.postMessage({ id, req, cancel } satisfies WorkerRequest);
+    });
+  }
 }
