@@ -169,7 +169,7 @@ export class Resolver {
         this.loops--;
         break;
       case "While":
-        if (!this.dialect.while) this.error(s.pos, "dialect does not support while loops");
+        if (!this.dialect.while) this.error(s.pos, "this Starlark dialect does not support while loops");
         else if (b.isModule && !this.dialect.topLevelControl) this.error(s.pos, "while loop not within a function");
         this.expr(s.cond, b);
         this.loops++;
@@ -428,6 +428,7 @@ export class Resolver {
       }
       if (this.isPredeclared(id.name)) id.binding = { scope: "predeclared", index: -1, name: id.name };
       else if (this.isUniversal(id.name)) id.binding = { scope: "universal", index: -1, name: id.name };
+      else if (id.name === "set" && !this.dialect.set) this.error(id.pos, "this Starlark dialect does not support sets");
       else {
         // as starlark-go: the names bound in enclosing blocks and the module's globals, sorted
         const cands: string[] = [];

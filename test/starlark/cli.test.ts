@@ -26,7 +26,7 @@ describe("bramble starlark", () => {
     expect(run("--recursion", "-c", prog).out).toBe("120\n");
     expect(run("-globalreassign", "-c", "x = 1\nx = 2\nfor i in [3]:\n    print(x + i)").out).toBe("5\n");
     expect(run("-toplevelcontrol", "-c", "if True:\n    print(1)").out).toBe("1\n");
-    expect(run("-set=false", "-c", "set()").err.split("\n")[0]).toBe("cmdline:1:1: undefined: set");
+    expect(run("-set=false", "-c", "set()").err.split("\n")[0]).toBe("cmdline:1:1: this Starlark dialect does not support sets");
     expect(run("-nosuch", "-c", "1").code).toBe(2);
   });
   it("load() reads files relative to the loading file", () => {

@@ -174,7 +174,7 @@ describe("limits are Starlark errors, not JS crashes", () => {
 
 describe("dialects", () => {
   it("default (starlark-go): no while, no top-level if/for, no global reassignment", () => {
-    expect(error("def f():\n    while True:\n        pass\n", { dialect: DEFAULT_DIALECT }).msg).toBe("dialect does not support while loops");
+    expect(error("def f():\n    while True:\n        pass\n", { dialect: DEFAULT_DIALECT }).msg).toBe("this Starlark dialect does not support while loops");
     expect(error("if True:\n    pass\n", { dialect: DEFAULT_DIALECT }).msg).toBe("if statement not within a function");
     expect(error("for x in []:\n    pass\n", { dialect: DEFAULT_DIALECT }).msg).toBe("for loop not within a function");
     expect(error("x = 1\nx = 2\n", { dialect: DEFAULT_DIALECT }).msg).toBe("cannot reassign global x declared at x.star:1:1");
@@ -185,7 +185,7 @@ describe("dialects", () => {
     expect(error("def f():\n    f()\nf()\n", { dialect: BRAMBLE_DIALECT }).msg).toBe("function f called recursively");
   });
   it("set can be turned off", () => {
-    expect(error("s = set()\n", { dialect: { ...DEFAULT_DIALECT, set: false } }).msg).toBe("undefined: set");
+    expect(error("s = set()\n", { dialect: { ...DEFAULT_DIALECT, set: false } }).msg).toBe("this Starlark dialect does not support sets");
   });
   it("globals may be reassigned when enabled", () => {
     expect(run("x = 1\nx += 1\n", { dialect: PERMISSIVE_DIALECT }).get("x")).toBe(2);
