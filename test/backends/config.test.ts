@@ -1,10 +1,11 @@
 // Where backends come from: the defaults, the user's config file ($BRAMBLE_CONFIG or
 // ~/.config/bramble/config.toml) and a project's [backends.<name>] tables; a bad entry
 // becomes an unavailable backend that says why instead of breaking the engine.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readBackendConfigs } from "../../core/builders/backends-config.js";
+import { caller, createService } from "../../core/api/service.js";
 import { backendInfos } from "../../core/build/engine.js";
 import { planGraph } from "../../core/build/plan.js";
 import { derivationHash } from "../../core/derivation/derivation.js";
@@ -91,5 +92,34 @@ describe("backend configuration", () => {
     // A again (an equal table): the same backend objects, so what their probes learnt is kept.
     expect(engine.backendsFor(a.map((c) => ({ ...c })))[3]).toBe(listA[3]);
     engine.close();
+  });
+
+  it("through the service: after evaluating project A, project B's graph cannot use A's backend", async () => {
+    process.env.BRAMBLE_CONFIG = join(tempDir(), "none.toml");
+    const project = (name: string, toml: string) => {
+      const dir = join(tempDir(), name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "${name}"\n${toml}`);
+      writeFileSync(join(dir, "default.bramble"), 'def default():\n    return derivation(name = "on-abox", builder = "/bin/sh", args = ["-c", "echo > $out"], builder_backend = "abox")\n');
+      return dir;
+    };
+    const a = project("a", '[backends.abox]\nkind = "ssh"\nhost = "127.0.0.1"\nport = 1\nconnect_timeout = 1\nsystems = ["x86_64-linux"]\n');
+    const b = project("b", "");
+    const host = createService({ home: join(tempDir(), "home") });
+    try {
+      const call = caller(host.service);
+      // Planned on abox without waiting for its probe (nothing answers on that port).
+      const ga = await call("graph.evaluate", { project: a, moduleArg: ".:default" });
+      expect(ga.nodes[0]!.backend).toBe("abox");
+      const gb = await call("graph.evaluate", { project: b, moduleArg: ".:default" });
+      expect(gb.nodes[0]!.backend).toBe(null);
+      expect(gb.nodes[0]!.planError).toContain(`"abox", which does not exist`);
+      expect((await call("backends.list", {})).map((x) => x.name)).toEqual(["local", "qemu", "docker"]);
+      // A again: its backend is there (by now its probe may have said the host is down).
+      const again = (await call("graph.evaluate", { project: a, moduleArg: ".:default" })).nodes[0]!;
+      expect(again.backend === "abox" || /"abox", which is unavailable: cannot reach 127\.0\.0\.1:1/.test(again.planError ?? "")).toBe(true);
+    } finally {
+      host.close();
+    }
   });
 });
