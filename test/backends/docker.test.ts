@@ -2,7 +2,7 @@
 // the same tree gives the same output hashes as a local build; its store is a volume; a
 // container that dies and an unreachable engine fail the build naming the backend and cause.
 import { randomBytes } from "node:crypto";
-import { readFileSync, readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
@@ -10,6 +10,7 @@ import type { DockerBackend } from "../../core/builders/docker.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { Engine } from "../../core/build/engine.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf, useBackends } from "./helpers.js";
+import { bramble } from "../helpers/cli.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
 
 const why = skipReason("docker backend", podmanUnavailable());
@@ -112,7 +113,18 @@ describe.skipIf(why)("docker backend", () => {
     expect(eventsOf(first.events, "failed").map((e) => e.error)).toEqual([]);
     const [n1, n2, n3] = [v1, v2, v3].map((x) => engine.db.drvOutputsRecorded([derivationHash(x)]).get(derivationHash(x))!.out!) as [string, string, string];
     expect(await d.store.verify({})).toEqual([]);
+    // The same through the CLI, with the backend in the user's config.
+    const config = join(tempDir(), "config.toml");
+    writeFileSync(config, `[backends.docker]\nkind = "docker"\nsocket = "${api.socket}"\nvolume = "${volume}-vg"\n`);
+    const cli = (args: string[]) => bramble(args, { home: engine.home, env: { BRAMBLE_CONFIG: config } });
+    const ok = cli(["store", "verify", "--store", "docker"]);
+    expect([ok.code, ok.stdout]).toEqual([0, "store verified: all paths intact\n"]);
     await d.store.run("damage", `chmod u+w ${d.store.path(n1)} && echo evil > ${d.store.path(n1)}`);
+    const bad = cli(["store", "verify", "--store", "docker"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`corrupt: ${d.store.path(n1)} (expected `);
+    expect(bad.stdout).toContain(`incomplete-closure: ${d.store.path(n2)}`);
+    expect(cli(["gc", "--store", "docker", "--dry-run"]).stdout).toContain(`would delete ${d.store.path(n3)}`);
     expect((await d.store.verify({ repair: true })).map((p) => `${p.problem} ${p.name}`).sort()).toEqual([`corrupt ${n1}`, `incomplete-closure ${n2}`].sort());
     expect(await holds(d.store, n1)).toBe(false);
     expect(await holds(d.store, n2)).toBe(false);
