@@ -2,6 +2,8 @@
 // service, the store, the DB and every backend): `--version` and `starlark`. Built as
 // dist/fast.mjs; it imports the version and the Starlark interpreter, nothing else.
 import { starlarkMain } from "../starlark/cli.js";
+// (also for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
+export { starlarkMain };
 import { VERSION } from "../version.js";
 
 /** The exit code, or undefined when `args` (after `bramble`) is not a fast verb. */

@@ -20,6 +20,8 @@ import { checkBuild } from "../build/check.js";
 import { openEngine } from "../build/engine.js";
 import { approvePaths } from "../builders/host-access.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
+// (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
+export { starlarkMain };
 
 /** A failure already explained to the user; exit with its code. */
 export class ExitError extends Error {

@@ -153,6 +153,10 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
       return 1;
     }
   }
+  if (o.dialect.recursion && out === process.stdout && err === process.stderr) {
+    const c = runDeep(argv);
+    if (c !== undefined) return c;
+  }
   const print = (msg: string) => { out.write(msg + "\n"); };
   const predeclared = standardPredeclared();
   if (o.test) {
@@ -174,6 +178,35 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     err.write(formatError(e) + "\n");
     return 1;
   }
+}
+
+/**
+ * With -recursion, a program may recurse as deep as starlark-go's (Go's stack grows to 1 GB):
+ * the command runs in a worker thread with a 256 MB stack (about 100 times JavaScript's
+ * default) that loads this same bundle and writes to file descriptors 1 and 2 itself, while
+ * this thread waits. Only for a bundle that exports starlarkMain (dist/fast.mjs); otherwise,
+ * and under tests, undefined: run here.
+ */
+function runDeep(argv: string[]): number | undefined {
+  const url = import.meta.url;
+  if (!url.endsWith(".mjs") && !url.endsWith(".js")) return undefined;
+  // loaded here, not at start-up
+  const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule("node:worker_threads");
+  if (!isMainThread) return undefined;
+  const status = new Int32Array(new SharedArrayBuffer(4));
+  const code = `
+    const { workerData } = require("node:worker_threads");
+    const fs = require("node:fs");
+    const done = (c) => { Atomics.store(workerData.status, 0, c + 1); Atomics.notify(workerData.status, 0); };
+    import(workerData.url).then((m) => {
+      const out = { write: (s) => fs.writeSync(1, s) }, err = { write: (s) => fs.writeSync(2, s) };
+      done(m.starlarkMain ? m.starlarkMain(workerData.argv, out, err) : -1);
+    }, () => done(-1));`;
+  const w = new Worker(code, { eval: true, workerData: { url, argv, status }, resourceLimits: { stackSizeMb: 256 } });
+  w.unref();
+  Atomics.wait(status, 0, 0);
+  const c = status[0] - 1;
+  return c < 0 ? undefined : c;
 }
 
 /** Run a plain Starlark file with the default dialect; print() goes to out. Returns the exit code. */

@@ -70,3 +70,19 @@ describe("deep recursion", () => {
     expect(run("-recursion", "-c", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(1500))").out).toBe("1500\n");
   });
 });
+
+describe("bramble starlark -recursion, as a user runs it", () => {
+  it("recurses 100,000 calls deep, as starlark-go can (a worker thread with a large stack)", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const repo = join(import.meta.dirname, "../..");
+    const build = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
+    expect(build.status).toBe(0);
+    const prog = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))\nprint([1][5])";
+    for (const entry of ["bin/bramble.mjs", "dist/cli.mjs"]) {
+      const r = spawnSync(process.execPath, [join(repo, entry), "starlark", "-recursion", "-c", prog], { encoding: "utf8" });
+      expect(r.stdout).toBe("100000\n");
+      expect(r.stderr.split("\n")[0]).toBe("cmdline:4:10: list index 5 out of range [-1:0]");
+      expect(r.status).toBe(1);
+    }
+  }, 120_000);
+});
