@@ -47,7 +47,7 @@ export function locateModuleArg(arg: string, cwd: string): { project: string; mo
   const suffix = hasFn ? arg.slice(colon) : "";
   const dots = path.endsWith("/...") ? "/..." : "";
   if (dots) path = path.slice(0, -4);
-  if (!isPathArg(path, cwd, readProject(root).name)) return { project: root, moduleArg: arg };
+  if (!isPathArg(path, cwd, readProject(root))) return { project: root, moduleArg: arg };
   const rel = relative(root, resolve(cwd, path));
   return { project: root, moduleArg: `${rel === "" ? "." : `./${rel}`}${dots}${suffix}` };
 }

@@ -1,25 +1,14 @@
 // Evaluation: run .bramble modules, call the chosen functions, and collect the
 // derivation graph they return. One EvalContext per (project, target); modules are
 // executed once per context and shared by every function evaluated in it.
-import { relative } from "node:path";
-import {
-  BRAMBLE_DIALECT,
-  makeBudget,
-  type Budget,
-  StarlarkError,
-  Thread,
-  call,
-  execFile,
-  listFunctions,
-  toJS,
-  type Value,
-} from "../starlark/index.js";
+import { join, relative } from "node:path";
+import { BRAMBLE_DIALECT, makeBudget, type Budget, StarlarkError, Thread, call, execFile, listFunctions, toJS, type Value } from "../starlark/index.js";
 import { derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { makeBuiltins } from "./builtins.js";
 import { consentedSandboxPaths, hostPathIdentities } from "../builders/host-access.js";
 import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
-import { SEEDS_PACKAGE, seedLibraryDir } from "./seeds.js";
+import { PackageError, owningProject, type ResolvedPackage, resolvePackage } from "./packages.js";
 import { readRegularFile } from "./read-file.js";
 import { configuredEvalLimits } from "./eval-limits.js";
 import type { Project } from "./project.js";
@@ -108,29 +97,26 @@ function budgetedThread(ctx: EvalContext, name: string): Thread {
   return thread;
 }
 
-/** The seed library, loadable by name by every project that does not declare its own "seeds". */
-function seedsDependency(pkg: string): { path?: string } | undefined {
-  if (pkg !== SEEDS_PACKAGE) return undefined;
-  const dir = seedLibraryDir();
-  return dir ? { path: dir } : undefined;
-}
-
-function resolveLoad(ctx: EvalContext, module: string): string {
-  const [pkg, ...rest] = module.split("/");
-  let base: string | undefined;
-  if (pkg === ctx.project.name) base = ctx.project.root;
-  else {
-    const dep = ctx.project.dependencies.get(pkg!) ?? seedsDependency(pkg!);
-    if (!dep) {
-      const known = [ctx.project.name, ...ctx.project.dependencies.keys()].map((k) => `"${k}"`).join(", ");
-      throw new StarlarkError(`unknown package "${pkg}" in "${module}" (known packages: ${known})`);
-    }
-    if (!dep.path) throw new StarlarkError(`dependency "${pkg}" has no local path; fetching package versions is not supported yet`);
-    base = dep.path;
+/**
+ * The file a load() names: a package path resolved by longest matching package name
+ * (packages.ts) against the project that owns the loading file.
+ */
+function resolveLoad(ctx: EvalContext, module: string, from?: string): string {
+  const project = from ? owningProject(from, ctx.project) : ctx.project;
+  let resolved: ResolvedPackage;
+  try {
+    resolved = resolvePackage(project, module);
+  } catch (err) {
+    if (err instanceof PackageError) throw new StarlarkError(err.message);
+    throw err;
   }
-  const target = [base, ...rest].join("/");
+  const target = resolved.sub ? join(resolved.root, resolved.sub) : resolved.root;
   const file = moduleFile(target);
-  if (!file) throw new StarlarkError(`no module "${module}" (looked for ${target}/default.bramble and ${target}.bramble)`);
+  if (!file) {
+    throw new StarlarkError(
+      `no module "${module}" (package "${resolved.pkg}" at ${resolved.root}; looked for ${target}/default.bramble and ${target}.bramble)`,
+    );
+  }
   return file;
 }
 
@@ -153,7 +139,7 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
     // BRAMBLE_DIALECT includes bramble's whole-module load("pkg/dir") and load(alias="pkg/dir").
     const globals = execFile(thread, file, source, ctx.predeclared, {
       dialect: BRAMBLE_DIALECT,
-      load: (_t, module) => execModule(ctx, resolveLoad(ctx, module)),
+      load: (_t, module) => execModule(ctx, resolveLoad(ctx, module, file)),
     });
     ctx.modules.set(file, globals);
     return globals;

@@ -2,11 +2,14 @@
 //   ./path:fn          a module (dir/default.bramble or path.bramble) and one function
 //   ./path             every public function without parameters in that module
 //   ./file.bramble:fn  a file and one function
-//   <package>/sub:fn   a module named by the project's package name
+//   <package>/sub:fn   a module named by package path (longest matching package name: this
+//                      project, a dependency, the seed library; see packages.ts)
 //   ./dir/...          every .bramble file below dir, stopping at nested projects
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { PackageError, type ResolvedPackage, resolvePackage } from "./packages.js";
 import { PROJECT_FILE, type Project } from "./project.js";
+import { SEEDS_PACKAGE } from "./seeds.js";
 
 export const MODULE_ARG_FORMS = [
   "./path:fn          a module (./path/default.bramble or ./path.bramble) and one function",
@@ -72,10 +75,25 @@ function isRelativeArg(p: string): boolean {
  * `./x`, `../x` and absolute paths always do; `examples/hello` does when it exists here
  * (people type paths without `./`), unless its first segment is taken as a package.
  */
-export function isPathArg(p: string, cwd: string, packageName?: string): boolean {
+export function isPathArg(p: string, cwd: string, project?: Project): boolean {
   if (isRelativeArg(p)) return true;
-  if (packageName !== undefined && p.split("/")[0] === packageName) return false;
-  return existsSync(resolve(cwd, p)) || existsSync(resolve(cwd, `${p}.bramble`));
+  const onDisk = existsSync(resolve(cwd, p)) || existsSync(resolve(cwd, `${p}.bramble`));
+  if (project !== undefined) {
+    const pkg = packageOf(project, p);
+    // The project's own name and its declared dependencies win over a directory of the same
+    // name; the seed library (known without being declared) does not.
+    if (pkg !== undefined && (pkg !== SEEDS_PACKAGE || !onDisk || project.dependencies.has(pkg))) return false;
+  }
+  return onDisk;
+}
+
+/** The longest known package name `p` starts with, or undefined. */
+function packageOf(project: Project, p: string): string | undefined {
+  try {
+    return resolvePackage(project, p).pkg;
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
@@ -98,16 +116,20 @@ export function parseModuleArg(arg: string, cwd: string, project: Project): Modu
   }
 
   let abs: string;
-  if (isPathArg(path, cwd, project.name)) abs = resolve(cwd, path);
-  else {
-    const [pkg, ...rest] = path.split("/");
-    if (pkg !== project.name) {
-      throw new ModuleArgError(arg, `unknown package "${pkg}" (this project is "${project.name}"); relative paths start with ./`);
+  if (isPathArg(path, cwd, project)) {
+    abs = resolve(cwd, path);
+    const rel = relative(project.root, abs);
+    if (rel.startsWith("..") || isAbsolute(rel)) throw new ModuleArgError(arg, `${abs} is outside the project at ${project.root}`);
+  } else {
+    let resolved: ResolvedPackage;
+    try {
+      resolved = resolvePackage(project, path);
+    } catch (err) {
+      if (err instanceof PackageError) throw new ModuleArgError(arg, `${err.message}; relative paths start with ./`);
+      throw err;
     }
-    abs = join(project.root, ...rest);
+    abs = resolved.sub ? join(resolved.root, resolved.sub) : resolved.root;
   }
-  const rel = relative(project.root, abs);
-  if (rel.startsWith("..") || isAbsolute(rel)) throw new ModuleArgError(arg, `${abs} is outside the project at ${project.root}`);
   const file = moduleFile(abs);
   if (!file) throw new ModuleArgError(arg, `no module at ${abs} (looked for ${join(abs, "default.bramble")} and ${abs}.bramble)`);
   return [{ file, fn }];

@@ -107,7 +107,7 @@ describe("module arguments", () => {
 
   it("explains the forms that work when the form is wrong", () => {
     expect(() => parseModuleArg("./lib:not-a-name", root, p)).toThrow(/module arguments take these forms/);
-    expect(() => parseModuleArg("other/lib:x", root, p)).toThrow(/unknown package "other"/);
+    expect(() => parseModuleArg("other/lib:x", root, p)).toThrow(/unknown package in "other\/lib": no known package is "other\/lib" or a prefix of it \(known packages: "seeds", "proj"\)/);
     expect(() => parseModuleArg("./missing:x", root, p)).toThrow(/no module at/);
     expect(() => parseModuleArg("./deep/...:x", root, p)).toThrow(/cannot name a function/);
   });
