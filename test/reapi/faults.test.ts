@@ -118,15 +118,16 @@ describe("reapi faults on Buildbarn", () => {
     second.engine.close();
   }, 150_000);
 
-  it("an unreachable endpoint fails the build naming the backend and the action", async () => {
+  it("an unreachable endpoint: the build fails before it starts, naming the backend and why", async () => {
     const engine = tempEngine();
     engine.backends.push(new ReapiBackend(engine.store, { name: "bb", endpoint: "grpc://127.0.0.1:1", platformProperties: cluster.platformProperties }));
     const d = bbDrv("nowhere", "mkdir -p $out");
     const { events } = await build(engine, graph(busybox, d), [d]);
     const failed = eventsOf(events, "failed");
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.error).toMatch(/^reapi backend "bb" \(grpc:\/\/127\.0\.0\.1:1\): the Action Cache lookup failed: .*UNAVAILABLE/);
-    expect(failed[0]!.error).toMatch(ACTION);
+    // the planner asks a forced backend first (its probe: GetCapabilities)
+    expect(failed[0]!.error).toMatch(/^nowhere \([0-9a-z]{32}\) must be built by backend "bb", which is unavailable: grpc:\/\/127\.0\.0\.1:1: GetCapabilities: UNAVAILABLE/);
+    expect(eventsOf(events, "started")).toEqual([]);
     expect(inStore(engine, "nowhere")).toEqual([]);
     engine.close();
   }, 60_000);

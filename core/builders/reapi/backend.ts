@@ -9,7 +9,6 @@
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { base32, expectedOutputHash, substituteTemplates, type Derivation } from "../../derivation/derivation.js";
 import { ANY_SYSTEM } from "../../derivation/systems.js";
@@ -18,7 +17,9 @@ import { copySources } from "../../store/sources.js";
 import { rewriteTree } from "../../store/archive.js";
 import { ReapiStore } from "../../store/reapi-store.js";
 import { filesContaining, relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
-import { BuildFailure, builderEnv, hostSystem, outputName, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
+import { backendInfo, BuildFailure, builderEnv, hostSystem, outputName, type Availability, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
+import type { BackendInfo } from "../../model/types.js";
+import { CachedProbe } from "../probe.js";
 import { ReapiClient, ReapiError, digestKey, encodeMessage, type Digest, type ReapiEndpointOptions } from "./client.js";
 import { ranOnLine } from "./log-facts.js";
 import { digestOf, directoryMessage, materializeFile, materializeTree, treeNode, treeOf, type BlobSet, type TreeNode } from "./merkle.js";
@@ -121,7 +122,6 @@ export class ReapiBackend implements Backend {
   private readonly slots: Semaphore;
   /** store name → its node in the input root and its blobs (store paths never change) */
   private readonly inputNodes = new Map<string, { node: TreeNode; blobs: BlobSet }>();
-  private probed?: { at: number; available: boolean; reason?: string };
   /** the last builds' remote facts, by build id (the app's node panel reads them) */
   readonly actions = new Map<number, RemoteActionInfo>();
 
@@ -149,29 +149,25 @@ export class ReapiBackend implements Backend {
     return Object.keys(this.props);
   }
 
-  /** Cheap: the last probe's answer while it is fresh, else "available" until a build or info() says not. */
-  availability(): { available: boolean; reason?: string } {
-    const p = this.probed;
-    if (!p || Date.now() - p.at >= PROBE_TTL_MS || p.available) return { available: true };
-    return { available: false, reason: p.reason };
+  private readonly probed = new CachedProbe(async () => {
+    await this.client.capabilities();
+    return { available: true };
+  }, PROBE_TTL_MS);
+
+  /** Asks the service for its capabilities (GetCapabilities), unless a recent answer is cached. */
+  probe(): Promise<void> {
+    return this.probed.probe();
   }
 
-  /** Probes the endpoint (a TCP connect, synchronously in a child process: info() is synchronous). */
-  info(): ReturnType<Backend["info"]> {
-    if (!this.probed || Date.now() - this.probed.at >= PROBE_TTL_MS) {
-      const m = /^(?:grpcs?:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(this.opts.endpoint);
-      if (!m) this.probed = { at: Date.now(), available: false, reason: `endpoint ${this.opts.endpoint} is not host:port, grpc://host:port or grpcs://host:port` };
-      else {
-        const r = spawnSync(
-          process.execPath,
-          ["-e", `const s=require("net").connect(${Number(m[2])},${JSON.stringify(m[1])});s.on("connect",()=>process.exit(0));s.on("error",e=>{console.error(e.message);process.exit(1)});setTimeout(()=>{console.error("timed out");process.exit(1)},3000)`],
-          { encoding: "utf8" },
-        );
-        this.probed = r.status === 0 ? { at: Date.now(), available: true } : { at: Date.now(), available: false, reason: `cannot reach ${this.opts.endpoint}: ${r.stderr.trim()}` };
-      }
-    }
-    const a = this.availability();
-    return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
+  /** Never waits: the last probe's answer, or "available" while the first probe runs (a failed build says otherwise). */
+  availability(): Availability {
+    const p = this.probed.peek();
+    if (!p) return { available: true, probing: true };
+    return p.available ? { available: true } : { available: false, reason: p.reason };
+  }
+
+  info(): BackendInfo {
+    return backendInfo(this);
   }
 
   /** A system's platform properties; a fetch (platform "any") runs anywhere: the first system's. */
@@ -275,7 +271,7 @@ export class ReapiBackend implements Backend {
       return await this.buildNow(job);
     } catch (e) {
       if (e instanceof BuildFailure) throw e;
-      if (e instanceof ReapiError && e.code === 14 /* UNAVAILABLE */) this.probed = { at: Date.now(), available: false, reason: e.message };
+      if (e instanceof ReapiError && e.code === 14 /* UNAVAILABLE */) this.probed.forget();
       throw new BuildFailure(`${this.label}: ${(e as Error).message}`);
     } finally {
       release();
@@ -296,7 +292,7 @@ export class ReapiBackend implements Backend {
     try {
       result = await this.client.getActionResult(prep.actionDigest);
     } catch (e) {
-      if (e instanceof ReapiError && e.code === 14) this.probed = { at: Date.now(), available: false, reason: e.message };
+      if (e instanceof ReapiError && e.code === 14) this.probed.forget();
       throw fail(`the Action Cache lookup failed: ${(e as Error).message}`);
     }
     let cached = !!result && (result.exit_code ?? 0) === 0;

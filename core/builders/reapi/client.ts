@@ -127,7 +127,7 @@ export class ReapiClient {
   }
 
   async capabilities(): Promise<Obj> {
-    return this.unary(`${V2}.Capabilities`, "GetCapabilities", `${V2}.GetCapabilitiesRequest`, `${V2}.ServerCapabilities`, { instance_name: this.instanceName }, 10_000);
+    return this.unary(`${V2}.Capabilities`, "GetCapabilities", `${V2}.GetCapabilitiesRequest`, `${V2}.ServerCapabilities`, { instance_name: this.instanceName }, 5_000);
   }
 
   /** The cached ActionResult of an action, or undefined. */
