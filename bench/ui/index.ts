@@ -47,8 +47,10 @@ export async function run(): Promise<void> {
   const project = mkdtempSync(join(tmpdir(), "bramble-bench-ui-"));
   const home = mkdtempSync(join(tmpdir(), "bramble-bench-home-"));
   generateProject(project, layers, width);
+  // Its derivations borrow the host's /bin/sh: the bench's own user config allows it (host paths are the user's decision).
+  writeFileSync(join(home, "config.toml"), '[sandbox]\nallowed_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
   const proc = spawn(process.execPath, [join(repo, "dist/cli.mjs"), "serve", project, "--port", "0"], {
-    env: { ...process.env, BRAMBLE_PATH: home },
+    env: { ...process.env, BRAMBLE_PATH: home, BRAMBLE_CONFIG: join(home, "config.toml") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
