@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
+import { homedir } from "node:os";
 import { isBuiltin, isImpure, derivationInputs, type Derivation } from "../derivation/derivation.js";
 import { backendInfos, openEngine, nodeOutputs, type Engine } from "../build/engine.js";
 import { planGraph } from "../build/plan.js";
@@ -84,6 +85,13 @@ export function firstModuleArg(modules: ModuleInfo[]): string | null {
     callable.find(({ f }) => f.name === "default") ??
     callable[0];
   return pick ? `${pick.m.module}:${pick.f.name}` : null;
+}
+
+/** The `bramble shell` command a user can paste: it names this service's store when that is not the default one. */
+export function shellCommandFor(home: string, hash: string): string {
+  const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const fallback = resolve(join(homedir(), "bramble"));
+  return resolve(home) === fallback ? `bramble shell ${hash}` : `BRAMBLE_PATH=${quote(resolve(home))} bramble shell ${hash}`;
 }
 
 export function createService(opts: ServiceOptions = {}): ServiceHost {
@@ -392,7 +400,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         dependents,
         builds,
         ...(remote ? { remote } : {}),
-        shellCommand: `bramble shell ${hash}`,
+        shellCommand: shellCommandFor(engine.home, hash),
       };
     },
 

@@ -61,7 +61,8 @@ export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptio
   });
   if (interactive) {
     p.spec.env.BRAMBLE_BUILDER = p.command.builder;
-    p.spec.env.PS1 = `[bramble shell ${drv.name}] \\w$ `;
+    // sh expands parameters in PS1 at every prompt (it has no \w): the current directory, as bash and dash both show it.
+    p.spec.env.PS1 = `[bramble shell ${drv.name}] $PWD$ `;
     if (!p.spec.env.PATH) p.spec.env.PATH = "/usr/bin:/bin";
   }
   return {

@@ -31,6 +31,11 @@ const HANDLES: NodeHandle[] = [
   { type: "target", position: Position.Left, x: -HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
   { type: "source", position: Position.Right, x: NODE_WIDTH - HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
 ];
+/**
+ * Fit leaves room for the overlays: the zoom controls (bottom left, 26 px wide) and the
+ * minimap (bottom right, 160 px wide), so at 1024×700 no node sits under either.
+ */
+export const FIT_PADDING = { top: "24px", bottom: "24px", left: "64px", right: "188px" } as const;
 /** above this many nodes, mount only what is in view and open zoomed in on the roots */
 const LARGE = 300;
 
@@ -122,8 +127,8 @@ function Flow() {
   useEffect(() => {
     if (!laidOut || !graph) return;
     requestAnimationFrame(() => {
-      if (graph.nodes.length <= LARGE) void flow.fitView({ padding: 0.2, maxZoom: 1.2, duration: 0 });
-      else void flow.fitView({ nodes: graph.roots.slice(0, 12).map((id) => ({ id })), padding: 0.3, minZoom: 0.5, maxZoom: 1, duration: 0 });
+      if (graph.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
+      else void flow.fitView({ nodes: graph.roots.slice(0, 12).map((id) => ({ id })), padding: FIT_PADDING, minZoom: 0.5, maxZoom: 1, duration: 0 });
     });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [laidOut, flow]);
@@ -199,13 +204,14 @@ function Flow() {
       nodesConnectable={false}
       edgesFocusable={false}
       onlyRenderVisibleElements={large}
+      fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1.2 }}
       minZoom={0.02}
       maxZoom={2.5}
       proOptions={{ hideAttribution: true }}
       aria-label="Derivation graph"
     >
       <Background gap={24} size={1} />
-      <Controls aria-label="Graph zoom controls" showInteractive={false} />
+      <Controls aria-label="Graph zoom controls" showInteractive={false} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1.2 }} />
       <StateMiniMap />
     </ReactFlow>
   );

@@ -10,6 +10,28 @@ import { useLogs } from "../stores/logs";
 import { useSelection } from "../stores/selection";
 import { formatBytes, formatDuration, STATE_LABEL } from "../lib/states";
 import { copyText } from "./LogPanel";
+import { SourceView, type SourcePlace } from "./SourceView";
+
+/** `file:line:col` as a place the source view can open. */
+export function parsePlace(location: string): SourcePlace | null {
+  const m = /^(.+?):(\d+)(?::(\d+))?$/.exec(location);
+  return m ? { file: m[1]!, line: Number(m[2]), ...(m[3] ? { col: Number(m[3]) } : {}) } : null;
+}
+
+/** A place in a build file: a link that opens the file at that line. */
+export function PlaceLink({ location, testId = "defined-at" }: { location: string; testId?: string }) {
+  const [open, setOpen] = useState(false);
+  const place = parsePlace(location);
+  if (!place) return <code>{location}</code>;
+  return (
+    <>
+      <button type="button" className="link mono" title="Open the file at this line" data-testid={testId} onClick={() => setOpen(true)}>
+        {location}
+      </button>
+      {open ? <SourceView place={place} onClose={() => setOpen(false)} /> : null}
+    </>
+  );
+}
 
 function KeyValues({ values, label }: { values: Record<string, string>; label: string }) {
   const keys = Object.keys(values).sort();
@@ -177,7 +199,7 @@ export function NodePanel() {
             <>
               <dt>Defined at</dt>
               <dd>
-                <code>{node.location}</code>
+                <PlaceLink location={node.location} />
               </dd>
             </>
           ) : null}
