@@ -122,8 +122,13 @@ export class ReapiBackend implements Backend {
   private readonly slots: Semaphore;
   /** store name → its node in the input root and its blobs (store paths never change) */
   private readonly inputNodes = new Map<string, { node: TreeNode; blobs: BlobSet }>();
-  /** the last builds' remote facts, by build id (the app's node panel reads them) */
+  /** the last builds' remote facts, by build id (at most 1,000) */
   readonly actions = new Map<number, RemoteActionInfo>();
+
+  private remember(buildId: number, info: RemoteActionInfo): void {
+    this.actions.set(buildId, info);
+    if (this.actions.size > 1000) this.actions.delete(this.actions.keys().next().value!);
+  }
 
   constructor(
     readonly store: LocalStore,
@@ -184,7 +189,8 @@ export class ReapiBackend implements Backend {
     let n = this.inputNodes.get(name);
     if (!n) {
       const blobs: BlobSet = new Map();
-      const node = treeNode(this.store.path(name), blobs, { from: this.store.dir, to: CANONICAL_STORE_DIR });
+      // Kept for the process's life: file contents are read again when uploaded, not held.
+      const node = treeNode(this.store.path(name), blobs, { from: this.store.dir, to: CANONICAL_STORE_DIR }, { keepSmall: false });
       n = { node, blobs };
       this.inputNodes.set(name, n);
     }
@@ -355,7 +361,7 @@ export class ReapiBackend implements Backend {
         outputsMs: durationMs(md.output_upload_start_timestamp as Ts, md.output_upload_completed_timestamp as Ts),
       },
     };
-    this.actions.set(job.buildId, info);
+    this.remember(job.buildId, info);
     if (cached) job.log(`reapi: cached (remote): action ${ad}`);
     job.log(ranOnLine(info.worker, info.timings));
     // the builder's own output after the facts (the app reads them from the log's head)
@@ -439,7 +445,7 @@ export class ReapiBackend implements Backend {
     await this.emitLogs(job, r);
     const fail = (msg: string, code: number | null = null) => new BuildFailure(`${this.label}: ${msg} (action ${ad})`, code);
     const outputs = await this.fetchOutputs(job, prep, r as Parameters<ReapiBackend["fetchOutputs"]>[2], fail);
-    this.actions.set(job.buildId, info);
+    this.remember(job.buildId, info);
     return { outputs, remote: info };
   }
 

@@ -57,7 +57,7 @@ export function directoryMessage(entries: Map<string, TreeNode>, blobs: BlobSet)
 }
 
 /** The node of a file, directory or symlink on disk, adding its blobs to `blobs`. */
-export function treeNode(path: string, blobs: BlobSet, reloc?: Relocation): TreeNode {
+export function treeNode(path: string, blobs: BlobSet, reloc?: Relocation, opts: { keepSmall?: boolean } = {}): TreeNode {
   const st = lstatSync(path);
   if (st.isSymbolicLink()) {
     const t = readlinkSync(path);
@@ -65,7 +65,7 @@ export function treeNode(path: string, blobs: BlobSet, reloc?: Relocation): Tree
   }
   if (st.isDirectory()) {
     const entries = new Map<string, TreeNode>();
-    for (const e of readdirSync(path)) entries.set(e, treeNode(join(path, e), blobs, reloc));
+    for (const e of readdirSync(path)) entries.set(e, treeNode(join(path, e), blobs, reloc, opts));
     return { kind: "dir", digest: directoryMessage(entries, blobs) };
   }
   if (!st.isFile()) throw new Error(`${path}: not a file, directory or symlink`);
@@ -75,8 +75,8 @@ export function treeNode(path: string, blobs: BlobSet, reloc?: Relocation): Tree
   };
   const data = load();
   const digest = digestOf(data);
-  // Small files stay in memory; large ones are read again when uploaded.
-  blobs.set(digestKey(digest), { digest, data: data.length <= 64 * 1024 ? () => data : load });
+  // Small files stay in memory (unless the node is cached for long: store paths); others are read again when uploaded.
+  blobs.set(digestKey(digest), { digest, data: opts.keepSmall !== false && data.length <= 64 * 1024 ? () => data : load });
   return { kind: "file", digest, executable: (st.mode & 0o100) !== 0 };
 }
 
