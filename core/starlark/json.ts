@@ -14,57 +14,76 @@ function quoteString(s: string): string {
   return q.replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
-/** json.encode, as starlark-go's: floats stay floats (2.0), any iterable is an array. */
-export function encode(x: Value, path: Set<unknown> = new Set()): string {
-  if (x === null) return "null";
-  switch (typeof x) {
-    case "boolean": return x ? "true" : "false";
-    case "number": case "bigint": return String(x);
-    case "string": return quoteString(x);
-  }
-  if (x instanceof Float) {
-    if (!isFinite(x.v)) throw err(`cannot encode non-finite float ${formatFloatG(x.v)}`);
-    return formatFloatG(x.v);
-  }
-  if (path.has(x)) throw err(`cycle in JSON structure`);
-  path.add(x);
-  try {
+/** One container being written by encode: its items, the next one, and how errors inside it are prefixed. */
+interface EncFrame { x: Value; keys: string[] | null; vals: Value[]; i: number; close: string; label: (i: number) => string }
+
+/**
+ * json.encode, as starlark-go's: floats stay floats (2.0), any iterable is an array, dict keys
+ * sorted. With a stack, not recursion, so any depth encodes; an error inside a container
+ * names where, outermost first ('in dict key "a": at list index 0: ...').
+ */
+export function encode(x0: Value): string {
+  const out: string[] = [];
+  const frames: EncFrame[] = [];
+  const path = new Set<unknown>();
+  const fail = (msg: string): never => {
+    throw err(frames.map((f) => f.label(f.i - 1)).join("") + msg);
+  };
+  const emit = (x: Value): void => {
+    if (x === null) { out.push("null"); return; }
+    switch (typeof x) {
+      case "boolean": out.push(x ? "true" : "false"); return;
+      case "number": case "bigint": out.push(String(x)); return;
+      case "string": out.push(quoteString(x)); return;
+    }
+    if (x instanceof Float) {
+      if (!isFinite(x.v)) fail(`cannot encode non-finite float ${formatFloatG(x.v)}`);
+      out.push(formatFloatG(x.v));
+      return;
+    }
+    if (path.has(x)) fail("cycle in JSON structure");
     if (x instanceof Dict) {
       const items = x.entries();
-      for (const [k] of items) if (typeof k !== "string") throw err(`dict has ${typeName(k)} key, want string`);
+      for (const [k] of items) if (typeof k !== "string") fail(`dict has ${typeName(k)} key, want string`);
       items.sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : (a[0] as string) > (b[0] as string) ? 1 : 0));
-      return "{" + items.map(([k, v]) => {
-        try {
-          return quoteString(k as string) + ":" + encode(v, path);
-        } catch (e) {
-          throw nested(e, `in dict key ${quoteString(k as string)}: `);
-        }
-      }).join(",") + "}";
+      const keys = items.map(([k]) => k as string);
+      path.add(x);
+      out.push("{");
+      frames.push({ x, keys, vals: items.map(([, v]) => v), i: 0, close: "}", label: (i) => `in dict key ${quoteString(keys[i])}: ` });
+      return;
     }
     const xs = iterValues(x);
     if (xs !== undefined) {
-      return "[" + xs.map((e, i) => {
-        try {
-          return encode(e, path);
-        } catch (e) {
-          throw nested(e, `at ${typeName(x)} index ${i}: `);
-        }
-      }).join(",") + "]";
+      path.add(x);
+      out.push("[");
+      const t = typeName(x);
+      frames.push({ x, keys: null, vals: xs, i: 0, close: "]", label: (i) => `at ${t} index ${i}: ` });
+      return;
     }
     if (isHostValue(x)) {
-      const names = x.attrNames().slice().sort();
-      return "{" + names.map((n) => {
-        try {
-          return quoteString(n) + ":" + encode(x.attr(n) ?? null, path);
-        } catch (e) {
-          throw nested(e, `in field .${n}: `);
-        }
-      }).join(",") + "}";
+      const keys = x.attrNames().slice().sort();
+      path.add(x);
+      out.push("{");
+      frames.push({ x, keys, vals: keys.map((n) => x.attr(n) ?? null), i: 0, close: "}", label: (i) => `in field .${keys[i]}: ` });
+      return;
     }
-  } finally {
-    path.delete(x);
+    fail(`cannot encode ${typeName(x)} as JSON`);
+  };
+  emit(x0);
+  while (frames.length > 0) {
+    const f = frames[frames.length - 1];
+    if (f.i >= f.vals.length) {
+      out.push(f.close);
+      path.delete(f.x);
+      frames.pop();
+      continue;
+    }
+    if (f.i > 0) out.push(",");
+    if (f.keys) out.push(quoteString(f.keys[f.i]) + ":");
+    const v = f.vals[f.i++];
+    emit(v);
   }
-  throw err(`cannot encode ${typeName(x)} as JSON`);
+  return out.join("");
 }
 
 function nested(e: unknown, prefix: string): unknown {
@@ -94,9 +113,60 @@ class Decoder {
     if (this.i >= this.s.length) this.fail("unexpected end of file");
     return this.s[this.i];
   }
+  /** One JSON value, with a stack of open arrays and objects (any depth; starlark-go's errors). */
   value(): Value {
     const s = this.s;
-    let b = this.next();
+    type Open = { kind: "list"; elems: Value[] } | { kind: "dict"; d: Dict; key: string | undefined };
+    const stack: Open[] = [];
+    for (;;) {
+      // a value's start
+      let b = this.next();
+      let v: Value;
+      if (b === "[") {
+        this.i++;
+        if (this.next() === "]") { this.i++; v = new List([]); }
+        else { stack.push({ kind: "list", elems: [] }); continue; }
+      } else if (b === "{") {
+        this.i++;
+        if (this.next() === "}") { this.i++; v = new Dict(); }
+        else { stack.push({ kind: "dict", d: new Dict(), key: undefined }); continue; }
+      } else v = this.scalar(b);
+      // complete the open containers v ends
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (top === undefined) return v;
+        if (top.kind === "list") {
+          top.elems.push(v);
+          b = this.next();
+          if (b === ",") { this.i++; break; }
+          if (b !== "]") this.fail(`got ${goQuoteByte(b)}, want ',' or ']'`);
+          this.i++;
+          v = new List(top.elems);
+          stack.pop();
+          continue;
+        }
+        if (top.key === undefined) {
+          if (typeof v !== "string") this.fail(`got ${typeName(v)} for object key, want string`);
+          top.key = v;
+          b = this.next();
+          if (b !== ":") this.fail(`after object key, got ${goQuoteByte(b)}, want ':' `);
+          this.i++;
+          break;
+        }
+        top.d.set(top.key, v);
+        top.key = undefined;
+        b = this.next();
+        if (b === ",") { this.i++; break; }
+        if (b !== "}") this.fail(`in object, got ${goQuoteByte(b)}, want ',' or '}'`);
+        this.i++;
+        v = top.d;
+        stack.pop();
+      }
+    }
+  }
+  /** A string, null, true, false or a number. */
+  private scalar(b: string): Value {
+    const s = this.s;
     switch (b) {
       case '"': {
         let safe = true, closed = false, j = this.i + 1;
@@ -120,47 +190,6 @@ class Decoder {
       case "n": if (s.startsWith("null", this.i)) { this.i += 4; return null; } break;
       case "t": if (s.startsWith("true", this.i)) { this.i += 4; return true; } break;
       case "f": if (s.startsWith("false", this.i)) { this.i += 5; return false; } break;
-      case "[": {
-        const elems: Value[] = [];
-        this.i++;
-        b = this.next();
-        if (b !== "]") {
-          for (;;) {
-            elems.push(this.value());
-            b = this.next();
-            if (b !== ",") {
-              if (b !== "]") this.fail(`got ${goQuoteByte(b)}, want ',' or ']'`);
-              break;
-            }
-            this.i++;
-          }
-        }
-        this.i++;
-        return new List(elems);
-      }
-      case "{": {
-        const d = new Dict();
-        this.i++;
-        b = this.next();
-        if (b !== "}") {
-          for (;;) {
-            const key = this.value();
-            if (typeof key !== "string") this.fail(`got ${typeName(key)} for object key, want string`);
-            b = this.next();
-            if (b !== ":") this.fail(`after object key, got ${goQuoteByte(b)}, want ':' `);
-            this.i++;
-            d.set(key, this.value());
-            b = this.next();
-            if (b !== ",") {
-              if (b !== "}") this.fail(`in object, got ${goQuoteByte(b)}, want ',' or '}'`);
-              break;
-            }
-            this.i++;
-          }
-        }
-        this.i++;
-        return d;
-      }
       default:
         if ((b >= "0" && b <= "9") || b === "-") {
           let float = false, j = this.i + 1;
@@ -197,26 +226,35 @@ export function decode(s: string): Value {
   return v;
 }
 
+/** Go's json.Indent: the text reformatted (strings and numbers kept as written), after checking it is JSON. */
 export function indent(s: string, prefix: string, ind: string): string {
-  const v = decode(s); // validates
-  const out: string[] = [];
-  const write = (x: Value, level: number): void => {
-    const nl = (l: number) => "\n" + prefix + ind.repeat(l);
-    if (x instanceof List) {
-      if (x.elems.length === 0) { out.push("[]"); return; }
-      out.push("[");
-      x.elems.forEach((e, i) => { if (i > 0) out.push(","); out.push(nl(level + 1)); write(e, level + 1); });
-      out.push(nl(level) + "]");
-    } else if (x instanceof Dict) {
-      const items = x.entries();
-      if (items.length === 0) { out.push("{}"); return; }
-      out.push("{");
-      items.forEach(([k, e], i) => { if (i > 0) out.push(","); out.push(nl(level + 1) + quoteJSON(k as string) + ": "); write(e, level + 1); });
-      out.push(nl(level) + "}");
-    } else out.push(encode(x));
-  };
-  write(v, 0);
-  return out.join("");
+  try {
+    decode(s); // validates (Go's json.Indent words its errors otherwise: docs/language.md)
+  } catch (e) {
+    if (e instanceof StarlarkError) e.setMsg(e.msg.replace(/^json\.decode: /, ""));
+    throw e;
+  }
+  let out = "", depth = 0;
+  const nl = (d: number) => "\n" + prefix + ind.repeat(d);
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === " " || c === "\t" || c === "\n" || c === "\r") continue;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < s.length && s[j] !== '"') j += s[j] === "\\" ? 2 : 1;
+      out += s.slice(i, j + 1);
+      i = j;
+    } else if (c === "[" || c === "{") {
+      let j = i + 1;
+      while (j < s.length && " \t\n\r".includes(s[j])) j++;
+      if (s[j] === (c === "[" ? "]" : "}")) { out += c + s[j]; i = j; }
+      else { depth++; out += c + nl(depth); }
+    } else if (c === "]" || c === "}") { depth--; out += nl(depth) + c; }
+    else if (c === ",") out += "," + nl(depth);
+    else if (c === ":") out += ": ";
+    else out += c;
+  }
+  return out;
 }
 
 function withName<T>(name: string, f: () => T): T {
@@ -256,7 +294,7 @@ export const json = new Struct("module", {
     positional("json.indent", args, [], 1, 1);
     const s = args[0];
     if (typeof s !== "string") throw err(`json.indent: for parameter 1: got ${typeName(s)}, want string`);
-    return indent(s, strArg("json.indent", "prefix", prefix, ""), strArg("json.indent", "indent", ind, "\t"));
+    return withName("json.indent", () => indent(s, strArg("json.indent", "prefix", prefix, ""), strArg("json.indent", "indent", ind, "\t")));
   }),
   encode_indent: new Builtin("json.encode_indent", (_th, args, kw) => {
     const [prefix, ind] = unpackArgs("json.encode_indent", [], kw, "prefix?", "indent?");
