@@ -38,6 +38,12 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** Every Buildbarn process any cluster of this test process started: none outlives it. */
+const everyProcess = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of everyProcess) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+});
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -123,6 +129,8 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
     const out = openSync(logOf(c), "a");
     const p = spawn(join(BIN_DIR, bin), [join(CONFIG_DIR, config)], { env: { ...env, ...extra }, stdio: ["ignore", out, out], cwd: dir });
     procs.set(c, p);
+    everyProcess.add(p);
+    p.once("exit", () => everyProcess.delete(p));
     if (c === "storage") await waitFor("bb_storage", () => listening(storagePort), logOf(c), p);
     else if (c === "scheduler") await waitFor("bb_scheduler", async () => (await listening(clientPort)) && listening(workerPort), logOf(c), p);
     else if (c.startsWith("runner-")) await waitFor(`bb_runner (${c})`, () => existsSync(join(dir, c.slice(7), "runner.sock")), logOf(c), p);
