@@ -14,7 +14,8 @@ import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
-import { isPathArg, MODULE_ARG_FORMS, moduleArgPath } from "../project/module-args.js";
+import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
+import { listModules } from "../project/listing.js";
 import { startServer } from "../serve/server.js";
 import { checkBuild } from "../build/check.js";
 import { openEngine } from "../build/engine.js";
@@ -40,6 +41,12 @@ function fail(err: unknown): never {
 
 /** Split a command-line module argument into its project and a project-relative argument. */
 export function locateModuleArg(arg: string, cwd: string): { project: string; moduleArg: string } {
+  try {
+    checkModuleArgSyntax(arg);
+  } catch (err) {
+    if (err instanceof ModuleArgError) throw new ExitError(err.message, 2);
+    throw err;
+  }
   const root = findProjectRoot(moduleArgPath(arg, cwd));
   const colon = arg.lastIndexOf(":");
   const hasFn = colon > 0 && /^[A-Za-z_]\w*$/.test(arg.slice(colon + 1));
@@ -432,19 +439,21 @@ export function makeProgram(): Command {
 
   program
     .command("ls")
-    .description("list modules and their public functions")
-    .argument("[path]", "a directory in a project", ".")
+    .description("list the modules at a path (a module, or a directory and the modules below it): docstrings, functions, parameters with their defaults")
+    .argument("[path]", "a module or a directory in a project", ".")
     .action((path: string) => {
-      let project;
+      let listing;
       try {
-        project = loadProject(resolve(path));
+        listing = listModules(path, process.cwd());
       } catch (err) {
-        fail(err);
+        throw new ExitError((err as Error).message, 2);
       }
-      for (const m of moduleInfos(project)) {
+      for (const m of listing) {
         console.log(`${m.module}  (${relative(process.cwd(), m.file) || m.file})`);
+        if (m.error) console.log(`  does not parse: ${m.error}`);
+        if (m.doc) for (const line of m.doc.trim().split("\n")) console.log(`  ${line.trim()}`.trimEnd());
         for (const f of m.functions) {
-          console.log(`  ${f.name}(${f.params.join(", ")})${f.doc ? `  ${f.doc.split("\n")[0]}` : ""}`);
+          console.log(`  ${f.name}(${f.params.join(", ")})${f.doc ? `  ${f.doc.trim().split("\n")[0]}` : ""}`);
         }
       }
     });
@@ -552,7 +561,22 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
+/**
+ * A reader that goes away (`bramble log ID | head -1`) ends the command quietly, as a
+ * program killed by SIGPIPE would: no EPIPE stack trace. Exit code 0: the reader got
+ * what it asked for.
+ */
+export function quietOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
+  }
+}
+
 if (isEntry) {
+  quietOnClosedPipe();
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

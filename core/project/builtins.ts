@@ -8,6 +8,9 @@ import {
   None,
   StarlarkError,
   Struct,
+  List,
+  Tuple,
+  Dict,
   call,
   repr,
   str,
@@ -51,22 +54,36 @@ function asText(fn: string, field: string, v: Value): string {
   fail(`${fn}: ${field} must be a string, not ${typeName(v)}`);
 }
 
-function stringList(fn: string, field: string, v: Value | undefined): string[] {
-  if (v === undefined || v === None) return [];
-  const js = toJS(v);
-  if (!Array.isArray(js)) fail(`${fn}: ${field} must be a list of strings, not ${typeName(v)}`);
-  return js.map((item, i) => asText(fn, `${field}[${i}]`, item as Value));
+/**
+ * derivation()'s env values and args: as asText, and ints and bools rendered as bramble
+ * renders them (`3`, `true`, `false`).
+ */
+function asScalarText(fn: string, field: string, v: Value): string {
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (typeof v === "string" || v instanceof DerivationValue) return asText(fn, field, v);
+  fail(`${fn}: ${field} must be a string, an int, a bool or a derivation, not ${typeName(v)}`);
 }
 
-function stringDict(fn: string, field: string, v: Value | undefined): Record<string, string> {
+/** The elements of a Starlark list or tuple (not converted: their Starlark types stay nameable). */
+function elements(fn: string, field: string, v: Value): Value[] {
+  if (v instanceof List || v instanceof Tuple) return v.elems;
+  fail(`${fn}: ${field} must be a list of strings, not ${typeName(v)}`);
+}
+
+function stringList(fn: string, field: string, v: Value | undefined, text = asText): string[] {
+  if (v === undefined || v === None) return [];
+  return elements(fn, field, v).map((item, i) => text(fn, `${field}[${i}]`, item));
+}
+
+function stringDict(fn: string, field: string, v: Value | undefined, text = asText): Record<string, string> {
   if (v === undefined || v === None) return {};
-  const js = toJS(v);
-  if (!(js instanceof Map)) fail(`${fn}: ${field} must be a dict, not ${typeName(v)}`);
+  if (!(v instanceof Dict)) fail(`${fn}: ${field} must be a dict, not ${typeName(v)}`);
   const out: Record<string, string> = {};
-  for (const [k, val] of js) {
-    if (typeof k !== "string") fail(`${fn}: ${field} keys must be strings, not ${typeName(k as Value)}`);
+  for (const [k, val] of v.entries()) {
+    if (typeof k !== "string") fail(`${fn}: ${field} keys must be strings, not ${typeName(k)}`);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`${fn}: ${field} key ${JSON.stringify(k)} is not a valid variable name`);
-    out[k] = asText(fn, `${field}[${JSON.stringify(k)}]`, val as Value);
+    out[k] = text(fn, `${field}[${JSON.stringify(k)}]`, val);
   }
   return out;
 }
@@ -105,9 +122,24 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
 
   const derivation = new Builtin("derivation", (thread, args, kwargs) => {
     const [name, builder, a, env, sources, outputs, network, platform, sys, target, backend, hash] = unpackArgs(
-      "derivation", args, kwargs,
-      "name", "builder", "args?", "env?", "sources?", "outputs?", "network?", "platform?", "system?", "target?", "builder_backend?", "hash?",
+      "derivation",
+      args,
+      kwargs,
+      "name",
+      "builder",
+      "args?",
+      "env?",
+      "sources?",
+      "outputs?",
+      "network?",
+      "platform?",
+      "system?",
+      "target?",
+      "builder_backend?",
+      "hash?",
     );
+    // As in bramble: a derivation is made by a function the user asks for, never as a side effect of loading a module.
+    if (!thread.frames[thread.frames.length - 1]?.fn) fail("derivation call not within a function (call derivation() inside a def, and return it)");
     if (typeof name !== "string" || name === "") fail(`derivation: name must be a non-empty string`);
     if (/[/\s]/.test(name)) fail(`derivation: name ${JSON.stringify(name)} may not contain '/' or whitespace`);
     const drvOutputs = outputs === undefined || outputs === None ? ["out"] : stringList("derivation", "outputs", outputs);
@@ -130,25 +162,37 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
       if (!HASH_RE.test(h)) fail(`derivation: hash ${JSON.stringify(h)} is not a sha256 hash`);
     }
     if (outputHash !== undefined && drvOutputs.length > 1) {
-      fail(`derivation: a fixed-output derivation with several outputs needs a hash for each: hash = {${drvOutputs.map((o) => `"${o}": "sha256:..."`).join(", ")}}`);
+      fail(
+        `derivation: a fixed-output derivation with several outputs needs a hash for each: hash = {${drvOutputs.map((o) => `"${o}": "sha256:..."`).join(", ")}}`,
+      );
     }
     if (hashes) {
       const named = Object.keys(hashes);
       const missing = drvOutputs.filter((o) => !named.includes(o));
       const unknown = named.filter((o) => !drvOutputs.includes(o));
-      if (missing.length) fail(`derivation: hash has no entry for output ${missing.map((o) => JSON.stringify(o)).join(", ")} (every output of a fixed-output derivation is checked)`);
-      if (unknown.length) fail(`derivation: hash names ${unknown.map((o) => JSON.stringify(o)).join(", ")}, which is not an output (outputs: ${drvOutputs.join(", ")})`);
+      if (missing.length)
+        fail(
+          `derivation: hash has no entry for output ${missing.map((o) => JSON.stringify(o)).join(", ")} (every output of a fixed-output derivation is checked)`,
+        );
+      if (unknown.length)
+        fail(`derivation: hash names ${unknown.map((o) => JSON.stringify(o)).join(", ")}, which is not an output (outputs: ${drvOutputs.join(", ")})`);
     }
-    const wantsNetwork = optBool("derivation", "network", network);
-    if (wantsNetwork && outputHash === undefined && hashes === undefined) {
+    const drvEnv = stringDict("derivation", "env", env, asScalarText);
+    // builder = "fetch_url" is the fetch_url() builtin written out: its hash is pinned in
+    // bramble.lock the same way (recorded on the first fetch, held to afterwards).
+    const fetchKey = builder === "fetch_url" && hashes === undefined ? (drvEnv.url ?? drvEnv.urls?.split("\n").join(" ")) : undefined;
+    if (builder === "fetch_url" && hashes === undefined && fetchKey === undefined) fail('derivation: builder = "fetch_url" needs env = {"url": ...}');
+    let pinnedHash = outputHash;
+    if (fetchKey !== undefined) pinnedHash ??= ctx.lock.get(fetchKey);
+    const wantsNetwork = optBool("derivation", "network", network) || fetchKey !== undefined;
+    if (wantsNetwork && pinnedHash === undefined && hashes === undefined && fetchKey === undefined) {
       fail("derivation: network=True needs hash= (only fixed-output derivations may use the network)");
     }
-    const drvEnv = stringDict("derivation", "env", env);
     for (const o of drvOutputs) if (o in drvEnv) fail(`derivation: env ${JSON.stringify(o)} clashes with the output of that name`);
     const drv: Derivation = {
       name,
       builder: asText("derivation", "builder", builder!),
-      args: stringList("derivation", "args", a),
+      args: stringList("derivation", "args", a, asScalarText),
       env: drvEnv,
       outputs: drvOutputs,
       network: wantsNetwork,
@@ -159,10 +203,12 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     if (srcs.length > 0) drv.sources = resolveSources(ctx, sourcesBase(ctx, thread, callerFile(thread, "derivation")), srcs);
     const forced = optString("derivation", "builder_backend", backend);
     if (forced !== undefined) drv.builderBackend = forced;
-    if (outputHash !== undefined) drv.outputHash = outputHash;
+    if (pinnedHash !== undefined) drv.outputHash = pinnedHash;
     if (hashes) drv.outputHashes = hashes;
     if (ctx.hostPaths) drv.hostPaths = ctx.hostPaths;
-    return register(thread, drv);
+    const value = register(thread, drv);
+    if (fetchKey !== undefined) ctx.fetchKeys.set(value.drvHash, fetchKey);
+    return value;
   });
 
   const files = new Builtin("files", (thread, args, kwargs) => {
@@ -186,7 +232,18 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
   });
 
   const run = new Builtin("run", (_thread, args, kwargs) => {
-    const [drv, cmd, a, paths, readOnly, hidden, network] = unpackArgs("run", args, kwargs, "derivation", "cmd", "args?", "paths?", "read_only?", "hidden_paths?", "network?");
+    const [drv, cmd, a, paths, readOnly, hidden, network] = unpackArgs(
+      "run",
+      args,
+      kwargs,
+      "derivation",
+      "cmd",
+      "args?",
+      "paths?",
+      "read_only?",
+      "hidden_paths?",
+      "network?",
+    );
     if (!(drv instanceof DerivationValue)) fail(`run: derivation must be a derivation, not ${typeName(drv!)}`);
     if (typeof cmd !== "string" || cmd === "") fail("run: cmd must be a non-empty string");
     const spec = {
@@ -210,7 +267,15 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     return new TestValue(spec);
   });
 
-  const fetchDerivation = (thread: Thread, fn: string, name: string, builder: "fetch_url" | "fetch_git", env: Record<string, string>, key: string, hash: Value | undefined) => {
+  const fetchDerivation = (
+    thread: Thread,
+    fn: string,
+    name: string,
+    builder: "fetch_url" | "fetch_git",
+    env: Record<string, string>,
+    key: string,
+    hash: Value | undefined,
+  ) => {
     let outputHash = optString(fn, "hash", hash);
     if (outputHash !== undefined && !HASH_RE.test(outputHash)) fail(`${fn}: hash ${JSON.stringify(outputHash)} is not a sha256 hash`);
     outputHash ??= ctx.lock.get(key);

@@ -96,8 +96,20 @@ function packageOf(project: Project, p: string): string | undefined {
   }
 }
 
-export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
+/** The checks that need no project: an empty argument, a bad function name, a missing path. Throws ModuleArgError. */
+export function checkModuleArgSyntax(arg: string): void {
   if (arg.trim() === "") throw new ModuleArgError(arg, "empty module argument");
+  const colon = arg.lastIndexOf(":");
+  if (colon >= 0) {
+    const fn = arg.slice(colon + 1);
+    if (!FN_RE.test(fn)) throw new ModuleArgError(arg, `"${fn}" is not a function name`);
+    if (arg.slice(0, colon) === "") throw new ModuleArgError(arg, "missing module path before ':'");
+    if (arg.slice(0, colon).endsWith("...")) throw new ModuleArgError(arg, "a '...' pattern cannot name a function");
+  }
+}
+
+export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
+  checkModuleArgSyntax(arg);
   let path = arg;
   let fn: string | undefined;
   const colon = arg.lastIndexOf(":");
