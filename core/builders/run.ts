@@ -37,7 +37,8 @@ export interface RunResult {
 }
 
 /**
- * Run argv in its own process group, feeding stdout and stderr lines to `log`. On abort
+ * Run argv in its own process group, feeding its output lines (stdout and stderr as one
+ * stream, in the order written) to `log`. On abort
  * or timeout the whole group is killed with SIGKILL.
  */
 export function runLogged(
@@ -55,7 +56,9 @@ export function runLogged(
   },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
+    // stdout and stderr share one pipe (sh points fd 2 at fd 1, then execs argv): the log
+    // keeps the order the builder wrote in. Two pipes read separately lose it.
+    const child = spawn("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ...argv], {
       env: opts.env ?? {},
       cwd: opts.cwd,
       stdio: ["ignore", "pipe", "pipe", ...Array<"pipe">(opts.extraFds ?? 0).fill("pipe")],

@@ -1,5 +1,5 @@
-// Live build logs: virtualized (100,000 lines stay responsive), ANSI colours, follow mode,
-// search (filters to matching lines), copy.
+// Live build logs: virtualized (100,000 lines stay responsive), ANSI colours, line numbers,
+// follow mode, search that jumps from match to match in context (or filters to matches), copy.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { AnsiUp } from "ansi_up";
@@ -10,7 +10,7 @@ import { indexGraph } from "../lib/graphIndex";
 
 const ESC = "\u001b";
 
-function AnsiLine({ text }: { text: string }) {
+export function AnsiLine({ text }: { text: string }) {
   if (!text.includes(ESC)) return <>{text}</>;
   const au = new AnsiUp();
   au.use_classes = false;
@@ -45,6 +45,8 @@ export function LogPanel() {
   const graph = useGraph((s) => s.graph);
   const selected = useSelection((s) => s.selected);
   const [copied, setCopied] = useState(false);
+  const [onlyMatches, setOnlyMatches] = useState(false);
+  const [current, setCurrent] = useState(0);
   const scrollRef = useRef<HTMLDivElement>(null);
   const ix = graph ? indexGraph(graph) : null;
   const nameOf = (h: string) => ix?.byHash.get(h)?.name ?? h.slice(0, 8);
@@ -57,11 +59,22 @@ export function LogPanel() {
     return s.byBuild.get(source.buildId) ?? [];
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [source, version]);
-  const shown = useMemo(() => {
-    if (!query) return lines;
+  // Line numbers (1-based, of the source) of the lines matching the search.
+  const matches = useMemo(() => {
+    if (!query) return [];
     const q = query.toLowerCase();
-    return lines.filter((l) => stripAnsi(l.text).toLowerCase().includes(q));
+    const found: number[] = [];
+    lines.forEach((l, i) => stripAnsi(l.text).toLowerCase().includes(q) && found.push(i + 1));
+    return found;
   }, [lines, query, version]);
+  /** what the list shows: every line, or only the matches; each with its line number */
+  // (an accessor, not a copied array: 100,000 lines re-render once per frame while streaming)
+  const filtered = !!query && onlyMatches;
+  const shown = {
+    length: filtered ? matches.length : lines.length,
+    at: (i: number) => (filtered ? { line: lines[matches[i]! - 1]!, n: matches[i]! } : { line: lines[i]!, n: i + 1 }),
+  };
+  const currentLine = matches.length ? matches[Math.min(current, matches.length - 1)]! : null;
 
   // While showing one node's log, follow the selection to the next node.
   useEffect(() => {
@@ -77,8 +90,20 @@ export function LogPanel() {
   });
 
   useEffect(() => {
-    if (follow && shown.length) virt.scrollToIndex(shown.length - 1, { align: "end" });
-  }, [follow, shown.length, virt]);
+    if (follow && shown.length && currentLine === null) virt.scrollToIndex(shown.length - 1, { align: "end" });
+  }, [follow, shown.length, virt, currentLine]);
+
+  // A new search starts at its first match.
+  useEffect(() => setCurrent(0), [query, source]);
+  // Jump to the current match, in context: the lines around it stay shown.
+  useEffect(() => {
+    if (currentLine === null) return;
+    if (useLogs.getState().follow) useLogs.getState().setFollow(false);
+    const index = filtered ? matches.indexOf(currentLine) : currentLine - 1;
+    if (index >= 0) virt.scrollToIndex(index, { align: "center" });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [currentLine, onlyMatches]);
+  const step = (by: number) => matches.length && setCurrent((c) => (Math.min(c, matches.length - 1) + by + matches.length) % matches.length);
 
   const nodesWithLogs = useMemo(() => [...useLogs.getState().byNode.keys()], [version]);
   const sourceValue = source.kind === "all" ? "all" : source.kind === "node" ? `node:${source.hash}` : `build:${source.buildId}`;
@@ -115,15 +140,35 @@ export function LogPanel() {
           placeholder="Search log"
           value={query}
           onChange={(e) => useLogs.getState().setQuery(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter") {
+              e.preventDefault();
+              step(e.shiftKey ? -1 : 1);
+            }
+          }}
           className="log-search"
         />
+        {query ? (
+          <>
+            <button type="button" className="small" aria-label="Previous match" onClick={() => step(-1)} disabled={!matches.length}>
+              ↑
+            </button>
+            <button type="button" className="small" aria-label="Next match" onClick={() => step(1)} disabled={!matches.length}>
+              ↓
+            </button>
+            <span data-testid="log-match">{matches.length ? `match ${Math.min(current, matches.length - 1) + 1} of ${matches.length}, line ${currentLine}` : "no match"}</span>
+            <label className="check">
+              <input type="checkbox" checked={onlyMatches} onChange={(e) => setOnlyMatches(e.target.checked)} /> Only matches
+            </label>
+          </>
+        ) : null}
         <span className="log-count" aria-live="polite">
-          {query ? `${shown.length} of ${lines.length} lines` : `${lines.length} lines`}
+          {query ? `${matches.length} of ${lines.length} lines` : `${lines.length} lines`}
         </span>
         <button
           type="button"
           onClick={async () => {
-            const ok = await copyText(shown.map((l) => stripAnsi(l.text)).join("\n"));
+            const ok = await copyText(Array.from({ length: shown.length }, (_, i) => stripAnsi(shown.at(i).line.text)).join("\n"));
             setCopied(ok);
             setTimeout(() => setCopied(false), 1500);
           }}
@@ -145,16 +190,24 @@ export function LogPanel() {
         {shown.length === 0 ? <div className="log-empty">{source.kind === "build" ? "Loading…" : "No log lines yet. Build to see output here."}</div> : null}
         <div style={{ height: virt.getTotalSize(), position: "relative", width: "100%" }}>
           {virt.getVirtualItems().map((item) => {
-            const l = shown[item.index]!;
+            const { line: l, n } = shown.at(item.index);
+            const here = n === currentLine;
             return (
               <div
                 key={item.key}
-                className="log-line"
+                className={here ? "log-line current" : "log-line"}
                 data-index={item.index}
+                data-line={n}
+                data-current={here ? "true" : undefined}
                 style={{ position: "absolute", top: 0, left: 0, width: "100%", height: item.size, transform: `translateY(${item.start}px)` }}
               >
+                <span className="log-num" aria-hidden="true">
+                  {n}
+                </span>
                 {source.kind === "all" ? <span className="log-prefix">{nameOf(l.hash)}</span> : null}
-                <AnsiLine text={l.text} />
+                <span className="log-text">
+                  <AnsiLine text={l.text} />
+                </span>
               </div>
             );
           })}

@@ -9,7 +9,7 @@ import { useGraph } from "../stores/graph";
 import { useLogs } from "../stores/logs";
 import { useSelection } from "../stores/selection";
 import { formatBytes, formatDuration, STATE_LABEL } from "../lib/states";
-import { copyText } from "./LogPanel";
+import { AnsiLine, copyText } from "./LogPanel";
 import { SourceView, type SourcePlace } from "./SourceView";
 
 /** `file:line:col` as a place the source view can open. */
@@ -159,8 +159,12 @@ export function NodePanel() {
           {failure?.logTail.length ? (
             <>
               <h4>Log tail</h4>
-              <pre className="log-tail" data-testid="log-tail">
-                {failure.logTail.join("\n")}
+              <pre className="log-tail" data-testid="log-tail" ref={(el) => el?.scrollTo({ top: el.scrollHeight })}>
+                {failure.logTail.map((l, i) => (
+                  <div key={i}>
+                    <AnsiLine text={l} />
+                  </div>
+                ))}
               </pre>
             </>
           ) : lastFailedBuild ? (

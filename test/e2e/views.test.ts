@@ -126,6 +126,9 @@ describe("builds and logs", () => {
       expect(colour).toBeGreaterThanOrEqual(1);
       await page.getByLabel("Search the log").fill("building app for");
       await page.getByText(/^1 of \d+ lines$/).waitFor({ timeout: 15_000 });
+      // the search jumps to the match in context; "Only matches" filters to it
+      await view.locator(".log-line[data-current=true]", { hasText: "building app for" }).waitFor();
+      await page.getByLabel("Only matches").check();
       await expect(view.locator(".log-line").count()).resolves.toBe(1);
     }
     await expect(page.getByTestId("progress").textContent()).resolves.toMatch(/\d+\/\d+ done/);
