@@ -2,7 +2,8 @@
 // is a named volume mounted at the canonical store directory in every container; scripts run
 // in short-lived containers of the builder image (sh and tar come from it), and trees move
 // with the engine's archive API.
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, type Duplex, type Readable } from "node:stream";
+import http from "node:http";
 import Docker from "dockerode";
 import { CANONICAL_STORE_DIR } from "../store/layout.js";
 import type { ExecResult, StoreTransport } from "../store/remote-store.js";
@@ -26,12 +27,23 @@ export interface DockerTarget {
   backend: string;
 }
 
-export function dockerClient(socket: string): Docker {
+/** An HTTP agent whose connections do not keep the process alive: for questions nobody waits for. */
+class BackgroundAgent extends http.Agent {
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const s = super.createConnection(options, callback);
+    (s as { unref?: () => void } | null | undefined)?.unref?.();
+    return s;
+  }
+}
+
+/** A dockerode client; `background`: its requests do not keep the process alive (a background probe). */
+export function dockerClient(socket: string, opts: { background?: boolean } = {}): Docker {
+  const agent = opts.background ? { agent: new BackgroundAgent() } : {};
   if (socket.startsWith("tcp://") || socket.startsWith("http://")) {
     const u = new URL(socket.replace(/^tcp:/, "http:"));
-    return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: "http" });
+    return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: "http", ...agent });
   }
-  return new Docker({ socketPath: socket.replace(/^unix:\/\//, "") });
+  return new Docker({ socketPath: socket.replace(/^unix:\/\//, ""), ...agent });
 }
 
 /** Collect a container's output (multiplexed stdout/stderr) as text. */
@@ -204,7 +216,10 @@ export class DockerTransport implements StoreTransport {
  */
 export async function probeEngine(docker: Docker, image: string, timeoutMs = 5000): Promise<{ arch?: string; os?: string; imageOk: boolean }> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)));
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+  });
   try {
     return await Promise.race([
       (async () => {

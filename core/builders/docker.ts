@@ -15,7 +15,7 @@ import type { LocalStore } from "../store/store.js";
 import { LineSplitter } from "./run.js";
 import { backendInfo, BuildFailure, hostSystem, type Availability, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { CachedProbe } from "./probe.js";
-import { DockerTransport, DOCKER_SCRATCH_DIR, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
+import { dockerClient, DockerTransport, DOCKER_SCRATCH_DIR, DOCKER_STORE_DIR, probeEngine } from "./docker-transport.js";
 import { ingestOutputs, startRemoteBuild } from "./remote-build.js";
 
 export const DEFAULT_DOCKER_IMAGE = "localhost/bramble-busybox:latest";
@@ -69,8 +69,8 @@ export class DockerBackend implements Backend {
     return `docker backend "${this.name}" (${this.socket}, image ${this.image})`;
   }
 
-  private readonly probed = new CachedProbe(async () => {
-    const r = await probeEngine(this.transport.docker, this.image).catch((e: Error) => {
+  private readonly probed = new CachedProbe(async (background) => {
+    const r = await probeEngine(background ? dockerClient(this.socket, { background }) : this.transport.docker, this.image).catch((e: Error) => {
       throw new Error(`cannot reach the Docker engine at ${this.socket}: ${e.message}`);
     });
     const sys = `${ARCH[r.arch ?? ""] ?? r.arch}-${(r.os ?? "linux").toLowerCase()}`;

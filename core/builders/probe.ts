@@ -14,7 +14,8 @@ export class CachedProbe {
   private running?: Promise<void>;
 
   constructor(
-    private readonly run: () => Promise<ProbeResult>,
+    /** `background`: nobody waits for this answer (it must not keep the process alive) */
+    private readonly run: (background: boolean) => Promise<ProbeResult>,
     private readonly ttlMs = 30_000,
   ) {}
 
@@ -34,22 +35,26 @@ export class CachedProbe {
 
   /** The answer if a probe is due, started in the background; never waits. */
   peek(): ProbeResult | undefined {
-    if (!this.fresh()) void this.probe();
+    if (!this.fresh()) void this.probe(true);
     return this.last;
   }
 
   /** Probe unless the answer is fresh; one probe at a time. */
-  probe(): Promise<void> {
+  probe(background = false): Promise<void> {
     if (this.fresh()) return Promise.resolve();
     if (!this.running) {
-      this.running = this.run()
+      this.running = this.run(background)
         .catch((e: Error): ProbeResult => ({ available: false, reason: e.message }))
         .then((r) => {
           this.last = { ...r, at: Date.now() };
         })
         .finally(() => (this.running = undefined));
     }
-    return this.running;
+    if (background) return this.running;
+    // Someone waits for this answer: keep the process alive until it comes (a probe started in
+    // the background does not hold it open by itself).
+    const hold = setInterval(() => undefined, 1 << 30);
+    return this.running.finally(() => clearInterval(hold));
   }
 
   /** Forget the answer (a build found the far side gone): the next question probes again. */

@@ -118,7 +118,7 @@ export class SshTransport implements StoreTransport {
    * connect on their own when it is not, so a failure here only costs speed. One master per
    * socket in this process, however many transports reach the same target.
    */
-  async connect(): Promise<void> {
+  async connect(opts: { background?: boolean } = {}): Promise<void> {
     const socket = this.controlPath();
     const m = opening.get(socket);
     if (m && (m.pending || existsSync(socket))) return m.done;
@@ -132,6 +132,7 @@ export class SshTransport implements StoreTransport {
       };
       // -f: backgrounds once authenticated (stdio closed, so nobody waits on its pipes).
       const p = spawn("ssh", ["-M", "-N", "-f", "-o", `ControlPath=${socket}`, "-o", "ControlPersist=30", ...args], { stdio: "ignore" });
+      if (opts.background) p.unref();
       p.on("error", settle);
       p.on("close", settle);
     });
@@ -145,11 +146,20 @@ export class SshTransport implements StoreTransport {
     return [cmd!, "-o", `ControlPath=${this.controlPath()}`, "-o", "ControlMaster=no", ...rest];
   }
 
-  async exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
-    await this.connect();
+  /**
+   * Run a script on the host. `background`: a question nobody waits for (a probe started by
+   * the planner): it does not keep this process alive, so a CLI that has its answer exits.
+   */
+  async exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number; background?: boolean } = {}): Promise<ExecResult> {
+    await this.connect({ background: opts.background });
     return new Promise((resolve, reject) => {
       const [cmd, ...args] = this.argv(script);
       const p = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, timeout: opts.timeoutMs, killSignal: "SIGKILL" });
+      if (opts.background) {
+        p.unref();
+        (p.stdout as unknown as { unref?: () => void }).unref?.();
+        (p.stderr as unknown as { unref?: () => void }).unref?.();
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       p.stdout.on("data", (c: Buffer) => out.push(c));

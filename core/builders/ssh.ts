@@ -47,8 +47,8 @@ export class SshBackend implements Backend {
     return `ssh backend "${this.name}" (${sshLabel(this.opts)})`;
   }
 
-  private readonly probed = new CachedProbe(async () => {
-    const r = await this.transport.exec("uname -sm", { timeoutMs: ((this.opts.connectTimeout ?? 5) + 5) * 1000 });
+  private readonly probed = new CachedProbe(async (background) => {
+    const r = await this.transport.exec("uname -sm", { timeoutMs: ((this.opts.connectTimeout ?? 5) + 5) * 1000, background });
     if (r.code === 0) {
       const [os, m] = r.stdout.trim().split(/\s+/);
       return { available: true, systems: [`${UNAME_ARCH[m ?? ""] ?? m}-${(os ?? "").toLowerCase()}`] };
