@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createContext, evaluate } from "../../core/project/evaluate.js";
 import { readProject } from "../../core/project/project.js";
+import { StarlarkError } from "../../core/starlark/index.js";
 import { bramble, cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
 
 // Content-addressed output names: the same on every machine and under every BRAMBLE_PATH,
@@ -215,6 +216,21 @@ describe("the toolchain's pins", () => {
     const ev = evaluate(createContext(readProject(root), { host: "x86_64-linux" }), [".:both"], root);
     return new Map([...ev.drvs].map(([hash, d]) => [d.name, hash]));
   }
+
+  it("a system with no toolchain is an evaluation error naming it, the systems there are, and the caller's line", () => {
+    const root = mkdtempSync(join(tmpdir(), "bramble-cc-unknown-"));
+    dirs.push(root);
+    writeFileSync(join(root, "bramble.toml"), '[package]\nname = "unknown"\n');
+    writeFileSync(join(root, "default.bramble"), 'load("seeds/cc", "cc")\n\ndef windows():\n    return cc("x86_64-windows")\n');
+    let err: StarlarkError | undefined;
+    try {
+      evaluate(createContext(readProject(root), { host: "x86_64-linux" }), [".:windows"], root);
+    } catch (e) {
+      if (e instanceof StarlarkError) err = e;
+    }
+    expect(err?.msg).toContain("seeds/cc: no C toolchain for x86_64-windows (there are: aarch64-linux, x86_64-linux)");
+    expect(err!.callStack.map((f) => `${f.pos.file.slice(f.pos.file.lastIndexOf("/") + 1)}:${f.pos.line}`)).toContain("default.bramble:4");
+  });
 
   it("changing the pin of gcc-12 changes the x86_64 toolchain's hash (so it rebuilds) and not the aarch64 one's", () => {
     const lib = mkdtempSync(join(tmpdir(), "bramble-seeds-"));
