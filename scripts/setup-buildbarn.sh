@@ -32,7 +32,10 @@ if [ -f "$DEST/.stamp" ] && [ "$(cat "$DEST/.stamp")" = "$stamp" ] \
   && [ -x "$DEST/bb_storage" ] && [ -x "$DEST/bb_scheduler" ] && [ -x "$DEST/bb_worker" ] && [ -x "$DEST/bb_runner" ]; then
   exit 0
 fi
-command -v patch >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patch >/dev/null; }
+# patch: for the dependencies' patches; openssl: the tests' TLS certificate.
+missing=""
+for t in patch openssl; do command -v $t >/dev/null || missing="$missing $t"; done
+[ -z "$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
 # Buildbarn's pseudo-versions are served by the proxy but not by its checksum database:
 # the committed go.sum pins their hashes instead.
 export GONOSUMDB=github.com/buildbarn GOFLAGS="-buildvcs=false"

@@ -2,7 +2,8 @@
 // disk, and the clients' front door), bb_scheduler, and per worker pool a bb_worker with its
 // bb_runner. Binaries: scripts/setup-buildbarn.sh; configs: test/reapi/buildbarn/config.
 // Every process gets free ports and a private state directory; stop() ends them all.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, sign } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,6 +31,8 @@ export interface Cluster {
   endpoint: string;
   dir: string;
   pools: Pool[];
+  /** the same storage over TLS (its self-signed CA) and behind a bearer token */
+  tls: { endpoint: string; ca: string; authorization: string };
   /** platform properties per system, as a `reapi` backend's config wants them */
   platformProperties: Record<string, Record<string, string>>;
   kill(c: Component, signal?: NodeJS.Signals): Promise<void>;
@@ -93,7 +96,17 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
   const pools = opts.pools ?? [X86_64_POOL, AARCH64_POOL];
   const dir = mkdtempSync(join(tmpdir(), "bramble-bb-"));
   mkdirSync(join(dir, "logs"));
-  const [storagePort, clientPort, workerPort] = [await freePort(), await freePort(), await freePort()];
+  const [storagePort, clientPort, workerPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // A self-signed certificate for 127.0.0.1, and an Ed25519 key whose JWTs the TLS listener accepts.
+  mkdirSync(join(dir, "tls"));
+  const cert = join(dir, "tls", "cert.pem");
+  const key = join(dir, "tls", "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  const jwtKey = generateKeyPairSync("ed25519");
+  const jwk = jwtKey.publicKey.export({ format: "jwk" }) as { x: string };
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const unsigned = `${b64({ alg: "EdDSA", typ: "JWT" })}.${b64({ sub: "bramble", exp: Math.floor(Date.now() / 1000) + 86400 })}`;
+  const token = `${unsigned}.${sign(null, Buffer.from(unsigned), jwtKey.privateKey).toString("base64url")}`;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     BB_STATE_DIR: dir,
@@ -102,6 +115,10 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
     BB_SCHEDULER_WORKER_ADDRESS: `127.0.0.1:${workerPort}`,
     BB_NO_WORKERS_TIMEOUT: opts.noWorkersTimeout ?? "30s",
     BB_CONCURRENCY: String(opts.concurrency ?? 4),
+    BB_STORAGE_TLS_ADDRESS: `127.0.0.1:${tlsPort}`,
+    BB_TLS_CERT: cert,
+    BB_TLS_KEY: key,
+    BB_JWT_X: jwk.x,
   };
   const procs = new Map<Component, ChildProcess>();
   const logOf = (c: Component) => join(dir, "logs", `${c}.log`);
@@ -131,7 +148,7 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
     procs.set(c, p);
     everyProcess.add(p);
     p.once("exit", () => everyProcess.delete(p));
-    if (c === "storage") await waitFor("bb_storage", () => listening(storagePort), logOf(c), p);
+    if (c === "storage") await waitFor("bb_storage", async () => (await listening(storagePort)) && listening(tlsPort), logOf(c), p);
     else if (c === "scheduler") await waitFor("bb_scheduler", async () => (await listening(clientPort)) && listening(workerPort), logOf(c), p);
     else if (c.startsWith("runner-")) await waitFor(`bb_runner (${c})`, () => existsSync(join(dir, c.slice(7), "runner.sock")), logOf(c), p);
     else await waitFor(`bb_worker (${c})`, () => /[Ss]ynchroniz|[Ss]tarting|worker/.test(readFileSync(logOf(c), "utf8")) || Date.now() > 0, logOf(c), p, 1_000);
@@ -158,6 +175,7 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
   }
   return {
     endpoint: `grpc://127.0.0.1:${storagePort}`,
+    tls: { endpoint: `grpcs://127.0.0.1:${tlsPort}`, ca: cert, authorization: `Bearer ${token}` },
     dir,
     pools,
     platformProperties: Object.fromEntries(pools.map((p) => [p.system, { ISA: p.isa, OSFamily: "linux" }])),

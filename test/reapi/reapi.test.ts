@@ -169,4 +169,24 @@ describe("reapi backend on Buildbarn", () => {
     first.engine.close();
     second.engine.close();
   });
+
+  it("speaks TLS and sends the configured headers: a bearer token the storage checks", async () => {
+    const d = bbDrv("over-tls", "mkdir -p $out; echo secure > $out/x");
+    const engine = tempEngine();
+    const opts = { name: "bb", endpoint: cluster.tls.endpoint, tls: { ca: cluster.tls.ca }, platformProperties: cluster.platformProperties };
+    engine.backends.push(new ReapiBackend(engine.store, { ...opts, headers: { authorization: cluster.tls.authorization } }));
+    const { result, events } = await build(engine, graph(busybox, d), [d]);
+    expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+    expect(readFileSync(join(result.outputs.get(derivationHash(d))!.out!, "x"), "utf8")).toBe("secure\n");
+    engine.close();
+
+    // without the token: refused, and the failure says so
+    const other = tempEngine();
+    other.backends.push(new ReapiBackend(other.store, opts));
+    const r2 = await build(other, graph(busybox, d), [d]);
+    const failed = eventsOf(r2.events, "failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.error).toMatch(/grpcs:\/\/127\.0\.0\.1:\d+.*UNAUTHENTICATED/);
+    other.close();
+  });
 });

@@ -28,6 +28,26 @@ local localStore(name, blocksBytes, keyMapBytes, newBlocks) = {
   grpcServers: [{
     listenAddresses: [common.storageAddress],
     authenticationPolicy: { allow: {} },
+  }, {
+    // The same storage behind TLS and a bearer token (a JWT signed with the test's Ed25519
+    // key), for the client's TLS and header options.
+    listenAddresses: [std.extVar('BB_STORAGE_TLS_ADDRESS')],
+    tls: {
+      serverKeyPair: { files: {
+        certificatePath: std.extVar('BB_TLS_CERT'),
+        privateKeyPath: std.extVar('BB_TLS_KEY'),
+        refreshInterval: '3600s',
+      } },
+    },
+    authenticationPolicy: {
+      jwt: {
+        jwksInline: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: std.extVar('BB_JWT_X') }] },
+        maximumCacheSize: 100,
+        cacheReplacementPolicy: 'LEAST_RECENTLY_USED',
+        claimsValidationJmespathExpression: "sub == 'bramble'",
+        metadataExtractionJmespathExpression: '`{}`',
+      },
+    },
   }],
   maximumMessageSizeBytes: common.maximumMessageSizeBytes,
   global: common.global,
