@@ -83,6 +83,25 @@ describe("sandbox", () => {
     }
   });
 
+  it("a derivation that sees host paths is impure: --pure refuses it and what depends on it before anything builds", async () => {
+    const engine = tempEngine();
+    const a = shDrv("impure-a", "echo a > $out");
+    expect(Object.keys(a.hostPaths ?? {}).sort()).toEqual(["/bin", "/lib", "/lib64", "/usr"]);
+    // Its host paths are part of its hash: the same recipe without them is another derivation.
+    const { hostPaths: _, ...bare } = a;
+    expect(derivationHash(bare)).not.toBe(derivationHash(a));
+    const b = shDrv("impure-b", `cat ${ref(a)} > $out`);
+    const r = await build(engine, graph(a, b), [b], { pure: true });
+    expect(r.result.status).toBe("failed");
+    expect(eventsOf(r.events, "started")).toEqual([]);
+    expect(eventsOf(r.events, "failed").map((f) => f.error).sort()).toEqual([
+      "impure-a is impure: it sees the host paths /bin, /lib, /lib64, /usr (sandbox_paths), and --pure refuses impure derivations",
+      "impure-b is impure: it sees the host paths /bin, /lib, /lib64, /usr (sandbox_paths), and --pure refuses impure derivations",
+    ]);
+    expect(readdirSync(engine.store.dir).filter((n) => n.includes("impure"))).toEqual([]);
+    engine.close();
+  });
+
   it("cannot write outside its outputs and build directory", async () => {
     const engine = tempEngine();
     const a = shDrv("a", "mkdir $out; echo original > $out/file");
