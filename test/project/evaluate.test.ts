@@ -257,7 +257,7 @@ def bad_url():
     expect(by["repo"]).toMatchObject({ builder: "fetch_git", env: { url: "file:///tmp/repo.git", ref: "main" } });
     expect(by["repo"]!.outputHash).toBeUndefined();
     expect(by["x.txt"]!.outputHash).toBe("sha256:" + "1".repeat(52));
-    expect(errorOf(() => run(root, ".:bad_url")).msg).toMatch(/must start with http:\/\/, https:\/\/ or file:\/\//);
+    expect(errorOf(() => run(root, ".:bad_url")).msg).toMatch(/must start with http:\/\/, https:\/\/, file:\/\/ or mirror:\/\/<name>\//);
   });
 
   it("records run() and test() declarations", () => {
