@@ -52,6 +52,7 @@ const host = createService({
   defaultProject: project,
   defaultModuleArg: moduleArg,
   evaluator: existsSync(worker) ? workerEvaluator(worker) : undefined,
+  watch: true,
 });
 const invoke = makeInvokeHandler(host);
 serveOverPort(

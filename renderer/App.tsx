@@ -56,6 +56,19 @@ function SidePanel() {
   );
 }
 
+/** After an edit was picked up: which files, and how many nodes changed (outlined in the graph). */
+function EditNotice() {
+  const edit = useGraph((s) => s.lastEdit);
+  const error = useGraph((s) => s.error);
+  if (!edit || error) return null;
+  const names = edit.files.map((f) => f.split("/").pop()).join(", ");
+  return (
+    <div className="edit-notice" role="status" data-testid="edit-notice">
+      Re-evaluated after an edit of {names}: {edit.changed === 1 ? "1 node changed" : `${edit.changed} nodes changed`} (outlined).
+    </div>
+  );
+}
+
 function Toasts() {
   const toasts = useToasts((s) => s.toasts);
   return (
@@ -135,6 +148,7 @@ export function App() {
         </div>
       ) : null}
       <EvalErrorView />
+      <EditNotice />
       <main className="main">
         <div className="graph-column">
           <FilterBar />

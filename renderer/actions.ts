@@ -55,6 +55,10 @@ export function connectEvents(): () => void {
       logs.append(e.hash, e.line);
       return;
     }
+    if (e.type === "sources-changed") {
+      void useGraph.getState().sourcesChanged(e.project, e.files);
+      return;
+    }
     if (e.type === "started") logs.resetNode(e.hash);
     if (e.type === "failed" && e.error && !e.logTail.length) logs.append(e.hash, e.error);
     queue.push(e);

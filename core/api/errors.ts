@@ -13,12 +13,14 @@ export class ServiceError extends Error {
 
 export function evalErrorInfo(err: unknown): EvalErrorInfo | undefined {
   if (err instanceof StarlarkError) {
+    // "cannot load M: ..." is placed at the load() line; the place to go is the error in M.
+    const at = innermostPlaced(err);
     return {
       message: err.msg,
-      file: err.pos?.file,
-      line: err.pos?.line,
-      col: err.pos?.col,
-      sourceLine: err.sourceLine,
+      file: at.pos?.file,
+      line: at.pos?.line,
+      col: at.pos?.col,
+      sourceLine: at.sourceLine,
       stack: err.format(),
     };
   }
@@ -33,4 +35,11 @@ export function toApiError(err: unknown): ApiError {
   const evalError = evalErrorInfo(err);
   const message = evalError?.stack ?? (err instanceof Error ? err.message : String(err));
   return { message, ...(field ? { field } : {}), ...(evalError ? { evalError } : {}) };
+}
+
+/** The deepest StarlarkError with a position in err's cause chain (a loaded module's own error). */
+function innermostPlaced(err: StarlarkError): StarlarkError {
+  let found = err;
+  for (let c = (err as { cause?: unknown }).cause; c instanceof StarlarkError; c = (c as { cause?: unknown }).cause) if (c.pos) found = c;
+  return found;
 }

@@ -81,6 +81,8 @@ export interface ModuleInfo {
   module: string;
   file: string;
   functions: FunctionInfo[];
+  /** why the module does not parse (then it lists no functions) */
+  error?: EvalErrorInfo;
 }
 export interface ProjectInfo {
   root: string;

@@ -3,7 +3,7 @@
 // every request before any of this runs.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { homedir } from "node:os";
 import { isBuiltin, isImpure, derivationInputs, type Derivation } from "../derivation/derivation.js";
@@ -39,6 +39,7 @@ import { configuredEvalLimits } from "../project/eval-limits.js";
 import { inlineEvaluator, type Evaluator } from "./evaluator.js";
 
 export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
+import { evalErrorInfo } from "./errors.js";
 
 import { VERSION } from "../version.js";
 export { VERSION };
@@ -50,6 +51,8 @@ export interface ServiceOptions {
   defaultModuleArg?: string;
   /** where evaluations run: this thread (the default) or a pool of worker threads */
   evaluator?: Evaluator;
+  /** watch the .bramble files and bramble.toml of each project opened or evaluated, and emit sources-changed (bramble serve, the app) */
+  watch?: boolean;
   /** an evaluation's step and time budget (default DEFAULT_EVAL_LIMITS, or the user's config) */
   evalLimits?: { maxSteps?: number; timeoutMs?: number };
 }
@@ -66,14 +69,16 @@ export function moduleInfos(project: Project): ModuleInfo[] {
     const rel = relative(project.root, file);
     const module = rel === "default.bramble" ? "." : `./${rel.replace(/\/default\.bramble$/, "").replace(/\.bramble$/, "")}`;
     let functions: ModuleInfo["functions"] = [];
+    let error: ModuleInfo["error"];
     try {
       functions = listFunctions(file, readRegularFile(file, "module"))
         .filter((f) => !f.name.startsWith("_"))
         .map(({ name, params, doc }) => ({ name, params, doc }));
-    } catch {
-      // A module that does not parse lists no functions; evaluating it shows the error.
+    } catch (e) {
+      // A module that does not parse lists no functions, and says why (file, line, column).
+      error = evalErrorInfo(e) ?? { message: e instanceof Error ? e.message : String(e), file };
     }
-    return { module, file, functions };
+    return { module, file, functions, ...(error ? { error } : {}) };
   });
 }
 
@@ -92,6 +97,15 @@ export function shellCommandFor(home: string, hash: string): string {
   const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
   const fallback = resolve(join(homedir(), "bramble"));
   return resolve(home) === fallback ? `bramble shell ${hash}` : `BRAMBLE_PATH=${quote(resolve(home))} bramble shell ${hash}`;
+}
+
+/** The hash in this evaluation of the derivation `hash` names: itself, or the one derivation of its name (an edit changed it). */
+function currentHashOf(ev: Evaluation, hash: string, db?: { getDerivation(h: string): Derivation | undefined | null }): string {
+  if (ev.drvs.has(hash)) return hash;
+  const name = db?.getDerivation(hash)?.name;
+  if (!name) return hash;
+  const same = [...ev.drvs].filter(([, d]) => d.name === name);
+  return same.length === 1 ? same[0]![0] : hash;
 }
 
 export function createService(opts: ServiceOptions = {}): ServiceHost {
@@ -148,8 +162,40 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     }
   }
 
+  /** fs.watch of each watched project's root (recursive), by root */
+  const watchers = new Map<string, FSWatcher>();
+  /** Watch a project's build files: edits are debounced (an editor's save is several events) into one sources-changed event. */
+  function watchProject(root: string): void {
+    if (!opts.watch || watchers.has(root)) return;
+    const changed = new Set<string>();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const w = watch(root, { recursive: true }, (_type, name) => {
+        const rel = name ? String(name) : "";
+        if (!rel.endsWith(".bramble") && basename(rel) !== "bramble.toml") return;
+        changed.add(join(root, rel));
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const files = [...changed].sort();
+          changed.clear();
+          emit({ type: "sources-changed", project: root, files });
+        }, 200);
+      });
+      w.on("error", () => {
+        w.close();
+        watchers.delete(root);
+      });
+      w.unref();
+      watchers.set(root, w);
+    } catch {
+      // A project that cannot be watched is still evaluated whenever asked.
+    }
+  }
+
   function openProject(path: string): Project {
-    return loadProject(resolve(path));
+    const project = loadProject(resolve(path));
+    watchProject(project.root);
+    return project;
   }
 
   async function runEvaluation(p: { project: string; moduleArg: string; target?: string; evalId?: string }): Promise<Evaluation> {
@@ -272,7 +318,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         ? ev.tests.map((t) => ({ derivation: t.derivation, name: ev.drvs.get(t.derivation)?.name ?? t.derivation, args: t.args, location: t.location }))
         : undefined;
       if (tests && tests.length === 0) return { runId: "", roots: [], total: 0, tests };
-      const only = tests ? [...new Set(tests.map((t) => t.derivation))] : p.only;
+      // A hash from before an edit (a client's "rebuild this node") means the node of that name now.
+      const only = tests ? [...new Set(tests.map((t) => t.derivation))] : p.only?.map((h) => currentHashOf(ev, h, engine.db));
       const runId = randomBytes(8).toString("hex");
       const controller = new AbortController();
       runs.set(runId, controller);
@@ -455,6 +502,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       return () => listeners.delete(listener);
     },
     close() {
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
       for (const cmd of sandboxes.values()) cmd.cleanup();
       sandboxes.clear();
       for (const c of runs.values()) c.abort();

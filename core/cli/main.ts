@@ -489,6 +489,7 @@ export function makeProgram(): Command {
         defaultProject: defaultProject ?? undefined,
         defaultModuleArg: defaultModuleArg ?? undefined,
         evaluator: worker ? workerEvaluator(worker) : undefined,
+        watch: true,
       });
       const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });
       console.log(`Bramble Studio is running at ${server.url}`);

@@ -74,4 +74,6 @@ export type BuildEvent =
       keptDir?: string;
     }
   | { type: "cancelled"; runId: string; hash: string; buildId: number | null }
-  | { type: "run-finished"; runId: string; status: "built" | "failed" | "cancelled"; built: number; cached: number; failed: number };
+  | { type: "run-finished"; runId: string; status: "built" | "failed" | "cancelled"; built: number; cached: number; failed: number }
+  /** a watched project's .bramble files or bramble.toml changed on disk (bramble serve and the app watch; not part of a run) */
+  | { type: "sources-changed"; runId?: undefined; project: string; files: string[] };

@@ -19,8 +19,9 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
   const state = useBuilds((s) => s.states[n.hash]) ?? n.state;
   const role = useView((s) => s.roles.get(n.hash));
   const changed = useView((s) => s.changed.has(n.hash));
+  const edited = useView((s) => s.edited.has(n.hash));
   const cross = n.platform !== n.system;
-  const classes = ["drv", `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", n.backend ? "" : "unplannable"];
+  const classes = ["drv", `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", edited ? "edited" : "", n.backend ? "" : "unplannable"];
   return (
     <div
       className={classes.filter(Boolean).join(" ")}
@@ -28,6 +29,7 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
       data-hash={n.hash}
       data-state={state}
       data-changed={changed ? "true" : undefined}
+      data-edited={edited ? "true" : undefined}
       title={`${n.name}\n${n.hash}\nbuilder: ${n.builder}\nplatform: ${n.platform}\nsystem: ${n.system}${n.planError ? `\n${n.planError}` : ""}`}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
@@ -58,6 +60,11 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
         {cross ? (
           <span className="badge cross" data-testid="cross-mark" title={`cross-compiled on ${n.platform} for ${n.system}`}>
             ⇄ {n.platform.split("-")[0]}
+          </span>
+        ) : null}
+        {edited ? (
+          <span className="badge edited" data-testid="edited-badge" title="changed by the last edit of the project's files">
+            edited
           </span>
         ) : null}
         {n.hostPaths ? (

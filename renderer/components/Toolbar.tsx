@@ -99,7 +99,8 @@ export function Toolbar() {
       <div className="tb-group">
         <label htmlFor="module-arg">Function</label>
         <select id="module-arg" value={moduleArg} onChange={(e) => void useGraph.getState().setModuleArg(e.target.value)}>
-          {args.length === 0 ? <option value="">(none)</option> : null}
+          {args.length === 0 && !moduleArg ? <option value="">(none)</option> : null}
+          {moduleArg && !args.includes(moduleArg) ? <option value={moduleArg}>{moduleArg}</option> : null}
           {args.map((a) => (
             <option key={a} value={a} title={docOf(a)}>
               {a}

@@ -2,6 +2,8 @@
 import { create } from "zustand";
 import type { AppInfo, BackendInfo, EvalErrorInfo, Graph, GraphDiff, ProjectInfo } from "../../core/api/schema";
 import { api, ServiceError } from "../api/client";
+import { useSelection } from "./selection";
+import { useView } from "./view";
 
 export interface GraphStore {
   info: AppInfo | null;
@@ -22,6 +24,8 @@ export interface GraphStore {
   version: number;
   /** the evalId of the evaluation running now, which cancelEvaluation() stops */
   evaluating: string | null;
+  /** the last edit of the project's files the graph was re-evaluated for */
+  lastEdit: { files: string[]; changed: number; at: number } | null;
 
   init(): Promise<void>;
   openProject(path: string): Promise<void>;
@@ -29,6 +33,8 @@ export interface GraphStore {
   setTarget(target: string): Promise<void>;
   evaluate(): Promise<void>;
   cancelEvaluation(): Promise<void>;
+  /** the service saw the project's files change: re-evaluate, keeping function, target and selection */
+  sourcesChanged(project: string, files: string[]): Promise<void>;
 }
 
 function describe(e: unknown): { error: string; evalError: EvalErrorInfo | null } {
@@ -59,6 +65,12 @@ export function preferredModuleArg(p: ProjectInfo, hostChoice: string | null): s
 
 let evalSeq = 0;
 
+/** With no function to show, a module that does not parse says why (else the list is just empty). */
+function showModuleError(get: () => GraphStore, set: (p: Partial<GraphStore>) => void): void {
+  const bad = get().projectInfo?.modules.find((m) => m.error);
+  if (bad?.error) set({ error: bad.error.message, evalError: bad.error, graph: null });
+}
+
 /** A new evalId; the evaluation it names stops when a newer one starts or the user cancels. */
 function nextEvalId(get: () => GraphStore, set: (p: Partial<GraphStore>) => void): string {
   const previous = get().evaluating;
@@ -83,6 +95,39 @@ export const useGraph = create<GraphStore>((set, get) => ({
   evalError: null,
   version: 0,
   evaluating: null,
+  lastEdit: null,
+
+  async sourcesChanged(changedProject, files) {
+    const { project, graph: before, diff, target, info } = get();
+    if (!project || changedProject !== project) return;
+    // The function list may have changed (or a module stopped parsing).
+    try {
+      const projectInfo = await api.call("project.open", { path: project });
+      set({ projectInfo });
+      if (!get().moduleArg) set({ moduleArg: preferredModuleArg(projectInfo, info?.defaultModuleArg ?? null) ?? "" });
+    } catch {
+      /* the evaluation reports it */
+    }
+    if (!get().moduleArg) {
+      showModuleError(get, set);
+      return;
+    }
+    if (diff && target) await get().setTarget(target);
+    else await get().evaluate();
+    const after = get().graph;
+    if (!after || get().error) return;
+    const old = new Set(before?.nodes.map((n) => n.hash) ?? []);
+    const edited = after.nodes.filter((n) => !old.has(n.hash)).map((n) => n.hash);
+    useView.getState().setEdited(new Set(edited));
+    set({ lastEdit: { files, changed: edited.length, at: Date.now() } });
+    // Keep the selection: the node of the same name in the new graph.
+    const sel = useSelection.getState().selected;
+    if (sel && !after.nodes.some((n) => n.hash === sel)) {
+      const name = before?.nodes.find((n) => n.hash === sel)?.name;
+      const same = after.nodes.filter((n) => n.name === name);
+      useSelection.getState().select(same.length === 1 ? same[0]!.hash : null);
+    }
+  },
 
   async cancelEvaluation() {
     const evalId = get().evaluating;
@@ -107,7 +152,10 @@ export const useGraph = create<GraphStore>((set, get) => ({
         }
       }
       if (get().project && get().moduleArg) await get().evaluate();
-      else set({ loading: false });
+      else {
+        set({ loading: false });
+        showModuleError(get, set);
+      }
     } catch (e) {
       set({ loading: false, ...describe(e) });
     }
@@ -121,14 +169,18 @@ export const useGraph = create<GraphStore>((set, get) => ({
       set({ project: projectInfo.root || path, projectInfo, moduleArg: first, diff: null, graph: null });
       void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
       if (first) await get().evaluate();
-      else set({ loading: false });
+      else {
+        set({ loading: false });
+        showModuleError(get, set);
+      }
     } catch (e) {
       set({ loading: false, ...describe(e) });
     }
   },
 
   async setModuleArg(moduleArg) {
-    set({ moduleArg, diff: null });
+    set({ moduleArg, diff: null, lastEdit: null });
+    useView.getState().setEdited(new Set());
     await get().evaluate();
   },
 
