@@ -124,7 +124,12 @@ export async function runFetchSandbox(s: FetchSandbox): Promise<RunResult> {
 }
 
 /** Download an http(s) URL to `<dir>/<name>` from inside a fetch sandbox (node and the script only). */
-export async function sandboxedDownload(url: string, dir: string, name: string, job: { log: (l: string) => void; signal: AbortSignal; timeoutMs?: number }): Promise<void> {
+export async function sandboxedDownload(
+  url: string,
+  dir: string,
+  name: string,
+  job: { log: (l: string) => void; signal: AbortSignal; timeoutMs?: number },
+): Promise<void> {
   const script = join(dir, ".bramble-fetch.cjs");
   writeFileSync(script, FETCH_SCRIPT);
   let last = "";

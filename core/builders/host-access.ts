@@ -12,7 +12,7 @@
 //   file_roots = ["/srv/debian-mirror"]  # file:// URLs may name these besides the project
 // Approvals: approved-paths.json beside that file, { "<project root>": ["/usr", ...] }.
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { type BigIntStats, type Dirent, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, normalize, resolve, sep } from "node:path";
 import { homedir, tmpdir } from "node:os";
 import { readConfigFile, UserConfigToml } from "../config/schema.js";
@@ -164,7 +164,7 @@ export function hostPathIdentity(p: string): string {
   }
   const h = createHash("sha256");
   const walk = (abs: string) => {
-    let st;
+    let st: BigIntStats;
     try {
       st = lstatSync(abs, { bigint: true });
     } catch {
@@ -180,7 +180,7 @@ export function hostPathIdentity(p: string): string {
       return;
     }
     h.update(`${abs}\0dir\0${st.ino}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(abs, { withFileTypes: true });
     } catch {

@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { storeViewArgv } from "./store-view.js";
 
@@ -88,7 +88,7 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
  * `optional`, else an error from bwrap.
  */
 export function roBindNoFollow(p: string, optional: boolean): string[] {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(p);
   } catch {

@@ -55,7 +55,7 @@ export function sealOutput(root: string, owner = { uid: process.getuid?.() ?? 0,
 /** Strip setuid, setgid and sticky bits and group/other write from a kept build directory. */
 export function defangTree(root: string): void {
   const walk = (abs: string) => {
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(abs);
     } catch {
@@ -78,7 +78,7 @@ export function modeProblems(root: string, owner: { uid: number; gid: number }, 
   const problems: string[] = [];
   const walk = (abs: string, rel: string) => {
     if (problems.length >= max) return;
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(abs);
     } catch {

@@ -1,7 +1,7 @@
 // Source files of a derivation: their content hash (part of the derivation, so an edited
 // file is a new derivation) and their copy into a build directory.
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, type Stats, mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { base32 } from "../derivation/derivation.js";
 import type { DerivationSources } from "../derivation/derivation.js";
@@ -24,7 +24,7 @@ function checkRealParents(projectRoot: string, rel: string): void {
   const parts = rel.split("/").slice(0, -1);
   for (let i = 1; i <= parts.length; i++) {
     const prefix = parts.slice(0, i).join("/");
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(join(projectRoot, prefix));
     } catch {

@@ -73,7 +73,12 @@ describe.skipIf(why)("the docker backend's store volume", () => {
     const inputText = await docker.store.run("read", `cat ${DOCKER_STORE_DIR}/${nameOf(input)}/file`);
     const problems = await docker.store.verify({});
     const denied = Object.entries(report).filter(([k]) => k !== "own-build-dir");
-    const held = denied.every(([, v]) => v === "denied") && report["own-build-dir"] === "ok" && inputText === "original\n" && problems.length === 0 && where === `${DOCKER_STORE_DIR}/${outName}`;
+    const held =
+      denied.every(([, v]) => v === "denied") &&
+      report["own-build-dir"] === "ok" &&
+      inputText === "original\n" &&
+      problems.length === 0 &&
+      where === `${DOCKER_STORE_DIR}/${outName}`;
     record({
       area: "hermetic",
       attack: "a docker build writing into its input, another output, the store volume and another build's directory",

@@ -34,7 +34,12 @@ afterAll(() => {
 const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;
 
 function lines(report: string): Record<string, string> {
-  return Object.fromEntries(report.trim().split("\n").map((l) => l.split(": ") as [string, string]));
+  return Object.fromEntries(
+    report
+      .trim()
+      .split("\n")
+      .map((l) => l.split(": ") as [string, string]),
+  );
 }
 
 function outOf(r: Awaited<ReturnType<typeof build>>, d: Derivation): string {
@@ -55,13 +60,15 @@ function userConfig(text: string): string {
 
 function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {
   const prev = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
+  for (const [k, v] of Object.entries(vars))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   try {
     return f();
   } finally {
-    for (const [k, v] of Object.entries(prev)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(prev))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -101,7 +108,13 @@ describe("nothing of the host gets in", () => {
         else process.env.BRAMBLE_STORE_VIEW = prev;
       }
     }
-    record({ area: "hermetic", attack: "an output that is a symlink to /, used as an input: /root, /etc/shadow, /etc/passwd, /run, /home through it", tries: 10, held, detail: results.join("; ") });
+    record({
+      area: "hermetic",
+      attack: "an output that is a symlink to /, used as an input: /root, /etc/shadow, /etc/passwd, /run, /home through it",
+      tries: 10,
+      held,
+      detail: results.join("; "),
+    });
   });
 
   it("a source named through a symlinked directory of the project is refused, never read from outside", () => {
@@ -118,7 +131,10 @@ describe("nothing of the host gets in", () => {
     const results: string[] = [];
     let held = true;
     for (const [i, src] of attempts.entries()) {
-      writeFileSync(join(proj, "default.bramble"), `def default():\n    return derivation(name = "through${i}", builder = "/bin/sh", args = ["-c", "cat ${src} > $out"], sources = ["${src}"])\n`);
+      writeFileSync(
+        join(proj, "default.bramble"),
+        `def default():\n    return derivation(name = "through${i}", builder = "/bin/sh", args = ["-c", "cat ${src} > $out"], sources = ["${src}"])\n`,
+      );
       const r = bramble(["build", `${proj}:default`], { home, cwd: proj });
       const storeDir = readdirSync(home).find((n) => n.startsWith("store_"));
       const stored = storeDir ? readdirSync(join(home, storeDir)).filter((n) => n.includes("through")) : [];
@@ -131,7 +147,13 @@ describe("nothing of the host gets in", () => {
       expect(text).toMatch(/is under (dir-link|real\/nested-link), which is a symlink \(to .*\): sources are never read through a link/);
       expect(stored).toEqual([]);
     }
-    record({ area: "hermetic", attack: "a source named through a symlinked directory of the project (dir-link/secret.txt, real/nested-link/secret.txt) pointing outside", tries: attempts.length, held, detail: `${results.join("; ")}: the content hash and the copy read sources only through the project's real directories` });
+    record({
+      area: "hermetic",
+      attack: "a source named through a symlinked directory of the project (dir-link/secret.txt, real/nested-link/secret.txt) pointing outside",
+      tries: attempts.length,
+      held,
+      detail: `${results.join("; ")}: the content hash and the copy read sources only through the project's real directories`,
+    });
   });
 
   it("fetch_url of file:///etc/shadow, or of a project link to it, is refused and stores nothing", async () => {
@@ -139,7 +161,12 @@ describe("nothing of the host gets in", () => {
     const project = tempDir("bramble-proj-");
     symlinkSync("/etc/shadow", join(project, "innocent.txt"));
     symlinkSync("/etc", join(project, "etc-dir"));
-    const urls = ["file:///etc/shadow", `file://${join(project, "innocent.txt")}`, `file://${join(project, "etc-dir", "shadow")}`, `file://${project}/../../etc/shadow`];
+    const urls = [
+      "file:///etc/shadow",
+      `file://${join(project, "innocent.txt")}`,
+      `file://${join(project, "etc-dir", "shadow")}`,
+      `file://${project}/../../etc/shadow`,
+    ];
     const errors: string[] = [];
     for (const [i, url] of urls.entries()) {
       const d = fetchDrv(`steal-${i}`, "fetch_url", { url });
@@ -149,7 +176,13 @@ describe("nothing of the host gets in", () => {
     }
     const stored = readdirSync(e.store.dir).filter((n) => n.includes("steal"));
     const held = errors.every((m) => /outside the project/.test(m)) && stored.length === 0;
-    record({ area: "hermetic", attack: "fetch_url(\"file:///etc/shadow\"), through a link in the project, a linked directory and ../..", tries: urls.length, held, detail: `all refused ("${errors[0]!.slice(0, 90)}…"); nothing stored` });
+    record({
+      area: "hermetic",
+      attack: 'fetch_url("file:///etc/shadow"), through a link in the project, a linked directory and ../..',
+      tries: urls.length,
+      held,
+      detail: `all refused ("${errors[0]!.slice(0, 90)}…"); nothing stored`,
+    });
     for (const m of errors) expect(m).toMatch(/outside the project/);
     expect(stored).toEqual([]);
   });
@@ -164,12 +197,34 @@ for (const [k, p] of Object.entries({ shadow: "/etc/shadow", passwd: "/etc/passw
 }
 fs.writeFileSync("/out/report", JSON.stringify(r));`;
     writeFileSync(join(dir, "probe.cjs"), probe);
-    const res = await runFetchSandbox({ out: dir, binds: toolBinds([process.execPath]), env: {}, command: [process.execPath, "/out/probe.cjs"], log: () => {}, signal: new AbortController().signal });
+    const res = await runFetchSandbox({
+      out: dir,
+      binds: toolBinds([process.execPath]),
+      env: {},
+      command: [process.execPath, "/out/probe.cjs"],
+      log: () => {},
+      signal: new AbortController().signal,
+    });
     expect(res.exitCode).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, "report"), "utf8")) as Record<string, string>;
     const held = Object.values(report).every((v) => v === "denied");
-    record({ area: "hermetic", attack: "a fetcher reading /etc/shadow, /etc/passwd, /root, $HOME, /tmp, the project, /usr/bin, /bin/sh", tries: Object.keys(report).length, held, detail: "the fetch sandbox (node or git, their libraries, resolver files, CA certificates, /out) shows none of them" });
-    expect(report).toEqual({ shadow: "denied", passwd: "denied", root: "denied", home: "denied", tmpfile: "denied", repo: "denied", usrbin: "denied", binsh: "denied" });
+    record({
+      area: "hermetic",
+      attack: "a fetcher reading /etc/shadow, /etc/passwd, /root, $HOME, /tmp, the project, /usr/bin, /bin/sh",
+      tries: Object.keys(report).length,
+      held,
+      detail: "the fetch sandbox (node or git, their libraries, resolver files, CA certificates, /out) shows none of them",
+    });
+    expect(report).toEqual({
+      shadow: "denied",
+      passwd: "denied",
+      root: "denied",
+      home: "denied",
+      tmpfile: "denied",
+      repo: "denied",
+      usrbin: "denied",
+      binsh: "denied",
+    });
   });
 
   it("a fetch_git ref or url that looks like an option is refused before git runs", async () => {
@@ -197,15 +252,27 @@ fs.writeFileSync("/out/report", JSON.stringify(r));`;
       expect(r.result.status).toBe("failed");
     }
     const held = !existsSync(marker) && errors.every((m) => /may not start with '-'|must be https/.test(m));
-    record({ area: "hermetic", attack: "fetch_git with --upload-pack=/--output= as ref or url, and an ext:: url", tries: attempts.length, held, detail: `refused before git ran (${errors.map((m) => m.replace(/^.*?: /, "").slice(0, 40)).join("; ")}); the marker file was never made` });
+    record({
+      area: "hermetic",
+      attack: "fetch_git with --upload-pack=/--output= as ref or url, and an ext:: url",
+      tries: attempts.length,
+      held,
+      detail: `refused before git ran (${errors.map((m) => m.replace(/^.*?: /, "").slice(0, 40)).join("; ")}); the marker file was never made`,
+    });
     expect(existsSync(marker)).toBe(false);
     for (const m of errors) expect(m).toMatch(/may not start with '-'|must be https/);
   });
 
   it("a project's sandbox_paths are refused without the user's consent; --pure refuses a consented one", () => {
     const proj = tempDir("bramble-proj-");
-    writeFileSync(join(proj, "bramble.toml"), '[package]\nname = "greedy"\n\n[build]\nsandbox_paths = ["/root", "/etc", "/run", "/bin", "/usr", "/lib", "/lib64"]\n');
-    writeFileSync(join(proj, "default.bramble"), 'def default():\n    return derivation(name = "greedy", builder = "/bin/sh", args = ["-c", "ls /root > $out; cat /etc/shadow >> $out"])\n');
+    writeFileSync(
+      join(proj, "bramble.toml"),
+      '[package]\nname = "greedy"\n\n[build]\nsandbox_paths = ["/root", "/etc", "/run", "/bin", "/usr", "/lib", "/lib64"]\n',
+    );
+    writeFileSync(
+      join(proj, "default.bramble"),
+      'def default():\n    return derivation(name = "greedy", builder = "/bin/sh", args = ["-c", "ls /root > $out; cat /etc/shadow >> $out"])\n',
+    );
     const home = freshHome();
     const none = userConfig("");
     const refused = withEnv({ BRAMBLE_CONFIG: none }, () => bramble(["build", `${proj}:default`], { home, cwd: proj }));
@@ -220,7 +287,13 @@ fs.writeFileSync("/out/report", JSON.stringify(r));`;
     const built = storeDir ? readdirSync(join(home, storeDir)).filter((n) => n.endsWith("-greedy")) : [];
     const node = (JSON.parse(graphOut.stdout) as { nodes: { hostPaths?: string[] }[] }).nodes[0]!;
     const held = refused.code === 1 && partly.code === 1 && pure.code === 1 && built.length === 0 && allow.code === 0;
-    record({ area: "hermetic", attack: "a project's bramble.toml putting /root, /etc and /run into its sandboxes", tries: 3, held, detail: `refused with no consent ("${refused.stderr.trim().split("\n").pop()!.slice(0, 80)}…") and with /usr only; once approved the derivation is impure (the graph lists its host paths) and build --pure refuses it` });
+    record({
+      area: "hermetic",
+      attack: "a project's bramble.toml putting /root, /etc and /run into its sandboxes",
+      tries: 3,
+      held,
+      detail: `refused with no consent ("${refused.stderr.trim().split("\n").pop()!.slice(0, 80)}…") and with /usr only; once approved the derivation is impure (the graph lists its host paths) and build --pure refuses it`,
+    });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/bramble\.toml: sandbox_paths "\/root", "\/etc", "\/run", "\/bin", "\/usr", "\/lib", "\/lib64" are not allowed by you/);
     expect(partly.code).toBe(1);
@@ -288,7 +361,14 @@ EOF`,
       await new Promise((res) => setTimeout(res, 3500));
       const content = readFileSync(join(giver, "f"), "utf8");
       const held = report.peer === "denied" && report.host === "denied" && hostHits === 0 && content === "original\n";
-      record({ area: "hermetic", attack: "two fixed-output builds passing a file descriptor over an abstract unix socket to write a stored output later; one reaching the host's abstract socket", tries: 2, held, detail: `each networked build has a network namespace of its own (slirp4netns): the peer and the host's socket were unreachable, the stored file still reads "${content.trim()}"` });
+      record({
+        area: "hermetic",
+        attack:
+          "two fixed-output builds passing a file descriptor over an abstract unix socket to write a stored output later; one reaching the host's abstract socket",
+        tries: 2,
+        held,
+        detail: `each networked build has a network namespace of its own (slirp4netns): the peer and the host's socket were unreachable, the stored file still reads "${content.trim()}"`,
+      });
       expect(report).toEqual({ peer: "denied", host: "denied" });
       expect(hostHits).toBe(0);
       expect(content).toBe("original\n");
@@ -313,7 +393,13 @@ exit 0`,
     const content = readFileSync(join(out, "f"), "utf8");
     const problems = await e.store.verify({});
     const held = content === "original\n" && problems.length === 0;
-    record({ area: "hermetic", attack: "a daemonized writer (setsid, nohup with an open descriptor) outliving its build to change the stored output", tries: 2, held, detail: `every process of the build is gone before its outputs are hashed (pid namespace, the pids cgroup drained): the file reads "${content.trim()}", store verify clean` });
+    record({
+      area: "hermetic",
+      attack: "a daemonized writer (setsid, nohup with an open descriptor) outliving its build to change the stored output",
+      tries: 2,
+      held,
+      detail: `every process of the build is gone before its outputs are hashed (pid namespace, the pids cgroup drained): the file reads "${content.trim()}", store verify clean`,
+    });
     expect(content).toBe("original\n");
     expect(problems).toEqual([]);
   });
@@ -341,7 +427,13 @@ exit 0`,
     const out = outOf(await running, d);
     const content = readFileSync(join(out, "f"), "utf8");
     const held = found !== "" && attempt.status !== 0 && content === "original\n";
-    record({ area: "hermetic", attack: "another local user (nobody) writing a build's world-writable output while it builds", tries: 1, held, detail: `the build's temporary directory is 0700: "${attempt.stderr.trim().split("\n").pop()}"; the stored file reads "${content.trim()}"` });
+    record({
+      area: "hermetic",
+      attack: "another local user (nobody) writing a build's world-writable output while it builds",
+      tries: 1,
+      held,
+      detail: `the build's temporary directory is 0700: "${attempt.stderr.trim().split("\n").pop()}"; the stored file reads "${content.trim()}"`,
+    });
     expect(found).not.toBe("");
     expect(attempt.status).not.toBe(0);
     expect(attempt.stderr).toMatch(/Permission denied/);
@@ -354,13 +446,27 @@ exit 0`,
     const r0 = await build(e, graph(input), [input]);
     const inPath = join(outOf(r0, input), "file");
     const before = lstatSync(inPath);
-    const d = shDrv("linker", `mkdir $out; ln ${ref(input)}/file $out/file 2>/dev/null && echo linked > $out/how || { cp ${ref(input)}/file $out/file; echo copied > $out/how; }; chmod 6777 $out/file 2>/dev/null; exit 0`);
+    const d = shDrv(
+      "linker",
+      `mkdir $out; ln ${ref(input)}/file $out/file 2>/dev/null && echo linked > $out/how || { cp ${ref(input)}/file $out/file; echo copied > $out/how; }; chmod 6777 $out/file 2>/dev/null; exit 0`,
+    );
     const r = await build(e, graph(input, d), [d]);
     const out = outOf(r, d);
     const after = lstatSync(inPath);
     const stored = lstatSync(join(out, "file"));
-    const held = after.ino === before.ino && (after.mode & 0o7777) === (before.mode & 0o7777) && after.uid === before.uid && stored.ino !== before.ino && (stored.mode & 0o7777) === 0o555;
-    record({ area: "hermetic", attack: "a hard link to an input's file in an output, then chmod 6777", tries: 1, held, detail: `${readFileSync(join(out, "how"), "utf8").trim() === "linked" ? "the link was made" : "the link was refused (protected_hardlinks)"}; the stored file is its own inode, mode 0555; the input kept mode ${(after.mode & 0o7777).toString(8)}` });
+    const held =
+      after.ino === before.ino &&
+      (after.mode & 0o7777) === (before.mode & 0o7777) &&
+      after.uid === before.uid &&
+      stored.ino !== before.ino &&
+      (stored.mode & 0o7777) === 0o555;
+    record({
+      area: "hermetic",
+      attack: "a hard link to an input's file in an output, then chmod 6777",
+      tries: 1,
+      held,
+      detail: `${readFileSync(join(out, "how"), "utf8").trim() === "linked" ? "the link was made" : "the link was refused (protected_hardlinks)"}; the stored file is its own inode, mode 0555; the input kept mode ${(after.mode & 0o7777).toString(8)}`,
+    });
     expect(after.ino).toBe(before.ino);
     expect(after.mode & 0o7777).toBe(before.mode & 0o7777);
     expect(stored.ino).not.toBe(before.ino);
@@ -369,7 +475,10 @@ exit 0`,
 
   it("no setuid, setgid or world-writable bit reaches the store, and store verify sees one added later", async () => {
     const e = engine();
-    const d = shDrv("special", "mkdir -p $out/d $out/g; cp /bin/sh $out/sh; chmod 4755 $out/sh; echo x > $out/f; chmod 2666 $out/f; chmod 0777 $out/d; chmod 3777 $out/g");
+    const d = shDrv(
+      "special",
+      "mkdir -p $out/d $out/g; cp /bin/sh $out/sh; chmod 4755 $out/sh; echo x > $out/f; chmod 2666 $out/f; chmod 0777 $out/d; chmod 3777 $out/g",
+    );
     const out = outOf(await build(e, graph(d), [d]), d);
     const modes = Object.fromEntries(["sh", "f", "d", "g", "."].map((n) => [n, (statSync(join(out, n)).mode & 0o7777).toString(8)]));
     const clean = await e.store.verify({});
@@ -379,8 +488,20 @@ exit 0`,
     const found = await e.store.verify({});
     const repaired = await e.store.verify({ repair: true });
     const after = await e.store.verify({});
-    const held = JSON.stringify(modes) === JSON.stringify({ sh: "555", f: "444", d: "555", g: "555", ".": "555" }) && clean.length === 0 && found.length === 1 && after.length === 0;
-    record({ area: "hermetic", attack: "setuid, setgid, sticky and world-writable modes in an output; a setuid bit added to a store path afterwards", tries: 5, held, detail: `stored as ${Object.entries(modes).map(([k, v]) => `${k} ${v}`).join(", ")}; store verify reported the later change (${found[0]?.problem ?? "nothing"}) and --repair restored the modes` });
+    const held =
+      JSON.stringify(modes) === JSON.stringify({ sh: "555", f: "444", d: "555", g: "555", ".": "555" }) &&
+      clean.length === 0 &&
+      found.length === 1 &&
+      after.length === 0;
+    record({
+      area: "hermetic",
+      attack: "setuid, setgid, sticky and world-writable modes in an output; a setuid bit added to a store path afterwards",
+      tries: 5,
+      held,
+      detail: `stored as ${Object.entries(modes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}; store verify reported the later change (${found[0]?.problem ?? "nothing"}) and --repair restored the modes`,
+    });
     expect(modes).toEqual({ sh: "555", f: "444", d: "555", g: "555", ".": "555" });
     expect(clean).toEqual([]);
     expect(found.map((p) => p.problem)).toEqual(["modes"]);
@@ -391,7 +512,10 @@ exit 0`,
 
   it("a kept failed build directory holds no setuid, setgid or world-writable file, in a directory only its user may enter", async () => {
     const e = engine();
-    const d = shDrv("suid-keeper", "cp /bin/sh /build/rootshell; chmod 4755 /build/rootshell; mkdir /build/open; chmod 1777 /build/open; cp /bin/sh /build/g; chmod 2755 /build/g; exit 1");
+    const d = shDrv(
+      "suid-keeper",
+      "cp /bin/sh /build/rootshell; chmod 4755 /build/rootshell; mkdir /build/open; chmod 1777 /build/open; cp /bin/sh /build/g; chmod 2755 /build/g; exit 1",
+    );
     const r = await build(e, graph(d), [d], { keepFailed: true });
     expect(r.result.status).toBe("failed");
     const kept = eventsOf(r.events, "failed")[0]!;
@@ -401,7 +525,15 @@ exit 0`,
     const modes = Object.fromEntries(["rootshell", "open", "g"].map((n) => [n, (statSync(join(keptBuild, n)).mode & 0o7777).toString(8)]));
     const top = (statSync(failedDir).mode & 0o777).toString(8);
     const held = modes.rootshell === "755" && modes.open === "755" && modes.g === "755" && top === "700";
-    record({ area: "hermetic", attack: "--keep-failed with a setuid-root shell, a setgid file and a world-writable sticky directory in the build directory", tries: 3, held, detail: `kept as ${Object.entries(modes).map(([k, v]) => `${k} ${v}`).join(", ")} under var/failed (mode ${top}); ${kept.error}` });
+    record({
+      area: "hermetic",
+      attack: "--keep-failed with a setuid-root shell, a setgid file and a world-writable sticky directory in the build directory",
+      tries: 3,
+      held,
+      detail: `kept as ${Object.entries(modes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")} under var/failed (mode ${top}); ${kept.error}`,
+    });
     expect(modes).toEqual({ rootshell: "755", open: "755", g: "755" });
     expect(top).toBe("700");
   });
