@@ -14,7 +14,7 @@ import { findBwrap, withPidsLimit } from "./sandbox.js";
 import { runLogged, type RunResult } from "./run.js";
 
 /** The download script: argv url dest; follows up to 10 redirects; http and https only. */
-export const FETCH_SCRIPT = `
+const FETCH_SCRIPT = `
 const { createWriteStream } = require("node:fs");
 const http = require("node:http"), https = require("node:https");
 function get(url, dest, left) {

@@ -45,7 +45,7 @@ export function readUserSandboxConfig(file = userConfigFile()): UserSandboxConfi
 }
 
 /** Where `bramble allow-paths` remembers approvals: beside the user's config file. */
-export function approvalsFile(): string {
+function approvalsFile(): string {
   return join(dirname(userConfigFile()), "approved-paths.json");
 }
 
@@ -156,7 +156,7 @@ function rememberShared(p: string, entry: { at: number; id: string }): void {
  * docs/sandbox.md. Remembered for 30 s by this user's bramble processes (sharedIdentities). A
  * missing path has the identity "missing".
  */
-export function hostPathIdentity(p: string): string {
+function hostPathIdentity(p: string): string {
   const hit = identities.get(p) ?? sharedIdentities()?.read()[p];
   if (hit && typeof hit.id === "string" && Date.now() - hit.at < IDENTITY_TTL_MS && hit.at <= Date.now()) {
     identities.set(p, hit);

@@ -87,7 +87,7 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
  * target, resolved (if at all) among the sandbox's own mounts. Missing paths: skipped when
  * `optional`, else an error from bwrap.
  */
-export function roBindNoFollow(p: string, optional: boolean): string[] {
+function roBindNoFollow(p: string, optional: boolean): string[] {
   let st: Stats;
   try {
     st = lstatSync(p);

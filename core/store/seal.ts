@@ -18,7 +18,7 @@ export function storeOwner(storeDir: string): { uid: number; gid: number } {
 }
 
 /** The mode a store entry must have: files 0444 or 0555 (executable), directories 0555. */
-export function storeMode(st: Stats): number | undefined {
+function storeMode(st: Stats): number | undefined {
   if (st.isDirectory()) return 0o555;
   if (st.isFile()) return st.mode & 0o111 ? 0o555 : 0o444;
   return undefined;
