@@ -185,6 +185,10 @@ export const requests = {
       readOnlyPaths: z.array(pathString).max(1000).optional(),
       writablePaths: z.array(pathString).max(1000).optional(),
       network: z.boolean().optional(),
+      /** the directory the program starts in, bound read-only unless it is among writablePaths (bramble run: the current directory) */
+      cwd: pathString.optional(),
+      /** host paths the program must not see (an empty directory or /dev/null is mounted over each) */
+      hiddenPaths: z.array(pathString).max(1000).optional(),
     })
     .strict(),
   "sandbox.close": z.object({ sandbox: z.string().min(1).max(64) }).strict(),
@@ -210,7 +214,7 @@ export interface Results {
   "graph.evaluate": Graph;
   "graph.diff": GraphDiff;
   /** runId is empty when there was nothing to build (tests asked for, none declared) */
-  "build.start": { runId: string; roots: { hash: string; name: string }[]; total: number; tests?: TestInfo[] };
+  "build.start": { runId: string; roots: { hash: string; name: string; system?: string }[]; total: number; tests?: TestInfo[]; runs?: RunInfo[] };
   "build.cancel": { cancelled: boolean };
   "evaluation.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
@@ -222,6 +226,17 @@ export interface Results {
   "run.open": SandboxHandle;
   "sandbox.close": { closed: boolean };
   "source.get": SourceFile;
+}
+
+/** A run() value the evaluated functions returned: what `bramble run` starts. */
+export interface RunInfo {
+  derivation: string;
+  cmd: string;
+  args: string[];
+  paths: string[];
+  readOnly: boolean;
+  hiddenPaths: string[];
+  network: boolean;
 }
 
 /** A test() a build ran for: the derivation, its command (none: building is the test) and where it was declared. */

@@ -351,8 +351,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           console.error(`build ${runId}: ${(err as Error).message}`);
         })
         .finally(() => runs.delete(runId));
-      const roots = ev.roots.map((hash) => ({ hash, name: ev.drvs.get(hash)!.name }));
-      return { runId, roots, total: ev.drvs.size, ...(tests ? { tests } : {}) };
+      const roots = ev.roots.map((hash) => ({ hash, name: ev.drvs.get(hash)!.name, system: ev.drvs.get(hash)!.system }));
+      const returnedRuns = ev.returnedRuns ?? [];
+      return { runId, roots, total: ev.drvs.size, ...(tests ? { tests } : {}), ...(returnedRuns.length ? { runs: returnedRuns } : {}) };
     },
 
     async "sandbox.exec"(p) {
@@ -403,6 +404,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         writablePaths: p.writablePaths ?? [],
         network: p.network,
         env: { PATH: `${bins}:/usr/bin:/bin` },
+        cwd: p.cwd,
+        hiddenPaths: p.hiddenPaths,
       });
       return openSandbox(cmd);
     },

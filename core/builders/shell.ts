@@ -1,6 +1,6 @@
 // Sandboxes for people: `bramble shell` (a derivation's build sandbox, interactive) and
 // `bramble run` (a built program with its closure, plus the paths the user allows).
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { derivationInputs, type Derivation } from "../derivation/derivation.js";
 import type { Engine } from "../build/engine.js";
@@ -84,8 +84,10 @@ export interface RunOptions {
   /** host paths visible writable (bramble's --paths) */
   writablePaths?: string[];
   network?: boolean;
-  /** working directory inside the sandbox (default: a fresh writable /build) */
+  /** working directory (default: a fresh writable /build); a host directory is bound at the same path, read-only unless writable */
   cwd?: string;
+  /** host paths hidden from the program: an empty directory (or /dev/null for a file) is mounted over each */
+  hiddenPaths?: string[];
   env?: Record<string, string>;
 }
 
@@ -118,6 +120,18 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
   // Writable paths are bound after everything else, just before the command.
   const dashdash = argv.indexOf("--remount-ro");
   const extra = (opts.writablePaths ?? []).flatMap((p) => ["--bind", p, p]);
+  // bramble run starts the program in the user's directory: bound read-only unless a writable path covers it.
+  const writableCovers = (dir: string) => (opts.writablePaths ?? []).some((p) => dir === p || dir.startsWith(`${p}/`));
+  if (opts.cwd && opts.cwd !== "/build" && !writableCovers(opts.cwd)) extra.unshift("--ro-bind", opts.cwd, opts.cwd);
+  for (const h of opts.hiddenPaths ?? []) {
+    let dir = false;
+    try {
+      dir = statSync(h).isDirectory();
+    } catch {
+      continue; // nothing there to hide
+    }
+    extra.push(...(dir ? ["--tmpfs", h, "--remount-ro", h] : ["--ro-bind", "/dev/null", h]));
+  }
   argv.splice(dashdash, 0, ...extra);
   return {
     argv,

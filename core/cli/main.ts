@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BuildEvent, Graph, Params, SandboxHandle, TestInfo } from "../api/schema.js";
+import type { BuildEvent, Graph, Params, RunInfo, SandboxHandle, TestInfo } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { workerEvaluator } from "../api/evaluator.js";
 import { useHashWorkers } from "../store/hash-pool.js";
@@ -37,6 +37,11 @@ export class ExitError extends Error {
 function fail(err: unknown): never {
   const info = toApiError(err);
   throw new ExitError(info.message, 1);
+}
+
+/** commander's way to take one value per option and repeat the option for more. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** Split a command-line module argument into its project and a project-relative argument. */
@@ -125,7 +130,7 @@ async function buildAndWait(
   host: ServiceHost,
   params: Params<"build.start">,
   reporter: Reporter,
-): Promise<{ result: RunFinished; roots: { hash: string; name: string }[]; outputs: Map<string, Record<string, string>>; tests?: TestInfo[] }> {
+): Promise<{ result: RunFinished; roots: { hash: string; name: string; system?: string }[]; outputs: Map<string, Record<string, string>>; tests?: TestInfo[]; runs?: RunInfo[] }> {
   const outputs = new Map<string, Record<string, string>>();
   let finish!: (e: RunFinished) => void;
   const finished = new Promise<RunFinished>((r) => (finish = r));
@@ -157,7 +162,7 @@ async function buildAndWait(
     for (const e of early.splice(0)) onEvent(e);
     const result = await finished;
     reporter.finish();
-    return { result, roots: started.roots, outputs, tests: started.tests };
+    return { result, roots: started.roots, outputs, tests: started.tests, runs: started.runs };
   } finally {
     unsubscribe();
     process.off("SIGINT", onSigint);
@@ -309,34 +314,58 @@ export function makeProgram(): Command {
 
   program
     .command("run")
-    .description("build a module's outputs and run a program from them in a sandbox")
+    .description("build a module's outputs and run a program from them in a sandbox, in the current directory (a function returning run(...) names the program)")
     .passThroughOptions()
     .argument("<module-arg>", "what to build, e.g. ./examples/cross:hello")
-    .argument("[command]", "the program (found on the outputs' bin directories)")
-    .argument("[args...]", "its arguments")
-    .option("--paths <paths...>", "host paths the program may write")
-    .option("--read-only-paths <paths...>", "host paths the program may read")
+    .argument("[command]", "the program (found on the outputs' bin directories); when the function returns run(...), its cmd runs and this is its first argument")
+    .argument("[args...]", "the program's arguments (after the run() value's args)")
+    .option("--paths <path>", "a host path the program may write (repeat the option for more)", collect, [])
+    .option("--read-only-paths <path>", "a host path the program may read (repeat for more)", collect, [])
+    .option("--hidden-paths <path>", "a host path the program must not see (repeat for more)", collect, [])
     .option("--network", "let the program reach the network")
     .option("--target <system>", "retarget the tree first")
-    .action(async (arg: string, command: string | undefined, args: string[], flags: { paths?: string[]; readOnlyPaths?: string[]; network?: boolean; target?: string }) => {
-      const where = locateModuleArg(arg, process.cwd());
-      const code = await withService(async (host) => {
-        const run = await buildAndWait(host, { ...where, target: flags.target }, textReporter(process.stderr, new Map(), { verbose: false }));
-        if (run.result.status !== "built") throw new ExitError(`${arg} did not build`, 1);
-        const paths = run.roots.flatMap((r) => Object.values(run.outputs.get(r.hash) ?? {}));
-        if (!command) throw new ExitError(`say which program to run from ${paths.join(", ")}`, 2);
-        const sandbox = await caller(host.service)("run.open", {
-          project: where.project,
-          paths,
-          command: [command, ...args],
-          readOnlyPaths: (flags.readOnlyPaths ?? []).map((p) => resolve(p)),
-          writablePaths: (flags.paths ?? []).map((p) => resolve(p)),
-          network: flags.network,
-        }).catch(fail);
-        return spawnAttached(host, sandbox);
-      });
-      if (code !== 0) throw new ExitError("", code);
-    });
+    .action(
+      async (
+        arg: string,
+        command: string | undefined,
+        args: string[],
+        flags: { paths: string[]; readOnlyPaths: string[]; hiddenPaths: string[]; network?: boolean; target?: string },
+      ) => {
+        const where = locateModuleArg(arg, process.cwd());
+        const code = await withService(async (host) => {
+          const run = await buildAndWait(host, { ...where, target: flags.target }, textReporter(process.stderr, new Map(), { verbose: false }));
+          if (run.result.status !== "built") throw new ExitError(`${arg} did not build`, 1);
+          const spec = run.runs?.[0];
+          const hashes = spec ? [spec.derivation] : run.roots.map((r) => r.hash);
+          // A program for a system nothing here runs would die with a shell error (a Mach-O read as a script): refuse, naming it.
+          const systems = new Set((await caller(host.service)("backends.list", {})).filter((b) => b.available && (b.name === "local" || b.name === "qemu")).flatMap((b) => b.platforms));
+          for (const r of run.roots.filter((x) => hashes.includes(x.hash))) {
+            if (r.system && r.system !== "any" && !systems.has(r.system)) {
+              throw new ExitError(`bramble run: ${r.name} is built for ${r.system}, and nothing here runs ${r.system} programs (this machine runs ${[...systems].join(", ") || "none"})`, 1);
+            }
+          }
+          const paths = hashes.flatMap((h) => Object.values(run.outputs.get(h) ?? {}));
+          // With a run() value, every word after the module argument is an argument of its program (as in bramble).
+          const extraArgs = spec && command !== undefined ? [command, ...args] : args;
+          const program = spec ? spec.cmd : command;
+          if (!program) throw new ExitError(`say which program to run from ${paths.join(", ")} (or return run(...) from the function)`, 2);
+          const cwd = process.cwd();
+          const specPaths = (spec?.paths ?? []).map((p) => resolve(cwd, p));
+          const sandbox = await caller(host.service)("run.open", {
+            project: where.project,
+            paths,
+            command: [program, ...(spec?.args ?? []), ...extraArgs],
+            readOnlyPaths: [...(spec?.readOnly ? specPaths : []), ...flags.readOnlyPaths.map((p) => resolve(p))],
+            writablePaths: [...(spec?.readOnly ? [] : specPaths), ...flags.paths.map((p) => resolve(p))],
+            hiddenPaths: [...(spec?.hiddenPaths ?? []).map((p) => resolve(cwd, p)), ...flags.hiddenPaths.map((p) => resolve(p))],
+            network: flags.network || spec?.network || undefined,
+            cwd,
+          }).catch(fail);
+          return spawnAttached(host, sandbox);
+        });
+        if (code !== 0) throw new ExitError("", code);
+      },
+    );
 
   program
     .command("test")

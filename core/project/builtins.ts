@@ -26,7 +26,7 @@ import {
 } from "../starlark/index.js";
 import { derivationHash, type Derivation } from "../derivation/derivation.js";
 import { hashSources } from "../store/sources.js";
-import { glob } from "./glob.js";
+import { glob, patternProblem } from "./glob.js";
 import { PROJECT_FILE } from "./project.js";
 import { ANY_SYSTEM, checkSystem, splitSystem } from "../derivation/systems.js";
 import { DerivationValue, RunValue, TestValue } from "./values.js";
@@ -213,11 +213,8 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
 
   const files = new Builtin("files", (thread, args, kwargs) => {
     const [include, exclude, dirs, allowEmpty] = unpackArgs("files", args, kwargs, "include", "exclude?", "include_directories?", "allow_empty?");
-    const patterns = typeof include === "string" ? [include] : stringList("files", "include", include);
-    const excludes = stringList("files", "exclude", exclude);
-    for (const p of [...patterns, ...excludes]) {
-      if (isAbsolute(p) || p.split("/").includes("..")) fail(`files: pattern ${JSON.stringify(p)} must stay inside the project (no absolute paths or '..')`);
-    }
+    const patterns = (typeof include === "string" ? [include] : stringList("files", "include", include)).map((p) => cleanPattern("include", p));
+    const excludes = (typeof exclude === "string" ? [exclude] : stringList("files", "exclude", exclude)).map((p) => cleanPattern("exclude", p));
     const base = dirname(callerFile(thread, "files"));
     const found = glob(base, {
       include: patterns,
@@ -227,6 +224,10 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     });
     if (found.length === 0 && !optBool("files", "allow_empty", allowEmpty)) {
       fail(`files: no files match ${patterns.map((p) => JSON.stringify(p)).join(", ")} in ${base} (pass allow_empty=True to allow this)`);
+    }
+    for (const f of found) {
+      const dirs = ctx.filesOrigins.get(f) ?? [];
+      if (!dirs.includes(base)) ctx.filesOrigins.set(f, [...dirs, base]);
     }
     return makeList(found);
   });
@@ -333,16 +334,56 @@ function sourcesBase(ctx: EvalContext, thread: Thread, file: string): string {
   return file;
 }
 
+/**
+ * A files() pattern as written by bramble users: "./x" is "x" (bramble's examples write
+ * "./*.go"). Refused, with the reason: absolute paths and ".." (this project's sources never
+ * leave the project: a build must not depend on files outside what the project ships; bramble
+ * allows ".." within the project), empty patterns, and malformed ones ("[" without "]").
+ */
+function cleanPattern(field: string, p: string): string {
+  const q = p
+    .replace(/^(\.\/)+/, "")
+    .replace(/\/\.(?=\/|$)/g, "")
+    .replace(/\/+/g, "/")
+    .replace(/\/$/, "");
+  if (isAbsolute(p) || q.split("/").includes("..")) {
+    fail(
+      `files: ${field} pattern ${JSON.stringify(p)} must stay inside the project, below this module's directory (no absolute path, no '..'): unlike bramble, which allows '..' within the project, files() here never lists files outside the directory of the module that calls it (docs/projects.md)`,
+    );
+  }
+  if (q === "" || q === ".") fail(`files: ${field} pattern ${JSON.stringify(p)} names no files (use "*" or "**")`);
+  const problem = patternProblem(q);
+  if (problem) fail(`files: ${field} pattern ${JSON.stringify(p)} is malformed: ${problem}`);
+  return q;
+}
+
 function resolveSources(ctx: EvalContext, file: string, srcs: string[]) {
   const root = ctx.project.root;
   const dir = dirname(file);
   const files: string[] = [];
   for (const s of srcs) {
-    const abs = resolve(dir, s);
+    let abs = resolve(dir, s);
+    // A path files() listed in another module's directory (a files() value passed to a
+    // derivation made elsewhere): resolved where files() found it.
+    if (!existsSync(abs) && !isLink(abs)) {
+      const origins = (ctx.filesOrigins.get(s) ?? []).filter((d) => existsSync(resolve(d, s)) || isLink(resolve(d, s)));
+      if (origins.length === 1) abs = resolve(origins[0]!, s);
+      else if (origins.length > 1) {
+        fail(
+          `derivation: source ${JSON.stringify(s)} was listed by files() in ${origins.length} directories (${origins.map((d) => relative(root, d) || ".").join(", ")}); write the path from this module's directory`,
+        );
+      }
+    }
     const rel = relative(root, abs);
     if (rel.startsWith("..") || isAbsolute(rel)) fail(`derivation: source ${JSON.stringify(s)} is outside the project at ${root}`);
     if (!existsSync(abs) && !isLink(abs)) fail(`derivation: source ${JSON.stringify(s)} does not exist (${abs})`);
     if (isLink(abs) && symlinkLoops(abs)) fail(`derivation: source ${JSON.stringify(s)} is a symlink loop (${abs} -> ${readlinkSync(abs)})`);
+    if (!isLink(abs) && statSync(abs).isDirectory()) {
+      // A directory (files(include_directories = True) lists them): its files, nested projects excluded.
+      const below = glob(abs, { include: ["**"], exclude: [], includeDirectories: false, skipDir: (_r, a) => existsSync(join(a, PROJECT_FILE)) });
+      for (const f of below) files.push(relative(root, join(abs, f)).split(sep).join("/"));
+      continue;
+    }
     files.push(rel.split(sep).join("/"));
   }
   files.sort();

@@ -13,7 +13,7 @@ import { readRegularFile } from "./read-file.js";
 import { configuredEvalLimits } from "./eval-limits.js";
 import type { Project } from "./project.js";
 import { hostSystem } from "../derivation/systems.js";
-import { DerivationValue, type RunSpec, type TestSpec } from "./values.js";
+import { DerivationValue, type RunSpec, RunValue, type TestSpec } from "./values.js";
 
 export interface EvalContext {
   project: Project;
@@ -29,6 +29,8 @@ export interface EvalContext {
   lock: Map<string, string>;
   /** fixed-output derivation hash → its bramble.lock key */
   fetchKeys: Map<string, string>;
+  /** a path files() returned → the directories of the modules whose files() listed it */
+  filesOrigins: Map<string, string[]>;
   modules: Map<string, Map<string, Value>>;
   loading: string[];
   predeclared: Record<string, Value>;
@@ -58,6 +60,8 @@ export interface Evaluation {
   locations: Map<string, string>;
   roots: string[];
   runs: RunSpec[];
+  /** the run() values the called functions returned, in order (what `bramble run` starts) */
+  returnedRuns: RunSpec[];
   tests: TestSpec[];
   fetchKeys: Map<string, string>;
 }
@@ -74,6 +78,7 @@ export function createContext(project: Project, opts: { target?: string; host?: 
     tests: [],
     lock: readLock(project.root).urlhashes,
     fetchKeys: new Map(),
+    filesOrigins: new Map(),
     modules: new Map(),
     loading: [],
     predeclared: {},
@@ -149,10 +154,14 @@ export function execModule(ctx: EvalContext, file: string): Map<string, Value> {
 }
 
 /** Every derivation in a function's return value (lists, tuples, dicts, nested). */
-function collectDerivations(v: unknown, out: string[]): void {
+function collectDerivations(v: unknown, out: string[], runs: RunSpec[]): void {
   if (v instanceof DerivationValue) out.push(v.drvHash);
-  else if (Array.isArray(v) || v instanceof Set) for (const item of v) collectDerivations(item, out);
-  else if (v instanceof Map) for (const item of v.values()) collectDerivations(item, out);
+  else if (v instanceof RunValue) {
+    // A function that returns run(...) names the program `bramble run` starts.
+    out.push(v.spec.derivation);
+    runs.push(v.spec);
+  } else if (Array.isArray(v) || v instanceof Set) for (const item of v) collectDerivations(item, out, runs);
+  else if (v instanceof Map) for (const item of v.values()) collectDerivations(item, out, runs);
 }
 
 /** The derivations reachable from `roots` through `{{ hash:output }}` references. */
@@ -183,6 +192,7 @@ function atDefinition(err: unknown, file: string, name: string): unknown {
 /** Evaluate module arguments (see module-args.ts) relative to `cwd`. */
 export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, opts: { justParse?: boolean } = {}): Evaluation {
   const roots: string[] = [];
+  const returnedRuns: RunSpec[] = [];
   for (const arg of moduleArgs) {
     for (const sel of parseModuleArg(arg, cwd, ctx.project)) {
       const globals = execModule(ctx, sel.file);
@@ -202,7 +212,7 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
       }
       for (const name of names) {
         try {
-          collectDerivations(toJS(call(thread, globals.get(name)!, [])), roots);
+          collectDerivations(toJS(call(thread, globals.get(name)!, [])), roots, returnedRuns);
         } catch (err) {
           throw atDefinition(err, sel.file, name);
         }
@@ -210,7 +220,8 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
     }
   }
   const uniqueRoots = [...new Set(roots)];
-  const drvs = closureOf(ctx.drvs, uniqueRoots);
+  // test() declarations (top-level ones included) name derivations no function may return: they are part of the graph.
+  const drvs = closureOf(ctx.drvs, [...uniqueRoots, ...ctx.tests.map((t) => t.derivation)]);
   return {
     project: ctx.project,
     host: ctx.host,
@@ -219,6 +230,7 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
     locations: ctx.locations,
     roots: uniqueRoots,
     runs: ctx.runs,
+    returnedRuns,
     tests: ctx.tests,
     fetchKeys: ctx.fetchKeys,
   };

@@ -80,6 +80,19 @@ export function globMatcher(pattern: string): (path: string) => boolean {
   return (path: string) => wildcard(parts, path.split("/"), (x) => x.kind === "globstar", segMatches);
 }
 
+/** Why a pattern cannot be matched as written, or undefined: an unclosed or empty `[...]`. */
+export function patternProblem(pattern: string): string | undefined {
+  for (const seg of pattern.split("/")) {
+    for (let k = 0; k < seg.length; k++) {
+      if (seg[k] !== "[") continue;
+      const end = seg.indexOf("]", k + 2);
+      if (end < 0) return `'[' at column ${k + 1} of ${JSON.stringify(seg)} has no closing ']'`;
+      k = end;
+    }
+  }
+  return undefined;
+}
+
 export interface GlobOptions {
   include: string[];
   exclude: string[];

@@ -1,0 +1,73 @@
+// `bramble run` honours a run() value (cmd, args, paths, read_only, hidden_paths, network),
+// runs the program in the current directory, takes one value per path option, and refuses a
+// program built for a system nothing here runs (issue 15).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { bramble, freshHome } from "../helpers/cli.js";
+
+// The program prints where it runs and its arguments, writes a file, and reads secret.txt.
+const TOOL = `#!/bin/sh
+echo "cwd=$(pwd) args=$*"
+echo hi > written.txt 2>/dev/null && echo wrote || echo "cannot write"
+cat secret.txt 2>/dev/null || echo "no secret"
+`;
+
+function project(): string {
+  const root = mkdtempSync(join(tmpdir(), "bramble-compat-run-"));
+  mkdirSync(join(root, "sub"));
+  writeFileSync(join(root, "bramble.toml"), 'sandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n[package]\nname = "rundemo"\n');
+  writeFileSync(join(root, "tool.sh"), TOOL);
+  writeFileSync(join(root, "secret.txt"), "topsecret\n");
+  writeFileSync(
+    join(root, "default.bramble"),
+    `
+def tool():
+    return derivation(name = "tool", builder = "/bin/sh", sources = ["tool.sh"], args = ["-c", "mkdir -p $out/bin && cp tool.sh $out/bin/tool && chmod +x $out/bin/tool"])
+
+def app():
+    return run(tool(), "tool", args = ["--from-run"], paths = ["."], hidden_paths = ["secret.txt"])
+
+def ro():
+    return run(tool(), "tool", paths = ["."], read_only = True)
+
+def darwin():
+    return derivation(name = "mac", builder = "/bin/sh", system = "x86_64-darwin", platform = "x86_64-linux", args = ["-c", "mkdir -p $out/bin; echo x > $out/bin/tool"])
+`,
+  );
+  return root;
+}
+
+describe("bramble run", () => {
+  const home = freshHome();
+
+  it("runs the run() value's cmd and args in the current directory, with its paths writable and hidden_paths hidden", () => {
+    const root = project();
+    const r = bramble(["run", ".:app", "extra"], { home, cwd: root });
+    expect(r.stdout).toBe(`cwd=${root} args=--from-run extra\nwrote\nno secret\n`);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(root, "written.txt"), "utf8")).toBe("hi\n");
+  });
+
+  it("binds read_only = True paths read-only", () => {
+    const root = project();
+    const r = bramble(["run", ".:ro"], { home, cwd: root });
+    expect(r.stdout).toBe(`cwd=${root} args=\ncannot write\ntopsecret\n`);
+    expect(existsSync(join(root, "written.txt"))).toBe(false);
+  });
+
+  it("takes one value per --paths and starts in a subdirectory it is run from", () => {
+    const root = project();
+    const r = bramble(["run", "--paths", ".", "--paths", "../sub", "..:tool", "tool", "a", "b"], { home, cwd: join(root, "sub") });
+    expect(r.stdout).toBe(`cwd=${root}/sub args=a b\nwrote\nno secret\n`);
+    expect(readFileSync(join(root, "sub/written.txt"), "utf8")).toBe("hi\n");
+  });
+
+  it("refuses a program built for a system nothing here runs, naming it", () => {
+    const root = project();
+    const r = bramble(["run", ".:darwin", "tool"], { home, cwd: root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bramble run: mac is built for x86_64-darwin, and nothing here runs x86_64-darwin programs \(this machine runs x86_64-linux/);
+  });
+});
