@@ -243,6 +243,7 @@ export function needsMore(chunk: string): boolean {
 export async function repl(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
   const rl = readline.createInterface({ input, output, terminal: (output as { isTTY?: boolean }).isTTY === true, historySize: 1000, prompt: ">>> " });
   const thread = new Thread("repl", (msg) => { output.write(msg + "\n"); });
+  thread.maxDepth = 1_000_000; // recursion is on: as deep as the JavaScript stack goes
   let env = standardPredeclared();
   let buf: string[] = [];
   let n = 0;
