@@ -147,6 +147,11 @@ export function App() {
           Lost the connection to the service; retrying…
         </div>
       ) : null}
+      {conn === "forbidden" ? (
+        <div className="banner" role="alert" data-testid="stale-token">
+          The service no longer accepts this page's token: it was restarted. Open the new URL that <code>bramble serve</code> printed.
+        </div>
+      ) : null}
       <EvalErrorView />
       <EditNotice />
       <main className="main">

@@ -84,6 +84,17 @@ export interface ModuleInfo {
   /** why the module does not parse (then it lists no functions) */
   error?: EvalErrorInfo;
 }
+/** A run as a reloaded page reattaches to it: what it builds and each node's state so far. */
+export interface RunSummary {
+  runId: string;
+  project: string;
+  moduleArg: string;
+  target: string;
+  status: "running" | "built" | "failed" | "cancelled";
+  startedAt: number;
+  endedAt?: number;
+  states: Record<string, "building" | "built" | "cached" | "failed" | "cancelled">;
+}
 export interface ProjectInfo {
   root: string;
   name: string;
@@ -155,6 +166,7 @@ export const requests = {
     })
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
+  "build.runs": z.object({}).strict(),
   "evaluation.cancel": z.object({ evalId }).strict(),
   "derivation.get": z.object({ hash: hashString }).strict(),
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
@@ -216,6 +228,8 @@ export interface Results {
   /** runId is empty when there was nothing to build (tests asked for, none declared) */
   "build.start": { runId: string; roots: { hash: string; name: string; system?: string }[]; total: number; tests?: TestInfo[]; runs?: RunInfo[] };
   "build.cancel": { cancelled: boolean };
+  /** the runs this service started (newest first), running or ended, with each node's state */
+  "build.runs": RunSummary[];
   "evaluation.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
   "log.get": { lines: string[]; nextLine: number; running: boolean };

@@ -30,6 +30,7 @@ import {
   type Params,
   type ProjectInfo,
   type Results,
+  type RunSummary,
   type Service,
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
@@ -99,6 +100,20 @@ export function shellCommandFor(home: string, hash: string): string {
   return resolve(home) === fallback ? `bramble shell ${hash}` : `BRAMBLE_PATH=${quote(resolve(home))} bramble shell ${hash}`;
 }
 
+/** hashes and everything they depend on, in this evaluation */
+function closureOf(ev: Evaluation, hashes: string[]): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...hashes];
+  while (todo.length) {
+    const h = todo.pop()!;
+    if (seen.has(h)) continue;
+    seen.add(h);
+    const d = ev.drvs.get(h);
+    if (d) for (const r of derivationInputs(d)) todo.push(r.hash);
+  }
+  return seen;
+}
+
 /** The hash in this evaluation of the derivation `hash` names: itself, or the one derivation of its name (an edit changed it). */
 function currentHashOf(ev: Evaluation, hash: string, db?: { getDerivation(h: string): Derivation | undefined | null }): string {
   if (ev.drvs.has(hash)) return hash;
@@ -116,6 +131,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   const evaluating = new Map<string, AbortController>();
   const listeners = new Set<(e: BuildEvent) => void>();
   const runs = new Map<string, AbortController>();
+  /** the runs this service started, newest last: what a reloaded page reattaches to */
+  const runSummaries = new Map<string, RunSummary>();
   /** the latest evaluation of each (project, module argument, target), newest last, bounded */
   const evaluations = new Map<string, Evaluation>();
   /** sandboxes prepared for a client to spawn (shell.open, run.open), until sandbox.close */
@@ -137,6 +154,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   };
 
   function trackState(e: BuildEvent): void {
+    const summary = e.runId ? runSummaries.get(e.runId) : undefined;
+    if (summary && e.type === "run-finished") Object.assign(summary, { status: e.status, endedAt: Date.now() });
+    else if (summary && "hash" in e && e.type !== "log" && e.type !== "planned") summary.states[e.hash] = e.type === "started" ? "building" : e.type;
     if (e.type === "planned") states.set(e.hash, "queued");
     else if (e.type === "started") states.set(e.hash, "building");
     else if (e.type === "built") states.set(e.hash, "built");
@@ -243,7 +263,10 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     const outputPaths = nodeOutputs(engine, hash, backends) ?? {};
     const built = Object.keys(outputPaths).length > 0;
     const live = states.get(hash);
-    const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : "not-built";
+    // With no live state (a restarted service, a new page), the last build in the history says how it ended.
+    const last = live || built ? undefined : engine.db.listBuilds({ drvHash: hash, limit: 1 })[0];
+    const past: GraphNode["state"] | undefined = last?.status === "failed" ? "failed" : last?.status === "cancelled" ? "cancelled" : last?.status === "running" ? (runs.size ? "building" : "cancelled") : undefined;
+    const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : (past ?? "not-built");
     const backend = planned?.backend ?? null;
     return {
       hash,
@@ -306,7 +329,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       recordEvaluation(ev, p.moduleArg);
       const backends = engine.backendsFor(ev.project.backends);
       const plan = planGraph(backends, ev.drvs, { builder: p.builder });
-      const unbuildable = [...plan.values()].filter((e) => e.error);
+      // Only what is asked for (and what it needs) must have a backend: Build selected builds whatever other nodes lack.
+      const needed = p.only && !p.tests ? closureOf(ev, p.only.map((h) => currentHashOf(ev, h, engine.db))) : null;
+      const unbuildable = [...plan.entries()].filter(([h, e]) => e.error && (!needed || needed.has(h))).map(([, e]) => e);
       if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
       const impure = p.pure ? [...ev.drvs.values()].filter(isImpure) : [];
       if (impure.length > 0) {
@@ -323,6 +348,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const runId = randomBytes(8).toString("hex");
       const controller = new AbortController();
       runs.set(runId, controller);
+      runSummaries.set(runId, { runId, project: ev.project.root, moduleArg: p.moduleArg, target: ev.target, status: "running", startedAt: Date.now(), states: {} });
+      if (runSummaries.size > 50) runSummaries.delete(runSummaries.keys().next().value!);
       const project = ev.project;
       void runBuild(
         engine,
@@ -415,6 +442,10 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       sandboxes.delete(sandbox);
       cmd?.cleanup();
       return { closed: cmd !== undefined };
+    },
+
+    async "build.runs"() {
+      return [...runSummaries.values()].reverse().map((r) => ({ ...r, states: { ...r.states } }));
     },
 
     async "build.cancel"({ runId }) {

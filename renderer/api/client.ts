@@ -33,7 +33,8 @@ export class ServiceError extends Error {
 }
 
 type Listener = (e: BuildEvent) => void;
-export type ConnectionState = "connecting" | "open" | "closed";
+/** "forbidden": the server is up but refuses this page's token (it restarted with a new one) */
+export type ConnectionState = "connecting" | "open" | "closed" | "forbidden";
 
 export interface Api {
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
@@ -112,16 +113,36 @@ function socketApi(url: string, protocols: string[]): Api {
           }
         }
       };
+      let wasOpen = false;
+      ws.addEventListener("open", () => (wasOpen = true));
       ws.onclose = () => {
         const err = new ServiceError({ message: "the connection to the service closed" });
         for (const p of pending.values()) p.reject(err);
         pending.clear();
         opened = null;
         socket = null;
-        setState("closed");
         reject(err);
-        // Reconnect after a pause so a restarted server picks the page back up.
-        setTimeout(() => void connect().catch(() => {}), 2000);
+        if (wasOpen) {
+          setState("closed");
+          setTimeout(() => void connect().catch(() => {}), 2000);
+          return;
+        }
+        // Refused before opening: a server that is down, or one that no longer takes this
+        // page's token (a browser does not tell a WebSocket which). Ask the page's own URL:
+        // 403 means the token is stale, and retrying cannot help.
+        void fetch(location.href, { cache: "no-store" }).then(
+          (r) => {
+            if (r.status === 403) setState("forbidden");
+            else {
+              setState("closed");
+              setTimeout(() => void connect().catch(() => {}), 2000);
+            }
+          },
+          () => {
+            setState("closed");
+            setTimeout(() => void connect().catch(() => {}), 2000);
+          },
+        );
       };
     });
     return opened;

@@ -15,9 +15,12 @@ export function RetargetPanel() {
   const choices = targetChoices(info, backends);
   const current = target || info?.host || "";
 
+  const states = useBuilds((s) => s.states);
+  // The summary follows builds: what has been built (or found cached) since no longer "would build".
+  const rebuild = diff?.rebuild.filter((r) => states[r.hash] !== "built" && states[r.hash] !== "cached") ?? [];
   const byBackend = new Map<string, number>();
-  const blocked = diff?.rebuild.filter((r) => !r.backend) ?? [];
-  for (const r of diff?.rebuild ?? []) if (r.backend) byBackend.set(r.backend, (byBackend.get(r.backend) ?? 0) + 1);
+  const blocked = rebuild.filter((r) => !r.backend);
+  for (const r of rebuild) if (r.backend) byBackend.set(r.backend, (byBackend.get(r.backend) ?? 0) + 1);
   const offered = choices.includes(current);
 
   return (
@@ -52,7 +55,7 @@ export function RetargetPanel() {
             <strong data-testid="changed-count">{diff.changed.length}</strong> nodes change, {diff.unchanged.length} stay the same.
           </p>
           <p>
-            <strong data-testid="rebuild-count">{diff.rebuild.length}</strong> would build:
+            <strong data-testid="rebuild-count">{rebuild.length}</strong> would build:
             {[...byBackend].map(([b, n]) => (
               <span key={b} className="badge inline">
                 {n} on {b}
@@ -72,7 +75,7 @@ export function RetargetPanel() {
             </div>
           ) : null}
           <ul className="links">
-            {diff.rebuild.slice(0, 200).map((r) => (
+            {rebuild.slice(0, 200).map((r) => (
               <li key={r.hash}>
                 <button type="button" className="link" onClick={() => useSelection.getState().select(r.hash, { center: true })}>
                   {r.name}

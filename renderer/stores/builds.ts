@@ -1,6 +1,6 @@
 // Build runs and the live state of each node, fed by the service's event stream.
 import { create } from "zustand";
-import type { BuildEvent, NodeState } from "../../core/api/schema";
+import type { BuildEvent, NodeState, RunSummary } from "../../core/api/schema";
 import { stateAfter } from "../lib/states";
 
 export type FailedEvent = Extract<BuildEvent, { type: "failed" }>;
@@ -34,6 +34,8 @@ export interface BuildsStore {
   apply(e: BuildEvent): void;
   applyMany(es: BuildEvent[]): void;
   clearStates(): void;
+  /** a reloaded page takes over a run the service reports (running or ended) */
+  attach(r: RunSummary): void;
   setStarting(v: boolean): void;
 }
 
@@ -116,6 +118,26 @@ export const useBuilds = create<BuildsStore>((set) => ({
       return cur;
     }),
   clearStates: () => set({ states: {} }),
+  attach: (r) =>
+    set((s) => {
+      const values = Object.values(r.states);
+      const running = new Set(Object.keys(r.states).filter((h) => r.states[h] === "building"));
+      return {
+        states: { ...s.states, ...r.states },
+        run: {
+          runId: r.runId,
+          total: Math.max(values.length, running.size),
+          built: values.filter((v) => v === "built").length,
+          cached: values.filter((v) => v === "cached").length,
+          failed: values.filter((v) => v === "failed").length,
+          cancelled: values.filter((v) => v === "cancelled").length,
+          running,
+          startedAt: r.startedAt,
+          endedAt: r.endedAt ?? null,
+          status: r.status,
+        },
+      };
+    }),
   setStarting: (starting) => set({ starting }),
 }));
 

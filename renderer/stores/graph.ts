@@ -4,6 +4,7 @@ import type { AppInfo, BackendInfo, EvalErrorInfo, Graph, GraphDiff, ProjectInfo
 import { api, ServiceError } from "../api/client";
 import { useSelection } from "./selection";
 import { useView } from "./view";
+import { useBuilds } from "./builds";
 
 export interface GraphStore {
   info: AppInfo | null;
@@ -64,6 +65,34 @@ export function preferredModuleArg(p: ProjectInfo, hostChoice: string | null): s
 }
 
 let evalSeq = 0;
+
+/** Keep the function and target in the page's URL, so a reload (or a restarted service) shows the same graph. */
+function rememberInUrl(moduleArg: string, target: string): void {
+  const url = new URL(location.href);
+  url.searchParams.set("fn", moduleArg);
+  if (target) url.searchParams.set("target", target);
+  else url.searchParams.delete("target");
+  if (url.href !== location.href) history.replaceState(null, "", url.href);
+}
+
+/** Take over the newest run of this project the service knows: still going, or how it ended. */
+async function reattach(project: string): Promise<void> {
+  try {
+    const runs = await api.call("build.runs", {});
+    const builds = useBuilds.getState();
+    const cur = builds.run;
+    const known = cur ? runs.find((r) => r.runId === cur.runId) : undefined;
+    if (cur && !known) {
+      // A restarted service: the run this page followed ended with it. The graph's states
+      // now come from the history; drop the live ones and say how the run ended.
+      useBuilds.setState({ states: {}, run: cur.status === "running" ? { ...cur, status: "cancelled", running: new Set(), endedAt: Date.now() } : cur, starting: false });
+    }
+    const mine = known ?? runs.find((r) => r.project === project && r.status === "running") ?? (cur ? undefined : runs.find((r) => r.project === project));
+    if (mine) builds.attach(mine);
+  } catch {
+    /* an older service: nothing to reattach to */
+  }
+}
 
 /** With no function to show, a module that does not parse says why (else the list is just empty). */
 function showModuleError(get: () => GraphStore, set: (p: Partial<GraphStore>) => void): void {
@@ -151,11 +180,17 @@ export const useGraph = create<GraphStore>((set, get) => ({
           console.warn("project.open failed", e);
         }
       }
+      // The function and target the page showed before a reload (kept in its URL).
+      const url = new URLSearchParams(location.search);
+      const fn = url.get("fn");
+      if (fn && (!get().projectInfo || moduleArgs(get().projectInfo).includes(fn))) set({ moduleArg: fn });
+      if (url.get("target")) set({ target: url.get("target")! });
       if (get().project && get().moduleArg) await get().evaluate();
       else {
         set({ loading: false });
         showModuleError(get, set);
       }
+      await reattach(get().project);
     } catch (e) {
       set({ loading: false, ...describe(e) });
     }
@@ -219,6 +254,7 @@ export const useGraph = create<GraphStore>((set, get) => ({
       const graph = await api.call("graph.evaluate", { project, moduleArg, evalId, ...(t ? { target: t } : {}) });
       performance.mark("bramble:graph-received");
       if (seq !== evalSeq) return;
+      rememberInUrl(moduleArg, t ?? "");
       set((s) => ({ graph, loading: false, evaluating: null, version: s.version + 1 }));
     } catch (e) {
       if (seq !== evalSeq) return;
