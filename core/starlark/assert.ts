@@ -131,7 +131,7 @@ export function runChunks(
     }
     const failures: string[] = [];
     const pre = new Map([...predeclared, ...testPredeclared((m) => failures.push(m))]);
-    const thread = new Thread(name, print);
+    const thread = new Thread(`exec ${name}`, print); // (the name load() resolves paths against: cli.ts fileLoader)
     let message = "";
     try {
       execFile(thread, name, body, pre, opts);

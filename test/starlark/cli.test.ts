@@ -58,6 +58,16 @@ describe("bramble starlark", () => {
   });
 });
 
+describe("bramble starlark -test with load()", () => {
+  it("loads files relative to the test file, in every chunk", () => {
+    const dir = mkdtempSync(join(tmpdir(), "starlark-cli-"));
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub/lib.star"), "v = 41\n");
+    writeFileSync(join(dir, "t.star"), 'load("sub/lib.star", "v")\nassert.eq(v + 1, 42)\n---\nload("sub/lib.star", "v")\nx = v.nope ### has no .nope field\n');
+    expect(run("-test", join(dir, "t.star"))).toEqual({ code: 0, out: "2 passed, 0 failed\n", err: "" });
+  });
+});
+
 describe("deep recursion", () => {
   it("is a Starlark error with a short traceback, not a JavaScript crash", () => {
     const r = run("-recursion", "-c", "def f(n):\n    return f(n + 1)\nf(0)");
