@@ -14,10 +14,12 @@ import { LogPanel } from "./components/LogPanel";
 import { NodePanel } from "./components/NodePanel";
 import { RetargetPanel } from "./components/RetargetPanel";
 import { HistoryPanel } from "./components/HistoryPanel";
+import { RunView, runParam } from "./components/RunView";
 import { EvalErrorView } from "./components/EvalErrorView";
 
 const TABS: { id: PanelTab; label: string }[] = [
   { id: "node", label: "Node" },
+  { id: "run", label: "Run" },
   { id: "retarget", label: "Retarget" },
   { id: "history", label: "History" },
 ];
@@ -50,7 +52,7 @@ function SidePanel() {
         ))}
       </div>
       <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`} className="tab-body" tabIndex={0}>
-        {tab === "node" ? <NodePanel /> : tab === "retarget" ? <RetargetPanel /> : <HistoryPanel />}
+        {tab === "node" ? <NodePanel /> : tab === "run" ? <RunView /> : tab === "retarget" ? <RetargetPanel /> : <HistoryPanel />}
       </div>
     </aside>
   );
@@ -130,6 +132,8 @@ export function App() {
       setConn(s);
     });
     void useGraph.getState().init();
+    // ?run=ID opens that run's view
+    if (runParam()) useSelection.getState().setTab("run");
     const offMenu = desktop.onMenu((m) => {
       if (m.action === "open-project") void useGraph.getState().openProject(m.path);
     });

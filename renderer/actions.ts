@@ -12,13 +12,20 @@ export async function startBuild(opts: { only?: string[]; keepFailed?: boolean }
   const t = target && target !== info?.host ? target : undefined;
   useBuilds.getState().setStarting(true);
   try {
-    await api.call("build.start", {
+    const started = await api.call("build.start", {
       project,
       moduleArg,
       ...(t ? { target: t } : {}),
       ...(opts.only ? { only: opts.only } : {}),
       keepFailed: opts.keepFailed ?? useBuilds.getState().keepFailed,
+      keepGoing: useBuilds.getState().keepGoing,
     });
+    // Every build is a run with a URL: ?run=ID opens its run view, after a reload or a restart too.
+    if (started.runId) {
+      const url = new URL(location.href);
+      url.searchParams.set("run", started.runId);
+      history.replaceState(null, "", url.href);
+    }
   } catch (e) {
     useBuilds.getState().setStarting(false);
     useToasts.getState().push(`Build could not start: ${e instanceof ServiceError || e instanceof Error ? e.message : String(e)}`);

@@ -48,6 +48,7 @@ export function Toolbar() {
   const starting = useBuilds((s) => s.starting);
   const selected = useSelection((s) => s.selected);
   const keepFailed = useBuilds((s) => s.keepFailed);
+  const keepGoing = useBuilds((s) => s.keepGoing);
   const [path, setPath] = useState(project);
   const [targetText, setTargetText] = useState(target);
   useEffect(() => setPath(project), [project]);
@@ -152,6 +153,9 @@ export function Toolbar() {
         </button>
         <label className="check" title="Keep a failed build's directory for debugging (--keep-failed)">
           <input type="checkbox" checked={keepFailed} onChange={(e) => useBuilds.getState().setKeepFailed(e.target.checked)} /> Keep failed
+        </label>
+        <label className="check" title="Go on building what does not depend on a failure (--keep-going)">
+          <input type="checkbox" checked={keepGoing} onChange={(e) => useBuilds.getState().setKeepGoing(e.target.checked)} /> Keep going
         </label>
       </div>
       <Progress />

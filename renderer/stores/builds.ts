@@ -16,6 +16,17 @@ export interface Run {
   startedAt: number;
   endedAt: number | null;
   status: "running" | "built" | "failed" | "cancelled";
+  /** this run's nodes: state, when each started and ended (for the run view's timers and chart) */
+  nodes: Record<string, RunNode>;
+}
+
+export interface RunNode {
+  state: NodeState;
+  name?: string;
+  start?: number;
+  end?: number;
+  error?: string;
+  exitCode?: number | null;
 }
 
 export interface BuildsStore {
@@ -31,6 +42,9 @@ export interface BuildsStore {
   /** keep failed builds' directories (--keep-failed) */
   keepFailed: boolean;
   setKeepFailed(v: boolean): void;
+  /** go on with what does not depend on a failure (--keep-going) */
+  keepGoing: boolean;
+  setKeepGoing(v: boolean): void;
   apply(e: BuildEvent): void;
   applyMany(es: BuildEvent[]): void;
   clearStates(): void;
@@ -43,7 +57,11 @@ function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
   let run = s.run;
   if (e.type === "run-started") {
     const states = { ...s.states };
-    for (const n of e.nodes) states[n.hash] = "queued";
+    const nodes: Record<string, RunNode> = {};
+    for (const n of e.nodes) {
+      states[n.hash] = "queued";
+      nodes[n.hash] = { state: "queued", name: n.name };
+    }
     return {
       states,
       starting: false,
@@ -58,11 +76,28 @@ function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
         startedAt: Date.now(),
         endedAt: null,
         status: "running",
+        nodes,
       },
     };
   }
   if (run && run.runId === e.runId) {
     run = { ...run, running: new Set(run.running) };
+    if ("hash" in e && e.type !== "log" && e.type !== "planned") {
+      const now = Date.now();
+      const prev = run.nodes[e.hash] ?? { state: "queued" as NodeState };
+      const st = stateAfter(e) ?? prev.state;
+      run.nodes = {
+        ...run.nodes,
+        [e.hash]: {
+          ...prev,
+          state: st,
+          ...(e.type === "started" ? { start: now } : {}),
+          ...(e.type === "built" || e.type === "failed" || e.type === "cancelled" ? { end: now } : {}),
+          ...(e.type === "cached" ? { start: prev.start ?? now, end: now } : {}),
+          ...(e.type === "failed" ? { error: e.error, exitCode: e.exitCode } : {}),
+        },
+      };
+    }
     switch (e.type) {
       case "started":
         run.running.add(e.hash);
@@ -110,6 +145,8 @@ export const useBuilds = create<BuildsStore>((set) => ({
   starting: false,
   keepFailed: false,
   setKeepFailed: (keepFailed) => set({ keepFailed }),
+  keepGoing: false,
+  setKeepGoing: (keepGoing) => set({ keepGoing }),
   apply: (e) => set((s) => step(s, e)),
   applyMany: (es) =>
     set((s) => {
@@ -135,6 +172,7 @@ export const useBuilds = create<BuildsStore>((set) => ({
           startedAt: r.startedAt,
           endedAt: r.endedAt ?? null,
           status: r.status,
+          nodes: Object.fromEntries(Object.entries(r.states).map(([h, st]) => [h, { state: st }])),
         },
       };
     }),

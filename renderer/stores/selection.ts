@@ -2,7 +2,7 @@
 import { create } from "zustand";
 import type { NodeState } from "../../core/api/schema";
 
-export type PanelTab = "node" | "retarget" | "history";
+export type PanelTab = "node" | "run" | "retarget" | "history";
 
 export interface Filters {
   text: string;
