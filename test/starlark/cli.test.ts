@@ -68,6 +68,26 @@ describe("bramble starlark -test with load()", () => {
   });
 });
 
+describe("load() bindings and global reassignment (results of starlark-go's command)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "starlark-cli-"));
+  writeFileSync(join(dir, "m.star"), "x = 1\n");
+  const file = (name: string, src: string) => {
+    writeFileSync(join(dir, name), src);
+    return join(dir, name);
+  };
+  it("a loaded name is rebound only with -globalreassign", () => {
+    const f = file("a.star", 'load("m.star", "x")\nx = 2\nprint(x)\n');
+    expect(run(f).err.split("\n")[0]).toBe(`${f}:2:1: cannot reassign local x declared at ${f}:1:17`);
+    expect(run("-globalreassign", f).out).toBe("2\n");
+  });
+  it("a load may shadow an earlier global; loading a name twice needs -globalreassign", () => {
+    expect(run(file("b.star", 'x = 2\nload("m.star", "x")\nprint(x)\n')).out).toBe("1\n");
+    const f = file("c.star", 'load("m.star", "x")\nload("m.star", "x")\nprint(x)\n');
+    expect(run(f).err.split("\n")[0]).toBe(`${f}:2:17: cannot reassign top-level x`);
+    expect(run("-globalreassign", f).out).toBe("1\n");
+  });
+});
+
 describe("deep recursion", () => {
   it("is a Starlark error with a short traceback, not a JavaScript crash", () => {
     const r = run("-recursion", "-c", "def f(n):\n    return f(n + 1)\nf(0)");
