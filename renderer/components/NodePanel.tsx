@@ -84,7 +84,7 @@ function NodeLink({ hash, name }: { hash: string; name: string }) {
 export function NodePanel() {
   const selected = useSelection((s) => s.selected);
   const graph = useGraph((s) => s.graph);
-  const node = graph?.nodes.find((n) => n.hash === selected) ?? null;
+  const inGraph = graph?.nodes.find((n) => n.hash === selected) ?? null;
   const liveState = useBuilds((s) => (selected ? s.states[selected] : undefined));
   const failure = useBuilds((s) => (selected ? s.failures[selected] : undefined));
   const running = useBuilds((s) => s.run?.status === "running");
@@ -109,6 +109,8 @@ export function NodePanel() {
     };
   }, [selected, tick]);
 
+  // A derivation from the history that is not in the graph shown now still opens here, from the store's record.
+  const node = inGraph ?? (details?.node.hash === selected ? details.node : null);
   if (!selected || !node) return <p className="muted panel-empty">Select a node in the graph to see its derivation, outputs, dependencies and builds.</p>;
   const state = liveState ?? node.state;
   const d = details?.node.hash === selected ? details : null;
@@ -119,6 +121,11 @@ export function NodePanel() {
     <div className="node-panel" data-testid="node-panel">
       <div className="np-title">
         <h2>{node.name}</h2>
+        {inGraph ? null : (
+          <span className="badge inline" data-testid="not-in-graph" title="from the build history: not in the graph shown now">
+            not in this graph
+          </span>
+        )}
         <span className={`drv-state state-chip-${state}`}>{STATE_LABEL[state]}</span>
       </div>
       <div className="np-actions">

@@ -108,6 +108,15 @@ describe("reconnecting", () => {
       await page.locator('[data-testid="node-broken"][data-state="failed"]').waitFor({ timeout: 30_000 });
       await expect(page.getByTestId("progress").textContent()).resolves.not.toMatch(/[1-9]\d* running/);
       await screenshot(page, "after-restart");
+      // the run's URL survives the restart too: a new page on it shows how the run ended
+      expect(page.url()).toMatch(/[?&]run=[0-9a-f]{16}/);
+      const again = await context.newPage();
+      await again.goto(page.url());
+      const run = again.getByTestId("run-view");
+      await run.waitFor({ timeout: 30_000 });
+      await run.getByTestId("run-failed-broken").waitFor({ timeout: 30_000 });
+      await expect(run.getAttribute("data-status")).resolves.toBe("failed");
+      await again.close();
 
       await stop();
       await start(TOKEN_B);

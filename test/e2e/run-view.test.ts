@@ -27,6 +27,7 @@ describe("the run view", () => {
       const sections = await run.locator("section").evaluateAll((els) => els.map((e) => e.getAttribute("data-testid")));
       expect(sections[0]).toBe("run-failed");
       expect(page.url()).toMatch(/[?&]run=[0-9a-f]{16}/);
+      const firstRun = new URL(page.url()).searchParams.get("run")!;
 
       // With keep-going: the chain that does not need bad builds; while it runs, a timer and its last line.
       await page.getByLabel("Keep going").check();
@@ -56,6 +57,17 @@ describe("the run view", () => {
       await expect(run.getAttribute("data-run")).resolves.toBe(id);
       await run.getByTestId("run-failed-bad").waitFor({ timeout: 20_000 });
       await expect(run.getByTestId("run-timing").getByTestId("timing-wait").getAttribute("data-critical")).resolves.toBe("true");
+
+      // History groups builds by run; an old run opens in the run view.
+      await page.getByRole("tab", { name: "History" }).click();
+      const group = page.getByTestId(`history-run-${firstRun}`);
+      await group.waitFor({ timeout: 20_000 });
+      await group.locator("tr", { hasText: "bad" }).first().waitFor();
+      await screenshot(page, "history-by-run");
+      await group.getByRole("button", { name: "Open run" }).click();
+      await expect(run.getAttribute("data-run")).resolves.toBe(firstRun);
+      await run.getByTestId("run-failed-bad").waitFor({ timeout: 20_000 });
+      await run.getByTestId("run-cancelled-wait").waitFor();
     } finally {
       await context.close();
     }
