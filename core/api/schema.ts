@@ -171,7 +171,7 @@ export const requests = {
   "derivation.get": z.object({ hash: hashString }).strict(),
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
   "history.list": z.object({ limit: z.number().int().min(1).max(10000).optional(), drvHash: hashString.optional() }).strict(),
-  "backends.list": z.object({}).strict(),
+  "backends.list": z.object({ project: project.optional().describe("also the backends this project's bramble.toml declares") }).strict(),
   "sandbox.exec": z
     .object({
       project,

@@ -496,9 +496,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       return engine.db.listBuilds({ limit: limit ?? 200, drvHash });
     },
 
-    async "backends.list"() {
+    async "backends.list"(p) {
       // The one place that waits for the network: each backend's probe (in parallel, bounded).
-      return backendInfos(engine.backends);
+      return backendInfos(p.project ? engine.backendsFor(openProject(p.project).backends) : engine.backends);
     },
 
     async "source.get"({ path }) {

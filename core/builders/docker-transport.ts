@@ -215,26 +215,20 @@ export class DockerTransport implements StoreTransport {
  * is there; bounded by `timeoutMs`.
  */
 export async function probeEngine(docker: Docker, image: string, timeoutMs = 5000): Promise<{ arch?: string; os?: string; imageOk: boolean }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
+  // Aborted, not just left behind, when the engine does not answer: a pending request would keep
+  // the process alive.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+  timer.unref();
   try {
-    return await Promise.race([
-      (async () => {
-        const v = await docker.version();
-        const imageOk = await docker
-          .getImage(image)
-          .inspect()
-          .then(
-            () => true,
-            () => false,
-          );
-        return { arch: v.Arch, os: v.Os, imageOk };
-      })(),
-      timeout,
-    ]);
+    // dockerode takes an abortSignal here; its type declarations do not say so.
+    const version = docker.version as unknown as (this: Docker, o: { abortSignal: AbortSignal }) => Promise<Docker.DockerVersion>;
+    const v = await version.call(docker, { abortSignal: abort.signal });
+    const images = (await docker.listImages({ filters: { reference: [image] }, abortSignal: abort.signal })) as { RepoTags?: string[] | null }[];
+    const want = image.includes(":") ? image : `${image}:latest`;
+    return { arch: v.Arch, os: v.Os, imageOk: images.some((i) => (i.RepoTags ?? []).includes(want)) };
+  } catch (e) {
+    throw abort.signal.aborted ? new Error(`no answer in ${timeoutMs} ms`) : e;
   } finally {
     clearTimeout(timer);
   }

@@ -539,8 +539,17 @@ export function makeProgram(): Command {
     .command("backends")
     .description("list builder backends, the platforms they offer, and whether they are available")
     .option("--json", "print as JSON")
-    .action(async (flags: { json?: boolean }) => {
-      const list = await withService((h) => caller(h.service)("backends.list", {}));
+    .option("--project <dir>", "the project whose [backends.*] are listed too (default: the project here, if any)")
+    .action(async (flags: { json?: boolean; project?: string }) => {
+      let project = flags.project;
+      if (project === undefined) {
+        try {
+          project = findProjectRoot(process.cwd());
+        } catch {
+          /* not in a project: the user's backends only */
+        }
+      }
+      const list = await withService((h) => caller(h.service)("backends.list", project ? { project: resolve(project) } : {})).catch(fail);
       if (flags.json) return console.log(JSON.stringify(list, null, 2));
       for (const b of list) {
         console.log(`${b.name.padEnd(10)} ${b.available ? "available  " : "unavailable"} ${b.platforms.join(", ")}${b.reason ? `  (${b.reason})` : ""}`);

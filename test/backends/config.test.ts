@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readBackendConfigs } from "../../core/builders/backends-config.js";
 import { caller, createService } from "../../core/api/service.js";
+import { bramble } from "../helpers/cli.js";
 import { backendInfos } from "../../core/build/engine.js";
 import { planGraph } from "../../core/build/plan.js";
 import { derivationHash } from "../../core/derivation/derivation.js";
@@ -121,5 +122,17 @@ describe("backend configuration", () => {
     } finally {
       host.close();
     }
+  });
+
+  it("bramble backends lists the project's backends too when run in it, and only the user's elsewhere", () => {
+    const config = join(tempDir(), "none.toml");
+    writeFileSync(config, "");
+    const dir = join(tempDir(), "withbackends");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "wb"\n\n[backends.arm]\nkind = "qemu"\nsystems = ["aarch64-linux"]\n');
+    const home = join(tempDir(), "home");
+    const names = (cwd: string) => (JSON.parse(bramble(["backends", "--json"], { home, cwd, env: { BRAMBLE_CONFIG: config } }).stdout) as { name: string }[]).map((b) => b.name);
+    expect(names(dir)).toEqual(["local", "qemu", "docker", "arm"]);
+    expect(names(tempDir())).toEqual(["local", "qemu", "docker"]);
   });
 });
