@@ -122,7 +122,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     type: "run-started",
     runId,
     total: needed.size + cachedNodes.length,
-    nodes: [...cachedNodes, ...needed].map((h) => ({ hash: h, name: drvs.get(h)!.name, backend: plan.get(h)?.backend ?? "cached" })),
+    nodes: [...cachedNodes, ...needed].map((h) => ({ hash: h, name: drvs.get(h)!.name, backend: plan.get(h)?.backend ?? "cached", system: drvs.get(h)!.system })),
   });
   const wantedSet = new Set(wanted);
   const cachedRootsElsewhere: string[] = [];

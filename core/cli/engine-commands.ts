@@ -10,6 +10,10 @@ import type { Store } from "../store/store.js";
 import type { Backend } from "../builders/backend.js";
 import { copyClosure } from "../store/copy.js";
 import { storeAdd } from "../build/store-add.js";
+import type { Db } from "../db/db.js";
+import type { Derivation } from "../derivation/derivation.js";
+import { DerivationNameError, displayName, resolveDerivation } from "./naming.js";
+import { outLinkRoots } from "./out-links.js";
 
 /** Bad arguments: exit code 2 (the CLI maps every CommanderError to 2). */
 class UsageError extends CommanderError {
@@ -55,17 +59,63 @@ export function resolveStoreNames(engine: Engine, query: string): string[] {
   for (const cand of [inStore, basename(q), q]) {
     if (cand && isStoreName(cand) && engine.store.has(cand)) return [cand];
   }
-  const byDrv = engine.db.drvOutputs(q);
-  if (byDrv) return Object.values(byDrv);
-  for (const h of engine.db.derivationsNamed(q)) {
-    const o = engine.db.drvOutputs(h);
-    if (o) return Object.values(o);
+  // A derivation: a name, a full hash or a unique prefix (naming.ts), and its outputs here.
+  let drv;
+  try {
+    drv = resolveDerivation(engine.db, q);
+  } catch (e) {
+    if (e instanceof DerivationNameError) throw new Failure(e.message.startsWith("no derivation") ? `${e.message}, and it is not a store path` : e.message);
+    throw e;
   }
-  if (/^[0-9a-z]{3,32}$/.test(q)) {
-    const hits = engine.db.allPaths().filter((p) => p.name.startsWith(q) || (p.deriver ?? "").startsWith(q));
-    if (hits.length) return hits.map((p) => p.name);
+  const outs = engine.db.drvOutputs(drv.hash);
+  if (!outs) throw new Failure(`${drv.name} (${drv.hash}, ${drv.system}) has no outputs in the store: build it first`);
+  return Object.values(outs);
+}
+
+/** The derivation hash a query names (a name, a hash, a unique prefix); a Failure listing candidates otherwise. */
+function derivationHashOf(engine: Engine, query: string): string {
+  try {
+    return resolveDerivation(engine.db, query).hash;
+  } catch (e) {
+    if (e instanceof DerivationNameError) throw new Failure(e.message);
+    throw e;
   }
-  throw new Failure(`nothing in the store matches ${query}`);
+}
+
+/**
+ * After a copy between two BRAMBLE_PATHs: the target learns which derivations the copied
+ * paths are outputs of (drv_outputs, realisations, the derivations themselves), so it uses
+ * the copy instead of planning the build again.
+ */
+export function copyRealisations(from: Db, to: Db, names: string[]): number {
+  let n = 0;
+  for (let i = 0; i < names.length; i += 500) {
+    const chunk = names.slice(i, i + 500);
+    const marks = chunk.map(() => "?").join(",");
+    const outs = from.sql.prepare(`SELECT drv_hash, output, path FROM drv_outputs WHERE path IN (${marks})`).all(...chunk) as {
+      drv_hash: string;
+      output: string;
+      path: string;
+    }[];
+    const reals = from.sql.prepare(`SELECT resolved, output, path FROM realisations WHERE path IN (${marks})`).all(...chunk) as {
+      resolved: string;
+      output: string;
+      path: string;
+    }[];
+    const drvs = new Map<string, Derivation>();
+    for (const o of outs) {
+      const d = from.getDerivation(o.drv_hash);
+      if (d) drvs.set(o.drv_hash, d);
+    }
+    to.putDerivations(drvs);
+    for (const o of outs) to.linkOutputs(o.drv_hash, { [o.output]: o.path });
+    const put = to.sql.prepare("INSERT OR REPLACE INTO realisations (resolved, output, path) VALUES (?, ?, ?)");
+    to.sql.transaction(() => {
+      for (const r of reals) put.run(r.resolved, r.output, r.path);
+    })();
+    n += outs.length;
+  }
+  return n;
 }
 
 /** The gc roots: explicit roots plus every output of the latest evaluation of each project/function/target. */
@@ -75,6 +125,8 @@ export function gcRoots(engine: Engine): string[] {
   for (const outs of engine.db.drvOutputsMany(live).values()) for (const n of Object.values(outs)) roots.add(n);
   // Paths a live `bramble shell` or `bramble run` is using.
   for (const n of readTempRoots(engine.layout.varDir)) roots.add(n);
+  // What `bramble build -o` result links point at.
+  for (const n of outLinkRoots(engine.layout.varDir, engine.store.dir)) roots.add(n);
   return [...roots];
 }
 
@@ -84,7 +136,15 @@ function storeNamed(engine: Engine, name: string | undefined): Store {
   // reapi:NAME: the CAS and Action Cache of the reapi backend NAME (docs/remote.md)
   if (name.startsWith("reapi:")) {
     const b = engine.backends.find((x) => x.kind === "reapi" && x.name === name.slice(6)) as (Backend & { casStore?: () => Store }) | undefined;
-    if (!b?.casStore) throw new UsageError(`unknown store ${name}: no reapi backend ${name.slice(6)} (reapi backends: ${engine.backends.filter((x) => x.kind === "reapi").map((x) => x.name).join(", ") || "none"})`);
+    if (!b?.casStore)
+      throw new UsageError(
+        `unknown store ${name}: no reapi backend ${name.slice(6)} (reapi backends: ${
+          engine.backends
+            .filter((x) => x.kind === "reapi")
+            .map((x) => x.name)
+            .join(", ") || "none"
+        })`,
+      );
     return b.casStore();
   }
   const backend = engine.backends.find((b) => b.name === name);
@@ -121,8 +181,8 @@ export function registerEngineCommands(program: Command): void {
     .option("-f, --follow", "keep printing while the build runs")
     .action((query: string, flags: { follow?: boolean }) =>
       withEngine(async (engine) => {
-        const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : engine.db.lastBuildOf(query);
-        if (!build) throw new Failure(`no build matches ${query}`);
+        const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : engine.db.lastBuildOf(derivationHashOf(engine, query));
+        if (!build) throw new Failure(`no build of ${query} is recorded`);
         let from = 0;
         for (;;) {
           const chunk = readLogChunk(engine, build.id, from);
@@ -139,12 +199,16 @@ export function registerEngineCommands(program: Command): void {
     .description("list recent builds")
     .option("-n, --limit <n>", "how many", "50")
     .option("--json", "print JSON")
-    .argument("[derivation]", "only builds of this derivation hash")
-    .action((drvHash: string | undefined, flags: { limit: string; json?: boolean }) =>
+    .argument("[derivation]", "only builds of this derivation (a name, a hash or a unique prefix)")
+    .action((query: string | undefined, flags: { limit: string; json?: boolean }) =>
       withEngine((engine) => {
         const limit = Number.parseInt(flags.limit, 10);
         if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive number, not ${flags.limit}`);
+        const drvHash = query === undefined ? undefined : derivationHashOf(engine, query);
         const builds = engine.db.listBuilds({ limit, drvHash });
+        // The system is shown whenever a name in the list belongs to derivations of several systems.
+        const systemOf = new Map(builds.map((b) => [b.drvHash, engine.db.getDerivation(b.drvHash)?.system]));
+        const entries = builds.map((b) => ({ name: b.name, system: systemOf.get(b.drvHash) }));
         if (flags.json) {
           console.log(JSON.stringify(builds, null, 2));
           return;
@@ -153,7 +217,10 @@ export function registerEngineCommands(program: Command): void {
           const when = new Date(b.startedAt).toISOString().replace("T", " ").slice(0, 19);
           const took = b.endedAt ? `${((b.endedAt - b.startedAt) / 1000).toFixed(1)}s` : "-";
           const exit = b.exitCode !== null && b.status === "failed" ? ` exit ${b.exitCode}` : "";
-          console.log(`${String(b.id).padStart(6)}  ${b.status.padEnd(9)} ${when}  ${took.padStart(7)}  ${b.drvHash.slice(0, 12)}  ${b.name}  [${b.backend}]${exit}`);
+          const name = displayName(b.name, systemOf.get(b.drvHash), entries);
+          console.log(
+            `${String(b.id).padStart(6)}  ${b.status.padEnd(9)} ${when}  ${took.padStart(7)}  ${b.drvHash.slice(0, 12)}  ${name}  [${b.backend}]${exit}`,
+          );
         }
       })(),
     );
@@ -218,6 +285,24 @@ export function registerEngineCommands(program: Command): void {
       })(),
     );
   store
+    .command("closure")
+    .description("print the runtime closure of store paths or derivations (every path they reference, transitively)")
+    .argument("<paths...>", "store paths, derivation names, hashes or unique prefixes")
+    .option("--size", "print each path's size, and the closure's total")
+    .action((paths: string[], flags: { size?: boolean }) =>
+      withEngine((engine) => {
+        const names = paths.flatMap((p) => resolveStoreNames(engine, p));
+        const closure = [...engine.store.closureSync(names)].sort();
+        let total = 0;
+        for (const n of closure) {
+          const size = engine.db.pathInfo(n)?.size ?? 0;
+          total += size;
+          console.log(flags.size ? `${engine.store.path(n)}\t${humanBytes(size)}` : engine.store.path(n));
+        }
+        if (flags.size) console.log(`total\t${humanBytes(total)} (${closure.length} paths)`);
+      })(),
+    );
+  store
     .command("verify")
     .description("re-hash every output and check its modes and owner; report missing, corrupt or changed ones (and what refers to them)")
     .option("--repair", "remove the bad paths so the next build rebuilds them")
@@ -242,11 +327,12 @@ export function registerEngineCommands(program: Command): void {
     .argument("<paths...>", "store paths, derivation hashes or names")
     .action((paths: string[], flags: { from: string; to: string }) =>
       withEngine(async (engine) => {
-        const open = (spec: string): { store: Store; close(): void } => {
+        const open = (spec: string): { store: Store; db?: Db; close(): void } => {
           if (spec.startsWith("path:")) {
             const other = openEngine(spec.slice(5));
-            return { store: other.store, close: () => other.close() };
+            return { store: other.store, db: other.db, close: () => other.close() };
           }
+          if (spec === "local") return { store: engine.store, db: engine.db, close: () => {} };
           return { store: storeNamed(engine, spec), close: () => {} };
         };
         const from = open(flags.from);
@@ -262,9 +348,11 @@ export function registerEngineCommands(program: Command): void {
             if (!(await from.store.queryPathInfos([n])).has(n)) throw new Failure(`${p} is not valid in the ${from.store.backend} store`);
             names.push(n);
           }
-          const { copied } = await copyClosure(from.store, to.store, names);
+          const { copied, closure } = await copyClosure(from.store, to.store, names);
           for (const n of copied) console.log(`copied ${to.store.path(n)}`);
-          console.log(`${copied.length} paths copied`);
+          // The target store's database learns which derivations these are the outputs of.
+          const linked = from.db && to.db && from.db !== to.db ? copyRealisations(from.db, to.db, closure) : 0;
+          console.log(`${copied.length} paths copied${linked ? `, ${linked} derivation outputs recorded in the target` : ""}`);
         } finally {
           from.close();
           to.close();

@@ -16,6 +16,8 @@ import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
 import { listModules } from "../project/listing.js";
+import { DerivationNameError, displayName, resolveAmong, resolveDerivation } from "./naming.js";
+import { makeOutLink, outLinkNames } from "./out-links.js";
 import { startServer } from "../serve/server.js";
 import { checkBuild } from "../build/check.js";
 import { openEngine } from "../build/engine.js";
@@ -119,6 +121,9 @@ interface BuildFlags {
   justParse?: boolean;
   timeout?: string;
   verbose?: boolean;
+  printBuildLogs?: boolean;
+  outLink?: string;
+  rebuild?: string | boolean;
   pure?: boolean;
   check?: boolean;
 }
@@ -207,7 +212,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         continue;
       }
       const names = new Map<string, string>();
-      const reporter = flags.json ? jsonReporter(process.stdout) : textReporter(process.stderr, names, { verbose: flags.verbose ?? false });
+      const reporter = flags.json ? jsonReporter(process.stdout) : textReporter(process.stderr, names, { verbose: !!(flags.verbose || flags.printBuildLogs) });
       const run = await buildAndWait(host, {
         ...where,
         target: flags.target,
@@ -222,23 +227,40 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       }, reporter);
       if (!flags.json) {
         for (const root of run.roots) {
+          // A name several roots share (one recipe for several systems) is shown with its system.
+          const shown = displayName(root.name, root.system, run.roots);
           for (const [output, path] of Object.entries(run.outputs.get(root.hash) ?? {})) {
-            console.log(`${root.name}${output === "out" ? "" : `.${output}`}: ${path}`);
+            console.log(`${shown}${output === "out" ? "" : `.${output}`}: ${path}`);
           }
         }
         console.error(`${run.result.status}: ${run.result.built} built, ${run.result.cached} cached, ${run.result.failed} failed`);
       }
+      if (run.result.status === "built" && flags.outLink !== undefined) {
+        // Nix's result symlinks, each an indirect gc root (out-links.ts).
+        for (const { link, target } of outLinkNames(flags.outLink, run.roots.map((r) => run.outputs.get(r.hash) ?? {}))) {
+          makeOutLink(host.engine.layout.varDir, link, target);
+        }
+      }
       if (run.result.status !== "built") failed = true;
-      else if (flags.check && !(await checkCommand(where, flags.target, jobs))) failed = true;
+      else if ((flags.check || flags.rebuild) && !(await checkCommand(where, flags.target, jobs, typeof flags.rebuild === "string" ? flags.rebuild : undefined))) failed = true;
     }
   });
   if (failed) throw new ExitError("", 1);
 }
 
 /** `build --check`: rebuild the tree in a fresh store and compare (core/build/check.ts). */
-async function checkCommand(where: { project: string; moduleArg: string }, target: string | undefined, jobs: number | undefined): Promise<boolean> {
+async function checkCommand(where: { project: string; moduleArg: string }, target: string | undefined, jobs: number | undefined, only?: string): Promise<boolean> {
   const project = loadProject(where.project);
   const ev = evaluate(createContext(project, { target }), [where.moduleArg], project.root);
+  // --rebuild NAME: that derivation (a name, a hash or a unique prefix, naming.ts) and what it needs.
+  if (only !== undefined) {
+    try {
+      ev.roots = [resolveAmong(only, ev.drvs).hash];
+    } catch (err) {
+      if (err instanceof DerivationNameError) throw new ExitError(`--rebuild: ${err.message}`, 1);
+      throw err;
+    }
+  }
   const engine = openEngine();
   try {
     console.error(`check: building ${where.moduleArg} again in a fresh store`);
@@ -294,6 +316,9 @@ export function makeProgram(): Command {
     .option("--timeout <seconds>", "stop a builder that runs longer than this")
     .option("--pure", "refuse impure derivations (those that see host paths through sandbox_paths)")
     .option("--check", "build again in a fresh store and compare; name the first file that differs (exit 1)")
+    .option("--rebuild [derivation]", "as --check (Nix's name for it); with a derivation (a name, a hash or a unique prefix), only that one and what it needs")
+    .option("-o, --out-link <path>", "make <path> (and <path>-<output>, <path>-2 ...) a symlink to the result, kept from gc while it exists")
+    .option("-L, --print-build-logs", "print build logs as they are written (Nix's name for -v)")
     .option("--json", "print one JSON build event per line")
     .option("-v, --verbose", "print build logs as they are written")
     .action(buildCommand);
@@ -421,13 +446,23 @@ export function makeProgram(): Command {
   program
     .command("shell")
     .description("open a derivation's build sandbox (default: the last failed build's)")
-    .argument("[what]", "a derivation hash, or a module argument (its first derivation)")
+    .argument("[what]", "a derivation (a name, a hash or a unique prefix), or a module argument (its first derivation)")
     .option("--target <system>", "retarget the tree first")
     .action(async (what: string | undefined, flags: { target?: string }) => {
       const code = await withService(async (host) => {
-        const where = what && !/^[0-9a-z]{32}$/.test(what) ? locateModuleArg(what, process.cwd()) : undefined;
+        // A derivation by name, hash or unique prefix (naming.ts) first; else a module argument.
+        let hash: string | undefined;
+        if (what) {
+          try {
+            hash = resolveDerivation(host.engine.db, what).hash;
+          } catch (err) {
+            if (!(err instanceof DerivationNameError)) throw err;
+            if (/ systems; give a hash|is the start of/.test(err.message)) throw new ExitError(err.message, 1);
+          }
+        }
+        const where = what && !hash ? locateModuleArg(what, process.cwd()) : undefined;
         const sandbox = await caller(host.service)("shell.open", {
-          ...(where ? { project: where.project, moduleArg: where.moduleArg, target: flags.target } : what ? { hash: what } : {}),
+          ...(where ? { project: where.project, moduleArg: where.moduleArg, target: flags.target } : hash ? { hash } : {}),
         }).catch(fail);
         console.error(`bramble shell: the sandbox of ${sandbox.hash}; the builder's command is in $BRAMBLE_BUILDER`);
         return spawnAttached(host, sandbox);

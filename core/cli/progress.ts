@@ -1,6 +1,7 @@
 // How `bramble build` reports a run: a live status line on a TTY, plain lines elsewhere,
 // or one JSON event per line with --json.
 import type { BuildEvent } from "../api/schema.js";
+import { displayName } from "./naming.js";
 
 export interface Reporter {
   event(e: BuildEvent): void;
@@ -45,7 +46,8 @@ export function textReporter(out: NodeJS.WriteStream, names: Map<string, string>
       switch (e.type) {
         case "run-started":
           total = e.total;
-          for (const n of e.nodes) names.set(n.hash, n.name);
+          // A name that derivations of several systems share is shown with its system.
+          for (const n of e.nodes) names.set(n.hash, displayName(n.name, n.system, e.nodes));
           drawStatus();
           break;
         case "cached":

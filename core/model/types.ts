@@ -56,7 +56,7 @@ export interface BackendInfo {
 
 /** The one event stream the scheduler emits; CLI, app and DB all consume it. */
 export type BuildEvent =
-  | { type: "run-started"; runId: string; total: number; nodes: { hash: string; name: string; backend: string }[] }
+  | { type: "run-started"; runId: string; total: number; nodes: { hash: string; name: string; backend: string; system?: string }[] }
   | { type: "planned"; runId: string; hash: string; backend: string }
   /** `remote`: the reapi backend whose Action Cache had it ("cached (remote)") */
   | { type: "cached"; runId: string; hash: string; outputs: Record<string, string>; remote?: string }
