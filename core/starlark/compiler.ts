@@ -52,6 +52,9 @@ function bindArgs(fn: StarFunction, args: Value[], kw: [string, Value][], l: Val
   const code = fn.code, info = code.info;
   const np = info.numParams - info.numKwonly;
   const n = args.length;
+  if (info.numParams === 0 && !info.hasVarargs && !info.hasKwargs && n + kw.length > 0) {
+    throw err(`function ${fn.name} accepts no arguments (${n + kw.length} given)`);
+  }
   if (n > np && !info.hasVarargs) {
     const hasDefaults = fn.defaults.slice(0, np).some((d) => d !== undefined);
     if (np === 0) throw err(`function ${fn.name} accepts no arguments (${n} given)`);

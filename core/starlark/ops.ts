@@ -84,13 +84,9 @@ export function binary(op: string, x: Value, y: Value): Value {
       break;
     case "/":
       if (isNum(x) && isNum(y)) {
-        if ((typeof x === "bigint" || typeof y === "bigint") && !(x instanceof Float) && !(y instanceof Float)) {
-          if (y === 0 || y === 0n) throw err("floating-point division by zero");
-          // exact-ish big division
-          const a = big(x as number | bigint), b = big(y as number | bigint);
-          const q = a / b, r = a % b;
-          return new Float(Number(q) + Number(r) / Number(b));
-        }
+        // as starlark-go: each operand to a float first (an int too large for one is an error)
+        if (typeof x === "bigint" && !isFinite(Number(x))) throw err("int too large to convert to float");
+        if (typeof y === "bigint" && !isFinite(Number(y))) throw err("int too large to convert to float");
         const d = toFloat(y);
         if (d === 0) throw err("floating-point division by zero");
         return new Float(toFloat(x) / d);

@@ -27,7 +27,7 @@ export const KEYWORDS = new Set([
   "nonlocal", "raise", "try", "with", "yield",
 ]);
 
-const OPS3 = ["//=", "<<=", ">>=", "**="];
+const OPS3 = ["//=", "<<=", ">>="]; // (no "**=": starlark-go scans "**" then "=")
 const OPS2 = ["+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "==", "!=", "<=", ">=", "//", "<<", ">>", "**", "->"];
 const OPS1 = "+-*/%&|^~<>=.,;:()[]{}";
 

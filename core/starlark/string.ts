@@ -83,9 +83,10 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
     if (typeof sep === "string" && sep !== "") return new List(splitAll(s, sep));
     if (sep === null) return new List(splitWhitespace(s));
   }
-  const [sepV, maxV] = kw.length === 0 && args.length <= 2 ? [args[0] ?? null, args[1] ?? null] : unpackArgs(name, args, kw, "sep?", "maxsplit?");
-  // maxsplit is a Go int (64 bits) in starlark-go
-  let max = maxV === null ? -1 : typeof maxV === "bigint" && maxV >= -(2n ** 63n) && maxV < 2n ** 63n ? Number(maxV) : (maxV as number);
+  // as starlark-go: positional only; maxsplit, when given, an int (a Go int: 64 bits)
+  positional(name, args, kw, 0, 2);
+  const sepV = args[0] ?? null, maxV = args.length > 1 ? args[1] : -1;
+  let max = typeof maxV === "bigint" && maxV >= -(2n ** 63n) && maxV < 2n ** 63n ? Number(maxV) : (maxV as number);
   if (typeof max === "bigint") throw err(`${name}: for parameter 2: ${max} out of range`);
   if (typeof max !== "number") throw err(`${name}: for parameter 2: got ${typeName(maxV)}, want int`);
   if (max < 0) max = Infinity;
