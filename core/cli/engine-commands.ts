@@ -82,6 +82,16 @@ function derivationHashOf(engine: Engine, query: string): string {
   }
 }
 
+/** The newest build of the derivation a query names; a build recorded before its derivation (running now) by name or prefix. */
+function lastBuildNamed(engine: Engine, query: string) {
+  try {
+    return engine.db.lastBuildOf(resolveDerivation(engine.db, query).hash);
+  } catch (e) {
+    if (!(e instanceof DerivationNameError) || !e.message.startsWith("no derivation")) throw e instanceof DerivationNameError ? new Failure(e.message) : e;
+    return engine.db.lastBuildOf(query);
+  }
+}
+
 /**
  * After a copy between two BRAMBLE_PATHs: the target learns which derivations the copied
  * paths are outputs of (drv_outputs, realisations, the derivations themselves), so it uses
@@ -181,7 +191,7 @@ export function registerEngineCommands(program: Command): void {
     .option("-f, --follow", "keep printing while the build runs")
     .action((query: string, flags: { follow?: boolean }) =>
       withEngine(async (engine) => {
-        const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : engine.db.lastBuildOf(derivationHashOf(engine, query));
+        const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : lastBuildNamed(engine, query);
         if (!build) throw new Failure(`no build of ${query} is recorded`);
         let from = 0;
         for (;;) {
@@ -255,7 +265,7 @@ export function registerEngineCommands(program: Command): void {
     .action((flags: { dryRun?: boolean; store?: string }) =>
       withEngine(async (engine) => {
         const store = storeNamed(engine, flags.store);
-        const r = await store.gc({ dryRun: !!flags.dryRun, roots: gcRoots(engine) });
+        const r = await store.gc({ dryRun: !!flags.dryRun, roots: gcRoots(engine), liveDerivations: engine.db.liveEvaluationDrvs() });
         for (const n of r.deleted) console.log(`${r.dryRun ? "would delete" : "deleted"} ${store.path(n)}`);
         console.log(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.bytes)} (${r.deleted.length} paths)`);
       })(),

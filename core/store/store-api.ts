@@ -48,6 +48,8 @@ export interface GcOptions {
   roots: Iterable<string>;
   /** list what would go, delete nothing */
   dryRun?: boolean;
+  /** derivation hashes whose .drv files (and their inputs' .drv files) stay: the live evaluations' */
+  liveDerivations?: Iterable<string>;
 }
 
 export interface GcResult {

@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { base32, type Derivation } from "../derivation/derivation.js";
+import { base32, derivationInputs, type Derivation } from "../derivation/derivation.js";
 import type { Db } from "../db/db.js";
 import type { PathInfo } from "../model/types.js";
 import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } from "./archive.js";
@@ -393,9 +393,29 @@ export class LocalStore implements Store {
       throw new Error(`builds are running (pid ${running.join(", ")}); collect garbage when they have finished`);
     }
     const live = this.closureSync([...opts.roots].filter((r) => this.has(r)));
+    // The .drv files that stay are those derivations reach, not the one deriver recorded per
+    // output: two derivations with byte-identical outputs share a path, and the live one's
+    // .drv must stay and the other go. Kept: the live evaluations' derivations and their
+    // inputs, transitively; for a live path no such derivation made (an explicit root, an
+    // out-link of an older evaluation), the derivations recorded as making it.
     const liveDrvs = new Set<string>();
     const all = this.db.allPaths();
-    for (const p of all) if (live.has(p.name) && p.deriver) liveDrvs.add(p.deriver);
+    const reach = (start: Iterable<string>) => {
+      const pending = [...start];
+      while (pending.length) {
+        const h = pending.pop()!;
+        if (liveDrvs.has(h)) continue;
+        liveDrvs.add(h);
+        const drv = this.db.getDerivation(h);
+        if (drv) for (const ref of derivationInputs(drv)) pending.push(ref.hash);
+      }
+    };
+    reach(opts.liveDerivations ?? []);
+    for (const p of all) {
+      if (!live.has(p.name)) continue;
+      const makers = this.db.derivers(p.name);
+      if (!makers.some((h) => liveDrvs.has(h))) reach(makers);
+    }
     const dead = all.filter((p) => !live.has(p.name));
     const deadNames = new Set(dead.map((p) => p.name));
     let bytes = dead.reduce((n, p) => n + p.size, 0);
