@@ -1,6 +1,6 @@
 // The derivation graph: layered layout, zoom/pan/minimap/fit, live node states,
 // selection highlighting its dependencies and dependents, filters dimming the rest.
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
   Controls,
@@ -81,6 +81,7 @@ function Flow() {
   const selected = useSelection((s) => s.selected);
   const focusRequest = useSelection((s) => s.focusRequest);
   const filters = useSelection((s) => s.filters);
+  const focus = useSelection((s) => s.focus);
   const select = useSelection((s) => s.select);
   // Subscribe to all states only while filtering by state; otherwise only to which nodes
   // are building (for animated edges), so a running build does not re-render the graph per event.
@@ -133,6 +134,29 @@ function Flow() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [laidOut, flow]);
 
+  // Focus mode: hide everything beyond the focused node's neighbourhood, and fit what is left.
+  const shownIds = useMemo(() => {
+    if (!focus || !graph) return null;
+    const ix = indexGraph(graph);
+    const keep = new Set([focus.hash]);
+    let frontier = [focus.hash];
+    for (let i = 0; i < focus.hops; i++) {
+      const next: string[] = [];
+      for (const h of frontier) for (const n of [...(ix.deps.get(h) ?? []), ...(ix.dependents.get(h) ?? [])]) if (!keep.has(n)) (keep.add(n), next.push(n));
+      frontier = next;
+    }
+    return keep;
+  }, [focus, graph]);
+  useEffect(() => {
+    setNodes((ns) => ns.map((n) => (n.hidden === (shownIds ? !shownIds.has(n.id) : false) ? n : { ...n, hidden: shownIds ? !shownIds.has(n.id) : false })));
+  }, [shownIds, setNodes, laidOut]);
+  const focusedBefore = useRef(false);
+  useEffect(() => {
+    if (!shownIds && !focusedBefore.current) return;
+    focusedBefore.current = !!shownIds;
+    requestAnimationFrame(() => void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0, ...(shownIds ? { nodes: [...shownIds].map((id) => ({ id })) } : {}) }));
+  }, [shownIds, flow]);
+
   // Centre on a node picked outside the graph (node panel links, search).
   useEffect(() => {
     if (!selected || !focusRequest) return;
@@ -178,9 +202,10 @@ function Flow() {
         className: hot ? "edge-hot" : selected ? "edge-dim" : undefined,
         animated: busy.has(e.to),
         focusable: false,
+        hidden: shownIds ? !shownIds.has(e.from) || !shownIds.has(e.to) : false,
       };
     });
-  }, [graph, selected, related, building]);
+  }, [graph, selected, related, building, shownIds]);
 
   const onNodeClick: NodeMouseHandler<DrvFlowNode> = useCallback((_, n) => select(n.id), [select]);
   const onSelectionChange: OnSelectionChangeFunc<DrvFlowNode> = useCallback(
@@ -222,11 +247,28 @@ export function GraphView() {
   const loading = useGraph((s) => s.loading);
   const evaluating = useGraph((s) => s.evaluating);
   const cancel = useGraph((s) => s.cancelEvaluation);
+  const focus = useSelection((s) => s.focus);
+  const focusName = useGraph((s) => s.graph?.nodes.find((n) => n.hash === focus?.hash)?.name);
   return (
     <section className="graph-view" aria-label="Graph" data-testid="graph-view" aria-busy={loading}>
       <ReactFlowProvider>
         <Flow />
       </ReactFlowProvider>
+      {focus ? (
+        <div className="focus-bar" data-testid="focus-bar">
+          Focus: {focusName ?? focus.hash.slice(0, 8)} and its neighbours within{" "}
+          <select aria-label="Focus hops" value={focus.hops} onChange={(e) => useSelection.getState().setFocus({ ...focus, hops: Number(e.target.value) })}>
+            {[1, 2, 3, 5].map((n) => (
+              <option key={n} value={n}>
+                {n} {n === 1 ? "hop" : "hops"}
+              </option>
+            ))}
+          </select>{" "}
+          <button type="button" className="small" onClick={() => useSelection.getState().setFocus(null)}>
+            Show all
+          </button>
+        </div>
+      ) : null}
       {!graph && !loading ? <div className="graph-empty">Open a project and choose a function to see its graph.</div> : null}
       {loading ? (
         <div className="graph-loading" role="status">

@@ -9,6 +9,7 @@ import { useGraph } from "../stores/graph";
 import { useLogs } from "../stores/logs";
 import { useSelection } from "../stores/selection";
 import { formatBytes, formatDuration, STATE_LABEL } from "../lib/states";
+import { indexGraph, reach } from "../lib/graphIndex";
 import { AnsiLine, copyText } from "./LogPanel";
 import { SourceView, type SourcePlace } from "./SourceView";
 
@@ -33,7 +34,15 @@ export function PlaceLink({ location, testId = "defined-at" }: { location: strin
   );
 }
 
-function KeyValues({ values, label }: { values: Record<string, string>; label: string }) {
+/** `{{ <hash>:<out> }}` references as `<name>.<out>`, the way a reader knows the node. */
+export function named(text: string, nameOf: (hash: string) => string | undefined): string {
+  return text.replace(/\{\{ ?([0-9a-z]{32}):([A-Za-z0-9_-]+) ?\}\}/g, (m, h: string, o: string) => {
+    const n = nameOf(h);
+    return n ? `${n}.${o}` : m;
+  });
+}
+
+function KeyValues({ values, label, nameOf }: { values: Record<string, string>; label: string; nameOf: (hash: string) => string | undefined }) {
   const keys = Object.keys(values).sort();
   if (!keys.length) return <p className="muted">none</p>;
   return (
@@ -43,7 +52,7 @@ function KeyValues({ values, label }: { values: Record<string, string>; label: s
           <tr key={k}>
             <th scope="row">{k}</th>
             <td>
-              <code>{values[k]}</code>
+              <code title={values[k]}>{named(values[k]!, nameOf)}</code>
             </td>
           </tr>
         ))}
@@ -114,6 +123,11 @@ export function NodePanel() {
   if (!selected || !node) return <p className="muted panel-empty">Select a node in the graph to see its derivation, outputs, dependencies and builds.</p>;
   const state = liveState ?? node.state;
   const d = details?.node.hash === selected ? details : null;
+  const ix = graph ? indexGraph(graph) : null;
+  const nameOf = (h: string) => ix?.byHash.get(h)?.name;
+  const allDeps = ix && inGraph ? [...reach(node.hash, ix.deps)] : [];
+  const allDependents = ix && inGraph ? [...reach(node.hash, ix.dependents)] : [];
+  const byName = (a: string, b: string) => (nameOf(a) ?? a).localeCompare(nameOf(b) ?? b);
   const lastFailedBuild = d?.builds.find((b) => b.status === "failed");
   const failedNow = state === "failed";
 
@@ -135,6 +149,11 @@ export function NodePanel() {
         <button type="button" onClick={() => useLogs.getState().setSource({ kind: "node", hash: node.hash })}>
           Show live log
         </button>
+        {inGraph ? (
+          <button type="button" onClick={() => useSelection.getState().setFocus({ hash: node.hash, hops: 1 })} title="Show only this node and its neighbours, one hop away">
+            Focus
+          </button>
+        ) : null}
       </div>
 
       {failedNow || failure ? (
@@ -195,7 +214,7 @@ export function NodePanel() {
           </dd>
           <dt>Builder</dt>
           <dd>
-            <code>{node.builder}</code>
+            <code title={node.builder}>{named(node.builder, nameOf)}</code>
           </dd>
           <dt>Backend</dt>
           <dd>{node.backend ?? <span className="warn">{node.planError ?? "none can build it"}</span>}</dd>
@@ -220,7 +239,7 @@ export function NodePanel() {
           <ol className="args">
             {node.args.map((a, i) => (
               <li key={i}>
-                <code>{a}</code>
+                <code title={a}>{named(a, nameOf)}</code>
               </li>
             ))}
           </ol>
@@ -228,7 +247,7 @@ export function NodePanel() {
           <p className="muted">none</p>
         )}
         <h4>Env</h4>
-        <KeyValues values={node.env} label="Environment" />
+        <KeyValues values={node.env} label="Environment" nameOf={nameOf} />
       </section>
 
       <section aria-label="Outputs">
@@ -280,6 +299,30 @@ export function NodePanel() {
             </li>
           ))}
         </ul>
+        {inGraph ? (
+          <>
+            <details data-testid="all-deps">
+              <summary>All dependencies, transitively ({allDeps.length})</summary>
+              <ul className="links">
+                {allDeps.sort(byName).map((h) => (
+                  <li key={h}>
+                    <NodeLink hash={h} name={nameOf(h) ?? h} />
+                  </li>
+                ))}
+              </ul>
+            </details>
+            <details data-testid="all-dependents">
+              <summary>All dependents, transitively ({allDependents.length})</summary>
+              <ul className="links">
+                {allDependents.sort(byName).map((h) => (
+                  <li key={h}>
+                    <NodeLink hash={h} name={nameOf(h) ?? h} />
+                  </li>
+                ))}
+              </ul>
+            </details>
+          </>
+        ) : null}
       </section>
 
       {d?.remote ? (

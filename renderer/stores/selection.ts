@@ -17,6 +17,9 @@ export interface SelectionStore {
   focusRequest: number;
   filters: Filters;
   tab: PanelTab;
+  /** focus mode: only this node and its neighbourhood of `hops` steps are shown */
+  focus: { hash: string; hops: number } | null;
+  setFocus(f: { hash: string; hops: number } | null): void;
   select(hash: string | null, opts?: { center?: boolean }): void;
   setFilter<K extends keyof Filters>(k: K, v: Filters[K]): void;
   clearFilters(): void;
@@ -30,6 +33,8 @@ export const useSelection = create<SelectionStore>((set) => ({
   focusRequest: 0,
   filters: emptyFilters,
   tab: "node",
+  focus: null,
+  setFocus: (focus) => set({ focus }),
   select: (selected, opts) =>
     set((s) => ({
       selected,

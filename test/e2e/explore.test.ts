@@ -1,0 +1,39 @@
+// Issue 14 point 2, the parts that landed: references shown by name, transitive dependencies
+// and dependents with counts, and focus mode (a node and its N-hop neighbourhood).
+import { describe, expect, it } from "vitest";
+import { chooseFunction, fixture, node, open, screenshot, servedWithBrowser } from "./helpers.js";
+
+const env = servedWithBrowser(fixture("studio"));
+
+describe("exploring a graph", () => {
+  it("names references, lists the transitive closure with counts, and focuses on a neighbourhood", async () => {
+    const { page, context } = await open(env.browser, env.server.url);
+    try {
+      await node(page, "app").waitFor({ timeout: 30_000 });
+      await chooseFunction(page, "pipeline", "after_wait");
+      await node(page, "after_bad").click();
+      const panel = page.getByTestId("node-panel");
+      // env: {"bad": bad.out}, shown by name rather than as {{ hash:out }}
+      await expect(panel.getByRole("table", { name: "Environment" }).locator("tr", { hasText: "bad" }).locator("td code").textContent()).resolves.toBe("bad.out");
+      await expect(panel.getByTestId("all-deps").locator("summary").textContent()).resolves.toBe("All dependencies, transitively (2)");
+      await panel.getByTestId("all-deps").locator("summary").click();
+      await expect(panel.getByTestId("all-deps").locator("li").allTextContents()).resolves.toEqual(["bad", "first"]);
+      await node(page, "first").click();
+      await expect(panel.getByTestId("all-dependents").locator("summary").textContent()).resolves.toBe("All dependents, transitively (2)");
+
+      // Focus on wait: only it and its neighbour stay.
+      await node(page, "wait").click();
+      await panel.getByRole("button", { name: "Focus" }).click();
+      await page.getByTestId("focus-bar").waitFor();
+      await node(page, "first").waitFor({ state: "hidden" });
+      await expect(node(page, "wait").isVisible()).resolves.toBe(true);
+      await expect(node(page, "after_wait").isVisible()).resolves.toBe(true);
+      await expect(node(page, "bad").isVisible()).resolves.toBe(false);
+      await screenshot(page, "focus-mode");
+      await page.getByTestId("focus-bar").getByRole("button", { name: "Show all" }).click();
+      await node(page, "first").waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
