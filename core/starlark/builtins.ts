@@ -257,9 +257,8 @@ const builtinList: Builtin[] = [
         return v;
       }
     }
-    const [x, baseV] = unpackArgs("int", args, kw, "x?", "base?");
-    if (args.length === 0 && kw.length === 0) return 0;
-    if (baseV !== null) {
+    const [x, baseV] = unpackArgs("int", args, kw, "x", "base?"); // x is required, as in starlark-go
+    if (args.length > 1 || kw.some(([k]) => k === "base")) { // (an explicit None is a base too)
       if (typeof x !== "string") throw err("int: can't convert non-string with explicit base");
       if (typeof baseV !== "number") throw err(`int: for base, got ${typeName(baseV)}, want int`);
       if (baseV !== 0 && (baseV < 2 || baseV > 36)) throw err("int: base must be an integer >= 2 && <= 36");

@@ -527,7 +527,7 @@ export class Parser {
             const elems = [x];
             while (this.is(",")) {
               this.next();
-              if (this.is("]")) break;
+              if (terminatesExprList(this.tok)) break; // as starlark-go's parseExprs
               elems.push(this.parseTest());
             }
             this.expect("]");

@@ -87,7 +87,7 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
   positional(name, args, kw, 0, 2);
   const sepV = args[0] ?? null, maxV = args.length > 1 ? args[1] : -1;
   let max = typeof maxV === "bigint" && maxV >= -(2n ** 63n) && maxV < 2n ** 63n ? Number(maxV) : (maxV as number);
-  if (typeof max === "bigint") throw err(`${name}: for parameter 2: ${max} out of range`);
+  if (typeof max === "bigint") throw err(`${name}: for parameter 2: ${max} out of range (want value in signed 64-bit range)`);
   if (typeof max !== "number") throw err(`${name}: for parameter 2: got ${typeName(maxV)}, want int`);
   if (max < 0) max = Infinity;
   const out: string[] = [];
