@@ -20,8 +20,10 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
   const role = useView((s) => s.roles.get(n.hash));
   const changed = useView((s) => s.changed.has(n.hash));
   const edited = useView((s) => s.edited.has(n.hash));
+  // keep-going reports a node whose dependency failed as failed "dependency X failed": it did not run
+  const skipped = useBuilds((s) => state === "failed" && /^dependency .* failed$/.test(s.failures[n.hash]?.error ?? ""));
   const cross = n.platform !== n.system;
-  const classes = ["drv", `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", edited ? "edited" : "", n.backend ? "" : "unplannable"];
+  const classes = ["drv", skipped ? "state-skipped" : `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", edited ? "edited" : "", n.backend ? "" : "unplannable"];
   return (
     <div
       className={classes.filter(Boolean).join(" ")}
@@ -30,6 +32,7 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
       data-state={state}
       data-changed={changed ? "true" : undefined}
       data-edited={edited ? "true" : undefined}
+      data-skipped={skipped ? "true" : undefined}
       title={`${n.name}\n${n.hash}\nbuilder: ${n.builder}\nplatform: ${n.platform}\nsystem: ${n.system}${n.planError ? `\n${n.planError}` : ""}`}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
@@ -37,7 +40,7 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
         <span className="drv-name">{n.name}</span>
         <span className={`drv-state state-chip-${state}`} data-testid="node-state">
           {state === "building" ? <span className="spinner" aria-hidden="true" /> : null}
-          {STATE_LABEL[state]}
+          {skipped ? "skipped" : STATE_LABEL[state]}
         </span>
       </div>
       <div className="drv-badges">

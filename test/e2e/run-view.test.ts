@@ -42,6 +42,9 @@ describe("the run view", () => {
       await run.getByTestId("run-failed-bad").waitFor();
       await run.getByTestId("run-skipped-after_bad").waitFor();
       expect(await run.getByTestId("run-cancelled").count()).toBe(0);
+      // in the graph too: after_bad did not run, it is skipped, not failed
+      await expect(node(page, "after_bad").getAttribute("data-skipped")).resolves.toBe("true");
+      await expect(node(page, "after_bad").getByTestId("node-state").textContent()).resolves.toBe("skipped");
       // the timing chart: wait then after_wait set the run's length
       const timing = run.getByTestId("run-timing");
       await timing.waitFor();
