@@ -15,7 +15,7 @@ import { constants as osConstants } from "node:os";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
-import { listModules } from "../project/listing.js";
+import { ListPathError, listModules } from "../project/listing.js";
 import { DerivationNameError, displayName, resolveAmong, resolveDerivation } from "./naming.js";
 import { makeOutLink, outLinkNames } from "./out-links.js";
 import { startServer } from "../serve/server.js";
@@ -510,7 +510,8 @@ export function makeProgram(): Command {
       try {
         listing = listModules(path, process.cwd());
       } catch (err) {
-        throw new ExitError((err as Error).message, 2);
+        // A path with nothing there is a usage error; no project around it is a failure (1).
+        throw new ExitError((err as Error).message, err instanceof ListPathError ? 2 : 1);
       }
       for (const m of listing) {
         console.log(`${m.module}  (${relative(process.cwd(), m.file) || m.file})`);

@@ -9,6 +9,9 @@ import { bramblesBelow, moduleFile } from "./module-args.js";
 import { loadProject } from "./project.js";
 import { readRegularFile } from "./read-file.js";
 
+/** A path that names no module or directory: a usage error (exit code 2). */
+export class ListPathError extends Error {}
+
 export interface ListedModule {
   /** the module argument that names it, relative to the project root (`.`, `./lib`, `./x.bramble`) */
   module: string;
@@ -20,11 +23,11 @@ export interface ListedModule {
 }
 
 export function listModules(path: string, cwd: string): ListedModule[] {
-  if (path.trim() === "") throw new Error('bramble ls: an empty path (give a module or a directory, e.g. "." or ./lib)');
+  if (path.trim() === "") throw new ListPathError('bramble ls: an empty path (give a module or a directory, e.g. "." or ./lib)');
   const abs = resolve(cwd, path);
   const single = moduleFile(abs);
   if (!single && !(existsSync(abs) && statSync(abs).isDirectory())) {
-    throw new Error(`bramble ls: no module or directory at ${abs} (looked for ${abs}/default.bramble, ${abs}.bramble and a directory)`);
+    throw new ListPathError(`bramble ls: no module or directory at ${abs} (looked for ${abs}/default.bramble, ${abs}.bramble and a directory)`);
   }
   const project = loadProject(abs);
   // A directory with a default.bramble is a module, but its subdirectories' modules are listed too.
