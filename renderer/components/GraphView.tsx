@@ -19,7 +19,7 @@ import { useGraph } from "../stores/graph";
 import { useSelection } from "../stores/selection";
 import { useBuilds } from "../stores/builds";
 import { useView, type Role } from "../stores/view";
-import { indexGraph, reach } from "../lib/graphIndex";
+import { indexGraph, reach, whyDepends } from "../lib/graphIndex";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../lib/layout";
 import { DrvNode, type DrvFlowNode } from "./DrvNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
@@ -82,6 +82,7 @@ function Flow() {
   const focusRequest = useSelection((s) => s.focusRequest);
   const filters = useSelection((s) => s.filters);
   const focus = useSelection((s) => s.focus);
+  const why = useSelection((s) => s.why);
   const select = useSelection((s) => s.select);
   // Subscribe to all states only while filtering by state; otherwise only to which nodes
   // are building (for animated edges), so a running build does not re-render the graph per event.
@@ -166,6 +167,7 @@ function Flow() {
 
   // Roles: selection highlights, filter dimming.
   const ix = useMemo(() => (graph ? indexGraph(graph) : null), [graph]);
+  const onPath = useMemo(() => (ix && why ? whyDepends(ix, why.from, why.to).nodes : null), [ix, why]);
   const related = useMemo(() => {
     if (!ix || !selected || !ix.byHash.has(selected)) return null;
     return { deps: reach(selected, ix.deps), dependents: reach(selected, ix.dependents) };
@@ -178,13 +180,14 @@ function Flow() {
       const st = filterStates?.[n.hash] ?? n.state;
       const ok = !filtering || matchesFilters(n, st, filters);
       if (ok) matches++;
-      if (n.hash === selected) roles.set(n.hash, "selected");
+      if (onPath) roles.set(n.hash, n.hash === selected ? "selected" : onPath.has(n.hash) ? "path" : "dim");
+      else if (n.hash === selected) roles.set(n.hash, "selected");
       else if (related?.deps.has(n.hash)) roles.set(n.hash, "dep");
       else if (related?.dependents.has(n.hash)) roles.set(n.hash, "dependent");
       else if (!ok || related) roles.set(n.hash, "dim");
     }
     useView.getState().setRoles(roles, matches);
-  }, [graph, selected, related, filters, filterStates]);
+  }, [graph, selected, related, filters, filterStates, onPath]);
 
   useEffect(() => {
     useView.getState().setChanged(new Set(diff?.changed ?? []));
@@ -194,7 +197,7 @@ function Flow() {
     if (!graph) return [];
     const busy = new Set(building ? building.split(" ") : []);
     return graph.edges.map((e) => {
-      const hot = selected != null && (e.from === selected || e.to === selected || (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) || (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
+      const hot = onPath ? onPath.has(e.from) && onPath.has(e.to) : selected != null && (e.from === selected || e.to === selected || (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) || (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
       return {
         id: `${e.from}->${e.to}`,
         source: e.from,
@@ -205,7 +208,7 @@ function Flow() {
         hidden: shownIds ? !shownIds.has(e.from) || !shownIds.has(e.to) : false,
       };
     });
-  }, [graph, selected, related, building, shownIds]);
+  }, [graph, selected, related, building, shownIds, onPath]);
 
   const onNodeClick: NodeMouseHandler<DrvFlowNode> = useCallback((_, n) => select(n.id), [select]);
   const onSelectionChange: OnSelectionChangeFunc<DrvFlowNode> = useCallback(

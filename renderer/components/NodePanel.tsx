@@ -9,7 +9,7 @@ import { useGraph } from "../stores/graph";
 import { useLogs } from "../stores/logs";
 import { useSelection } from "../stores/selection";
 import { formatBytes, formatDuration, STATE_LABEL } from "../lib/states";
-import { indexGraph, reach } from "../lib/graphIndex";
+import { indexGraph, reach, whyDepends } from "../lib/graphIndex";
 import { AnsiLine, copyText } from "./LogPanel";
 import { SourceView, type SourcePlace } from "./SourceView";
 
@@ -87,6 +87,35 @@ function NodeLink({ hash, name }: { hash: string; name: string }) {
     <button type="button" className="link" onClick={() => useSelection.getState().select(hash, { center: true })}>
       {name}
     </button>
+  );
+}
+
+/** Why does this node depend on one of its (transitive) dependencies: every path is highlighted in the graph. */
+function WhyDepends({ from, deps, nameOf }: { from: string; deps: string[]; nameOf: (h: string) => string | undefined }) {
+  const why = useSelection((s) => s.why);
+  const graph = useGraph((s) => s.graph);
+  const to = why?.from === from ? why.to : "";
+  const result = to && graph ? whyDepends(indexGraph(graph), from, to) : null;
+  return (
+    <div className="why" data-testid="why-depends">
+      <label htmlFor="why-to">Why depends on</label>{" "}
+      <select id="why-to" value={to} onChange={(e) => useSelection.getState().setWhy(e.target.value ? { from, to: e.target.value } : null)}>
+        <option value="">(pick a dependency)</option>
+        {[...deps]
+          .sort((a, b) => (nameOf(a) ?? a).localeCompare(nameOf(b) ?? b))
+          .map((h) => (
+            <option key={h} value={h}>
+              {nameOf(h) ?? h}
+            </option>
+          ))}
+      </select>
+      {result ? (
+        <span className="muted small" data-testid="why-result">
+          {" "}
+          {result.paths === 1 ? "1 path" : `${result.paths} paths`} through {result.nodes.size} nodes, highlighted
+        </span>
+      ) : null}
+    </div>
   );
 }
 
@@ -299,6 +328,7 @@ export function NodePanel() {
             </li>
           ))}
         </ul>
+        {inGraph && ix && allDeps.length ? <WhyDepends from={node.hash} deps={allDeps} nameOf={nameOf} /> : null}
         {inGraph ? (
           <>
             <details data-testid="all-deps">

@@ -26,6 +26,27 @@ export function indexGraph(g: Graph): GraphIndex {
   return ix;
 }
 
+/** Why `from` depends on `to`: the nodes on any path between them (both ends included) and how many paths there are. */
+export function whyDepends(ix: GraphIndex, from: string, to: string): { nodes: Set<string>; paths: number } {
+  const down = reach(from, ix.deps);
+  down.add(from);
+  const up = reach(to, ix.dependents);
+  up.add(to);
+  const nodes = new Set([...down].filter((h) => up.has(h)));
+  if (!nodes.has(from) || !nodes.has(to)) return { nodes: new Set(), paths: 0 };
+  const memo = new Map<string, number>();
+  const count = (h: string): number => {
+    if (h === to) return 1;
+    const known = memo.get(h);
+    if (known !== undefined) return known;
+    let n = 0;
+    for (const d of ix.deps.get(h) ?? []) if (nodes.has(d)) n += count(d);
+    memo.set(h, n);
+    return n;
+  };
+  return { nodes, paths: count(from) };
+}
+
 /** Every node reachable from `start` along `next` (not including `start`). */
 export function reach(start: string, next: Map<string, string[]>): Set<string> {
   const seen = new Set<string>();

@@ -19,6 +19,9 @@ export interface SelectionStore {
   tab: PanelTab;
   /** focus mode: only this node and its neighbourhood of `hops` steps are shown */
   focus: { hash: string; hops: number } | null;
+  /** why-depends: every path from `from` down to its dependency `to` is highlighted */
+  why: { from: string; to: string } | null;
+  setWhy(w: { from: string; to: string } | null): void;
   setFocus(f: { hash: string; hops: number } | null): void;
   select(hash: string | null, opts?: { center?: boolean }): void;
   setFilter<K extends keyof Filters>(k: K, v: Filters[K]): void;
@@ -34,10 +37,13 @@ export const useSelection = create<SelectionStore>((set) => ({
   filters: emptyFilters,
   tab: "node",
   focus: null,
+  why: null,
+  setWhy: (why) => set({ why }),
   setFocus: (focus) => set({ focus }),
   select: (selected, opts) =>
     set((s) => ({
       selected,
+      why: s.why && s.why.from === selected ? s.why : null,
       tab: selected ? "node" : s.tab,
       focusRequest: opts?.center ? s.focusRequest + 1 : s.focusRequest,
     })),

@@ -2,7 +2,7 @@
 // dimmed by a filter) kept in one map so each node component subscribes to its own entry.
 import { create } from "zustand";
 
-export type Role = "selected" | "dep" | "dependent" | "dim";
+export type Role = "selected" | "dep" | "dependent" | "dim" | "path";
 
 export interface ViewStore {
   roles: Map<string, Role>;

@@ -1,5 +1,5 @@
 // Issue 14 point 2, the parts that landed: references shown by name, transitive dependencies
-// and dependents with counts, and focus mode (a node and its N-hop neighbourhood).
+// and dependents with counts, focus mode (a node and its N-hop neighbourhood), why-depends.
 import { describe, expect, it } from "vitest";
 import { chooseFunction, fixture, node, open, screenshot, servedWithBrowser } from "./helpers.js";
 
@@ -32,6 +32,22 @@ describe("exploring a graph", () => {
       await screenshot(page, "focus-mode");
       await page.getByTestId("focus-bar").getByRole("button", { name: "Show all" }).click();
       await node(page, "first").waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("highlights every path of a why-depends", async () => {
+    const { page, context } = await open(env.browser, env.server.url);
+    try {
+      await node(page, "app").waitFor({ timeout: 30_000 });
+      await chooseFunction(page, "diamond", "tip");
+      await node(page, "tip").click();
+      await page.getByLabel("Why depends on").selectOption({ label: "base" });
+      await expect(page.getByTestId("why-result").textContent()).resolves.toBe(" 2 paths through 5 nodes, highlighted");
+      for (const n of ["top", "left", "right", "base"]) await expect(node(page, n).getAttribute("class")).resolves.toContain("role-path");
+      await expect(node(page, "other").getAttribute("class")).resolves.toContain("role-dim");
+      await screenshot(page, "why-depends");
     } finally {
       await context.close();
     }
