@@ -270,7 +270,7 @@ const builtinList: Builtin[] = [
     if (typeof x === "boolean") return x ? 1 : 0;
     if (x instanceof Float) {
       if (!isFinite(x.v)) throw err(`int: cannot convert float ${Number.isNaN(x.v) ? "NaN" : "infinity"} to integer`);
-      const t = Math.trunc(x.v);
+      const t = Math.trunc(x.v) + 0; // + 0: an int is never -0
       return Number.isSafeInteger(t) ? t : normInt(BigInt(t));
     }
     if (typeof x === "string") {

@@ -39,7 +39,7 @@ function toInt(name: string, f: (x: number) => number): [string, Value] {
     if (!(v instanceof Float)) throw bareErr(`got ${typeName(v)}, want float or int`);
     if (Number.isNaN(v.v)) throw bareErr("cannot convert float NaN to integer");
     if (!isFinite(v.v)) throw bareErr("cannot convert float infinity to integer");
-    const r = f(v.v);
+    const r = f(v.v) + 0; // + 0: an int is never -0
     return Number.isSafeInteger(r) ? r : normInt(BigInt(r));
   })];
 }

@@ -450,7 +450,7 @@ function toIntArg(conv: string, v: Value): number | bigint {
   if (v instanceof Float) {
     if (Number.isNaN(v.v)) throw err(`%${conv} format requires integer: cannot convert float NaN to integer`);
     if (!isFinite(v.v)) throw err(`%${conv} format requires integer: cannot convert float infinity to integer`);
-    const t = Math.trunc(v.v);
+    const t = Math.trunc(v.v) + 0;
     return Number.isSafeInteger(t) ? t : BigInt(t);
   }
   throw err(`%${conv} format requires integer: cannot convert ${typeName(v)} to int`);

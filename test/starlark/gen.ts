@@ -156,8 +156,62 @@ export class Gen {
     }
   }
 
+  floatE(d = 0): string {
+    const r = this.r;
+    if (d > 2) return r.pick(FLOATS.slice(0, 7));
+    switch (r.int(7)) {
+      case 0: return r.pick(FLOATS);
+      case 1: return `(${this.floatE(d + 1)} ${r.pick(["+", "-", "*", "/", "//", "%"])} ${r.chance(0.5) ? this.floatE(d + 1) : this.intE(d + 1)})`;
+      case 2: return `float(${r.pick([this.intE(d + 1), '"1.5"', '"-inf"', '"1e3"', '"nan"'])})`;
+      case 3: return `(${this.intE(d + 1)} / ${this.intE(d + 1)})`;
+      case 4: return `math.${r.pick(["sqrt", "floor", "ceil", "fabs", "exp", "log"])}(${this.floatE(d + 1)})`;
+      case 5: return `(${r.pick(['"%f"', '"%e"', '"%g"', '"%s"', '"%r"', '"%d"'])} % ${this.floatE(d + 1)})`;
+      default: return `round(${this.floatE(d + 1)})`.replace("round(", "math.round(");
+    }
+  }
+
+  dictE(d = 0): string {
+    const r = this.r;
+    if (d > 2) return `{${r.pick(STRINGS)}: ${this.intE(d)}}`;
+    switch (r.int(7)) {
+      case 0: return `{${r.pick(STRINGS)}: ${this.intE(d + 1)}, ${r.pick(STRINGS)}: ${this.strE(d + 1)}}`;
+      case 1: return `dict(${r.pick(["[(1, 2), (3, 4)]", 'a = 1, b = 2', "[]", 'zip(["x", "y"], [1, 2])'])})`;
+      case 2: return `(${this.dictE(d + 1)} | ${this.dictE(d + 1)})`;
+      case 3: return `{str(x): x * x for x in range(${r.int(4)})}`;
+      case 4: return `dict(${this.dictE(d + 1)}, z = ${this.intE(d + 1)})`;
+      default: return `{k: v for k, v in ${this.dictE(d + 1)}.items()${r.chance(0.5) ? " if v" : ""}}`;
+    }
+  }
+
+  setE(d = 0): string {
+    const r = this.r;
+    if (d > 2) return `set([${this.intE(d)}])`;
+    switch (r.int(5)) {
+      case 0: return `set(${this.listE(d + 1)})`;
+      case 1: return `(${this.setE(d + 1)} ${r.pick(["|", "&", "-", "^"])} ${this.setE(d + 1)})`;
+      case 2: return `${this.setE(d + 1)}.${r.pick(["union", "intersection", "difference", "symmetric_difference"])}(${this.listE(d + 1)})`;
+      case 3: return `set(${this.strE(d + 1)}.elems())`;
+      default: return `set()`;
+    }
+  }
+
+  /** An expression over a dict, a set or a float, or a call of a lambda. */
+  more(): string {
+    const r = this.r;
+    switch (r.int(8)) {
+      case 0: return this.floatE();
+      case 1: return `sorted(${this.dictE()}.${r.pick(["keys", "values", "items"])}())`;
+      case 2: return `${this.dictE()}.get(${r.pick(STRINGS)}${r.chance(0.5) ? ", " + this.intE() : ""})`;
+      case 3: return `sorted(${this.setE()})`;
+      case 4: return `(lambda a, b = ${this.intE()}: a ${r.pick(["+", "*", "-"])} b)(${this.intE()}${r.chance(0.5) ? ", b = " + this.intE() : ""})`;
+      case 5: return `[(i, x) for i, x in enumerate(${this.listE()}) if ${r.pick(["i % 2", "x", "True"])}]`;
+      case 6: return `(${this.intE()} in ${this.setE()}, len(${this.dictE()}), ${this.setE()} == ${this.setE()})`;
+      default: return `${this.dictE()}.pop(${r.pick(STRINGS)}, ${r.pick(["None", "0"])})`;
+    }
+  }
+
   typed(): string {
-    return this.r.pick([() => this.intE(), () => this.strE(), () => this.listE(), () => this.boolE()])();
+    return this.r.pick([() => this.intE(), () => this.strE(), () => this.listE(), () => this.boolE(), () => this.more(), () => this.more()])();
   }
 
   private list(depth: number): string {
