@@ -114,6 +114,8 @@ export interface DerivationDetails {
   builds: BuildRecord[];
   /** the latest build's REAPI Action, when a reapi backend ran it or its Action Cache had it (docs/remote.md) */
   remote?: { actionDigest: string; endpoint?: string; cached: boolean; worker?: string; queuedMs?: number; inputsMs?: number; executionMs?: number; outputsMs?: number };
+  /** once built: the size of its outputs' closure (bytes, number of store paths) and what it adds over its dependencies' outputs */
+  closure?: { size: number; paths: number; added: number };
   /** the command that opens this derivation's sandbox shell */
   shellCommand: string;
 }

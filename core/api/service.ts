@@ -288,6 +288,26 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     };
   }
 
+  /**
+   * nix-tree's sizes: the closure of a node's outputs (every store path they refer to, transitively)
+   * and what it adds: the part of that closure its dependencies' outputs do not already bring.
+   */
+  function closureSizes(hash: string, deps: string[]): { closure?: { size: number; paths: number; added: number } } {
+    const names = engine.db.outputsOf(hash).map((o) => basename(o.path));
+    if (!names.length) return {};
+    const closure = engine.store.closureSync(names);
+    const depNames = deps.flatMap((h) => engine.db.outputsOf(h).map((o) => basename(o.path)));
+    const before = depNames.length ? engine.store.closureSync(depNames) : new Set<string>();
+    let size = 0;
+    let added = 0;
+    for (const n of closure) {
+      const s = engine.db.pathInfo(n)?.size ?? 0;
+      size += s;
+      if (!before.has(n)) added += s;
+    }
+    return { closure: { size, paths: closure.size, added } };
+  }
+
   const service: Service = {
     async "app.info"() {
       return {
@@ -481,6 +501,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         dependents,
         builds,
         ...(remote ? { remote } : {}),
+        ...closureSizes(hash, dependencies.map((x) => x.hash)),
         shellCommand: shellCommandFor(engine.home, hash),
       };
     },

@@ -281,12 +281,21 @@ export function NodePanel() {
 
       <section aria-label="Outputs">
         <h3>Outputs</h3>
+        {d?.closure ? (
+          <p data-testid="closure-size" data-size={d.closure.size} data-paths={d.closure.paths} data-added={d.closure.added}>
+            Closure <strong>{formatBytes(d.closure.size)}</strong> in {d.closure.paths} {d.closure.paths === 1 ? "path" : "paths"} · adds{" "}
+            <strong>{formatBytes(d.closure.added)}</strong> over its dependencies
+          </p>
+        ) : null}
         {d?.outputs.length ? (
           <ul className="outputs">
             {d.outputs.map((o) => (
               <li key={o.name}>
                 <div>
-                  <strong>{o.name}</strong> <span className="muted">{formatBytes(o.size)}</span>
+                  <strong>{o.name}</strong>{" "}
+                  <span className="muted" data-bytes={o.size}>
+                    {formatBytes(o.size)}
+                  </span>
                 </div>
                 <code className="path">{o.path}</code>
                 {o.references.length ? (

@@ -37,6 +37,38 @@ describe("exploring a graph", () => {
     }
   });
 
+  it("shows closure size and added size, as nix-tree does", async () => {
+    const { page, context } = await open(env.browser, env.server.url);
+    try {
+      await node(page, "app").waitFor({ timeout: 30_000 });
+      await chooseFunction(page, "refs", "user");
+      await page.getByRole("button", { name: "Build", exact: true }).click();
+      await page.locator('[data-testid="node-user"][data-state="built"]').waitFor({ timeout: 60_000 });
+      const panel = page.getByTestId("node-panel");
+      const own = async (name: string) => {
+        await node(page, name).click();
+        await panel.getByRole("heading", { level: 2, name }).waitFor();
+        return Number(await panel.getByRole("region", { name: "Outputs" }).locator("[data-bytes]").first().getAttribute("data-bytes"));
+      };
+      const lib = await own("lib");
+      const user = await own("user");
+      expect(lib).toBeGreaterThan(0);
+      const closure = panel.getByTestId("closure-size");
+      await closure.waitFor();
+      // user's closure is its own output and lib's (its output names lib's path); it adds only its own
+      await expect(closure.getAttribute("data-paths")).resolves.toBe("2");
+      await expect(closure.getAttribute("data-size")).resolves.toBe(String(user + lib));
+      await expect(closure.getAttribute("data-added")).resolves.toBe(String(user));
+      await node(page, "lib").click();
+      await expect(panel.getByTestId("closure-size").getAttribute("data-paths")).resolves.toBe("1");
+      await expect(panel.getByTestId("closure-size").getAttribute("data-added")).resolves.toBe(String(lib));
+      await node(page, "user").click();
+      await screenshot(page, "closure-size");
+    } finally {
+      await context.close();
+    }
+  });
+
   it("highlights every path of a why-depends", async () => {
     const { page, context } = await open(env.browser, env.server.url);
     try {
