@@ -82,6 +82,26 @@ describe("a closed pipe", () => {
   });
 });
 
+describe("bramble log ID | head -1", () => {
+  it("prints the first line and ends quietly", () => {
+    const home = freshHome();
+    const root = tree({
+      "bramble.toml": 'sandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n[package]\nname = "big"\n',
+      "default.bramble":
+        'def big():\n    return derivation(name = "big", builder = "/bin/sh", args = ["-c", "i=0; while [ $i -lt 50000 ]; do echo line $i; i=$((i+1)); done; echo > $out"])\n',
+    });
+    expect(bramble(["build", ".:big"], { home, cwd: root }).code).toBe(0);
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${cli}" log big | head -1`], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, BRAMBLE_PATH: home },
+    });
+    expect(r.stdout).toBe("line 0\n");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('derivation(builder = "fetch_url") is pinned like fetch_url()', () => {
   it("records the hash in bramble.lock and fails on changed content with both hashes", () => {
     const root = tree({ "bramble.toml": '[package]\nname = "pinned"\n' });
