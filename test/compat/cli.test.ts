@@ -102,6 +102,19 @@ describe("bramble log ID | head -1", () => {
   });
 });
 
+describe("bramble test", () => {
+  it("runs a top-level test() of a derivation no function returns", () => {
+    const root = tree({
+      "bramble.toml": 'sandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n[package]\nname = "example.com/t"\n',
+      "lib/default.bramble": 'def tool():\n    return derivation(name = "tool", builder = "/bin/sh", args = ["-c", "echo ok > $out"])\n',
+      "tests/default.bramble": 'load("example.com/t/lib")\ntest(lib.tool(), args = ["sh", "-c", "test -f $out"])\n',
+    });
+    const r = bramble(["test", "./tests"], { home: freshHome(), cwd: root });
+    expect(r.stdout).toBe("ok   tool sh -c test -f $out\n1 passed, 0 failed\n");
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('derivation(builder = "fetch_url") is pinned like fetch_url()', () => {
   it("records the hash in bramble.lock and fails on changed content with both hashes", () => {
     const root = tree({ "bramble.toml": '[package]\nname = "pinned"\n' });
