@@ -97,7 +97,7 @@ function lastBuildNamed(engine: Engine, query: string) {
  * paths are outputs of (drv_outputs, realisations, the derivations themselves), so it uses
  * the copy instead of planning the build again.
  */
-export function copyRealisations(from: Db, to: Db, names: string[]): number {
+function copyRealisations(from: Db, to: Db, names: string[]): number {
   let n = 0;
   for (let i = 0; i < names.length; i += 500) {
     const chunk = names.slice(i, i + 500);

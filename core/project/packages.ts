@@ -21,7 +21,7 @@ export interface ResolvedPackage {
 export class PackageError extends Error {}
 
 /** Every package name `project` can name, with its directory (undefined: known, not fetched). */
-export function knownPackages(project: Project): Map<string, string | undefined> {
+function knownPackages(project: Project): Map<string, string | undefined> {
   const known = new Map<string, string | undefined>();
   const seeds = seedLibraryDir();
   if (seeds) known.set(SEEDS_PACKAGE, seeds);
