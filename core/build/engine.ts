@@ -8,6 +8,7 @@ import { probeAll, type Backend } from "../builders/backend.js";
 import { configuredBackends, projectBackends, type BackendConfig } from "../builders/backends-config.js";
 import { BuiltinBackend } from "../builders/fetch.js";
 import { LocalBackend } from "../builders/local.js";
+import { dropStoreViews } from "../builders/store-view.js";
 import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
 import { pidAlive, tryLock, unlock } from "../store/lock.js";
 import { LocalStore, removeTree } from "../store/store.js";
@@ -74,7 +75,10 @@ export function openEngine(brambleHome?: string): Engine {
       return list;
     },
     builtin: new BuiltinBackend(store),
-    close: () => db.close(),
+    close: () => {
+      dropStoreViews(store.dir);
+      db.close();
+    },
   };
   cleanup(engine);
   return engine;

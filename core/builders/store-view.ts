@@ -179,13 +179,17 @@ export function releaseStoreView(view: string): boolean {
   return true;
 }
 
-/** Remove every view kept for later builds (a test's clean-up; they also go when this process exits). */
-export function dropStoreViews(): void {
-  sweepPools(true);
+/**
+ * Remove the views kept for later builds: of one store (its engine is closing, so nothing of
+ * this process should stay in its var/tmp), or of every store. They also go when this process exits.
+ */
+export function dropStoreViews(storeDir?: string): void {
+  sweepPools(true, storeDir);
 }
 
-function sweepPools(all = false): void {
-  for (const pool of pools.values()) {
+function sweepPools(all = false, storeDir?: string): void {
+  for (const [dir, pool] of pools) {
+    if (storeDir !== undefined && dir !== storeDir) continue;
     for (let i = pool.length - 1; i >= 0; i--) {
       if (!all && Date.now() - pool[i]!.at <= POOL_IDLE_MS) continue;
       removeTree(pool[i]!.dir);
