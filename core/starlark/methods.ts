@@ -240,7 +240,15 @@ export const setMethods: Record<string, Method> = {
   },
   symmetric_difference(_th, s: StarSet, args, kw) {
     positional("symmetric_difference", args, kw, 1, 1);
-    return setSymDiff(s, setArg("symmetric_difference", args[0]));
+    // as starlark-go: each element of the iterable toggles membership (so a repeated one cancels)
+    const xs = iterValues(args[0]);
+    if (xs === undefined) throw err(`symmetric_difference: for parameter 1: got ${typeName(args[0])}, want iterable`);
+    const r = setUnion(s, []);
+    for (const x of xs) {
+      if (r.has(x)) r.delete(x);
+      else r.add(x);
+    }
+    return r;
   },
   union(_th, s: StarSet, args, kw) {
     positional("union", args, kw, 0, Infinity);
