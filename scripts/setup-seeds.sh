@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The loopback Debian mirror the seed library (lib/) is fetched from in tests, CI and `npm start`:
-# every `pool/main/.../*.deb` path named in lib/*.bramble is downloaded with
+# every `pool/main/.../*.deb` path pinned in lib/bramble.lock (or named in lib/*.bramble) is downloaded with
 # `apt-get download PKG:ARCH=VERSION` into a directory laid out like a Debian mirror
 # ($BRAMBLE_DEBIAN_DIR, default /var/cache/bramble/debian), so deb.debian.org or
 # snapshot.debian.org can stand in its place. Idempotent; runs as root (apt-get).
@@ -18,7 +18,7 @@ if [ ${#fixture_tools[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${fixture_tools[@]}" >/dev/null
 fi
 
-mapfile -t paths < <(grep -rhoE 'pool/main/[a-z0-9]+/[^/" ]+/[^/" ]+\.deb' lib --include='*.bramble' | sort -u)
+mapfile -t paths < <(grep -rhoE 'pool/main/[a-z0-9]+/[^/" ]+/[^/" ]+\.deb' lib --include='*.bramble' --include='bramble.lock' | sort -u)
 missing=()
 for p in "${paths[@]}"; do [ -s "$MIRROR_DIR/$p" ] || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -48,7 +48,7 @@ for p in "${missing[@]}"; do
     /^Version: / { v = $2 } /^Filename: / { if ($2 == want) { print v; exit } }')"
   if [ -z "$version" ]; then
     echo "setup-seeds: apt knows no $spec whose file is $p" >&2
-    echo "setup-seeds: (a Debian point release replaced it? bump the pin in lib/ to what 'apt-cache show $spec' lists)" >&2
+    echo "setup-seeds: (a Debian point release replaced it? bump the path in lib/*.bramble and its pin in lib/bramble.lock to what 'apt-cache show $spec' lists)" >&2
     exit 1
   fi
   echo "setup-seeds: apt-get download $spec=$version"

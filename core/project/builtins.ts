@@ -28,6 +28,8 @@ import { derivationHash, type Derivation } from "../derivation/derivation.js";
 import { hashSources } from "../store/sources.js";
 import { glob, patternProblem } from "./glob.js";
 import { PROJECT_FILE } from "./project.js";
+import { LOCK_FILE, readLock } from "./lock.js";
+import { owningProject } from "./packages.js";
 import { ANY_SYSTEM, checkSystem, splitSystem } from "../derivation/systems.js";
 import { DerivationValue, RunValue, TestValue } from "./values.js";
 import type { EvalContext } from "./evaluate.js";
@@ -183,7 +185,8 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     const fetchKey = builder === "fetch_url" && hashes === undefined ? (drvEnv.url ?? drvEnv.urls?.split("\n").join(" ")) : undefined;
     if (builder === "fetch_url" && hashes === undefined && fetchKey === undefined) fail('derivation: builder = "fetch_url" needs env = {"url": ...}');
     let pinnedHash = outputHash;
-    if (fetchKey !== undefined) pinnedHash ??= ctx.lock.get(fetchKey);
+    const fromLibrary = fetchKey !== undefined && libraryOf(thread, "derivation") !== undefined;
+    if (fetchKey !== undefined) pinnedHash ??= lockedHash(thread, "derivation", fetchKey);
     const wantsNetwork = optBool("derivation", "network", network) || fetchKey !== undefined;
     if (wantsNetwork && pinnedHash === undefined && hashes === undefined && fetchKey === undefined) {
       fail("derivation: network=True needs hash= (only fixed-output derivations may use the network)");
@@ -207,7 +210,7 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     if (hashes) drv.outputHashes = hashes;
     if (ctx.hostPaths) drv.hostPaths = ctx.hostPaths;
     const value = register(thread, drv);
-    if (fetchKey !== undefined) ctx.fetchKeys.set(value.drvHash, fetchKey);
+    if (fetchKey !== undefined && !fromLibrary) ctx.fetchKeys.set(value.drvHash, fetchKey);
     return value;
   });
 
@@ -268,6 +271,30 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
     return new TestValue(spec);
   });
 
+  // Every package pins its fetches in its own bramble.lock: a fetch made by a module of a loaded
+  // package (the seed library, a [dependencies] path) takes its hash from that package's lock,
+  // never the evaluated project's, and no evaluation of another project writes it.
+  const packageLocks = new Map<string, Map<string, string>>();
+  /** The loaded package (not the project evaluated) whose module makes this call, if any. */
+  const libraryOf = (thread: Thread, fn: string) => {
+    const owner = owningProject(resolve(ctx.project.root, callerFile(thread, fn)), ctx.project);
+    return owner.root === ctx.project.root ? undefined : owner;
+  };
+  /** The pin of a fetch key in the lock of the package making the fetch; a library's missing pin is an error. */
+  const lockedHash = (thread: Thread, fn: string, key: string): string | undefined => {
+    const library = libraryOf(thread, fn);
+    if (!library) return ctx.lock.get(key);
+    let lock = packageLocks.get(library.root);
+    if (!lock) packageLocks.set(library.root, (lock = readLock(library.root).urlhashes));
+    const pinned = lock.get(key);
+    if (pinned === undefined) {
+      fail(
+        `${fn}: package "${library.name}" pins no hash for ${key} in ${join(library.root, LOCK_FILE)} (a loaded package's fetches are pinned in its own bramble.lock, which evaluating another project never writes: add the pin there, or pass hash=)`,
+      );
+    }
+    return pinned;
+  };
+
   const fetchDerivation = (
     thread: Thread,
     fn: string,
@@ -279,11 +306,12 @@ export function makeBuiltins(ctx: EvalContext): Record<string, Value> {
   ) => {
     let outputHash = optString(fn, "hash", hash);
     if (outputHash !== undefined && !HASH_RE.test(outputHash)) fail(`${fn}: hash ${JSON.stringify(outputHash)} is not a sha256 hash`);
-    outputHash ??= ctx.lock.get(key);
+    outputHash ??= lockedHash(thread, fn, key);
     const drv: Derivation = { name, builder, args: [], env, outputs: ["out"], network: true, platform: ANY_SYSTEM, system: ANY_SYSTEM };
     if (outputHash !== undefined) drv.outputHash = outputHash;
     const value = register(thread, drv);
-    ctx.fetchKeys.set(value.drvHash, key);
+    // Only the project evaluated records first fetches (in its own lock); a library's are pinned.
+    if (libraryOf(thread, fn) === undefined) ctx.fetchKeys.set(value.drvHash, key);
     return value;
   };
 

@@ -236,9 +236,9 @@ describe("the toolchain's pins", () => {
     const lib = mkdtempSync(join(tmpdir(), "bramble-seeds-"));
     dirs.push(lib);
     cpSync(join(repo, "lib"), lib, { recursive: true });
-    const file = join(lib, "cc.bramble");
+    const file = join(lib, "bramble.lock");
     const text = readFileSync(file, "utf8");
-    const pin = /"gcc-12": \("[^"]+", "sha256:([0-9a-z]{52})"\)/.exec(text)!;
+    const pin = /"mirror:\/\/debian\/pool\/main\/g\/gcc-12\/gcc-12_[^"]+" = "sha256:([0-9a-z]{52})"/.exec(text)!;
     const other = pin[1]!.replace(/^./, (c) => (c === "0" ? "1" : "0"));
     writeFileSync(file, text.replace(pin[1]!, other));
     const before = toolchains();

@@ -59,12 +59,13 @@ describe("examples/hello on the seed library", () => {
     const lib = mkdtempSync(join(tmpdir(), "bramble-seeds-"));
     made.push(lib);
     cpSync(join(repo, "lib"), lib, { recursive: true });
-    // The x86_64 busybox pin replaced by another Debian revision's (here: the arm64 package's file and hash).
-    const file = join(lib, "default.bramble");
+    // The x86_64 busybox pin in the library's own lock (lib/bramble.lock) replaced by another
+    // tree's hash (here: the arm64 package's); the .bramble source is untouched.
+    const file = join(lib, "bramble.lock");
     const src = readFileSync(file, "utf8");
     const changed = src.replace(
-      /"x86_64-linux": \("pool\/main\/b\/busybox\/[^"]+", "sha256:[0-9a-z]+"\)/,
-      '"x86_64-linux": ("pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb", "sha256:0dyfyn3ijnybkkpxd783xyqdzlrzi4w8k996yk4qdfkxa1vb624v")',
+      '"mirror://debian/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb" = "sha256:060pmyzly55g76anv0pnl5c8bgp605amlwcwwkkgyvmqhiiqb6bn"',
+      '"mirror://debian/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb" = "sha256:0dyfyn3ijnybkkpxd783xyqdzlrzi4w8k996yk4qdfkxa1vb624v"',
     );
     expect(changed).not.toBe(src);
     writeFileSync(file, changed);
