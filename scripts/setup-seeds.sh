@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The loopback Debian mirror the seed library (lib/) is fetched from in tests, CI and `npm start`:
-# every `pool/main/.../*.deb` path pinned in lib/bramble.lock (or named in lib/*.bramble) is downloaded with
-# `apt-get download PKG:ARCH=VERSION` into a directory laid out like a Debian mirror
+# every `pool/main/.../*.deb` path pinned in lib/bramble.lock (or named in lib/*.bramble) is
+# downloaded with `apt-get download PKG:ARCH=VERSION` into a directory laid out like a Debian mirror
 # ($BRAMBLE_DEBIAN_DIR, default /var/cache/bramble/debian), so deb.debian.org or
 # snapshot.debian.org can stand in its place. Idempotent; runs as root (apt-get).
 set -euo pipefail
