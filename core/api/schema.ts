@@ -244,6 +244,64 @@ export interface Results {
   "source.get": SourceFile;
 }
 
+// ---- local methods: the CLI's, in-process only (core/api/local.ts); no transport reaches them ----
+
+const storeSpec = z.string().min(1).max(4096).describe("a backend's store by name, reapi:NAME, or path:<BRAMBLE_PATH>");
+const query = z.string().max(4096).describe("a build id, a store path, or a derivation (a name, a hash or a unique prefix)");
+
+export const localRequests = {
+  "log.find": z.object({ query }).strict(),
+  "log.chunk": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0) }).strict(),
+  "history.named": z.object({ limit: z.number().int().min(1), query: query.optional() }).strict(),
+  "store.whyDepends": z.object({ a: query, b: query }).strict(),
+  "store.gc": z.object({ dryRun: z.boolean().optional(), store: storeSpec.optional() }).strict(),
+  "store.add": z.object({ path: pathString }).strict(),
+  "store.paths": z.object({ query: query.optional() }).strict(),
+  "store.closure": z.object({ paths: z.array(query).min(1) }).strict(),
+  "store.verify": z.object({ repair: z.boolean().optional(), store: storeSpec.optional() }).strict(),
+  "store.copy": z.object({ from: storeSpec, to: storeSpec, paths: z.array(query).min(1) }).strict(),
+  "store.roots": z.object({ paths: z.array(query).min(1), keep: z.boolean() }).strict(),
+  "build.check": z.object({ project, moduleArg, target: systemString.optional(), jobs: z.number().int().min(1).max(256).optional(), only: z.string().optional() }).strict(),
+  "project.parse": z.object({ project, moduleArg }).strict(),
+} as const;
+
+export type LocalMethod = keyof typeof localRequests;
+export type LocalParams<M extends LocalMethod> = z.infer<(typeof localRequests)[M]>;
+
+export interface StoreProblem {
+  name: string;
+  /** the store path */
+  path: string;
+  problem: "missing" | "corrupt" | "incomplete-closure" | "modes";
+  detail?: string;
+  expected?: string;
+  got?: string;
+}
+
+export interface LocalResults {
+  "log.find": { buildId: number };
+  "log.chunk": { lines: string[]; nextLine: number; running: boolean };
+  /** builds, newest first, and the system of each derivation among them that is recorded */
+  "history.named": { builds: BuildRecord[]; systems: Record<string, string> };
+  /** the chain of store paths from a to b */
+  "store.whyDepends": string[];
+  "store.gc": { dryRun: boolean; deleted: string[]; bytes: number };
+  "store.add": { hash: string; path: string; url: string; pin: string; lockLine: string };
+  "store.paths": string[];
+  "store.closure": { path: string; size: number }[];
+  "store.verify": StoreProblem[];
+  "store.copy": { copied: string[]; linked: number };
+  "store.roots": Record<string, never>;
+  "build.check": {
+    checked: number;
+    differences: { drvHash: string; name: string; output: string; expected: string; got: string; firstDifference: string }[];
+    failed: string[];
+  };
+  "project.parse": { modules: number };
+}
+
+export type LocalService = { [M in LocalMethod]: (params: LocalParams<M>) => Promise<LocalResults[M]> };
+
 /** A run() value the evaluated functions returned: what `bramble run` starts. */
 export interface RunInfo {
   derivation: string;
