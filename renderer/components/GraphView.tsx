@@ -3,12 +3,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
+  ControlButton,
   Controls,
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
   useNodesState,
   useReactFlow,
+  useStore,
+  getViewportForBounds,
   Position,
   type Edge,
   type NodeHandle,
@@ -38,6 +41,57 @@ const HANDLES: NodeHandle[] = [
 export const FIT_PADDING = { top: "24px", bottom: "24px", left: "64px", right: "188px" } as const;
 /** above this many nodes, mount only what is in view and open zoomed in on the roots */
 const LARGE = 300;
+/** below this zoom a large graph is drawn on a canvas instead of as DOM nodes (unreadable there anyway) */
+export const FAR_ZOOM = 0.3;
+const NO_NODES: DrvFlowNode[] = [];
+const NO_EDGES: Edge[] = [];
+
+/**
+ * A large graph at far zoom: every node a rectangle in its state's colour and every edge a line,
+ * drawn on one canvas in the viewport's transform, instead of thousands of DOM nodes.
+ */
+function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { from: string; to: string }[]; selected: string | null }) {
+  const [tx, ty, zoom] = useStore((s) => s.transform);
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  const states = useBuilds((s) => s.states);
+  const ref = useRef<HTMLCanvasElement>(null);
+  const at = useMemo(() => new Map(nodes.map((n) => [n.id, n.position])), [nodes]);
+  useEffect(() => {
+    const c = ref.current;
+    const ctx = c?.getContext("2d");
+    if (!c || !ctx) return;
+    const dpr = window.devicePixelRatio || 1;
+    if (c.width !== Math.round(width * dpr)) c.width = Math.round(width * dpr);
+    if (c.height !== Math.round(height * dpr)) c.height = Math.round(height * dpr);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, c.width, c.height);
+    ctx.setTransform(dpr * zoom, 0, 0, dpr * zoom, dpr * tx, dpr * ty);
+    ctx.beginPath();
+    for (const e of edges) {
+      const a = at.get(e.from);
+      const b = at.get(e.to);
+      if (!a || !b) continue;
+      ctx.moveTo(a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2);
+      ctx.lineTo(b.x, b.y + NODE_HEIGHT / 2);
+    }
+    ctx.strokeStyle = "rgba(100,116,139,0.35)";
+    ctx.lineWidth = 1 / zoom;
+    ctx.stroke();
+    for (const n of nodes) {
+      const d = n.data.node;
+      ctx.fillStyle = MINIMAP_COLOURS[states[d.hash] ?? d.state];
+      ctx.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
+    }
+    const sel = selected ? at.get(selected) : undefined;
+    if (sel) {
+      ctx.strokeStyle = "#2563eb";
+      ctx.lineWidth = 4 / zoom;
+      ctx.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
+    }
+  }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected]);
+  return <canvas ref={ref} className="far-canvas" data-testid="far-canvas" data-nodes={nodes.length} style={{ width, height }} aria-hidden="true" />;
+}
 
 const MINIMAP_COLOURS: Record<NodeState, string> = {
   "not-built": "#94a3b8",
@@ -219,10 +273,31 @@ function Flow() {
   );
 
   const large = (graph?.nodes.length ?? 0) > LARGE;
+  const zoom = useStore((s) => s.transform[2]);
+  const far = large && zoom < FAR_ZOOM;
+  const viewW = useStore((s) => s.width);
+  const viewH = useStore((s) => s.height);
+  // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
+  const fitAll = useCallback(() => {
+    if (!nodes.length) return;
+    let x0 = Infinity;
+    let y0 = Infinity;
+    let x1 = -Infinity;
+    let y1 = -Infinity;
+    for (const n of nodes) {
+      if (n.hidden) continue;
+      x0 = Math.min(x0, n.position.x);
+      y0 = Math.min(y0, n.position.y);
+      x1 = Math.max(x1, n.position.x + NODE_WIDTH);
+      y1 = Math.max(y1, n.position.y + NODE_HEIGHT);
+    }
+    if (!Number.isFinite(x0)) return;
+    void flow.setViewport(getViewportForBounds({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, viewW, viewH, 0.002, 1.2, FIT_PADDING));
+  }, [nodes, flow, viewW, viewH]);
   return (
     <ReactFlow
-      nodes={nodes}
-      edges={edges}
+      nodes={far ? NO_NODES : nodes}
+      edges={far ? NO_EDGES : edges}
       nodeTypes={nodeTypes}
       onNodesChange={onNodesChange}
       onNodeClick={onNodeClick}
@@ -232,14 +307,23 @@ function Flow() {
       nodesConnectable={false}
       edgesFocusable={false}
       onlyRenderVisibleElements={large}
-      fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1.2 }}
-      minZoom={0.02}
+      minZoom={0.002}
       maxZoom={2.5}
       proOptions={{ hideAttribution: true }}
       aria-label="Derivation graph"
     >
       <Background gap={24} size={1} />
-      <Controls aria-label="Graph zoom controls" showInteractive={false} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1.2 }} />
+      {/* A large graph fits from the layout's positions: xyflow's own fit would be queued while the canvas has taken its nodes, and fire later. */}
+      <Controls aria-label="Graph zoom controls" showInteractive={false} showFitView={!large} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1.2 }}>
+        {large ? (
+          <ControlButton onClick={fitAll} aria-label="fit view" title="fit view" className="react-flow__controls-fitview">
+            <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
+              <path d="M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0027.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94c-.531 0-.939-.4-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z" />
+            </svg>
+          </ControlButton>
+        ) : null}
+      </Controls>
+      {far ? <FarCanvas nodes={nodes} edges={graph?.edges ?? []} selected={selected} /> : null}
       <StateMiniMap />
     </ReactFlow>
   );

@@ -1,0 +1,86 @@
+// Issue 14 point 2, large graphs: a generated 5,000-node graph (50 layers of 100, each node
+// needing two of the layer before) fits the window at Fit, drawn on one canvas rather than as
+// thousands of DOM nodes; zooming in brings the DOM nodes (names, badges) back.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { launch, node, open, screenshot, serve, type Served } from "./helpers.js";
+
+const LAYERS = 50;
+const WIDTH = 100;
+let dir: string;
+let server: Served;
+let browser: Browser;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "bramble-large-"));
+  writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "large"\nversion = "0.1.0"\n`);
+  writeFileSync(
+    join(dir, "default.bramble"),
+    `def default():
+    prev = []
+    for l in range(${LAYERS}):
+        cur = []
+        for i in range(${WIDTH}):
+            env = {}
+            if prev:
+                env = {"a": prev[i].out, "b": prev[(i * 7 + 3) % ${WIDTH}].out}
+            cur.append(derivation(name = "n%d_%d" % (l, i), builder = "/bin/sh", args = ["-c", "mkdir -p $out"], env = env))
+        prev = cur
+    return prev
+`,
+  );
+  [server, browser] = await Promise.all([serve(dir), launch()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a 5,000-node graph", () => {
+  it("fits the window at Fit on a canvas, and shows DOM nodes again zoomed in", async () => {
+    const { page, context } = await open(browser, server.url);
+    try {
+      // opens zoomed in on its roots (the last layer), as DOM nodes
+      await node(page, "n49_1").waitFor({ timeout: 60_000 });
+      expect(await page.locator(".react-flow__node").count()).toBeLessThan(200);
+      await page.getByRole("button", { name: /fit view/i }).click();
+      const canvas = page.getByTestId("far-canvas");
+      await canvas.waitFor();
+      await expect(canvas.getAttribute("data-nodes")).resolves.toBe("5000");
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(0);
+      // The layered layout spans 50 columns of 240 px with 70 between, 100 rows of 78 with 24 between.
+      const width = 49 * 310 + 240;
+      const height = 99 * 102 + 78;
+      const t = await page.locator(".react-flow__viewport").evaluate((el) => new DOMMatrix(getComputedStyle(el).transform));
+      const area = (await page.getByTestId("graph-view").boundingBox())!;
+      expect(t.a).toBeLessThan(0.3);
+      expect(t.e).toBeGreaterThanOrEqual(0);
+      expect(t.f).toBeGreaterThanOrEqual(0);
+      expect(t.e + width * t.a).toBeLessThanOrEqual(area.width);
+      expect(t.f + height * t.a).toBeLessThanOrEqual(area.height);
+      // the canvas has drawn something where the first column is
+      const painted = await canvas.evaluate((c: HTMLCanvasElement, p) => {
+        const ctx = c.getContext("2d")!;
+        const dpr = window.devicePixelRatio || 1;
+        const px = ctx.getImageData(Math.round((p.x + 2) * dpr), Math.round((p.y + 2) * dpr), 1, 1).data;
+        return px[3];
+      }, { x: t.e, y: t.f });
+      expect(painted).toBeGreaterThan(0);
+      await screenshot(page, "large-fit");
+
+      // zoom in: past the canvas threshold the nodes are DOM nodes again
+      for (let i = 0; i < 20 && (await canvas.count()) > 0; i++) {
+        await page.getByRole("button", { name: /zoom in/i }).click();
+        await page.waitForTimeout(300); // each zoom step animates; the next starts from where it ends
+      }
+      await canvas.waitFor({ state: "detached" });
+      await page.locator(".react-flow__node").first().waitFor();
+      expect(await page.locator(".react-flow__node").count()).toBeLessThan(1000);
+    } finally {
+      await context.close();
+    }
+  });
+});
