@@ -90,7 +90,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { 
       ctx.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
     }
   }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected]);
-  return <canvas ref={ref} className="far-canvas" data-testid="far-canvas" data-nodes={nodes.length} style={{ width, height }} aria-hidden="true" />;
+  return <canvas ref={ref} className="far-canvas" data-testid="far-canvas" data-nodes={nodes.length} style={{ width, height }} role="img" aria-label="The graph at far zoom: each node a rectangle in its state's colour; zoom in to read names" />;
 }
 
 const MINIMAP_COLOURS: Record<NodeState, string> = {
