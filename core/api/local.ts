@@ -159,8 +159,14 @@ export function whyDepends(engine: Engine, from: string, to: string): string[] |
   return undefined;
 }
 
+/** What an in-process client hears while a local method runs (not part of any request). */
+export interface LocalHooks {
+  /** build.check evaluated and is about to build again (the CLI says so before the long part) */
+  checkStarted?(): void;
+}
+
 /** The local methods over one service's engine. */
-export function localService(engine: Engine): LocalService {
+export function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
   return {
     async "log.find"({ query }) {
       const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : lastBuildNamed(engine, query);
@@ -259,6 +265,7 @@ export function localService(engine: Engine): LocalService {
           throw err;
         }
       }
+      hooks.checkStarted?.();
       return checkBuild(engine, { drvs: ev.drvs, roots: ev.roots, projectRoot: project.root, jobs });
     },
     async "project.parse"({ project: dir, moduleArg }) {
@@ -270,8 +277,8 @@ export function localService(engine: Engine): LocalService {
 }
 
 /** A typed caller of a host's local methods, validating each request as `dispatch` does. */
-export function localCaller(host: ServiceHost) {
-  const local = localService(host.engine);
+export function localCaller(host: ServiceHost, hooks: LocalHooks = {}) {
+  const local = localService(host.engine, hooks);
   return <M extends LocalMethod>(method: M, params: LocalParams<M>): Promise<LocalResults[M]> => {
     const result = localRequests[method].safeParse(params ?? {});
     if (!result.success) {

@@ -7,20 +7,18 @@ import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph, Params, RunInfo, SandboxHandle, TestInfo } from "../api/schema.js";
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { workerEvaluator } from "../api/evaluator.js";
+import { localCaller } from "../api/local.js";
 import { useHashWorkers } from "../store/hash-pool.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
-import { createContext, evaluate } from "../project/evaluate.js";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
 import { ListPathError, listModules } from "../project/listing.js";
-import { DerivationNameError, displayName, resolveAmong, resolveDerivation } from "./naming.js";
+import { DerivationNameError, displayName, resolveDerivation } from "./naming.js";
 import { makeOutLink, outLinkNames } from "./out-links.js";
 import { startServer } from "../serve/server.js";
-import { checkBuild } from "../build/check.js";
-import { openEngine } from "../build/engine.js";
 import { approvePaths } from "../builders/host-access.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
 // (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
@@ -242,53 +240,40 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
         }
       }
       if (run.result.status !== "built") failed = true;
-      else if ((flags.check || flags.rebuild) && !(await checkCommand(where, flags.target, jobs, typeof flags.rebuild === "string" ? flags.rebuild : undefined))) failed = true;
+      else if ((flags.check || flags.rebuild) && !(await checkCommand(host, where, flags.target, jobs, typeof flags.rebuild === "string" ? flags.rebuild : undefined))) failed = true;
     }
   });
   if (failed) throw new ExitError("", 1);
 }
 
-/** `build --check`: rebuild the tree in a fresh store and compare (core/build/check.ts). */
-async function checkCommand(where: { project: string; moduleArg: string }, target: string | undefined, jobs: number | undefined, only?: string): Promise<boolean> {
-  const project = loadProject(where.project);
-  const ev = evaluate(createContext(project, { target }), [where.moduleArg], project.root);
-  // --rebuild NAME: that derivation (a name, a hash or a unique prefix, naming.ts) and what it needs.
-  if (only !== undefined) {
-    try {
-      ev.roots = [resolveAmong(only, ev.drvs).hash];
-    } catch (err) {
-      if (err instanceof DerivationNameError) throw new ExitError(`--rebuild: ${err.message}`, 1);
-      throw err;
-    }
+/** `build --check`: rebuild the tree in a fresh store and compare (the service's build.check, core/build/check.ts). */
+async function checkCommand(
+  host: ServiceHost,
+  where: { project: string; moduleArg: string },
+  target: string | undefined,
+  jobs: number | undefined,
+  only?: string,
+): Promise<boolean> {
+  const call = localCaller(host, { checkStarted: () => console.error(`check: building ${where.moduleArg} again in a fresh store`) });
+  const r = await call("build.check", { ...where, target, jobs, only });
+  for (const f of r.failed) console.error(`check: ${f} failed to build again`);
+  for (const d of r.differences) {
+    console.error(`check: ${d.name}${d.output === "out" ? "" : `.${d.output}`} differs when built again: ${d.firstDifference}\n  first build: ${d.expected}\n  rebuild:     ${d.got}`);
   }
-  const engine = openEngine();
-  try {
-    console.error(`check: building ${where.moduleArg} again in a fresh store`);
-    const r = await checkBuild(engine, { drvs: ev.drvs, roots: ev.roots, projectRoot: project.root, jobs });
-    for (const f of r.failed) console.error(`check: ${f} failed to build again`);
-    for (const d of r.differences) {
-      console.error(`check: ${d.name}${d.output === "out" ? "" : `.${d.output}`} differs when built again: ${d.firstDifference}\n  first build: ${d.expected}\n  rebuild:     ${d.got}`);
-    }
-    const ok = r.failed.length === 0 && r.differences.length === 0;
-    console.error(ok ? `check: ${r.checked} derivations built again, every output identical` : `check: ${r.differences.length} outputs differ, ${r.failed.length} rebuilds failed`);
-    return ok;
-  } finally {
-    engine.close();
-  }
+  const ok = r.failed.length === 0 && r.differences.length === 0;
+  console.error(ok ? `check: ${r.checked} derivations built again, every output identical` : `check: ${r.differences.length} outputs differ, ${r.failed.length} rebuilds failed`);
+  return ok;
 }
 
-/** `--just-parse`: load every module the arguments name, call nothing, build nothing. */
-function justParse(args: string[]): void {
-  for (const arg of args) {
-    const where = locateModuleArg(arg, process.cwd());
-    try {
-      const ctx = createContext(loadProject(where.project));
-      evaluate(ctx, [where.moduleArg], where.project, { justParse: true });
-      console.error(`parsed ${ctx.modules.size} module${ctx.modules.size === 1 ? "" : "s"} for ${arg}`);
-    } catch (err) {
-      fail(err);
+/** `--just-parse`: load every module the arguments name, call nothing, build nothing (the service's project.parse). */
+async function justParse(args: string[]): Promise<void> {
+  await withService(async (host) => {
+    for (const arg of args) {
+      const where = locateModuleArg(arg, process.cwd());
+      const { modules } = await localCaller(host)("project.parse", where).catch(fail);
+      console.error(`parsed ${modules} module${modules === 1 ? "" : "s"} for ${arg}`);
     }
-  }
+  });
 }
 
 export function makeProgram(): Command {
