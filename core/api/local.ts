@@ -19,7 +19,9 @@ import type { Derivation } from "../derivation/derivation.js";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { loadProject } from "../project/project.js";
 import { DerivationNameError, resolveAmong, resolveDerivation } from "../cli/naming.js";
-import { outLinkRoots } from "../cli/out-links.js";
+import { makeOutLink, outLinkRoots } from "../cli/out-links.js";
+import { approvePaths } from "../builders/host-access.js";
+import { useHashWorkers } from "../store/hash-pool.js";
 import { localRequests, type LocalMethod, type LocalParams, type LocalResults, type LocalService } from "./schema.js";
 import type { ServiceHost } from "./service.js";
 
@@ -272,6 +274,29 @@ export function localService(engine: Engine, hooks: LocalHooks = {}): LocalServi
       const ctx = createContext(loadProject(dir));
       evaluate(ctx, [moduleArg], dir, { justParse: true });
       return { modules: ctx.modules.size };
+    },
+    async "project.allowPaths"({ project: dir }) {
+      const project = loadProject(dir);
+      if (project.sandboxPaths.length === 0) return { root: project.root, paths: [] };
+      return { root: project.root, paths: project.sandboxPaths, file: approvePaths(project.root, project.sandboxPaths) };
+    },
+    async "derivation.resolve"({ query }) {
+      try {
+        return { hash: resolveDerivation(engine.db, query).hash };
+      } catch (err) {
+        if (!(err instanceof DerivationNameError)) throw err;
+        return / systems; give a hash|is the start of/.test(err.message) ? { ambiguous: err.message } : {};
+      }
+    },
+    async "outLink.make"({ link, target }) {
+      // Nix's result symlinks, each an indirect gc root (core/cli/out-links.ts).
+      makeOutLink(engine.layout.varDir, link, target);
+      return {};
+    },
+    async "hashWorkers.use"({ script }) {
+      // Output hashing in worker threads (bramble serve), so a large output never stalls another client.
+      useHashWorkers(script);
+      return {};
     },
   };
 }

@@ -263,6 +263,10 @@ export const localRequests = {
   "store.roots": z.object({ paths: z.array(query).min(1), keep: z.boolean() }).strict(),
   "build.check": z.object({ project, moduleArg, target: systemString.optional(), jobs: z.number().int().min(1).max(256).optional(), only: z.string().optional() }).strict(),
   "project.parse": z.object({ project, moduleArg }).strict(),
+  "project.allowPaths": z.object({ project }).strict(),
+  "derivation.resolve": z.object({ query }).strict(),
+  "outLink.make": z.object({ link: pathString, target: pathString }).strict(),
+  "hashWorkers.use": z.object({ script: pathString.optional() }).strict(),
 } as const;
 
 export type LocalMethod = keyof typeof localRequests;
@@ -298,6 +302,12 @@ export interface LocalResults {
     failed: string[];
   };
   "project.parse": { modules: number };
+  /** the project's sandbox_paths now allowed on this machine, and the file that remembers it (none asked: no file) */
+  "project.allowPaths": { root: string; paths: string[]; file?: string };
+  /** the derivation a query names; `ambiguous` (several systems or hashes) says why none was picked; neither: nothing has that name */
+  "derivation.resolve": { hash?: string; ambiguous?: string };
+  "outLink.make": Record<string, never>;
+  "hashWorkers.use": Record<string, never>;
 }
 
 export type LocalService = { [M in LocalMethod]: (params: LocalParams<M>) => Promise<LocalResults[M]> };

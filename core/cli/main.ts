@@ -8,7 +8,6 @@ import type { BuildEvent, Graph, Params, RunInfo, SandboxHandle, TestInfo } from
 import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
 import { workerEvaluator } from "../api/evaluator.js";
 import { localCaller } from "../api/local.js";
-import { useHashWorkers } from "../store/hash-pool.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { spawn } from "node:child_process";
@@ -16,10 +15,9 @@ import { constants as osConstants } from "node:os";
 import { findProjectRoot, loadProject, readProject } from "../project/project.js";
 import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
 import { ListPathError, listModules } from "../project/listing.js";
-import { DerivationNameError, displayName, resolveDerivation } from "./naming.js";
-import { makeOutLink, outLinkNames } from "./out-links.js";
+import { displayName } from "./naming.js";
+import { outLinkNames } from "./out-links.js";
 import { startServer } from "../serve/server.js";
-import { approvePaths } from "../builders/host-access.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
 // (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
 export { starlarkMain };
@@ -236,7 +234,7 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       if (run.result.status === "built" && flags.outLink !== undefined) {
         // Nix's result symlinks, each an indirect gc root (out-links.ts).
         for (const { link, target } of outLinkNames(flags.outLink, run.roots.map((r) => run.outputs.get(r.hash) ?? {}))) {
-          makeOutLink(host.engine.layout.varDir, link, target);
+          await localCaller(host)("outLink.make", { link, target });
         }
       }
       if (run.result.status !== "built") failed = true;
@@ -312,14 +310,13 @@ export function makeProgram(): Command {
     .command("allow-paths")
     .description("allow a project's sandbox_paths (host paths in its sandboxes) on this machine; its derivations become impure")
     .argument("[dir]", "the project (default: the one here)", ".")
-    .action((dir: string) => {
-      const project = loadProject(resolve(dir));
-      if (project.sandboxPaths.length === 0) {
-        console.error(`${project.root}: bramble.toml asks for no host paths (sandbox_paths); nothing to allow`);
+    .action(async (dir: string) => {
+      const allowed = await withService((host) => localCaller(host)("project.allowPaths", { project: resolve(dir) }));
+      if (allowed.file === undefined) {
+        console.error(`${allowed.root}: bramble.toml asks for no host paths (sandbox_paths); nothing to allow`);
         return;
       }
-      const file = approvePaths(project.root, project.sandboxPaths);
-      console.error(`allowed for ${project.root}: ${project.sandboxPaths.join(", ")} (remembered in ${file}); its derivations are impure`);
+      console.error(`allowed for ${allowed.root}: ${allowed.paths.join(", ")} (remembered in ${allowed.file}); its derivations are impure`);
     });
 
   program
@@ -438,12 +435,9 @@ export function makeProgram(): Command {
         // A derivation by name, hash or unique prefix (naming.ts) first; else a module argument.
         let hash: string | undefined;
         if (what) {
-          try {
-            hash = resolveDerivation(host.engine.db, what).hash;
-          } catch (err) {
-            if (!(err instanceof DerivationNameError)) throw err;
-            if (/ systems; give a hash|is the start of/.test(err.message)) throw new ExitError(err.message, 1);
-          }
+          const named = await localCaller(host)("derivation.resolve", { query: what });
+          if (named.ambiguous) throw new ExitError(named.ambiguous, 1);
+          hash = named.hash;
         }
         const where = what && !hash ? locateModuleArg(what, process.cwd()) : undefined;
         const sandbox = await caller(host.service)("shell.open", {
@@ -534,13 +528,13 @@ export function makeProgram(): Command {
       // large output never stalls another.
       const worker = workerScript("eval-worker.mjs");
       if (!worker) console.error("note: dist/eval-worker.mjs is missing (run npm run build); evaluating on the server's own thread");
-      useHashWorkers(workerScript("hash-worker.mjs"));
       const host = createService({
         defaultProject: defaultProject ?? undefined,
         defaultModuleArg: defaultModuleArg ?? undefined,
         evaluator: worker ? workerEvaluator(worker) : undefined,
         watch: true,
       });
+      await localCaller(host)("hashWorkers.use", { script: workerScript("hash-worker.mjs") });
       const server = await startServer({ host, staticDir: staticDir(), bind: flags.host, port: Number(flags.port), token: flags.token });
       console.log(`Bramble Studio is running at ${server.url}`);
       let stopping = false;

@@ -77,6 +77,23 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return out;
 }
 
+/**
+ * The CLI's runtime imports outside core/api and core/cli that are not in `allowed`: every verb
+ * reaches the engine (build, store, db, builders, derivation) through the service only.
+ */
+function cliImportsBesidesApi(graph: Map<string, string[]>, allowed: string[]): string[] {
+  const offending: string[] = [];
+  for (const [f, imports] of graph) {
+    const rel = relative(CORE, f);
+    if (!rel.startsWith("cli/")) continue;
+    for (const target of imports.map((i) => relative(CORE, i))) {
+      if (target.startsWith("api/") || target.startsWith("cli/") || allowed.includes(target)) continue;
+      offending.push(`${rel} imports ${target}`);
+    }
+  }
+  return offending.sort();
+}
+
 describe("layers", () => {
   const files = sources(CORE);
   const graph = new Map(files.map((f) => [f, runtimeImports(f)] as const));
@@ -112,5 +129,28 @@ describe("layers", () => {
       }
     }
     expect(offending).toEqual([]);
+  });
+  // Issue 13 point 4: every CLI verb goes through the service. Besides core/api, the CLI may
+  // import only these front-end modules: finding a module argument's project (project.ts,
+  // module-args.ts), `bramble ls`'s listing, `bramble serve`'s server, the Starlark verbs (the
+  // fast path, fast.ts), the version. None of them is the engine.
+  const CLI_ALLOWED = ["project/project.ts", "project/module-args.ts", "project/listing.ts", "serve/server.ts", "starlark/cli.ts", "version.ts"];
+
+  it("core/cli imports core/api and a few front-end modules only: no verb opens the engine (build, store, db, builders, derivation)", () => {
+    expect(cliImportsBesidesApi(graph, CLI_ALLOWED)).toEqual([]);
+  });
+
+  it("no CLI verb reaches the engine through the service host (host.engine)", () => {
+    const offending = files.filter((f) => relative(CORE, f).startsWith("cli/") && /\.engine\b/.test(readFileSync(f, "utf8"))).map((f) => relative(CORE, f));
+    expect(offending).toEqual([]);
+  });
+
+  it("the CLI import check finds a verb that opens the engine", () => {
+    const g = new Map([
+      [join(CORE, "cli/verbs.ts"), [join(CORE, "api/local.ts"), join(CORE, "build/engine.ts"), join(CORE, "project/project.ts")]],
+      [join(CORE, "cli/other.ts"), [join(CORE, "store/logs.ts"), join(CORE, "cli/naming.ts")]],
+      [join(CORE, "api/local.ts"), [join(CORE, "build/engine.ts")]],
+    ]);
+    expect(cliImportsBesidesApi(g, CLI_ALLOWED)).toEqual(["cli/other.ts imports store/logs.ts", "cli/verbs.ts imports build/engine.ts"]);
   });
 });
