@@ -28,10 +28,10 @@ import type { ServiceHost } from "./service.js";
 /** Bad arguments: the CLI prints "bramble: MESSAGE" and exits 2. */
 export class UsageProblem extends Error {}
 /** The command ran and the answer is "no" / "broken": the CLI prints the message and exits 1. */
-export class Failure extends Error {}
+class Failure extends Error {}
 
 /** A store path, store name, derivation hash (or prefix) or derivation name → store names. */
-export function resolveStoreNames(engine: Engine, query: string): string[] {
+function resolveStoreNames(engine: Engine, query: string): string[] {
   const q = query.replace(/\/+$/, "");
   const inStore = q.startsWith(engine.store.dir + "/") ? q.slice(engine.store.dir.length + 1).split("/")[0]! : undefined;
   for (const cand of [inStore, basename(q), q]) {
@@ -107,7 +107,7 @@ function copyRealisations(from: Db, to: Db, names: string[]): number {
 }
 
 /** The gc roots: explicit roots plus every output of the latest evaluation of each project/function/target. */
-export function gcRoots(engine: Engine): string[] {
+function gcRoots(engine: Engine): string[] {
   const roots = new Set(engine.db.explicitRoots());
   const live = [...engine.db.liveEvaluationDrvs()];
   for (const outs of engine.db.drvOutputsMany(live).values()) for (const n of Object.values(outs)) roots.add(n);
@@ -141,7 +141,7 @@ function storeNamed(engine: Engine, name: string | undefined): Store {
 }
 
 /** A chain of references from `from` to `to` (both store names), or undefined. */
-export function whyDepends(engine: Engine, from: string, to: string): string[] | undefined {
+function whyDepends(engine: Engine, from: string, to: string): string[] | undefined {
   const prev = new Map<string, string | null>([[from, null]]);
   const queue = [from];
   while (queue.length) {
@@ -168,7 +168,7 @@ export interface LocalHooks {
 }
 
 /** The local methods over one service's engine. */
-export function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
+function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
   return {
     async "log.find"({ query }) {
       const build = /^\d+$/.test(query) ? engine.db.getBuild(Number(query)) : lastBuildNamed(engine, query);
@@ -252,7 +252,7 @@ export function localService(engine: Engine, hooks: LocalHooks = {}): LocalServi
       }
     },
     async "store.roots"({ paths, keep }) {
-      for (const p of paths) for (const n of resolveStoreNames(engine, p)) (keep ? engine.db.addRoot(n) : engine.db.removeRoot(n));
+      for (const p of paths) for (const n of resolveStoreNames(engine, p)) keep ? engine.db.addRoot(n) : engine.db.removeRoot(n);
       return {};
     },
     async "build.check"({ project: dir, moduleArg, target, jobs, only }) {
