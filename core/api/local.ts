@@ -304,7 +304,7 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
 /** A typed caller of a host's local methods, validating each request as `dispatch` does. */
 export function localCaller(host: ServiceHost, hooks: LocalHooks = {}) {
   const local = localService(host.engine, hooks);
-  return <M extends LocalMethod>(method: M, params: LocalParams<M>): Promise<LocalResults[M]> => {
+  return async <M extends LocalMethod>(method: M, params: LocalParams<M>): Promise<LocalResults[M]> => {
     const result = localRequests[method].safeParse(params ?? {});
     if (!result.success) {
       const issue = result.error.issues[0]!;
