@@ -212,9 +212,11 @@ export class DockerTransport implements StoreTransport {
 
 /**
  * Ask the engine (dockerode) whether it is reachable, its architecture, and whether the image
- * is there; bounded by `timeoutMs`.
+ * is there; bounded by `timeoutMs`. The bound is generous: podman answers its first request
+ * only after opening its storage, which on a busy machine took over 5 s; planning never
+ * waits on the probe, so only a build that needs docker waits this long for a dead engine.
  */
-export async function probeEngine(docker: Docker, image: string, timeoutMs = 5000): Promise<{ arch?: string; os?: string; imageOk: boolean }> {
+export async function probeEngine(docker: Docker, image: string, timeoutMs = 20_000): Promise<{ arch?: string; os?: string; imageOk: boolean }> {
   // Aborted, not just left behind, when the engine does not answer: a pending request would keep
   // the process alive.
   const abort = new AbortController();

@@ -164,7 +164,9 @@ describe("crash safety", () => {
       detail: `a full build took ${(fullMs / 1000).toFixed(1)} s; kills landed: ${spread}. Every registered path re-hashed intact before any cleanup; ${leftoversBeforeCleanup} complete-but-unregistered leftovers were removed by the next start; ${verifies} \`store verify\` runs clean; ${rebuilds} complete builds after kills all succeeded`,
     });
     expect(failures).toEqual([]);
-  }, 170_000);
+    // A bound for a hung run, not a speed goal: 50 killed builds, 20 verifies and rebuilds took
+    // over 170 s on a loaded two-core machine.
+  }, 600_000);
 
   it("SIGKILL at each exact kill point (evaluation, sandbox start, hashing, rename, DB write), then verify and rebuild", async () => {
     // BRAMBLE_KILL_AT makes bramble kill itself the n-th time it reaches a point
@@ -198,7 +200,7 @@ describe("crash safety", () => {
       detail: `each point hit on purpose (BRAMBLE_KILL_AT, the 1st and 3rd time it is reached); after each kill the store verified clean and the same build completed`,
     });
     expect(failures).toEqual([]);
-  }, 170_000);
+  }, 600_000);
 
   it("a power loss that tears the WAL: the DB opens, the store is verified, unregistered outputs are dropped and rebuilt", async () => {
     const tears: { name: string; tear: (wal: string) => void }[] = [
@@ -233,5 +235,5 @@ describe("crash safety", () => {
     }
     record({ area: "crash", attack: "power loss: the DB's WAL truncated or torn after a killed build", tries: tears.length, held, detail: `integrity_check ok, \`store verify\` clean, outputs the DB forgot removed from the store and rebuilt: ${results.map((r) => r.split(":")[0]).join("; ")}` });
     expect(results.filter((r) => !r.endsWith("held"))).toEqual([]);
-  }, 120_000);
+  }, 600_000);
 });
