@@ -134,10 +134,11 @@ def both():
       const r = bramble(["build", ".:both"], { home, cwd: root, timeoutMs: BUILD_MS });
       expect(r.stderr + r.stdout).not.toMatch(/FAILED/);
       expect(r.code).toBe(0);
-      const runs = [...r.stdout.matchAll(/^m-run: (\/\S+)$/gm)].map((m) => readFileSync(join(m[1]!, "stdout.txt"), "utf8"));
+      // A name both systems' roots share is shown with its system: "m-run (aarch64-linux): ...".
+      const runs = [...r.stdout.matchAll(/^m-run(?: \([a-z0-9_]+-[a-z]+\))?: (\/\S+)$/gm)].map((m) => readFileSync(join(m[1]!, "stdout.txt"), "utf8"));
       expect(runs).toEqual(["dynamic 8\nx86_64\n", "dynamic 8\naarch64\n"]);
       // Dynamic, with the toolchain's loader (a store path) as their interpreter.
-      const programs = [...r.stdout.matchAll(/^m: (\/\S+)$/gm)].map((m) => join(m[1]!, "bin/m"));
+      const programs = [...r.stdout.matchAll(/^m(?: \([a-z0-9_]+-[a-z]+\))?: (\/\S+)$/gm)].map((m) => join(m[1]!, "bin/m"));
       expect(programs.map((p) => elf(p))).toEqual([
         { machine: 0x3e, interpreter: true },
         { machine: 0xb7, interpreter: true },

@@ -26,7 +26,8 @@ const LONG = 900_000;
 
 /** "name: path" lines of a build's stdout, as store names in order. */
 function outputs(stdout: string, name: string): string[] {
-  return [...stdout.matchAll(new RegExp(`^${name}: (\\S+)$`, "gm"))].map((m) => basename(m[1]!));
+  // A name several roots share is shown with its system: "hello-go (aarch64-darwin): ...".
+  return [...stdout.matchAll(new RegExp(`^${name}(?: \\([a-z0-9_]+-[a-z]+\\))?: (\\S+)$`, "gm"))].map((m) => basename(m[1]!));
 }
 
 describe("examples/go", () => {
