@@ -2,7 +2,19 @@
 // evaluation) runs in a utility process (service-process.ts); main passes the renderer's
 // requests to it and its events back, and never runs a build or an evaluation itself, so the
 // window never waits on a project. The renderer is sandboxed behind the preload bridge.
-import { app, BrowserWindow, dialog, ipcMain, Menu, net, protocol, shell, utilityProcess, type MenuItemConstructorOptions, type UtilityProcess } from "electron";
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  net,
+  protocol,
+  shell,
+  utilityProcess,
+  type MenuItemConstructorOptions,
+  type UtilityProcess,
+} from "electron";
 import { existsSync } from "node:fs";
 import { dirname, join, normalize, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -65,7 +77,15 @@ function buildMenu(win: BrowserWindow): void {
     },
     {
       label: "View",
-      submenu: [{ role: "reload" }, { role: "toggleDevTools" }, { type: "separator" }, { role: "resetZoom" }, { role: "zoomIn" }, { role: "zoomOut" }, { role: "togglefullscreen" }],
+      submenu: [
+        { role: "reload" },
+        { role: "toggleDevTools" },
+        { type: "separator" },
+        { role: "resetZoom" },
+        { role: "zoomIn" },
+        { role: "zoomOut" },
+        { role: "togglefullscreen" },
+      ],
     },
   ];
   Menu.setApplicationMenu(Menu.buildFromTemplate(template));

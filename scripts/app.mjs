@@ -34,7 +34,9 @@ if (!existsSync(binding) || !existsSync(stamp) || readFileSync(stamp, "utf8") !=
   const moduleDir = join(work, "node_modules/better-sqlite3");
   cpSync(dirname(require.resolve("better-sqlite3/package.json")), moduleDir, { recursive: true, dereference: true });
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "electron-sqlite", version: "0.0.0", dependencies: { "better-sqlite3": "*" } }));
-  execFileSync(join(root, "node_modules/.bin/electron-rebuild"), ["--force", "--only", "better-sqlite3", "--version", electronVersion, "--module-dir", work], { stdio: "inherit" });
+  execFileSync(join(root, "node_modules/.bin/electron-rebuild"), ["--force", "--only", "better-sqlite3", "--version", electronVersion, "--module-dir", work], {
+    stdio: "inherit",
+  });
   mkdirSync(nativeDir, { recursive: true });
   cpSync(join(moduleDir, "build/Release/better_sqlite3.node"), binding);
   writeFileSync(stamp, electronVersion);

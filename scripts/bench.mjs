@@ -24,7 +24,16 @@ for (const name of names) {
 mkdirSync(join(root, "dist/bench"), { recursive: true });
 for (const name of names) {
   const outfile = join(root, "dist/bench", `${name}.mjs`);
-  await build({ entryPoints: [join(root, "bench", name, "index.ts")], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "warning" });
+  await build({
+    entryPoints: [join(root, "bench", name, "index.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "warning",
+  });
   console.log(`\n== bench ${name} ==`);
   const mod = await import(pathToFileURL(outfile).href);
   await mod.run(flags);

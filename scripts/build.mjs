@@ -18,7 +18,9 @@ const LAZY = ["dockerode", "ws", "better-sqlite3", "tar"];
 const lazyPackages = {
   name: "lazy-packages",
   setup(b) {
-    b.onResolve({ filter: new RegExp(`^(${LAZY.join("|")})$`) }, (a) => (a.namespace === "lazy" ? { path: a.path, external: true } : { path: a.path, namespace: "lazy" }));
+    b.onResolve({ filter: new RegExp(`^(${LAZY.join("|")})$`) }, (a) =>
+      a.namespace === "lazy" ? { path: a.path, external: true } : { path: a.path, namespace: "lazy" },
+    );
     b.onLoad({ filter: /.*/, namespace: "lazy" }, async (a) => {
       const { createRequire } = await import("node:module");
       const real = createRequire(join(root, "package.json"))(a.path);
@@ -67,15 +69,33 @@ if (!only || only === "cli") {
   await build({ ...common, entryPoints: [join(root, "core/store/hash-worker.ts")], outfile: join(root, "dist/hash-worker.mjs"), format: "esm" });
 }
 if ((!only || only === "electron") && existsSync(join(root, "electron/main.ts"))) {
-  await build({ ...common, entryPoints: [join(root, "electron/main.ts")], outfile: join(root, "dist/electron/main.mjs"), format: "esm", external: ["electron"] });
+  await build({
+    ...common,
+    entryPoints: [join(root, "electron/main.ts")],
+    outfile: join(root, "dist/electron/main.mjs"),
+    format: "esm",
+    external: ["electron"],
+  });
   // The service's utility process; it evaluates in dist/eval-worker.mjs (built with the CLI).
-  await build({ ...common, entryPoints: [join(root, "electron/service-process.ts")], outfile: join(root, "dist/electron/service.mjs"), format: "esm", external: ["electron"] });
+  await build({
+    ...common,
+    entryPoints: [join(root, "electron/service-process.ts")],
+    outfile: join(root, "dist/electron/service.mjs"),
+    format: "esm",
+    external: ["electron"],
+  });
   if (only === "electron") {
     await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
     await build({ ...common, entryPoints: [join(root, "core/store/hash-worker.ts")], outfile: join(root, "dist/hash-worker.mjs"), format: "esm" });
   }
   // A sandboxed preload cannot be an ES module.
-  await build({ ...common, entryPoints: [join(root, "electron/preload.ts")], outfile: join(root, "dist/electron/preload.cjs"), format: "cjs", external: ["electron"] });
+  await build({
+    ...common,
+    entryPoints: [join(root, "electron/preload.ts")],
+    outfile: join(root, "dist/electron/preload.cjs"),
+    format: "cjs",
+    external: ["electron"],
+  });
 }
 if ((!only || only === "renderer") && existsSync(join(root, "renderer/index.html"))) {
   const { build: viteBuild } = await import("vite");

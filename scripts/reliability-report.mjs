@@ -36,7 +36,11 @@ const AREAS = [
   ["crash", "Crash safety", "`bramble build` killed with SIGKILL, and a torn database WAL (test/reliability/crash.test.ts)."],
   ["concurrency", "Concurrency", "Several `bramble build` processes on one store (test/reliability/concurrency.test.ts)."],
   ["sandbox", "Sandbox escapes", "Builders that try to get out of bubblewrap (test/reliability/sandbox.test.ts)."],
-  ["hermetic", "Hermetic builds", "Nothing of the host gets in, nothing gets out: issue 12's attacks on links, fetchers, host paths, file descriptors, lingering writers and modes (test/reliability/hermetic.test.ts)."],
+  [
+    "hermetic",
+    "Hermetic builds",
+    "Nothing of the host gets in, nothing gets out: issue 12's attacks on links, fetchers, host paths, file descriptors, lingering writers and modes (test/reliability/hermetic.test.ts).",
+  ],
   ["input", "Bad input", "Broken, huge or hostile project files and fetched archives (test/reliability/bad-input.test.ts)."],
   ["serve", "`bramble serve`", "The WebSocket host, run as a separate process (test/reliability/serve.test.ts)."],
   ["app", "The Electron app", "Navigation and window rules, without an Electron binary (test/reliability/electron.test.ts)."],

@@ -1,6 +1,5 @@
-// `npm run lint` in the test run: biome's linter (biome.json) and knip's unused files and
-// dependencies (knip.json) pass over the whole tree. The formatter's check is
-// `npm run format:check` (see docs/architecture.md, "Lint and format").
+// `npm run lint` in the test run: biome's linter and formatter (biome.json, `biome check`) and
+// knip's unused files and dependencies (knip.json) pass over the whole tree.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,12 +11,12 @@ function run(bin: string, args: string[]) {
 }
 
 describe("lint", () => {
-  it("biome lint finds no errors", () => {
-    const r = run("biome", ["lint", "--max-diagnostics=50", "."]);
+  it("biome check (lint and format) finds no errors", () => {
+    const r = run("biome", ["check", "--max-diagnostics=50", "."]);
     expect(r.code, r.output).toBe(0);
   });
 
-  it("knip finds no unused or unlisted dependencies (unused files and exports are warnings)", () => {
+  it("knip finds no unused files and no unused or unlisted dependencies (unused exports are warnings)", () => {
     const r = run("knip", ["--no-progress"]);
     expect(r.code, r.output).toBe(0);
   });

@@ -32,7 +32,11 @@ export function listFlag(args: string[], name: string, fallback: string[]): stri
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === `--${name}`) return (args[i + 1] ?? "").split(",").filter(Boolean);
-    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3).split(",").filter(Boolean);
+    if (a.startsWith(`--${name}=`))
+      return a
+        .slice(name.length + 3)
+        .split(",")
+        .filter(Boolean);
   }
   return fallback;
 }

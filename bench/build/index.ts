@@ -139,7 +139,9 @@ export async function run(args: string[] = []): Promise<void> {
   const probe = mkdtempSync(join(tmpdir(), "bramble-bench-probe-"));
   const view = storeViewAvailable(probe);
   rmSync(probe, { recursive: true, force: true });
-  console.log(`host ${hostSystem()}, ${cpus().length} cores, -j${jobs}; sandbox inputs: ${view ? "one idmapped store view (hard links)" : "one bind per input"}`);
+  console.log(
+    `host ${hostSystem()}, ${cpus().length} cores, -j${jobs}; sandbox inputs: ${view ? "one idmapped store view (hard links)" : "one bind per input"}`,
+  );
   for (const [kind, base] of storeBases(kinds)) {
     for (const n of sizes) console.log(fmtRun(`${kind.padEnd(5)}`, n, await buildDag(base, n, jobs)));
   }

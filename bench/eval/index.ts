@@ -57,12 +57,16 @@ export async function run(args: string[] = []): Promise<void> {
   // CPU time is printed beside wall time: on a busy machine it is the steadier figure.
   console.log("derivations   nodes   edges   wall (ms)   CPU (ms)   peak RSS (MB)");
   for (const n of SIZES) {
-    const r = spawnSync(process.execPath, ["-e", `import(${JSON.stringify(self)}).then(m => m.run(["--child=${n}"]))`, "--input-type=module"], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["-e", `import(${JSON.stringify(self)}).then(m => m.run(["--child=${n}"]))`, "--input-type=module"], {
+      encoding: "utf8",
+    });
     if (r.status !== 0) {
       console.log(`${n}: failed\n${r.stderr}`);
       continue;
     }
     const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
-    console.log(`${String(n).padStart(11)} ${String(res.nodes).padStart(7)} ${String(res.edges).padStart(7)} ${res.ms.toFixed(0).padStart(11)} ${res.cpuMs.toFixed(0).padStart(10)} ${res.rssMb.toFixed(0).padStart(15)}`);
+    console.log(
+      `${String(n).padStart(11)} ${String(res.nodes).padStart(7)} ${String(res.edges).padStart(7)} ${res.ms.toFixed(0).padStart(11)} ${res.cpuMs.toFixed(0).padStart(10)} ${res.rssMb.toFixed(0).padStart(15)}`,
+    );
   }
 }

@@ -44,12 +44,22 @@ interface NixRun extends DagRun {
 function nixArgs(file: string, store: string, jobs: number): string[] {
   return [
     file,
-    "--store", store,
-    "--option", "sandbox", "true",
-    "--option", "build-users-group", "",
-    "--option", "sandbox-paths", "/bin/sh=/bin/busybox",
-    "--option", "substituters", "",
-    "--max-jobs", String(jobs),
+    "--store",
+    store,
+    "--option",
+    "sandbox",
+    "true",
+    "--option",
+    "build-users-group",
+    "",
+    "--option",
+    "sandbox-paths",
+    "/bin/sh=/bin/busybox",
+    "--option",
+    "substituters",
+    "",
+    "--max-jobs",
+    String(jobs),
     "--no-out-link",
   ];
 }

@@ -66,18 +66,25 @@ function wideDag(n: number, width: number, bb: string): { drvs: Map<string, Deri
 async function timed(label: string, home: string, cluster: Cluster | undefined, n: number, width: number, jobs: number): Promise<void> {
   const engine = openEngine(home);
   try {
-    if (cluster) engine.backends.push(new ReapiBackend(engine.store, { name: "bb", endpoint: cluster.endpoint, platformProperties: cluster.platformProperties, actionsInFlight: jobs }));
+    if (cluster)
+      engine.backends.push(
+        new ReapiBackend(engine.store, { name: "bb", endpoint: cluster.endpoint, platformProperties: cluster.platformProperties, actionsInFlight: jobs }),
+      );
     const bb = await seedBusybox(engine);
     const g = wideDag(n, width, bb);
     let built = 0;
     let cached = 0;
     let failed = 0;
     const t0 = performance.now();
-    const r = await runBuild(engine, { runId: `bench-remote-${Date.now()}`, drvs: g.drvs, roots: g.roots, projectRoot: home, jobs, ...(cluster ? { builder: "bb" } : {}) }, (e) => {
-      if (e.type === "built") built++;
-      if (e.type === "cached" && e.remote) cached++;
-      if (e.type === "failed" && failed++ < 3) console.error(`  failed: ${e.error}`);
-    });
+    const r = await runBuild(
+      engine,
+      { runId: `bench-remote-${Date.now()}`, drvs: g.drvs, roots: g.roots, projectRoot: home, jobs, ...(cluster ? { builder: "bb" } : {}) },
+      (e) => {
+        if (e.type === "built") built++;
+        if (e.type === "cached" && e.remote) cached++;
+        if (e.type === "failed" && failed++ < 3) console.error(`  failed: ${e.error}`);
+      },
+    );
     const ms = performance.now() - t0;
     console.log(
       `${label.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s, ${(ms / n).toFixed(1).padStart(6)} ms/drv  (${r.status}: ${built} built, ${cached} cached (remote), ${failed} failed)`,

@@ -38,7 +38,10 @@ export async function run(): Promise<void> {
   if (!existsSync(cli)) spawnSync(process.execPath, [join(repo, "scripts/build.mjs")], { cwd: repo, stdio: "inherit" });
   // The build borrows the host's /bin/sh: the bench's own user config allows it (host paths are the user's decision).
   writeFileSync(join(work, "config.toml"), '[sandbox]\nallowed_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
-  const child = spawn(process.execPath, [cli, "serve", project, "--port", "0"], { env: { ...process.env, BRAMBLE_PATH: join(work, "home"), BRAMBLE_CONFIG: join(work, "config.toml") }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [cli, "serve", project, "--port", "0"], {
+    env: { ...process.env, BRAMBLE_PATH: join(work, "home"), BRAMBLE_CONFIG: join(work, "config.toml") },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const server = await new Promise<{ port: number; token: string }>((resolve, reject) => {
     let out = "";
     child.once("exit", (code) => reject(new Error(`bramble serve exited ${code}`)));

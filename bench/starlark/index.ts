@@ -8,10 +8,7 @@ import { PERMISSIVE_DIALECT, Thread, execFile } from "../../core/starlark/index.
 
 function benchDir(): string {
   // When bundled, import.meta.url points at the bundle; fall back to the source tree.
-  const candidates = [
-    join(process.cwd(), "bench", "starlark"),
-    dirname(fileURLToPath(import.meta.url)),
-  ];
+  const candidates = [join(process.cwd(), "bench", "starlark"), dirname(fileURLToPath(import.meta.url))];
   for (const c of candidates) {
     try {
       if (readdirSync(c).some((f) => f.endsWith(".star"))) return c;
@@ -26,10 +23,15 @@ function best(times: number[]): number {
   return Math.min(...times);
 }
 
-interface Timing { ms: number; cpu: number; out: string }
+interface Timing {
+  ms: number;
+  cpu: number;
+  out: string;
+}
 
 function timeOurs(path: string, src: string, runs: number): Timing {
-  const times: number[] = [], cpus: number[] = [];
+  const times: number[] = [],
+    cpus: number[] = [];
   let out = "";
   for (let i = 0; i < runs; i++) {
     const lines: string[] = [];
@@ -46,9 +48,11 @@ function timeOurs(path: string, src: string, runs: number): Timing {
 }
 
 function timePython(path: string, runs: number): Timing | undefined {
-  const times: number[] = [], cpus: number[] = [];
+  const times: number[] = [],
+    cpus: number[] = [];
   let out = "";
-  const prog = "import sys,time\nsrc=open(sys.argv[1]).read()\nt=time.perf_counter()\nc=time.process_time()\nexec(compile(src,sys.argv[1],'exec'),{'__name__':'__main__'})\nsys.stderr.write('%f %f\\n'%((time.perf_counter()-t)*1000,(time.process_time()-c)*1000))\n";
+  const prog =
+    "import sys,time\nsrc=open(sys.argv[1]).read()\nt=time.perf_counter()\nc=time.process_time()\nexec(compile(src,sys.argv[1],'exec'),{'__name__':'__main__'})\nsys.stderr.write('%f %f\\n'%((time.perf_counter()-t)*1000,(time.process_time()-c)*1000))\n";
   for (let i = 0; i < runs; i++) {
     const r = spawnSync("python3", ["-c", prog, path], { encoding: "utf8" });
     if (r.status !== 0) return undefined;
@@ -64,8 +68,12 @@ export async function run(args: string[] = []): Promise<void> {
   const dir = benchDir();
   const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 5);
   const filter = args.filter((a) => !a.startsWith("--"));
-  const files = readdirSync(dir).filter((f) => f.endsWith(".star") && (filter.length === 0 || filter.some((x) => f.includes(x)))).sort();
-  console.log(`Starlark vs python3: CPU time (and wall time) of evaluating each program in-process (parse + resolve + compile + run), best of ${runs} runs; the ratio is of CPU times.`);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".star") && (filter.length === 0 || filter.some((x) => f.includes(x))))
+    .sort();
+  console.log(
+    `Starlark vs python3: CPU time (and wall time) of evaluating each program in-process (parse + resolve + compile + run), best of ${runs} runs; the ratio is of CPU times.`,
+  );
   const rows: string[][] = [["program", "ours cpu (ms)", "python3 cpu (ms)", "ours/python", "ours wall", "python3 wall", "same output"]];
   for (const f of files) {
     const path = join(dir, f);

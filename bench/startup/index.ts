@@ -55,7 +55,10 @@ export async function run(args: string[] = []): Promise<void> {
   for (const [label] of cases) {
     const m = median(times.get(label)!);
     const c = cpu.get(label)! / runs;
-    const over = label.startsWith("bramble") || label.startsWith("dist") ? `   over node: wall ${(m - base).toFixed(1).padStart(6)}, cpu ${(c - baseCpu).toFixed(1).padStart(6)}` : "";
+    const over =
+      label.startsWith("bramble") || label.startsWith("dist")
+        ? `   over node: wall ${(m - base).toFixed(1).padStart(6)}, cpu ${(c - baseCpu).toFixed(1).padStart(6)}`
+        : "";
     console.log(`${label.padEnd(40)} wall ${m.toFixed(1).padStart(7)}  cpu ${c.toFixed(1).padStart(6)}${over}`);
   }
   const programRuns = Number(listFlag(args, "program-runs", ["3"])[0]);
@@ -77,7 +80,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  */
 function programs(bin: string, runs: number): void {
   const dir = join(root, "bench/starlark");
-  const files = readdirSync(dir).filter((f) => f.endsWith(".star")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".star"))
+    .sort();
   console.log(`\nthe bench/starlark programs as whole processes, median of ${runs} alternated runs (ms)`);
   console.log(`${"program".padEnd(16)} ${"bramble".padStart(8)} ${"python3".padStart(8)}  bramble/python3`);
   for (const f of files) {
@@ -94,6 +99,8 @@ function programs(bin: string, runs: number): void {
       outs = [a.stdout, b.stdout];
     }
     const same = outs[0] === outs[1] ? "" : "  (outputs differ)";
-    console.log(`${f.replace(/\.star$/, "").padEnd(16)} ${median(ours).toFixed(0).padStart(8)} ${median(py).toFixed(0).padStart(8)}  ${(median(ours) / median(py)).toFixed(2)}×${same}`);
+    console.log(
+      `${f.replace(/\.star$/, "").padEnd(16)} ${median(ours).toFixed(0).padStart(8)} ${median(py).toFixed(0).padStart(8)}  ${(median(ours) / median(py)).toFixed(2)}×${same}`,
+    );
   }
 }

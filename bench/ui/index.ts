@@ -58,7 +58,15 @@ export async function run(): Promise<void> {
   proc.stderr.on("data", (d) => (out += String(d)));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
   });
   try {
     const url = await new Promise<string>((resolve, reject) => {
@@ -117,7 +125,9 @@ export async function run(): Promise<void> {
     console.log(`graph: ${total} nodes requested, ${count} rendered at first paint (only visible nodes are mounted)`);
     console.log(`time to first render: ${firstRender} ms (evaluation, layout and paint)`);
     console.log(`  graph.evaluate round trip ${phase("evaluate-start", "graph-received")}, layout ${phase("graph-received", "layout-done")}`);
-    console.log(`panning: ${frames.length} frames, median ${pct(frames, 50).toFixed(1)} ms, p95 ${pct(frames, 95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms; ${rendered} nodes mounted after panning`);
+    console.log(
+      `panning: ${frames.length} frames, median ${pct(frames, 50).toFixed(1)} ms, p95 ${pct(frames, 95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms; ${rendered} nodes mounted after panning`,
+    );
   } finally {
     await browser.close();
     proc.kill("SIGTERM");

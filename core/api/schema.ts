@@ -7,7 +7,11 @@ import type { BackendInfo, BuildEvent, BuildRecord, OutputInfo } from "../model/
 // The domain types live below this layer (core/model); the API re-exports them.
 export type { BackendInfo, BuildEvent, BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
 
-const systemString = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, "a system looks like <arch>-<os>");
+const systemString = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.-]+$/, "a system looks like <arch>-<os>");
 const hashString = z.string().regex(/^[0-9a-z]{32}$/, "a derivation hash is 32 base32 characters");
 const pathString = z.string().min(1).max(4096);
 
@@ -102,9 +106,6 @@ export interface ProjectInfo {
   modules: ModuleInfo[];
 }
 
-
-
-
 export interface DerivationDetails {
   node: GraphNode;
   derivation: unknown;
@@ -113,7 +114,16 @@ export interface DerivationDetails {
   dependents: { hash: string; name: string }[];
   builds: BuildRecord[];
   /** the latest build's REAPI Action, when a reapi backend ran it or its Action Cache had it (docs/remote.md) */
-  remote?: { actionDigest: string; endpoint?: string; cached: boolean; worker?: string; queuedMs?: number; inputsMs?: number; executionMs?: number; outputsMs?: number };
+  remote?: {
+    actionDigest: string;
+    endpoint?: string;
+    cached: boolean;
+    worker?: string;
+    queuedMs?: number;
+    inputsMs?: number;
+    executionMs?: number;
+    outputsMs?: number;
+  };
   /** once built: the size of its outputs' closure (bytes, number of store paths) and what it adds over its dependencies' outputs */
   closure?: { size: number; paths: number; added: number };
   /** the command that opens this derivation's sandbox shell */
@@ -126,7 +136,6 @@ export interface SourceFile {
   text: string;
 }
 
-
 export interface EvalErrorInfo {
   message: string;
   file?: string;
@@ -136,12 +145,15 @@ export interface EvalErrorInfo {
   stack?: string;
 }
 
-
 // ---- requests ----
 
 const project = pathString.describe("the project directory");
 const moduleArg = z.string().min(1).max(1024).describe("a module argument such as ./path:fn");
-const evalId = z.string().min(1).max(96).describe("a name the client gives an evaluation, to cancel it with evaluation.cancel (bramble serve prefixes it with the connection)");
+const evalId = z
+  .string()
+  .min(1)
+  .max(96)
+  .describe("a name the client gives an evaluation, to cancel it with evaluation.cancel (bramble serve prefixes it with the connection)");
 
 export const requests = {
   "app.info": z.object({}).strict(),
@@ -159,10 +171,18 @@ export const requests = {
       keepGoing: z.boolean().optional(),
       keepFailed: z.boolean().optional(),
       keepRemote: z.boolean().optional().describe("leave outputs built on another backend in its store"),
-      remoteCache: z.union([z.string(), z.literal(false)]).optional().describe("a reapi backend whose Action Cache local builds consult and fill"),
+      remoteCache: z
+        .union([z.string(), z.literal(false)])
+        .optional()
+        .describe("a reapi backend whose Action Cache local builds consult and fill"),
       jobs: z.number().int().min(1).max(256).optional(),
       builder: z.string().min(1).max(128).optional(),
-      timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds a builder may run"),
+      timeout: z
+        .number()
+        .positive()
+        .max(7 * 24 * 3600)
+        .optional()
+        .describe("seconds a builder may run"),
       pure: z.boolean().optional().describe("refuse impure derivations (those that see host paths)"),
       tests: z.boolean().optional().describe("build the derivations test() declares instead of the roots, and list the tests"),
     })
@@ -178,9 +198,17 @@ export const requests = {
     .object({
       project,
       paths: z.array(pathString).min(1).max(10000).describe("store paths the command sees, with their closures"),
-      command: z.array(z.string().max(1 << 16)).min(1).max(10000),
+      command: z
+        .array(z.string().max(1 << 16))
+        .min(1)
+        .max(10000),
       env: z.record(z.string(), z.string()).optional(),
-      timeout: z.number().positive().max(7 * 24 * 3600).optional().describe("seconds the command may run"),
+      timeout: z
+        .number()
+        .positive()
+        .max(7 * 24 * 3600)
+        .optional()
+        .describe("seconds the command may run"),
     })
     .strict(),
   "shell.open": z
@@ -195,7 +223,10 @@ export const requests = {
     .object({
       project,
       paths: z.array(pathString).min(1).max(10000),
-      command: z.array(z.string().max(1 << 16)).min(1).max(10000),
+      command: z
+        .array(z.string().max(1 << 16))
+        .min(1)
+        .max(10000),
       readOnlyPaths: z.array(pathString).max(1000).optional(),
       writablePaths: z.array(pathString).max(1000).optional(),
       network: z.boolean().optional(),
@@ -261,7 +292,9 @@ export const localRequests = {
   "store.verify": z.object({ repair: z.boolean().optional(), store: storeSpec.optional() }).strict(),
   "store.copy": z.object({ from: storeSpec, to: storeSpec, paths: z.array(query).min(1) }).strict(),
   "store.roots": z.object({ paths: z.array(query).min(1), keep: z.boolean() }).strict(),
-  "build.check": z.object({ project, moduleArg, target: systemString.optional(), jobs: z.number().int().min(1).max(256).optional(), only: z.string().optional() }).strict(),
+  "build.check": z
+    .object({ project, moduleArg, target: systemString.optional(), jobs: z.number().int().min(1).max(256).optional(), only: z.string().optional() })
+    .strict(),
   "project.parse": z.object({ project, moduleArg }).strict(),
   "project.allowPaths": z.object({ project }).strict(),
   "derivation.resolve": z.object({ query }).strict(),

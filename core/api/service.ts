@@ -86,10 +86,7 @@ export function moduleInfos(project: Project): ModuleInfo[] {
 /** The function to show first: `default` of the root module, else any `default`, else the first without parameters. */
 export function firstModuleArg(modules: ModuleInfo[]): string | null {
   const callable = modules.flatMap((m) => m.functions.filter((f) => f.params.length === 0).map((f) => ({ m, f })));
-  const pick =
-    callable.find(({ m, f }) => m.module === "." && f.name === "default") ??
-    callable.find(({ f }) => f.name === "default") ??
-    callable[0];
+  const pick = callable.find(({ m, f }) => m.module === "." && f.name === "default") ?? callable.find(({ f }) => f.name === "default") ?? callable[0];
   return pick ? `${pick.m.module}:${pick.f.name}` : null;
 }
 
@@ -259,13 +256,28 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     return { evaluationId, project: ev.project.root, moduleArg, target: ev.target, host: ev.host, roots: ev.roots, nodes, edges };
   }
 
-  function graphNode(hash: string, drv: Derivation, planned?: { backend: string | null; error?: string }, location?: string, backends = engine.backends): GraphNode {
+  function graphNode(
+    hash: string,
+    drv: Derivation,
+    planned?: { backend: string | null; error?: string },
+    location?: string,
+    backends = engine.backends,
+  ): GraphNode {
     const outputPaths = nodeOutputs(engine, hash, backends) ?? {};
     const built = Object.keys(outputPaths).length > 0;
     const live = states.get(hash);
     // With no live state (a restarted service, a new page), the last build in the history says how it ended.
     const last = live || built ? undefined : engine.db.listBuilds({ drvHash: hash, limit: 1 })[0];
-    const past: GraphNode["state"] | undefined = last?.status === "failed" ? "failed" : last?.status === "cancelled" ? "cancelled" : last?.status === "running" ? (runs.size ? "building" : "cancelled") : undefined;
+    const past: GraphNode["state"] | undefined =
+      last?.status === "failed"
+        ? "failed"
+        : last?.status === "cancelled"
+          ? "cancelled"
+          : last?.status === "running"
+            ? runs.size
+              ? "building"
+              : "cancelled"
+            : undefined;
     const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : (past ?? "not-built");
     const backend = planned?.backend ?? null;
     return {
@@ -350,13 +362,21 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const backends = engine.backendsFor(ev.project.backends);
       const plan = planGraph(backends, ev.drvs, { builder: p.builder });
       // Only what is asked for (and what it needs) must have a backend: Build selected builds whatever other nodes lack.
-      const needed = p.only && !p.tests ? closureOf(ev, p.only.map((h) => currentHashOf(ev, h, engine.db))) : null;
+      const needed =
+        p.only && !p.tests
+          ? closureOf(
+              ev,
+              p.only.map((h) => currentHashOf(ev, h, engine.db)),
+            )
+          : null;
       const unbuildable = [...plan.entries()].filter(([h, e]) => e.error && (!needed || needed.has(h))).map(([, e]) => e);
       if (unbuildable.length > 0) throw new ServiceError({ message: unbuildable.map((e) => e.error).join("\n") });
       const impure = p.pure ? [...ev.drvs.values()].filter(isImpure) : [];
       if (impure.length > 0) {
         const paths = [...new Set(impure.flatMap((d) => Object.keys(d.hostPaths!)))].join(", ");
-        throw new ServiceError({ message: `--pure refuses impure derivations: ${impure.map((d) => d.name).join(", ")} (they see the host paths ${paths}, the project's sandbox_paths)` });
+        throw new ServiceError({
+          message: `--pure refuses impure derivations: ${impure.map((d) => d.name).join(", ")} (they see the host paths ${paths}, the project's sandbox_paths)`,
+        });
       }
       // `bramble test`: the tests' derivations instead of the roots, from this one evaluation.
       const tests = p.tests
@@ -368,7 +388,15 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       const runId = randomBytes(8).toString("hex");
       const controller = new AbortController();
       runs.set(runId, controller);
-      runSummaries.set(runId, { runId, project: ev.project.root, moduleArg: p.moduleArg, target: ev.target, status: "running", startedAt: Date.now(), states: {} });
+      runSummaries.set(runId, {
+        runId,
+        project: ev.project.root,
+        moduleArg: p.moduleArg,
+        target: ev.target,
+        status: "running",
+        startedAt: Date.now(),
+        states: {},
+      });
       if (runSummaries.size > 50) runSummaries.delete(runSummaries.keys().next().value!);
       const project = ev.project;
       void runBuild(
@@ -405,7 +433,12 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
     async "sandbox.exec"(p) {
       const project = openProject(p.project);
-      const cmd = runCommand(engine, { paths: p.paths, command: p.command, readOnlyPaths: consentedSandboxPaths(project.root, project.sandboxPaths), env: p.env });
+      const cmd = runCommand(engine, {
+        paths: p.paths,
+        command: p.command,
+        readOnlyPaths: consentedSandboxPaths(project.root, project.sandboxPaths),
+        env: p.env,
+      });
       try {
         return await execSandbox(cmd.argv, (p.timeout ?? project.timeout ?? 600) * 1000);
       } finally {
@@ -501,7 +534,10 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         dependents,
         builds,
         ...(remote ? { remote } : {}),
-        ...closureSizes(hash, dependencies.map((x) => x.hash)),
+        ...closureSizes(
+          hash,
+          dependencies.map((x) => x.hash),
+        ),
         shellCommand: shellCommandFor(engine.home, hash),
       };
     },
@@ -535,7 +571,11 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       } catch {
         throw new ServiceError({ message: `${file} is not in a project`, field: "path" });
       }
-      const known = new Set([...recentProjects(), ...(opts.defaultProject ? [opts.defaultProject] : []), ...[...evaluations.values()].map((e) => e.project.root)]);
+      const known = new Set([
+        ...recentProjects(),
+        ...(opts.defaultProject ? [opts.defaultProject] : []),
+        ...[...evaluations.values()].map((e) => e.project.root),
+      ]);
       if (!known.has(root)) throw new ServiceError({ message: `${file} is not in a project opened here`, field: "path" });
       let text: string;
       try {

@@ -93,7 +93,9 @@ export class StoreLocator {
     } catch (e) {
       // The DB said the other store had them; if it does not (wiped, collected), forget it.
       if (e instanceof MissingPathError && fromId !== LOCAL_STORE) this.engine.db.deleteStorePaths(fromId, e.names);
-      throw new Error(`copying ${names.length === 1 ? names[0] : `${names.length} paths`} from the ${fromId} store to the ${toId} store failed: ${(e as Error).message}`);
+      throw new Error(
+        `copying ${names.length === 1 ? names[0] : `${names.length} paths`} from the ${fromId} store to the ${toId} store failed: ${(e as Error).message}`,
+      );
     }
   }
 }

@@ -39,7 +39,12 @@ export function dependencies(drv: Derivation): string[] {
  */
 export function resolvedKey(drv: Derivation, names: (hash: string, output: string) => string): string {
   const sub = (s: string) => substituteTemplates(s, (r) => names(r.hash, r.output));
-  const resolved = { ...drv, builder: sub(drv.builder), args: drv.args.map(sub), env: Object.fromEntries(Object.entries(drv.env).map(([k, v]) => [k, sub(v)])) };
+  const resolved = {
+    ...drv,
+    builder: sub(drv.builder),
+    args: drv.args.map(sub),
+    env: Object.fromEntries(Object.entries(drv.env).map(([k, v]) => [k, sub(v)])),
+  };
   return shortHash(`resolved:${canonicalJSON(resolved)}`);
 }
 
@@ -89,7 +94,10 @@ export async function realise(
       try {
         await stores.bring(engine.store, Object.values(names));
       } catch (e) {
-        return fail(`${drv.name} was ${type === "built" ? "built" : "found"} on ${stores.holding(Object.values(names)[0]!) ?? backendName}, but ${(e as Error).message}`, buildId ?? null);
+        return fail(
+          `${drv.name} was ${type === "built" ? "built" : "found"} on ${stores.holding(Object.values(names)[0]!) ?? backendName}, but ${(e as Error).message}`,
+          buildId ?? null,
+        );
       }
     }
     const paths = Object.fromEntries(Object.entries(names).map(([o, n]) => [o, stores.pathOf(n)]));
@@ -150,32 +158,37 @@ export async function realise(
       if (buildLog.write(line)) emit({ type: "log", runId, hash: h, buildId: id, line });
     };
     try {
-      const outcome = await buildWithRemoteCache(stores.backends, backend, {
-        buildId: id,
-        drvHash: h,
-        drv,
-        inputClosure,
-        resolve: (r) => name(r.hash, r.output),
-        projectRoot: req.projectRoot,
-        // A project's host paths reach a build only through its derivation's hostPaths.
-        sandboxPaths: [],
-        keepFailed: !!req.keepFailed,
-        timeoutMs: req.timeoutMs,
-        signal,
-        log: onLine,
-        register: (infos: Map<string, PathInfo>) => {
-          killPoint("db-write");
-          engine.store.writeDrv(h, drv);
-          engine.db.putDerivations(new Map([[h, drv]]));
-          engine.db.registerOutputs({
-            store: stores.idOf(dest),
-            drvHash: h,
-            resolved: key,
-            outputs: [...infos].map(([output, info]) => ({ output, info })),
-            buildId: id,
-          });
+      const outcome = await buildWithRemoteCache(
+        stores.backends,
+        backend,
+        {
+          buildId: id,
+          drvHash: h,
+          drv,
+          inputClosure,
+          resolve: (r) => name(r.hash, r.output),
+          projectRoot: req.projectRoot,
+          // A project's host paths reach a build only through its derivation's hostPaths.
+          sandboxPaths: [],
+          keepFailed: !!req.keepFailed,
+          timeoutMs: req.timeoutMs,
+          signal,
+          log: onLine,
+          register: (infos: Map<string, PathInfo>) => {
+            killPoint("db-write");
+            engine.store.writeDrv(h, drv);
+            engine.db.putDerivations(new Map([[h, drv]]));
+            engine.db.registerOutputs({
+              store: stores.idOf(dest),
+              drvHash: h,
+              resolved: key,
+              outputs: [...infos].map(([output, info]) => ({ output, info })),
+              buildId: id,
+            });
+          },
         },
-      }, req.remoteCache);
+        req.remoteCache,
+      );
       const names = Object.fromEntries([...outcome.outputs].map(([o, i]) => [o, i.name]));
       outputs.set(h, names);
       if (isFixedOutput(drv)) {
@@ -199,4 +212,3 @@ export async function realise(
     release();
   }
 }
-

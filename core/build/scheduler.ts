@@ -123,7 +123,12 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     type: "run-started",
     runId,
     total: needed.size + cachedNodes.length,
-    nodes: [...cachedNodes, ...needed].map((h) => ({ hash: h, name: drvs.get(h)!.name, backend: plan.get(h)?.backend ?? "cached", system: drvs.get(h)!.system })),
+    nodes: [...cachedNodes, ...needed].map((h) => ({
+      hash: h,
+      name: drvs.get(h)!.name,
+      backend: plan.get(h)?.backend ?? "cached",
+      system: drvs.get(h)!.system,
+    })),
   });
   const wantedSet = new Set(wanted);
   const cachedRootsElsewhere: string[] = [];
@@ -135,7 +140,10 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   }
   // The run's inputs already built are temporary gc roots while it runs (gc --dry-run shows
   // them kept; a real gc also waits for the run's marker), released when the run finishes.
-  const releaseRoots = addTempRoots(engine.layout.varDir, cachedNodes.flatMap((h) => Object.values(built.get(h)!)));
+  const releaseRoots = addTempRoots(
+    engine.layout.varDir,
+    cachedNodes.flatMap((h) => Object.values(built.get(h)!)),
+  );
   const finish = (status: BuildResult["status"], nBuilt: number, nCached: number): BuildResult => {
     releaseRoots();
     emit({ type: "run-finished", runId, status, built: nBuilt, cached: nCached, failed: failed.length });
@@ -149,7 +157,15 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   for (const h of impure) {
     failed.push(h);
     const paths = Object.keys(drvs.get(h)!.hostPaths!).join(", ");
-    emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `${drvs.get(h)!.name} is impure: it sees the host paths ${paths} (sandbox_paths), and --pure refuses impure derivations`, logTail: [] });
+    emit({
+      type: "failed",
+      runId,
+      hash: h,
+      buildId: null,
+      exitCode: null,
+      error: `${drvs.get(h)!.name} is impure: it sees the host paths ${paths} (sandbox_paths), and --pure refuses impure derivations`,
+      logTail: [],
+    });
   }
   if (unknown.length || planErrors.length || impure.length) {
     for (const h of planErrors) {
@@ -190,9 +206,11 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
       else if (r.status === "cached") nCached++;
       return r.status;
     },
-    onSkipped: (h, dep) => emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `dependency ${drvs.get(dep)!.name} (${dep}) failed`, logTail: [] }),
+    onSkipped: (h, dep) =>
+      emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `dependency ${drvs.get(dep)!.name} (${dep}) failed`, logTail: [] }),
     // A bug, not a build failure: report it on the node (the walk stops).
-    onError: (h, e) => emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `internal error: ${(e as Error).stack ?? e}`, logTail: [] }),
+    onError: (h, e) =>
+      emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `internal error: ${(e as Error).stack ?? e}`, logTail: [] }),
   });
   failed.push(...walked.failed);
   rmSync(marker, { force: true });
@@ -202,4 +220,3 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   const status: BuildResult["status"] = cancelledRun ? "cancelled" : failed.length ? "failed" : "built";
   return finish(status, nBuilt, nCached);
 }
-

@@ -168,7 +168,13 @@ export class DockerTransport implements StoreTransport {
   async exec(script: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ExecResult> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    const r = await this.run({ cmd: ["sh", "-c", script], signal: opts.signal, timeoutMs: opts.timeoutMs, onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) });
+    const r = await this.run({
+      cmd: ["sh", "-c", script],
+      signal: opts.signal,
+      timeoutMs: opts.timeoutMs,
+      onStdout: (c) => out.push(c),
+      onStderr: (c) => err.push(c),
+    });
     return { code: r.exitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() + (r.error ?? "") };
   }
 

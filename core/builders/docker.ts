@@ -74,7 +74,12 @@ export class DockerBackend implements Backend {
       throw new Error(`cannot reach the Docker engine at ${this.socket}: ${e.message}`);
     });
     const sys = `${ARCH[r.arch ?? ""] ?? r.arch}-${(r.os ?? "linux").toLowerCase()}`;
-    if (!r.imageOk) return { available: false, reason: `the image ${this.image} is not on the engine at ${this.socket} (scripts/setup-backends.sh makes one)`, systems: [sys] };
+    if (!r.imageOk)
+      return {
+        available: false,
+        reason: `the image ${this.image} is not on the engine at ${this.socket} (scripts/setup-backends.sh makes one)`,
+        systems: [sys],
+      };
     return { available: true, systems: [sys] };
   }, PROBE_TTL_MS);
 
@@ -122,17 +127,25 @@ export class DockerBackend implements Backend {
     await this.probe();
     const a = this.availability();
     if (!a.available) throw new BuildFailure(`${label} is unavailable: ${a.reason}`);
-    if (!this.platforms().includes(job.drv.platform)) throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
+    if (!this.platforms().includes(job.drv.platform))
+      throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
     try {
       await this.transport.createVolume(scratch);
     } catch (e) {
       throw new BuildFailure(`${label}: could not create the build's volume: ${(e as Error).message}`);
     }
     const toScratchDir = (dir: string) => DOCKER_SCRATCH_DIR + dir.slice(DOCKER_STORE_DIR.length);
-    const { top, cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, toScratchDir(to), scratch), {
-      refreshMs: REFRESH_MS,
-      onInputsFailed: () => this.probed.forget(),
-    });
+    const { top, cmd, leftovers, fail } = await startRemoteBuild(
+      label,
+      job,
+      this.local,
+      this.store,
+      (dir, rels, to) => this.transport.putTar(dir, rels, toScratchDir(to), scratch),
+      {
+        refreshMs: REFRESH_MS,
+        onInputsFailed: () => this.probed.forget(),
+      },
+    );
     try {
       const out = new LineSplitter(job.log);
       const err = new LineSplitter(job.log);

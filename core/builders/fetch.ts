@@ -121,7 +121,8 @@ export class BuiltinBackend implements Backend {
     if (!url) throw new BuildFailure(`fetch_git ${drv.name}: no url (set env.url or args[0])`);
     // Neither can become an option of git's.
     if (url.startsWith("-")) throw new BuildFailure(`fetch_git ${drv.name}: url ${JSON.stringify(url)} may not start with '-'`);
-    if (ref.startsWith("-") || /[\s\0]/.test(ref)) throw new BuildFailure(`fetch_git ${drv.name}: ref ${JSON.stringify(ref)} may not start with '-' or hold whitespace`);
+    if (ref.startsWith("-") || /[\s\0]/.test(ref))
+      throw new BuildFailure(`fetch_git ${drv.name}: ref ${JSON.stringify(ref)} may not start with '-' or hold whitespace`);
     // git runs in a sandbox with the network and nothing of the host but git (fetch-sandbox.ts); a
     // local repository (a path or file://) must be inside the project or [fetch] file_roots, and
     // is the one host directory it sees, read-only.
@@ -160,7 +161,8 @@ export class BuiltinBackend implements Backend {
         signal: job.signal,
       });
       if (r.cancelled) throw new BuildFailure("cancelled", null, undefined, true);
-      if (r.exitCode !== 0) throw new BuildFailure(`git ${args.find((a) => !a.startsWith("-"))} failed (exit code ${r.exitCode})${last ? `: ${last}` : ""}`, r.exitCode);
+      if (r.exitCode !== 0)
+        throw new BuildFailure(`git ${args.find((a) => !a.startsWith("-"))} failed (exit code ${r.exitCode})${last ? `: ${last}` : ""}`, r.exitCode);
     };
     job.log(`fetching ${url} at ${ref}`);
     await git(["clone", "--quiet", "--no-checkout", "--no-hardlinks", "--template=", "--", remote, "/out/src"]);

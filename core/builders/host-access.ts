@@ -12,7 +12,19 @@
 //   file_roots = ["/srv/debian-mirror"]  # file:// URLs may name these besides the project
 // Approvals: approved-paths.json beside that file, { "<project root>": ["/usr", ...] }.
 import { createHash } from "node:crypto";
-import { type BigIntStats, type Dirent, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import {
+  type BigIntStats,
+  type Dirent,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, normalize, resolve, sep } from "node:path";
 import { homedir, tmpdir } from "node:os";
 import { readConfigFile, UserConfigToml } from "../config/schema.js";

@@ -49,7 +49,9 @@ export function prepareSandbox(
 ): PreparedSandbox {
   const changed = drv.hostPaths ? changedHostPaths(drv.hostPaths) : [];
   if (changed.length) {
-    throw new Error(`host path${changed.length > 1 ? "s" : ""} ${changed.join(", ")} changed since evaluation (${drv.name} is impure and its hash names what they held); evaluate again`);
+    throw new Error(
+      `host path${changed.length > 1 ? "s" : ""} ${changed.join(", ")} changed since evaluation (${drv.name} is impure and its hash names what they held); evaluate again`,
+    );
   }
   const root = makeTempRoot(store.layout.tmpDir, opts.tag);
   const buildDir = join(root, "build");

@@ -108,7 +108,9 @@ export class QemuBackend implements Backend {
     const a = this.availability();
     let reason = a.reason;
     if (a.available) {
-      const single = this.statuses().filter((x) => !x.reason && !x.binfmt).map((x) => x.system);
+      const single = this.statuses()
+        .filter((x) => !x.reason && !x.binfmt)
+        .map((x) => x.system);
       if (single.length) reason = `binfmt_misc not registered for ${single.join(", ")}: only single-process builders work there`;
     }
     return { name: this.name, kind: this.kind, platforms: this.platforms(), available: a.available, ...(reason ? { reason } : {}) };

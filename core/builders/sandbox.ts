@@ -184,7 +184,8 @@ export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: s
   const none = { argv, cleanup: () => {}, drain: async () => true };
   let base: string | undefined;
   if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) base = "/sys/fs/cgroup/pids";
-  else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids")) base = "/sys/fs/cgroup";
+  else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids"))
+    base = "/sys/fs/cgroup";
   if (!base) return none;
   try {
     // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them.

@@ -29,11 +29,16 @@ export function sshLabel(t: SshTarget): string {
 
 export function sshArgs(t: SshTarget): string[] {
   const a = [
-    "-o", "BatchMode=yes",
-    "-o", `ConnectTimeout=${t.connectTimeout ?? 5}`,
-    "-o", "ServerAliveInterval=3",
-    "-o", "ServerAliveCountMax=2",
-    "-o", "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `ConnectTimeout=${t.connectTimeout ?? 5}`,
+    "-o",
+    "ServerAliveInterval=3",
+    "-o",
+    "ServerAliveCountMax=2",
+    "-o",
+    "LogLevel=ERROR",
   ];
   if (t.port) a.push("-p", String(t.port));
   if (t.identity) a.push("-i", t.identity, "-o", "IdentitiesOnly=yes");
@@ -191,7 +196,10 @@ export class SshTransport implements StoreTransport {
       src.kill("SIGKILL");
     });
     const code = await closed;
-    if (code !== 0 || unpackError) throw new Error(`tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${unpackError ? `: ${unpackError.message}` : ""}`);
+    if (code !== 0 || unpackError)
+      throw new Error(
+        `tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${unpackError ? `: ${unpackError.message}` : ""}`,
+      );
   }
 
   async putTar(localDir: string, rels: string[], dir: string): Promise<void> {
@@ -208,6 +216,7 @@ export class SshTransport implements StoreTransport {
       dst.kill("SIGKILL");
     });
     const code = await closed;
-    if (code !== 0 || packError) throw new Error(`tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${packError ? `: ${packError.message}` : ""}`);
+    if (code !== 0 || packError)
+      throw new Error(`tar over ssh failed (ssh exit ${code})${errs.length ? `: ${errs.join("").trim()}` : ""}${packError ? `: ${packError.message}` : ""}`);
   }
 }

@@ -25,7 +25,15 @@ const PROBE_TTL_MS = 30_000;
 /** How old the remote store's metadata may be at the start of a build. */
 const REFRESH_MS = 30_000;
 
-const UNAME_ARCH: Record<string, string> = { x86_64: "x86_64", amd64: "x86_64", aarch64: "aarch64", arm64: "aarch64", armv7l: "armv7l", riscv64: "riscv64", i686: "i686" };
+const UNAME_ARCH: Record<string, string> = {
+  x86_64: "x86_64",
+  amd64: "x86_64",
+  aarch64: "aarch64",
+  arm64: "aarch64",
+  armv7l: "armv7l",
+  riscv64: "riscv64",
+  i686: "i686",
+};
 
 export class SshBackend implements Backend {
   readonly kind = "ssh";
@@ -82,15 +90,22 @@ export class SshBackend implements Backend {
     await this.probe();
     const a = this.availability();
     if (!a.available) throw new BuildFailure(`${label} is unavailable: ${a.reason}`);
-    if (!this.platforms().includes(job.drv.platform)) throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
+    if (!this.platforms().includes(job.drv.platform))
+      throw new BuildFailure(`${label} does not offer ${job.drv.platform} (it offers ${this.platforms().join(", ") || "nothing"})`);
     const { top, cmd, leftovers, fail } = await startRemoteBuild(label, job, this.local, this.store, (dir, rels, to) => this.transport.putTar(dir, rels, to), {
       refreshMs: REFRESH_MS,
       onInputsFailed: () => this.probed.forget(),
     });
     try {
       // The login shell execs the builder, which keeps the session's id: killing the session kills the tree.
-      const envArgs = Object.entries(cmd.env).map(([k, v]) => shq(`${k}=${v}`)).join(" ");
-      const script = [`cd ${shq(cmd.cwd)} || exit 1`, `(cut -d' ' -f6 /proc/$$/stat 2>/dev/null || echo $$) > ${shq(`${top}/pid`)}`, `exec env -i ${envArgs} ${[cmd.builder, ...cmd.args].map(shq).join(" ")}`].join("\n");
+      const envArgs = Object.entries(cmd.env)
+        .map(([k, v]) => shq(`${k}=${v}`))
+        .join(" ");
+      const script = [
+        `cd ${shq(cmd.cwd)} || exit 1`,
+        `(cut -d' ' -f6 /proc/$$/stat 2>/dev/null || echo $$) > ${shq(`${top}/pid`)}`,
+        `exec env -i ${envArgs} ${[cmd.builder, ...cmd.args].map(shq).join(" ")}`,
+      ].join("\n");
       const tail: string[] = [];
       // The build has its own connection: a multiplexed session holds our pipes in the shared
       // master, so killing its client (cancel, timeout) would not end it.
@@ -115,10 +130,21 @@ export class SshBackend implements Backend {
         this.probed.forget();
         await this.killRemote(top);
         const last = tail.filter((l) => /ssh|connection|closed|timeout|refused|broken/i.test(l)).pop();
-        throw fail(`lost the connection to ${sshLabel(this.opts)} (ssh ${result.exitCode === null ? `killed by ${result.signal}` : "exited 255"}${last ? `: ${last}` : ""})`, result.exitCode);
+        throw fail(
+          `lost the connection to ${sshLabel(this.opts)} (ssh ${result.exitCode === null ? `killed by ${result.signal}` : "exited 255"}${last ? `: ${last}` : ""})`,
+          result.exitCode,
+        );
       }
       if (result.exitCode !== 0) throw fail(`builder exited with code ${result.exitCode}`, result.exitCode);
-      return await ingestOutputs(label, this.local, this.store, job, cmd.tmpOutputs, (names, into) => this.transport.getTar(this.store.dir, names, into), leftovers);
+      return await ingestOutputs(
+        label,
+        this.local,
+        this.store,
+        job,
+        cmd.tmpOutputs,
+        (names, into) => this.transport.getTar(this.store.dir, names, into),
+        leftovers,
+      );
     } finally {
       await this.store.removeTemp(leftovers);
     }
@@ -127,7 +153,9 @@ export class SshBackend implements Backend {
   private async killRemote(top: string): Promise<void> {
     const pid = `$(cat ${shq(`${top}/pid`)} 2>/dev/null)`;
     await this.transport
-      .exec(`p=${pid}; [ -n "$p" ] || exit 0; kill -KILL -- -"$p" 2>/dev/null || pkill -KILL -s "$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; true`, { timeoutMs: 10_000 })
+      .exec(`p=${pid}; [ -n "$p" ] || exit 0; kill -KILL -- -"$p" 2>/dev/null || pkill -KILL -s "$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; true`, {
+        timeoutMs: 10_000,
+      })
       .catch(() => undefined);
   }
 }

@@ -131,7 +131,13 @@ async function buildAndWait(
   host: ServiceHost,
   params: Params<"build.start">,
   reporter: Reporter,
-): Promise<{ result: RunFinished; roots: { hash: string; name: string; system?: string }[]; outputs: Map<string, Record<string, string>>; tests?: TestInfo[]; runs?: RunInfo[] }> {
+): Promise<{
+  result: RunFinished;
+  roots: { hash: string; name: string; system?: string }[];
+  outputs: Map<string, Record<string, string>>;
+  tests?: TestInfo[];
+  runs?: RunInfo[];
+}> {
   const outputs = new Map<string, Record<string, string>>();
   let finish!: (e: RunFinished) => void;
   const finished = new Promise<RunFinished>((r) => (finish = r));
@@ -156,7 +162,8 @@ async function buildAndWait(
   try {
     const started = await caller(host.service)("build.start", params).catch(fail);
     // Nothing to build (tests asked for, none declared): no run was started.
-    if (started.runId === "") return { result: { type: "run-finished", runId: "", status: "built", built: 0, cached: 0, failed: 0 }, roots: [], outputs, tests: started.tests };
+    if (started.runId === "")
+      return { result: { type: "run-finished", runId: "", status: "built", built: 0, cached: 0, failed: 0 }, roots: [], outputs, tests: started.tests };
     runId = started.runId;
     process.on("SIGINT", onSigint);
     process.on("SIGTERM", onSigint);
@@ -209,18 +216,22 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       }
       const names = new Map<string, string>();
       const reporter = flags.json ? jsonReporter(process.stdout) : textReporter(process.stderr, names, { verbose: !!(flags.verbose || flags.printBuildLogs) });
-      const run = await buildAndWait(host, {
-        ...where,
-        target: flags.target,
-        builder: flags.builder,
-        jobs,
-        keepGoing: flags.keepGoing,
-        keepFailed: flags.keepFailed,
-        keepRemote: flags.keepRemote,
-        remoteCache: flags.remoteCache,
-        timeout,
-        pure: flags.pure,
-      }, reporter);
+      const run = await buildAndWait(
+        host,
+        {
+          ...where,
+          target: flags.target,
+          builder: flags.builder,
+          jobs,
+          keepGoing: flags.keepGoing,
+          keepFailed: flags.keepFailed,
+          keepRemote: flags.keepRemote,
+          remoteCache: flags.remoteCache,
+          timeout,
+          pure: flags.pure,
+        },
+        reporter,
+      );
       if (!flags.json) {
         for (const root of run.roots) {
           // A name several roots share (one recipe for several systems) is shown with its system.
@@ -233,12 +244,19 @@ async function buildCommand(args: string[], flags: BuildFlags): Promise<void> {
       }
       if (run.result.status === "built" && flags.outLink !== undefined) {
         // Nix's result symlinks, each an indirect gc root (out-links.ts).
-        for (const { link, target } of outLinkNames(flags.outLink, run.roots.map((r) => run.outputs.get(r.hash) ?? {}))) {
+        for (const { link, target } of outLinkNames(
+          flags.outLink,
+          run.roots.map((r) => run.outputs.get(r.hash) ?? {}),
+        )) {
           await localCaller(host)("outLink.make", { link, target });
         }
       }
       if (run.result.status !== "built") failed = true;
-      else if ((flags.check || flags.rebuild) && !(await checkCommand(host, where, flags.target, jobs, typeof flags.rebuild === "string" ? flags.rebuild : undefined))) failed = true;
+      else if (
+        (flags.check || flags.rebuild) &&
+        !(await checkCommand(host, where, flags.target, jobs, typeof flags.rebuild === "string" ? flags.rebuild : undefined))
+      )
+        failed = true;
     }
   });
   if (failed) throw new ExitError("", 1);
@@ -256,10 +274,16 @@ async function checkCommand(
   const r = await call("build.check", { ...where, target, jobs, only });
   for (const f of r.failed) console.error(`check: ${f} failed to build again`);
   for (const d of r.differences) {
-    console.error(`check: ${d.name}${d.output === "out" ? "" : `.${d.output}`} differs when built again: ${d.firstDifference}\n  first build: ${d.expected}\n  rebuild:     ${d.got}`);
+    console.error(
+      `check: ${d.name}${d.output === "out" ? "" : `.${d.output}`} differs when built again: ${d.firstDifference}\n  first build: ${d.expected}\n  rebuild:     ${d.got}`,
+    );
   }
   const ok = r.failed.length === 0 && r.differences.length === 0;
-  console.error(ok ? `check: ${r.checked} derivations built again, every output identical` : `check: ${r.differences.length} outputs differ, ${r.failed.length} rebuilds failed`);
+  console.error(
+    ok
+      ? `check: ${r.checked} derivations built again, every output identical`
+      : `check: ${r.differences.length} outputs differ, ${r.failed.length} rebuilds failed`,
+  );
   return ok;
 }
 
@@ -321,10 +345,15 @@ export function makeProgram(): Command {
 
   program
     .command("run")
-    .description("build a module's outputs and run a program from them in a sandbox, in the current directory (a function returning run(...) names the program)")
+    .description(
+      "build a module's outputs and run a program from them in a sandbox, in the current directory (a function returning run(...) names the program)",
+    )
     .passThroughOptions()
     .argument("<module-arg>", "what to build, e.g. ./examples/cross:hello")
-    .argument("[command]", "the program (found on the outputs' bin directories); when the function returns run(...), its cmd runs and this is its first argument")
+    .argument(
+      "[command]",
+      "the program (found on the outputs' bin directories); when the function returns run(...), its cmd runs and this is its first argument",
+    )
     .argument("[args...]", "the program's arguments (after the run() value's args)")
     .option("--paths <path>", "a host path the program may write (repeat the option for more)", collect, [])
     .option("--read-only-paths <path>", "a host path the program may read (repeat for more)", collect, [])
@@ -345,10 +374,17 @@ export function makeProgram(): Command {
           const spec = run.runs?.[0];
           const hashes = spec ? [spec.derivation] : run.roots.map((r) => r.hash);
           // A program for a system nothing here runs would die with a shell error (a Mach-O read as a script): refuse, naming it.
-          const systems = new Set((await caller(host.service)("backends.list", {})).filter((b) => b.available && (b.name === "local" || b.name === "qemu")).flatMap((b) => b.platforms));
+          const systems = new Set(
+            (await caller(host.service)("backends.list", {}))
+              .filter((b) => b.available && (b.name === "local" || b.name === "qemu"))
+              .flatMap((b) => b.platforms),
+          );
           for (const r of run.roots.filter((x) => hashes.includes(x.hash))) {
             if (r.system && r.system !== "any" && !systems.has(r.system)) {
-              throw new ExitError(`bramble run: ${r.name} is built for ${r.system}, and nothing here runs ${r.system} programs (this machine runs ${[...systems].join(", ") || "none"})`, 1);
+              throw new ExitError(
+                `bramble run: ${r.name} is built for ${r.system}, and nothing here runs ${r.system} programs (this machine runs ${[...systems].join(", ") || "none"})`,
+                1,
+              );
             }
           }
           const paths = hashes.flatMap((h) => Object.values(run.outputs.get(h) ?? {}));
@@ -387,7 +423,11 @@ export function makeProgram(): Command {
         for (const arg of list) {
           const where = locateModuleArg(arg, process.cwd());
           // One evaluation: the service's, which builds the tests' derivations and lists them.
-          const run = await buildAndWait(host, { ...where, target: flags.target, tests: true, keepGoing: true }, textReporter(process.stderr, new Map(), { verbose: false }));
+          const run = await buildAndWait(
+            host,
+            { ...where, target: flags.target, tests: true, keepGoing: true },
+            textReporter(process.stderr, new Map(), { verbose: false }),
+          );
           const tests = run.tests ?? [];
           if (tests.length === 0) {
             console.error(`${arg}: no tests`);

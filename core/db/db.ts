@@ -6,7 +6,6 @@ import type { BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/ty
 import type { Derivation } from "../derivation/derivation.js";
 import { MIGRATIONS } from "./migrations.js";
 
-
 /** Evaluations kept per (project, module argument, target). */
 const EVALUATIONS_KEPT = 20;
 export type { PathInfo } from "../model/types.js";
@@ -123,29 +122,19 @@ export class Db {
          VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
       ),
       setLogFile: p(`UPDATE builds SET log_file = ? WHERE id = ?`),
-      finishBuild: p(
-        `UPDATE builds SET status = ?, ended_at = ?, exit_code = ?, error = ?, kept_dir = ? WHERE id = ? AND status = 'running'`,
-      ),
+      finishBuild: p(`UPDATE builds SET status = ?, ended_at = ?, exit_code = ?, error = ?, kept_dir = ? WHERE id = ? AND status = 'running'`),
       getBuild: p(`SELECT * FROM builds WHERE id = ?`),
       listBuilds: p(`SELECT * FROM builds ORDER BY id DESC LIMIT ?`),
       listBuildsDrv: p(`SELECT * FROM builds WHERE drv_hash = ? ORDER BY id DESC LIMIT ?`),
       runningBuilds: p(`SELECT id, pid FROM builds WHERE status = 'running'`),
-      putPath: p(
-        `INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at, normalize) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
+      putPath: p(`INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at, normalize) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       getPath: p(`SELECT * FROM paths WHERE name = ?`),
       putDrvOutput: p(`INSERT OR REPLACE INTO drv_outputs (drv_hash, output, path) VALUES (?, ?, ?)`),
       drvOutputs: p(`SELECT output, path FROM drv_outputs WHERE drv_hash = ?`),
-      drvValidOutputs: p(
-        `SELECT o.output, o.path FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ?`,
-      ),
+      drvValidOutputs: p(`SELECT o.output, o.path FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ?`),
       putRealisation: p(`INSERT OR REPLACE INTO realisations (resolved, output, path) VALUES (?, ?, ?)`),
-      realisation: p(
-        `SELECT r.output, r.path FROM realisations r JOIN paths p ON p.name = r.path WHERE r.resolved = ?`,
-      ),
-      outputsOf: p(
-        `SELECT o.output, p.* FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ? ORDER BY o.output`,
-      ),
+      realisation: p(`SELECT r.output, r.path FROM realisations r JOIN paths p ON p.name = r.path WHERE r.resolved = ?`),
+      outputsOf: p(`SELECT o.output, p.* FROM drv_outputs o JOIN paths p ON p.name = o.path WHERE o.drv_hash = ? ORDER BY o.output`),
       derivers: p(`SELECT drv_hash FROM drv_outputs WHERE path = ?`),
       allPaths: p(`SELECT * FROM paths`),
       refs: p(`SELECT refs FROM paths WHERE name = ?`),
@@ -156,9 +145,7 @@ export class Db {
       deleteStorePath: p(`DELETE FROM store_paths WHERE store = ? AND name = ?`),
       storesOfPath: p(`SELECT store FROM store_paths WHERE name = ?`),
       realisationRecorded: p(`SELECT output, path FROM realisations WHERE resolved = ?`),
-      latestEvaluations: p(
-        `SELECT e.* FROM evaluations e JOIN (SELECT MAX(id) AS id FROM evaluations GROUP BY project, module_arg, target) l ON l.id = e.id`,
-      ),
+      latestEvaluations: p(`SELECT e.* FROM evaluations e JOIN (SELECT MAX(id) AS id FROM evaluations GROUP BY project, module_arg, target) l ON l.id = e.id`),
       evalDrvs: p(`SELECT drv_hash FROM evaluation_drvs WHERE evaluation_id = ?`),
       addRoot: p(`INSERT OR IGNORE INTO gc_roots (path, created_at) VALUES (?, ?)`),
       removeRoot: p(`DELETE FROM gc_roots WHERE path = ?`),
@@ -176,13 +163,15 @@ export class Db {
       throw new Error(`database schema version ${version} is newer than this bramble (${MIGRATIONS.length})`);
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
-      this.sql.transaction(() => {
-        // Re-check inside the write transaction: another process may have migrated.
-        const now = this.sql.pragma("user_version", { simple: true }) as number;
-        if (now > v) return;
-        this.sql.exec(MIGRATIONS[v]!);
-        this.sql.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+      this.sql
+        .transaction(() => {
+          // Re-check inside the write transaction: another process may have migrated.
+          const now = this.sql.pragma("user_version", { simple: true }) as number;
+          if (now > v) return;
+          this.sql.exec(MIGRATIONS[v]!);
+          this.sql.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
     }
   }
 

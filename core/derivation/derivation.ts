@@ -108,7 +108,13 @@ export function derivationJSON(drv: Derivation): string {
   if (drv.builder !== "") parts.push(`"builder":${q(drv.builder)}`);
   if (drv.builderBackend) parts.push(`"builderBackend":${q(drv.builderBackend)}`);
   const envKeys = Object.keys(drv.env).filter((k) => drv.env[k] !== "");
-  if (envKeys.length > 0) parts.push(`"env":{${envKeys.sort().map((k) => `${q(k)}:${q(drv.env[k])}`).join(",")}}`);
+  if (envKeys.length > 0)
+    parts.push(
+      `"env":{${envKeys
+        .sort()
+        .map((k) => `${q(k)}:${q(drv.env[k])}`)
+        .join(",")}}`,
+    );
   if (drv.hostPaths) {
     const paths = Object.keys(drv.hostPaths).sort();
     if (paths.length > 0) parts.push(`"hostPaths":{${paths.map((k) => `${q(k)}:${q(drv.hostPaths![k])}`).join(",")}}`);

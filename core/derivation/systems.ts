@@ -7,7 +7,8 @@ export const KNOWN_OSES = ["linux", "darwin", "windows", "freebsd", "wasi"];
 export const ANY_SYSTEM = "any";
 
 export function hostSystem(): string {
-  const arch = { x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64", ppc64: "ppc64le", s390x: "s390x" }[nodeArch() as string] ?? nodeArch();
+  const arch =
+    { x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64", ppc64: "ppc64le", s390x: "s390x" }[nodeArch() as string] ?? nodeArch();
   const os = { win32: "windows", darwin: "darwin", linux: "linux", freebsd: "freebsd" }[nodePlatform() as string] ?? nodePlatform();
   return `${arch}-${os}`;
 }

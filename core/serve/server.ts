@@ -67,7 +67,9 @@ export const TOKEN_PROTOCOL_PREFIX = "bramble-token.";
 export const API_PROTOCOL = "bramble";
 
 function protocolToken(req: IncomingMessage): string | undefined {
-  const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  const offered = String(req.headers["sec-websocket-protocol"] ?? "")
+    .split(",")
+    .map((p) => p.trim());
   return offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX))?.slice(TOKEN_PROTOCOL_PREFIX.length);
 }
 
@@ -113,8 +115,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const index = join(opts.staticDir, "index.html");
   if (!existsSync(index)) throw new Error(`the app is not built (${index} is missing): run npm run build`);
 
-  const authorized = (req: IncomingMessage, url: URL) =>
-    tokenMatches(url.searchParams.get("token"), token) || tokenMatches(protocolToken(req), token);
+  const authorized = (req: IncomingMessage, url: URL) => tokenMatches(url.searchParams.get("token"), token) || tokenMatches(protocolToken(req), token);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
@@ -128,7 +129,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return;
     }
     if (!hostAllowed(req.headers.host)) {
-      log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: Host ${JSON.stringify(req.headers.host ?? "")} is not localhost or an IP address`);
+      log(
+        `refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: Host ${JSON.stringify(req.headers.host ?? "")} is not localhost or an IP address`,
+      );
       res.writeHead(403, { "Content-Type": "text/plain" }).end("forbidden: unexpected Host header\n");
       return;
     }
@@ -175,7 +178,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const sameOrigin = origin === undefined || origin === `http://${hostHeader}`;
     const goodHost = hostAllowed(hostHeader);
     if (!url || url.pathname !== "/api" || !goodHost || !authorized(req, url) || !sameOrigin) {
-      const why = !url ? "malformed URL" : !goodHost ? `Host ${JSON.stringify(hostHeader ?? "")} is not localhost or an IP address` : sameOrigin ? "missing or wrong token" : "foreign origin";
+      const why = !url
+        ? "malformed URL"
+        : !goodHost
+          ? `Host ${JSON.stringify(hostHeader ?? "")} is not localhost or an IP address`
+          : sameOrigin
+            ? "missing or wrong token"
+            : "foreign origin";
       log(`refused WebSocket ${url?.pathname ?? "?"} from ${req.socket.remoteAddress} (origin ${origin ?? "none"}): ${why}`);
       socket.write("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
       socket.destroy();

@@ -7,9 +7,7 @@ import { execFile, ExecOptions } from "./eval.js";
 import { Dialect } from "./resolver.js";
 import { Thread } from "./thread.js";
 import { call } from "./call.js";
-import {
-  Builtin, Float, Struct, Value, compare, equals, freeze, iterValues, repr, str, toFloat, truth, typeName,
-} from "./values.js";
+import { Builtin, Float, Struct, Value, compare, equals, freeze, iterValues, repr, str, toFloat, truth, typeName } from "./values.js";
 
 /** Where assertion failures go; starlarktest's `error` reports and goes on. */
 export type Reporter = (msg: string) => void;
@@ -46,7 +44,10 @@ export function testPredeclared(report: Reporter): Map<string, Value> {
     }
   };
   const assert = new Struct("assert", {
-    fail: new Builtin("error", (th, args) => { one("error", args, 1); return at(th, str(args[0])); }),
+    fail: new Builtin("error", (th, args) => {
+      one("error", args, 1);
+      return at(th, str(args[0]));
+    }),
     eq: new Builtin("assert.eq", (th, [x, y]) => {
       if (equals(x, y)) return null;
       if ((x instanceof Float && isNum(y)) || (y instanceof Float && isNum(x))) {
@@ -75,21 +76,33 @@ export function testPredeclared(report: Reporter): Map<string, Value> {
   });
   return new Map<string, Value>([
     ["assert", assert],
-    ["catch", new Builtin("catch", (th, args) => { one("catch", args, 1); return catch_(th, args[0]); })],
-    ["matches", new Builtin("matches", (_th, args) => {
-      one("matches", args, 2);
-      try {
-        return new RegExp(args[0] as string).test(args[1] as string);
-      } catch (e) {
-        throw new StarlarkError(`matches: ${(e as Error).message}`);
-      }
-    })],
-    ["freeze", new Builtin("freeze", (_th, args, kwargs) => {
-      if (kwargs.length > 0) throw new StarlarkError("freeze does not accept keyword arguments");
-      if (args.length !== 1) throw new StarlarkError(`freeze got ${args.length} arguments, wants 1`);
-      freeze(args[0]);
-      return args[0];
-    })],
+    [
+      "catch",
+      new Builtin("catch", (th, args) => {
+        one("catch", args, 1);
+        return catch_(th, args[0]);
+      }),
+    ],
+    [
+      "matches",
+      new Builtin("matches", (_th, args) => {
+        one("matches", args, 2);
+        try {
+          return new RegExp(args[0] as string).test(args[1] as string);
+        } catch (e) {
+          throw new StarlarkError(`matches: ${(e as Error).message}`);
+        }
+      }),
+    ],
+    [
+      "freeze",
+      new Builtin("freeze", (_th, args, kwargs) => {
+        if (kwargs.length > 0) throw new StarlarkError("freeze does not accept keyword arguments");
+        if (args.length !== 1) throw new StarlarkError(`freeze got ${args.length} arguments, wants 1`);
+        freeze(args[0]);
+        return args[0];
+      }),
+    ],
   ]);
 }
 
@@ -102,7 +115,12 @@ export interface ChunkResult {
 /** Dialect options named in a test file: `# option:NAME` turns one on, `# nooption:NAME` off. */
 export function fileOptions(src: string, base: Dialect): Dialect {
   const d = { ...base } as unknown as Record<string, boolean>;
-  const names: Record<string, string> = { global_reassign: "globalReassign", globalreassign: "globalReassign", top_level_control: "topLevelControl", toplevelcontrol: "topLevelControl" };
+  const names: Record<string, string> = {
+    global_reassign: "globalReassign",
+    globalreassign: "globalReassign",
+    top_level_control: "topLevelControl",
+    toplevelcontrol: "topLevelControl",
+  };
   for (const m of src.matchAll(/^# (no)?option:(\w+)/gm)) d[names[m[2]] ?? m[2]] = !m[1];
   return d as unknown as Dialect;
 }
@@ -113,7 +131,10 @@ export function fileOptions(src: string, base: Dialect): Dialect {
  * error. Lines outside the chunk are blanked, so positions are those of the file.
  */
 export function runChunks(
-  name: string, src: string, predeclared: Map<string, Value>, opts: ExecOptions,
+  name: string,
+  src: string,
+  predeclared: Map<string, Value>,
+  opts: ExecOptions,
   print: (msg: string) => void = () => {},
 ): ChunkResult[] {
   const lines = src.split("\n");
@@ -121,7 +142,8 @@ export function runChunks(
   let start = 0;
   for (let i = 0; i <= lines.length; i++) {
     if (i < lines.length && lines[i] !== "---") continue;
-    const a = start, b = i;
+    const a = start,
+      b = i;
     start = i + 1;
     const body = lines.map((l, k) => (k >= a && k < b ? l : "")).join("\n");
     let want: RegExp | undefined;

@@ -5,8 +5,28 @@ import { dictUpdate } from "./methods.js";
 import type { Thread } from "./thread.js";
 import { positional, unpackArgs, wantBool } from "./unpack.js";
 import {
-  Builtin, BuiltinFn, Bytes, Dict, Float, List, Range, StarSet, Tuple, Value, compare, err, hashString, iterValues,
-  len as valueLen, mustIterate, normInt, repr, str, truth, typeName, bareErr,
+  Builtin,
+  BuiltinFn,
+  Bytes,
+  Dict,
+  Float,
+  List,
+  Range,
+  StarSet,
+  Tuple,
+  Value,
+  compare,
+  err,
+  hashString,
+  iterValues,
+  len as valueLen,
+  mustIterate,
+  normInt,
+  repr,
+  str,
+  truth,
+  typeName,
+  bareErr,
 } from "./values.js";
 import { StarlarkError } from "./errors.js";
 
@@ -29,7 +49,8 @@ function one(name: string, args: Value[], kw: [string, Value][]): Value {
 export function parseInt_(s: string, base: number): number | bigint | undefined {
   if ((base === 10 || base === 0) && s.length < 16 && s.length > 0) {
     // fast path: [+-]?(0|[1-9][0-9]*)
-    let i = 0, c = s.charCodeAt(0);
+    let i = 0,
+      c = s.charCodeAt(0);
     const neg = c === 45;
     if (c === 43 || c === 45) c = s.charCodeAt(++i);
     if (c >= 48 && c <= 57 && (c !== 48 || i + 1 === s.length)) {
@@ -46,12 +67,18 @@ export function parseInt_(s: string, base: number): number | bigint | undefined 
   // only (no spaces, no underscores).
   let t = s;
   let neg = false;
-  if (t.startsWith("+") || t.startsWith("-")) { neg = t[0] === "-"; t = t.slice(1); }
+  if (t.startsWith("+") || t.startsWith("-")) {
+    neg = t[0] === "-";
+    t = t.slice(1);
+  }
   let b = base;
   if (t.length > 1 && t[0] === "0") {
-    const pb = t.length > 2 ? ({ o: 8, x: 16, b: 2 } as Record<string, number>)[t[1].toLowerCase()] ?? 0 : 0;
+    const pb = t.length > 2 ? (({ o: 8, x: 16, b: 2 } as Record<string, number>)[t[1].toLowerCase()] ?? 0) : 0;
     if (pb !== 0) {
-      if (base === 0 || base === pb) { b = pb; t = t.slice(2); }
+      if (base === 0 || base === pb) {
+        b = pb;
+        t = t.slice(2);
+      }
     } else if (base === 0) {
       return /^0+$/.test(t) ? 0 : undefined;
     }
@@ -93,7 +120,9 @@ function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], 
 
 export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean): Value[] {
   if (key === null) {
-    let allNum = true, allStr = true, int32 = true;
+    let allNum = true,
+      allStr = true,
+      int32 = true;
     for (const x of xs) {
       if (typeof x !== "number") allNum = false;
       else if ((x | 0) !== x) int32 = false;
@@ -118,12 +147,16 @@ export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean
     }
     let strFirst = xs.length > 1;
     for (const x of xs) {
-      if (!(x instanceof Tuple) || x.elems.length === 0 || typeof x.elems[0] !== "string") { strFirst = false; break; }
+      if (!(x instanceof Tuple) || x.elems.length === 0 || typeof x.elems[0] !== "string") {
+        strFirst = false;
+        break;
+      }
     }
     if (strFirst) {
       // tuples led by strings (sorted(d.items())): compare the first elements inline
       const cmp = (a: Value, b: Value): number => {
-        const x = (a as Tuple).elems[0] as string, y = (b as Tuple).elems[0] as string;
+        const x = (a as Tuple).elems[0] as string,
+          y = (b as Tuple).elems[0] as string;
         return x < y ? -1 : x > y ? 1 : compare("<", a, b);
       };
       return xs.sort(reverse ? (a, b) => cmp(b, a) : cmp);
@@ -181,10 +214,15 @@ const builtinList: Builtin[] = [
     if (x instanceof Bytes) return x;
     const xs = iterValues(x);
     if (xs === undefined) throw err(`bytes: got ${typeName(x)}, want string, bytes, or iterable of ints`);
-    return new Bytes(Uint8Array.from(xs.map((v) => {
-      if (typeof v !== "number" || v < 0 || v > 255) throw err(`bytes: at index ${xs.indexOf(v)}, ${repr(v)} out of range (want value in unsigned 8-bit range)`);
-      return v;
-    })));
+    return new Bytes(
+      Uint8Array.from(
+        xs.map((v) => {
+          if (typeof v !== "number" || v < 0 || v > 255)
+            throw err(`bytes: at index ${xs.indexOf(v)}, ${repr(v)} out of range (want value in unsigned 8-bit range)`);
+          return v;
+        }),
+      ),
+    );
   }),
   b("chr", (_th, args, kw) => {
     const x = only("chr", args, kw, "1");
@@ -258,7 +296,8 @@ const builtinList: Builtin[] = [
       }
     }
     const [x, baseV] = unpackArgs("int", args, kw, "x", "base?"); // x is required, as in starlark-go
-    if (args.length > 1 || kw.some(([k]) => k === "base")) { // (an explicit None is a base too)
+    if (args.length > 1 || kw.some(([k]) => k === "base")) {
+      // (an explicit None is a base too)
       if (typeof x !== "string") throw err("int: can't convert non-string with explicit base");
       if (typeof baseV !== "number") throw err(`int: for base, got ${typeName(baseV)}, want int`);
       if (baseV !== 0 && (baseV < 2 || baseV > 36)) throw err("int: base must be an integer >= 2 && <= 36");
@@ -319,13 +358,24 @@ const builtinList: Builtin[] = [
   b("range", (_th, args, kw) => {
     positional("range", args, kw, 1, 3);
     args.forEach((a, i) => {
-      if (typeof a === "bigint") throw err(a >= -(2n ** 63n) && a < 2n ** 63n ? "range: integer too large" : `range: for parameter ${i + 1}: ${a} out of range (want value in signed 64-bit range)`);
+      if (typeof a === "bigint")
+        throw err(
+          a >= -(2n ** 63n) && a < 2n ** 63n
+            ? "range: integer too large"
+            : `range: for parameter ${i + 1}: ${a} out of range (want value in signed 64-bit range)`,
+        );
       if (typeof a !== "number") throw err(`range: for parameter ${i + 1}: got ${typeName(a)}, want int`);
     });
     const nums = args as number[];
-    let start = 0, stop: number, step = 1;
+    let start = 0,
+      stop: number,
+      step = 1;
     if (nums.length === 1) stop = nums[0];
-    else { start = nums[0]; stop = nums[1]; if (nums.length === 3) step = nums[2]; }
+    else {
+      start = nums[0];
+      stop = nums[1];
+      if (nums.length === 3) step = nums[2];
+    }
     if (step === 0) throw err("range: step argument must not be zero");
     return new Range(start, stop, step);
   }),

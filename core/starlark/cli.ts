@@ -15,7 +15,10 @@ import { Value, repr } from "./values.js";
 
 /** Predeclared names for plain Starlark files: the json and math modules. */
 export function standardPredeclared(): Map<string, Value> {
-  return new Map<string, Value>([["json", json], ["math", math]]);
+  return new Map<string, Value>([
+    ["json", json],
+    ["math", math],
+  ]);
 }
 
 function formatError(e: unknown): string {
@@ -23,7 +26,9 @@ function formatError(e: unknown): string {
   return `internal error: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-interface Writable { write(s: string): unknown }
+interface Writable {
+  write(s: string): unknown;
+}
 
 export const STARLARK_USAGE = `usage: bramble starlark [options] FILE
        bramble starlark [options] -c PROGRAM
@@ -57,8 +62,14 @@ export function parseStarlarkArgs(argv: string[]): StarlarkOptions | string {
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--" ) { files.push(...argv.slice(i + 1)); break; }
-    if (!a.startsWith("-") || a === "-") { files.push(a); continue; }
+    if (a === "--") {
+      files.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith("-") || a === "-") {
+      files.push(a);
+      continue;
+    }
     const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) return `unknown option ${a}`;
     const name = m[1].replace(/-/g, "");
@@ -69,21 +80,43 @@ export function parseStarlarkArgs(argv: string[]): StarlarkOptions | string {
     }
     switch (name) {
       case "c":
-        if (m[2] !== undefined) { o.program = m[2]; break; }
+        if (m[2] !== undefined) {
+          o.program = m[2];
+          break;
+        }
         if (i + 1 >= argv.length) return "option -c needs a program";
         o.program = argv[++i];
         break;
-      case "recursion": d.recursion = on; d.while ||= on; break;
-      case "globalreassign": d.globalReassign = on; d.topLevelControl ||= on; d.while ||= on; break;
-      case "toplevelcontrol": d.topLevelControl = on; break;
-      case "while": d.while = on; break;
-      case "set": d.set = on; break;
-      case "test": o.test = on; break;
-      case "h": case "help": return "";
-      default: return `unknown option ${a}`;
+      case "recursion":
+        d.recursion = on;
+        d.while ||= on;
+        break;
+      case "globalreassign":
+        d.globalReassign = on;
+        d.topLevelControl ||= on;
+        d.while ||= on;
+        break;
+      case "toplevelcontrol":
+        d.topLevelControl = on;
+        break;
+      case "while":
+        d.while = on;
+        break;
+      case "set":
+        d.set = on;
+        break;
+      case "test":
+        o.test = on;
+        break;
+      case "h":
+      case "help":
+        return "";
+      default:
+        return `unknown option ${a}`;
     }
   }
-  if (o.program === undefined && files.length !== 1) return files.length === 0 ? "want a Starlark file name or -c PROGRAM" : "want at most one Starlark file name";
+  if (o.program === undefined && files.length !== 1)
+    return files.length === 0 ? "want a Starlark file name or -c PROGRAM" : "want at most one Starlark file name";
   if (o.program !== undefined && files.length > 0) return "want a Starlark file name or -c PROGRAM, not both";
   o.file = files[0];
   return o;
@@ -138,7 +171,10 @@ function displayPath(from: string, module: string): string {
 export function starlarkMain(argv: string[], out: Writable = process.stdout, err: Writable = process.stderr): number {
   const o = parseStarlarkArgs(argv);
   if (typeof o === "string") {
-    if (o === "") { out.write(STARLARK_USAGE); return 0; }
+    if (o === "") {
+      out.write(STARLARK_USAGE);
+      return 0;
+    }
     err.write(`bramble starlark: ${o}\n${STARLARK_USAGE}`);
     return 2;
   }
@@ -157,13 +193,19 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     const c = runDeep(argv);
     if (c !== undefined) return c;
   }
-  const print = (msg: string) => { out.write(msg + "\n"); };
+  const print = (msg: string) => {
+    out.write(msg + "\n");
+  };
   const predeclared = standardPredeclared();
   if (o.test) {
     const dialect = fileOptions(src, o.dialect);
     const results = runChunks(name, src, predeclared, { dialect, load: fileLoader(dialect, new Map([...predeclared])) }, print);
     let failed = 0;
-    for (const r of results) if (!r.ok) { failed++; err.write(`${name}:${r.line}: chunk failed:\n${r.message}\n`); }
+    for (const r of results)
+      if (!r.ok) {
+        failed++;
+        err.write(`${name}:${r.line}: chunk failed:\n${r.message}\n`);
+      }
     out.write(`${results.length - failed} passed, ${failed} failed\n`);
     return failed > 0 ? 1 : 0;
   }
@@ -191,7 +233,9 @@ function runDeep(argv: string[]): number | undefined {
   const url = import.meta.url;
   if (!url.endsWith(".mjs") && !url.endsWith(".js")) return undefined;
   // loaded here, not at start-up
-  const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule("node:worker_threads");
+  const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule(
+    "node:worker_threads",
+  );
   if (!isMainThread) return undefined;
   const status = new Int32Array(new SharedArrayBuffer(4));
   const code = `
@@ -220,16 +264,32 @@ export { testPredeclared };
 export function needsMore(chunk: string): boolean {
   const lines = chunk.split("\n");
   const last = lines[lines.length - 1];
-  let depth = 0, q: string | null = null, triple = false;
+  let depth = 0,
+    q: string | null = null,
+    triple = false;
   for (let i = 0; i < chunk.length; i++) {
     const c = chunk[i];
     if (q) {
-      if (c === "\\") { i++; continue; }
-      if (triple ? chunk.startsWith(q.repeat(3), i) : c === q) { if (triple) i += 2; q = null; }
+      if (c === "\\") {
+        i++;
+        continue;
+      }
+      if (triple ? chunk.startsWith(q.repeat(3), i) : c === q) {
+        if (triple) i += 2;
+        q = null;
+      }
       continue;
     }
-    if (c === "#") { while (i < chunk.length && chunk[i] !== "\n") i++; continue; }
-    if (c === '"' || c === "'") { triple = chunk.startsWith(c.repeat(3), i); q = c; if (triple) i += 2; continue; }
+    if (c === "#") {
+      while (i < chunk.length && chunk[i] !== "\n") i++;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      triple = chunk.startsWith(c.repeat(3), i);
+      q = c;
+      if (triple) i += 2;
+      continue;
+    }
     if ("([{".includes(c)) depth++;
     else if (")]}".includes(c)) depth--;
   }
@@ -242,7 +302,9 @@ export function needsMore(chunk: string): boolean {
 /** An interactive prompt with line editing, history and multi-line input. */
 export async function repl(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
   const rl = readline.createInterface({ input, output, terminal: (output as { isTTY?: boolean }).isTTY === true, historySize: 1000, prompt: ">>> " });
-  const thread = new Thread("repl", (msg) => { output.write(msg + "\n"); });
+  const thread = new Thread("repl", (msg) => {
+    output.write(msg + "\n");
+  });
   thread.maxDepth = 1_000_000; // recursion is on: as deep as the JavaScript stack goes
   let env = standardPredeclared();
   let buf: string[] = [];

@@ -14,14 +14,14 @@ import type { Method } from "./string.js";
 import type { DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import { Frame } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
-import {
-  Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, repr, str, truth, typeName,
-} from "./values.js";
+import { Builtin, Dict, HashTable, List, Range, StarFunction, Tuple, Value, compare, equals, err, iterValues, repr, str, truth, typeName } from "./values.js";
 import type { Compiler } from "./compiler.js";
 import { callFunction, callValue, enterFunction, locate } from "./compiler.js";
 import { UNIVERSE, parseInt_ } from "./builtins.js";
 
-const BUILTIN_LEN = UNIVERSE.get("len"), BUILTIN_STR = UNIVERSE.get("str"), BUILTIN_INT = UNIVERSE.get("int");
+const BUILTIN_LEN = UNIVERSE.get("len"),
+  BUILTIN_STR = UNIVERSE.get("str"),
+  BUILTIN_INT = UNIVERSE.get("int");
 
 type Ev = (fr: Frame) => Value;
 type Ex = (fr: Frame) => number;
@@ -171,7 +171,8 @@ const H = {
   },
   index(fr: Frame, xv: Value, kv: Value, pos: Position): Value {
     if (xv instanceof List && typeof kv === "number") {
-      const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
+      const el = xv.elems,
+        j = kv < 0 ? kv + el.length : kv;
       if (j >= 0 && j < el.length) return el[j];
     } else if (xv instanceof Dict && typeof kv === "string") {
       const v = xv.getStr(kv);
@@ -208,7 +209,8 @@ const H = {
         th.steps++;
         fr.callPos = pos;
         let l: Value[];
-        if (code.nlocals === 1) l = [a0]; // a literal: allocated inline by optimized code
+        if (code.nlocals === 1)
+          l = [a0]; // a literal: allocated inline by optimized code
         else {
           l = new Array(code.nlocals);
           l[0] = a0;
@@ -268,7 +270,8 @@ const H = {
   /** callFunction's checks, then the body on locals l (enterFunction, with one try) */
   enter(fr: Frame, f: StarFunction, l: Value[], pos: Position): Value {
     fr.callPos = pos;
-    const th = fr.th, code = f.code as typeof f.code & { active: number; recursion: boolean; generated: boolean };
+    const th = fr.th,
+      code = f.code as typeof f.code & { active: number; recursion: boolean; generated: boolean };
     if (code.active > 0 && !code.recursion) throw locate(fr, pos, err(`function ${f.name} called recursively`));
     if (th.frames.length >= th.maxDepth) throw locate(fr, pos, err(`stack overflow: more than ${th.maxDepth} nested calls`));
     if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
@@ -358,20 +361,28 @@ const H = {
     if (f instanceof StarFunction && simpleArity(f) >= a.length) {
       // keywords bound straight into the callee's locals; anything irregular (an unknown,
       // repeated or missing parameter) takes the general path for its error
-      const code = f.code, np = simpleArity(f), pn = code.paramNames;
+      const code = f.code,
+        np = simpleArity(f),
+        pn = code.paramNames;
       const l: Value[] = new Array(code.nlocals);
       for (let i = 0; i < a.length; i++) l[i] = a[i];
       let ok = true;
       for (let k = 0; k < names.length; k++) {
         const i = pn.indexOf(names[k]);
-        if (i < 0 || l[i] !== undefined) { ok = false; break; }
+        if (i < 0 || l[i] !== undefined) {
+          ok = false;
+          break;
+        }
         l[i] = vals[k];
       }
       if (ok) {
         for (let i = 0; i < np; i++) {
           if (l[i] === undefined) {
             const d = f.defaults[i];
-            if (d === undefined) { ok = false; break; }
+            if (d === undefined) {
+              ok = false;
+              break;
+            }
             l[i] = d;
           }
         }
@@ -394,7 +405,11 @@ const H = {
     else if (typeof v !== "string") xs = iterValues(v);
     if (xs === undefined) throw locate(fr, pos, err(`got ${typeName(v)} in sequence assignment`));
     if (xs.length !== n) {
-      throw locate(fr, pos, err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`));
+      throw locate(
+        fr,
+        pos,
+        err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`),
+      );
     }
     return xs;
   },
@@ -462,7 +477,8 @@ const H = {
   /** x[k] = v (Compiler.assigner's Index case) */
   seti(fr: Frame, xv: Value, kv: Value, v: Value, pos: Position): void {
     if (xv instanceof List && typeof kv === "number" && !xv.frozen && xv.itercount === 0) {
-      const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
+      const el = xv.elems,
+        j = kv < 0 ? kv + el.length : kv;
       if (j >= 0 && j < el.length) {
         el[j] = v;
         return;
@@ -555,13 +571,20 @@ const FAST1: Record<string, string> = { len: "len1", str: "str1", int: "int1" };
 
 /** A literal `%` format of only %s, %d, %i and %%: its literal pieces around the conversions. */
 function simplePercent(fmt: string): { lits: string[]; convs: string[] } | undefined {
-  const lits: string[] = [], convs: string[] = [];
+  const lits: string[] = [],
+    convs: string[] = [];
   let lit = "";
   for (let i = 0; i < fmt.length; i++) {
     const c = fmt[i];
-    if (c !== "%") { lit += c; continue; }
+    if (c !== "%") {
+      lit += c;
+      continue;
+    }
     const d = fmt[++i];
-    if (d === "%") { lit += "%"; continue; }
+    if (d === "%") {
+      lit += "%";
+      continue;
+    }
     if (d !== "s" && d !== "d" && d !== "i") return undefined;
     lits.push(lit);
     convs.push(d);
@@ -600,7 +623,11 @@ class Gen {
   /** temporaries declared at the top of the body */
   temps: string[] = [];
 
-  constructor(private c: Compiler, private info: FunctionInfo, private G: Value[]) {}
+  constructor(
+    private c: Compiler,
+    private info: FunctionInfo,
+    private G: Value[],
+  ) {}
 
   private k(v: unknown): string {
     this.K.push(v);
@@ -628,7 +655,8 @@ class Gen {
 
   expr(e: Expr): string {
     switch (e.kind) {
-      case "Paren": return this.expr(e.x);
+      case "Paren":
+        return this.expr(e.x);
       case "Ident": {
         const b = e.binding!;
         if (b.scope === "local") {
@@ -651,17 +679,21 @@ class Gen {
         if (op === "and") return `(H.truthy(v = ${this.expr(e.x)}) ? ${this.expr(e.y)} : v)`;
         if (op === "or") return `(H.truthy(v = ${this.expr(e.x)}) ? v : ${this.expr(e.y)})`;
         if (op === "%" && e.x.kind === "Literal" && e.x.tokKind === "STRING") {
-          const fmt = e.x.value as string, sp = simplePercent(fmt);
+          const fmt = e.x.value as string,
+            sp = simplePercent(fmt);
           let y = e.y;
           while (y.kind === "Paren") y = y.x;
           if (sp !== undefined) {
-            const pos = this.p(e.pos), q = JSON.stringify;
+            const pos = this.p(e.pos),
+              q = JSON.stringify;
             if (y.kind === "Tuple" && y.elems.length === sp.convs.length) {
               // "%s=%s" % (k, v): no tuple; the operands are all evaluated first, as before
               const ts = y.elems.map(() => this.temp());
               const evals = y.elems.map((el, i) => `${ts[i]} = ${this.expr(el)}`);
               const cat = [q(sp.lits[0])];
-              sp.convs.forEach((c, i) => { cat.push(`H.fc(fr, ${ts[i]}, "${c}", ${pos})`, q(sp.lits[i + 1])); });
+              sp.convs.forEach((c, i) => {
+                cat.push(`H.fc(fr, ${ts[i]}, "${c}", ${pos})`, q(sp.lits[i + 1]));
+              });
               if (cat.length > 5) return `(${evals.join(", ")}, [${cat.join(", ")}].join(""))`; // flat, as in format below
               return `(${evals.join(", ")}, ${cat.join(" + ")})`;
             }
@@ -670,7 +702,9 @@ class Gen {
             }
           }
         }
-        const x = this.expr(e.x), y = this.expr(e.y), pos = this.p(e.pos);
+        const x = this.expr(e.x),
+          y = this.expr(e.y),
+          pos = this.p(e.pos);
         if (BIN[op]) return `H.${BIN[op]}(fr, ${x}, ${y}, ${pos})`;
         if (CMP[op]) return `H.${CMP[op]}(fr, ${x}, ${y}, ${pos})`;
         if (op === "==") return `H.eq(${x}, ${y})`;
@@ -682,30 +716,45 @@ class Gen {
       case "Unary":
         if (e.op === "not") return `!H.truthy(${this.expr(e.x)})`;
         return `H.neg(fr, ${JSON.stringify(e.op)}, ${this.expr(e.x)}, ${this.p(e.pos)})`;
-      case "Cond": return `(H.truthy(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.else_)})`;
-      case "Index": return `H.index(fr, ${this.expr(e.x)}, ${this.expr(e.index)}, ${this.p(e.pos)})`;
+      case "Cond":
+        return `(H.truthy(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.else_)})`;
+      case "Index":
+        return `H.index(fr, ${this.expr(e.x)}, ${this.expr(e.index)}, ${this.p(e.pos)})`;
       case "Dict": {
-        const keys = e.entries.map((en) => (en.key.kind === "Literal" && en.key.tokKind === "STRING" ? en.key.value as string : undefined));
+        const keys = e.entries.map((en) => (en.key.kind === "Literal" && en.key.tokKind === "STRING" ? (en.key.value as string) : undefined));
         if (keys.every((k) => k !== undefined) && new Set(keys).size === keys.length) {
           // {"name": x, ...}: no duplicate is possible and string keys need no hashing
           return `H.sdict([${e.entries.map((en) => `${JSON.stringify(keys[e.entries.indexOf(en)])}, ${this.expr(en.value)}`).join(", ")}])`;
         }
         return this.delegate(e);
       }
-      case "List": return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
-      case "Comp": return this.comp(e);
-      case "Tuple": return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
+      case "List":
+        return `H.list([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
+      case "Comp":
+        return this.comp(e);
+      case "Tuple":
+        return `H.tuple([${e.elems.map((x) => this.expr(x)).join(", ")}])`;
       case "Call": {
         const fn = e.fn;
         const npos = e.args.findIndex((a) => a.kind !== "pos");
-        if (npos === 0 && fn.kind === "Dot" && fn.name === "format" && fn.x.kind === "Literal" && fn.x.tokKind === "STRING" &&
-          e.args.every((a) => a.kind === "named") && new Set(e.args.map((a) => a.name!)).size === e.args.length) {
+        if (
+          npos === 0 &&
+          fn.kind === "Dot" &&
+          fn.name === "format" &&
+          fn.x.kind === "Literal" &&
+          fn.x.tokKind === "STRING" &&
+          e.args.every((a) => a.kind === "named") &&
+          new Set(e.args.map((a) => a.name!)).size === e.args.length
+        ) {
           // "{a}-{b}".format(a = x, b = y): the values evaluated in order, then concatenated
           const names = e.args.map((a) => a.name!);
           const parts = simpleFormat(fn.x.value as string, names);
           if (parts !== undefined) {
             const pos = this.p(e.lparen);
-            const ts = e.args.map((a) => { const t = this.temp(); return { t, src: `${t} = ${this.expr(a.value)}` }; });
+            const ts = e.args.map((a) => {
+              const t = this.temp();
+              return { t, src: `${t} = ${this.expr(a.value)}` };
+            });
             const cat = parts.map((p) => {
               if (typeof p === "string") return JSON.stringify(p);
               const t = ts[names.indexOf(p.name)].t;
@@ -723,14 +772,18 @@ class Gen {
           const rest = e.args.slice(npos);
           if (!rest.every((a) => a.kind === "named")) return this.delegate(e);
           const f = fn.kind === "Dot" ? `H.attr(fr, ${this.expr(fn.x)}, ${JSON.stringify(fn.name)}, ${this.p(fn.namePos)})` : this.expr(fn);
-          const pos = e.args.slice(0, npos).map((a) => this.expr(a.value)).join(", ");
+          const pos = e.args
+            .slice(0, npos)
+            .map((a) => this.expr(a.value))
+            .join(", ");
           const names = this.k(rest.map((a) => a.name!));
           const vals = rest.map((a) => this.expr(a.value)).join(", ");
           return `H.callkw(fr, ${f}, [${pos}], ${names}, [${vals}], ${this.p(e.lparen)})`;
         }
         if (fn.kind === "Dot" && fn.name in Object.prototype) return this.delegate(e);
         if (fn.kind === "Dot" && fn.name === "get" && (e.args.length === 1 || e.args.length === 2)) {
-          const k = this.expr(e.args[0].value), d = e.args.length === 2 ? this.expr(e.args[1].value) : "undefined";
+          const k = this.expr(e.args[0].value),
+            d = e.args.length === 2 ? this.expr(e.args[1].value) : "undefined";
           return `H.dget(fr, ${this.expr(fn.x)}, ${k}, ${d}, ${this.p(e.lparen)}, ${this.p(fn.namePos)})`;
         }
         if (fn.kind === "Dot" && fn.name === "append" && e.args.length === 1) {
@@ -772,12 +825,17 @@ class Gen {
     if (lhs.kind === "Paren") return this.assign(lhs.x, val);
     if (lhs.kind === "Ident" && lhs.binding!.scope === "local") return `l[${lhs.binding!.index}] = ${val};`;
     if (lhs.kind === "Ident" && lhs.binding!.scope === "global") return `G[${lhs.binding!.index}] = ${val};`;
-    if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.length > 0 &&
-      lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
+    if (
+      (lhs.kind === "Tuple" || lhs.kind === "List") &&
+      lhs.elems.length > 0 &&
+      lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))
+    ) {
       // for k, v in ...: no copy of a list value is needed (plain variables only)
       const t = this.temp();
       let out = `${t} = H.unpack(fr, ${val}, ${lhs.elems.length}, ${this.p(lhs.pos)});`;
-      lhs.elems.forEach((x, i) => { out += ` ${this.assign(x, `${t}[${i}]`)}`; });
+      lhs.elems.forEach((x, i) => {
+        out += ` ${this.assign(x, `${t}[${i}]`)}`;
+      });
       return out;
     }
     if (lhs.kind === "Index") {
@@ -802,13 +860,21 @@ class Gen {
   private loop(vars: Expr, iter: Expr, p: Position, ind: string, body: (ind: string) => string): string {
     const n = this.tmp++;
     const pos = this.p(p);
-    const it = `it${n}`, xs = `xs${n}`, g = `g${n}`, i = `i${n}`, len = `n${n}`;
-    const i2 = ind + "  ", i3 = ind + "    ";
+    const it = `it${n}`,
+      xs = `xs${n}`,
+      g = `g${n}`,
+      i = `i${n}`,
+      len = `n${n}`;
+    const i2 = ind + "  ",
+      i3 = ind + "    ";
     let out = `${ind}{\n`;
     if (!this.inSplit && iter.kind === "Call" && iter.fn.kind === "Dot" && iter.fn.name === "split" && iter.args.length === 1 && iter.args[0].kind === "pos") {
       // for x in s.split(sep): the pieces are cut one at a time (the list is never visible to
       // the program, and the pieces the body drops die young instead of all surviving together)
-      const ss = `ss${n}`, from = `fr${n}`, j = `j${n}`, x = `x${n}`;
+      const ss = `ss${n}`,
+        from = `fr${n}`,
+        j = `j${n}`,
+        x = `x${n}`;
       out += `${i2}const ${it}r = ${this.expr(iter.fn.x)}, ${ss} = ${this.expr(iter.args[0].value)};\n`;
       out += `${i2}const ${it} = typeof ${it}r === "string" && typeof ${ss} === "string" && ${ss}.length > 0 ? ${it}r : H.meth(fr, ${it}r, "split", [${ss}], ${this.p(iter.lparen)}, ${this.p(iter.fn.namePos)});\n`;
       out += `${i2}if (typeof ${it} === "string") {\n`;
@@ -865,7 +931,8 @@ class Gen {
       inner = (ind) => `${ind}${acc}.push(${this.expr(e.body as Expr)});\n`;
     }
     for (let ci = e.clauses.length - 1; ci >= 0; ci--) {
-      const c = e.clauses[ci], next = inner;
+      const c = e.clauses[ci],
+        next = inner;
       if (c.kind === "if") inner = (ind) => `${ind}if (${this.cond(c.cond)}) {\n${next(ind + "  ")}${ind}}\n`;
       else inner = (ind) => this.loop(c.vars, c.iter, c.pos, ind, next);
     }
@@ -874,34 +941,52 @@ class Gen {
 
   stmt(s: Stmt, ind: string): string {
     switch (s.kind) {
-      case "ExprStmt": return `${ind}${this.expr(s.x)};\n`;
+      case "ExprStmt":
+        return `${ind}${this.expr(s.x)};\n`;
       case "Assign":
         if (s.op === "=") {
           const lhs = s.lhs.kind === "Paren" ? s.lhs.x : s.lhs;
           if ((lhs.kind === "Ident" && (lhs.binding!.scope === "local" || lhs.binding!.scope === "global")) || lhs.kind === "Index") {
             return `${ind}${this.assign(lhs, this.expr(s.rhs))}\n`;
           }
-          if ((lhs.kind === "Tuple" || lhs.kind === "List") && lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))) {
+          if (
+            (lhs.kind === "Tuple" || lhs.kind === "List") &&
+            lhs.elems.every((x) => x.kind === "Ident" && (x.binding!.scope === "local" || x.binding!.scope === "global"))
+          ) {
             // a, b = rhs into plain variables: no copy of a list rhs is needed
             const r = s.rhs;
-            if (lhs.elems.length === 2 && r.kind === "Call" && r.fn.kind === "Dot" && r.fn.name === "split" && r.args.length === 1 && r.args[0].kind === "pos") {
+            if (
+              lhs.elems.length === 2 &&
+              r.kind === "Call" &&
+              r.fn.kind === "Dot" &&
+              r.fn.name === "split" &&
+              r.args.length === 1 &&
+              r.args[0].kind === "pos"
+            ) {
               // a, b = s.split(sep): no list in between
               const first = `H.split2(fr, ${this.expr(r.fn.x)}, ${this.expr(r.args[0].value)}, ${this.p(r.lparen)}, ${this.p(r.fn.namePos)}, ${this.p(lhs.pos)})`;
               return `${ind}${this.assign(lhs.elems[0], first)} ${this.assign(lhs.elems[1], "H.r2")}\n`;
             }
-            const t = `u${this.tmp++}`, n = lhs.elems.length;
+            const t = `u${this.tmp++}`,
+              n = lhs.elems.length;
             let out = `${ind}{\n${ind}  const ${t} = H.unpack(fr, ${this.expr(s.rhs)}, ${n}, ${this.p(lhs.pos)});\n`;
-            lhs.elems.forEach((x, i) => { out += `${ind}  ${this.assign(x, `${t}[${i}]`)}\n`; });
+            lhs.elems.forEach((x, i) => {
+              out += `${ind}  ${this.assign(x, `${t}[${i}]`)}\n`;
+            });
             return out + `${ind}}\n`;
           }
           return `${ind}${this.delegateStmt(s)}\n`;
         }
         if (s.lhs.kind === "Index") {
           // x[k] op= v: x and k once, then x[k], then v (as the closure)
-          const op = JSON.stringify(s.op.slice(0, -1)), ip = this.p(s.lhs.pos);
-          const tx = this.temp(), tk = this.temp();
-          return `${ind}${tx} = ${this.expr(s.lhs.x)}; ${tk} = ${this.expr(s.lhs.index)}; ` +
-            `H.seti(fr, ${tx}, ${tk}, H.aug(fr, ${op}, H.index(fr, ${tx}, ${tk}, ${ip}), ${this.expr(s.rhs)}, ${this.p(s.pos)}), ${ip});\n`;
+          const op = JSON.stringify(s.op.slice(0, -1)),
+            ip = this.p(s.lhs.pos);
+          const tx = this.temp(),
+            tk = this.temp();
+          return (
+            `${ind}${tx} = ${this.expr(s.lhs.x)}; ${tk} = ${this.expr(s.lhs.index)}; ` +
+            `H.seti(fr, ${tx}, ${tk}, H.aug(fr, ${op}, H.index(fr, ${tx}, ${tk}, ${ip}), ${this.expr(s.rhs)}, ${this.p(s.pos)}), ${ip});\n`
+          );
         }
         if (s.lhs.kind === "Ident" && s.lhs.binding!.scope === "local") {
           const op = JSON.stringify(s.op.slice(0, -1));
@@ -917,7 +1002,8 @@ class Gen {
         const pos = this.p(s.pos);
         return `${ind}while (${this.cond(s.cond)}) {\n${ind}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n${this.block(s.body, ind + "  ")}${ind}}\n`;
       }
-      case "For": return this.loop(s.vars, s.iter, s.pos, ind, (i3) => this.block(s.body, i3));
+      case "For":
+        return this.loop(s.vars, s.iter, s.pos, ind, (i3) => this.block(s.body, i3));
       case "Return":
         return `${ind}return ${s.result ? this.expr(s.result) : "null"};\n`;
       case "Branch":

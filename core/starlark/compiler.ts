@@ -10,15 +10,39 @@ import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "
 import { Frame, Thread } from "./thread.js";
 import { NO_KWARGS } from "./unpack.js";
 import {
-  Builtin, Bytes, Cell, Dict, Float, FuncCode, HashTable, List, Range, StarFunction, Struct, Tuple, Value, compare, equals,
-  err, isHostValue, iterValues, mustIterate, quote, repr, truth, typeName,
+  Builtin,
+  Bytes,
+  Cell,
+  Dict,
+  Float,
+  FuncCode,
+  HashTable,
+  List,
+  Range,
+  StarFunction,
+  Struct,
+  Tuple,
+  Value,
+  compare,
+  equals,
+  err,
+  isHostValue,
+  iterValues,
+  mustIterate,
+  quote,
+  repr,
+  truth,
+  typeName,
 } from "./values.js";
 
 type Ev = (fr: Frame) => Value;
 type Ex = (fr: Frame) => number;
 type Assign = (fr: Frame, v: Value) => void;
 
-const NORMAL = 0, BREAK = 1, CONTINUE = 2, RETURN = 3;
+const NORMAL = 0,
+  BREAK = 1,
+  CONTINUE = 2,
+  RETURN = 3;
 const MAX = Number.MAX_SAFE_INTEGER;
 
 // ---------------------------------------------------------------- errors
@@ -49,7 +73,8 @@ export function locate(fr: Frame, pos: Position, e: unknown, prefix?: string): S
 // ---------------------------------------------------------------- calls
 
 function bindArgs(fn: StarFunction, args: Value[], kw: [string, Value][], l: Value[]): void {
-  const code = fn.code, info = code.info;
+  const code = fn.code,
+    info = code.info;
   const np = info.numParams - info.numKwonly;
   const n = args.length;
   if (info.numParams === 0 && !info.hasVarargs && !info.hasKwargs && n + kw.length > 0) {
@@ -250,9 +275,13 @@ export class Compiler {
           return NORMAL;
         };
       }
-      case "Assign": return s.op === "=" ? this.assignStmt(s.lhs, s.rhs) : this.augmented(s.op.slice(0, -1), s.lhs, s.rhs, s.pos);
+      case "Assign":
+        return s.op === "=" ? this.assignStmt(s.lhs, s.rhs) : this.augmented(s.op.slice(0, -1), s.lhs, s.rhs, s.pos);
       case "Def": {
-        const mk = this.makeFunction(s.fn!, s.params.map((p) => p.default_));
+        const mk = this.makeFunction(
+          s.fn!,
+          s.params.map((p) => p.default_),
+        );
         const set = this.assigner(s.name);
         return (fr) => {
           set(fr, mk(fr));
@@ -260,12 +289,17 @@ export class Compiler {
         };
       }
       case "If": {
-        const c = this.cond(s.cond), t = this.block(s.then, toplevel), f = this.block(s.else_, toplevel);
+        const c = this.cond(s.cond),
+          t = this.block(s.then, toplevel),
+          f = this.block(s.else_, toplevel);
         return (fr) => (c(fr) ? t(fr) : f(fr));
       }
-      case "For": return this.forStmt(s.vars, s.iter, s.body, s.pos, toplevel);
+      case "For":
+        return this.forStmt(s.vars, s.iter, s.body, s.pos, toplevel);
       case "While": {
-        const c = this.cond(s.cond), body = this.block(s.body, toplevel), pos = s.pos;
+        const c = this.cond(s.cond),
+          body = this.block(s.body, toplevel),
+          pos = s.pos;
         return (fr) => {
           const th = fr.th;
           while (c(fr)) {
@@ -278,10 +312,11 @@ export class Compiler {
         };
       }
       case "Return": {
-        if (!s.result) return (fr) => {
-          fr.ret = null;
-          return RETURN;
-        };
+        if (!s.result)
+          return (fr) => {
+            fr.ret = null;
+            return RETURN;
+          };
         const e = this.expr(s.result);
         return (fr) => {
           fr.ret = e(fr);
@@ -329,7 +364,8 @@ export class Compiler {
         };
       }
       if (b.scope === "global") {
-        const G = this.cx.globals, i = b.index;
+        const G = this.cx.globals,
+          i = b.index;
         return (fr) => {
           G[i] = r(fr);
           return NORMAL;
@@ -349,19 +385,31 @@ export class Compiler {
         const b = lhs.binding!;
         const i = b.index;
         switch (b.scope) {
-          case "local": return (fr, v) => { fr.l[i] = v; };
-          case "cell": return (fr, v) => { (fr.l[i] as unknown as Cell).v = v; };
+          case "local":
+            return (fr, v) => {
+              fr.l[i] = v;
+            };
+          case "cell":
+            return (fr, v) => {
+              (fr.l[i] as unknown as Cell).v = v;
+            };
           case "global": {
             const G = this.cx.globals;
-            return (_fr, v) => { G[i] = v; };
+            return (_fr, v) => {
+              G[i] = v;
+            };
           }
-          default: throw new StarlarkError(`internal error: cannot assign to ${b.scope} ${b.name}`, lhs.pos);
+          default:
+            throw new StarlarkError(`internal error: cannot assign to ${b.scope} ${b.name}`, lhs.pos);
         }
       }
       case "Index": {
-        const x = this.expr(lhs.x), k = this.expr(lhs.index), pos = lhs.pos;
+        const x = this.expr(lhs.x),
+          k = this.expr(lhs.index),
+          pos = lhs.pos;
         return (fr, v) => {
-          const xv = x(fr), kv = k(fr);
+          const xv = x(fr),
+            kv = k(fr);
           if (xv instanceof List && typeof kv === "number" && !xv.frozen && xv.itercount === 0) {
             const j = kv < 0 ? kv + xv.elems.length : kv;
             if (j >= 0 && j < xv.elems.length) {
@@ -377,7 +425,9 @@ export class Compiler {
         };
       }
       case "Dot": {
-        const x = this.expr(lhs.x), name = lhs.name, pos = lhs.pos;
+        const x = this.expr(lhs.x),
+          name = lhs.name,
+          pos = lhs.pos;
         return (fr, v) => {
           const xv = x(fr);
           try {
@@ -387,17 +437,24 @@ export class Compiler {
           }
         };
       }
-      case "Paren": return this.assigner(lhs.x);
-      case "Tuple": case "List": {
+      case "Paren":
+        return this.assigner(lhs.x);
+      case "Tuple":
+      case "List": {
         const as = lhs.elems.map((e) => this.assigner(e));
-        const n = as.length, pos = lhs.pos;
+        const n = as.length,
+          pos = lhs.pos;
         return (fr, v) => {
           let xs: Value[] | undefined;
           if (v instanceof Tuple || v instanceof List) xs = v.elems;
           else if (typeof v !== "string") xs = iterValues(v);
           if (xs === undefined) throw locate(fr, pos, err(`got ${typeName(v)} in sequence assignment`));
           if (xs.length !== n) {
-            throw locate(fr, pos, err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`));
+            throw locate(
+              fr,
+              pos,
+              err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`),
+            );
           }
           if (v instanceof List) xs = xs.slice();
           for (let i = 0; i < n; i++) as[i](fr, xs[i]);
@@ -436,16 +493,20 @@ export class Compiler {
       }
     };
     if (lhs.kind === "Ident") {
-      const get = this.expr(lhs), set = this.assigner(lhs);
+      const get = this.expr(lhs),
+        set = this.assigner(lhs);
       return (fr) => {
         set(fr, apply(fr, get(fr), r(fr)));
         return NORMAL;
       };
     }
     if (lhs.kind === "Index") {
-      const x = this.expr(lhs.x), k = this.expr(lhs.index), ipos = lhs.pos;
+      const x = this.expr(lhs.x),
+        k = this.expr(lhs.index),
+        ipos = lhs.pos;
       return (fr) => {
-        const xv = x(fr), kv = k(fr);
+        const xv = x(fr),
+          kv = k(fr);
         let old: Value;
         try {
           old = index(xv, kv);
@@ -462,7 +523,9 @@ export class Compiler {
       };
     }
     if (lhs.kind === "Dot") {
-      const x = this.expr(lhs.x), name = lhs.name, dpos = lhs.pos;
+      const x = this.expr(lhs.x),
+        name = lhs.name,
+        dpos = lhs.pos;
       return (fr) => {
         const xv = x(fr);
         try {
@@ -507,7 +570,10 @@ export class Compiler {
         }
       }
       if (x instanceof Range) {
-        const n = x.length, start = x.start, step = x.step, th = fr.th;
+        const n = x.length,
+          start = x.start,
+          step = x.step,
+          th = fr.th;
         for (let i = 0; i < n; i++) {
           if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
           const v = start + i * step;
@@ -557,7 +623,8 @@ export class Compiler {
 
   expr(e: Expr): Ev {
     switch (e.kind) {
-      case "Ident": return this.ident(e.binding!, e.pos);
+      case "Ident":
+        return this.ident(e.binding!, e.pos);
       case "Literal": {
         let v: Value;
         if (e.tokKind === "FLOAT") v = new Float(e.value as number);
@@ -565,7 +632,8 @@ export class Compiler {
         else v = e.value as Value;
         return () => v;
       }
-      case "Paren": return this.expr(e.x);
+      case "Paren":
+        return this.expr(e.x);
       case "List": {
         const es = e.elems.map((x) => this.expr(x));
         const n = es.length;
@@ -592,7 +660,8 @@ export class Compiler {
         return (fr) => {
           const d = new Dict();
           for (let i = 0; i < n; i++) {
-            const k = ks[i](fr), v = vs[i](fr);
+            const k = ks[i](fr),
+              v = vs[i](fr);
             try {
               if (d.size > 0 && d.has(k)) throw err(`duplicate key: ${repr(k)}`);
               d.set(k, v);
@@ -603,18 +672,27 @@ export class Compiler {
           return d;
         };
       }
-      case "Comp": return this.comprehension(e.curly, e.body, e.clauses);
+      case "Comp":
+        return this.comprehension(e.curly, e.body, e.clauses);
       case "Cond": {
-        const c = this.cond(e.cond), t = this.expr(e.then), f = this.expr(e.else_);
+        const c = this.cond(e.cond),
+          t = this.expr(e.then),
+          f = this.expr(e.else_);
         return (fr) => (c(fr) ? t(fr) : f(fr));
       }
-      case "Lambda": return this.makeFunction(e.fn!, e.params.map((p) => p.default_));
+      case "Lambda":
+        return this.makeFunction(
+          e.fn!,
+          e.params.map((p) => p.default_),
+        );
       case "Unary": {
         if (e.op === "not") {
           const c = this.cond(e.x);
           return (fr) => !c(fr);
         }
-        const x = this.expr(e.x), op = e.op, pos = e.pos;
+        const x = this.expr(e.x),
+          op = e.op,
+          pos = e.pos;
         return (fr) => {
           const v = x(fr);
           if (op === "-" && typeof v === "number" && v !== 0) return -v;
@@ -625,9 +703,12 @@ export class Compiler {
           }
         };
       }
-      case "Binary": return this.binaryExpr(e.op, e.x, e.y, e.pos);
+      case "Binary":
+        return this.binaryExpr(e.op, e.x, e.y, e.pos);
       case "Dot": {
-        const x = this.expr(e.x), name = e.name, pos = e.namePos;
+        const x = this.expr(e.x),
+          name = e.name,
+          pos = e.namePos;
         return (fr) => {
           const v = x(fr);
           try {
@@ -637,13 +718,18 @@ export class Compiler {
           }
         };
       }
-      case "Call": return this.call(e.fn, e.args, e.lparen);
+      case "Call":
+        return this.call(e.fn, e.args, e.lparen);
       case "Index": {
-        const x = this.expr(e.x), k = this.expr(e.index), pos = e.pos;
+        const x = this.expr(e.x),
+          k = this.expr(e.index),
+          pos = e.pos;
         return (fr) => {
-          const xv = x(fr), kv = k(fr);
+          const xv = x(fr),
+            kv = k(fr);
           if (xv instanceof List && typeof kv === "number") {
-            const el = xv.elems, j = kv < 0 ? kv + el.length : kv;
+            const el = xv.elems,
+              j = kv < 0 ? kv + el.length : kv;
             if (j >= 0 && j < el.length) return el[j];
           } else if (xv instanceof Dict && typeof kv === "string") {
             const v = xv.getStr(kv);
@@ -657,11 +743,17 @@ export class Compiler {
         };
       }
       case "Slice": {
-        const x = this.expr(e.x), pos = e.pos;
+        const x = this.expr(e.x),
+          pos = e.pos;
         const none: Ev = () => null;
-        const lo = e.lo ? this.expr(e.lo) : none, hi = e.hi ? this.expr(e.hi) : none, st = e.step ? this.expr(e.step) : none;
+        const lo = e.lo ? this.expr(e.lo) : none,
+          hi = e.hi ? this.expr(e.hi) : none,
+          st = e.step ? this.expr(e.step) : none;
         return (fr) => {
-          const xv = x(fr), a = lo(fr), b = hi(fr), c = st(fr);
+          const xv = x(fr),
+            a = lo(fr),
+            b = hi(fr),
+            c = st(fr);
           try {
             return slice(xv, a, b, c);
           } catch (ex) {
@@ -673,7 +765,8 @@ export class Compiler {
   }
 
   private ident(b: Binding, pos: Position): Ev {
-    const i = b.index, name = b.name;
+    const i = b.index,
+      name = b.name;
     switch (b.scope) {
       case "local":
         return (fr) => {
@@ -739,62 +832,118 @@ export class Compiler {
     if (yConst !== undefined) {
       const c = yConst;
       switch (op) {
-        case "+": return (fr) => {
-          const a = fr.l[xi];
-          if (typeof a === "number") { const z = a + c; if (z <= MAX && z >= -MAX) return z; }
-          return slow(fr, a, c);
-        };
-        case "-": return (fr) => {
-          const a = fr.l[xi];
-          if (typeof a === "number") { const z = a - c; if (z <= MAX && z >= -MAX) return z; }
-          return slow(fr, a, c);
-        };
-        case "*": return (fr) => {
-          const a = fr.l[xi];
-          if (typeof a === "number") { const z = a * c; if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z; }
-          return slow(fr, a, c);
-        };
-        case "%": if (c > 0) return (fr) => {
-          const a = fr.l[xi];
-          if (typeof a === "number" && a >= 0) return a % c;
-          return slow(fr, a, c);
-        };
+        case "+":
+          return (fr) => {
+            const a = fr.l[xi];
+            if (typeof a === "number") {
+              const z = a + c;
+              if (z <= MAX && z >= -MAX) return z;
+            }
+            return slow(fr, a, c);
+          };
+        case "-":
+          return (fr) => {
+            const a = fr.l[xi];
+            if (typeof a === "number") {
+              const z = a - c;
+              if (z <= MAX && z >= -MAX) return z;
+            }
+            return slow(fr, a, c);
+          };
+        case "*":
+          return (fr) => {
+            const a = fr.l[xi];
+            if (typeof a === "number") {
+              const z = a * c;
+              if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
+            }
+            return slow(fr, a, c);
+          };
+        case "%":
+          if (c > 0)
+            return (fr) => {
+              const a = fr.l[xi];
+              if (typeof a === "number" && a >= 0) return a % c;
+              return slow(fr, a, c);
+            };
           break;
-        case "<": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a < c : (slow(fr, a, c) as boolean); };
-        case "<=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a <= c : (slow(fr, a, c) as boolean); };
-        case ">": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a > c : (slow(fr, a, c) as boolean); };
-        case ">=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a >= c : (slow(fr, a, c) as boolean); };
-        case "==": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a === c : (slow(fr, a, c) as boolean); };
-        case "!=": return (fr) => { const a = fr.l[xi]; return typeof a === "number" ? a !== c : (slow(fr, a, c) as boolean); };
+        case "<":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a < c : (slow(fr, a, c) as boolean);
+          };
+        case "<=":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a <= c : (slow(fr, a, c) as boolean);
+          };
+        case ">":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a > c : (slow(fr, a, c) as boolean);
+          };
+        case ">=":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a >= c : (slow(fr, a, c) as boolean);
+          };
+        case "==":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a === c : (slow(fr, a, c) as boolean);
+          };
+        case "!=":
+          return (fr) => {
+            const a = fr.l[xi];
+            return typeof a === "number" ? a !== c : (slow(fr, a, c) as boolean);
+          };
       }
       return undefined;
     }
     if (yi >= 0) {
       switch (op) {
-        case "+": return (fr) => {
-          const a = fr.l[xi], b = fr.l[yi];
-          if (typeof a === "number" && typeof b === "number") { const z = a + b; if (z <= MAX && z >= -MAX) return z; }
-          else if (typeof a === "string" && typeof b === "string") return a + b;
-          return slow(fr, a, b);
-        };
-        case "-": return (fr) => {
-          const a = fr.l[xi], b = fr.l[yi];
-          if (typeof a === "number" && typeof b === "number") { const z = a - b; if (z <= MAX && z >= -MAX) return z; }
-          return slow(fr, a, b);
-        };
-        case "*": return (fr) => {
-          const a = fr.l[xi], b = fr.l[yi];
-          if (typeof a === "number" && typeof b === "number") { const z = a * b; if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z; }
-          return slow(fr, a, b);
-        };
-        case "<": return (fr) => {
-          const a = fr.l[xi], b = fr.l[yi];
-          return typeof a === "number" && typeof b === "number" ? a < b : (slow(fr, a, b) as boolean);
-        };
-        case "==": return (fr) => {
-          const a = fr.l[xi], b = fr.l[yi];
-          return (typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string") ? a === b : (slow(fr, a, b) as boolean);
-        };
+        case "+":
+          return (fr) => {
+            const a = fr.l[xi],
+              b = fr.l[yi];
+            if (typeof a === "number" && typeof b === "number") {
+              const z = a + b;
+              if (z <= MAX && z >= -MAX) return z;
+            } else if (typeof a === "string" && typeof b === "string") return a + b;
+            return slow(fr, a, b);
+          };
+        case "-":
+          return (fr) => {
+            const a = fr.l[xi],
+              b = fr.l[yi];
+            if (typeof a === "number" && typeof b === "number") {
+              const z = a - b;
+              if (z <= MAX && z >= -MAX) return z;
+            }
+            return slow(fr, a, b);
+          };
+        case "*":
+          return (fr) => {
+            const a = fr.l[xi],
+              b = fr.l[yi];
+            if (typeof a === "number" && typeof b === "number") {
+              const z = a * b;
+              if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
+            }
+            return slow(fr, a, b);
+          };
+        case "<":
+          return (fr) => {
+            const a = fr.l[xi],
+              b = fr.l[yi];
+            return typeof a === "number" && typeof b === "number" ? a < b : (slow(fr, a, b) as boolean);
+          };
+        case "==":
+          return (fr) => {
+            const a = fr.l[xi],
+              b = fr.l[yi];
+            return (typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string") ? a === b : (slow(fr, a, b) as boolean);
+          };
       }
     }
     return undefined;
@@ -802,19 +951,22 @@ export class Compiler {
 
   private binaryExpr(op: string, xe: Expr, ye: Expr, pos: Position): Ev {
     if (op === "and" || op === "or") {
-      const x = this.expr(xe), y = this.expr(ye);
-      if (op === "and") return (fr) => {
-        const v = x(fr);
-        return (v === true || (v !== false && truth(v))) ? y(fr) : v;
-      };
+      const x = this.expr(xe),
+        y = this.expr(ye);
+      if (op === "and")
+        return (fr) => {
+          const v = x(fr);
+          return v === true || (v !== false && truth(v)) ? y(fr) : v;
+        };
       return (fr) => {
         const v = x(fr);
-        return (v === true || (v !== false && truth(v))) ? v : y(fr);
+        return v === true || (v !== false && truth(v)) ? v : y(fr);
       };
     }
     const special = this.specialBinary(op, xe, ye, pos);
     if (special) return special;
-    const x = this.expr(xe), y = this.expr(ye);
+    const x = this.expr(xe),
+      y = this.expr(ye);
     const slow = (fr: Frame, a: Value, b: Value): Value => {
       try {
         return binary(op, a, b);
@@ -823,64 +975,81 @@ export class Compiler {
       }
     };
     switch (op) {
-      case "+": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (typeof a === "number" && typeof b === "number") {
-          const z = a + b;
-          if (z <= MAX && z >= -MAX) return z;
-        } else if (typeof a === "string" && typeof b === "string") return a + b;
-        return slow(fr, a, b);
-      };
-      case "-": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (typeof a === "number" && typeof b === "number") {
-          const z = a - b;
-          if (z <= MAX && z >= -MAX) return z;
-        }
-        return slow(fr, a, b);
-      };
-      case "*": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (typeof a === "number" && typeof b === "number") {
-          const z = a * b;
-          if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
-        }
-        return slow(fr, a, b);
-      };
-      case "%": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return a % b;
-        if (typeof a === "string") {
-          try {
-            return percentFormat(a, b);
-          } catch (ex) {
-            throw locate(fr, pos, ex);
+      case "+":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (typeof a === "number" && typeof b === "number") {
+            const z = a + b;
+            if (z <= MAX && z >= -MAX) return z;
+          } else if (typeof a === "string" && typeof b === "string") return a + b;
+          return slow(fr, a, b);
+        };
+      case "-":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (typeof a === "number" && typeof b === "number") {
+            const z = a - b;
+            if (z <= MAX && z >= -MAX) return z;
           }
-        }
-        return slow(fr, a, b);
-      };
-      case "//": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return Math.floor(a / b);
-        return slow(fr, a, b);
-      };
-      case "==": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (a === b) return true;
-        if (typeof a === "string" || typeof a === "number") {
-          if (typeof b === typeof a) return false;
-        }
-        return equals(a, b);
-      };
-      case "!=": return (fr) => {
-        const a = x(fr), b = y(fr);
-        if (a === b) return false;
-        if (typeof a === "string" || typeof a === "number") {
-          if (typeof b === typeof a) return true;
-        }
-        return !equals(a, b);
-      };
-      case "<": case "<=": case ">": case ">=": {
+          return slow(fr, a, b);
+        };
+      case "*":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (typeof a === "number" && typeof b === "number") {
+            const z = a * b;
+            if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
+          }
+          return slow(fr, a, b);
+        };
+      case "%":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return a % b;
+          if (typeof a === "string") {
+            try {
+              return percentFormat(a, b);
+            } catch (ex) {
+              throw locate(fr, pos, ex);
+            }
+          }
+          return slow(fr, a, b);
+        };
+      case "//":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return Math.floor(a / b);
+          return slow(fr, a, b);
+        };
+      case "==":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (a === b) return true;
+          if (typeof a === "string" || typeof a === "number") {
+            if (typeof b === typeof a) return false;
+          }
+          return equals(a, b);
+        };
+      case "!=":
+        return (fr) => {
+          const a = x(fr),
+            b = y(fr);
+          if (a === b) return false;
+          if (typeof a === "string" || typeof a === "number") {
+            if (typeof b === typeof a) return true;
+          }
+          return !equals(a, b);
+        };
+      case "<":
+      case "<=":
+      case ">":
+      case ">=": {
         const test = op === "<" ? (c: number) => c < 0 : op === "<=" ? (c: number) => c <= 0 : op === ">" ? (c: number) => c > 0 : (c: number) => c >= 0;
         const cmp = (fr: Frame, a: Value, b: Value): boolean => {
           try {
@@ -889,31 +1058,40 @@ export class Compiler {
             throw locate(fr, pos, ex);
           }
         };
-        if (op === "<") return (fr) => {
-          const a = x(fr), b = y(fr);
-          if (typeof a === "number" && typeof b === "number") return a < b;
-          return cmp(fr, a, b);
-        };
-        if (op === "<=") return (fr) => {
-          const a = x(fr), b = y(fr);
-          if (typeof a === "number" && typeof b === "number") return a <= b;
-          return cmp(fr, a, b);
-        };
-        if (op === ">") return (fr) => {
-          const a = x(fr), b = y(fr);
-          if (typeof a === "number" && typeof b === "number") return a > b;
-          return cmp(fr, a, b);
-        };
+        if (op === "<")
+          return (fr) => {
+            const a = x(fr),
+              b = y(fr);
+            if (typeof a === "number" && typeof b === "number") return a < b;
+            return cmp(fr, a, b);
+          };
+        if (op === "<=")
+          return (fr) => {
+            const a = x(fr),
+              b = y(fr);
+            if (typeof a === "number" && typeof b === "number") return a <= b;
+            return cmp(fr, a, b);
+          };
+        if (op === ">")
+          return (fr) => {
+            const a = x(fr),
+              b = y(fr);
+            if (typeof a === "number" && typeof b === "number") return a > b;
+            return cmp(fr, a, b);
+          };
         return (fr) => {
-          const a = x(fr), b = y(fr);
+          const a = x(fr),
+            b = y(fr);
           if (typeof a === "number" && typeof b === "number") return a >= b;
           return cmp(fr, a, b);
         };
       }
-      case "in": case "not in": {
+      case "in":
+      case "not in": {
         const neg = op === "not in";
         return (fr) => {
-          const a = x(fr), b = y(fr);
+          const a = x(fr),
+            b = y(fr);
           let r: boolean;
           if (b instanceof Dict && typeof a === "string") r = b.getStr(a) !== undefined;
           else {
@@ -935,9 +1113,12 @@ export class Compiler {
     let step: Step;
     if (curly) {
       const en = body as DictEntry;
-      const k = this.expr(en.key), v = this.expr(en.value), pos = en.pos;
+      const k = this.expr(en.key),
+        v = this.expr(en.value),
+        pos = en.pos;
       step = (fr, acc) => {
-        const kv = k(fr), vv = v(fr);
+        const kv = k(fr),
+          vv = v(fr);
         try {
           (acc as Dict).set(kv, vv);
         } catch (ex) {
@@ -959,7 +1140,8 @@ export class Compiler {
           if (cond(fr)) next(fr, acc);
         };
       } else {
-        const it = this.expr(c.iter), pos = c.pos;
+        const it = this.expr(c.iter),
+          pos = c.pos;
         const slot = c.vars.kind === "Ident" && c.vars.binding!.scope === "local" ? c.vars.binding!.index : -1;
         const assign = this.assigner(c.vars);
         step = (fr, acc) => {
@@ -997,11 +1179,12 @@ export class Compiler {
       }
     }
     const run = step;
-    if (curly) return (fr) => {
-      const d = new Dict();
-      run(fr, d);
-      return d;
-    };
+    if (curly)
+      return (fr) => {
+        const d = new Dict();
+        run(fr, d);
+        return d;
+      };
     return (fr) => {
       const acc: Value[] = [];
       run(fr, acc);
@@ -1031,7 +1214,9 @@ export class Compiler {
     const simple = args.every((a) => a.kind === "pos");
     const getArgs = this.args(args);
     if (fnExpr.kind === "Dot") {
-      const recvE = this.expr(fnExpr.x), name = fnExpr.name, namePos = fnExpr.namePos;
+      const recvE = this.expr(fnExpr.x),
+        name = fnExpr.name,
+        namePos = fnExpr.namePos;
       // (a name such as "toString" is not looked up in the method tables, which are plain objects)
       if (simple && !(name in Object.prototype)) {
         const es = args.map((a) => this.expr(a.value));
@@ -1092,18 +1277,19 @@ export class Compiler {
       const n = es.length;
       if (n === 1) {
         const e0 = es[0];
-        if (gi >= 0) return (fr) => {
-          let f = G[gi];
-          if (f === undefined) f = fe(fr);
-          const a = [e0(fr)];
-          fr.callPos = pos;
-          try {
-            if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
-            return callValue(fr.th, f, a, NO_KWARGS);
-          } catch (ex) {
-            throw locate(fr, pos, ex, calleeName(f));
-          }
-        };
+        if (gi >= 0)
+          return (fr) => {
+            let f = G[gi];
+            if (f === undefined) f = fe(fr);
+            const a = [e0(fr)];
+            fr.callPos = pos;
+            try {
+              if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
+              return callValue(fr.th, f, a, NO_KWARGS);
+            } catch (ex) {
+              throw locate(fr, pos, ex, calleeName(f));
+            }
+          };
         return (fr) => {
           const f = fe(fr);
           const a = [e0(fr)];
@@ -1150,7 +1336,9 @@ export class Compiler {
       for (const p of parts) {
         const v = p.ev(fr);
         switch (p.kind) {
-          case "pos": pos.push(v); break;
+          case "pos":
+            pos.push(v);
+            break;
           case "named":
             if (kw === NO_KWARGS) kw = [];
             kw.push([p.name!, v]);

@@ -85,7 +85,8 @@ export class StarlarkError extends Error {
     if (this.callStack.length > 0) {
       out += "\nTraceback (most recent call last):";
       // a frame repeated (deep recursion) is printed three times, then counted, as Python does
-      let prev = "", repeats = 0;
+      let prev = "",
+        repeats = 0;
       const flush = () => {
         if (repeats > 3) out += `\n  [Previous line repeated ${repeats - 3} more time${repeats - 3 === 1 ? "" : "s"}]`;
       };

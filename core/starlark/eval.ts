@@ -77,17 +77,17 @@ export function execFile(
       echo: opts.echo,
       load: load
         ? (pos: Position, fr: Frame, module: string) => {
-          let m: Record<string, Value> | Map<string, Value>;
-          try {
-            m = load(fr.th, module);
-          } catch (e) {
-            const inner = e instanceof StarlarkError ? e.message : e instanceof Error ? e.message : String(e);
-            const se = locate(fr, pos, new StarlarkError(`cannot load ${module}: ${inner}`));
-            (se as { cause?: unknown }).cause = e;
-            throw se;
+            let m: Record<string, Value> | Map<string, Value>;
+            try {
+              m = load(fr.th, module);
+            } catch (e) {
+              const inner = e instanceof StarlarkError ? e.message : e instanceof Error ? e.message : String(e);
+              const se = locate(fr, pos, new StarlarkError(`cannot load ${module}: ${inner}`));
+              (se as { cause?: unknown }).cause = e;
+              throw se;
+            }
+            return m instanceof Map ? m : new Map(Object.entries(m));
           }
-          return m instanceof Map ? m : new Map(Object.entries(m));
-        }
         : undefined,
     });
     const code = compiler.compileToplevel(file.module!);

@@ -1,9 +1,7 @@
 // The json module: encode, decode, indent, encode_indent (as starlark-go's lib/json).
 import { unpackArgs, positional } from "./unpack.js";
 import { StarlarkError } from "./errors.js";
-import {
-  Builtin, Dict, Float, List, Struct, Value, err, formatFloatG, isHostValue, iterValues, normInt, typeName,
-} from "./values.js";
+import { Builtin, Dict, Float, List, Struct, Value, err, formatFloatG, isHostValue, iterValues, normInt, typeName } from "./values.js";
 
 const quoteJSON = (s: string): string => quoteString(s);
 
@@ -15,7 +13,14 @@ function quoteString(s: string): string {
 }
 
 /** One container being written by encode: its items, the next one, and how errors inside it are prefixed. */
-interface EncFrame { x: Value; keys: string[] | null; vals: Value[]; i: number; close: string; label: (i: number) => string }
+interface EncFrame {
+  x: Value;
+  keys: string[] | null;
+  vals: Value[];
+  i: number;
+  close: string;
+  label: (i: number) => string;
+}
 
 /**
  * json.encode, as starlark-go's: floats stay floats (2.0), any iterable is an array, dict keys
@@ -30,11 +35,21 @@ export function encode(x0: Value): string {
     throw err(frames.map((f) => f.label(f.i - 1)).join("") + msg);
   };
   const emit = (x: Value): void => {
-    if (x === null) { out.push("null"); return; }
+    if (x === null) {
+      out.push("null");
+      return;
+    }
     switch (typeof x) {
-      case "boolean": out.push(x ? "true" : "false"); return;
-      case "number": case "bigint": out.push(String(x)); return;
-      case "string": out.push(quoteString(x)); return;
+      case "boolean":
+        out.push(x ? "true" : "false");
+        return;
+      case "number":
+      case "bigint":
+        out.push(String(x));
+        return;
+      case "string":
+        out.push(quoteString(x));
+        return;
     }
     if (x instanceof Float) {
       if (!isFinite(x.v)) fail(`cannot encode non-finite float ${formatFloatG(x.v)}`);
@@ -124,12 +139,22 @@ class Decoder {
       let v: Value;
       if (b === "[") {
         this.i++;
-        if (this.next() === "]") { this.i++; v = new List([]); }
-        else { stack.push({ kind: "list", elems: [] }); continue; }
+        if (this.next() === "]") {
+          this.i++;
+          v = new List([]);
+        } else {
+          stack.push({ kind: "list", elems: [] });
+          continue;
+        }
       } else if (b === "{") {
         this.i++;
-        if (this.next() === "}") { this.i++; v = new Dict(); }
-        else { stack.push({ kind: "dict", d: new Dict(), key: undefined }); continue; }
+        if (this.next() === "}") {
+          this.i++;
+          v = new Dict();
+        } else {
+          stack.push({ kind: "dict", d: new Dict(), key: undefined });
+          continue;
+        }
       } else v = this.scalar(b);
       // complete the open containers v ends
       for (;;) {
@@ -138,7 +163,10 @@ class Decoder {
         if (top.kind === "list") {
           top.elems.push(v);
           b = this.next();
-          if (b === ",") { this.i++; break; }
+          if (b === ",") {
+            this.i++;
+            break;
+          }
           if (b !== "]") this.fail(`got ${goQuoteByte(b)}, want ',' or ']'`);
           this.i++;
           v = new List(top.elems);
@@ -156,7 +184,10 @@ class Decoder {
         top.d.set(top.key, v);
         top.key = undefined;
         b = this.next();
-        if (b === ",") { this.i++; break; }
+        if (b === ",") {
+          this.i++;
+          break;
+        }
         if (b !== "}") this.fail(`in object, got ${goQuoteByte(b)}, want ',' or '}'`);
         this.i++;
         v = top.d;
@@ -169,12 +200,19 @@ class Decoder {
     const s = this.s;
     switch (b) {
       case '"': {
-        let safe = true, closed = false, j = this.i + 1;
+        let safe = true,
+          closed = false,
+          j = this.i + 1;
         for (; j < s.length; j++) {
           const c = s[j];
-          if (c === "\\") { safe = false; j++; }
-          else if (c === '"') { closed = true; j++; break; }
-          else if (c.charCodeAt(0) >= 0x80 || c.charCodeAt(0) < 0x20) safe = false;
+          if (c === "\\") {
+            safe = false;
+            j++;
+          } else if (c === '"') {
+            closed = true;
+            j++;
+            break;
+          } else if (c.charCodeAt(0) >= 0x80 || c.charCodeAt(0) < 0x20) safe = false;
         }
         if (!closed) this.fail("unclosed string literal");
         const r = s.slice(this.i, j);
@@ -187,12 +225,28 @@ class Decoder {
         }
       }
       // eslint-disable-next-line no-fallthrough
-      case "n": if (s.startsWith("null", this.i)) { this.i += 4; return null; } break;
-      case "t": if (s.startsWith("true", this.i)) { this.i += 4; return true; } break;
-      case "f": if (s.startsWith("false", this.i)) { this.i += 5; return false; } break;
+      case "n":
+        if (s.startsWith("null", this.i)) {
+          this.i += 4;
+          return null;
+        }
+        break;
+      case "t":
+        if (s.startsWith("true", this.i)) {
+          this.i += 4;
+          return true;
+        }
+        break;
+      case "f":
+        if (s.startsWith("false", this.i)) {
+          this.i += 5;
+          return false;
+        }
+        break;
       default:
         if ((b >= "0" && b <= "9") || b === "-") {
-          let float = false, j = this.i + 1;
+          let float = false,
+            j = this.i + 1;
           for (; j < s.length; j++) {
             const c = s[j];
             if (c >= "0" && c <= "9") continue;
@@ -234,7 +288,8 @@ export function indent(s: string, prefix: string, ind: string): string {
     if (e instanceof StarlarkError) e.setMsg(e.msg.replace(/^json\.decode: /, ""));
     throw e;
   }
-  let out = "", depth = 0;
+  let out = "",
+    depth = 0;
   const nl = (d: number) => "\n" + prefix + ind.repeat(d);
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
@@ -247,10 +302,17 @@ export function indent(s: string, prefix: string, ind: string): string {
     } else if (c === "[" || c === "{") {
       let j = i + 1;
       while (j < s.length && " \t\n\r".includes(s[j])) j++;
-      if (s[j] === (c === "[" ? "]" : "}")) { out += c + s[j]; i = j; }
-      else { depth++; out += c + nl(depth); }
-    } else if (c === "]" || c === "}") { depth--; out += nl(depth) + c; }
-    else if (c === ",") out += "," + nl(depth);
+      if (s[j] === (c === "[" ? "]" : "}")) {
+        out += c + s[j];
+        i = j;
+      } else {
+        depth++;
+        out += c + nl(depth);
+      }
+    } else if (c === "]" || c === "}") {
+      depth--;
+      out += nl(depth) + c;
+    } else if (c === ",") out += "," + nl(depth);
     else if (c === ":") out += ": ";
     else out += c;
   }
@@ -300,7 +362,11 @@ export const json = new Struct("module", {
     const [prefix, ind] = unpackArgs("json.encode_indent", [], kw, "prefix?", "indent?");
     positional("json.encode_indent", args, [], 1, 1);
     const x = args[0];
-    return indent(withName("json.encode_indent", () => encode(x)), strArg("json.encode_indent", "prefix", prefix, ""), strArg("json.encode_indent", "indent", ind, "\t"));
+    return indent(
+      withName("json.encode_indent", () => encode(x)),
+      strArg("json.encode_indent", "prefix", prefix, ""),
+      strArg("json.encode_indent", "indent", ind, "\t"),
+    );
   }),
 });
 (json as unknown as { repr: () => string }).repr = () => '<module "json">';

@@ -2,9 +2,7 @@
 import { StarlarkError } from "./errors.js";
 import type { Method } from "./string.js";
 import { positional, unpackArgs } from "./unpack.js";
-import {
-  Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate, repr, typeName, HashTable,
-} from "./values.js";
+import { Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate, repr, typeName, HashTable } from "./values.js";
 
 function listIndex(name: string, l: List, v: Value, allowEnd: boolean): number {
   if (typeof v !== "number") throw err(`${name}: got ${typeName(v)}, want int`);
@@ -43,7 +41,8 @@ export const listMethods: Record<string, Method> = {
       if (typeof v !== "number") throw err(`index: got ${typeName(v)}, want int`);
       return Math.max(0, Math.min(n, v < 0 ? v + n : v));
     };
-    const a = clamp(args[1], 0), b = clamp(args[2], n);
+    const a = clamp(args[1], 0),
+      b = clamp(args[2], n);
     for (let i = a; i < b; i++) if (equals(l.elems[i], args[0])) return i;
     throw err(`index: value not in list`);
   },

@@ -4,8 +4,31 @@ import { nearest } from "./resolver.js";
 import { bytesMethods, Method, percentFormat, stringMethods } from "./string.js";
 import { dictMethods, listMethods, setDifference, setIntersection, setMethods, setSymDiff, setUnion } from "./methods.js";
 import {
-  Builtin, Bytes, Dict, Float, HashTable, List, Range, StarSet, Tuple, Value, compare, equals, err, intAdd,
-  intBitwise, intFloorDiv, intMod, intMul, intSub, isHostValue, repr, toFloat, typeName, big, normInt,
+  Builtin,
+  Bytes,
+  Dict,
+  Float,
+  HashTable,
+  List,
+  Range,
+  StarSet,
+  Tuple,
+  Value,
+  compare,
+  equals,
+  err,
+  intAdd,
+  intBitwise,
+  intFloorDiv,
+  intMod,
+  intMul,
+  intSub,
+  isHostValue,
+  repr,
+  toFloat,
+  typeName,
+  big,
+  normInt,
 } from "./values.js";
 
 const MAX_REPEAT = 1 << 28;
@@ -17,7 +40,7 @@ function isNum(v: Value): v is number | bigint | Float {
 function floatMod(x: number, y: number): number {
   if (y === 0) throw err("floating-point modulo by zero");
   let r = x % y;
-  if (r !== 0 && (r < 0) !== (y < 0)) r += y;
+  if (r !== 0 && r < 0 !== y < 0) r += y;
   return r;
 }
 
@@ -105,7 +128,9 @@ export function binary(op: string, x: Value, y: Value): Value {
       if (isNum(x) && isNum(y)) return new Float(floatMod(toFloat(x), toFloat(y)));
       if (typeof x === "string") return percentFormat(x, y);
       break;
-    case "&": case "|": case "^":
+    case "&":
+    case "|":
+    case "^":
       if ((typeof x === "number" || typeof x === "bigint") && (typeof y === "number" || typeof y === "bigint")) return intBitwise(op, x, y);
       if (x instanceof StarSet && y instanceof StarSet) {
         return op === "&" ? setIntersection(x, y) : op === "|" ? setUnion(x, y.keys()) : setSymDiff(x, y);
@@ -117,7 +142,8 @@ export function binary(op: string, x: Value, y: Value): Value {
         return d;
       }
       break;
-    case "<<": case ">>":
+    case "<<":
+    case ">>":
       if (typeof x === "number" || typeof x === "bigint") {
         // starlark-go: the count must be an int that fits in 32 bits
         if (typeof y !== "number" && typeof y !== "bigint") throw err(`got ${typeName(y)}, want int`);
@@ -125,14 +151,22 @@ export function binary(op: string, x: Value, y: Value): Value {
         return intBitwise(op, x, y);
       }
       break;
-    case "==": return equals(x, y);
-    case "!=": return !equals(x, y);
-    case "<": return compare(op, x, y) < 0;
-    case "<=": return compare(op, x, y) <= 0;
-    case ">": return compare(op, x, y) > 0;
-    case ">=": return compare(op, x, y) >= 0;
-    case "in": return contains(y, x);
-    case "not in": return !contains(y, x);
+    case "==":
+      return equals(x, y);
+    case "!=":
+      return !equals(x, y);
+    case "<":
+      return compare(op, x, y) < 0;
+    case "<=":
+      return compare(op, x, y) <= 0;
+    case ">":
+      return compare(op, x, y) > 0;
+    case ">=":
+      return compare(op, x, y) >= 0;
+    case "in":
+      return contains(y, x);
+    case "not in":
+      return !contains(y, x);
   }
   return unknownBinary(op, x, y);
 }
@@ -272,7 +306,8 @@ export function slice(x: Value, lo: Value, hi: Value, step: Value): Value {
   else throw err(`invalid slice operand ${typeName(x)}`);
   const [a, b, s] = sliceIndices(n, lo, hi, step);
   if (x instanceof Range) {
-    const start = x.at(a), st = x.step * s;
+    const start = x.at(a),
+      st = x.step * s;
     const count = s > 0 ? Math.max(0, Math.ceil((b - a) / s)) : Math.max(0, Math.ceil((a - b) / -s));
     return new Range(start, start + count * st, st);
   }

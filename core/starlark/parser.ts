@@ -1,35 +1,62 @@
 // Parser: tokens to the syntax tree (syntax.ts), by recursive descent.
 import { Position, StarlarkError } from "./errors.js";
 import { Scanner, Token } from "./scanner.js";
-import type {
-  Arg, Clause, DictEntry, Expr, File, Ident, Literal, LoadStmt, Param, Stmt,
-} from "./syntax.js";
+import type { Arg, Clause, DictEntry, Expr, File, Ident, Literal, LoadStmt, Param, Stmt } from "./syntax.js";
 
 /** starlark-go stops at 1000 levels of its parser's recursion, about 76 brackets; ours counts brackets, blocks and operators. */
 const MAX_DEPTH = 1000;
 
 // Binary operator precedence (higher binds tighter).
 const PREC: Record<string, number> = {
-  or: 1, and: 2,
-  "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, in: 4, "not in": 4,
-  "|": 5, "^": 6, "&": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "//": 10, "%": 10,
+  or: 1,
+  and: 2,
+  "==": 4,
+  "!=": 4,
+  "<": 4,
+  ">": 4,
+  "<=": 4,
+  ">=": 4,
+  in: 4,
+  "not in": 4,
+  "|": 5,
+  "^": 6,
+  "&": 7,
+  "<<": 8,
+  ">>": 8,
+  "+": 9,
+  "-": 9,
+  "*": 10,
+  "/": 10,
+  "//": 10,
+  "%": 10,
 };
 const COMPARISONS = new Set(["==", "!=", "<", ">", "<=", ">=", "in", "not in"]);
 const ASSIGN_OPS = new Set(["=", "+=", "-=", "*=", "/=", "//=", "%=", "&=", "|=", "^=", "<<=", ">>="]);
 
 function describe(t: Token): string {
   switch (t.kind) {
-    case "EOF": return "end of file";
-    case "NEWLINE": return "newline";
-    case "INDENT": return "indent";
-    case "OUTDENT": return "outdent";
-    case "IDENT": return "identifier";
-    case "INT": return "int literal";
-    case "FLOAT": return "float literal";
-    case "STRING": return "string literal";
-    case "BYTES": return "bytes literal";
-    case "KEYWORD": return t.text;
-    default: return `'${t.text}'`;
+    case "EOF":
+      return "end of file";
+    case "NEWLINE":
+      return "newline";
+    case "INDENT":
+      return "indent";
+    case "OUTDENT":
+      return "outdent";
+    case "IDENT":
+      return "identifier";
+    case "INT":
+      return "int literal";
+    case "FLOAT":
+      return "float literal";
+    case "STRING":
+      return "string literal";
+    case "BYTES":
+      return "bytes literal";
+    case "KEYWORD":
+      return t.text;
+    default:
+      return `'${t.text}'`;
   }
 }
 
@@ -54,7 +81,10 @@ export class Parser {
   private depth = 0;
   private src: string;
 
-  constructor(readonly file: string, src: string) {
+  constructor(
+    readonly file: string,
+    src: string,
+  ) {
     this.src = src;
     this.sc = new Scanner(file, src);
     this.tok = this.sc.next();
@@ -99,7 +129,10 @@ export class Parser {
   parseFile(): File {
     const stmts: Stmt[] = [];
     while (this.tok.kind !== "EOF") {
-      if (this.tok.kind === "NEWLINE") { this.next(); continue; }
+      if (this.tok.kind === "NEWLINE") {
+        this.next();
+        continue;
+      }
       this.parseStmt(stmts);
     }
     return { kind: "File", path: this.file, stmts };
@@ -118,8 +151,12 @@ export class Parser {
     const t = this.tok;
     if (t.kind === "KEYWORD") {
       switch (t.text) {
-        case "def": out.push(this.parseDef()); return;
-        case "if": out.push(this.parseIf()); return;
+        case "def":
+          out.push(this.parseDef());
+          return;
+        case "if":
+          out.push(this.parseIf());
+          return;
         case "for": {
           this.enter();
           const pos = this.next().pos;
@@ -186,7 +223,10 @@ export class Parser {
       if (this.kind() !== "INDENT") this.error(`got ${describe(this.tok)}, want indent`);
       this.next();
       while (this.kind() !== "OUTDENT" && this.kind() !== "EOF") {
-        if (this.tok.kind === "NEWLINE") { this.next(); continue; }
+        if (this.tok.kind === "NEWLINE") {
+          this.next();
+          continue;
+        }
         this.parseStmt(stmts);
       }
       if (this.kind() === "OUTDENT") this.next();
@@ -220,10 +260,13 @@ export class Parser {
           if (this.tok.kind !== "NEWLINE" && this.tok.kind !== "EOF" && !this.is(";")) result = this.parseExpr(false);
           return { kind: "Return", pos: t.pos, result };
         }
-        case "break": case "continue": case "pass":
+        case "break":
+        case "continue":
+        case "pass":
           this.next();
           return { kind: "Branch", pos: t.pos, token: t.text as "break" };
-        case "load": return this.parseLoad();
+        case "load":
+          return this.parseLoad();
       }
     }
     const x = this.parseExpr(false);
@@ -491,7 +534,10 @@ export class Parser {
       case "IDENT":
         this.next();
         return { kind: "Ident", pos: t.pos, name: t.text };
-      case "INT": case "FLOAT": case "STRING": case "BYTES":
+      case "INT":
+      case "FLOAT":
+      case "STRING":
+      case "BYTES":
         this.next();
         return { kind: "Literal", pos: t.pos, value: t.value, raw: t.text, tokKind: t.kind };
       case "OP":
@@ -599,7 +645,11 @@ export function parseExpr(file: string, src: string): Expr {
 
 /** The name `load("a/b/c")` binds in bramble: the last path segment, as an identifier. */
 export function moduleBindingName(path: string): string {
-  const last = path.replace(/\/+$/, "").split("/").pop()!.replace(/\.bramble$/, "");
+  const last = path
+    .replace(/\/+$/, "")
+    .split("/")
+    .pop()!
+    .replace(/\.bramble$/, "");
   const name = last.replace(/[^A-Za-z0-9_]/g, "_");
   return /^[0-9]/.test(name) || name === "" ? `_${name}` : name;
 }

@@ -1,9 +1,7 @@
 // Resolver: binds every identifier to a local, cell, free, global, predeclared or universal
 // name before anything runs, and reports static errors ("undefined: x").
 import { Position, StarlarkError, formatPos } from "./errors.js";
-import type {
-  Binding, Clause, DictEntry, Expr, File, FunctionInfo, Ident, Param, Stmt,
-} from "./syntax.js";
+import type { Binding, Clause, DictEntry, Expr, File, FunctionInfo, Ident, Param, Stmt } from "./syntax.js";
 
 export interface Dialect {
   set: boolean;
@@ -17,30 +15,53 @@ export interface Dialect {
 
 /** starlark-go's defaults (sets are standard there now). */
 export const DEFAULT_DIALECT: Dialect = Object.freeze({
-  set: true, while: false, recursion: false, globalReassign: false, topLevelControl: false,
+  set: true,
+  while: false,
+  recursion: false,
+  globalReassign: false,
+  topLevelControl: false,
 });
 
 /** What .bramble files get: see docs/language.md. */
 export const BRAMBLE_DIALECT: Dialect = Object.freeze({
-  set: true, while: true, recursion: false, globalReassign: false, topLevelControl: true, moduleLoad: true,
+  set: true,
+  while: true,
+  recursion: false,
+  globalReassign: false,
+  topLevelControl: true,
+  moduleLoad: true,
 });
 
 /** Everything on: the REPL and the benchmarks. */
 export const PERMISSIVE_DIALECT: Dialect = Object.freeze({
-  set: true, while: true, recursion: true, globalReassign: true, topLevelControl: true,
+  set: true,
+  while: true,
+  recursion: true,
+  globalReassign: true,
+  topLevelControl: true,
 });
 
 class FnScope {
   freeMap = new Map<string, Binding>();
-  constructor(readonly info: FunctionInfo, readonly parent: FnScope | null) {}
+  constructor(
+    readonly info: FunctionInfo,
+    readonly parent: FnScope | null,
+  ) {}
 }
 
 class Block {
   bindings = new Map<string, Binding>();
-  constructor(readonly parent: Block | null, readonly fn: FnScope, readonly isModule: boolean) {}
+  constructor(
+    readonly parent: Block | null,
+    readonly fn: FnScope,
+    readonly isModule: boolean,
+  ) {}
 }
 
-interface Use { id: Ident; block: Block }
+interface Use {
+  id: Ident;
+  block: Block;
+}
 
 /** starlark-go's internal/spell levenshtein: gives up (returns more than max) early. */
 function levenshtein(x: string, y: string, max: number): number {
@@ -57,7 +78,8 @@ function levenshtein(x: string, y: string, max: number): number {
   const row = Array.from({ length: y.length + 1 }, (_, i) => i);
   for (let i = 1; i <= x.length; i++) {
     row[0] = i;
-    let best = i, prev = i - 1;
+    let best = i,
+      prev = i - 1;
     for (let j = 1; j <= y.length; j++) {
       const k = Math.min(prev + (x[i - 1] !== y[j - 1] ? 1 : 0), 1 + row[j - 1], 1 + row[j]);
       prev = row[j];
@@ -80,15 +102,28 @@ export function nearest(x: string, candidates: Iterable<string>): string | undef
   let bestD = Math.floor((fx.length + 1) / 2);
   for (const c of candidates) {
     const d = levenshtein(fx, fold(c), bestD);
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   return best;
 }
 
 function newInfo(name: string, pos: Position, params: Param[], body: Stmt[], isLambda: boolean): FunctionInfo {
   return {
-    name, pos, params, body, locals: [], freevars: [], numParams: 0, numKwonly: 0,
-    hasVarargs: false, hasKwargs: false, doc: "", isLambda,
+    name,
+    pos,
+    params,
+    body,
+    locals: [],
+    freevars: [],
+    numParams: 0,
+    numKwonly: 0,
+    hasVarargs: false,
+    hasKwargs: false,
+    doc: "",
+    isLambda,
   };
 }
 
@@ -200,7 +235,10 @@ export class Resolver {
         }
         for (let i = 0; i < s.to.length; i++) {
           const from = s.from[i];
-          if (from.name === "") { this.error(from.pos, "load: empty identifier"); continue; }
+          if (from.name === "") {
+            this.error(from.pos, "load: empty identifier");
+            continue;
+          }
           if (from.name.startsWith("_")) this.error(from.pos, `load: names with leading underscores are not exported: ${from.name}`);
           this.bind(s.to[i], b, true);
         }
@@ -215,14 +253,23 @@ export class Resolver {
         if (augmented) this.use(lhs, b);
         this.bind(lhs, b);
         break;
-      case "Index": this.expr(lhs.x, b); this.expr(lhs.index, b); break;
-      case "Dot": this.expr(lhs.x, b); break;
-      case "Tuple": case "List":
+      case "Index":
+        this.expr(lhs.x, b);
+        this.expr(lhs.index, b);
+        break;
+      case "Dot":
+        this.expr(lhs.x, b);
+        break;
+      case "Tuple":
+      case "List":
         if (augmented) this.error(startOf(lhs), `can't use ${lhs.kind.toLowerCase()} expression in augmented assignment`);
         for (const e of lhs.elems) this.assign(e, b, augmented);
         break;
-      case "Paren": this.assign(lhs.x, b, augmented); break;
-      default: this.error(startOf(lhs), `can't assign to ${describeTarget(lhs)}`);
+      case "Paren":
+        this.assign(lhs.x, b, augmented);
+        break;
+      default:
+        this.error(startOf(lhs), `can't assign to ${describeTarget(lhs)}`);
     }
   }
 
@@ -268,9 +315,14 @@ export class Resolver {
     const fb = new Block(b, fn, false);
     // Parameter slots: positional, keyword-only, then *args, then **kwargs.
     // starlark-go's checks, in its order.
-    let seenStar = false, seenOptional = false, star: Ident | undefined, starstar: Ident | undefined, starPos: Position | undefined;
+    let seenStar = false,
+      seenOptional = false,
+      star: Ident | undefined,
+      starstar: Ident | undefined,
+      starPos: Position | undefined;
     const seen = new Set<string>();
-    const positional: Ident[] = [], kwonly: Ident[] = [];
+    const positional: Ident[] = [],
+      kwonly: Ident[] = [];
     const dup = (id: Ident, at: Position) => {
       if (seen.has(id.name)) this.error(at, `duplicate parameter: ${id.name}`);
       seen.add(id.name);
@@ -294,7 +346,11 @@ export class Resolver {
         case "star":
           if (starstar) this.error(p.pos, `* parameter may not follow **${starstar.name}`);
           else if (seenStar) this.error(p.pos, "multiple * parameters not allowed");
-          else { seenStar = true; star = p.name; starPos = p.pos; }
+          else {
+            seenStar = true;
+            star = p.name;
+            starPos = p.pos;
+          }
           break;
         case "starstar":
           if (starstar) this.error(p.pos, "multiple ** parameters not allowed");
@@ -322,10 +378,21 @@ export class Resolver {
 
   private expr(e: Expr, b: Block): void {
     switch (e.kind) {
-      case "Ident": this.use(e, b); break;
-      case "Literal": break;
-      case "List": case "Tuple": for (const x of e.elems) this.expr(x, b); break;
-      case "Dict": for (const en of e.entries) { this.expr(en.key, b); this.expr(en.value, b); } break;
+      case "Ident":
+        this.use(e, b);
+        break;
+      case "Literal":
+        break;
+      case "List":
+      case "Tuple":
+        for (const x of e.elems) this.expr(x, b);
+        break;
+      case "Dict":
+        for (const en of e.entries) {
+          this.expr(en.key, b);
+          this.expr(en.value, b);
+        }
+        break;
       case "Comp": {
         // The first iterable is evaluated in the enclosing block; the rest in a new block.
         const first = e.clauses[0] as Extract<Clause, { kind: "for" }>;
@@ -346,16 +413,30 @@ export class Resolver {
         } else this.expr(e.body as Expr, cb);
         break;
       }
-      case "Cond": this.expr(e.cond, b); this.expr(e.then, b); this.expr(e.else_, b); break;
+      case "Cond":
+        this.expr(e.cond, b);
+        this.expr(e.then, b);
+        this.expr(e.else_, b);
+        break;
       case "Lambda":
         e.fn = this.function("lambda", e.pos, e.params, [{ kind: "Return", pos: e.body.pos, result: e.body }], b, true);
         break;
-      case "Unary": this.expr(e.x, b); break;
-      case "Binary": this.expr(e.x, b); this.expr(e.y, b); break;
-      case "Dot": this.expr(e.x, b); break;
+      case "Unary":
+        this.expr(e.x, b);
+        break;
+      case "Binary":
+        this.expr(e.x, b);
+        this.expr(e.y, b);
+        break;
+      case "Dot":
+        this.expr(e.x, b);
+        break;
       case "Call": {
         this.expr(e.fn, b);
-        let seenStar = false, seenStarStar = false, npos = 0, nnamed = 0;
+        let seenStar = false,
+          seenStarStar = false,
+          npos = 0,
+          nnamed = 0;
         const names = new Set<string>();
         for (const a of e.args) {
           if (a.kind === "pos") {
@@ -383,14 +464,19 @@ export class Resolver {
         if (nnamed >= 256) this.error(e.pos, `${nnamed} keyword arguments in call, limit is 255`);
         break;
       }
-      case "Index": this.expr(e.x, b); this.expr(e.index, b); break;
+      case "Index":
+        this.expr(e.x, b);
+        this.expr(e.index, b);
+        break;
       case "Slice":
         this.expr(e.x, b);
         if (e.lo) this.expr(e.lo, b);
         if (e.hi) this.expr(e.hi, b);
         if (e.step) this.expr(e.step, b);
         break;
-      case "Paren": this.expr(e.x, b); break;
+      case "Paren":
+        this.expr(e.x, b);
+        break;
     }
   }
 
@@ -401,7 +487,11 @@ export class Resolver {
       let foundBlock: Block | undefined;
       while (b) {
         const x = b.bindings.get(id.name);
-        if (x) { found = x; foundBlock = b; break; }
+        if (x) {
+          found = x;
+          foundBlock = b;
+          break;
+        }
         b = b.parent;
       }
       if (found && foundBlock) {
@@ -446,27 +536,45 @@ export class Resolver {
 /** starlark-go names a bad target by its syntax type, lower-cased ("callexpr"). */
 function describeTarget(e: Expr): string {
   switch (e.kind) {
-    case "Literal": return "literal";
-    case "Call": return "callexpr";
-    case "Binary": return "binaryexpr";
-    case "Unary": return "unaryexpr";
-    case "Slice": return "sliceexpr";
-    case "Comp": return "comprehension";
-    case "Lambda": return "lambdaexpr";
-    case "Cond": return "condexpr";
-    case "Dict": return "dictexpr";
-    default: return e.kind.toLowerCase();
+    case "Literal":
+      return "literal";
+    case "Call":
+      return "callexpr";
+    case "Binary":
+      return "binaryexpr";
+    case "Unary":
+      return "unaryexpr";
+    case "Slice":
+      return "sliceexpr";
+    case "Comp":
+      return "comprehension";
+    case "Lambda":
+      return "lambdaexpr";
+    case "Cond":
+      return "condexpr";
+    case "Dict":
+      return "dictexpr";
+    default:
+      return e.kind.toLowerCase();
   }
 }
 
 /** Where an expression starts (a binary expression's pos is its operator). */
 function startOf(e: Expr): Position {
   switch (e.kind) {
-    case "Binary": return startOf(e.x);
-    case "Index": case "Slice": case "Call": return startOf(e.kind === "Call" ? e.fn : e.x);
-    case "Dot": return startOf(e.x);
-    case "Cond": return startOf(e.then);
-    case "Tuple": return e.elems.length > 0 && e.pos === e.elems[0].pos ? startOf(e.elems[0]) : e.pos;
-    default: return e.pos;
+    case "Binary":
+      return startOf(e.x);
+    case "Index":
+    case "Slice":
+    case "Call":
+      return startOf(e.kind === "Call" ? e.fn : e.x);
+    case "Dot":
+      return startOf(e.x);
+    case "Cond":
+      return startOf(e.then);
+    case "Tuple":
+      return e.elems.length > 0 && e.pos === e.elems[0].pos ? startOf(e.elems[0]) : e.pos;
+    default:
+      return e.pos;
   }
 }

@@ -1,10 +1,7 @@
 // Scanner: source text to tokens, including INDENT/OUTDENT/NEWLINE for the block structure.
 import { Position, StarlarkError, registerSource } from "./errors.js";
 
-export type TokenKind =
-  | "EOF" | "NEWLINE" | "INDENT" | "OUTDENT"
-  | "IDENT" | "INT" | "FLOAT" | "STRING" | "BYTES"
-  | "KEYWORD" | "OP";
+export type TokenKind = "EOF" | "NEWLINE" | "INDENT" | "OUTDENT" | "IDENT" | "INT" | "FLOAT" | "STRING" | "BYTES" | "KEYWORD" | "OP";
 
 export interface Token {
   kind: TokenKind;
@@ -20,11 +17,39 @@ export interface Token {
 }
 
 export const KEYWORDS = new Set([
-  "and", "break", "continue", "def", "elif", "else", "for", "if", "in", "lambda", "load",
-  "not", "or", "pass", "return", "while",
+  "and",
+  "break",
+  "continue",
+  "def",
+  "elif",
+  "else",
+  "for",
+  "if",
+  "in",
+  "lambda",
+  "load",
+  "not",
+  "or",
+  "pass",
+  "return",
+  "while",
   // reserved (following Python), as in starlark-go
-  "as", "async", "await", "class", "del", "except", "finally", "from", "global", "import", "is",
-  "nonlocal", "raise", "try", "with", "yield",
+  "as",
+  "async",
+  "await",
+  "class",
+  "del",
+  "except",
+  "finally",
+  "from",
+  "global",
+  "import",
+  "is",
+  "nonlocal",
+  "raise",
+  "try",
+  "with",
+  "yield",
 ]);
 
 const OPS3 = ["//=", "<<=", ">>="]; // (no "**=": starlark-go scans "**" then "=")
@@ -187,8 +212,16 @@ export class Scanner {
       return this.tok("IDENT", start, pos);
     }
     if (isDigit(c) || (c === "." && isDigit(src[this.i + 1] ?? ""))) return this.number(start, pos);
-    for (const op of OPS3) if (src.startsWith(op, this.i)) { this.i += 3; return this.tok("OP", start, pos); }
-    for (const op of OPS2) if (src.startsWith(op, this.i)) { this.i += 2; return this.tok("OP", start, pos); }
+    for (const op of OPS3)
+      if (src.startsWith(op, this.i)) {
+        this.i += 3;
+        return this.tok("OP", start, pos);
+      }
+    for (const op of OPS2)
+      if (src.startsWith(op, this.i)) {
+        this.i += 2;
+        return this.tok("OP", start, pos);
+      }
     if (OPS1.includes(c)) {
       this.i++;
       if (c === "(" || c === "[" || c === "{") this.depth++;
@@ -213,7 +246,8 @@ export class Scanner {
   private number(start: number, pos: Position): Token {
     const src = this.src;
     const at = (k: number) => src[k] ?? "";
-    let fraction = false, exponent = false;
+    let fraction = false,
+      exponent = false;
     const c0 = src[this.i];
     if (c0 === ".") {
       fraction = true;
@@ -230,7 +264,8 @@ export class Scanner {
         const b = BigInt(src.slice(start, this.i).toLowerCase());
         return this.tok("INT", start, pos, undefined, b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
       } else {
-        let allzeros = true, octal = true;
+        let allzeros = true,
+          octal = true;
         while (isDigit(at(this.i))) {
           if (src[this.i] !== "0") allzeros = false;
           if (src[this.i] > "7") octal = false;
@@ -287,8 +322,14 @@ export class Scanner {
       if (this.i >= src.length) this.error(triple ? "unexpected EOF in string" : "unexpected EOF in string", pos);
       const c = src[this.i];
       if (c === q) {
-        if (!triple) { this.i++; break; }
-        if (src[this.i + 1] === q && src[this.i + 2] === q) { this.i += 3; break; }
+        if (!triple) {
+          this.i++;
+          break;
+        }
+        if (src[this.i + 1] === q && src[this.i + 2] === q) {
+          this.i += 3;
+          break;
+        }
         this.i++;
         pushText(c);
         continue;
@@ -336,17 +377,44 @@ export class Scanner {
       const hex4 = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
       this.i += 2;
       switch (e) {
-        case "a": pushText("\x07"); break;
-        case "b": pushText("\b"); break;
-        case "f": pushText("\f"); break;
-        case "n": pushText("\n"); break;
-        case "r": pushText("\r"); break;
-        case "t": pushText("\t"); break;
-        case "v": pushText("\v"); break;
-        case "\\": pushText("\\"); break;
-        case "'": pushText("'"); break;
-        case '"': pushText('"'); break;
-        case "0": case "1": case "2": case "3": case "4": case "5": case "6": case "7": {
+        case "a":
+          pushText("\x07");
+          break;
+        case "b":
+          pushText("\b");
+          break;
+        case "f":
+          pushText("\f");
+          break;
+        case "n":
+          pushText("\n");
+          break;
+        case "r":
+          pushText("\r");
+          break;
+        case "t":
+          pushText("\t");
+          break;
+        case "v":
+          pushText("\v");
+          break;
+        case "\\":
+          pushText("\\");
+          break;
+        case "'":
+          pushText("'");
+          break;
+        case '"':
+          pushText('"');
+          break;
+        case "0":
+        case "1":
+        case "2":
+        case "3":
+        case "4":
+        case "5":
+        case "6":
+        case "7": {
           let n = e.charCodeAt(0) - 48;
           for (let k = 0; k < 2 && /[0-7]/.test(src[this.i] ?? ""); k++) n = n * 8 + (src.charCodeAt(this.i++) - 48);
           if (!bytes && n > 127) this.error(`non-ASCII octal escape \\${n.toString(8)} (use \\u${hex4(n)} for the UTF-8 encoding of U+${hex4(n)})`, qpos);
@@ -367,7 +435,8 @@ export class Scanner {
           else out += String.fromCharCode(n);
           break;
         }
-        case "u": case "U": {
+        case "u":
+        case "U": {
           const len = e === "u" ? 4 : 8;
           const r = rest();
           if (r.length < len + 2) this.error(`truncated escape sequence ${r}`, qpos);

@@ -2,9 +2,7 @@
 // Strings are JS strings: sequences of UTF-16 code units (see docs/language.md).
 import type { Thread } from "./thread.js";
 import { positional, unpackArgs } from "./unpack.js";
-import {
-  Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, quote, repr, str, toFloat, typeName,
-} from "./values.js";
+import { Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, quote, repr, str, toFloat, typeName } from "./values.js";
 import type { HostValue } from "./values.js";
 
 export type Method = (th: Thread, recv: any, args: Value[], kwargs: [string, Value][]) => Value; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -85,7 +83,8 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
   }
   // as starlark-go: positional only; maxsplit, when given, an int (a Go int: 64 bits)
   positional(name, args, kw, 0, 2);
-  const sepV = args[0] ?? null, maxV = args.length > 1 ? args[1] : -1;
+  const sepV = args[0] ?? null,
+    maxV = args.length > 1 ? args[1] : -1;
   let max = typeof maxV === "bigint" && maxV >= -(2n ** 63n) && maxV < 2n ** 63n ? Number(maxV) : (maxV as number);
   if (typeof max === "bigint") throw err(`${name}: for parameter 2: ${max} out of range (want value in signed 64-bit range)`);
   if (typeof max !== "number") throw err(`${name}: for parameter 2: got ${typeName(maxV)}, want int`);
@@ -98,7 +97,10 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
       while (i < s.length) {
         while (i < s.length && isSpace(s[i])) i++;
         if (i >= s.length) break;
-        if (out.length >= max) { out.push(s.slice(i)); break; }
+        if (out.length >= max) {
+          out.push(s.slice(i));
+          break;
+        }
         let j = i;
         while (j < s.length && !isSpace(s[j])) j++;
         out.push(s.slice(i, j));
@@ -109,7 +111,10 @@ function split(name: string, s: string, args: Value[], kw: [string, Value][], ri
       while (i > 0) {
         while (i > 0 && isSpace(s[i - 1])) i--;
         if (i <= 0) break;
-        if (out.length >= max) { out.push(s.slice(0, i)); break; }
+        if (out.length >= max) {
+          out.push(s.slice(0, i));
+          break;
+        }
         let j = i;
         while (j > 0 && !isSpace(s[j - 1])) j--;
         out.push(s.slice(j, i));
@@ -152,13 +157,15 @@ function strip(name: string, s: string, args: Value[], kw: [string, Value][], le
   positional(name, args, kw, 0, 1);
   const cv = args[0];
   if (cv === undefined || cv === null) {
-    let i = 0, j = s.length;
+    let i = 0,
+      j = s.length;
     if (left) while (i < j && isSpace(s[i])) i++;
     if (right) while (j > i && isSpace(s[j - 1])) j--;
     return s.slice(i, j);
   }
   const chars = wantStr(name, cv);
-  let i = 0, j = s.length;
+  let i = 0,
+    j = s.length;
   if (left) while (i < j && chars.includes(s[i])) i++;
   if (right) while (j > i && chars.includes(s[j - 1])) j--;
   return s.slice(i, j);
@@ -220,8 +227,18 @@ function simpleLower(c: string): string {
   return [...l].length === 1 ? l : c;
 }
 const DIGRAPH_TITLE: Record<string, string> = {
-  "\u01c4": "\u01c5", "\u01c5": "\u01c5", "\u01c6": "\u01c5", "\u01c7": "\u01c8", "\u01c8": "\u01c8", "\u01c9": "\u01c8",
-  "\u01ca": "\u01cb", "\u01cb": "\u01cb", "\u01cc": "\u01cb", "\u01f1": "\u01f2", "\u01f2": "\u01f2", "\u01f3": "\u01f2",
+  "\u01c4": "\u01c5",
+  "\u01c5": "\u01c5",
+  "\u01c6": "\u01c5",
+  "\u01c7": "\u01c8",
+  "\u01c8": "\u01c8",
+  "\u01c9": "\u01c8",
+  "\u01ca": "\u01cb",
+  "\u01cb": "\u01cb",
+  "\u01cc": "\u01cb",
+  "\u01f1": "\u01f2",
+  "\u01f2": "\u01f2",
+  "\u01f3": "\u01f2",
 };
 function toTitle(c: string): string {
   const d = DIGRAPH_TITLE[c];
@@ -308,11 +325,18 @@ export const stringMethods: Record<string, Method> = {
   istitle(_th, s: string, args, kw) {
     positional("istitle", args, kw, 0, 0);
     // uppercase (or title case) only after uncased characters, lowercase only after cased
-    let prevCased = false, any = false;
+    let prevCased = false,
+      any = false;
     for (const c of codepoints(s)) {
-      if ((c >= "A" && c <= "Z") || /\p{Lt}/u.test(c)) { if (prevCased) return false; prevCased = true; any = true; }
-      else if (/\p{Ll}/u.test(c)) { if (!prevCased) return false; prevCased = true; any = true; }
-      else if (/\p{Lu}/u.test(c)) return false;
+      if ((c >= "A" && c <= "Z") || /\p{Lt}/u.test(c)) {
+        if (prevCased) return false;
+        prevCased = true;
+        any = true;
+      } else if (/\p{Ll}/u.test(c)) {
+        if (!prevCased) return false;
+        prevCased = true;
+        any = true;
+      } else if (/\p{Lu}/u.test(c)) return false;
       else prevCased = false;
     }
     return any;
@@ -344,7 +368,8 @@ export const stringMethods: Record<string, Method> = {
   },
   title(_th, s: string, args, kw) {
     positional("title", args, kw, 0, 0);
-    let out = "", prevCased = false;
+    let out = "",
+      prevCased = false;
     for (const c of codepoints(s)) {
       const r = prevCased ? simpleLower(c) : toTitle(c);
       prevCased = isCased(r);
@@ -381,16 +406,21 @@ export const stringMethods: Record<string, Method> = {
   },
   replace(_th, s: string, args, kw) {
     positional("replace", args, kw, 2, 3);
-    const old = wantStr("replace", args[0]), nu = wantStr("replace", args[1], 2);
+    const old = wantStr("replace", args[0]),
+      nu = wantStr("replace", args[1], 2);
     let count = args[2] === undefined || args[2] === null ? -1 : args[2];
     if (typeof count !== "number") throw err(`replace: for parameter count: got ${typeName(count)}, want int`);
     if (count < 0) return s.replaceAll(old, () => nu); // a function: no "$&" patterns
-    let out = "", i = 0;
+    let out = "",
+      i = 0;
     if (old === "") {
       // insert between code units, like Python
       const parts = s.split("");
       for (let k = 0; k <= parts.length; k++) {
-        if (count > 0) { out += nu; count--; }
+        if (count > 0) {
+          out += nu;
+          count--;
+        }
         if (k < parts.length) out += parts[k];
       }
       return out;
@@ -415,7 +445,10 @@ export const stringMethods: Record<string, Method> = {
     let i = 0;
     while (i < s.length) {
       const j = s.indexOf("\n", i);
-      if (j < 0) { out.push(s.slice(i)); break; }
+      if (j < 0) {
+        out.push(s.slice(i));
+        break;
+      }
       out.push(keep ? s.slice(i, j + 1) : s.slice(i, j));
       i = j + 1;
     }
@@ -463,16 +496,27 @@ function toFloatArg(conv: string, v: Value): number {
 
 export function formatOne(conv: string, v: Value): string {
   switch (conv) {
-    case "s": return str(v);
-    case "r": return repr(v);
-    case "d": case "i": return String(toIntArg(conv, v));
-    case "o": case "x": case "X": {
+    case "s":
+      return str(v);
+    case "r":
+      return repr(v);
+    case "d":
+    case "i":
+      return String(toIntArg(conv, v));
+    case "o":
+    case "x":
+    case "X": {
       const s = toIntArg(conv, v).toString(conv === "o" ? 8 : 16);
       return conv === "X" ? s.toUpperCase() : s;
     }
-    case "e": case "E": return fmtExp(toFloatArg(conv, v), 6, conv === "E");
-    case "f": case "F": return fmtFixed(toFloatArg(conv, v));
-    case "g": case "G": {
+    case "e":
+    case "E":
+      return fmtExp(toFloatArg(conv, v), 6, conv === "E");
+    case "f":
+    case "F":
+      return fmtFixed(toFloatArg(conv, v));
+    case "g":
+    case "G": {
       const f = toFloatArg(conv, v);
       const s = formatFloatG(f);
       return conv === "G" && isFinite(f) ? s.toUpperCase() : s;
@@ -517,7 +561,10 @@ export function percentFormat(format: string, x: Value): string {
       continue;
     }
     i++;
-    if (format[i] === "%") { out += "%"; continue; }
+    if (format[i] === "%") {
+      out += "%";
+      continue;
+    }
     let v: Value;
     if (format[i] === "(") {
       const j = format.indexOf(")", i);
@@ -555,7 +602,11 @@ export function parseFormat(format: string): FormatPart[] {
   for (let i = 0; i < format.length; i++) {
     const c = format[i];
     if (c === "}") {
-      if (format[i + 1] === "}") { lit += "}"; i++; continue; }
+      if (format[i + 1] === "}") {
+        lit += "}";
+        i++;
+        continue;
+      }
       throw err("format: single '}' in format");
     }
     if (c !== "{") {
@@ -565,7 +616,11 @@ export function parseFormat(format: string): FormatPart[] {
       i = j - 1;
       continue;
     }
-    if (format[i + 1] === "{") { lit += "{"; i++; continue; }
+    if (format[i + 1] === "{") {
+      lit += "{";
+      i++;
+      continue;
+    }
     const j = format.indexOf("}", i);
     if (j < 0) throw err("format: unmatched '{' in format");
     let field = format.slice(i + 1, j);
@@ -581,7 +636,10 @@ export function parseFormat(format: string): FormatPart[] {
       }
     }
     if (field.includes(":")) throw err("format: format spec features not supported in replacement fields");
-    if (lit !== "") { parts.push(lit); lit = ""; }
+    if (lit !== "") {
+      parts.push(lit);
+      lit = "";
+    }
     if (field === "") {
       if (mode === "manual") throw err("format: cannot switch from manual field specification to automatic field numbering");
       mode = "auto";
@@ -619,7 +677,11 @@ export function strFormat(format: string, args: Value[], kw: [string, Value][]):
       if (part.index >= args.length) throw err(`format: tuple index out of range`);
       v = args[part.index];
     } else {
-      for (let k = 0; k < kw.length; k++) if (kw[k][0] === part.name) { v = kw[k][1]; break; }
+      for (let k = 0; k < kw.length; k++)
+        if (kw[k][0] === part.name) {
+          v = kw[k][1];
+          break;
+        }
       if (v === undefined) throw err(`format: keyword ${part.name} not found`);
     }
     out += part.repr ? repr(v) : typeof v === "string" ? v : str(v);
@@ -642,27 +704,52 @@ export const bytesMethods: Record<string, Method> = {
  * and have a len; codepoints only iterate.
  */
 export class StringView implements HostValue {
-  constructor(readonly s: string, readonly kind: "elems" | "elem_ords" | "codepoints" | "codepoint_ords") {}
-  type(): string { return this.kind === "elems" || this.kind === "elem_ords" ? "string.elems" : "string.codepoints"; }
-  str(): string { return `${quote(this.s)}.${this.kind}()`; }
-  attr(): Value | undefined { return undefined; }
-  attrNames(): string[] { return []; }
-  truth(): boolean { return true; }
-  hash(): number { throw err(`unhashable: ${this.type()}`); }
+  constructor(
+    readonly s: string,
+    readonly kind: "elems" | "elem_ords" | "codepoints" | "codepoint_ords",
+  ) {}
+  type(): string {
+    return this.kind === "elems" || this.kind === "elem_ords" ? "string.elems" : "string.codepoints";
+  }
+  str(): string {
+    return `${quote(this.s)}.${this.kind}()`;
+  }
+  attr(): Value | undefined {
+    return undefined;
+  }
+  attrNames(): string[] {
+    return [];
+  }
+  truth(): boolean {
+    return true;
+  }
+  hash(): number {
+    throw err(`unhashable: ${this.type()}`);
+  }
   iterate(): Value[] {
     const s = this.s;
     switch (this.kind) {
-      case "elems": return s.split("");
-      case "elem_ords": { const out: Value[] = []; for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i)); return out; }
-      case "codepoints": return codepoints(s);
-      default: return codepoints(s).map((c) => c.codePointAt(0)!);
+      case "elems":
+        return s.split("");
+      case "elem_ords": {
+        const out: Value[] = [];
+        for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
+        return out;
+      }
+      case "codepoints":
+        return codepoints(s);
+      default:
+        return codepoints(s).map((c) => c.codePointAt(0)!);
     }
   }
-  len(): number { return this.type() === "string.elems" ? this.s.length : -1; }
+  len(): number {
+    return this.type() === "string.elems" ? this.s.length : -1;
+  }
   index(i: Value): Value {
     if (this.type() !== "string.elems") throw err(`unhandled index operation ${this.type()}[${typeName(i)}]`);
     if (typeof i !== "number") throw err(`${this.type()} index: got ${typeName(i)}, want int`);
-    const n = this.s.length, j = i < 0 ? i + n : i;
+    const n = this.s.length,
+      j = i < 0 ? i + n : i;
     if (j < 0 || j >= n) throw err(n === 0 ? `index ${i} out of range: empty ${this.type()}` : `${this.type()} index ${i} out of range [${-n}:${n - 1}]`);
     return this.kind === "elems" ? this.s[j] : this.s.charCodeAt(j);
   }
@@ -671,13 +758,27 @@ export class StringView implements HostValue {
 /** b.elems(): an iterable view of a bytes value's ints. */
 export class BytesElems implements HostValue {
   constructor(readonly b: Bytes) {}
-  type(): string { return "bytes.elems"; }
-  str(): string { return `${repr(this.b)}.elems()`; }
-  attr(): Value | undefined { return undefined; }
-  attrNames(): string[] { return []; }
-  truth(): boolean { return true; }
-  hash(): number { throw err(`unhashable: ${this.type()}`); }
-  iterate(): Value[] { return Array.from(this.b.b); }
+  type(): string {
+    return "bytes.elems";
+  }
+  str(): string {
+    return `${repr(this.b)}.elems()`;
+  }
+  attr(): Value | undefined {
+    return undefined;
+  }
+  attrNames(): string[] {
+    return [];
+  }
+  truth(): boolean {
+    return true;
+  }
+  hash(): number {
+    throw err(`unhashable: ${this.type()}`);
+  }
+  iterate(): Value[] {
+    return Array.from(this.b.b);
+  }
 }
 
 export function joinChecked(xs: Value): string[] {

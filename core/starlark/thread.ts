@@ -38,7 +38,11 @@ export class Thread {
 
   constructor(name = "main", print?: (msg: string) => void) {
     this.name = name;
-    this.print = print ?? ((msg: string) => { process.stdout.write(msg + "\n"); });
+    this.print =
+      print ??
+      ((msg: string) => {
+        process.stdout.write(msg + "\n");
+      });
   }
 
   /**

@@ -14,8 +14,14 @@ export function unpackArgs(fnName: string, args: Value[], kwargs: [string, Value
     let simple = true;
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      if (p.charCodeAt(0) === 42) { simple = false; break; } // '*'
-      if (i >= args.length && p.charCodeAt(p.length - 1) !== 63) { simple = false; break; } // required, missing
+      if (p.charCodeAt(0) === 42) {
+        simple = false;
+        break;
+      } // '*'
+      if (i >= args.length && p.charCodeAt(p.length - 1) !== 63) {
+        simple = false;
+        break;
+      } // required, missing
     }
     if (simple) {
       const out = new Array<Value>(params.length);
@@ -25,14 +31,26 @@ export function unpackArgs(fnName: string, args: Value[], kwargs: [string, Value
   }
   const names: string[] = [];
   const optional: boolean[] = [];
-  let starIdx = -1, kwIdx = -1;
+  let starIdx = -1,
+    kwIdx = -1;
   const out: Value[] = new Array(params.length);
   for (let i = 0; i < params.length; i++) {
     const p = params[i];
-    if (p.startsWith("**")) { kwIdx = i; names.push(p.slice(2)); optional.push(true); }
-    else if (p.startsWith("*")) { starIdx = i; names.push(p.slice(1)); optional.push(true); }
-    else if (p.endsWith("?")) { names.push(p.slice(0, -1)); optional.push(true); }
-    else { names.push(p); optional.push(false); }
+    if (p.startsWith("**")) {
+      kwIdx = i;
+      names.push(p.slice(2));
+      optional.push(true);
+    } else if (p.startsWith("*")) {
+      starIdx = i;
+      names.push(p.slice(1));
+      optional.push(true);
+    } else if (p.endsWith("?")) {
+      names.push(p.slice(0, -1));
+      optional.push(true);
+    } else {
+      names.push(p);
+      optional.push(false);
+    }
   }
   const regular = params.map((_, i) => i).filter((i) => i !== starIdx && i !== kwIdx);
   const nPos = starIdx >= 0 ? regular.filter((i) => i < starIdx).length : regular.length;
@@ -52,7 +70,10 @@ export function unpackArgs(fnName: string, args: Value[], kwargs: [string, Value
         extraKw.set(k, v);
         continue;
       }
-      const n = nearest(k, regular.map((j) => names[j]));
+      const n = nearest(
+        k,
+        regular.map((j) => names[j]),
+      );
       throw err(`${fnName}: unexpected keyword argument ${quote(k)}${n ? ` (did you mean ${n}?)` : ""}`);
     }
     if (out[i] !== undefined) throw err(`${fnName}: got multiple values for keyword argument ${quote(k)}`);

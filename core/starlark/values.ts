@@ -22,9 +22,7 @@ export interface HostValue {
   equals?(other: Value): boolean;
 }
 
-export type Value =
-  | null | boolean | number | bigint | string
-  | Float | Bytes | List | Tuple | Dict | StarSet | Range | StarFunction | Builtin | HostValue;
+export type Value = null | boolean | number | bigint | string | Float | Bytes | List | Tuple | Dict | StarSet | Range | StarFunction | Builtin | HostValue;
 
 export const None = null;
 export const True = true;
@@ -67,7 +65,11 @@ export class Tuple {
 }
 
 export class Range {
-  constructor(readonly start: number, readonly stop: number, readonly step: number) {}
+  constructor(
+    readonly start: number,
+    readonly stop: number,
+    readonly step: number,
+  ) {}
   get length(): number {
     const { start, stop, step } = this;
     if (step > 0) return start < stop ? Math.floor((stop - start - 1) / step) + 1 : 0;
@@ -88,7 +90,11 @@ export type BuiltinFn = (thread: Thread, args: Value[], kwargs: [string, Value][
 export class Builtin {
   /** for methods: the receiver */
   recv: Value | undefined;
-  constructor(readonly name: string, readonly fn: BuiltinFn, recv?: Value) {
+  constructor(
+    readonly name: string,
+    readonly fn: BuiltinFn,
+    recv?: Value,
+  ) {
     this.recv = recv;
   }
 }
@@ -133,9 +139,13 @@ class EncKey {
 
 function encode(v: Value): string {
   switch (typeof v) {
-    case "string": return "s" + v.length + ":" + v;
-    case "number": case "bigint": return "i" + String(v) + ";";
-    case "boolean": return v ? "T" : "F";
+    case "string":
+      return "s" + v.length + ":" + v;
+    case "number":
+    case "bigint":
+      return "i" + String(v) + ";";
+    case "boolean":
+      return v ? "T" : "F";
     case "object":
       if (v === null) return "N";
       if (v instanceof Float) {
@@ -150,7 +160,8 @@ function encode(v: Value): string {
       if (v instanceof Bytes) return "b" + v.b.length + ":" + String.fromCharCode(...v.b);
       if (v instanceof List || v instanceof Dict || v instanceof StarSet) throw err(`unhashable type: ${typeName(v)}`);
       if (isHostValue(v)) {
-        if (v.hash) v.hash(); // may throw: unhashable
+        if (v.hash)
+          v.hash(); // may throw: unhashable
         else throw err(`unhashable type: ${v.type()}`);
       }
       return "o" + objId(v as object) + ";";
@@ -166,7 +177,11 @@ function floatKey(f: number): unknown {
 /** Normalize a key so equal Starlark values give identical JS Map keys. */
 function normKey(k: Value): unknown {
   switch (typeof k) {
-    case "string": case "number": case "boolean": case "bigint": return k;
+    case "string":
+    case "number":
+    case "boolean":
+    case "bigint":
+      return k;
     case "object":
       if (k === null) return null;
       if (k instanceof Float) return floatKey(k.v);
@@ -227,7 +242,10 @@ class BigTable {
   size = 0;
 
   private find(n: unknown, h: number): number {
-    const m = this.cap - 1, hs = this.hs, ix = this.ix, ks = this.ks;
+    const m = this.cap - 1,
+      hs = this.hs,
+      ix = this.ix,
+      ks = this.ks;
     const nan = n !== n;
     for (let i = h & m; ; i = (i + 1) & m) {
       const j = ix[i];
@@ -286,8 +304,12 @@ class BigTable {
   /** rebuild the index with `cap` slots, dropping deleted entries */
   private rehash(cap: number): void {
     if (this.size !== this.ks.length) {
-      const oks = this.ks, ovs = this.vs, oeh = this.eh;
-      const ks: unknown[] = [], vs: Value[] = [], eh: number[] = [];
+      const oks = this.ks,
+        ovs = this.vs,
+        oeh = this.eh;
+      const ks: unknown[] = [],
+        vs: Value[] = [],
+        eh: number[] = [];
       for (let j = 0; j < oks.length; j++) {
         if (oks[j] === TOMB) continue;
         ks.push(oks[j]);
@@ -298,8 +320,11 @@ class BigTable {
       this.vs = vs;
       this.eh = eh;
     }
-    const eh = this.eh, n = eh.length;
-    const hs = new Int32Array(cap), ix = new Int32Array(cap).fill(-1), m = cap - 1;
+    const eh = this.eh,
+      n = eh.length;
+    const hs = new Int32Array(cap),
+      ix = new Int32Array(cap).fill(-1),
+      m = cap - 1;
     for (let j = 0; j < n; j++) {
       const h = eh[j];
       let i = h & m;
@@ -479,31 +504,33 @@ export class HashTable {
   }
   values(): Value[] {
     if (this.m !== null) {
-      const ks = this.m.ks, vs = this.m.vs;
+      const ks = this.m.ks,
+        vs = this.m.vs;
       if (this.m.size === ks.length) return vs.slice();
       return vs.filter((_v, i) => ks[i] !== TOMB);
     }
-    const e = this.e!, out = new Array<Value>(e.length >> 1);
+    const e = this.e!,
+      out = new Array<Value>(e.length >> 1);
     for (let i = 1; i < e.length; i += 2) out[i >> 1] = e[i] as Value;
     return out;
   }
   entries(): [Value, Value][] {
     const out: [Value, Value][] = [];
     if (this.m !== null) {
-      const ks = this.m.ks, vs = this.m.vs;
+      const ks = this.m.ks,
+        vs = this.m.vs;
       for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) out.push([this.keyOf(ks[i] as Value), vs[i]]);
-    }
-    else for (let i = 0; i < this.e!.length; i += 2) out.push([this.keyOf(this.e![i]), this.e![i + 1] as Value]);
+    } else for (let i = 0; i < this.e!.length; i += 2) out.push([this.keyOf(this.e![i]), this.e![i + 1] as Value]);
     return out;
   }
   /** items() as tuples, without intermediate pairs */
   itemTuples(): Tuple[] {
     const out: Tuple[] = [];
     if (this.m !== null) {
-      const ks = this.m.ks, vs = this.m.vs;
+      const ks = this.m.ks,
+        vs = this.m.vs;
       for (let i = 0; i < ks.length; i++) if (ks[i] !== TOMB) out.push(new Tuple([this.keyOf(ks[i] as Value), vs[i]]));
-    }
-    else for (let i = 0; i < this.e!.length; i += 2) out.push(new Tuple([this.keyOf(this.e![i]), this.e![i + 1] as Value]));
+    } else for (let i = 0; i < this.e!.length; i += 2) out.push(new Tuple([this.keyOf(this.e![i]), this.e![i + 1] as Value]));
     return out;
   }
 }
@@ -525,7 +552,10 @@ export function isHostValue(v: unknown): v is HostValue {
 /** A simple frozen value with named attributes (for modules like json, math, sys). */
 export class Struct implements HostValue {
   private attrs: Map<string, Value>;
-  constructor(readonly typeName: string, attrs: Record<string, Value> | Map<string, Value>) {
+  constructor(
+    readonly typeName: string,
+    attrs: Record<string, Value> | Map<string, Value>,
+  ) {
     this.attrs = attrs instanceof Map ? new Map(attrs) : new Map(Object.entries(attrs));
   }
   type(): string {
@@ -570,9 +600,13 @@ export class Struct implements HostValue {
 
 export function typeName(v: Value): string {
   switch (typeof v) {
-    case "string": return "string";
-    case "number": case "bigint": return "int";
-    case "boolean": return "bool";
+    case "string":
+      return "string";
+    case "number":
+    case "bigint":
+      return "int";
+    case "boolean":
+      return "bool";
     case "object":
       if (v === null) return "NoneType";
       if (v instanceof List) return "list";
@@ -591,10 +625,14 @@ export function typeName(v: Value): string {
 
 export function truth(v: Value): boolean {
   switch (typeof v) {
-    case "boolean": return v;
-    case "string": return v.length > 0;
-    case "number": return v !== 0;
-    case "bigint": return v !== 0n;
+    case "boolean":
+      return v;
+    case "string":
+      return v.length > 0;
+    case "number":
+      return v !== 0;
+    case "bigint":
+      return v !== 0n;
     case "object":
       if (v === null) return false;
       if (v instanceof List || v instanceof Tuple) return v.elems.length > 0;
@@ -676,21 +714,22 @@ export function intFloorDiv(x: number | bigint, y: number | bigint): number | bi
     const r = x - q * y;
     if (Number.isSafeInteger(q) && (y > 0 ? r >= 0 && r < y : r <= 0 && r > y)) return q === 0 ? 0 : q;
   }
-  const a = big(x), b = big(y);
+  const a = big(x),
+    b = big(y);
   let q = a / b;
-  if ((a % b !== 0n) && ((a < 0n) !== (b < 0n))) q -= 1n;
+  if (a % b !== 0n && a < 0n !== b < 0n) q -= 1n;
   return normInt(q);
 }
 export function intMod(x: number | bigint, y: number | bigint): number | bigint {
   if (y === 0 || y === 0n) throw err("integer modulo by zero");
   if (typeof x === "number" && typeof y === "number") {
     let r = x % y;
-    if (r !== 0 && (r < 0) !== (y < 0)) r += y;
+    if (r !== 0 && r < 0 !== y < 0) r += y;
     return r === 0 ? 0 : r;
   }
   const b = big(y);
   let r = big(x) % b;
-  if (r !== 0n && (r < 0n) !== (b < 0n)) r += b;
+  if (r !== 0n && r < 0n !== b < 0n) r += b;
   return normInt(r);
 }
 function isInt32(x: number | bigint): x is number {
@@ -699,16 +738,23 @@ function isInt32(x: number | bigint): x is number {
 export function intBitwise(op: string, x: number | bigint, y: number | bigint): number | bigint {
   if (isInt32(x) && isInt32(y)) {
     switch (op) {
-      case "&": return x & y;
-      case "|": return x | y;
-      case "^": return x ^ y;
+      case "&":
+        return x & y;
+      case "|":
+        return x | y;
+      case "^":
+        return x ^ y;
     }
   }
-  const a = big(x), b = big(y);
+  const a = big(x),
+    b = big(y);
   switch (op) {
-    case "&": return normInt(a & b);
-    case "|": return normInt(a | b);
-    case "^": return normInt(a ^ b);
+    case "&":
+      return normInt(a & b);
+    case "|":
+      return normInt(a | b);
+    case "^":
+      return normInt(a ^ b);
     case "<<": {
       if (b < 0n) throw err(`negative shift count: ${y}`);
       if (b >= 512n) throw err(`shift count too large: ${y}`);
@@ -741,7 +787,9 @@ export function formatFloatG(f: number): string {
   if (f === 0) return Object.is(f, -0) ? "-0.0" : "0.0";
   const e = f.toExponential(); // shortest round-trip digits: d.ddde±x
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(e)!;
-  const sign = m[1], digits = m[2] + (m[3] ?? ""), exp = parseInt(m[4], 10);
+  const sign = m[1],
+    digits = m[2] + (m[3] ?? ""),
+    exp = parseInt(m[4], 10);
   let s: string;
   if (exp < -4 || exp >= 6) {
     const mant = digits.length > 1 ? digits[0] + "." + digits.slice(1) : digits;
@@ -763,15 +811,33 @@ export function quote(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     switch (c) {
-      case 0x22: out += '\\"'; break;
-      case 0x5c: out += "\\\\"; break;
-      case 0x0a: out += "\\n"; break;
-      case 0x0d: out += "\\r"; break;
-      case 0x09: out += "\\t"; break;
-      case 0x07: out += "\\a"; break;
-      case 0x08: out += "\\b"; break;
-      case 0x0c: out += "\\f"; break;
-      case 0x0b: out += "\\v"; break;
+      case 0x22:
+        out += '\\"';
+        break;
+      case 0x5c:
+        out += "\\\\";
+        break;
+      case 0x0a:
+        out += "\\n";
+        break;
+      case 0x0d:
+        out += "\\r";
+        break;
+      case 0x09:
+        out += "\\t";
+        break;
+      case 0x07:
+        out += "\\a";
+        break;
+      case 0x08:
+        out += "\\b";
+        break;
+      case 0x0c:
+        out += "\\f";
+        break;
+      case 0x0b:
+        out += "\\v";
+        break;
       default:
         if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
         else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) < 0xe000) {
@@ -806,19 +872,36 @@ export function decodeUTF8(b: Uint8Array): string {
     return strictUTF8.decode(b);
   } catch {
     let out = "";
-    for (let i = 0; i < b.length;) {
+    for (let i = 0; i < b.length; ) {
       const c = b[i];
-      if (c < 0x80) { out += String.fromCharCode(c); i++; continue; }
-      let n = 0, lo = 0x80, hi = 0xbf;
+      if (c < 0x80) {
+        out += String.fromCharCode(c);
+        i++;
+        continue;
+      }
+      let n = 0,
+        lo = 0x80,
+        hi = 0xbf;
       if (c >= 0xc2 && c <= 0xdf) n = 1;
-      else if (c >= 0xe0 && c <= 0xef) { n = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
-      else if (c >= 0xf0 && c <= 0xf4) { n = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
+      else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        if (c === 0xe0) lo = 0xa0;
+        else if (c === 0xed) hi = 0x9f;
+      } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        if (c === 0xf0) lo = 0x90;
+        else if (c === 0xf4) hi = 0x8f;
+      }
       let ok = n > 0 && i + n < b.length;
       if (ok) {
         if (b[i + 1] === undefined || b[i + 1] < lo || b[i + 1] > hi) ok = false;
         for (let k = 2; ok && k <= n; k++) if (b[i + k] === undefined || b[i + k] < 0x80 || b[i + k] > 0xbf) ok = false;
       }
-      if (!ok) { out += "\ufffd"; i++; continue; }
+      if (!ok) {
+        out += "\ufffd";
+        i++;
+        continue;
+      }
       out += strictUTF8.decode(b.subarray(i, i + n + 1));
       i += n + 1;
     }
@@ -844,9 +927,13 @@ export function repr(v: Value): string {
 /** The repr of a scalar or a non-container value; undefined for lists, tuples, dicts and sets. */
 function scalarRepr(v: Value): string | undefined {
   switch (typeof v) {
-    case "string": return quote(v);
-    case "number": case "bigint": return String(v);
-    case "boolean": return v ? "True" : "False";
+    case "string":
+      return quote(v);
+    case "number":
+    case "bigint":
+      return String(v);
+    case "boolean":
+      return v ? "True" : "False";
   }
   if (v === null) return "None";
   if (v instanceof Float) return formatFloatG(v.v);
@@ -859,9 +946,14 @@ function scalarRepr(v: Value): string | undefined {
   return String(v);
 }
 
-class Text { constructor(readonly s: string) {} }
-class Leave { constructor(readonly v: unknown) {} }
-const COMMA = new Text(", "), COLON = new Text(": ");
+class Text {
+  constructor(readonly s: string) {}
+}
+class Leave {
+  constructor(readonly v: unknown) {}
+}
+const COMMA = new Text(", "),
+  COLON = new Text(": ");
 
 /**
  * repr with an explicit stack, not recursion, so values nested 100,000 deep print (as in
@@ -871,11 +963,20 @@ function writeRepr(out: string[], v0: Value, path: Set<unknown>): void {
   const todo: unknown[] = [v0];
   while (todo.length > 0) {
     const t = todo.pop();
-    if (t instanceof Text) { out.push(t.s); continue; }
-    if (t instanceof Leave) { path.delete(t.v); continue; }
+    if (t instanceof Text) {
+      out.push(t.s);
+      continue;
+    }
+    if (t instanceof Leave) {
+      path.delete(t.v);
+      continue;
+    }
     const v = t as Value;
     const sc = scalarRepr(v);
-    if (sc !== undefined) { out.push(sc); continue; }
+    if (sc !== undefined) {
+      out.push(sc);
+      continue;
+    }
     if (path.has(v)) {
       out.push(v instanceof List ? "[...]" : v instanceof Dict ? "{...}" : "...");
       continue;
@@ -921,8 +1022,11 @@ function tooDeep(): StarlarkError {
 export function equals(x: Value, y: Value, depth = COMPARE_LIMIT): boolean {
   if (x === y) return true;
   switch (typeof x) {
-    case "string": case "boolean": return false;
-    case "number": case "bigint":
+    case "string":
+    case "boolean":
+      return false;
+    case "number":
+    case "bigint":
       if (typeof y === "number" || typeof y === "bigint") return x == y; // eslint-disable-line eqeqeq
       if (y instanceof Float) return typeof x === "number" ? x === y.v : Number.isInteger(y.v) && big(x) === BigInt(y.v);
       return false;
@@ -972,7 +1076,8 @@ function seqEquals(a: Value[], b: Value[], depth: number): boolean {
 
 /** Three-way comparison for <, <=, >, >=; throws for unordered types. */
 export function compare(op: string, x: Value, y: Value, depth = COMPARE_LIMIT): number {
-  const tx = typeof x, ty = typeof y;
+  const tx = typeof x,
+    ty = typeof y;
   if (tx === "number" && ty === "number") return (x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0;
   if (tx === "string" && ty === "string") return (x as string) < (y as string) ? -1 : (x as string) > (y as string) ? 1 : 0;
   if ((tx === "number" || tx === "bigint" || x instanceof Float) && (ty === "number" || ty === "bigint" || y instanceof Float)) {
@@ -1089,7 +1194,8 @@ export function iterValues(v: Value): Value[] | undefined {
   if (v instanceof List || v instanceof Tuple) return v.elems.slice();
   if (v instanceof HashTable) return v.keys();
   if (v instanceof Range) {
-    const n = v.length, out = new Array<Value>(n);
+    const n = v.length,
+      out = new Array<Value>(n);
     for (let i = 0; i < n; i++) out[i] = v.start + i * v.step;
     return out;
   }
@@ -1110,7 +1216,11 @@ export function mustIterate(v: Value, what?: string): Value[] {
 export function toJS(v: Value): unknown {
   if (v === null) return null;
   switch (typeof v) {
-    case "boolean": case "number": case "bigint": case "string": return v;
+    case "boolean":
+    case "number":
+    case "bigint":
+    case "string":
+      return v;
   }
   if (v instanceof Float) return v.v;
   if (v instanceof Bytes) return v.b;
@@ -1127,18 +1237,32 @@ export function toJS(v: Value): unknown {
 export function fromJS(x: unknown): Value {
   if (x === null || x === undefined) return null;
   switch (typeof x) {
-    case "boolean": case "string": return x;
+    case "boolean":
+    case "string":
+      return x;
     case "number":
       return Number.isInteger(x) ? (Number.isSafeInteger(x) ? x : BigInt(x)) : new Float(x);
-    case "bigint": return normInt(x);
-    case "function": return new Builtin(x.name || "function", (_th, args) => fromJS((x as (...a: unknown[]) => unknown)(...args.map(toJS))));
+    case "bigint":
+      return normInt(x);
+    case "function":
+      return new Builtin(x.name || "function", (_th, args) => fromJS((x as (...a: unknown[]) => unknown)(...args.map(toJS))));
   }
   if (x instanceof Uint8Array) return new Bytes(x);
   if (Array.isArray(x)) return new List(x.map(fromJS));
   if (x instanceof Map) return makeDict([...x].map(([k, v]) => [fromJS(k), fromJS(v)] as [Value, Value]));
   if (x instanceof Set) return makeSet([...x].map(fromJS));
-  if (x instanceof Float || x instanceof List || x instanceof Tuple || x instanceof HashTable || x instanceof Bytes ||
-    x instanceof StarFunction || x instanceof Builtin || x instanceof Range || isHostValue(x)) return x as Value;
+  if (
+    x instanceof Float ||
+    x instanceof List ||
+    x instanceof Tuple ||
+    x instanceof HashTable ||
+    x instanceof Bytes ||
+    x instanceof StarFunction ||
+    x instanceof Builtin ||
+    x instanceof Range ||
+    isHostValue(x)
+  )
+    return x as Value;
   if (typeof x === "object") return makeDict(Object.entries(x as object).map(([k, v]) => [k, fromJS(v)] as [Value, Value]));
   return String(x);
 }

@@ -117,13 +117,7 @@ export function findNeedles(buf: Uint8Array, needles: Needles, found: Set<string
 const NO_NEEDLES: Needles = { hashes: new Set(), others: [], maxLength: 0 };
 
 /** Stream a file's bytes through `replacements` (all the same length as what they replace). */
-function scanStream(
-  read: (buf: Buffer) => number,
-  replacements: Replacement[],
-  needles: Needles,
-  found: Set<string>,
-  emit: (chunk: Buffer) => void,
-): void {
+function scanStream(read: (buf: Buffer) => number, replacements: Replacement[], needles: Needles, found: Set<string>, emit: (chunk: Buffer) => void): void {
   const keep = Math.max(1, needles.maxLength, ...replacements.map((r) => r.from.length)) - 1;
   let carry = Buffer.alloc(0);
   const buf = Buffer.allocUnsafe(CHUNK);
@@ -155,7 +149,7 @@ function replaceString(s: string, replacements: Replacement[]): string {
 }
 
 function sortedEntries(dir: string): string[] {
-  return readdirSync(dir).sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))));
+  return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
 /** Hash a tree (a file, a symlink or a directory) as a deterministic archive. */
@@ -197,7 +191,13 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
       const fd = openSync(abs, "r");
       const found = new Set<string>();
       try {
-        scanStream((b) => readSync(fd, b, 0, b.length, null), replacements, needles, found, (c) => h.update(c));
+        scanStream(
+          (b) => readSync(fd, b, 0, b.length, null),
+          replacements,
+          needles,
+          found,
+          (c) => h.update(c),
+        );
       } finally {
         closeSync(fd);
       }
@@ -267,10 +267,16 @@ export function rewriteTreeMany(root: string, rels: string[], pairs: [string, st
     const inFd = openSync(abs, "r");
     const outFd = openSync(tmp, "wx", st.mode & 0o777);
     try {
-      scanStream((b) => readSync(inFd, b, 0, b.length, null), r, NO_NEEDLES, new Set(), (c) => {
-        let off = 0;
-        while (off < c.length) off += writeSync(outFd, c, off, c.length - off);
-      });
+      scanStream(
+        (b) => readSync(inFd, b, 0, b.length, null),
+        r,
+        NO_NEEDLES,
+        new Set(),
+        (c) => {
+          let off = 0;
+          while (off < c.length) off += writeSync(outFd, c, off, c.length - off);
+        },
+      );
     } finally {
       closeSync(inFd);
       closeSync(outFd);

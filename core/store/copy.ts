@@ -33,4 +33,3 @@ export async function copyClosure(from: Store, to: Store, names: Iterable<string
   }
   return { closure, copied };
 }
-

@@ -35,8 +35,7 @@ export function layout(home: string): Layout {
   const base = join(home, "store");
   if (Buffer.byteLength(base) + 1 > STORE_DIR_LENGTH) {
     throw new Error(
-      `BRAMBLE_PATH ${home} is too long: the store directory must fit in ${STORE_DIR_LENGTH} bytes ` +
-        `(use a path of at most ${STORE_DIR_LENGTH - 7} bytes)`,
+      `BRAMBLE_PATH ${home} is too long: the store directory must fit in ${STORE_DIR_LENGTH} bytes ` + `(use a path of at most ${STORE_DIR_LENGTH - 7} bytes)`,
     );
   }
   const storeDir = base + "_".repeat(STORE_DIR_LENGTH - Buffer.byteLength(base));
@@ -62,7 +61,10 @@ export function storeName(hashPart: string, name: string): string {
 }
 
 export function sanitizeName(name: string): string {
-  const s = name.replace(/[^A-Za-z0-9+._?=-]/g, "_").replace(/^\.+/, "_").slice(0, 100);
+  const s = name
+    .replace(/[^A-Za-z0-9+._?=-]/g, "_")
+    .replace(/^\.+/, "_")
+    .slice(0, 100);
   return s || "output";
 }
 

@@ -83,7 +83,10 @@ export class ReapiStore implements Store {
       for (const [n, i] of got) infos.set(n, i);
       frontier = [...got.values()].flatMap((i) => i.references).filter((r) => !infos.has(r));
     }
-    return closureOf([...infos.keys()].filter((n) => [...names].includes(n)), (n) => infos.get(n)?.references ?? []);
+    return closureOf(
+      [...infos.keys()].filter((n) => [...names].includes(n)),
+      (n) => infos.get(n)?.references ?? [],
+    );
   }
 
   /** Fetch valid paths into `stage/<name>` (canonical store directory). */
@@ -160,7 +163,8 @@ export class ReapiStore implements Store {
       const refsHere = await this.queryPathInfos(todo.flatMap((i) => i.references).filter((r) => !batch.has(r)));
       for (const info of todo) {
         for (const r of info.references) {
-          if (r !== info.name && !batch.has(r) && !refsHere.has(r)) throw new Error(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
+          if (r !== info.name && !batch.has(r) && !refsHere.has(r))
+            throw new Error(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
         }
         const tree = join(stage, info.name);
         checkStagedPath(tree, info, header.storeDir);

@@ -212,7 +212,8 @@ export class RemoteStore implements Store {
       const todo = header.paths.filter((p) => !have.has(p.name));
       for (const info of todo) {
         for (const r of info.references) {
-          if (r !== info.name && !have.has(r) && !batch.has(r) && !this.infos.has(r)) throw new RemoteStoreError(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
+          if (r !== info.name && !have.has(r) && !batch.has(r) && !this.infos.has(r))
+            throw new RemoteStoreError(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
         }
         const tree = join(stage, info.name);
         if (!existsSync(tree) && !isLink(tree)) throw new MissingPathError([info.name], "export stream's");
@@ -285,7 +286,9 @@ export class RemoteStore implements Store {
   /** Remove unregistered leftovers (interrupted uploads and builds of this process's tags). */
   async removeTemp(rels: string[]): Promise<void> {
     if (!rels.length) return;
-    await this.transport.exec(`cd ${shq(this.dir)} && for p in ${rels.map(shq).join(" ")}; do chmod -R u+w "$p" 2>/dev/null; rm -rf "$p"; done`).catch(() => undefined);
+    await this.transport
+      .exec(`cd ${shq(this.dir)} && for p in ${rels.map(shq).join(" ")}; do chmod -R u+w "$p" 2>/dev/null; rm -rf "$p"; done`)
+      .catch(() => undefined);
   }
 
   /** Make paths invalid (metadata first), then delete their trees; the DB forgets them here. */
@@ -335,7 +338,12 @@ export class RemoteStore implements Store {
     const bad = new Set<string>();
     const missing = new Set(
       all.length
-        ? (await this.run("looking for the trees", `cd ${shq(this.dir)} && for n in ${all.map((i) => shq(i.name)).join(" ")}; do [ -e "$n" ] || [ -L "$n" ] || echo "$n"; done`))
+        ? (
+            await this.run(
+              "looking for the trees",
+              `cd ${shq(this.dir)} && for n in ${all.map((i) => shq(i.name)).join(" ")}; do [ -e "$n" ] || [ -L "$n" ] || echo "$n"; done`,
+            )
+          )
             .split("\n")
             .filter(Boolean)
         : [],
@@ -351,7 +359,11 @@ export class RemoteStore implements Store {
       const stage = stagingDir(this.opts.local.tmpDir, "verify");
       try {
         try {
-          await this.transport.getTar(this.dir, present.map((i) => i.name), stage);
+          await this.transport.getTar(
+            this.dir,
+            present.map((i) => i.name),
+            stage,
+          );
         } catch (e) {
           this.fail(`downloading ${present.length} path(s) to verify`, e as Error);
         }

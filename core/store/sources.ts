@@ -31,7 +31,9 @@ function checkRealParents(projectRoot: string, rel: string): void {
       return; // missing: the read below says so
     }
     if (!st.isDirectory()) {
-      throw new Error(`source ${rel} is under ${prefix}, which is ${st.isSymbolicLink() ? `a symlink (to ${readlinkSync(join(projectRoot, prefix))})` : "not a directory"}: sources are never read through a link`);
+      throw new Error(
+        `source ${rel} is under ${prefix}, which is ${st.isSymbolicLink() ? `a symlink (to ${readlinkSync(join(projectRoot, prefix))})` : "not a directory"}: sources are never read through a link`,
+      );
     }
   }
 }
@@ -64,9 +66,7 @@ export function hashSources(projectRoot: string, files: string[]): string {
 export function copySources(projectRoot: string, sources: DerivationSources, dest: string): void {
   const got = hashSources(projectRoot, sources.files);
   if (got !== sources.hash) {
-    throw new Error(
-      `source files changed since evaluation (expected hash ${sources.hash}, got ${got}); evaluate again`,
-    );
+    throw new Error(`source files changed since evaluation (expected hash ${sources.hash}, got ${got}); evaluate again`);
   }
   for (const file of sources.files) {
     const rel = checkRelative(file);

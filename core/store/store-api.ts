@@ -194,7 +194,8 @@ export function readExportStream(stream: Readable): Promise<{ header: ExportHead
       let header: ExportHeader;
       try {
         header = JSON.parse(buf.subarray(0, nl).toString("utf8")) as ExportHeader;
-        if (header.format !== EXPORT_FORMAT || typeof header.storeDir !== "string" || !Array.isArray(header.paths)) throw new Error(`not a ${EXPORT_FORMAT} stream`);
+        if (header.format !== EXPORT_FORMAT || typeof header.storeDir !== "string" || !Array.isArray(header.paths))
+          throw new Error(`not a ${EXPORT_FORMAT} stream`);
       } catch (e) {
         stream.destroy();
         reject(new Error(`a bad export stream: ${(e as Error).message}`));

@@ -4,17 +4,7 @@
 // (prepareOutputs: hash, name, rewrite, canonicalize) and moving them (relocate).
 import { createHash, randomBytes } from "node:crypto";
 import { hashTreeOffThread } from "./hash-pool.js";
-import {
-  chmodSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { base32, derivationInputs, type Derivation } from "../derivation/derivation.js";
@@ -117,8 +107,7 @@ export async function prepareOutputs(
   const finals: { p: PendingOutput; final: string }[] = [];
   // Sibling outputs of one build may refer to each other: while one is hashed, each
   // sibling's hash part stands as a placeholder named after its output.
-  const siblingsOf = (p: PendingOutput) =>
-    new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
+  const siblingsOf = (p: PendingOutput) => new Map(pending.filter((q) => q !== p && q.tmpHash).map((q) => [q.tmpHash!, siblingPlaceholder(q.output)] as const));
   const trees = [];
   for (const p of pending) {
     const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
@@ -285,7 +274,8 @@ export class LocalStore implements Store {
           continue;
         }
         for (const r of info.references) {
-          if (r !== info.name && !this.has(r) && !batch.has(r)) throw new Error(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
+          if (r !== info.name && !this.has(r) && !batch.has(r))
+            throw new Error(`cannot import ${info.name}: its reference ${r} is not in the ${this.backend} store`);
         }
         const tree = join(stage, info.name);
         if (!existsSync(tree) && !isDanglingLink(tree)) throw new MissingPathError([info.name], "export stream's");
@@ -303,7 +293,16 @@ export class LocalStore implements Store {
     makeWritable(tree);
     const candidates = new Map(info.references.map((r) => [hashPart(r), r] as const));
     const added = await this.addOutputs(
-      [{ output: "out", tmpPath: tree, name: info.name.slice(HASH_PART_LENGTH + 1), tmpHash: hashPart(info.name), expectHash: info.hash, normalize: new Map(Object.entries(info.normalize ?? {})) }],
+      [
+        {
+          output: "out",
+          tmpPath: tree,
+          name: info.name.slice(HASH_PART_LENGTH + 1),
+          tmpHash: hashPart(info.name),
+          expectHash: info.hash,
+          normalize: new Map(Object.entries(info.normalize ?? {})),
+        },
+      ],
       candidates,
       info.deriver,
       (infos) => {

@@ -8,7 +8,10 @@ import { create, extract } from "tar";
 /** A tar stream of the trees `names` (relative to `cwd`), each entry under `prefix/` if given. */
 export function packTrees(cwd: string, names: string[], opts: { prefix?: string } = {}): Readable {
   const out = new PassThrough();
-  const t = create({ cwd, portable: true, follow: false, noDirRecurse: false, ...(opts.prefix ? { prefix: opts.prefix } : {}) }, names) as unknown as NodeJS.ReadableStream & {
+  const t = create(
+    { cwd, portable: true, follow: false, noDirRecurse: false, ...(opts.prefix ? { prefix: opts.prefix } : {}) },
+    names,
+  ) as unknown as NodeJS.ReadableStream & {
     on(e: "error", f: (e: Error) => void): void;
   };
   t.on("error", (e: Error) => out.destroy(e));

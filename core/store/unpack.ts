@@ -4,7 +4,19 @@
 // `..`, nothing written through a symlink, and only files, directories, symlinks and hard
 // links inside the tree. Decompressors: Node's zlib (gzip), xz-decompress (xz, WebAssembly),
 // fzstd (zstd), yauzl (zip): Node 20's zlib has neither xz nor zstd.
-import { closeSync, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, symlinkSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+} from "node:fs";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -62,7 +74,10 @@ function decompressor(kind: ArchiveKind): ((s: Readable) => Readable) | undefine
     case "tar.gz":
       return (s) => s.pipe(createGunzip());
     case "tar.xz":
-      return (s) => Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(s) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
+      return (s) =>
+        Readable.fromWeb(
+          new xzDecompress.XzReadableStream(Readable.toWeb(s) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>,
+        );
     case "tar.zst":
       return (s) => s.pipe(zstdTransform());
     default:

@@ -23,7 +23,14 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
   // keep-going reports a node whose dependency failed as failed "dependency X failed": it did not run
   const skipped = useBuilds((s) => state === "failed" && /^dependency .* failed$/.test(s.failures[n.hash]?.error ?? ""));
   const cross = n.platform !== n.system;
-  const classes = ["drv", skipped ? "state-skipped" : `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", edited ? "edited" : "", n.backend ? "" : "unplannable"];
+  const classes = [
+    "drv",
+    skipped ? "state-skipped" : `state-${state}`,
+    role ? `role-${role}` : "",
+    changed ? "changed" : "",
+    edited ? "edited" : "",
+    n.backend ? "" : "unplannable",
+  ];
   return (
     <div
       className={classes.filter(Boolean).join(" ")}

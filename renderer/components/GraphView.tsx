@@ -90,7 +90,17 @@ function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { 
       ctx.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
     }
   }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected]);
-  return <canvas ref={ref} className="far-canvas" data-testid="far-canvas" data-nodes={nodes.length} style={{ width, height }} role="img" aria-label="The graph at far zoom: each node a rectangle in its state's colour; zoom in to read names" />;
+  return (
+    <canvas
+      ref={ref}
+      className="far-canvas"
+      data-testid="far-canvas"
+      data-nodes={nodes.length}
+      style={{ width, height }}
+      role="img"
+      aria-label="The graph at far zoom: each node a rectangle in its state's colour; zoom in to read names"
+    />
+  );
 }
 
 const MINIMAP_COLOURS: Record<NodeState, string> = {
@@ -197,7 +207,7 @@ function Flow() {
     let frontier = [focus.hash];
     for (let i = 0; i < focus.hops; i++) {
       const next: string[] = [];
-      for (const h of frontier) for (const n of [...(ix.deps.get(h) ?? []), ...(ix.dependents.get(h) ?? [])]) if (!keep.has(n)) (keep.add(n), next.push(n));
+      for (const h of frontier) for (const n of [...(ix.deps.get(h) ?? []), ...(ix.dependents.get(h) ?? [])]) if (!keep.has(n)) keep.add(n), next.push(n);
       frontier = next;
     }
     return keep;
@@ -209,7 +219,9 @@ function Flow() {
   useEffect(() => {
     if (!shownIds && !focusedBefore.current) return;
     focusedBefore.current = !!shownIds;
-    requestAnimationFrame(() => void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0, ...(shownIds ? { nodes: [...shownIds].map((id) => ({ id })) } : {}) }));
+    requestAnimationFrame(
+      () => void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0, ...(shownIds ? { nodes: [...shownIds].map((id) => ({ id })) } : {}) }),
+    );
   }, [shownIds, flow]);
 
   // Centre on a node picked outside the graph (node panel links, search).
@@ -251,7 +263,13 @@ function Flow() {
     if (!graph) return [];
     const busy = new Set(building ? building.split(" ") : []);
     return graph.edges.map((e) => {
-      const hot = onPath ? onPath.has(e.from) && onPath.has(e.to) : selected != null && (e.from === selected || e.to === selected || (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) || (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
+      const hot = onPath
+        ? onPath.has(e.from) && onPath.has(e.to)
+        : selected != null &&
+          (e.from === selected ||
+            e.to === selected ||
+            (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) ||
+            (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
       return {
         id: `${e.from}->${e.to}`,
         source: e.from,

@@ -156,7 +156,9 @@ export function LogPanel() {
             <button type="button" className="small" aria-label="Next match" onClick={() => step(1)} disabled={!matches.length}>
               ↓
             </button>
-            <span data-testid="log-match">{matches.length ? `match ${Math.min(current, matches.length - 1) + 1} of ${matches.length}, line ${currentLine}` : "no match"}</span>
+            <span data-testid="log-match">
+              {matches.length ? `match ${Math.min(current, matches.length - 1) + 1} of ${matches.length}, line ${currentLine}` : "no match"}
+            </span>
             <label className="check">
               <input type="checkbox" checked={onlyMatches} onChange={(e) => setOnlyMatches(e.target.checked)} /> Only matches
             </label>

@@ -179,7 +179,11 @@ export function NodePanel() {
           Show live log
         </button>
         {inGraph ? (
-          <button type="button" onClick={() => useSelection.getState().setFocus({ hash: node.hash, hops: 1 })} title="Show only this node and its neighbours, one hop away">
+          <button
+            type="button"
+            onClick={() => useSelection.getState().setFocus({ hash: node.hash, hops: 1 })}
+            title="Show only this node and its neighbours, one hop away"
+          >
             Focus
           </button>
         ) : null}

@@ -29,7 +29,13 @@ export function RetargetPanel() {
       <p className="muted">Evaluate the function for another system and see what would rebuild before anything runs.</p>
       <div className="chips" role="group" aria-label="Target systems">
         {choices.map((t) => (
-          <button key={t} type="button" className={`chip ${t === current ? "active" : ""}`} aria-pressed={t === current} onClick={() => void useGraph.getState().setTarget(t === info?.host ? "" : t)}>
+          <button
+            key={t}
+            type="button"
+            className={`chip ${t === current ? "active" : ""}`}
+            aria-pressed={t === current}
+            onClick={() => void useGraph.getState().setTarget(t === info?.host ? "" : t)}
+          >
             {t}
             {t === info?.host ? <span className="muted"> (host)</span> : null}
           </button>

@@ -126,7 +126,13 @@ export function RunView() {
       (records) => {
         if (stale) return;
         const mine = records.filter((b) => b.runId === runId);
-        const st = mine.some((b) => b.status === "failed") ? "failed" : mine.some((b) => b.status === "running") ? "running" : mine.some((b) => b.status === "cancelled") ? "cancelled" : "built";
+        const st = mine.some((b) => b.status === "failed")
+          ? "failed"
+          : mine.some((b) => b.status === "running")
+            ? "running"
+            : mine.some((b) => b.status === "cancelled")
+              ? "cancelled"
+              : "built";
         setPast({ runId, nodes: fromHistory(mine), status: st });
       },
       () => {},

@@ -20,7 +20,12 @@ function Elapsed({ from, to }: { from: number; to: number | null }) {
 export function Progress() {
   const run = useBuilds((s) => s.run);
   const starting = useBuilds((s) => s.starting);
-  if (!run) return <div className="progress idle" data-testid="progress">{starting ? "Starting…" : "No build yet"}</div>;
+  if (!run)
+    return (
+      <div className="progress idle" data-testid="progress">
+        {starting ? "Starting…" : "No build yet"}
+      </div>
+    );
   const done = run.built + run.cached + run.failed + run.cancelled;
   const pct = run.total ? Math.round((done / run.total) * 100) : 100;
   return (
@@ -68,7 +73,10 @@ export function Toolbar() {
   return (
     <header className="toolbar" aria-label="Project and build">
       <h1 className="brand">
-        <span className="logo" aria-hidden="true">❦</span> Bramble Studio
+        <span className="logo" aria-hidden="true">
+          ❦
+        </span>{" "}
+        Bramble Studio
       </h1>
       <form
         className="tb-group"
@@ -78,7 +86,15 @@ export function Toolbar() {
         }}
       >
         <label htmlFor="project-path">Project</label>
-        <input id="project-path" list="recent-projects" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/project" spellCheck={false} size={22} />
+        <input
+          id="project-path"
+          list="recent-projects"
+          value={path}
+          onChange={(e) => setPath(e.target.value)}
+          placeholder="/path/to/project"
+          spellCheck={false}
+          size={22}
+        />
         <datalist id="recent-projects">
           {recent.map((r) => (
             <option key={r} value={r} />
@@ -136,19 +152,43 @@ export function Toolbar() {
         <datalist id="target-systems">
           {targets.map((t) => (
             <option key={t} value={t}>
-              {t === info?.host ? "host" : backends.filter((b) => b.platforms.includes(t)).map((b) => b.name).join(", ")}
+              {t === info?.host
+                ? "host"
+                : backends
+                    .filter((b) => b.platforms.includes(t))
+                    .map((b) => b.name)
+                    .join(", ")}
             </option>
           ))}
         </datalist>
       </form>
       <div className="tb-group actions">
-        <button className="primary" type="button" onClick={() => void startBuild()} disabled={!graph || running || starting} aria-keyshortcuts="Control+Enter" title="Build the whole graph (Ctrl+Enter)">
+        <button
+          className="primary"
+          type="button"
+          onClick={() => void startBuild()}
+          disabled={!graph || running || starting}
+          aria-keyshortcuts="Control+Enter"
+          title="Build the whole graph (Ctrl+Enter)"
+        >
           Build
         </button>
-        <button type="button" onClick={() => selected && void startBuild({ only: [selected] })} disabled={!graph || !selected || running || starting} title="Build only the selected node">
+        <button
+          type="button"
+          onClick={() => selected && void startBuild({ only: [selected] })}
+          disabled={!graph || !selected || running || starting}
+          title="Build only the selected node"
+        >
           Build selected
         </button>
-        <button type="button" className="danger" onClick={() => void cancelBuild()} disabled={!running} title="Cancel the running build (Ctrl+.)" aria-keyshortcuts="Control+.">
+        <button
+          type="button"
+          className="danger"
+          onClick={() => void cancelBuild()}
+          disabled={!running}
+          title="Cancel the running build (Ctrl+.)"
+          aria-keyshortcuts="Control+."
+        >
           Cancel
         </button>
         <label className="check" title="Keep a failed build's directory for debugging (--keep-failed)">

@@ -30,9 +30,7 @@ export async function layoutGraph(graph: Graph): Promise<Positions> {
       "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
     },
     children: graph.nodes.map((n) => ({ id: n.hash, width: NODE_WIDTH, height: NODE_HEIGHT })),
-    edges: graph.edges
-      .filter((e) => known.has(e.from) && known.has(e.to))
-      .map((e, i) => ({ id: `e${i}`, sources: [e.from], targets: [e.to] })),
+    edges: graph.edges.filter((e) => known.has(e.from) && known.has(e.to)).map((e, i) => ({ id: `e${i}`, sources: [e.from], targets: [e.to] })),
   });
   const pos: Positions = new Map();
   for (const c of result.children ?? []) pos.set(c.id, { x: c.x ?? 0, y: c.y ?? 0 });

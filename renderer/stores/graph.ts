@@ -85,7 +85,11 @@ async function reattach(project: string): Promise<void> {
     if (cur && !known) {
       // A restarted service: the run this page followed ended with it. The graph's states
       // now come from the history; drop the live ones and say how the run ended.
-      useBuilds.setState({ states: {}, run: cur.status === "running" ? { ...cur, status: "cancelled", running: new Set(), endedAt: Date.now() } : cur, starting: false });
+      useBuilds.setState({
+        states: {},
+        run: cur.status === "running" ? { ...cur, status: "cancelled", running: new Set(), endedAt: Date.now() } : cur,
+        starting: false,
+      });
     }
     const mine = known ?? runs.find((r) => r.project === project && r.status === "running") ?? (cur ? undefined : runs.find((r) => r.project === project));
     if (mine) builds.attach(mine);
@@ -169,8 +173,14 @@ export const useGraph = create<GraphStore>((set, get) => ({
     try {
       const info = await api.call("app.info", {});
       set({ info, project: info.defaultProject ?? "", moduleArg: info.defaultModuleArg ?? "" });
-      void api.call("backends.list", {}).then((backends) => set({ backends }), () => {});
-      void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
+      void api.call("backends.list", {}).then(
+        (backends) => set({ backends }),
+        () => {},
+      );
+      void api.call("project.recent", {}).then(
+        (recent) => set({ recent }),
+        () => {},
+      );
       if (info.defaultProject) {
         try {
           const projectInfo = await api.call("project.open", { path: info.defaultProject });
@@ -202,7 +212,10 @@ export const useGraph = create<GraphStore>((set, get) => ({
       const projectInfo = await api.call("project.open", { path });
       const first = preferredModuleArg(projectInfo, null) ?? "";
       set({ project: projectInfo.root || path, projectInfo, moduleArg: first, diff: null, graph: null });
-      void api.call("project.recent", {}).then((recent) => set({ recent }), () => {});
+      void api.call("project.recent", {}).then(
+        (recent) => set({ recent }),
+        () => {},
+      );
       if (first) await get().evaluate();
       else {
         set({ loading: false });

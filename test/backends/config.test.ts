@@ -101,7 +101,10 @@ describe("backend configuration", () => {
       const dir = join(tempDir(), name);
       mkdirSync(dir);
       writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "${name}"\n${toml}`);
-      writeFileSync(join(dir, "default.bramble"), 'def default():\n    return derivation(name = "on-abox", builder = "/bin/sh", args = ["-c", "echo > $out"], builder_backend = "abox")\n');
+      writeFileSync(
+        join(dir, "default.bramble"),
+        'def default():\n    return derivation(name = "on-abox", builder = "/bin/sh", args = ["-c", "echo > $out"], builder_backend = "abox")\n',
+      );
       return dir;
     };
     const a = project("a", '[backends.abox]\nkind = "ssh"\nhost = "127.0.0.1"\nport = 1\nconnect_timeout = 1\nsystems = ["x86_64-linux"]\n');
@@ -131,7 +134,8 @@ describe("backend configuration", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, "bramble.toml"), '[package]\nname = "wb"\n\n[backends.arm]\nkind = "qemu"\nsystems = ["aarch64-linux"]\n');
     const home = join(tempDir(), "home");
-    const names = (cwd: string) => (JSON.parse(bramble(["backends", "--json"], { home, cwd, env: { BRAMBLE_CONFIG: config } }).stdout) as { name: string }[]).map((b) => b.name);
+    const names = (cwd: string) =>
+      (JSON.parse(bramble(["backends", "--json"], { home, cwd, env: { BRAMBLE_CONFIG: config } }).stdout) as { name: string }[]).map((b) => b.name);
     expect(names(dir)).toEqual(["local", "qemu", "docker", "arm"]);
     expect(names(tempDir())).toEqual(["local", "qemu", "docker"]);
   });

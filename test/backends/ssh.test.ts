@@ -33,7 +33,17 @@ describe.skipIf(why)("ssh backend", () => {
 
   const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => {
     useBackends(engine, [
-      { name: "box", kind: "ssh", host: "127.0.0.1", port: sshd.port, user: sshd.user, identity: sshd.identity, known_hosts: sshd.knownHosts, store: remoteRoot, ...extra },
+      {
+        name: "box",
+        kind: "ssh",
+        host: "127.0.0.1",
+        port: sshd.port,
+        user: sshd.user,
+        identity: sshd.identity,
+        known_hosts: sshd.knownHosts,
+        store: remoteRoot,
+        ...extra,
+      },
     ]);
     return engine.backends.find((b) => b.name === "box") as SshBackend;
   };

@@ -83,7 +83,20 @@ export async function startSshd(dir: string, lifetimeMs = 600_000): Promise<Test
   for (;;) {
     const r = spawnSync(
       "ssh",
-      ["-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-i", identity, "-p", String(port), `${user}@127.0.0.1`, "true"],
+      [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${knownHosts}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-i",
+        identity,
+        "-p",
+        String(port),
+        `${user}@127.0.0.1`,
+        "true",
+      ],
       { encoding: "utf8", timeout: 5000 },
     );
     if (r.status === 0) break;

@@ -61,7 +61,11 @@ async function chainThroughRemote(engine: Engine, remote: RemoteStore, backend: 
   const two = await build(engine, drvs, [last]);
   expect(eventsOf(two.events, "failed").map((e) => e.error)).toEqual([]);
   expect(eventsOf(two.events, "started").map((e) => [e.hash, e.backend])).toEqual([[derivationHash(last), "local"]]);
-  expect(eventsOf(two.events, "cached").map((e) => e.hash).sort()).toEqual([derivationHash(first), derivationHash(middle)].sort());
+  expect(
+    eventsOf(two.events, "cached")
+      .map((e) => e.hash)
+      .sort(),
+  ).toEqual([derivationHash(first), derivationHash(middle)].sort());
   expect(engine.store.has(m)).toBe(true);
   expect(engine.store.queryPathInfo(m)!.hash).toBe((await infoOf(remote, m)).hash);
   expect(readlinkSync(join(engine.store.path(m), "first"))).toBe(engine.store.path(f));
@@ -212,7 +216,10 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
 
   it("the steps around remote builds share one ssh connection, closed with closeMasters", async () => {
     closeMasters();
-    const connections = () => spawnSync("pgrep", ["-P", String(sshd.pid)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).length;
+    const connections = () =>
+      spawnSync("pgrep", ["-P", String(sshd.pid)], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter(Boolean).length;
     // Connections that just ended take a moment to go (their sshd child exits after the client).
     const settle = async (atMost: number) => {
       for (let i = 0; i < 100 && connections() > atMost; i++) await new Promise((r) => setTimeout(r, 100));
@@ -315,7 +322,11 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     expect(await box.store.verify({})).toEqual([]);
     // Rebuilt there (the store no longer has them), then collected down to k2's closure.
     const again = await build(engine, drvs, [k2, k3], { builder: "box", keepRemote: true });
-    expect(eventsOf(again.events, "started").map((e) => e.hash).sort()).toEqual([k1, k2, k3].map((d) => derivationHash(d)).sort());
+    expect(
+      eventsOf(again.events, "started")
+        .map((e) => e.hash)
+        .sort(),
+    ).toEqual([k1, k2, k3].map((d) => derivationHash(d)).sort());
     const dry = await box.store.gc({ roots: [n2], dryRun: true });
     expect(dry.deleted).toEqual([n3]);
     expect(await holds(box.store, n3)).toBe(true);
@@ -340,7 +351,11 @@ describe.skipIf(whySsh)("one store per backend (ssh)", () => {
     const failures = new Map(eventsOf(events, "failed").map((e) => [e.hash, e.error]));
     expect(failures.get(derivationHash(remote))).toMatch(/^ssh backend "box" \(.*\): builder exited with code 3/);
     expect(failures.get(derivationHash(after))).toMatch(/dependency kg-remote .* failed/);
-    expect(eventsOf(events, "built").map((e) => e.hash).sort()).toEqual([derivationHash(ok), derivationHash(other)].sort());
+    expect(
+      eventsOf(events, "built")
+        .map((e) => e.hash)
+        .sort(),
+    ).toEqual([derivationHash(ok), derivationHash(other)].sort());
     expect(await engine.store.verify({})).toEqual([]);
     await box.store.refresh();
     expect([...(await box.store.closure([outName(engine, ok)]))]).toEqual([outName(engine, ok)]);
@@ -372,37 +387,50 @@ describe.skipIf(whyDocker)("one store per backend (docker)", () => {
     engine.close();
   }, 90_000);
 
-  it.skipIf(whySsh)("docker → ssh: the docker output goes straight to the ssh store (export → import), not into the local store; names and hashes equal", async () => {
-    const sshd = await startSshd(tempDir("bramble-sshd-"));
-    try {
-      const engine = tempEngine();
-      useBackends(engine, [
-        { name: "docker", kind: "docker", socket: api.socket, volume },
-        { name: "box", kind: "ssh", host: "127.0.0.1", port: sshd.port, user: sshd.user, identity: sshd.identity, known_hosts: sshd.knownHosts, store: join(tempDir("bramble-rs-"), "r") },
-      ]);
-      const d = engine.backends.find((b) => b.name === "docker") as DockerBackend;
-      const box = engine.backends.find((b) => b.name === "box") as SshBackend;
-      const made = shDrv("dd-made", "mkdir $out; echo made in a container > $out/f", { env: { PATH: "/bin" }, builderBackend: "docker" });
-      const used = shDrv("dd-used", `cat ${ref(made)}/f > $out`, { builderBackend: "box" });
-      const { result, events } = await build(engine, graph(made, used), [used], { keepRemote: true });
-      expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
-      expect(result.status).toBe("built");
-      const m = outName(engine, made);
-      const u = outName(engine, used);
-      await d.store.refresh();
-      await box.store.refresh();
-      expect(await holds(d.store, m)).toBe(true);
-      expect(await holds(box.store, m)).toBe(true);
-      expect(await holds(box.store, u)).toBe(true);
-      expect(engine.store.has(u)).toBe(false);
-      expect(engine.store.has(m)).toBe(false);
-      expect((await infoOf(box.store, m)).hash).toBe((await infoOf(d.store, m)).hash);
-      expect(await box.store.run("read", `cat ${box.store.path(u)}`)).toBe("made in a container\n");
-      expect(engine.db.storesOf(m)).toEqual(expect.arrayContaining(["box", "docker"]));
-      engine.close();
-    } finally {
-      closeMasters();
-      await sshd.stop();
-    }
-  }, 90_000);
+  it.skipIf(whySsh)(
+    "docker → ssh: the docker output goes straight to the ssh store (export → import), not into the local store; names and hashes equal",
+    async () => {
+      const sshd = await startSshd(tempDir("bramble-sshd-"));
+      try {
+        const engine = tempEngine();
+        useBackends(engine, [
+          { name: "docker", kind: "docker", socket: api.socket, volume },
+          {
+            name: "box",
+            kind: "ssh",
+            host: "127.0.0.1",
+            port: sshd.port,
+            user: sshd.user,
+            identity: sshd.identity,
+            known_hosts: sshd.knownHosts,
+            store: join(tempDir("bramble-rs-"), "r"),
+          },
+        ]);
+        const d = engine.backends.find((b) => b.name === "docker") as DockerBackend;
+        const box = engine.backends.find((b) => b.name === "box") as SshBackend;
+        const made = shDrv("dd-made", "mkdir $out; echo made in a container > $out/f", { env: { PATH: "/bin" }, builderBackend: "docker" });
+        const used = shDrv("dd-used", `cat ${ref(made)}/f > $out`, { builderBackend: "box" });
+        const { result, events } = await build(engine, graph(made, used), [used], { keepRemote: true });
+        expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
+        expect(result.status).toBe("built");
+        const m = outName(engine, made);
+        const u = outName(engine, used);
+        await d.store.refresh();
+        await box.store.refresh();
+        expect(await holds(d.store, m)).toBe(true);
+        expect(await holds(box.store, m)).toBe(true);
+        expect(await holds(box.store, u)).toBe(true);
+        expect(engine.store.has(u)).toBe(false);
+        expect(engine.store.has(m)).toBe(false);
+        expect((await infoOf(box.store, m)).hash).toBe((await infoOf(d.store, m)).hash);
+        expect(await box.store.run("read", `cat ${box.store.path(u)}`)).toBe("made in a container\n");
+        expect(engine.db.storesOf(m)).toEqual(expect.arrayContaining(["box", "docker"]));
+        engine.close();
+      } finally {
+        closeMasters();
+        await sshd.stop();
+      }
+    },
+    90_000,
+  );
 });

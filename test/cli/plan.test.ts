@@ -81,7 +81,15 @@ describe("bramble test", () => {
       writeFileSync(join(dir, "bramble.toml"), readFileSync(join(__dirname, "../fixtures/platforms/bramble.toml")));
       writeFileSync(
         join(dir, "default.bramble"),
-        ['print("evaluating the module")', "", "def checks():", '    t = derivation(name = "once", builder = "/bin/sh", args = ["-c", "echo hi > $out"])', "    test(t)", "    return [t]", ""].join("\n"),
+        [
+          'print("evaluating the module")',
+          "",
+          "def checks():",
+          '    t = derivation(name = "once", builder = "/bin/sh", args = ["-c", "echo hi > $out"])',
+          "    test(t)",
+          "    return [t]",
+          "",
+        ].join("\n"),
       );
       const r = bramble(["test", ".:checks"], { home: freshHome(), cwd: dir });
       expect(r.stdout.split("\n").filter((l) => l === "evaluating the module")).toHaveLength(1);

@@ -41,7 +41,12 @@ describe("start-up", () => {
     const bad = join(dir, "bad.star");
     writeFileSync(ok, 'print("hello", 1 + 2)\n');
     writeFileSync(bad, 'x = 1\nfail("no: %d" % x)\n');
-    for (const args of [["starlark", ok], ["starlark", bad], ["starlark", "-c", "print(len('abc'))"], ["starlark", join(dir, "missing.star")]]) {
+    for (const args of [
+      ["starlark", ok],
+      ["starlark", bad],
+      ["starlark", "-c", "print(len('abc'))"],
+      ["starlark", join(dir, "missing.star")],
+    ]) {
       expect(run(bin, args)).toEqual(run(cli, args));
     }
     expect(run(bin, ["starlark", ok])).toEqual({ code: 0, stdout: "hello 3\n", stderr: "" });

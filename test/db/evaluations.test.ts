@@ -4,7 +4,16 @@ import { openEngine } from "../../core/build/engine.js";
 import type { Derivation } from "../../core/derivation/derivation.js";
 import { freshHome } from "../helpers/cli.js";
 
-const drv: Derivation = { name: "x", builder: "/bin/sh", args: [], env: {}, outputs: ["out"], network: false, platform: "x86_64-linux", system: "x86_64-linux" };
+const drv: Derivation = {
+  name: "x",
+  builder: "/bin/sh",
+  args: [],
+  env: {},
+  outputs: ["out"],
+  network: false,
+  platform: "x86_64-linux",
+  system: "x86_64-linux",
+};
 
 describe("evaluations", () => {
   it("keeps the newest 20 per project, module and target, and their derivation links", () => {

@@ -45,7 +45,7 @@ describe("hashing", () => {
   it("writes a derivation's JSON exactly as the generic canonical form does", () => {
     const full: Derivation = {
       ...hi,
-      env: { Z: "1", A: "x\"y", EMPTY: "" },
+      env: { Z: "1", A: 'x"y', EMPTY: "" },
       sources: { hash: "h", dir: "", files: ["a", "b"] },
       builderBackend: "docker",
       outputHash: "sha256:abc",

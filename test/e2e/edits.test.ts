@@ -43,7 +43,7 @@ describe("edits picked up on save", () => {
       const tool = (await node(page, "tool").getAttribute("data-hash"))!;
 
       // Save an edit of the app's builder: only app changes.
-      rewrite("default.bramble", "say(\"version one\")", "say(\"version two\")");
+      rewrite("default.bramble", 'say("version one")', 'say("version two")');
       await page.locator('[data-testid="node-app"][data-edited="true"]').waitFor({ timeout: 30_000 });
       const newApp = (await node(page, "app").getAttribute("data-hash"))!;
       expect(newApp).not.toBe(oldApp);

@@ -14,7 +14,9 @@ describe("exploring a graph", () => {
       await node(page, "after_bad").click();
       const panel = page.getByTestId("node-panel");
       // env: {"bad": bad.out}, shown by name rather than as {{ hash:out }}
-      await expect(panel.getByRole("table", { name: "Environment" }).locator("tr", { hasText: "bad" }).locator("td code").textContent()).resolves.toBe("bad.out");
+      await expect(panel.getByRole("table", { name: "Environment" }).locator("tr", { hasText: "bad" }).locator("td code").textContent()).resolves.toBe(
+        "bad.out",
+      );
       await expect(panel.getByTestId("all-deps").locator("summary").textContent()).resolves.toBe("All dependencies, transitively (2)");
       await panel.getByTestId("all-deps").locator("summary").click();
       await expect(panel.getByTestId("all-deps").locator("li").allTextContents()).resolves.toEqual(["bad", "first"]);

@@ -80,7 +80,15 @@ export async function serve(project: string, opts: { timeoutMs?: number; env?: R
 export async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
   });
 }
 
@@ -116,7 +124,10 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** Pick `<module>:<fn>` in the Function chooser and wait for the node named `waitFor` (default: fn). */
 export async function chooseFunction(page: Page, fn: string, waitFor: string | null = fn): Promise<void> {
   const select = page.getByLabel("Function");
-  const value = await select.locator("option", { hasText: `:${fn}` }).first().getAttribute("value");
+  const value = await select
+    .locator("option", { hasText: `:${fn}` })
+    .first()
+    .getAttribute("value");
   await select.selectOption(value!);
   if (waitFor) await node(page, waitFor).waitFor({ timeout: 30_000 });
 }

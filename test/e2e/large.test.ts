@@ -62,12 +62,15 @@ describe("a 5,000-node graph", () => {
       expect(t.e + width * t.a).toBeLessThanOrEqual(area.width);
       expect(t.f + height * t.a).toBeLessThanOrEqual(area.height);
       // the canvas has drawn something where the first column is
-      const painted = await canvas.evaluate((c: HTMLCanvasElement, p) => {
-        const ctx = c.getContext("2d")!;
-        const dpr = window.devicePixelRatio || 1;
-        const px = ctx.getImageData(Math.round((p.x + 2) * dpr), Math.round((p.y + 2) * dpr), 1, 1).data;
-        return px[3];
-      }, { x: t.e, y: t.f });
+      const painted = await canvas.evaluate(
+        (c: HTMLCanvasElement, p) => {
+          const ctx = c.getContext("2d")!;
+          const dpr = window.devicePixelRatio || 1;
+          const px = ctx.getImageData(Math.round((p.x + 2) * dpr), Math.round((p.y + 2) * dpr), 1, 1).data;
+          return px[3];
+        },
+        { x: t.e, y: t.f },
+      );
       expect(painted).toBeGreaterThan(0);
       await screenshot(page, "large-fit");
 

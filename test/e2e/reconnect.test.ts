@@ -122,7 +122,9 @@ describe("reconnecting", () => {
       await start(TOKEN_B);
       const stale = page.getByTestId("stale-token");
       await stale.waitFor({ timeout: 30_000 });
-      await expect(stale.textContent()).resolves.toBe("The service no longer accepts this page's token: it was restarted. Open the new URL that bramble serve printed.");
+      await expect(stale.textContent()).resolves.toBe(
+        "The service no longer accepts this page's token: it was restarted. Open the new URL that bramble serve printed.",
+      );
       const refusals = () => (server!.out().match(/missing or wrong token/g) ?? []).length;
       const before = refusals();
       await page.waitForTimeout(5000); // more than two of the old retry intervals

@@ -98,7 +98,10 @@ describe("retarget to a system nothing here can build", () => {
   it("reports a system string no one knows", async () => {
     await page.getByLabel("Target").fill("mips64-linux");
     await page.getByLabel("Target").press("Enter");
-    await page.getByTestId("eval-error").getByText(/unknown architecture/).waitFor({ timeout: 30_000 });
+    await page
+      .getByTestId("eval-error")
+      .getByText(/unknown architecture/)
+      .waitFor({ timeout: 30_000 });
   });
 });
 
@@ -164,7 +167,10 @@ describe("builds and logs", () => {
     await node(page, "tool").click();
     const outputs = page.getByTestId("node-panel").getByRole("region", { name: "Outputs" });
     await outputs.locator("code.path", { hasText: "-tool" }).waitFor({ timeout: 20_000 });
-    await outputs.getByText(/\d+(\.\d)? (B|KiB)/).first().waitFor();
+    await outputs
+      .getByText(/\d+(\.\d)? (B|KiB)/)
+      .first()
+      .waitFor();
     await page.getByTestId("log-view").getByText("building the tool").first().waitFor({ timeout: 20_000 });
     await screenshot(page, "history");
   });

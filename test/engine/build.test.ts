@@ -34,7 +34,11 @@ describe("two-node graph", () => {
 
     const again = await build(engine, graph(a, b), [b]);
     expect(again.result.status).toBe("built");
-    expect(eventsOf(again.events, "cached").map((e) => e.hash).sort()).toEqual([derivationHash(a), derivationHash(b)].sort());
+    expect(
+      eventsOf(again.events, "cached")
+        .map((e) => e.hash)
+        .sort(),
+    ).toEqual([derivationHash(a), derivationHash(b)].sort());
     expect(eventsOf(again.events, "started")).toHaveLength(0);
     const finished = eventsOf(again.events, "run-finished")[0]!;
     expect(finished).toMatchObject({ status: "built", built: 0, cached: 2, failed: 0 });

@@ -49,7 +49,13 @@ afterEach(() => {
   cleanupTemps();
 });
 
-async function setup(): Promise<{ engine: Engine; a: ReturnType<typeof shDrv>; b: ReturnType<typeof shDrv>; orphan: ReturnType<typeof shDrv>; paths: Record<string, string> }> {
+async function setup(): Promise<{
+  engine: Engine;
+  a: ReturnType<typeof shDrv>;
+  b: ReturnType<typeof shDrv>;
+  orphan: ReturnType<typeof shDrv>;
+  paths: Record<string, string>;
+}> {
   const engine = openEngine(home);
   const a = shDrv("liba", "mkdir $out; echo lib > $out/lib; echo building liba");
   const b = shDrv("app", `mkdir $out; echo ${ref(a)}/lib > $out/uses`);

@@ -204,7 +204,10 @@ describe("fetch_url unpacking every archive kind, in-process", () => {
     const sh = (cmd: string) => execFileSync("sh", ["-c", cmd], { cwd: dir, stdio: "pipe" });
     sh("tar -cf pkg-2.0.tar pkg-2.0 && tar -czf pkg-2.0.tar.gz pkg-2.0 && tar -cJf pkg-2.0.tar.xz pkg-2.0");
     sh("tar -cf - pkg-2.0 | zstd -q -o pkg-2.0.tar.zst && zip -q -r -y pkg-2.0.zip pkg-2.0");
-    for (const [name, body] of [["tool", "tool"], ["other", "other"]] as const) {
+    for (const [name, body] of [
+      ["tool", "tool"],
+      ["other", "other"],
+    ] as const) {
       const root = join(dir, `${name}-deb`);
       mkdirSync(join(root, "DEBIAN"), { recursive: true });
       mkdirSync(join(root, "usr", "bin"), { recursive: true });
@@ -263,7 +266,9 @@ describe("fetch_url unpacking every archive kind, in-process", () => {
     const engine = tempEngine();
     const d = fetchUrl("x", "mirror://nowhere/x.deb");
     const r = await build(engine, graph(d), [d]);
-    expect(eventsOf(r.events, "failed")[0]!.error).toMatch(/no mirror is configured for mirror:\/\/nowhere\/ \(set BRAMBLE_MIRROR_NOWHERE, or \[mirrors\] nowhere = /);
+    expect(eventsOf(r.events, "failed")[0]!.error).toMatch(
+      /no mirror is configured for mirror:\/\/nowhere\/ \(set BRAMBLE_MIRROR_NOWHERE, or \[mirrors\] nowhere = /,
+    );
     engine.close();
   });
 
@@ -321,7 +326,14 @@ function zipOf(entries: { name: string; data: string; symlink?: boolean }[]): Bu
 describe("fetch_url refuses a zip that reaches out of its tree", () => {
   for (const [what, entries, why] of [
     ["a ../ entry", [{ name: "../escaped", data: "x" }], /cannot unpack the zip archive: invalid relative path: \.\.\/escaped/],
-    ["a file written through a symlink it made", [{ name: "link", data: "/tmp", symlink: true }, { name: "link/escaped", data: "x" }], /an entry below link would be written through a symlink/],
+    [
+      "a file written through a symlink it made",
+      [
+        { name: "link", data: "/tmp", symlink: true },
+        { name: "link/escaped", data: "x" },
+      ],
+      /an entry below link would be written through a symlink/,
+    ],
   ] as const) {
     it(`${what}: the build fails and nothing is written outside`, async () => {
       const dir = tempDir("bramble-zip-");

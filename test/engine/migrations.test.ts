@@ -18,7 +18,9 @@ describe("database migrations", () => {
     old.exec(MIGRATIONS[0]!);
     old.exec(MIGRATIONS[1]!);
     old.pragma("user_version = 2");
-    old.prepare(`INSERT INTO paths (name, hash, size, refs, deriver, registered_at) VALUES (?, ?, ?, ?, ?, ?)`).run("a".repeat(32) + "-x", "sha256:h", 1, "[]", "d", 1);
+    old
+      .prepare(`INSERT INTO paths (name, hash, size, refs, deriver, registered_at) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run("a".repeat(32) + "-x", "sha256:h", 1, "[]", "d", 1);
     old.prepare(`INSERT INTO drv_outputs (drv_hash, output, path) VALUES (?, ?, ?)`).run("d", "out", "a".repeat(32) + "-x");
     old.close();
 

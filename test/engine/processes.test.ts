@@ -21,13 +21,25 @@ beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
   symlinkSync(join(process.cwd(), "node_modules"), join(dir, "node_modules"));
   script = join(dir, "child.mjs");
-  await esbuild({ entryPoints: [join(process.cwd(), "test/engine/child.ts")], outfile: script, bundle: true, platform: "node", format: "esm", packages: "external", logLevel: "warning" });
+  await esbuild({
+    entryPoints: [join(process.cwd(), "test/engine/child.ts")],
+    outfile: script,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+  });
 });
 
 afterEach(cleanupTemps);
 afterAll(() => rmSync(scriptDir, { recursive: true, force: true }));
 
-function startChild(home: string, drvs: Map<string, Derivation>, roots: Derivation[]): { child: ChildProcess; done: Promise<{ status: string; outputs: [string, Record<string, string>][] }>; started: Promise<void> } {
+function startChild(
+  home: string,
+  drvs: Map<string, Derivation>,
+  roots: Derivation[],
+): { child: ChildProcess; done: Promise<{ status: string; outputs: [string, Record<string, string>][] }>; started: Promise<void> } {
   const child = spawn(process.execPath, [script], { env: { ...process.env, BRAMBLE_PATH: home }, stdio: ["pipe", "pipe", "pipe"] });
   child.stdin!.end(JSON.stringify({ drvs: [...drvs], roots: roots.map(derivationHash), sandboxPaths: SANDBOX_PATHS, projectRoot: tempDir() }));
   let out = "";

@@ -30,7 +30,13 @@ describe("reference scanning", () => {
 
   it("finds references across the 1 MiB read boundary and in symlink targets, among 20,000 candidates", () => {
     const candidates: string[] = [];
-    for (let i = 0; i < 20_000; i++) candidates.push(i.toString(32).padStart(32, "0").replace(/[eotu]/g, "z"));
+    for (let i = 0; i < 20_000; i++)
+      candidates.push(
+        i
+          .toString(32)
+          .padStart(32, "0")
+          .replace(/[eotu]/g, "z"),
+      );
     const root = join(tempDir(), "out");
     mkdirSync(root);
     // A straddles the first chunk's end: it starts 10 bytes before 1 MiB.

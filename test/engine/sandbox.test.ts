@@ -44,10 +44,13 @@ describe("sandbox", () => {
       const out = r.result.outputs.get(derivationHash(closed))!.out!;
       expect(readFileSync(`${out}/result`, "utf8")).toBe("refused\n");
       // Only the loopback interface of a fresh network namespace.
-      const ifaces = readFileSync(`${out}/ifaces`, "utf8").split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]);
+      const ifaces = readFileSync(`${out}/ifaces`, "utf8")
+        .split("\n")
+        .slice(2)
+        .filter(Boolean)
+        .map((l) => l.trim().split(":")[0]);
       expect(ifaces).toEqual(["lo"]);
       expect(srv.hits()).toBe(0);
-
     } finally {
       srv.close();
       engine.close();
@@ -72,7 +75,12 @@ describe("sandbox", () => {
       expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
       const out = r.result.outputs.get(derivationHash(open))!.out!;
       expect(readFileSync(`${out}/result`, "utf8")).toBe("loopback: refused\nhost-loopback-via-gateway: refused\noutside: connected\n");
-      const ifaces = readFileSync(`${out}/ifaces`, "utf8").split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]).sort();
+      const ifaces = readFileSync(`${out}/ifaces`, "utf8")
+        .split("\n")
+        .slice(2)
+        .filter(Boolean)
+        .map((l) => l.trim().split(":")[0])
+        .sort();
       expect(ifaces).toEqual(["lo", "tap0"]);
       // No unix socket of the host (abstract or not) in its namespace: only the header line.
       expect(readFileSync(`${out}/unix`, "utf8").trim().split("\n")).toHaveLength(1);
@@ -94,7 +102,11 @@ describe("sandbox", () => {
     const r = await build(engine, graph(a, b), [b], { pure: true });
     expect(r.result.status).toBe("failed");
     expect(eventsOf(r.events, "started")).toEqual([]);
-    expect(eventsOf(r.events, "failed").map((f) => f.error).sort()).toEqual([
+    expect(
+      eventsOf(r.events, "failed")
+        .map((f) => f.error)
+        .sort(),
+    ).toEqual([
       "impure-a is impure: it sees the host paths /bin, /lib, /lib64, /usr (sandbox_paths), and --pure refuses impure derivations",
       "impure-b is impure: it sees the host paths /bin, /lib, /lib64, /usr (sandbox_paths), and --pure refuses impure derivations",
     ]);
@@ -107,7 +119,7 @@ describe("sandbox", () => {
     const a = shDrv("a", "mkdir $out; echo original > $out/file");
     const script = [
       "mkdir $out",
-      "try() { if sh -c \"$1\" 2>/dev/null; then echo \"$2: written\" >> $out/report; else echo \"$2: denied\" >> $out/report; fi; }",
+      'try() { if sh -c "$1" 2>/dev/null; then echo "$2: written" >> $out/report; else echo "$2: denied" >> $out/report; fi; }',
       `try 'echo x > ${ref(a)}/file' input`,
       "try 'echo x > /usr/bramble-evil' usr",
       "try 'echo x > /build/scratch' build",
@@ -131,7 +143,10 @@ describe("sandbox", () => {
     writeFileSync(join(home, "secret.txt"), "top secret\n");
     process.env.BRAMBLE_TEST_SECRET = "leaked";
     try {
-      const d = shDrv("peek", `mkdir $out; cat ${home}/secret.txt > $out/secret 2>&1 || echo unreadable > $out/secret; ls / > $out/root; env | sort > $out/env`);
+      const d = shDrv(
+        "peek",
+        `mkdir $out; cat ${home}/secret.txt > $out/secret 2>&1 || echo unreadable > $out/secret; ls / > $out/root; env | sort > $out/env`,
+      );
       const r = await build(engine, graph(d), [d]);
       const out = r.result.outputs.get(derivationHash(d))!.out!;
       expect(readFileSync(`${out}/secret`, "utf8")).toBe("unreadable\n");
@@ -139,7 +154,10 @@ describe("sandbox", () => {
       // Only what the sandbox mounts: the declared host paths, /build, /dev, /proc, /tmp.
       expect(root.filter((e) => !["bin", "build", "dev", "lib", "lib64", "proc", "tmp", "usr"].includes(e))).toEqual([]);
       const env = Object.fromEntries(
-        readFileSync(`${out}/env`, "utf8").trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+        readFileSync(`${out}/env`, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
       );
       expect(env.BRAMBLE_TEST_SECRET).toBeUndefined();
       expect(env.HOME).toBe("/homeless-shelter");

@@ -45,10 +45,8 @@ describe("scheduler", () => {
 
     const engine2 = tempEngine();
     const timed2: { t: number; e: BuildEvent }[] = [];
-    await runBuild(
-      engine2,
-      { runId: "par2", drvs, roots: [derivationHash(top)], projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, jobs: 2 },
-      (e) => timed2.push({ t: Date.now(), e }),
+    await runBuild(engine2, { runId: "par2", drvs, roots: [derivationHash(top)], projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, jobs: 2 }, (e) =>
+      timed2.push({ t: Date.now(), e }),
     );
     expect(maxConcurrency(timed2)).toBe(2);
     engine.close();

@@ -35,13 +35,18 @@ describe("shell and run", () => {
 
     // A derivation whose inputs are not built cannot open.
     const c = shDrv("later", `cat ${ref(b)}`);
-    expect(() => sandboxCommand(engine, derivationHash(c), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs: graph(a, b, c) })).toThrow(/build the inputs of later first: broken/);
+    expect(() => sandboxCommand(engine, derivationHash(c), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs: graph(a, b, c) })).toThrow(
+      /build the inputs of later first: broken/,
+    );
     engine.close();
   });
 
   it("runs a built program with its closure and only the paths it is given", async () => {
     const engine = tempEngine();
-    const a = shDrv("hello", "mkdir -p $out/bin; printf '#!/bin/sh\\necho hello from the store; cat /etc/hostname 2>/dev/null || echo no host files\\n' > $out/bin/hello; chmod +x $out/bin/hello");
+    const a = shDrv(
+      "hello",
+      "mkdir -p $out/bin; printf '#!/bin/sh\\necho hello from the store; cat /etc/hostname 2>/dev/null || echo no host files\\n' > $out/bin/hello; chmod +x $out/bin/hello",
+    );
     const r = await build(engine, graph(a), [a]);
     const out = r.result.outputs.get(derivationHash(a))!.out!;
     const cmd = runCommand(engine, { paths: [out], command: [`${out}/bin/hello`], readOnlyPaths: SANDBOX_PATHS });

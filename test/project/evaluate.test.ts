@@ -153,7 +153,9 @@ describe("whole-module load is bramble's dialect, not plain Starlark's", () => {
     const thread = new Thread("t");
     const load = () => new Map();
     expect(() => execFile(thread, "t.star", 'load("a/b")\n', {}, { dialect: DEFAULT_DIALECT, load })).toThrow(/load statement must import at least 1 symbol/);
-    expect(() => execFile(thread, "t.star", 'load(x = "a/b")\n', {}, { dialect: DEFAULT_DIALECT, load })).toThrow(/load statement must import at least 1 symbol/);
+    expect(() => execFile(thread, "t.star", 'load(x = "a/b")\n', {}, { dialect: DEFAULT_DIALECT, load })).toThrow(
+      /load statement must import at least 1 symbol/,
+    );
     const globals = execFile(thread, "t.star", 'load("a/b-c")\nv = b_c.x\n', {}, { dialect: BRAMBLE_DIALECT, load: () => new Map([["x", 7]]) });
     expect(globals.get("v")).toBe(7);
   });

@@ -45,7 +45,7 @@ describe("bramble.toml", () => {
   });
 
   it("names the field that has the wrong type", () => {
-    const root = project({ "bramble.toml": '[package]\nname = 5\n' });
+    const root = project({ "bramble.toml": "[package]\nname = 5\n" });
     expect(() => readProject(root)).toThrow(/package\.name must be a string/);
     const root2 = project({ "bramble.toml": '[package]\nname = "x"\n[build]\nsandbox_paths = ["relative"]\n' });
     expect(() => readProject(root2)).toThrow(/sandbox_paths must be a list of absolute paths/);
@@ -57,7 +57,14 @@ describe("bramble.lock", () => {
     const root = project({ "bramble.toml": '[package]\nname = "p"\n' });
     // Bundle the lock module so two real node processes can run it.
     const bundle = join(root, "lock.mjs");
-    await build({ entryPoints: [new URL("../../core/project/lock.ts", import.meta.url).pathname], outfile: bundle, bundle: true, platform: "node", format: "esm", logLevel: "error" });
+    await build({
+      entryPoints: [new URL("../../core/project/lock.ts", import.meta.url).pathname],
+      outfile: bundle,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      logLevel: "error",
+    });
     const run = (tag: string) =>
       new Promise<void>((resolve, reject) => {
         const script = `import { recordLockEntries } from ${JSON.stringify(bundle)};
@@ -107,7 +114,9 @@ describe("module arguments", () => {
 
   it("explains the forms that work when the form is wrong", () => {
     expect(() => parseModuleArg("./lib:not-a-name", root, p)).toThrow(/module arguments take these forms/);
-    expect(() => parseModuleArg("other/lib:x", root, p)).toThrow(/unknown package in "other\/lib": no known package is "other\/lib" or a prefix of it \(known packages: "seeds", "proj"\)/);
+    expect(() => parseModuleArg("other/lib:x", root, p)).toThrow(
+      /unknown package in "other\/lib": no known package is "other\/lib" or a prefix of it \(known packages: "seeds", "proj"\)/,
+    );
     expect(() => parseModuleArg("./missing:x", root, p)).toThrow(/no module at/);
     expect(() => parseModuleArg("./deep/...:x", root, p)).toThrow(/cannot name a function/);
   });

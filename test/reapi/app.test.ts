@@ -17,7 +17,10 @@ let env: Record<string, string>;
 beforeAll(async () => {
   cluster = await startCluster({ pools: [X86_64_POOL] });
   const dir = mkdtempSync(join(tmpdir(), "bramble-reapi-config-"));
-  writeFileSync(join(dir, "config.toml"), `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[backends.farm]\nkind = "reapi"\nendpoint = "${cluster.endpoint}"\n`);
+  writeFileSync(
+    join(dir, "config.toml"),
+    `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[backends.farm]\nkind = "reapi"\nendpoint = "${cluster.endpoint}"\n`,
+  );
   env = { BRAMBLE_CONFIG: join(dir, "config.toml") };
   [server, browser] = await Promise.all([serve(join(repo, "examples/hello"), { env }), launch()]);
 });

@@ -17,7 +17,12 @@ beforeAll(async () => {
   cluster = await startCluster();
   const dir = mkdtempSync(join(tmpdir(), "bramble-reapi-config-"));
   const props = Object.entries(cluster.platformProperties)
-    .map(([sys, p]) => `[backends.farm.platform_properties."${sys}"]\n${Object.entries(p).map(([k, v]) => `${k} = "${v}"`).join("\n")}\n`)
+    .map(
+      ([sys, p]) =>
+        `[backends.farm.platform_properties."${sys}"]\n${Object.entries(p)
+          .map(([k, v]) => `${k} = "${v}"`)
+          .join("\n")}\n`,
+    )
     .join("\n");
   writeFileSync(
     join(dir, "config.toml"),
@@ -29,7 +34,12 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const paths = (stdout: string) => stdout.trim().split("\n").filter((l) => /^[\w-]+: \//.test(l)).map((l) => l.split("/").pop());
+const paths = (stdout: string) =>
+  stdout
+    .trim()
+    .split("\n")
+    .filter((l) => /^[\w-]+: \//.test(l))
+    .map((l) => l.split("/").pop());
 
 describe("bramble CLI with a reapi backend", () => {
   it("lists the farm and its systems", () => {
@@ -90,7 +100,11 @@ describe("bramble CLI with a reapi backend", () => {
     const home = freshHome();
     const built = bramble(["build", "./examples/hello:default"], { home, env, timeoutMs: 120_000 });
     expect(built.code, built.stderr).toBe(0);
-    const path = built.stdout.trim().split("\n").find((l) => l.startsWith("hello: "))!.slice(7);
+    const path = built.stdout
+      .trim()
+      .split("\n")
+      .find((l) => l.startsWith("hello: "))!
+      .slice(7);
     const push = bramble(["store", "copy", "--from", "local", "--to", "reapi:farm", path], { home, env });
     expect(push.code, push.stderr).toBe(0);
     // hello's runtime closure: greeting, busybox (its script's shell) and the busybox-static it links to
@@ -101,7 +115,10 @@ describe("bramble CLI with a reapi backend", () => {
     const pull = bramble(["store", "copy", "--from", "reapi:farm", "--to", "local", path.split("/").pop()!], { home: other, env });
     expect(pull.code, pull.stderr).toBe(0);
     expect(pull.stdout).toMatch(/^4 paths copied$/m);
-    const copied = pull.stdout.split("\n").find((l) => l.startsWith("copied ") && l.endsWith(path.split("/").pop()!))!.slice(7);
+    const copied = pull.stdout
+      .split("\n")
+      .find((l) => l.startsWith("copied ") && l.endsWith(path.split("/").pop()!))!
+      .slice(7);
     expect(copied.startsWith(other)).toBe(true);
     const run = bramble(["store", "verify"], { home: other, env });
     expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -112,12 +129,18 @@ describe("bramble CLI with a reapi backend", () => {
   it("builds examples/cross for aarch64 on the farm: the compile on the x86_64 pool, the run step on the aarch64 pool", () => {
     const local = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux"], { home: freshHome(), env, timeoutMs: 300_000 });
     expect(local.code, local.stderr).toBe(0);
-    const farm = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--builder", "farm", "-v"], { home: freshHome(), env, timeoutMs: 300_000 });
+    const farm = bramble(["build", "./examples/cross:all", "--target", "aarch64-linux", "--builder", "farm", "-v"], {
+      home: freshHome(),
+      env,
+      timeoutMs: 300_000,
+    });
     expect(farm.code, farm.stderr).toBe(0);
     expect(farm.stderr).toMatch(/building hello-c on farm/);
     expect(farm.stderr).toMatch(/building hello-c-run on farm/);
     // the run step's worker is the aarch64 pool, and the program saw an aarch64 machine
-    expect(farm.stderr).toMatch(/hello-c-run> reapi: ran on \{[^}]*"pool":"aarch64"[^}]*\}: \d+ ms queued, \d+ ms fetching inputs, \d+ ms executing, \d+ ms uploading outputs/);
+    expect(farm.stderr).toMatch(
+      /hello-c-run> reapi: ran on \{[^}]*"pool":"aarch64"[^}]*\}: \d+ ms queued, \d+ ms fetching inputs, \d+ ms executing, \d+ ms uploading outputs/,
+    );
     expect(farm.stderr).toMatch(/hello-c-run> .*\(uname -m: aarch64\)/);
     expect(paths(farm.stdout)).toEqual(paths(local.stdout));
   }, 600_000);

@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The Jsonnet configs, found from test/reapi/ or from a bundle in dist/bench/. */
-export const CONFIG_DIR = [join(here, "buildbarn", "config"), join(here, "../../test/reapi/buildbarn/config")].find((d) => existsSync(d)) ?? join(here, "buildbarn", "config");
+export const CONFIG_DIR =
+  [join(here, "buildbarn", "config"), join(here, "../../test/reapi/buildbarn/config")].find((d) => existsSync(d)) ?? join(here, "buildbarn", "config");
 export const BIN_DIR = process.env.BUILDBARN_BIN ?? "/opt/bramble/buildbarn/bin";
 
 /** A worker pool: the system it builds for and the ISA platform property it announces. */
@@ -91,7 +92,8 @@ function listening(port: number): Promise<boolean> {
 
 export async function startCluster(opts: { pools?: Pool[]; concurrency?: number; noWorkersTimeout?: string } = {}): Promise<Cluster> {
   for (const b of ["bb_storage", "bb_scheduler", "bb_worker", "bb_runner"]) {
-    if (!existsSync(join(BIN_DIR, b))) throw new Error(`${join(BIN_DIR, b)} is missing: run scripts/setup-buildbarn.sh (it builds Buildbarn from the Go module proxy)`);
+    if (!existsSync(join(BIN_DIR, b)))
+      throw new Error(`${join(BIN_DIR, b)} is missing: run scripts/setup-buildbarn.sh (it builds Buildbarn from the Go module proxy)`);
   }
   const pools = opts.pools ?? [X86_64_POOL, AARCH64_POOL];
   const dir = mkdtempSync(join(tmpdir(), "bramble-bb-"));
@@ -101,7 +103,29 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
   mkdirSync(join(dir, "tls"));
   const cert = join(dir, "tls", "cert.pem");
   const key = join(dir, "tls", "key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    { stdio: "ignore" },
+  );
   const jwtKey = generateKeyPairSync("ed25519");
   const jwk = jwtKey.publicKey.export({ format: "jwk" }) as { x: string };
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");

@@ -45,7 +45,9 @@ describe("reapi backend config", () => {
     expect(() => reapiOptions(table({ endpoint: "x:1", platform_properties: { "x86_64-linux": { ISA: 1 } } }))).toThrow(
       'backends.farm.platform_properties."x86_64-linux".ISA must be a string',
     );
-    expect(() => reapiOptions(table({ endpoint: "x:1", platform_properties: { amd64: {} } }))).toThrow('backends.farm.platform_properties: "amd64" is not a system (<arch>-<os>)');
+    expect(() => reapiOptions(table({ endpoint: "x:1", platform_properties: { amd64: {} } }))).toThrow(
+      'backends.farm.platform_properties: "amd64" is not a system (<arch>-<os>)',
+    );
     expect(() => reapiOptions(table({ endpoint: "x:1", tls: { cafile: "x" } }))).toThrow("backends.farm.tls.cafile: unknown (known: ca, cert, key)");
     expect(() => reapiOptions(table({ endpoint: "x:1", actions_in_flight: 0 }))).toThrow("backends.farm.actions_in_flight must be at least 1");
     expect(() => reapiOptions(table({ endpoint: "x:1", endpiont: "y" }))).toThrow(/backends\.farm: unknown setting endpiont/);
@@ -88,7 +90,16 @@ describe("reapi backend config", () => {
         'reapi: ran on {"pool":"x86_64"}: 7 ms queued, 12 ms fetching inputs, 40 ms executing, 3 ms uploading outputs',
         "builder output",
       ]),
-    ).toEqual({ actionDigest: d, endpoint: "grpc://127.0.0.1:9", cached: false, worker: '{"pool":"x86_64"}', queuedMs: 7, inputsMs: 12, executionMs: 40, outputsMs: 3 });
+    ).toEqual({
+      actionDigest: d,
+      endpoint: "grpc://127.0.0.1:9",
+      cached: false,
+      worker: '{"pool":"x86_64"}',
+      queuedMs: 7,
+      inputsMs: 12,
+      executionMs: 40,
+      outputsMs: 3,
+    });
     expect(remoteFacts([`reapi: cached (remote) on farm: action ${d}`])).toEqual({ actionDigest: d, cached: true });
     expect(remoteFacts(["nothing remote here"])).toBeUndefined();
   });

@@ -27,7 +27,10 @@ function engineWithReapi(): { engine: Engine; reapi: ReapiBackend } {
   return { engine, reapi };
 }
 
-const busybox = shDrv("busybox", 'mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done');
+const busybox = shDrv(
+  "busybox",
+  "mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done",
+);
 
 function bbDrv(name: string, script: string): Derivation {
   return {
@@ -126,7 +129,9 @@ describe("reapi faults on Buildbarn", () => {
     const failed = eventsOf(events, "failed");
     expect(failed).toHaveLength(1);
     // the planner asks a forced backend first (its probe: GetCapabilities)
-    expect(failed[0]!.error).toMatch(/^nowhere \([0-9a-z]{32}\) must be built by backend "bb", which is unavailable: grpc:\/\/127\.0\.0\.1:1: GetCapabilities: UNAVAILABLE/);
+    expect(failed[0]!.error).toMatch(
+      /^nowhere \([0-9a-z]{32}\) must be built by backend "bb", which is unavailable: grpc:\/\/127\.0\.0\.1:1: GetCapabilities: UNAVAILABLE/,
+    );
     expect(eventsOf(events, "started")).toEqual([]);
     expect(inStore(engine, "nowhere")).toEqual([]);
     engine.close();

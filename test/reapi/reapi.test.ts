@@ -29,7 +29,10 @@ function engineWithReapi(extra: Partial<ConstructorParameters<typeof ReapiBacken
 }
 
 /** Static busybox with its applets, put in the store by a local (impure) build: the only tool the actions get. */
-const busybox = shDrv("busybox", 'mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done');
+const busybox = shDrv(
+  "busybox",
+  "mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done",
+);
 
 /** A derivation that runs `script` with busybox's sh on the reapi backend. */
 function bbDrv(name: string, script: string, extra: Partial<Derivation> = {}): Derivation {
@@ -69,7 +72,11 @@ describe("reapi backend on Buildbarn", () => {
     const { engine } = engineWithReapi();
     const { result, events } = await build(engine, graph(busybox, hello), [hello]);
     expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
-    expect(eventsOf(events, "started").map((e) => e.backend).sort()).toEqual(["bb", "local"]);
+    expect(
+      eventsOf(events, "started")
+        .map((e) => e.backend)
+        .sort(),
+    ).toEqual(["bb", "local"]);
     const out = result.outputs.get(derivationHash(hello))!.out!;
     expect(readFileSync(join(out, "greeting"), "utf8")).toBe(`hello from ${hostSystem()} on ${hostSystem()}\n`);
     expect(readFileSync(join(out, "pwd"), "utf8")).toBe("/build\n");
@@ -142,7 +149,9 @@ describe("reapi backend on Buildbarn", () => {
   });
 
   it("is a shared cache: a fresh BRAMBLE_PATH downloads every output of the tree and builds nothing", async () => {
-    const step = bbDrv("cache-step", "mkdir -p $out && echo step > $out/a && ln -s $busybox/bin/sh $out/sh", { env: { PATH: `${ref(busybox)}/bin`, busybox: ref(busybox) } });
+    const step = bbDrv("cache-step", "mkdir -p $out && echo step > $out/a && ln -s $busybox/bin/sh $out/sh", {
+      env: { PATH: `${ref(busybox)}/bin`, busybox: ref(busybox) },
+    });
     // a local step after the remote one: uploaded by the local build (remote_cache)
     const after = { ...local(bbDrv("cache-after", "mkdir -p $out && cat $step/a > $out/b", { env: { PATH: `${ref(busybox)}/bin`, step: ref(step) } })) };
     const g = graph(busybox, step, after);
@@ -150,7 +159,11 @@ describe("reapi backend on Buildbarn", () => {
     const r1 = await build(first.engine, g, [after]);
     expect(eventsOf(r1.events, "failed").map((e) => e.error)).toEqual([]);
     expect(eventsOf(r1.events, "built").length).toBe(3);
-    expect(eventsOf(r1.events, "log").map((e) => e.line).filter((l) => l.startsWith("bramble: uploaded to the remote cache bb"))).toHaveLength(2);
+    expect(
+      eventsOf(r1.events, "log")
+        .map((e) => e.line)
+        .filter((l) => l.startsWith("bramble: uploaded to the remote cache bb")),
+    ).toHaveLength(2);
 
     const second = engineWithReapi({ uploadLocalResults: true });
     const r2 = await build(second.engine, g, [after]);

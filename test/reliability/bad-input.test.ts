@@ -15,7 +15,6 @@ import { build, cleanupTemps, eventsOf, graph, shDrv, tempDir, tempEngine } from
 import { bramble, freshHome } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-
 afterEach(cleanupTemps);
 
 const TOML = '[package]\nname = "bad"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n';
@@ -94,7 +93,7 @@ describe("bad input", () => {
       { file: "bramble.toml", text: '[package\nname = "x"\n' },
       { file: "bramble.toml", text: '[package]\nname = "x"\n[build]\nsandbox_paths = "/bin"\n' },
       { file: "bramble.toml", text: '[package]\nname = "x"\n[build]\ntimeout = -5\n' },
-      { file: "bramble.toml", text: Buffer.concat([Buffer.from("[package]\nname = \""), randomBytes(200), Buffer.from('"\n')]) },
+      { file: "bramble.toml", text: Buffer.concat([Buffer.from('[package]\nname = "'), randomBytes(200), Buffer.from('"\n')]) },
       { file: "bramble.lock", text: "[urlhashes\nfoo = \n" },
       { file: "bramble.lock", text: '[urlhashes]\n"http://x" = 42\n' },
     ];
@@ -104,13 +103,25 @@ describe("bad input", () => {
       const r = buildIn(project({ "default.bramble": SIMPLE, [c.file]: c.text }));
       const ok = r.code !== 0 && r.text.includes(c.file) && r.stored.length === 0 && !/at .*\.m?js:\d+/.test(r.text);
       held &&= ok;
-      seen.push(r.text.trim().split("\n")[0]!.replace(/^.*?(bramble\.(toml|lock))/, "$1").slice(0, 90));
+      seen.push(
+        r.text
+          .trim()
+          .split("\n")[0]!
+          .replace(/^.*?(bramble\.(toml|lock))/, "$1")
+          .slice(0, 90),
+      );
       expect(r.code, r.text).not.toBe(0);
       expect(r.text).toContain(c.file);
       expect(r.text).not.toMatch(/at .*\.m?js:\d+/);
       expect(r.stored).toEqual([]);
     }
-    record({ area: "input", attack: "malformed bramble.toml (syntax, wrong types, binary) and bramble.lock", tries: cases.length, held, detail: `errors name the file, no stack traces, nothing stored: e.g. "${seen[0]}"` });
+    record({
+      area: "input",
+      attack: "malformed bramble.toml (syntax, wrong types, binary) and bramble.lock",
+      tries: cases.length,
+      held,
+      detail: `errors name the file, no stack traces, nothing stored: e.g. "${seen[0]}"`,
+    });
   });
 
   it("a 10 MB .bramble file is evaluated in bounded time, and binary junk is a positioned error", () => {
@@ -129,8 +140,19 @@ describe("bad input", () => {
     const r2 = buildIn(junk);
     const nul = project({ "default.bramble": Buffer.concat([Buffer.from(SIMPLE), Buffer.from([0, 0, 0xff, 0xfe]), Buffer.from("\n")]) });
     const r3 = buildIn(nul);
-    const held = r1.code === 0 && r2.code === 1 && /default\.bramble:\d+:\d+/.test(r2.text) && r2.stored.length === 0 && r3.code === 1 && r3.stored.length === 0;
-    record({ area: "input", attack: "a 10 MB .bramble file; random binary; NUL bytes after valid code", tries: 3, held, detail: `${(size / 1048576).toFixed(1)} MB evaluated and built in ${(took / 1000).toFixed(1)} s; junk: "${r2.text.split("\n")[0]!.replace(/^.*default\.bramble/, "default.bramble").replace(/[^\x20-\x7e]/g, "?").slice(0, 60)}", nothing stored` });
+    const held =
+      r1.code === 0 && r2.code === 1 && /default\.bramble:\d+:\d+/.test(r2.text) && r2.stored.length === 0 && r3.code === 1 && r3.stored.length === 0;
+    record({
+      area: "input",
+      attack: "a 10 MB .bramble file; random binary; NUL bytes after valid code",
+      tries: 3,
+      held,
+      detail: `${(size / 1048576).toFixed(1)} MB evaluated and built in ${(took / 1000).toFixed(1)} s; junk: "${r2.text
+        .split("\n")[0]!
+        .replace(/^.*default\.bramble/, "default.bramble")
+        .replace(/[^\x20-\x7e]/g, "?")
+        .slice(0, 60)}", nothing stored`,
+    });
     expect(r1.code, r1.text).toBe(0);
     expect(r2.code).toBe(1);
     expect(r2.text).toMatch(/default\.bramble:\d+:\d+/);
@@ -140,7 +162,8 @@ describe("bad input", () => {
   });
 
   it("files() refuses '..' and absolute patterns, and does not follow symlink loops or links out", () => {
-    const drv = (pattern: string) => `def default():\n    return derivation(name = "src", builder = "/bin/sh", args = ["-c", "ls -la > $out"], sources = files(${pattern}))\n`;
+    const drv = (pattern: string) =>
+      `def default():\n    return derivation(name = "src", builder = "/bin/sh", args = ["-c", "ls -la > $out"], sources = files(${pattern}))\n`;
     const tries: { pattern: string; code: number; text: string; stored: number }[] = [];
     for (const p of ['["../*"]', '["../../etc/passwd"]', '["/etc/passwd"]', '["sub/../../x"]']) {
       const r = buildIn(project({ "default.bramble": drv(p) }));
@@ -158,14 +181,22 @@ describe("bad input", () => {
     const took = Date.now() - start;
     const refused =
       tries.every((t) => t.code === 1 && /must stay inside the project/.test(t.text) && t.stored === 0) &&
-      rc.code === 1 && /is a symlink loop/.test(rc.text) && rc.stored.length === 0;
+      rc.code === 1 &&
+      /is a symlink loop/.test(rc.text) &&
+      rc.stored.length === 0;
     let listing = "";
     if (rl.code === 0) {
       const store = readdirSync(rl.home).find((n) => n.startsWith("store_"))!;
       listing = readFileSync(join(rl.home, store, rl.stored[0]!), "utf8");
     }
     const held = refused && rl.code === 0 && took < 60_000 && !/etc|proc/.test(listing);
-    record({ area: "input", attack: "files() with '..', absolute paths; a symlink loop, a link to '..' and to '/'", tries: tries.length + 2, held, detail: `'..'/absolute: "${tries[0]!.text.split("\n")[0]!.replace(/^.*files: /, "files: ")}"; a loop: "${(rc.text.match(/source "[^"]+" is a symlink loop/) ?? ["?"])[0]}"; links to '..' and '/' are copied as symlinks, never followed (${(took / 1000).toFixed(1)} s)` });
+    record({
+      area: "input",
+      attack: "files() with '..', absolute paths; a symlink loop, a link to '..' and to '/'",
+      tries: tries.length + 2,
+      held,
+      detail: `'..'/absolute: "${tries[0]!.text.split("\n")[0]!.replace(/^.*files: /, "files: ")}"; a loop: "${(rc.text.match(/source "[^"]+" is a symlink loop/) ?? ["?"])[0]}"; links to '..' and '/' are copied as symlinks, never followed (${(took / 1000).toFixed(1)} s)`,
+    });
     for (const t of tries) {
       expect(t.code, t.text).toBe(1);
       expect(t.text).toMatch(/must stay inside the project/);
@@ -182,24 +213,46 @@ describe("bad input", () => {
     let held = true;
     const errs: string[] = [];
     for (const script of cases) {
-      const r = buildIn(project({ "default.bramble": `def default():\n    return derivation(name = "dangling", builder = "/bin/sh", args = ["-c", ${JSON.stringify(script)}])\n` }));
+      const r = buildIn(
+        project({
+          "default.bramble": `def default():\n    return derivation(name = "dangling", builder = "/bin/sh", args = ["-c", ${JSON.stringify(script)}])\n`,
+        }),
+      );
       held &&= r.code === 1 && /dangling/.test(r.text) && r.stored.length === 0;
       errs.push(r.text.split("\n").find((l) => /is a dangling/.test(l)) ?? r.text.trim().split("\n").pop()!);
       expect(r.code, r.text).toBe(1);
       expect(r.text).toMatch(/dangling/);
       expect(r.stored).toEqual([]);
     }
-    record({ area: "input", attack: "an output that is a dangling symlink (absolute, relative, a loop)", tries: cases.length, held, detail: `refused: "${errs[0]!.replace(/^.*?(output)/, "$1").slice(0, 100)}"; the build fails, nothing stored` });
+    record({
+      area: "input",
+      attack: "an output that is a dangling symlink (absolute, relative, a loop)",
+      tries: cases.length,
+      held,
+      detail: `refused: "${errs[0]!.replace(/^.*?(output)/, "$1").slice(0, 100)}"; the build fails, nothing stored`,
+    });
   });
 
   it("a fetched archive with ../ or absolute paths (tar slip) is refused and writes nothing outside", () => {
     const tag = randomBytes(6).toString("hex");
     const victims = [join(tmpdir(), `bramble-slip-abs-${tag}`), join(tmpdir(), `bramble-slip-rel-${tag}`)];
     const archives = {
-      [`/dotdot-${tag}.tar.gz`]: tarball([{ name: "pkg/ok.txt", body: "ok" }, { name: `../../../../../../../../tmp/bramble-slip-rel-${tag}`, body: "evil" }]),
-      [`/abs-${tag}.tar.gz`]: tarball([{ name: "pkg/ok.txt", body: "ok" }, { name: victims[0]!, body: "evil" }]),
-      [`/link-${tag}.tar.gz`]: tarball([{ name: "pkg/escape", type: "2", link: tmpdir() }, { name: `pkg/escape/bramble-slip-rel-${tag}`, body: "evil" }]),
-      [`/linkdotdot-${tag}.tar.gz`]: tarball([{ name: "pkg/up", type: "2", link: "../../../../../../.." }, { name: `pkg/up/tmp/bramble-slip-rel-${tag}`, body: "evil" }]),
+      [`/dotdot-${tag}.tar.gz`]: tarball([
+        { name: "pkg/ok.txt", body: "ok" },
+        { name: `../../../../../../../../tmp/bramble-slip-rel-${tag}`, body: "evil" },
+      ]),
+      [`/abs-${tag}.tar.gz`]: tarball([
+        { name: "pkg/ok.txt", body: "ok" },
+        { name: victims[0]!, body: "evil" },
+      ]),
+      [`/link-${tag}.tar.gz`]: tarball([
+        { name: "pkg/escape", type: "2", link: tmpdir() },
+        { name: `pkg/escape/bramble-slip-rel-${tag}`, body: "evil" },
+      ]),
+      [`/linkdotdot-${tag}.tar.gz`]: tarball([
+        { name: "pkg/up", type: "2", link: "../../../../../../.." },
+        { name: `pkg/up/tmp/bramble-slip-rel-${tag}`, body: "evil" },
+      ]),
     };
     const results: string[] = [];
     let held = true;
@@ -208,12 +261,23 @@ describe("bad input", () => {
       const r = buildIn(project({ "default.bramble": `def default():\n    return fetch_url(${JSON.stringify(base + path)})\n` }));
       const escaped = victims.some((v) => existsSync(v));
       held &&= r.code === 1 && r.stored.length === 0 && !escaped;
-      results.push(r.text.trim().split("\n").find((l) => /refus|outside|unsafe|absolute|\.\./i.test(l)) ?? r.text.trim().split("\n")[0]!);
+      results.push(
+        r.text
+          .trim()
+          .split("\n")
+          .find((l) => /refus|outside|unsafe|absolute|\.\./i.test(l)) ?? r.text.trim().split("\n")[0]!,
+      );
       expect(r.code, r.text).toBe(1);
       expect(r.stored).toEqual([]);
       expect(escaped).toBe(false);
     }
-    record({ area: "input", attack: "fetch_url archives with ../, absolute paths, or a symlink then a file through it (tar slip)", tries: results.length, held, detail: `all refused, nothing written outside: "${results[0]!.slice(0, 110)}"` });
+    record({
+      area: "input",
+      attack: "fetch_url archives with ../, absolute paths, or a symlink then a file through it (tar slip)",
+      tries: results.length,
+      held,
+      detail: `all refused, nothing written outside: "${results[0]!.slice(0, 110)}"`,
+    });
   });
 
   it("a fetch whose content changed is a hash mismatch showing both hashes, and nothing is stored", () => {
@@ -227,7 +291,13 @@ describe("bad input", () => {
     const second = buildIn(dir);
     const hashes = second.text.match(/sha256:[0-9a-z]{52}/g) ?? [];
     const held = second.code === 1 && new Set(hashes).size >= 2 && second.stored.length === 0 && readFileSync(join(dir, "bramble.lock"), "utf8") === lock;
-    record({ area: "input", attack: "a hash mismatch (served content changed after bramble.lock recorded it)", tries: 1, held, detail: `refused with both hashes shown, bramble.lock unchanged, nothing stored` });
+    record({
+      area: "input",
+      attack: "a hash mismatch (served content changed after bramble.lock recorded it)",
+      tries: 1,
+      held,
+      detail: `refused with both hashes shown, bramble.lock unchanged, nothing stored`,
+    });
     expect(second.code, second.text).toBe(1);
     expect(new Set(hashes).size).toBeGreaterThanOrEqual(2);
     expect(second.stored).toEqual([]);
@@ -235,10 +305,26 @@ describe("bad input", () => {
   });
 
   it("an unknown system is an error naming it and the known ones", () => {
-    const r = buildIn(project({ "default.bramble": 'def default():\n    return derivation(name = "u", builder = "/bin/sh", args = ["-c", "echo > $out"], system = "pdp11-unix")\n' }));
+    const r = buildIn(
+      project({
+        "default.bramble": 'def default():\n    return derivation(name = "u", builder = "/bin/sh", args = ["-c", "echo > $out"], system = "pdp11-unix")\n',
+      }),
+    );
     const r2 = bramble(["build", ".:default", "--target", "vax-vms"], { home: freshHome(), cwd: project({ "default.bramble": SIMPLE }) });
-    const held = r.code === 1 && /unknown system "pdp11-unix"/.test(r.text) && /x86_64/.test(r.text) && r.stored.length === 0 && r2.code !== 0 && /vax-vms/.test(r2.stdout + r2.stderr);
-    record({ area: "input", attack: "an unknown system (system= and --target)", tries: 2, held, detail: `"unknown system "pdp11-unix"", with the known architectures and systems; --target refused before evaluating` });
+    const held =
+      r.code === 1 &&
+      /unknown system "pdp11-unix"/.test(r.text) &&
+      /x86_64/.test(r.text) &&
+      r.stored.length === 0 &&
+      r2.code !== 0 &&
+      /vax-vms/.test(r2.stdout + r2.stderr);
+    record({
+      area: "input",
+      attack: "an unknown system (system= and --target)",
+      tries: 2,
+      held,
+      detail: `"unknown system "pdp11-unix"", with the known architectures and systems; --target refused before evaluating`,
+    });
     expect(r.code).toBe(1);
     expect(r.text).toMatch(/unknown system "pdp11-unix"/);
     expect(r.stored).toEqual([]);
@@ -257,7 +343,13 @@ describe("bad input", () => {
       const size = statSync(logFile).size;
       const tail = readFileSync(logFile, "utf8").slice(-200);
       const held = r.result.status === "built" && size <= LOG_CAP_BYTES + 200 && /log capped at \d+ bytes/.test(tail);
-      record({ area: "input", attack: "an enormous log (80 MB)", tries: 1, held, detail: `log file stopped at ${(size / 1048576).toFixed(1)} MiB with "${tail.trim().split("\n").pop()}"; the build still succeeded` });
+      record({
+        area: "input",
+        attack: "an enormous log (80 MB)",
+        tries: 1,
+        held,
+        detail: `log file stopped at ${(size / 1048576).toFixed(1)} MiB with "${tail.trim().split("\n").pop()}"; the build still succeeded`,
+      });
       expect(r.result.status).toBe("built");
       expect(size).toBeLessThanOrEqual(LOG_CAP_BYTES + 200);
       expect(tail).toMatch(/log capped at \d+ bytes/);

@@ -30,7 +30,15 @@ beforeAll(async () => {
   mkdirSync(join(scriptDir, "bin"));
   symlinkSync(join(repo, "node_modules"), join(scriptDir, "bin", "node_modules"));
   script = join(scriptDir, "bin", "child.mjs");
-  await esbuild({ entryPoints: [join(repo, "test/reliability/child.ts")], outfile: script, bundle: true, platform: "node", format: "esm", packages: "external", logLevel: "warning" });
+  await esbuild({
+    entryPoints: [join(repo, "test/reliability/child.ts")],
+    outfile: script,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+  });
 });
 afterAll(() => rmSync(scriptDir, { recursive: true, force: true }));
 
@@ -40,7 +48,9 @@ afterAll(() => rmSync(scriptDir, { recursive: true, force: true }));
  */
 function graphs(round: number): { drvs: Map<string, Derivation>; root: Derivation }[] {
   const d = (name: string, deps: Derivation[] = []) =>
-    shDrv(name, `sleep 0.05; echo ${name} ${round} > $out; for x in $deps; do cat $x >> $out; done`, { env: { PATH: "/usr/bin:/bin", round: String(round), deps: deps.map((x) => ref(x)).join(" ") } });
+    shDrv(name, `sleep 0.05; echo ${name} ${round} > $out; for x in $deps; do cat $x >> $out; done`, {
+      env: { PATH: "/usr/bin:/bin", round: String(round), deps: deps.map((x) => ref(x)).join(" ") },
+    });
   const base = d("base");
   const pairs = Array.from({ length: PROCS }, (_, i) => d(`pair${i}`, [base]));
   return Array.from({ length: PROCS }, (_, i) => {
@@ -51,7 +61,12 @@ function graphs(round: number): { drvs: Map<string, Derivation>; root: Derivatio
   });
 }
 
-function run(home: string, g: { drvs: Map<string, Derivation>; root: Derivation }, projectRoot: string, killAfterBuilding = false): Promise<{ code: number | null; out: string; killed: boolean }> {
+function run(
+  home: string,
+  g: { drvs: Map<string, Derivation>; root: Derivation },
+  projectRoot: string,
+  killAfterBuilding = false,
+): Promise<{ code: number | null; out: string; killed: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [script], { env: { ...process.env, BRAMBLE_PATH: home }, stdio: ["pipe", "pipe", "pipe"] });
     child.stdin!.end(JSON.stringify({ drvs: [...g.drvs], roots: [derivationHash(g.root)], sandboxPaths: SANDBOX_PATHS, projectRoot }));
@@ -137,7 +152,14 @@ describe("concurrency", () => {
     writeFileSync(join(home, "var/locks/drv-y.lock"), "");
     openEngine(home).close();
     const kept = existsSync(join(home, "var/locks/drv-y.lock"));
-    record({ area: "concurrency", attack: "a lock whose owner created it but has not written its pid yet (tryLock, and another process's startup cleanup)", tries: 3, held: !fresh && old && mine && kept, detail: "an empty lock file younger than 5 s is held, and startup cleanup leaves it; before, both broke it as stale and two processes built one derivation (seen in this suite); an old empty one is stale and taken" });
+    record({
+      area: "concurrency",
+      attack: "a lock whose owner created it but has not written its pid yet (tryLock, and another process's startup cleanup)",
+      tries: 3,
+      held: !fresh && old && mine && kept,
+      detail:
+        "an empty lock file younger than 5 s is held, and startup cleanup leaves it; before, both broke it as stale and two processes built one derivation (seen in this suite); an old empty one is stale and taken",
+    });
     expect(fresh).toBe(false);
     expect(old).toBe(true);
     expect(mine).toBe(true);

@@ -54,7 +54,11 @@ interface Run {
 function run(args: string[], home: string, cwd: string, kill?: { ms: number; afterLines?: number }, env: Record<string, string> = {}): Promise<Run> {
   ensureCli();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd,
+      env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let progress: string[] = [];
     let phase = "evaluation (no build started)";
@@ -128,7 +132,10 @@ describe("crash safety", () => {
         // (hashing, the rename into the store and the DB write happen just before "built").
         const kill = i % 2 === 0 ? { ms: Math.round((0.25 + (i / ROUNDS) * 0.95) * fullMs) } : { ms: [0, 2, 5, 10, 20][i % 5]!, afterLines: 1 + (i % 7) };
         const killed = await run(["build", ".:default"], home, dir, kill);
-        const where = killed.signal === "SIGKILL" ? killed.phase.replace(/ (on local|[a-z0-9]{32}-\S+)$/, "").replace(/^(building|built|cached) .*/, "$1 …") : "finished before the kill";
+        const where =
+          killed.signal === "SIGKILL"
+            ? killed.phase.replace(/ (on local|[a-z0-9]{32}-\S+)$/, "").replace(/^(building|built|cached) .*/, "$1 …")
+            : "finished before the kill";
         phases.set(where, (phases.get(where) ?? 0) + 1);
         const seen = inspect(home);
         leftoversBeforeCleanup += seen.unregistered.length;
@@ -143,7 +150,8 @@ describe("crash safety", () => {
           rebuilds++;
           if (again.code !== 0) failures.push(`round ${i}: the build after the kill failed: ${again.out}`);
           const after = inspect(home);
-          if (after.problems.length || after.unregistered.length) failures.push(`round ${i} after rebuild: ${after.problems.join("; ")} unregistered: ${after.unregistered.join(", ")}`);
+          if (after.problems.length || after.unregistered.length)
+            failures.push(`round ${i} after rebuild: ${after.problems.join("; ")} unregistered: ${after.unregistered.join(", ")}`);
         }
       }
       writeProject(dir, ROUNDS + laneNo);
@@ -155,7 +163,10 @@ describe("crash safety", () => {
       if (v.code !== 0) failures.push(`final store verify exited ${v.code}: ${v.out}`);
     };
     await Promise.all(Array.from({ length: LANES }, (_, k) => lane(k)));
-    const spread = [...phases].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${n}× ${p}`).join(", ");
+    const spread = [...phases]
+      .sort((a, b) => b[1] - a[1])
+      .map(([p, n]) => `${n}× ${p}`)
+      .join(", ");
     record({
       area: "crash",
       attack: "SIGKILL of `bramble build` at varied moments of a 5-output graph build",
@@ -189,7 +200,8 @@ describe("crash safety", () => {
         const again = await run(["build", ".:default"], home, dir);
         if (again.code !== 0) failures.push(`${point}:${nth}: the build after the kill failed: ${again.out}`);
         const after = inspect(home);
-        if (after.problems.length || after.unregistered.length) failures.push(`${point}:${nth} after rebuild: ${after.problems.join("; ")} unregistered: ${after.unregistered.join(", ")}`);
+        if (after.problems.length || after.unregistered.length)
+          failures.push(`${point}:${nth} after rebuild: ${after.problems.join("; ")} unregistered: ${after.unregistered.join(", ")}`);
       }
     }
     record({
@@ -207,7 +219,14 @@ describe("crash safety", () => {
       { name: "WAL truncated to 0 bytes", tear: (w) => truncateSync(w, 0) },
       { name: "WAL truncated mid-frame", tear: (w) => truncateSync(w, Math.floor(statSync(w).size / 2) + 17) },
       { name: "WAL's last 100 bytes lost", tear: (w) => truncateSync(w, Math.max(0, statSync(w).size - 100)) },
-      { name: "WAL tail overwritten with garbage", tear: (w) => { const b = readFileSync(w); b.fill(0xa5, Math.floor(b.length * 0.6)); writeFileSync(w, b); } },
+      {
+        name: "WAL tail overwritten with garbage",
+        tear: (w) => {
+          const b = readFileSync(w);
+          b.fill(0xa5, Math.floor(b.length * 0.6));
+          writeFileSync(w, b);
+        },
+      },
     ];
     const results: string[] = [];
     let held = true;
@@ -233,7 +252,13 @@ describe("crash safety", () => {
       held &&= ok;
       results.push(`${t.name} (${walSize} B WAL, ${forgotten} outputs forgotten): ${ok ? "held" : `FAILED ${integrity} ${verify.out} ${again.out}`}`);
     }
-    record({ area: "crash", attack: "power loss: the DB's WAL truncated or torn after a killed build", tries: tears.length, held, detail: `integrity_check ok, \`store verify\` clean, outputs the DB forgot removed from the store and rebuilt: ${results.map((r) => r.split(":")[0]).join("; ")}` });
+    record({
+      area: "crash",
+      attack: "power loss: the DB's WAL truncated or torn after a killed build",
+      tries: tears.length,
+      held,
+      detail: `integrity_check ok, \`store verify\` clean, outputs the DB forgot removed from the store and rebuilt: ${results.map((r) => r.split(":")[0]).join("; ")}`,
+    });
     expect(results.filter((r) => !r.endsWith("held"))).toEqual([]);
   }, 600_000);
 });

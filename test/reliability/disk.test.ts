@@ -28,7 +28,10 @@ describe.skipIf(!canMount)("the store's disk fills up", () => {
       const other = shDrv("beside", "sleep 2; mkdir -p $out; echo fine > $out/ok");
       const r = await build(engine, graph(filler, other), [filler, other], { keepGoing: true, jobs: 2 });
       const failed = eventsOf(r.events, "failed").find((f) => f.hash === derivationHash(filler));
-      const log = eventsOf(r.events, "log").filter((l) => l.hash === derivationHash(filler)).map((l) => l.line).join("\n");
+      const log = eventsOf(r.events, "log")
+        .filter((l) => l.hash === derivationHash(filler))
+        .map((l) => l.line)
+        .join("\n");
       const stored = readdirSync(engine.store.dir).filter((n) => n.endsWith("-filler"));
       const used = Number(execFileSync("df", ["--output=used", "-B1", mountPoint], { encoding: "utf8" }).split("\n")[1]);
       const otherBuilt = r.result.outputs.has(derivationHash(other));

@@ -55,7 +55,13 @@ describe("Electron window rules", () => {
     const own = OWN.filter((u) => isAllowedNavigation(u));
     const prefs = webPreferences("/x/preload.cjs");
     const safePrefs = prefs.contextIsolation && !prefs.nodeIntegration && prefs.sandbox && prefs.webSecurity && !prefs.webviewTag;
-    record({ area: "app", attack: "navigation to hostile URLs (other origins, file:, javascript:, data:, look-alike app hosts)", tries: HOSTILE.length, held: allowed.length === 0 && own.length === OWN.length && safePrefs, detail: `all ${HOSTILE.length} refused by isAllowedNavigation, the app's own ${OWN.length} allowed; contextIsolation, sandbox, no nodeIntegration, no webview` });
+    record({
+      area: "app",
+      attack: "navigation to hostile URLs (other origins, file:, javascript:, data:, look-alike app hosts)",
+      tries: HOSTILE.length,
+      held: allowed.length === 0 && own.length === OWN.length && safePrefs,
+      detail: `all ${HOSTILE.length} refused by isAllowedNavigation, the app's own ${OWN.length} allowed; contextIsolation, sandbox, no nodeIntegration, no webview`,
+    });
     expect(allowed).toEqual([]);
     expect(own).toEqual(OWN);
     expect(safePrefs).toBe(true);
@@ -82,8 +88,15 @@ describe("Electron window rules", () => {
     const windows = [...HOSTILE, ...OWN].map((url) => contents.windowOpen!({ url }).action);
     let webview = false;
     contents.emit("will-attach-webview", { preventDefault: () => (webview = true) });
-    const held = navBlocked === HOSTILE.length && ownBlocked === 0 && windows.every((a) => a === "deny") && webview && opened.every((u) => u.startsWith("https://"));
-    record({ area: "app", attack: "will-navigate, window.open and <webview> through main.ts's web-contents handlers", tries: HOSTILE.length + windows.length + 1, held, detail: `${navBlocked}/${HOSTILE.length} navigations prevented, ${windows.length}/${windows.length} new windows denied (https links go to the system browser only: ${opened.length}), webviews prevented` });
+    const held =
+      navBlocked === HOSTILE.length && ownBlocked === 0 && windows.every((a) => a === "deny") && webview && opened.every((u) => u.startsWith("https://"));
+    record({
+      area: "app",
+      attack: "will-navigate, window.open and <webview> through main.ts's web-contents handlers",
+      tries: HOSTILE.length + windows.length + 1,
+      held,
+      detail: `${navBlocked}/${HOSTILE.length} navigations prevented, ${windows.length}/${windows.length} new windows denied (https links go to the system browser only: ${opened.length}), webviews prevented`,
+    });
     expect(navBlocked).toBe(HOSTILE.length);
     expect(ownBlocked).toBe(0);
     expect(windows.every((a) => a === "deny")).toBe(true);

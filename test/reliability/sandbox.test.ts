@@ -15,7 +15,6 @@ import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine }
 import { bramble, freshHome } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-
 afterEach(cleanupTemps);
 
 const engines: Engine[] = [];
@@ -39,7 +38,12 @@ async function probe(e: Engine, drv: Derivation, file = "report", deps: Derivati
 const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;
 
 function lines(report: string): Record<string, string> {
-  return Object.fromEntries(report.trim().split("\n").map((l) => l.split(": ") as [string, string]));
+  return Object.fromEntries(
+    report
+      .trim()
+      .split("\n")
+      .map((l) => l.split(": ") as [string, string]),
+  );
 }
 
 describe("sandbox escapes", () => {
@@ -74,7 +78,13 @@ describe("sandbox escapes", () => {
       const report = lines(await probe(e, d));
       await new Promise((r) => setTimeout(r, 200));
       const held = Object.values(report).every((v) => v === "denied") && tcpHits === 0 && udpHits === 0;
-      record({ area: "sandbox", attack: "network: TCP to the host's 127.0.0.1 listener, UDP/DNS, the internet", tries: 5, held, detail: `TCP, getent and 1.1.1.1 failed, the UDP packet never left; the host listeners saw ${tcpHits + udpHits} connections` });
+      record({
+        area: "sandbox",
+        attack: "network: TCP to the host's 127.0.0.1 listener, UDP/DNS, the internet",
+        tries: 5,
+        held,
+        detail: `TCP, getent and 1.1.1.1 failed, the UDP packet never left; the host listeners saw ${tcpHits + udpHits} connections`,
+      });
       expect(report).toEqual({ tcp: "denied", dns: "denied", resolvconf: "denied", internet: "denied" });
       expect(tcpHits + udpHits).toBe(0);
     } finally {
@@ -109,11 +119,19 @@ describe("sandbox escapes", () => {
       { env: { PATH: "/usr/bin:/bin", dep: ref(input) } },
     );
     const report = lines(await probe(e, attacker, "report", [input]));
-    const after = readdirSync(e.store.dir).filter((n) => !n.includes("attacker")).sort();
+    const after = readdirSync(e.store.dir)
+      .filter((n) => !n.includes("attacker"))
+      .sort();
     const intact = readFileSync(join(victimPath, "file"), "utf8") === "original\n" && readFileSync(join(inputPath, "file"), "utf8") === "original\n";
     const verify = e.store.verifySync({});
     const held = Object.values(report).every((v) => v === "denied") && intact && JSON.stringify(after) === JSON.stringify(before);
-    record({ area: "sandbox", attack: "writing into the store, an input, an unrelated output, the DB", tries: Object.keys(report).length + 1, held, detail: "non-inputs invisible, inputs read-only, files planted beside $out discarded, store verify clean" });
+    record({
+      area: "sandbox",
+      attack: "writing into the store, an input, an unrelated output, the DB",
+      tries: Object.keys(report).length + 1,
+      held,
+      detail: "non-inputs invisible, inputs read-only, files planted beside $out discarded, store verify clean",
+    });
     expect(report).toEqual({
       "victim-file": "denied",
       "victim-rm": "denied",
@@ -154,12 +172,19 @@ describe("sandbox escapes", () => {
       const r = await build(e, graph(d), [d]);
       const out = r.result.outputs.get(derivationHash(d))!.out!;
       const report = lines(readFileSync(join(out, "report"), "utf8"));
-      const everything = ["report", "init", "pids", "env"].map((f) => readFileSync(join(out, f), "utf8")).join("\n") + r.events.map((x) => JSON.stringify(x)).join("\n");
+      const everything =
+        ["report", "init", "pids", "env"].map((f) => readFileSync(join(out, f), "utf8")).join("\n") + r.events.map((x) => JSON.stringify(x)).join("\n");
       const pids = Number(readFileSync(join(out, "pids"), "utf8"));
       const hostInit = readFileSync("/proc/1/cmdline", "latin1").split("\0")[0]!;
       const sandboxInit = readFileSync(join(out, "init"), "utf8");
       const held = Object.values(report).every((v) => v === "denied") && !everything.includes(secret) && pids < 10 && !sandboxInit.startsWith(hostInit);
-      record({ area: "sandbox", attack: "reading $HOME, /root, /etc/shadow, /etc/passwd, the host's /proc and /sys", tries: Object.keys(report).length, held, detail: `none visible; the sandbox's /proc shows ${pids} processes (its own pid namespace)` });
+      record({
+        area: "sandbox",
+        attack: "reading $HOME, /root, /etc/shadow, /etc/passwd, the host's /proc and /sys",
+        tries: Object.keys(report).length,
+        held,
+        detail: `none visible; the sandbox's /proc shows ${pids} processes (its own pid namespace)`,
+      });
       expect(report).toEqual({
         "home-file": "denied",
         "home-dir": "denied",
@@ -207,7 +232,13 @@ describe("sandbox escapes", () => {
     let got = "";
     for (const o of outs) got += readFileSync(join(home, storeDir, o, "got"), "utf8");
     const held = !text.includes(secret) && !got.includes(secret);
-    record({ area: "sandbox", attack: "symlinks in the sources (absolute, ../.., to a directory) pointing outside", tries: 3, held, detail: r.code === 0 ? "copied as symlinks that dangle inside the sandbox: the target's content never read" : `refused: ${text.trim().split("\n").pop()}` });
+    record({
+      area: "sandbox",
+      attack: "symlinks in the sources (absolute, ../.., to a directory) pointing outside",
+      tries: 3,
+      held,
+      detail: r.code === 0 ? "copied as symlinks that dangle inside the sandbox: the target's content never read" : `refused: ${text.trim().split("\n").pop()}`,
+    });
     expect(text).not.toContain(secret);
     expect(got).not.toContain(secret);
   });
@@ -220,13 +251,30 @@ describe("sandbox escapes", () => {
     const mode = statSync(join(out, "sh")).mode;
     const dmode = statSync(join(out, "d")).mode;
 
-    const dev = shDrv("dev", [TRY, "try 'mknod $out/null c 1 3' mknod", "try 'cat /dev/vda' vda", "try 'test -e /dev/mem' mem", "try 'test -e /dev/kmsg' kmsg", "try 'head -c1 /dev/sda' sda"].join("\n"));
+    const dev = shDrv(
+      "dev",
+      [
+        TRY,
+        "try 'mknod $out/null c 1 3' mknod",
+        "try 'cat /dev/vda' vda",
+        "try 'test -e /dev/mem' mem",
+        "try 'test -e /dev/kmsg' kmsg",
+        "try 'head -c1 /dev/sda' sda",
+      ].join("\n"),
+    );
     const devReport = lines(await probe(e, dev));
     const fifo = shDrv("fifo", "mkdir $out; mkfifo $out/pipe");
     const rf = await build(e, graph(fifo), [fifo]);
     const fifoStored = readdirSync(e.store.dir).some((n) => n.endsWith("-fifo"));
-    const held = (mode & 0o7000) === 0 && (dmode & 0o7000) === 0 && Object.values(devReport).every((v) => v === "denied") && rf.result.status === "failed" && !fifoStored;
-    record({ area: "sandbox", attack: "setuid/setgid/sticky bits, mknod, host block devices, a FIFO in the output", tries: 3 + Object.keys(devReport).length, held, detail: `stored as ${(mode & 0o7777).toString(8)}; mknod and host devices denied; the FIFO failed the build: ${eventsOf(rf.events, "failed")[0]?.error ?? "?"}` });
+    const held =
+      (mode & 0o7000) === 0 && (dmode & 0o7000) === 0 && Object.values(devReport).every((v) => v === "denied") && rf.result.status === "failed" && !fifoStored;
+    record({
+      area: "sandbox",
+      attack: "setuid/setgid/sticky bits, mknod, host block devices, a FIFO in the output",
+      tries: 3 + Object.keys(devReport).length,
+      held,
+      detail: `stored as ${(mode & 0o7777).toString(8)}; mknod and host devices denied; the FIFO failed the build: ${eventsOf(rf.events, "failed")[0]?.error ?? "?"}`,
+    });
     expect(mode & 0o7000).toBe(0);
     expect(dmode & 0o7000).toBe(0);
     expect(devReport).toEqual({ mknod: "denied", vda: "denied", mem: "denied", kmsg: "denied", sda: "denied" });
@@ -238,7 +286,10 @@ describe("sandbox escapes", () => {
     const e = engine();
     const victim = spawn("sleep", ["120"], { stdio: "ignore" });
     try {
-      const d = shDrv("killer", [TRY, `try 'kill -9 ${victim.pid}' kill-pid`, `try 'kill -9 -1' kill-all`, `try 'kill -STOP ${process.pid}' stop-parent`].join("\n"));
+      const d = shDrv(
+        "killer",
+        [TRY, `try 'kill -9 ${victim.pid}' kill-pid`, `try 'kill -9 -1' kill-all`, `try 'kill -STOP ${process.pid}' stop-parent`].join("\n"),
+      );
       const r = await build(e, graph(d), [d]);
       await new Promise((res) => setTimeout(res, 300));
       const alive = victim.exitCode === null && victim.signalCode === null;
@@ -246,7 +297,13 @@ describe("sandbox escapes", () => {
       if (r.result.status === "built") report = lines(readFileSync(join(r.result.outputs.get(derivationHash(d))!.out!, "report"), "utf8"));
       // kill -9 -1 inside the sandbox may kill the builder itself (its own namespace): that is fine.
       const held = alive && report["kill-pid"] !== "ok" && report["stop-parent"] !== "ok";
-      record({ area: "sandbox", attack: "signalling host processes (kill -9 PID, kill -9 -1, SIGSTOP the parent)", tries: 3, held, detail: `the host process survived; the sandbox's pid namespace hides it (build ${r.result.status})` });
+      record({
+        area: "sandbox",
+        attack: "signalling host processes (kill -9 PID, kill -9 -1, SIGSTOP the parent)",
+        tries: 3,
+        held,
+        detail: `the host process survived; the sandbox's pid namespace hides it (build ${r.result.status})`,
+      });
       expect(alive).toBe(true);
       expect(report["kill-pid"]).not.toBe("ok");
       expect(report["stop-parent"]).not.toBe("ok");
@@ -264,10 +321,19 @@ describe("sandbox escapes", () => {
       const other = shDrv("other", "sleep 1; echo fine > $out");
       const r = await build(e, graph(filler, other), [filler, other], { keepGoing: true, jobs: 2 });
       const failed = eventsOf(r.events, "failed").map((f) => f.hash);
-      const log = eventsOf(r.events, "log").filter((l) => l.hash === derivationHash(filler)).map((l) => l.line).join("\n");
+      const log = eventsOf(r.events, "log")
+        .filter((l) => l.hash === derivationHash(filler))
+        .map((l) => l.line)
+        .join("\n");
       const otherBuilt = r.result.outputs.has(derivationHash(other));
       const held = failed.includes(derivationHash(filler)) && otherBuilt && /No space left/.test(log);
-      record({ area: "sandbox", attack: "filling the disk (/tmp inside the sandbox)", tries: 1, held, detail: `the sandbox's tmpfs is capped (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB): "No space left on device", the build failed, the one beside it was built` });
+      record({
+        area: "sandbox",
+        attack: "filling the disk (/tmp inside the sandbox)",
+        tries: 1,
+        held,
+        detail: `the sandbox's tmpfs is capped (BRAMBLE_SANDBOX_TMP_SIZE, default 4 GiB): "No space left on device", the build failed, the one beside it was built`,
+      });
       expect(log).toMatch(/No space left/);
       expect(failed).toContain(derivationHash(filler));
       expect(otherBuilt).toBe(true);
@@ -283,7 +349,10 @@ describe("sandbox escapes", () => {
     process.env.BRAMBLE_SANDBOX_PIDS = "64";
     try {
       // Counts how many processes it can start before fork fails.
-      const count = shDrv("forks", "(n=0; while [ $n -lt 500 ]; do sleep 30 >/dev/null 2>&1 </dev/null & n=$((n+1)); echo $n > $out; done) 2>/dev/null; exit 0");
+      const count = shDrv(
+        "forks",
+        "(n=0; while [ $n -lt 500 ]; do sleep 30 >/dev/null 2>&1 </dev/null & n=$((n+1)); echo $n > $out; done) 2>/dev/null; exit 0",
+      );
       const r1 = await build(e, graph(count), [count]);
       const started = Number(readFileSync(r1.result.outputs.get(derivationHash(count))!.out!, "utf8"));
       // The real thing: a bomb that never ends, stopped by the timeout; nothing of it survives.
@@ -294,7 +363,13 @@ describe("sandbox escapes", () => {
       await new Promise((res) => setTimeout(res, 500));
       const leftovers = spawnSync("sh", ["-c", "ps -eo args | grep -c '^/bin/sh -c b() { b | b'"], { encoding: "utf8" }).stdout.trim();
       const held = started < 64 && r2.result.status === "failed" && Number(leftovers) === 0;
-      record({ area: "sandbox", attack: "a fork bomb", tries: 2, held, detail: `a builder could start ${started} of 500 processes under a budget of 64 (BRAMBLE_SANDBOX_PIDS, default 4096, a pids cgroup); the bomb (\`b() { b | b & }\`) failed the build after ${(took / 1000).toFixed(1)} s (timeout 4 s) with nothing left running` });
+      record({
+        area: "sandbox",
+        attack: "a fork bomb",
+        tries: 2,
+        held,
+        detail: `a builder could start ${started} of 500 processes under a budget of 64 (BRAMBLE_SANDBOX_PIDS, default 4096, a pids cgroup); the bomb (\`b() { b | b & }\`) failed the build after ${(took / 1000).toFixed(1)} s (timeout 4 s) with nothing left running`,
+      });
       expect(started).toBeLessThan(64);
       expect(r2.result.status).toBe("failed");
       expect(Number(leftovers)).toBe(0);
@@ -311,8 +386,14 @@ describe("sandbox escapes", () => {
       const home = freshHome();
       const proj = tempDir("bramble-proj-");
       const marker = randomBytes(6).toString("hex");
-      writeFileSync(join(proj, "bramble.toml"), `[package]\nname = "hang"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n${how === "toml" ? "timeout = 2\n" : ""}`);
-      writeFileSync(join(proj, "default.bramble"), `def default():\n    return derivation(name = "hang", builder = "/bin/sh", args = ["-c", "echo ${marker}; exec sleep 1000"])\n`);
+      writeFileSync(
+        join(proj, "bramble.toml"),
+        `[package]\nname = "hang"\n\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n${how === "toml" ? "timeout = 2\n" : ""}`,
+      );
+      writeFileSync(
+        join(proj, "default.bramble"),
+        `def default():\n    return derivation(name = "hang", builder = "/bin/sh", args = ["-c", "echo ${marker}; exec sleep 1000"])\n`,
+      );
       const start = Date.now();
       const r = bramble(["build", `${proj}:default`, ...(how === "flag" ? ["--timeout", "2"] : [])], { home, cwd: proj, timeoutMs: 60_000 });
       const took = Date.now() - start;
@@ -327,7 +408,12 @@ describe("sandbox escapes", () => {
       expect(stored).toBe(false);
       void leftover;
     }
-    record({ area: "sandbox", attack: "a builder that never exits (--timeout 2, [build] timeout = 2)", tries: 2, held, detail: `"timed out", nothing stored (${results.join("; ")})` });
+    record({
+      area: "sandbox",
+      attack: "a builder that never exits (--timeout 2, [build] timeout = 2)",
+      tries: 2,
+      held,
+      detail: `"timed out", nothing stored (${results.join("; ")})`,
+    });
   });
 });
-

@@ -9,7 +9,6 @@ import WebSocket from "ws";
 import { cli, ensureCli, freshHome, repo } from "../helpers/cli.js";
 import { record } from "./record.js";
 
-
 interface Served {
   child: ChildProcess;
   url: string;
@@ -87,7 +86,17 @@ describe("bramble serve under attack", () => {
     try {
       await waitFor(() => /warning/.test(wide.stderr()));
       const warned = /warning: binding 0\.0\.0\.0/.test(wide.stderr());
-      record({ area: "serve", attack: "bind address: default, and --host 0.0.0.0", tries: 2, held: warned && s.url.startsWith("http://127.0.0.1:"), detail: `default ${s.url.replace(/token=.*/, "token=…")}; --host 0.0.0.0 warns: "${wide.stderr().split("\n").find((l) => l.startsWith("warning"))?.slice(0, 80)}…"` });
+      record({
+        area: "serve",
+        attack: "bind address: default, and --host 0.0.0.0",
+        tries: 2,
+        held: warned && s.url.startsWith("http://127.0.0.1:"),
+        detail: `default ${s.url.replace(/token=.*/, "token=…")}; --host 0.0.0.0 warns: "${wide
+          .stderr()
+          .split("\n")
+          .find((l) => l.startsWith("warning"))
+          ?.slice(0, 80)}…"`,
+      });
       expect(warned).toBe(true);
     } finally {
       wide.child.kill("SIGKILL");
@@ -122,7 +131,17 @@ describe("bramble serve under attack", () => {
     await waitFor(() => (s.stderr().match(/refused/g) ?? []).length >= 10);
     const refusals = (s.stderr().match(/refused/g) ?? []).length;
     const held = Object.values(statuses).every((c) => c === 403) && Object.values(ws).every((v) => v === "HTTP 403") && refusals >= 10 && s.alive();
-    record({ area: "serve", attack: "HTTP and WebSocket without the token, a wrong or partial token, a foreign Origin", tries: 10, held, detail: `all 403, ${refusals} refusals logged (e.g. "${s.stderr().split("\n").find((l) => /foreign origin/.test(l))?.slice(0, 90)}")` });
+    record({
+      area: "serve",
+      attack: "HTTP and WebSocket without the token, a wrong or partial token, a foreign Origin",
+      tries: 10,
+      held,
+      detail: `all 403, ${refusals} refusals logged (e.g. "${s
+        .stderr()
+        .split("\n")
+        .find((l) => /foreign origin/.test(l))
+        ?.slice(0, 90)}")`,
+    });
     expect(statuses).toEqual({ "page, no token": 403, "page, wrong token": 403, "page, token prefix": 403, "asset, no token": 403, "path traversal": 403 });
     expect(Object.values(ws)).toEqual(Array(5).fill("HTTP 403"));
     expect(refusals).toBeGreaterThanOrEqual(10);
@@ -154,7 +173,13 @@ describe("bramble serve under attack", () => {
     await waitFor(() => /oversized|too big|Max payload/i.test(s.stderr()));
     const logged = /rejected a WebSocket message/.test(s.stderr()) && /oversized|too big|Max payload/i.test(s.stderr());
     const held = Object.values(replies).every((v) => v === "error") && "closed" in oversized && (ok as { id?: number }).id === 10 && s.alive() && logged;
-    record({ area: "serve", attack: "malformed, non-object, unknown-method, wrong-params, binary, deeply nested and 2 MiB WebSocket messages", tries: bad.length + 1, held, detail: `each answered with an error naming the problem; the 2 MiB message closed its socket (${"closed" in oversized ? oversized.closed : "?"}, over the 1 MiB limit); all logged; the next client was answered` });
+    record({
+      area: "serve",
+      attack: "malformed, non-object, unknown-method, wrong-params, binary, deeply nested and 2 MiB WebSocket messages",
+      tries: bad.length + 1,
+      held,
+      detail: `each answered with an error naming the problem; the 2 MiB message closed its socket (${"closed" in oversized ? oversized.closed : "?"}, over the 1 MiB limit); all logged; the next client was answered`,
+    });
     expect(replies).toEqual(Object.fromEntries(bad.map(([n]) => [n, "error"])));
     expect(oversized).toEqual({ closed: 1009 });
     expect((ok as { id?: number }).id).toBe(10);
@@ -163,21 +188,49 @@ describe("bramble serve under attack", () => {
   });
 
   it("survives a fuzz of thousands of random API messages and answers the next valid one", async () => {
-    const methods = ["app.info", "project.open", "project.recent", "graph.evaluate", "graph.diff", "build.cancel", "derivation.get", "log.get", "history.list", "backends.list", "source.get", "nope", "__proto__", "constructor"];
+    const methods = [
+      "app.info",
+      "project.open",
+      "project.recent",
+      "graph.evaluate",
+      "graph.diff",
+      "build.cancel",
+      "derivation.get",
+      "log.get",
+      "history.list",
+      "backends.list",
+      "source.get",
+      "nope",
+      "__proto__",
+      "constructor",
+    ];
     let seed = 12345;
-    const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
     const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const value = (depth = 0): unknown => {
       const k = Math.floor(rand() * (depth > 2 ? 6 : 9));
       switch (k) {
-        case 0: return null;
-        case 1: return Math.floor(rand() * 2 ** 40) * (rand() < 0.5 ? -1 : 1);
-        case 2: return rand() < 0.5;
-        case 3: return pick(["", "/", "/etc/shadow", "../../..", ".:default", "x86_64-linux", "\u0000", "a".repeat(1000), "${{ }}", "%s%n"]);
-        case 4: return rand() * 1e308;
-        case 5: return randomBytes(8).toString("hex");
-        case 6: return Array.from({ length: Math.floor(rand() * 5) }, () => value(depth + 1));
-        default: return Object.fromEntries(Array.from({ length: Math.floor(rand() * 5) }, () => [pick(["project", "moduleArg", "target", "hash", "buildId", "fromLine", "limit", "path", "runId", "__proto__", "constructor", "x"]), value(depth + 1)]));
+        case 0:
+          return null;
+        case 1:
+          return Math.floor(rand() * 2 ** 40) * (rand() < 0.5 ? -1 : 1);
+        case 2:
+          return rand() < 0.5;
+        case 3:
+          return pick(["", "/", "/etc/shadow", "../../..", ".:default", "x86_64-linux", "\u0000", "a".repeat(1000), "${{ }}", "%s%n"]);
+        case 4:
+          return rand() * 1e308;
+        case 5:
+          return randomBytes(8).toString("hex");
+        case 6:
+          return Array.from({ length: Math.floor(rand() * 5) }, () => value(depth + 1));
+        default:
+          return Object.fromEntries(
+            Array.from({ length: Math.floor(rand() * 5) }, () => [
+              pick(["project", "moduleArg", "target", "hash", "buildId", "fromLine", "limit", "path", "runId", "__proto__", "constructor", "x"]),
+              value(depth + 1),
+            ]),
+          );
       }
     };
     const N = 3000;
@@ -205,7 +258,13 @@ describe("bramble serve under attack", () => {
     const probe = await exchange(ws, JSON.stringify({ id: 424242, method: "app.info", params: {} }));
     ws.close();
     const held = answered === N && (probe as { id?: number }).id === 424242 && s.alive();
-    record({ area: "serve", attack: "fuzz: random JSON, random bytes, API calls with random params", tries: N, held, detail: `${answered} of ${N} answered (${errors} errors, ${N - errors} results), server up, the next valid request answered` });
+    record({
+      area: "serve",
+      attack: "fuzz: random JSON, random bytes, API calls with random params",
+      tries: N,
+      held,
+      detail: `${answered} of ${N} answered (${errors} errors, ${N - errors} results), server up, the next valid request answered`,
+    });
     expect(answered).toBe(N);
     expect((probe as { id?: number }).id).toBe(424242);
     expect(s.alive()).toBe(true);

@@ -52,7 +52,11 @@ describe("layout", () => {
 
   it("lays a 5,000-node chain out without overflowing the stack", () => {
     const n = 5000;
-    const g: Graph = { ...diamond, nodes: Array.from({ length: n }, (_, i) => node(`n${i}`)), edges: Array.from({ length: n - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` })) };
+    const g: Graph = {
+      ...diamond,
+      nodes: Array.from({ length: n }, (_, i) => node(`n${i}`)),
+      edges: Array.from({ length: n - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` })),
+    };
     const pos = layeredFast(g);
     expect(pos.get(`n${n - 1}`)!.x).toBeGreaterThan(pos.get("n0")!.x);
   });

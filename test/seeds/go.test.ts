@@ -60,32 +60,40 @@ describe("examples/go", () => {
     expect(readFileSync(join(out, "greeting.txt"), "utf8")).toBe("Hello from linux/arm64\n");
   });
 
-  it("gives the same bytes under another BRAMBLE_PATH with fake host gcc and go in the way", () => {
-    ensureCli();
-    const other = freshHome();
-    const fake = join(other, "fake-tool");
-    writeFileSync(fake, '#!/bin/sh\necho "fake $0: a host toolchain was used" >&2\nexit 99\n');
-    chmodSync(fake, 0o755);
-    const goHost = spawnSync("sh", ["-c", "command -v go"], { encoding: "utf8" }).stdout.trim();
-    const binds = ["/usr/bin/gcc", ...(goHost ? [goHost] : [])].map((p) => `mount --bind "$FAKE" ${p}`).join(" && ");
-    const script = `mount --make-rprivate / && ${binds} && gcc --version; exec "$NODE" "$CLI" build ${ARGS.join(" ")}`;
-    const r = spawnSync("unshare", ["-m", "sh", "-c", script], {
-      cwd: repo,
-      env: { ...process.env, BRAMBLE_PATH: other, NO_COLOR: "1", FAKE: fake, NODE: process.execPath, CLI: cli },
-      encoding: "utf8",
-      timeout: LONG,
-    });
-    expect(r.stderr).toContain("fake /usr/bin/gcc: a host toolchain was used");
-    expect(r.status, r.stderr).toBe(0);
-    expect(outputs(r.stdout, "hello-go")).toEqual(GO_OUTPUTS);
-    expect(outputs(r.stdout, "hello-go-run")).toEqual([RUN_OUTPUT]);
-    expect(outputs(r.stdout, "hello")).toEqual([HELLO_OUTPUT]);
-    expect(outputs(built.stdout, "hello")).toEqual([HELLO_OUTPUT]);
-  }, LONG);
+  it(
+    "gives the same bytes under another BRAMBLE_PATH with fake host gcc and go in the way",
+    () => {
+      ensureCli();
+      const other = freshHome();
+      const fake = join(other, "fake-tool");
+      writeFileSync(fake, '#!/bin/sh\necho "fake $0: a host toolchain was used" >&2\nexit 99\n');
+      chmodSync(fake, 0o755);
+      const goHost = spawnSync("sh", ["-c", "command -v go"], { encoding: "utf8" }).stdout.trim();
+      const binds = ["/usr/bin/gcc", ...(goHost ? [goHost] : [])].map((p) => `mount --bind "$FAKE" ${p}`).join(" && ");
+      const script = `mount --make-rprivate / && ${binds} && gcc --version; exec "$NODE" "$CLI" build ${ARGS.join(" ")}`;
+      const r = spawnSync("unshare", ["-m", "sh", "-c", script], {
+        cwd: repo,
+        env: { ...process.env, BRAMBLE_PATH: other, NO_COLOR: "1", FAKE: fake, NODE: process.execPath, CLI: cli },
+        encoding: "utf8",
+        timeout: LONG,
+      });
+      expect(r.stderr).toContain("fake /usr/bin/gcc: a host toolchain was used");
+      expect(r.status, r.stderr).toBe(0);
+      expect(outputs(r.stdout, "hello-go")).toEqual(GO_OUTPUTS);
+      expect(outputs(r.stdout, "hello-go-run")).toEqual([RUN_OUTPUT]);
+      expect(outputs(r.stdout, "hello")).toEqual([HELLO_OUTPUT]);
+      expect(outputs(built.stdout, "hello")).toEqual([HELLO_OUTPUT]);
+    },
+    LONG,
+  );
 
-  it("passes --check: the five compiles built again are identical", () => {
-    const r = bramble(["build", "./examples/go:all_systems", "--check"], { home, timeoutMs: LONG });
-    expect(r.stderr).toContain("check: 7 derivations built again, every output identical");
-    expect(r.code).toBe(0);
-  }, LONG);
+  it(
+    "passes --check: the five compiles built again are identical",
+    () => {
+      const r = bramble(["build", "./examples/go:all_systems", "--check"], { home, timeoutMs: LONG });
+      expect(r.stderr).toContain("check: 7 derivations built again, every output identical");
+      expect(r.code).toBe(0);
+    },
+    LONG,
+  );
 });

@@ -103,10 +103,7 @@ describe("a loaded package's own bramble.lock", () => {
     writeFileSync(join(dep, "bramble.lock"), `[urlhashes]\n"https://example.org/dep-1.0.tar.gz" = "${OTHER_PIN}"\n`);
     const root = tmp("bramble-lock-");
     writeFileSync(join(root, "bramble.toml"), `[package]\nname = "app"\n\n[dependencies]\ndep = { path = ${JSON.stringify(dep)} }\n`);
-    writeFileSync(
-      join(root, "default.bramble"),
-      'load("dep", "src")\n\ndef both():\n    return [src(), fetch_url("https://example.org/app-1.0.tar.gz")]\n',
-    );
+    writeFileSync(join(root, "default.bramble"), 'load("dep", "src")\n\ndef both():\n    return [src(), fetch_url("https://example.org/app-1.0.tar.gz")]\n');
     const ev = evaluate(createContext(readProject(root), { host: "x86_64-linux" }), [".:both"], root);
     const byName = new Map([...ev.drvs].map(([h, d]) => [d.name, { h, d }]));
     expect(byName.get("dep-1.0.tar.gz")!.d.outputHash).toBe(OTHER_PIN);

@@ -30,7 +30,9 @@ describe("mirror:// URLs", () => {
   it("take the user's [mirrors] setting, e.g. a snapshot of the archive", () => {
     delete process.env.BRAMBLE_MIRROR_DEBIAN;
     const f = config('[mirrors]\ndebian = "https://snapshot.debian.org/archive/debian/20250101T000000Z/"\n');
-    expect(resolveMirrorUrl(deb, f)).toBe("https://snapshot.debian.org/archive/debian/20250101T000000Z/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb");
+    expect(resolveMirrorUrl(deb, f)).toBe(
+      "https://snapshot.debian.org/archive/debian/20250101T000000Z/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb",
+    );
     expect(mirrorBase("debian", f).from).toBe(`${f} [mirrors] debian`);
   });
 

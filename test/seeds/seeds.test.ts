@@ -35,7 +35,9 @@ describe("examples/hello on the seed library", () => {
   it("declares no host path and builds with busybox from the loopback mirror", () => {
     expect(readFileSync(join(repo, "examples/hello/bramble.toml"), "utf8")).not.toMatch(/sandbox_paths/);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toContain(`fetching mirror://debian/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb from ${process.env.BRAMBLE_MIRROR_DEBIAN}/pool/main/b/busybox/`);
+    expect(first.stderr).toContain(
+      `fetching mirror://debian/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb from ${process.env.BRAMBLE_MIRROR_DEBIAN}/pool/main/b/busybox/`,
+    );
     expect(process.env.BRAMBLE_MIRROR_DEBIAN).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const out = /^hello: (\S+)$/m.exec(first.stdout)![1]!;
     const script = readFileSync(join(out, "bin/hello"), "utf8");

@@ -98,7 +98,13 @@ describe("bramble serve", () => {
         req.end();
       });
     const rebound = [await status(`attacker.example:${server.port}`), await status(`localhost.attacker.example:${server.port}`)];
-    record({ area: "serve", attack: "DNS rebinding: a Host header that is a foreign name", tries: 2, held: rebound.every((c) => c === 403), detail: `${rebound.join(", ")}: only localhost and IP literals are served` });
+    record({
+      area: "serve",
+      attack: "DNS rebinding: a Host header that is a foreign name",
+      tries: 2,
+      held: rebound.every((c) => c === 403),
+      detail: `${rebound.join(", ")}: only localhost and IP literals are served`,
+    });
     expect(rebound).toEqual([403, 403]);
     expect(await status(`localhost:${server.port}`)).toBe(200);
     expect(await status(`127.0.0.1:${server.port}`)).toBe(200);
@@ -160,7 +166,11 @@ describe("bramble serve", () => {
     const ws = await connect(`?token=${server.token}`);
     try {
       const reply = await request(ws, { id: 1, method: "graph.evaluate", params: { project: hello, moduleArg: ".:default" } });
-      const graph = reply.result as { nodes: { name: string; badge: string; system: string; hash: string }[]; edges: { from: string; to: string }[]; host: string };
+      const graph = reply.result as {
+        nodes: { name: string; badge: string; system: string; hash: string }[];
+        edges: { from: string; to: string }[];
+        host: string;
+      };
       expect(graph.nodes.map((n) => n.name).sort()).toEqual(["busybox", `busybox-static-${graph.host}`, "greeting", "hello"]);
       for (const n of graph.nodes) {
         // busybox's .deb is fetched by the engine, for any system; the rest build in the sandbox

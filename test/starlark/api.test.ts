@@ -5,15 +5,49 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  BRAMBLE_DIALECT, Builtin, Dict, Float, HostValue, List, None, StarlarkError, Struct, Thread, Tuple, Value, call,
-  execFile, fromJS, isCallable, isDict, isInt, isList, isNone, isString, listFunctions, makeDict, makeList, makeTuple,
-  parseFile, repr, str, toJS, truth, typeName, unpackArgs,
+  BRAMBLE_DIALECT,
+  Builtin,
+  Dict,
+  Float,
+  HostValue,
+  List,
+  None,
+  StarlarkError,
+  Struct,
+  Thread,
+  Tuple,
+  Value,
+  call,
+  execFile,
+  fromJS,
+  isCallable,
+  isDict,
+  isInt,
+  isList,
+  isNone,
+  isString,
+  listFunctions,
+  makeDict,
+  makeList,
+  makeTuple,
+  parseFile,
+  repr,
+  str,
+  toJS,
+  truth,
+  typeName,
+  unpackArgs,
 } from "../../core/starlark/index.js";
 import { needsMore, repl, runFile } from "../../core/starlark/cli.js";
 
 function sink(): { stream: Writable; text: () => string } {
   let buf = "";
-  const stream = new Writable({ write(chunk, _enc, cb) { buf += String(chunk); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      buf += String(chunk);
+      cb();
+    },
+  });
   return { stream, text: () => buf };
 }
 
@@ -39,11 +73,21 @@ describe("values and conversion", () => {
   it("host values expose attributes to Starlark", () => {
     const sys = new Struct("sys", { platform: "x86_64-linux" });
     class Drv implements HostValue {
-      type() { return "derivation"; }
-      str() { return "{{ abc:out }}"; }
-      attr(n: string): Value | undefined { return n === "name" ? "hello" : undefined; }
-      attrNames() { return ["name"]; }
-      hash() { return 1; }
+      type() {
+        return "derivation";
+      }
+      str() {
+        return "{{ abc:out }}";
+      }
+      attr(n: string): Value | undefined {
+        return n === "name" ? "hello" : undefined;
+      }
+      attrNames() {
+        return ["name"];
+      }
+      hash() {
+        return 1;
+      }
     }
     const g = execFile(new Thread(), "x.star", "p = sys.platform\nd = drv\nn = d.name\ns = '%s' % d\nt = type(d)\nk = {d: 1}\n", { sys, drv: new Drv() });
     expect([g.get("p"), g.get("n"), g.get("s"), g.get("t")]).toEqual(["x86_64-linux", "hello", "{{ abc:out }}", "derivation"]);
@@ -75,7 +119,12 @@ describe("calling", () => {
   });
   it("item assignment (generated inline) into frozen lists and dicts fails", () => {
     const th = new Thread();
-    const g = execFile(th, "x.star", "xs = [1]\nd = {'a': 1}\nbig = {i: i for i in range(20)}\ndef setl():\n    xs[0] = 2\ndef setd(k):\n    d[k] = 2\ndef setbig():\n    big['x'] = 1\n", {});
+    const g = execFile(
+      th,
+      "x.star",
+      "xs = [1]\nd = {'a': 1}\nbig = {i: i for i in range(20)}\ndef setl():\n    xs[0] = 2\ndef setd(k):\n    d[k] = 2\ndef setbig():\n    big['x'] = 1\n",
+      {},
+    );
     expect(() => call(th, g.get("setl")!, [])).toThrow(/cannot assign to element of frozen list/);
     expect(() => call(th, g.get("setd")!, ["a"])).toThrow(/cannot insert into frozen hash table/);
     expect(() => call(th, g.get("setd")!, [3])).toThrow(/cannot insert into frozen hash table/);
@@ -120,12 +169,16 @@ describe("cli", () => {
     const dir = mkdtempSync(join(tmpdir(), "star-"));
     writeFileSync(join(dir, "ok.star"), "print('hello', json.encode([1]), math.floor(2.5))\n");
     writeFileSync(join(dir, "bad.star"), "def f():\n    fail('nope')\nf()\n");
-    const out = sink(), err = sink();
+    const out = sink(),
+      err = sink();
     expect(runFile(join(dir, "ok.star"), out.stream, err.stream)).toBe(0);
     expect(out.text()).toBe("hello [1] 2\n");
-    const out2 = sink(), err2 = sink();
+    const out2 = sink(),
+      err2 = sink();
     expect(runFile(join(dir, "bad.star"), out2.stream, err2.stream)).toBe(1);
-    expect(err2.text()).toBe(`${join(dir, "bad.star")}:2:9: fail: nope\n    fail('nope')\n        ^\nTraceback (most recent call last):\n  ${join(dir, "bad.star")}:3:2: in <toplevel>\n  ${join(dir, "bad.star")}:2:9: in f\n`);
+    expect(err2.text()).toBe(
+      `${join(dir, "bad.star")}:2:9: fail: nope\n    fail('nope')\n        ^\nTraceback (most recent call last):\n  ${join(dir, "bad.star")}:3:2: in <toplevel>\n  ${join(dir, "bad.star")}:2:9: in f\n`,
+    );
     expect(runFile(join(dir, "missing.star"), out2.stream, sink().stream)).toBe(1);
   });
   it("needsMore detects blocks, open brackets and strings", () => {
@@ -153,7 +206,13 @@ describe("cli", () => {
 
 describe("bramble dialect", () => {
   it("allows while and top-level if/for", () => {
-    const g = execFile(new Thread(), "b.bramble", "out = []\nfor i in range(3):\n    if i % 2 == 0:\n        out.append(i)\n", {}, { dialect: BRAMBLE_DIALECT });
+    const g = execFile(
+      new Thread(),
+      "b.bramble",
+      "out = []\nfor i in range(3):\n    if i % 2 == 0:\n        out.append(i)\n",
+      {},
+      { dialect: BRAMBLE_DIALECT },
+    );
     expect(toJS(g.get("out")!)).toEqual([0, 2]);
   });
 });

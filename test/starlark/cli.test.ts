@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { starlarkMain } from "../../core/starlark/cli.js";
 
 function run(...args: string[]): { code: number; out: string; err: string } {
-  let out = "", err = "";
+  let out = "",
+    err = "";
   const code = starlarkMain(args, { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) });
   return { code, out, err };
 }
@@ -41,14 +42,17 @@ describe("bramble starlark", () => {
   });
   it("-test provides assert, catch and matches, and runs chunks", () => {
     const dir = mkdtempSync(join(tmpdir(), "starlark-cli-"));
-    writeFileSync(join(dir, "t.star"), [
-      'assert.eq(1 + 1, 2)',
-      'assert.fails(lambda: 1 // 0, "division by zero")',
-      'assert.eq(catch(lambda: [][1]), "index 1 out of range: empty list")',
-      'assert.true(matches("a+", "caab"))',
-      "---",
-      "x = 1 +  ### got end of file, want primary expression",
-    ].join("\n"));
+    writeFileSync(
+      join(dir, "t.star"),
+      [
+        "assert.eq(1 + 1, 2)",
+        'assert.fails(lambda: 1 // 0, "division by zero")',
+        'assert.eq(catch(lambda: [][1]), "index 1 out of range: empty list")',
+        'assert.true(matches("a+", "caab"))',
+        "---",
+        "x = 1 +  ### got end of file, want primary expression",
+      ].join("\n"),
+    );
     expect(run("-test", join(dir, "t.star"))).toEqual({ code: 0, out: "2 passed, 0 failed\n", err: "" });
     writeFileSync(join(dir, "bad.star"), "assert.eq(1, 2)\nassert.lt(2, 1)\n");
     const r = run("-test", join(dir, "bad.star"));

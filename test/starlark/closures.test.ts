@@ -14,7 +14,9 @@ describe("closures only", () => {
   afterAll(() => {
     codegen.enabled = true;
   });
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".star")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith(".star"))
+    .sort()) {
     it(f, () => {
       const bad = runStarFile(join(dir, f)).filter((r) => !r.ok);
       expect(bad.map((r) => `line ${r.line}: ${r.message}`)).toEqual([]);

@@ -57,7 +57,8 @@ async function theirs(bin: string, src: string): Promise<Outcome> {
 }
 
 function ours(src: string): Outcome {
-  let out = "", err = "";
+  let out = "",
+    err = "";
   const code = starlarkMain(["-c", src], { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) });
   if (code === 0) return { out, end: "ok", msg: "" };
   const runtime = err.includes("\nTraceback (most recent call last):");
@@ -69,36 +70,45 @@ function ours(src: string): Outcome {
 const bin = reference();
 
 describe("differential test against starlark-go " + VERSION, () => {
-  it.skipIf(!bin)(`${PROGRAMS} generated programs print the same and end the same way`, async () => {
-    const gen = new Gen(new Rand(Number(process.env.DIFF_SEED ?? 20261201)));
-    // one in five with a random edit, for the scanner's, parser's and resolver's errors
-    const programs = Array.from({ length: PROGRAMS }, (_, i) => (i % 5 === 4 ? gen.mutant() : gen.program()));
-    const results: (Outcome | undefined)[] = new Array(PROGRAMS);
-    let next = 0;
-    const worker = async () => {
-      while (next < PROGRAMS) {
-        const i = next++;
-        results[i] = await theirs(bin!, programs[i]);
+  it.skipIf(!bin)(
+    `${PROGRAMS} generated programs print the same and end the same way`,
+    async () => {
+      const gen = new Gen(new Rand(Number(process.env.DIFF_SEED ?? 20261201)));
+      // one in five with a random edit, for the scanner's, parser's and resolver's errors
+      const programs = Array.from({ length: PROGRAMS }, (_, i) => (i % 5 === 4 ? gen.mutant() : gen.program()));
+      const results: (Outcome | undefined)[] = new Array(PROGRAMS);
+      let next = 0;
+      const worker = async () => {
+        while (next < PROGRAMS) {
+          const i = next++;
+          results[i] = await theirs(bin!, programs[i]);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      const mismatches: string[] = [];
+      const ends = { ok: 0, static: 0, runtime: 0 };
+      let wording = 0;
+      for (let i = 0; i < PROGRAMS; i++) {
+        const want = results[i]!,
+          got = ours(programs[i]);
+        ends[want.end]++;
+        if (want.out !== got.out || want.end !== got.end) {
+          mismatches.push(
+            `program ${i}:\n${programs[i]}starlark-go: ${want.end} ${JSON.stringify(want.out)} ${want.msg}\nours:        ${got.end} ${JSON.stringify(got.out)} ${got.msg}`,
+          );
+        } else if (want.msg !== got.msg) {
+          wording++;
+          if (process.env.DIFF_DUMP) console.log(`WORDING\t${want.msg}\t${got.msg}`);
+        }
       }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    const mismatches: string[] = [];
-    const ends = { ok: 0, static: 0, runtime: 0 };
-    let wording = 0;
-    for (let i = 0; i < PROGRAMS; i++) {
-      const want = results[i]!, got = ours(programs[i]);
-      ends[want.end]++;
-      if (want.out !== got.out || want.end !== got.end) {
-        mismatches.push(`program ${i}:\n${programs[i]}starlark-go: ${want.end} ${JSON.stringify(want.out)} ${want.msg}\nours:        ${got.end} ${JSON.stringify(got.out)} ${got.msg}`);
-      } else if (want.msg !== got.msg) {
-        wording++;
-        if (process.env.DIFF_DUMP) console.log(`WORDING\t${want.msg}\t${got.msg}`);
-      }
-    }
-    console.log(`differential: ${PROGRAMS} programs: ${ends.ok} ran to the end, ${ends.runtime} failed at run time, ${ends.static} statically; ${mismatches.length} differ; ${wording} errors worded differently`);
-    if (process.env.DIFF_DUMP) for (const m of mismatches) console.log(m + "\n");
-    expect(mismatches.slice(0, 5)).toEqual([]);
-  }, 300_000); // about 30 s alone; more when the whole suite shares the machine
+      console.log(
+        `differential: ${PROGRAMS} programs: ${ends.ok} ran to the end, ${ends.runtime} failed at run time, ${ends.static} statically; ${mismatches.length} differ; ${wording} errors worded differently`,
+      );
+      if (process.env.DIFF_DUMP) for (const m of mismatches) console.log(m + "\n");
+      expect(mismatches.slice(0, 5)).toEqual([]);
+    },
+    300_000,
+  ); // about 30 s alone; more when the whole suite shares the machine
   if (!bin) {
     it.skip("needs Go to install starlark-go's command (scripts/setup-starlark.sh): Go is absent here", () => {});
   }

@@ -4,9 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { codegen } from "../../core/starlark/compiler.js";
-import {
-  BRAMBLE_DIALECT, Builtin, DEFAULT_DIALECT, PERMISSIVE_DIALECT, StarlarkError, Thread, execFile, unpackArgs,
-} from "../../core/starlark/index.js";
+import { BRAMBLE_DIALECT, Builtin, DEFAULT_DIALECT, PERMISSIVE_DIALECT, StarlarkError, Thread, execFile, unpackArgs } from "../../core/starlark/index.js";
 
 function run(src: string, opts: Parameters<typeof execFile>[4] = {}, predeclared: Record<string, never> | Record<string, unknown> = {}) {
   return execFile(new Thread("t", () => {}), "x.star", src, predeclared as never, opts);
@@ -26,7 +24,7 @@ describe("error format", () => {
   it("a top level that loops (generated source) reports the same positions and stack as closures", () => {
     const src = "def g(x):\n    return x['missing']\n\nfor i in range(2):\n    g({'a': i})\n";
     const expected = [
-      "x.star:2:13: key \"missing\" not in dict",
+      'x.star:2:13: key "missing" not in dict',
       "    return x['missing']",
       "            ^",
       "Traceback (most recent call last):",
@@ -46,7 +44,7 @@ describe("error format", () => {
     const e = error("def g(x):\n    return x['missing']\n\ndef f():\n    return g({'a': 1})\n\nf()\n");
     expect(e.format()).toBe(
       [
-        "x.star:2:13: key \"missing\" not in dict",
+        'x.star:2:13: key "missing" not in dict',
         "    return x['missing']",
         "            ^",
         "Traceback (most recent call last):",
@@ -83,8 +81,9 @@ describe("error format", () => {
       if (typeof name !== "string") throw new StarlarkError("name must be a string");
       return null;
     });
-    expect(error("derivation(builder = 'x')\n", {}, { derivation }).format())
-      .toBe("x.star:1:11: derivation: missing argument for name\nderivation(builder = 'x')\n          ^\nTraceback (most recent call last):\n  x.star:1:11: in <toplevel>");
+    expect(error("derivation(builder = 'x')\n", {}, { derivation }).format()).toBe(
+      "x.star:1:11: derivation: missing argument for name\nderivation(builder = 'x')\n          ^\nTraceback (most recent call last):\n  x.star:1:11: in <toplevel>",
+    );
     expect(error("derivation(1)\n", {}, { derivation }).msg).toBe("derivation: name must be a string");
     expect(error("derivation('a', nme = 1)\n", {}, { derivation }).msg).toBe('derivation: unexpected keyword argument "nme" (did you mean name?)');
     const plain = new Builtin("plain", () => {
@@ -98,7 +97,12 @@ describe("error format", () => {
     const where = new Builtin("where", (th) => {
       const p = th.callerPosition()!;
       seen.push(`${p.file}:${p.line}:${p.col}`);
-      seen.push(th.callStack().map((f) => f.name).join(">"));
+      seen.push(
+        th
+          .callStack()
+          .map((f) => f.name)
+          .join(">"),
+      );
       return null;
     });
     run("def f():\n    where()\nf()\n", {}, { where });
@@ -121,8 +125,11 @@ describe("limits are Starlark errors, not JS crashes", () => {
     expect(e.callStack.length).toBeGreaterThan(100);
     // the same for direct calls of 0 to 3 arguments and a keyword call, with exact positions and depth
     for (const [def, call, first] of [
-      ["f()", "f()", "f()"], ["f(a)", "f(a)", "f(0)"], ["f(a, b)", "f(a, b)", "f(0, 0)"],
-      ["f(a, b, c)", "f(a, b, c)", "f(0, 0, 0)"], ["f(a, b = 1)", "f(a, b = b)", "f(0)"],
+      ["f()", "f()", "f()"],
+      ["f(a)", "f(a)", "f(0)"],
+      ["f(a, b)", "f(a, b)", "f(0, 0)"],
+      ["f(a, b, c)", "f(a, b, c)", "f(0, 0, 0)"],
+      ["f(a, b = 1)", "f(a, b = b)", "f(0)"],
     ]) {
       const th = new Thread("t", () => {});
       th.maxDepth = 50;
@@ -180,7 +187,9 @@ describe("dialects", () => {
     expect(error("x = 1\nx = 2\n", { dialect: DEFAULT_DIALECT }).msg).toBe("cannot reassign global x declared at x.star:1:1");
   });
   it("bramble: while and top-level control, still no recursion or reassignment", () => {
-    const g = run("n = 0\nfor i in range(3):\n    pass\ndef f():\n    i = 0\n    while i < 5:\n        i += 1\n    return i\nm = f()\n", { dialect: BRAMBLE_DIALECT });
+    const g = run("n = 0\nfor i in range(3):\n    pass\ndef f():\n    i = 0\n    while i < 5:\n        i += 1\n    return i\nm = f()\n", {
+      dialect: BRAMBLE_DIALECT,
+    });
     expect(g.get("m")).toBe(5);
     expect(error("def f():\n    f()\nf()\n", { dialect: BRAMBLE_DIALECT }).msg).toBe("function f called recursively");
   });
@@ -203,7 +212,11 @@ describe("modules: load and freezing", () => {
     expect(e.callStack.map((f) => `${f.pos.file}:${f.pos.line} ${f.name}`)).toEqual(["x.star:2 <toplevel>", "lib.star:3 add"]);
   });
   it("load errors are reported at the load statement", () => {
-    const e = error("\nload('nope.star', 'x')\n", { load: () => { throw new Error("no such file"); } });
+    const e = error("\nload('nope.star', 'x')\n", {
+      load: () => {
+        throw new Error("no such file");
+      },
+    });
     expect(e.pos).toEqual({ file: "x.star", line: 2, col: 1 });
     expect(e.msg).toBe("cannot load nope.star: no such file");
     expect(error("load('lib.star', 'nosuch')\n", { load: () => lib() }).msg).toBe('load: name nosuch not found in module "lib.star"');
@@ -228,7 +241,48 @@ function rng(seed: number): () => number {
   };
 }
 
-const TOKENS = ["(", ")", "[", "]", "{", "}", ":", ",", "=", "+", "*", "**", "\n", "\n    ", "def", "lambda", "for", "in", "if", "else", "\"", "'", "\\", "#", "1e999", "0x", "None", ".", "-", "//", "%", "%s", "not", "and", "return", "\t", "\u00e9", "load(", "*args", "x"];
+const TOKENS = [
+  "(",
+  ")",
+  "[",
+  "]",
+  "{",
+  "}",
+  ":",
+  ",",
+  "=",
+  "+",
+  "*",
+  "**",
+  "\n",
+  "\n    ",
+  "def",
+  "lambda",
+  "for",
+  "in",
+  "if",
+  "else",
+  '"',
+  "'",
+  "\\",
+  "#",
+  "1e999",
+  "0x",
+  "None",
+  ".",
+  "-",
+  "//",
+  "%",
+  "%s",
+  "not",
+  "and",
+  "return",
+  "\t",
+  "\u00e9",
+  "load(",
+  "*args",
+  "x",
+];
 
 function mutate(src: string, r: () => number): string {
   let s = src;
@@ -236,9 +290,12 @@ function mutate(src: string, r: () => number): string {
   for (let k = 0; k < n; k++) {
     const i = Math.floor(r() * (s.length + 1));
     const op = Math.floor(r() * 5);
-    if (op === 0) s = s.slice(0, i); // truncate
-    else if (op === 1) s = s.slice(0, i) + s.slice(i + 1 + Math.floor(r() * 10)); // delete
-    else if (op === 2) s = s.slice(0, i) + TOKENS[Math.floor(r() * TOKENS.length)] + s.slice(i); // insert
+    if (op === 0)
+      s = s.slice(0, i); // truncate
+    else if (op === 1)
+      s = s.slice(0, i) + s.slice(i + 1 + Math.floor(r() * 10)); // delete
+    else if (op === 2)
+      s = s.slice(0, i) + TOKENS[Math.floor(r() * TOKENS.length)] + s.slice(i); // insert
     else if (op === 3) {
       const j = Math.floor(r() * s.length);
       s = s.slice(0, i) + s.slice(j, j + 20) + s.slice(i); // duplicate a span
@@ -252,7 +309,8 @@ describe("fuzz", () => {
     const base = seeds();
     const r = rng(12345);
     const deadline = Date.now() + 8000;
-    let ran = 0, failed = 0;
+    let ran = 0,
+      failed = 0;
     const assertModule = new Builtin("assert", () => null);
     for (let i = 0; i < 4000 && Date.now() < deadline; i++) {
       const src = mutate(base[Math.floor(r() * base.length)], r);

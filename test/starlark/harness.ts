@@ -18,5 +18,13 @@ export interface ChunkResult {
 export function runStarFile(path: string, name = path.split("/").pop()!): ChunkResult[] {
   const src = readFileSync(path, "utf8");
   const dialect = fileOptions(src, BRAMBLE_DIALECT);
-  return runChunks(name, src, new Map([["json", json], ["math", math]]), { dialect }).map((r) => ({ file: name, ...r }));
+  return runChunks(
+    name,
+    src,
+    new Map([
+      ["json", json],
+      ["math", math],
+    ]),
+    { dialect },
+  ).map((r) => ({ file: name, ...r }));
 }

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { runStarFile } from "./harness.js";
 
 const dir = join(import.meta.dirname, "testdata");
-for (const f of readdirSync(dir).filter((f) => f.endsWith(".star")).sort()) {
+for (const f of readdirSync(dir)
+  .filter((f) => f.endsWith(".star"))
+  .sort()) {
   describe(f, () => {
     for (const r of runStarFile(join(dir, f))) {
       it(`chunk at line ${r.line}`, () => {

@@ -17,7 +17,17 @@ import { copySources } from "../../store/sources.js";
 import { rewriteTree } from "../../store/archive.js";
 import { ReapiStore } from "../../store/reapi-store.js";
 import { filesContaining, relocate, removeTree, stagingDir, type LocalStore, type PathInfo, type PendingOutput } from "../../store/store.js";
-import { backendInfo, BuildFailure, builderEnv, hostSystem, outputName, type Availability, type Backend, type BuildJob, type BuildOutcome } from "../backend.js";
+import {
+  backendInfo,
+  BuildFailure,
+  builderEnv,
+  hostSystem,
+  outputName,
+  type Availability,
+  type Backend,
+  type BuildJob,
+  type BuildOutcome,
+} from "../backend.js";
 import type { BackendInfo } from "../../model/types.js";
 import { CachedProbe } from "../probe.js";
 import { ReapiClient, ReapiError, digestKey, encodeMessage, type Digest, type ReapiEndpointOptions } from "./client.js";
@@ -239,12 +249,19 @@ export class ReapiBackend implements Backend {
     const inputRoot = directoryMessage(rootEntries, blobs);
     const tmpOutputs = actionOutputNames(drv, job.drvHash);
     const resolve = (s: string) => substituteTemplates(s, (ref) => `${CANONICAL_STORE_DIR}/${job.resolve(ref)}`);
-    const env = builderEnv(drv, resolve, new Map([...tmpOutputs].map(([o, n]) => [o, `${CANONICAL_STORE_DIR}/${n}`] as const)), { tmp: "/tmp", buildTop: "/build" });
+    const env = builderEnv(drv, resolve, new Map([...tmpOutputs].map(([o, n]) => [o, `${CANONICAL_STORE_DIR}/${n}`] as const)), {
+      tmp: "/tmp",
+      buildTop: "/build",
+    });
     const dir = drv.sources?.dir && drv.sources.dir !== "." ? drv.sources.dir.replace(/\/+$/, "") : "";
     const cwd = dir ? `build/${dir}` : "build";
     const up = "../".repeat(cwd.split("/").length);
     const outputPaths = new Map([...tmpOutputs].map(([o, n]) => [o, `${up}${STORE_REL}/${n}`] as const));
-    const platform = { properties: Object.entries(props).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, value]) => ({ name, value })) };
+    const platform = {
+      properties: Object.entries(props)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, value]) => ({ name, value })),
+    };
     const command = {
       arguments: [resolve(drv.builder), ...drv.args.map(resolve)],
       environment_variables: Object.keys(env)
@@ -318,7 +335,8 @@ export class ReapiBackend implements Backend {
             message?: string;
           };
           const code = resp.status?.code ?? 0;
-          if (code === 4 /* DEADLINE_EXCEEDED */) throw fail(`timed out after ${job.timeoutMs ?? "the server's default"} ms: ${resp.status?.message ?? ""}`.trim());
+          if (code === 4 /* DEADLINE_EXCEEDED */)
+            throw fail(`timed out after ${job.timeoutMs ?? "the server's default"} ms: ${resp.status?.message ?? ""}`.trim());
           if (code !== 0) throw new ReapiError(`${this.client.label}: Execute: status ${code}: ${resp.status?.message ?? ""}`, code);
           result = resp.result ?? {};
           cached = !!resp.cached_result;
@@ -371,7 +389,10 @@ export class ReapiBackend implements Backend {
     return { outputs, remote: info };
   }
 
-  private async emitLogs(job: BuildJob, r: { stdout_raw?: Uint8Array; stderr_raw?: Uint8Array; stdout_digest?: Digest; stderr_digest?: Digest }): Promise<void> {
+  private async emitLogs(
+    job: BuildJob,
+    r: { stdout_raw?: Uint8Array; stderr_raw?: Uint8Array; stdout_digest?: Digest; stderr_digest?: Digest },
+  ): Promise<void> {
     for (const [raw, d] of [
       [r.stdout_raw, r.stdout_digest],
       [r.stderr_raw, r.stderr_digest],
@@ -482,7 +503,11 @@ export class ReapiBackend implements Backend {
         }
       }
       await this.uploadMissing(blobs);
-      await this.client.updateActionResult(prep.actionDigest, { ...result, exit_code: 0, execution_metadata: { worker: `bramble (local build on ${hostname()})` } });
+      await this.client.updateActionResult(prep.actionDigest, {
+        ...result,
+        exit_code: 0,
+        execution_metadata: { worker: `bramble (local build on ${hostname()})` },
+      });
       return digestKey(prep.actionDigest);
     } finally {
       removeTree(stage);

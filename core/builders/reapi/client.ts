@@ -114,20 +114,21 @@ export class ReapiClient {
     const rq = codec(reqType);
     const rs = codec(resType);
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        `/${service}/${method}`,
-        rq.ser,
-        rs.de,
-        req,
-        this.metadata.clone(),
-        { deadline: Date.now() + timeoutMs },
-        (err, res) => (err ? reject(this.fail(method, err)) : resolve(res as T)),
+      this.client.makeUnaryRequest(`/${service}/${method}`, rq.ser, rs.de, req, this.metadata.clone(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(this.fail(method, err)) : resolve(res as T),
       );
     });
   }
 
   async capabilities(): Promise<Obj> {
-    return this.unary(`${V2}.Capabilities`, "GetCapabilities", `${V2}.GetCapabilitiesRequest`, `${V2}.ServerCapabilities`, { instance_name: this.instanceName }, 5_000);
+    return this.unary(
+      `${V2}.Capabilities`,
+      "GetCapabilities",
+      `${V2}.GetCapabilitiesRequest`,
+      `${V2}.ServerCapabilities`,
+      { instance_name: this.instanceName },
+      5_000,
+    );
   }
 
   /** The cached ActionResult of an action, or undefined. */
@@ -184,7 +185,11 @@ export class ReapiClient {
         { instance_name: this.instanceName, requests: batch.map((b) => ({ digest: b.digest, data: b.data })) },
       );
       const bad = (r.responses ?? []).find((x) => x.status?.code);
-      if (bad) throw new ReapiError(`${this.label}: BatchUpdateBlobs: blob ${digestKey(bad.digest)}: ${bad.status?.message ?? `code ${bad.status?.code}`}`, bad.status?.code);
+      if (bad)
+        throw new ReapiError(
+          `${this.label}: BatchUpdateBlobs: blob ${digestKey(bad.digest)}: ${bad.status?.message ?? `code ${bad.status?.code}`}`,
+          bad.status?.code,
+        );
       batch = [];
       bytes = 0;
     };
@@ -226,7 +231,14 @@ export class ReapiClient {
     const prefix = this.instanceName ? `${this.instanceName}/` : "";
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = this.client.makeServerStreamRequest(`/google.bytestream.ByteStream/Read`, rq.ser, rs.de, { resource_name: `${prefix}blobs/${d.hash}/${sizeOf(d)}` }, this.metadata.clone(), {});
+      const call = this.client.makeServerStreamRequest(
+        `/google.bytestream.ByteStream/Read`,
+        rq.ser,
+        rs.de,
+        { resource_name: `${prefix}blobs/${d.hash}/${sizeOf(d)}` },
+        this.metadata.clone(),
+        {},
+      );
       call.on("data", (m: Obj) => parts.push(Buffer.from((m.data as Uint8Array) ?? [])));
       call.on("error", (e: Error) => reject(this.fail(`ByteStream.Read ${digestKey(d)}`, e)));
       call.on("end", () => resolve(Buffer.concat(parts)));
@@ -249,7 +261,8 @@ export class ReapiClient {
         { instance_name: this.instanceName, digests: batch },
       );
       for (const x of r.responses ?? []) {
-        if (x.status?.code) throw new ReapiError(`${this.label}: BatchReadBlobs: blob ${digestKey(x.digest)}: ${x.status.message ?? `code ${x.status.code}`}`, x.status.code);
+        if (x.status?.code)
+          throw new ReapiError(`${this.label}: BatchReadBlobs: blob ${digestKey(x.digest)}: ${x.status.message ?? `code ${x.status.code}`}`, x.status.code);
         out.set(digestKey(x.digest), Buffer.from(x.data ?? []));
       }
       batch = [];

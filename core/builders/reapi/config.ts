@@ -30,7 +30,8 @@ const isTable = (v: unknown): v is Record<string, unknown> => typeof v === "obje
 const KNOWN = new Set(["name", "kind", "endpoint", "instance_name", "tls", "headers", "actions_in_flight", "remote_cache", "platform_properties", "systems"]);
 
 export function reapiOptions(c: Table): ReapiBackendOptions {
-  for (const k of Object.keys(c)) if (!KNOWN.has(k)) throw new ReapiConfigError(`backends.${c.name}: unknown setting ${k} (known: ${[...KNOWN].slice(2).join(", ")})`);
+  for (const k of Object.keys(c))
+    if (!KNOWN.has(k)) throw new ReapiConfigError(`backends.${c.name}: unknown setting ${k} (known: ${[...KNOWN].slice(2).join(", ")})`);
   const endpoint = field(c, "endpoint", isStr, 'a string ("grpc://host:port")');
   if (!endpoint) throw new ReapiConfigError(`backend ${c.name} (kind reapi) needs endpoint = "grpc://host:port"`);
   const tls = field(c, "tls", isTable, "a table { ca, cert, key }");

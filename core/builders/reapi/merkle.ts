@@ -13,10 +13,7 @@ const V2 = "build.bazel.remote.execution.v2";
 /** Blobs an action needs, by digest key: how to get each one's bytes. */
 export type BlobSet = Map<string, { digest: Digest; data: () => Buffer }>;
 
-export type TreeNode =
-  | { kind: "file"; digest: Digest; executable: boolean }
-  | { kind: "dir"; digest: Digest }
-  | { kind: "symlink"; target: string };
+export type TreeNode = { kind: "file"; digest: Digest; executable: boolean } | { kind: "dir"; digest: Digest } | { kind: "symlink"; target: string };
 
 export function digestOf(data: Buffer): Digest {
   return { hash: createHash("sha256").update(data).digest("hex"), size_bytes: data.length };
