@@ -119,7 +119,9 @@ describe("reapi backend on Buildbarn", () => {
 
   it("sends aarch64-linux derivations to the aarch64 pool, whose runner runs them under qemu-user", async () => {
     const project = tempDir();
-    for (const f of ["forker.c", "env.c"]) copyFileSync(join(import.meta.dirname, "fixtures", f), join(project, f));
+    // forker.c is the qemu backend test's program (one copy, in test/backends/fixtures).
+    copyFileSync(join(import.meta.dirname, "../backends/fixtures/forker.c"), join(project, "forker.c"));
+    copyFileSync(join(import.meta.dirname, "fixtures/env.c"), join(project, "env.c"));
     // cross-compiled here (local, with the host's aarch64 gcc), run there
     const tools = shDrv("aarch64-tools", "mkdir -p $out/bin && for p in forker env; do aarch64-linux-gnu-gcc -static -O1 -o $out/bin/$p $p.c; done", {
       sources: { files: ["forker.c", "env.c"], hash: hashSources(project, ["forker.c", "env.c"]), dir: "." },
