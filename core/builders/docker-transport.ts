@@ -89,21 +89,38 @@ export interface RunResult {
 export class DockerTransport implements StoreTransport {
   readonly label: string;
   readonly docker: Docker;
-  private volumeReady = false;
+  /** the store volume's creation, shared by every caller (two builds at once both found it missing) */
+  private volumeReady: Promise<void> | undefined;
 
   constructor(readonly target: DockerTarget) {
     this.docker = dockerClient(target.socket);
     this.label = `docker ${target.socket}`;
   }
 
-  async ensureVolume(): Promise<void> {
-    if (this.volumeReady) return;
+  ensureVolume(): Promise<void> {
+    this.volumeReady ??= this.makeVolume().catch((e: unknown) => {
+      this.volumeReady = undefined; // a later call tries again
+      throw e;
+    });
+    return this.volumeReady;
+  }
+
+  private async makeVolume(): Promise<void> {
+    const volume = this.docker.getVolume(this.target.volume);
     try {
-      await this.docker.getVolume(this.target.volume).inspect();
+      await volume.inspect();
+      return;
     } catch {
-      await this.docker.createVolume({ Name: this.target.volume, Labels: { "bramble.backend": this.target.backend } });
+      // missing: create it below
     }
-    this.volumeReady = true;
+    try {
+      await this.docker.createVolume({ Name: this.target.volume, Labels: { "bramble.backend": this.target.backend } });
+    } catch (e) {
+      // Another process made it in the meantime ("volume already exists"): that one will do.
+      await volume.inspect().catch(() => {
+        throw e;
+      });
+    }
   }
 
   private async create(o: RunOptions): Promise<Docker.Container> {
