@@ -141,25 +141,36 @@ export class LocalBackend implements Backend {
       spec.resolvConf = join(root, "resolv.conf");
       writeFileSync(spec.resolvConf, SLIRP_RESOLV_CONF);
     }
-    const limited = withPidsLimit(bwrapArgv(spec));
-    let stopNetwork = () => {};
     let drained = true;
-    try {
-      killPoint("sandbox-start");
-      result = await runLogged(limited.argv, {
-        log: job.log,
-        signal: job.signal,
-        timeoutMs: job.timeoutMs,
-        ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
-      });
-    } catch (e) {
-      const kept = keep();
-      throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
-    } finally {
-      stopNetwork();
-      // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
-      drained = await limited.drain();
-      limited.cleanup();
+    // bwrap 0.8 sometimes fails to bring up the loopback of a new network namespace
+    // ("loopback: Failed RTM_NEWADDR"), before the builder runs: that set-up is tried again.
+    for (let attempt = 1; ; attempt++) {
+      let loopbackFailed = false;
+      const log = (line: string) => {
+        if (/^bwrap: loopback: Failed RTM_NEWADDR/.test(line)) loopbackFailed = true;
+        job.log(line);
+      };
+      const limited = withPidsLimit(bwrapArgv(spec));
+      let stopNetwork = () => {};
+      try {
+        killPoint("sandbox-start");
+        result = await runLogged(limited.argv, {
+          log,
+          signal: job.signal,
+          timeoutMs: job.timeoutMs,
+          ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
+        });
+      } catch (e) {
+        const kept = keep();
+        throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
+      } finally {
+        stopNetwork();
+        // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
+        drained = await limited.drain();
+        limited.cleanup();
+      }
+      if (!(loopbackFailed && drained && attempt < 3 && !result.cancelled && result.exitCode !== 0)) break;
+      job.log("bramble: the sandbox's network set-up failed before the builder ran; starting the sandbox again");
     }
     if (!drained) {
       const kept = keep();
