@@ -433,7 +433,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
     async "sandbox.exec"(p) {
       const project = openProject(p.project);
-      const cmd = runCommand(engine, {
+      const cmd = await runCommand(engine, {
         paths: p.paths,
         command: p.command,
         readOnlyPaths: consentedSandboxPaths(project.root, project.sandboxPaths),
@@ -470,14 +470,14 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         /* a derivation of a project that is gone: its sources are in the store or nowhere */
       }
       // The derivation's own hostPaths (consented at evaluation) are its only host paths.
-      const cmd = sandboxCommand(engine, hash, { projectRoot, sandboxPaths: [], drvs: drvs ?? evaluationWith(hash)?.drvs });
+      const cmd = await sandboxCommand(engine, hash, { projectRoot, sandboxPaths: [], drvs: drvs ?? evaluationWith(hash)?.drvs });
       return { hash, ...openSandbox(cmd) };
     },
 
     async "run.open"(p) {
       const project = openProject(p.project);
       const bins = p.paths.map((x) => `${x}/bin`).join(":");
-      const cmd = runCommand(engine, {
+      const cmd = await runCommand(engine, {
         paths: p.paths,
         command: p.command,
         readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(p.readOnlyPaths ?? [])],

@@ -26,6 +26,11 @@ export interface RealiseRequest {
   timeoutMs?: number;
   /** a fixed-output derivation was fetched or built: its output hash (`sha256:...`), for bramble.lock */
   onFixedOutput?: (drvHash: string, drv: Derivation, hash: string) => void;
+  /**
+   * Hold store names as temporary gc roots for the rest of the run (temp-roots.ts): the names
+   * are held when it returns, and its promise settles once no gc runs.
+   */
+  hold?: (names: string[]) => Promise<void>;
 }
 
 /** The derivation hashes a derivation's templates refer to. */
@@ -107,7 +112,10 @@ export async function realise(
   };
   const cutoff = async (): Promise<NodeResult | undefined> => {
     const real = engine.db.realisationRecorded(key);
-    if (!real || !drv.outputs.every((o) => real[o] && stores.holding(real[o]) !== undefined)) return undefined;
+    if (!real) return undefined;
+    // Held before looked at: a gc running now may take them, and then they are built again.
+    await req.hold?.(Object.values(real)).catch(() => {});
+    if (!drv.outputs.every((o) => real[o] && stores.holding(real[o]) !== undefined)) return undefined;
     engine.db.linkOutputs(h, real);
     outputs.set(h, real);
     return report("cached", real);
@@ -175,6 +183,8 @@ export async function realise(
           signal,
           log: onLine,
           register: (infos: Map<string, PathInfo>) => {
+            // Rooted while the path locks are still held, so a gc sees it (temp-roots.ts).
+            void req.hold?.([...infos.values()].map((i) => i.name)).catch(() => {});
             killPoint("db-write");
             engine.store.writeDrv(h, drv);
             engine.db.putDerivations(new Map([[h, drv]]));

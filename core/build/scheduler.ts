@@ -13,7 +13,7 @@ import { planGraph } from "./plan.js";
 import { StoreLocator } from "./locator.js";
 import { dependencies, realise, type RealiseRequest } from "./realise.js";
 import { walkGraph } from "./walk.js";
-import { addTempRoots } from "../store/temp-roots.js";
+import { addTempRoots, waitForGc } from "../store/temp-roots.js";
 
 export { dependencies, resolvedKey } from "./realise.js";
 
@@ -79,7 +79,17 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
   const backends = req.backends ?? engine.backends;
   const stores = new StoreLocator(engine, backends);
   const built = engine.db.drvOutputsMany([...closure]);
-  // A registered path that vanished from disk (deleted by hand) is no longer valid.
+  // What this run uses or makes is held as temporary gc roots until it ends (temp-roots.ts):
+  // the inputs built before, held first and looked at again once no gc runs (one that began
+  // before they were held may have taken them: they are then built again), and each output as
+  // it is registered (realise.ts).
+  const holds: (() => void)[] = [];
+  const hold = async (names: string[]) => {
+    holds.push(addTempRoots(engine.layout.varDir, names));
+    await waitForGc(engine.layout.lockDir, req.signal);
+  };
+  await hold([...built.values()].flatMap((outs) => Object.values(outs))).catch(() => {});
+  // A registered path that vanished from disk (deleted by hand, or by a gc) is no longer valid.
   const vanished = new Set<string>();
   for (const [h, outs] of built) {
     const gone = Object.values(outs).filter((n) => !existsSync(engine.store.path(n)));
@@ -138,14 +148,8 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     if (!req.keepRemote && wantedSet.has(h) && Object.values(built.get(h)!).some((n) => !engine.store.has(n))) cachedRootsElsewhere.push(h);
     else emit({ type: "cached", runId, hash: h, outputs: toPaths(built.get(h)!) });
   }
-  // The run's inputs already built are temporary gc roots while it runs (gc --dry-run shows
-  // them kept; a real gc also waits for the run's marker), released when the run finishes.
-  const releaseRoots = addTempRoots(
-    engine.layout.varDir,
-    cachedNodes.flatMap((h) => Object.values(built.get(h)!)),
-  );
   const finish = (status: BuildResult["status"], nBuilt: number, nCached: number): BuildResult => {
-    releaseRoots();
+    for (const release of holds) release();
     emit({ type: "run-finished", runId, status, built: nBuilt, cached: nCached, failed: failed.length });
     return { status, outputs: new Map([...outputs].map(([h, n]) => [h, toPaths(n)])), failed };
   };
@@ -188,10 +192,11 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     }
   }
   for (const h of needed) emit({ type: "planned", runId, hash: h, backend: plan.get(h)!.backend! });
-  // While this run builds, gc stays away (it would not know which inputs are in use).
+  // A run in progress (a remote store's gc, which cannot see this host's temporary roots, waits for it).
   const marker = join(engine.layout.lockDir, `run-${process.pid}-${runId.replace(/[^A-Za-z0-9_-]/g, "_")}.lock`);
   if (needed.size) writeFileSync(marker, `${process.pid}\n`);
 
+  const withHold = { ...req, hold };
   let nBuilt = 0;
   let nCached = cachedNodes.length - failed.length; // cached roots that could not come here failed
   const walked = await walkGraph({
@@ -201,7 +206,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     keepGoing: req.keepGoing,
     signal: req.signal,
     run: async (h, signal) => {
-      const r = await realise(engine, stores, req, h, drvs.get(h)!, plan.get(h)!.backend!, outputs, !req.keepRemote && wantedSet.has(h), signal, emit);
+      const r = await realise(engine, stores, withHold, h, drvs.get(h)!, plan.get(h)!.backend!, outputs, !req.keepRemote && wantedSet.has(h), signal, emit);
       if (r.status === "built") nBuilt++;
       else if (r.status === "cached") nCached++;
       return r.status;

@@ -1,12 +1,12 @@
 // Sandboxes for people: `bramble shell` (a derivation's build sandbox, interactive) and
 // `bramble run` (a built program with its closure, plus the paths the user allows).
-import { mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { derivationInputs, type Derivation } from "../derivation/derivation.js";
 import type { Engine } from "../build/engine.js";
 import { basename } from "node:path";
 import { removeTree } from "../store/store.js";
-import { addTempRoots } from "../store/temp-roots.js";
+import { addTempRoots, waitForGc } from "../store/temp-roots.js";
 import { makeTempRoot, prepareSandbox } from "./local.js";
 import { bwrapArgv, findBwrap, HOMELESS } from "./sandbox.js";
 
@@ -31,10 +31,27 @@ export interface ShellOptions {
 }
 
 /**
+ * Hold store paths as temporary gc roots (temp-roots.ts), then, once no gc that began before
+ * they were held runs, make sure they are all still there.
+ */
+async function holdValid(engine: Engine, names: string[]): Promise<() => void> {
+  const release = addTempRoots(engine.layout.varDir, names);
+  try {
+    await waitForGc(engine.layout.lockDir);
+    const gone = names.filter((n) => !engine.store.has(n) || !existsSync(engine.store.path(n)));
+    if (gone.length) throw new Error(`gc removed ${gone.map((n) => engine.store.path(n)).join(", ")} meanwhile: build it again`);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
+}
+
+/**
  * The command that opens a derivation's build sandbox: same inputs, sources, environment
  * and paths as its build, with writable (temporary) outputs. Its inputs must be built.
  */
-export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptions): SandboxCommand {
+export async function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptions): Promise<SandboxCommand> {
   const drv = opts.drvs?.get(drvHash) ?? engine.db.getDerivation(drvHash);
   if (!drv) throw new Error(`unknown derivation ${drvHash}`);
   const missing: string[] = [];
@@ -49,7 +66,7 @@ export function sandboxCommand(engine: Engine, drvHash: string, opts: ShellOptio
   const inputNames = derivationInputs(drv).map((r) => resolveName(r.hash, r.output));
   if (missing.length) throw new Error(`build the inputs of ${drv.name} first: ${[...new Set(missing)].join(", ")}`);
   // gc keeps the inputs while the shell is open.
-  const releaseRoots = addTempRoots(engine.layout.varDir, inputNames);
+  const releaseRoots = await holdValid(engine, inputNames);
   const interactive = opts.interactive ?? true;
   const p = prepareSandbox(engine.store, drv, {
     resolve: (r) => resolveName(r.hash, r.output),
@@ -92,7 +109,7 @@ export interface RunOptions {
 }
 
 /** The command that runs a built program in a sandbox (`bramble run`). */
-export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
+export async function runCommand(engine: Engine, opts: RunOptions): Promise<SandboxCommand> {
   if (!findBwrap()) throw new Error("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap");
   const names = opts.paths.map((p) => {
     const n = p.startsWith(engine.store.dir + "/") ? p.slice(engine.store.dir.length + 1).split("/")[0]! : basename(p);
@@ -100,7 +117,7 @@ export function runCommand(engine: Engine, opts: RunOptions): SandboxCommand {
     return n;
   });
   // gc keeps the program's outputs while it runs.
-  const releaseRoots = addTempRoots(engine.layout.varDir, names);
+  const releaseRoots = await holdValid(engine, names);
   const root = makeTempRoot(engine.layout.tmpDir, "run");
   const build = join(root, "build");
   const storeMount = join(root, "store");

@@ -1,7 +1,7 @@
 // Cross-process locks, the one implementation bramble has: a lock is a file created with
 // O_EXCL (atomic in the kernel) holding the owner's pid. A lock whose owner is dead is stale and
 // is broken by the next taker. Waiting is asynchronous (`lock`), never a spin of the thread.
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -22,6 +22,13 @@ function readOwner(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether a live process holds the lock at `path` now (or is between creating and writing it). */
+export function lockHeld(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const owner = readOwner(path);
+  return owner === undefined ? existsSync(path) : pidAlive(owner);
 }
 
 /** Take the lock now or return false. Breaks stale locks. */

@@ -12,7 +12,8 @@ import type { Db } from "../db/db.js";
 import type { PathInfo } from "../model/types.js";
 import { canonicalizeTree, formatHash, hashTree, rewriteTree, rewriteTreeMany } from "./archive.js";
 import { HASH_PART_LENGTH, hashPart, isStoreName, storeName, type Layout } from "./layout.js";
-import { lock, pidAlive } from "./lock.js";
+import { lock, pidAlive, tryLock, unlock } from "./lock.js";
+import { gcLock, readTempRoots } from "./temp-roots.js";
 import { killPoint } from "./kill-points.js";
 import { modeProblems, repairModes, storeOwner } from "./seal.js";
 import {
@@ -378,20 +379,60 @@ export class LocalStore implements Store {
   }
 
   async gc(opts: GcOptions): Promise<GcResult> {
-    return this.gcSync(opts);
+    // One gc at a time; builds, shells and runs go on beside it (temp-roots.ts).
+    const release = opts.dryRun ? () => {} : await lock(gcLock(this.layout.lockDir));
+    try {
+      return this.collect(opts);
+    } finally {
+      release();
+    }
   }
 
   async verify(opts: { repair?: boolean }): Promise<VerifyProblem[]> {
     return this.verifySync(opts);
   }
 
-  /** gc, answered here and now (the local store's DB and files are on this machine). */
+  /** gc, answered here and now (the local store's DB and files are on this machine); refuses while another gc runs. */
   gcSync(opts: GcOptions): GcResult {
-    const running = buildsRunning(this.layout.lockDir);
-    if (running.length && !opts.dryRun) {
-      throw new Error(`builds are running (pid ${running.join(", ")}); collect garbage when they have finished`);
+    if (opts.dryRun) return this.collect(opts);
+    const gcLockFile = gcLock(this.layout.lockDir);
+    if (!tryLock(gcLockFile)) throw new Error("another gc is running on this store");
+    try {
+      return this.collect(opts);
+    } finally {
+      unlock(gcLockFile);
     }
-    const live = this.closureSync([...opts.roots].filter((r) => this.has(r)));
+  }
+
+  /**
+   * The collection itself, under the gc lock. Builds run meanwhile: what they use and make is
+   * held as temporary roots (temp-roots.ts). A path is deleted only under its path lock (a path
+   * being moved in and registered is skipped) and only if it is still dead once the temporary
+   * roots are read again after taking those locks.
+   */
+  private collect(opts: GcOptions): GcResult {
+    const liveDerivations = [...(opts.liveDerivations ?? [])];
+    const first = this.garbage(new Set(opts.roots), liveDerivations);
+    if (opts.dryRun) return { deleted: first.deleted, bytes: first.bytes, dryRun: true };
+    const locked: string[] = [];
+    try {
+      for (const n of first.deleted) if (n.endsWith(".drv") || tryLock(this.pathLock(n))) locked.push(n);
+      const again = this.garbage(new Set([...opts.roots, ...readTempRoots(this.layout.varDir)]), liveDerivations);
+      const still = new Set(again.deleted);
+      const deleted = locked.filter((n) => still.has(n));
+      let bytes = 0;
+      for (const n of deleted) bytes += again.sizes.get(n) ?? 0;
+      this.db.deletePaths(deleted.filter((n) => this.has(n)));
+      for (const n of deleted) removeTree(this.path(n));
+      return { deleted, bytes, dryRun: false };
+    } finally {
+      for (const n of locked) if (!n.endsWith(".drv")) unlock(this.pathLock(n));
+    }
+  }
+
+  /** What gc would delete with these roots, and the bytes each takes. */
+  private garbage(roots: Set<string>, liveDerivations: Iterable<string> = []): { deleted: string[]; bytes: number; sizes: Map<string, number> } {
+    const live = this.closureSync([...roots].filter((r) => this.has(r)));
     // The .drv files that stay are those derivations reach, not the one deriver recorded per
     // output: two derivations with byte-identical outputs share a path, and the live one's
     // .drv must stay and the other go. Kept: the live evaluations' derivations and their
@@ -409,41 +450,34 @@ export class LocalStore implements Store {
         if (drv) for (const ref of derivationInputs(drv)) pending.push(ref.hash);
       }
     };
-    reach(opts.liveDerivations ?? []);
+    reach(liveDerivations);
     for (const p of all) {
       if (!live.has(p.name)) continue;
       const makers = this.db.derivers(p.name);
       if (!makers.some((h) => liveDrvs.has(h))) reach(makers);
     }
-    const dead = all.filter((p) => !live.has(p.name));
-    const deadNames = new Set(dead.map((p) => p.name));
-    let bytes = dead.reduce((n, p) => n + p.size, 0);
+    const sizes = new Map<string, number>();
+    for (const p of all) if (!live.has(p.name)) sizes.set(p.name, p.size);
     // Unregistered leftovers and derivation files of nothing live.
-    const extra: string[] = [];
     if (existsSync(this.dir)) {
       for (const e of readdirSync(this.dir)) {
-        if (deadNames.has(e) || live.has(e)) continue;
+        if (sizes.has(e) || live.has(e)) continue;
+        // A .drv being written (writeDrv's `<file>.<pid>.tmp`) by a live process.
+        if (e.endsWith(".tmp") && pidAlive(Number.parseInt(e.split(".").at(-2) ?? "", 10))) continue;
         if (e.endsWith(".drv")) {
-          if (!liveDrvs.has(e.slice(0, HASH_PART_LENGTH))) extra.push(e);
-          continue;
+          if (liveDrvs.has(e.slice(0, HASH_PART_LENGTH))) continue;
+        } else if (isStoreName(e) && this.has(e)) continue;
+        let size = 0;
+        try {
+          size = treeSize(this.path(e));
+        } catch {
+          /* gone */
         }
-        if (isStoreName(e) && this.has(e)) continue;
-        extra.push(e);
+        sizes.set(e, size);
       }
     }
-    for (const e of extra) {
-      try {
-        bytes += treeSize(this.path(e));
-      } catch {
-        /* gone */
-      }
-    }
-    const deleted = [...deadNames, ...extra].sort();
-    if (!opts.dryRun) {
-      this.db.deletePaths([...deadNames]);
-      for (const n of deleted) removeTree(this.path(n));
-    }
-    return { deleted, bytes, dryRun: !!opts.dryRun };
+    const deleted = [...sizes.keys()].sort();
+    return { deleted, bytes: deleted.reduce((n, e) => n + sizes.get(e)!, 0), sizes };
   }
 
   /** verify, answered here and now. */

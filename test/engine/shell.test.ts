@@ -18,7 +18,7 @@ describe("shell and run", () => {
     expect(r.result.status).toBe("failed");
 
     // Not interactive: runs the builder as the build did.
-    const cmd = sandboxCommand(engine, derivationHash(b), { interactive: false, projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs });
+    const cmd = await sandboxCommand(engine, derivationHash(b), { interactive: false, projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs });
     const run = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { env: {}, encoding: "utf8" });
     expect(run.stdout).toBe("tool says hi\n");
     expect(run.status).toBe(1);
@@ -26,7 +26,7 @@ describe("shell and run", () => {
     expect(existsSync(cmd.dir)).toBe(false);
 
     // Interactive: a shell; feed it commands on stdin.
-    const sh = sandboxCommand(engine, derivationHash(b), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs });
+    const sh = await sandboxCommand(engine, derivationHash(b), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs });
     const s = spawnSync(sh.argv[0]!, sh.argv.slice(1), { env: {}, encoding: "utf8", input: '$TOOL; echo "$BRAMBLE_BUILDER"; mkdir $out && echo writable\n' });
     expect(s.stdout).toContain("tool says hi");
     expect(s.stdout).toContain("/bin/sh");
@@ -35,7 +35,7 @@ describe("shell and run", () => {
 
     // A derivation whose inputs are not built cannot open.
     const c = shDrv("later", `cat ${ref(b)}`);
-    expect(() => sandboxCommand(engine, derivationHash(c), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs: graph(a, b, c) })).toThrow(
+    await expect(sandboxCommand(engine, derivationHash(c), { projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, drvs: graph(a, b, c) })).rejects.toThrow(
       /build the inputs of later first: broken/,
     );
     engine.close();
@@ -49,16 +49,21 @@ describe("shell and run", () => {
     );
     const r = await build(engine, graph(a), [a]);
     const out = r.result.outputs.get(derivationHash(a))!.out!;
-    const cmd = runCommand(engine, { paths: [out], command: [`${out}/bin/hello`], readOnlyPaths: SANDBOX_PATHS });
+    const cmd = await runCommand(engine, { paths: [out], command: [`${out}/bin/hello`], readOnlyPaths: SANDBOX_PATHS });
     const p = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { env: {}, encoding: "utf8" });
     expect(p.stdout).toBe("hello from the store\nno host files\n");
     cmd.cleanup();
     const w = tempDir();
-    const cmd2 = runCommand(engine, { paths: [out], command: ["/bin/sh", "-c", `echo made > ${w}/file`], readOnlyPaths: SANDBOX_PATHS, writablePaths: [w] });
+    const cmd2 = await runCommand(engine, {
+      paths: [out],
+      command: ["/bin/sh", "-c", `echo made > ${w}/file`],
+      readOnlyPaths: SANDBOX_PATHS,
+      writablePaths: [w],
+    });
     expect(spawnSync(cmd2.argv[0]!, cmd2.argv.slice(1), { env: {} }).status).toBe(0);
     expect(existsSync(`${w}/file`)).toBe(true);
     cmd2.cleanup();
-    expect(() => runCommand(engine, { paths: ["/usr/bin"], command: ["x"] })).toThrow(/not a valid store path/);
+    await expect(runCommand(engine, { paths: ["/usr/bin"], command: ["x"] })).rejects.toThrow(/not a valid store path/);
     engine.close();
   });
 });
