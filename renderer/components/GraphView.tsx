@@ -1,6 +1,6 @@
 // The derivation graph: layered layout, zoom/pan/minimap/fit, live node states,
 // selection highlighting its dependencies and dependents, filters dimming the rest.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type CSSProperties, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
   ControlButton,
@@ -22,12 +22,16 @@ import { useGraph } from "../stores/graph";
 import { useSelection } from "../stores/selection";
 import { useBuilds } from "../stores/builds";
 import { useView, type Role } from "../stores/view";
+import { useClusters } from "../stores/clusters";
 import { indexGraph, reach, whyDepends } from "../lib/graphIndex";
+import { clusterGraph, modulesOf } from "../lib/clusters";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../lib/layout";
 import { DrvNode, type DrvFlowNode } from "./DrvNode";
+import { ClusterNode, type ClusterFlowNode } from "./ClusterNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
 
-const nodeTypes = { drv: DrvNode };
+const nodeTypes = { drv: DrvNode, cluster: ClusterNode };
+type FlowNode = DrvFlowNode | ClusterFlowNode;
 const HANDLE = 6;
 /** Where DrvNode's handles sit (left and right middle, as the default handle CSS places them). */
 const HANDLES: NodeHandle[] = [
@@ -38,19 +42,24 @@ const HANDLES: NodeHandle[] = [
  * Fit leaves room for the overlays: the zoom controls (bottom left, 26 px wide) and the
  * minimap (bottom right, 160 px wide), so at 1024×700 no node sits under either.
  */
-export const FIT_PADDING = { top: "24px", bottom: "24px", left: "64px", right: "188px" } as const;
+export const FIT_PADDING = { top: "48px", bottom: "24px", left: "64px", right: "188px" } as const;
 /** above this many nodes, mount only what is in view and open zoomed in on the roots */
 const LARGE = 300;
 /** below this zoom a large graph is drawn on a canvas instead of as DOM nodes (unreadable there anyway) */
 export const FAR_ZOOM = 0.3;
-const NO_NODES: DrvFlowNode[] = [];
+/** a graph of more nodes than this, made by more than one module, opens with its modules collapsed */
+const CLUSTER_ABOVE = 150;
+/** below this zoom a node shows only its name, in a larger type, so labels survive zooming out */
+const ZOOMED_OUT = 0.7;
+const NO_NODES: FlowNode[] = [];
 const NO_EDGES: Edge[] = [];
+const NO_VIEW_EDGES: { from: string; to: string }[] = [];
 
 /**
  * A large graph at far zoom: every node a rectangle in its state's colour and every edge a line,
  * drawn on one canvas in the viewport's transform, instead of thousands of DOM nodes.
  */
-function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { from: string; to: string }[]; selected: string | null }) {
+function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { from: string; to: string }[]; selected: string | null }) {
   const [tx, ty, zoom] = useStore((s) => s.transform);
   const width = useStore((s) => s.width);
   const height = useStore((s) => s.height);
@@ -79,8 +88,8 @@ function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { 
     ctx.lineWidth = 1 / zoom;
     ctx.stroke();
     for (const n of nodes) {
-      const d = n.data.node;
-      ctx.fillStyle = MINIMAP_COLOURS[states[d.hash] ?? d.state];
+      if (n.hidden) continue;
+      ctx.fillStyle = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
       ctx.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
     }
     const sel = selected ? at.get(selected) : undefined;
@@ -103,6 +112,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: DrvFlowNode[]; edges: { 
   );
 }
 
+const CLUSTER_COLOUR = "#334155";
 const MINIMAP_COLOURS: Record<NodeState, string> = {
   "not-built": "#94a3b8",
   cached: "#0ea5e9",
@@ -131,6 +141,7 @@ function StateMiniMap() {
       style={{ width: 160, height: 100 }}
       ariaLabel="Graph overview"
       nodeColor={(n) => {
+        if (n.type === "cluster") return CLUSTER_COLOUR;
         const d = (n as DrvFlowNode).data?.node;
         return d ? MINIMAP_COLOURS[states[d.hash] ?? d.state] : "#ccc";
       }}
@@ -152,49 +163,73 @@ function Flow() {
   // are building (for animated edges), so a running build does not re-render the graph per event.
   const filterStates = useBuilds((s) => (filters.state ? s.states : null));
   const building = useBuilds((s) => (s.run ? [...s.run.running].sort().join(" ") : ""));
-  const [nodes, setNodes, onNodesChange] = useNodesState<DrvFlowNode>([]);
+  const [nodes, setNodes, onNodesChange] = useNodesState<FlowNode>([]);
   const [laidOut, setLaidOut] = useState(0);
   const flow = useReactFlow();
 
-  // Lay the graph out whenever a new one arrives.
+  // Clusters: a new graph (another project or function) made by several modules opens with them
+  // collapsed when it is large; a re-evaluation of the same one keeps what the user chose.
+  const collapsed = useClusters((s) => s.collapsed);
+  const modules = useMemo(() => (graph ? modulesOf(graph) : []), [graph]);
   useEffect(() => {
-    if (!graph) {
+    if (!graph) return;
+    const key = `${graph.project}\n${graph.moduleArg}`;
+    const c = useClusters.getState();
+    if (c.forGraph === key) return;
+    c.setCollapsed(graph.nodes.length > CLUSTER_ABOVE && modules.length > 1 ? new Set(modules.map((m) => m.module)) : new Set(), key);
+  }, [graph, modules]);
+  // Focus mode shows derivations, never clusters.
+  const view = useMemo(() => (graph ? clusterGraph(graph, focus ? new Set() : collapsed) : null), [graph, collapsed, focus]);
+
+  // Lay the view out whenever a new graph arrives or a module is collapsed or expanded.
+  useEffect(() => {
+    if (!view) {
       setNodes([]);
       return;
     }
     let stale = false;
-    void layoutGraph(graph).then((pos) => {
+    void layoutGraph(view).then((pos) => {
       if (stale) return;
       performance.mark("bramble:layout-done");
       setNodes(
-        graph.nodes.map((n) => ({
-          id: n.hash,
-          type: "drv",
-          position: pos.get(n.hash) ?? { x: 0, y: 0 },
-          data: { node: n },
-          width: NODE_WIDTH,
-          height: NODE_HEIGHT,
+        view.nodes.map((v): FlowNode => {
           // Known size and handles up front: otherwise xyflow mounts every node once to
           // measure it, which for thousands of nodes costs seconds before the first paint.
-          measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
-          handles: HANDLES,
-          ariaLabel: `${n.name}, ${n.badge}, ${n.system}`,
-        })),
+          const common = {
+            id: v.id,
+            position: pos.get(v.id) ?? { x: 0, y: 0 },
+            width: NODE_WIDTH,
+            height: NODE_HEIGHT,
+            measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
+            handles: HANDLES,
+          };
+          if (v.kind === "cluster")
+            return {
+              ...common,
+              type: "cluster",
+              data: { module: v.module, members: v.members },
+              ariaLabel: `module ${v.module}, ${v.members.length} derivations, collapsed`,
+            };
+          return { ...common, type: "drv", data: { node: v.node }, ariaLabel: `${v.node.name}, ${v.node.badge}, ${v.node.system}` };
+        }),
       );
       setLaidOut((v) => v + 1);
     });
     return () => {
       stale = true;
     };
-  }, [graph, version, setNodes]);
+  }, [view, version, setNodes]);
 
   // Fit the whole graph when it is small; a large one opens on its roots at a readable
   // zoom, so only the nodes in view are mounted (onlyRenderVisibleElements).
   useEffect(() => {
-    if (!laidOut || !graph) return;
+    if (!laidOut || !graph || !view) return;
     requestAnimationFrame(() => {
-      if (graph.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
-      else void flow.fitView({ nodes: graph.roots.slice(0, 12).map((id) => ({ id })), padding: FIT_PADDING, minZoom: 0.5, maxZoom: 1, duration: 0 });
+      if (view.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
+      else {
+        const roots = [...new Set(graph.roots.map((h) => view.shownAs.get(h) ?? h))];
+        void flow.fitView({ nodes: roots.slice(0, 12).map((id) => ({ id })), padding: FIT_PADDING, minZoom: 0.5, maxZoom: 1, duration: 0 });
+      }
     });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [laidOut, flow]);
@@ -225,11 +260,24 @@ function Flow() {
   }, [shownIds, flow]);
 
   // Centre on a node picked outside the graph (node panel links, search).
+  const centred = useRef(0);
   useEffect(() => {
-    if (!selected || !focusRequest) return;
+    if (!selected || !focusRequest || centred.current === focusRequest) return;
+    const shown = view?.shownAs.get(selected);
+    if (shown && shown !== selected) {
+      // inside a collapsed module: expand it; the new layout centres it (this effect runs again)
+      const m = view?.nodes.find((v) => v.id === shown);
+      if (m?.kind === "cluster") useClusters.getState().expand(m.module);
+      return;
+    }
     const n = flow.getNode(selected);
-    if (n) void flow.setCenter(n.position.x + NODE_WIDTH / 2, n.position.y + NODE_HEIGHT / 2, { zoom: Math.max(flow.getZoom(), 0.8), duration: 300 });
-  }, [focusRequest, selected, flow]);
+    if (!n) return;
+    centred.current = focusRequest;
+    // after the fit a new layout asks for (queued the same way, earlier), so the centring wins
+    requestAnimationFrame(
+      () => void flow.setCenter(n.position.x + NODE_WIDTH / 2, n.position.y + NODE_HEIGHT / 2, { zoom: Math.max(flow.getZoom(), 0.8), duration: 300 }),
+    );
+  }, [focusRequest, selected, flow, view, laidOut]);
 
   // Roles: selection highlights, filter dimming.
   const ix = useMemo(() => (graph ? indexGraph(graph) : null), [graph]);
@@ -252,17 +300,34 @@ function Flow() {
       else if (related?.dependents.has(n.hash)) roles.set(n.hash, "dependent");
       else if (!ok || related) roles.set(n.hash, "dim");
     }
+    // A collapsed module takes its members' strongest role, and is dimmed only when all of them are.
+    const rank: Record<Role, number> = { selected: 4, path: 3, dep: 2, dependent: 2, dim: 0 };
+    for (const v of view?.nodes ?? []) {
+      if (v.kind !== "cluster") continue;
+      let best: Role | undefined;
+      let dim = 0;
+      for (const h of v.members) {
+        const r = roles.get(h);
+        if (r === "dim") dim++;
+        else if (r && (!best || rank[r] > rank[best])) best = r;
+      }
+      if (best) roles.set(v.id, best);
+      else if (dim === v.members.length) roles.set(v.id, "dim");
+    }
     useView.getState().setRoles(roles, matches);
-  }, [graph, selected, related, filters, filterStates, onPath]);
+  }, [graph, view, selected, related, filters, filterStates, onPath]);
 
   useEffect(() => {
     useView.getState().setChanged(new Set(diff?.changed ?? []));
   }, [diff]);
 
   const edges: Edge[] = useMemo(() => {
-    if (!graph) return [];
+    if (!graph || !view) return [];
     const busy = new Set(building ? building.split(" ") : []);
-    return graph.edges.map((e) => {
+    // An edge next to a cluster stands for several: it is hot or animated when any of them is.
+    const hotIds = new Set<string>();
+    const busyIds = new Set<string>();
+    for (const e of graph.edges) {
       const hot = onPath
         ? onPath.has(e.from) && onPath.has(e.to)
         : selected != null &&
@@ -270,29 +335,49 @@ function Flow() {
             e.to === selected ||
             (related?.deps.has(e.from) && (related.deps.has(e.to) || e.to === selected)) ||
             (related?.dependents.has(e.to) && (related.dependents.has(e.from) || e.from === selected)));
-      return {
-        id: `${e.from}->${e.to}`,
-        source: e.from,
-        target: e.to,
-        className: hot ? "edge-hot" : selected ? "edge-dim" : undefined,
-        animated: busy.has(e.to),
-        focusable: false,
-        hidden: shownIds ? !shownIds.has(e.from) || !shownIds.has(e.to) : false,
-      };
-    });
-  }, [graph, selected, related, building, shownIds, onPath]);
+      if (!hot && !busy.has(e.to)) continue;
+      const id = `${view.shownAs.get(e.from)}->${view.shownAs.get(e.to)}`;
+      if (hot) hotIds.add(id);
+      if (busy.has(e.to)) busyIds.add(id);
+    }
+    return view.edges.map((e) => ({
+      id: e.id,
+      source: e.from,
+      target: e.to,
+      className: hotIds.has(e.id) ? "edge-hot" : selected ? "edge-dim" : undefined,
+      animated: busyIds.has(e.id),
+      focusable: false,
+      hidden: shownIds ? !shownIds.has(e.from) || !shownIds.has(e.to) : false,
+      ...(e.count > 1
+        ? {
+            label: `×${e.count}`,
+            labelShowBg: false,
+            className: `${hotIds.has(e.id) ? "edge-hot" : selected ? "edge-dim" : ""} edge-bundle`,
+          }
+        : {}),
+    }));
+  }, [graph, view, selected, related, building, shownIds, onPath]);
 
-  const onNodeClick: NodeMouseHandler<DrvFlowNode> = useCallback((_, n) => select(n.id), [select]);
-  const onSelectionChange: OnSelectionChangeFunc<DrvFlowNode> = useCallback(
+  // A cluster is not a derivation: clicking it (or Enter on it) expands its module.
+  const onNodeClick: NodeMouseHandler<FlowNode> = useCallback(
+    (_, n) => (n.type === "drv" ? select(n.id) : useClusters.getState().expand(n.data.module)),
+    [select],
+  );
+  const onSelectionChange: OnSelectionChangeFunc<FlowNode> = useCallback(
     ({ nodes: sel }) => {
-      if (sel.length === 1 && sel[0]!.id !== useSelection.getState().selected) select(sel[0]!.id);
+      const n = sel.length === 1 ? sel[0]! : null;
+      if (n?.type === "cluster") useClusters.getState().expand(n.data.module);
+      else if (n && n.id !== useSelection.getState().selected) select(n.id);
     },
     [select],
   );
 
-  const large = (graph?.nodes.length ?? 0) > LARGE;
+  const large = (view?.nodes.length ?? 0) > LARGE;
   const zoom = useStore((s) => s.transform[2]);
   const far = large && zoom < FAR_ZOOM;
+  // Labels that survive zooming out: below ZOOMED_OUT a node shows only its name, scaled up
+  // (at most 3.2×, on one line above 2.2×) so it stays about 12 px on screen; in steps, so zooming restyles rarely.
+  const labelZoom = zoom < ZOOMED_OUT ? Math.min(3.2, Math.round((0.9 / zoom) * 5) / 5) : 1;
   const viewW = useStore((s) => s.width);
   const viewH = useStore((s) => s.height);
   // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
@@ -316,6 +401,8 @@ function Flow() {
     <ReactFlow
       nodes={far ? NO_NODES : nodes}
       edges={far ? NO_EDGES : edges}
+      className={labelZoom > 2.2 ? "zoomed-out zoomed-far" : labelZoom > 1 ? "zoomed-out" : undefined}
+      style={labelZoom > 1 ? ({ "--label-zoom": labelZoom } as CSSProperties) : undefined}
       nodeTypes={nodeTypes}
       onNodesChange={onNodesChange}
       onNodeClick={onNodeClick}
@@ -341,7 +428,7 @@ function Flow() {
           </ControlButton>
         ) : null}
       </Controls>
-      {far ? <FarCanvas nodes={nodes} edges={graph?.edges ?? []} selected={selected} /> : null}
+      {far ? <FarCanvas nodes={nodes} edges={view?.edges ?? NO_VIEW_EDGES} selected={selected} /> : null}
       <StateMiniMap />
     </ReactFlow>
   );
@@ -359,6 +446,7 @@ export function GraphView() {
       <ReactFlowProvider>
         <Flow />
       </ReactFlowProvider>
+      {graph && !focus ? <ModulesBar /> : null}
       {focus ? (
         <div className="focus-bar" data-testid="focus-bar">
           Focus: {focusName ?? focus.hash.slice(0, 8)} and its neighbours within{" "}
@@ -386,5 +474,36 @@ export function GraphView() {
         </div>
       ) : null}
     </section>
+  );
+}
+
+/** Collapse and expand by module: all at once, or one (a cluster's own Expand button opens it too). */
+function ModulesBar() {
+  const graph = useGraph((s) => s.graph);
+  const collapsed = useClusters((s) => s.collapsed);
+  const modules = useMemo(() => (graph ? modulesOf(graph) : []), [graph]);
+  if (modules.length < 2) return null;
+  const { setCollapsed, collapse } = useClusters.getState();
+  const open = modules.filter((m) => !collapsed.has(m.module));
+  return (
+    <div className="modules-bar" data-testid="modules-bar">
+      Modules: {modules.length}, {modules.length - open.length} collapsed{" "}
+      <button type="button" className="small" disabled={open.length === 0} onClick={() => setCollapsed(new Set(modules.map((m) => m.module)))}>
+        Collapse all
+      </button>{" "}
+      <button type="button" className="small" disabled={open.length === modules.length} onClick={() => setCollapsed(new Set())}>
+        Expand all
+      </button>{" "}
+      {open.length > 0 ? (
+        <select aria-label="Collapse module" value="" onChange={(e) => e.target.value && collapse(e.target.value)}>
+          <option value="">Collapse…</option>
+          {open.map((m) => (
+            <option key={m.module} value={m.module}>
+              {m.module} ({m.members.length})
+            </option>
+          ))}
+        </select>
+      ) : null}
+    </div>
   );
 }

@@ -1,7 +1,12 @@
 // Layered layout of the derivation graph: elkjs's layered algorithm for graphs of
 // ordinary size, and a linear-time longest-path layering for very large ones, where
 // elk would take many seconds.
-import type { Graph } from "../../core/api/schema";
+
+/** What a layout needs: node ids (derivation hashes, or cluster ids) and dependency → dependent edges. */
+export interface Layoutable {
+  nodes: { id: string }[];
+  edges: { from: string; to: string }[];
+}
 
 export const NODE_WIDTH = 240;
 export const NODE_HEIGHT = 78;
@@ -12,14 +17,14 @@ export type Positions = Map<string, { x: number; y: number }>;
 type Elk = InstanceType<typeof import("elkjs/lib/elk.bundled.js").default>;
 let elk: Elk | null = null;
 
-export async function layoutGraph(graph: Graph): Promise<Positions> {
+export async function layoutGraph(graph: Layoutable): Promise<Positions> {
   if (graph.nodes.length > ELK_LIMIT) return layeredFast(graph);
   // elk is large: load it (a separate chunk) only when a graph needs laying out.
   if (!elk) {
     const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
     elk = new ELK();
   }
-  const known = new Set(graph.nodes.map((n) => n.hash));
+  const known = new Set(graph.nodes.map((n) => n.id));
   const result = await elk.layout({
     id: "root",
     layoutOptions: {
@@ -29,7 +34,7 @@ export async function layoutGraph(graph: Graph): Promise<Positions> {
       "elk.spacing.nodeNode": "28",
       "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
     },
-    children: graph.nodes.map((n) => ({ id: n.hash, width: NODE_WIDTH, height: NODE_HEIGHT })),
+    children: graph.nodes.map((n) => ({ id: n.id, width: NODE_WIDTH, height: NODE_HEIGHT })),
     edges: graph.edges.filter((e) => known.has(e.from) && known.has(e.to)).map((e, i) => ({ id: `e${i}`, sources: [e.from], targets: [e.to] })),
   });
   const pos: Positions = new Map();
@@ -38,16 +43,16 @@ export async function layoutGraph(graph: Graph): Promise<Positions> {
 }
 
 /** Columns by longest path from the leaves (dependencies left of dependents). */
-export function layeredFast(graph: Graph): Positions {
+export function layeredFast(graph: Layoutable): Positions {
   const deps = new Map<string, string[]>();
-  for (const n of graph.nodes) deps.set(n.hash, []);
+  for (const n of graph.nodes) deps.set(n.id, []);
   for (const e of graph.edges) deps.get(e.to)?.push(e.from);
   const rank = new Map<string, number>();
   // Iterative DFS so deep chains do not overflow the stack.
   for (const n of graph.nodes) {
-    if (rank.has(n.hash)) continue;
-    const stack: { h: string; i: number }[] = [{ h: n.hash, i: 0 }];
-    const onStack = new Set([n.hash]);
+    if (rank.has(n.id)) continue;
+    const stack: { h: string; i: number }[] = [{ h: n.id, i: 0 }];
+    const onStack = new Set([n.id]);
     while (stack.length) {
       const top = stack[stack.length - 1]!;
       const ds = deps.get(top.h) ?? [];
@@ -66,13 +71,60 @@ export function layeredFast(graph: Graph): Positions {
       }
     }
   }
-  const rows = new Map<number, number>();
-  const pos: Positions = new Map();
+  // Order each column by the mean row of its neighbours (barycentre), sweeping right then left a few
+  // times: linear per sweep, and it removes most crossings the graph's order would leave.
+  const cols: string[][] = [];
   for (const n of graph.nodes) {
-    const r = rank.get(n.hash) ?? 0;
-    const row = rows.get(r) ?? 0;
-    rows.set(r, row + 1);
-    pos.set(n.hash, { x: r * (NODE_WIDTH + 70), y: row * (NODE_HEIGHT + 24) });
+    const r = rank.get(n.id) ?? 0;
+    (cols[r] ??= []).push(n.id);
   }
+  const dependents = new Map<string, string[]>();
+  for (const [h, ds] of deps) for (const d of ds) if (deps.has(d)) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(h);
+  const row = new Map<string, number>();
+  const number = (col: string[]) => col.forEach((h, i) => row.set(h, i));
+  for (const col of cols) if (col) number(col);
+  const sortBy = (col: string[], next: Map<string, string[]>) => {
+    const key = new Map<string, number>();
+    for (const h of col) {
+      const ns = (next.get(h) ?? []).filter((n) => row.has(n));
+      key.set(h, ns.length ? ns.reduce((a, n) => a + row.get(n)!, 0) / ns.length : row.get(h)!);
+    }
+    col.sort((a, b) => key.get(a)! - key.get(b)!);
+    number(col);
+  };
+  for (let sweep = 0; sweep < 4; sweep++) {
+    for (let c = 1; c < cols.length; c++) if (cols[c]) sortBy(cols[c]!, deps);
+    for (let c = cols.length - 2; c >= 0; c--) if (cols[c]) sortBy(cols[c]!, dependents);
+  }
+  const pos: Positions = new Map();
+  cols.forEach((col, r) => {
+    col?.forEach((h, i) => pos.set(h, { x: r * (NODE_WIDTH + 70), y: i * (NODE_HEIGHT + 24) }));
+  });
   return pos;
+}
+
+/** How many pairs of edges cross, with each edge drawn as a straight line between its handles. */
+export function countCrossings(pos: Positions, edges: { from: string; to: string }[]): number {
+  const segs: [number, number, number, number][] = [];
+  for (const e of edges) {
+    const a = pos.get(e.from);
+    const b = pos.get(e.to);
+    if (a && b) segs.push([a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2, b.x, b.y + NODE_HEIGHT / 2]);
+  }
+  const side = (ax: number, ay: number, bx: number, by: number, cx: number, cy: number) => Math.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax));
+  let n = 0;
+  for (let i = 0; i < segs.length; i++) {
+    const [x1, y1, x2, y2] = segs[i]!;
+    for (let j = i + 1; j < segs.length; j++) {
+      const [x3, y3, x4, y4] = segs[j]!;
+      if (Math.max(x1, x2) <= Math.min(x3, x4) || Math.max(x3, x4) <= Math.min(x1, x2)) continue;
+      const d1 = side(x3, y3, x4, y4, x1, y1);
+      const d2 = side(x3, y3, x4, y4, x2, y2);
+      const d3 = side(x1, y1, x2, y2, x3, y3);
+      const d4 = side(x1, y1, x2, y2, x4, y4);
+      // strictly on opposite sides both ways: edges sharing an end point do not count
+      if (d1 * d2 < 0 && d3 * d4 < 0) n++;
+    }
+  }
+  return n;
 }

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import type { BuildEvent, Graph, GraphNode } from "../../core/api/schema.js";
 import { indexGraph, reach } from "../../renderer/lib/graphIndex.js";
-import { layeredFast, layoutGraph, NODE_WIDTH } from "../../renderer/lib/layout.js";
+import { countCrossings, layeredFast, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../../renderer/lib/layout.js";
+import { clusterGraph, clusterId, moduleOf, modulesOf } from "../../renderer/lib/clusters.js";
 import { formatBytes, formatDuration, stateAfter } from "../../renderer/lib/states.js";
 import { useBuilds } from "../../renderer/stores/builds.js";
 
@@ -43,7 +44,7 @@ const diamond: Graph = {
 
 describe("layout", () => {
   it("puts every dependency in a column left of its dependents (fast layering)", () => {
-    const pos = layeredFast(diamond);
+    const pos = layeredFast(clusterGraph(diamond, new Set()));
     for (const e of diamond.edges) expect(pos.get(e.from)!.x).toBeLessThan(pos.get(e.to)!.x);
     expect(pos.get("b")!.x).toBe(pos.get("c")!.x);
     expect(pos.get("b")!.y).not.toBe(pos.get("c")!.y);
@@ -57,13 +58,101 @@ describe("layout", () => {
       nodes: Array.from({ length: n }, (_, i) => node(`n${i}`)),
       edges: Array.from({ length: n - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` })),
     };
-    const pos = layeredFast(g);
+    const pos = layeredFast(clusterGraph(g, new Set()));
     expect(pos.get(`n${n - 1}`)!.x).toBeGreaterThan(pos.get("n0")!.x);
   });
 
   it("uses elk's layered algorithm for ordinary graphs, dependencies left", async () => {
-    const pos = await layoutGraph(diamond);
+    const pos = await layoutGraph(clusterGraph(diamond, new Set()));
     for (const e of diamond.edges) expect(pos.get(e.from)!.x).toBeLessThan(pos.get(e.to)!.x);
+  });
+});
+
+describe("fewer crossings", () => {
+  // a and b first, then c (needs b) and d (needs a): in the graph's order the two edges cross
+  const twisted: Graph = {
+    ...diamond,
+    nodes: ["a", "b", "c", "d"].map(node),
+    edges: [
+      { from: "b", to: "c" },
+      { from: "a", to: "d" },
+    ],
+  };
+  const at = (x: number, y: number) => ({ x: x * (NODE_WIDTH + 70), y: y * (NODE_HEIGHT + 24) });
+
+  it("counts crossing edges, not edges that share an end", () => {
+    const inOrder = new Map([
+      ["a", at(0, 0)],
+      ["b", at(0, 1)],
+      ["c", at(1, 0)],
+      ["d", at(1, 1)],
+    ]);
+    expect(countCrossings(inOrder, twisted.edges)).toBe(1);
+    expect(countCrossings(inOrder, [...twisted.edges, { from: "a", to: "c" }])).toBe(1);
+    expect(
+      countCrossings(inOrder, [
+        { from: "a", to: "c" },
+        { from: "a", to: "d" },
+      ]),
+    ).toBe(0);
+  });
+
+  it("orders the fast layering's columns by their neighbours (barycentre), untwisting them", () => {
+    const pos = layeredFast(clusterGraph(twisted, new Set()));
+    expect(countCrossings(pos, twisted.edges)).toBe(0);
+    expect(pos.get("d")).toEqual(at(1, 0));
+    expect(pos.get("c")).toEqual(at(1, 1));
+  });
+});
+
+describe("clusters by module", () => {
+  it("names a node's module as load() does, relative to the project", () => {
+    expect(moduleOf("/p/m0/default.bramble:3:14", "/p")).toBe("m0");
+    expect(moduleOf("/p/lib/util.bramble:1:1", "/p/")).toBe("lib/util");
+    expect(moduleOf("/p/default.bramble:9:5", "/p")).toBe(".");
+    expect(moduleOf("/home/u/bramble/pkgs/seeds/cc/default.bramble:2:2", "/p")).toBe("seeds/cc");
+    expect(moduleOf(undefined, "/p")).toBe("?");
+  });
+
+  // x1 → y1, x1 → y2, x2 → y2 (module x to module y), y1 → z (y to the root module)
+  const at = (hash: string, file: string): GraphNode => ({ ...node(hash), location: `/p/${file}:1:1` });
+  const g: Graph = {
+    ...diamond,
+    project: "/p",
+    nodes: [at("x1", "x.bramble"), at("x2", "x.bramble"), at("y1", "y/default.bramble"), at("y2", "y/default.bramble"), at("z", "default.bramble")],
+    edges: [
+      { from: "x1", to: "y1" },
+      { from: "x1", to: "y2" },
+      { from: "x2", to: "y2" },
+      { from: "y1", to: "z" },
+    ],
+  };
+
+  it("lists the modules with their members", () => {
+    expect(modulesOf(g)).toEqual([
+      { module: "x", members: ["x1", "x2"] },
+      { module: "y", members: ["y1", "y2"] },
+      { module: ".", members: ["z"] },
+    ]);
+  });
+
+  it("collapses a module into one node, its edges bundled with their counts", () => {
+    const v = clusterGraph(g, new Set(["x"]));
+    expect(v.nodes.map((n) => n.id)).toEqual([clusterId("x"), "y1", "y2", "z"]);
+    expect(v.edges).toEqual([
+      { id: "cluster:x->y1", from: "cluster:x", to: "y1", count: 1 },
+      { id: "cluster:x->y2", from: "cluster:x", to: "y2", count: 2 },
+      { id: "y1->z", from: "y1", to: "z", count: 1 },
+    ]);
+    expect(v.shownAs.get("x2")).toBe("cluster:x");
+    expect(v.shownAs.get("y2")).toBe("y2");
+    const both = clusterGraph(g, new Set(["x", "y"]));
+    expect(both.nodes.map((n) => n.id)).toEqual(["cluster:x", "cluster:y", "z"]);
+    // edges inside a module disappear; x's three edges into y become one
+    expect(both.edges).toEqual([
+      { id: "cluster:x->cluster:y", from: "cluster:x", to: "cluster:y", count: 3 },
+      { id: "cluster:y->z", from: "cluster:y", to: "z", count: 1 },
+    ]);
   });
 });
 

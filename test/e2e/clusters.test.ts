@@ -1,0 +1,98 @@
+// Issue 14 point 2: a 300-node graph readable at Fit. A generated project of 6 modules (m0..m5, each
+// 5 layers of 10 derivations) opens with its modules collapsed, one readable cluster each, the edges
+// between them bundled with their counts; a module expands (its button, or a search that lands in
+// it) and collapses again, and the layout still fits with names readable.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateProject } from "./generated.js";
+import { launch, node, open, type Served, screenshot, serve } from "./helpers.js";
+
+let dir: string;
+let server: Served;
+let browser: Browser;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "bramble-clusters-"));
+  generateProject(dir, { modules: 6, layers: 5, width: 10 });
+  [server, browser] = await Promise.all([serve(dir), launch()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The height in screen pixels of text in `el` (its font size times the graph's zoom). */
+async function screenFontPx(page: Page, el: Locator): Promise<number> {
+  const zoom = await page.locator(".react-flow__viewport").evaluate((v) => new DOMMatrix(getComputedStyle(v).transform).a);
+  const font = await el.evaluate((e) => Number.parseFloat(getComputedStyle(e).fontSize));
+  return font * zoom;
+}
+
+/** Every node of the graph lies inside the graph's area (the view fits). */
+async function allInside(page: Page): Promise<boolean> {
+  const area = (await page.getByTestId("graph-view").boundingBox())!;
+  const boxes = await page.locator(".react-flow__node").evaluateAll((ns) => ns.map((n) => n.getBoundingClientRect().toJSON() as DOMRect));
+  return boxes.every((b) => b.left >= area.x - 1 && b.top >= area.y - 1 && b.right <= area.x + area.width + 1 && b.bottom <= area.y + area.height + 1);
+}
+
+describe("a 300-node graph in six modules", () => {
+  it("opens as one readable cluster per module, expands and collapses them", async () => {
+    const { page, context, errors } = await open(browser, server.url);
+    try {
+      const bar = page.getByTestId("modules-bar");
+      await page.getByTestId("cluster-m5").waitFor({ timeout: 60_000 });
+      await expect(bar.textContent()).resolves.toContain("Modules: 6, 6 collapsed");
+      for (let k = 0; k < 6; k++) await expect(page.getByTestId(`cluster-m${k}`).getAttribute("data-members")).resolves.toBe("50");
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(6);
+      await expect(page.locator('[data-testid^="node-m"]').count()).resolves.toBe(0);
+      await expect(page.getByTestId("cluster-m0").textContent()).resolves.toContain("50 derivations");
+      // m<k>'s last layer (10 nodes) feeds m<k+1>'s first layer twice per node: 5 bundled edges of 20
+      await expect(page.locator(".react-flow__edge-text").allTextContents()).resolves.toEqual(["×20", "×20", "×20", "×20", "×20"]);
+      // readable at Fit: the module names are at least 12 px on screen, and everything is in view
+      expect(await screenFontPx(page, page.getByTestId("cluster-m3").locator(".cluster-name"))).toBeGreaterThanOrEqual(12);
+      expect(await allInside(page)).toBe(true);
+      await screenshot(page, "clusters-300");
+
+      // Expand m5 (the module with the roots) with a click: its 50 derivations and the 5 other clusters, fitted.
+      await page.getByTestId("cluster-m5").click();
+      await node(page, "m5_4_9").waitFor();
+      await page.getByTestId("cluster-m5").waitFor({ state: "detached" });
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(55);
+      await expect(bar.textContent()).resolves.toContain("Modules: 6, 5 collapsed");
+      await expect.poll(() => allInside(page)).toBe(true);
+      // the names survive the zoom Fit needs: shown larger, at least 10 px on screen
+      expect(await screenFontPx(page, node(page, "m5_2_5").locator(".drv-name"))).toBeGreaterThanOrEqual(10);
+      await expect(page.locator(".react-flow__edge-text").allTextContents()).resolves.toContain("×20");
+      // selecting a node in m5 marks the clusters it needs (all of m0..m4) as its dependencies
+      await node(page, "m5_0_0").click();
+      await expect(page.getByTestId("cluster-m4").getAttribute("class")).resolves.toContain("role-dep");
+      await expect(page.getByTestId("cluster-m0").getAttribute("class")).resolves.toContain("role-dep");
+      await screenshot(page, "cluster-expanded");
+
+      // A search that lands in a collapsed module expands it and centres the node.
+      await page.getByLabel("Search nodes by name").fill("m2_3_4");
+      await page.getByLabel("Search nodes by name").press("Enter");
+      await node(page, "m2_3_4").waitFor();
+      await expect(page.getByTestId("node-panel").getByRole("heading", { level: 2, name: "m2_3_4" }).count()).resolves.toBe(1);
+      await expect(bar.textContent()).resolves.toContain("Modules: 6, 4 collapsed");
+      await page.getByLabel("Search nodes by name").fill("");
+
+      // Collapse m2 again from the bar, then expand everything and collapse everything.
+      await page.getByLabel("Collapse module").selectOption("m2");
+      await page.getByTestId("cluster-m2").waitFor();
+      await expect(node(page, "m2_3_4").count()).resolves.toBe(0);
+      await bar.getByRole("button", { name: "Expand all" }).click();
+      await node(page, "m0_0_0").waitFor();
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(300);
+      await bar.getByRole("button", { name: "Collapse all" }).click();
+      await page.getByTestId("cluster-m5").waitFor();
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(6);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
