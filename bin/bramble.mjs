@@ -2,7 +2,16 @@
 // The `bramble` command from a checkout. `--version` and `starlark` run dist/fast.mjs (the
 // version and the Starlark interpreter only, a few milliseconds of loading); everything else
 // runs the bundled CLI, building it first if needed. `npm run bench -- startup` measures both.
+// package.json's bin is bin/bramble, a shell script that runs this file (without
+// NODE_EXTRA_CA_CERTS for verbs that make no TLS connection: see there).
 import { existsSync } from "node:fs";
+
+// What bin/bramble took out of node's start-up goes back for every process this one starts.
+const handedOn = process.env.BRAMBLE_NODE_EXTRA_CA_CERTS;
+if (handedOn !== undefined) {
+  delete process.env.BRAMBLE_NODE_EXTRA_CA_CERTS;
+  if (process.env.NODE_EXTRA_CA_CERTS === undefined) process.env.NODE_EXTRA_CA_CERTS = handedOn;
+}
 
 const dist = new URL("../dist/", import.meta.url);
 const args = process.argv.slice(2);

@@ -123,6 +123,24 @@ export async function runFetchSandbox(s: FetchSandbox): Promise<RunResult> {
   }
 }
 
+/**
+ * The CA certificates the user's NODE_EXTRA_CA_CERTS names (a company's TLS proxy, a mirror's own
+ * CA; bin/bramble keeps it for the verbs that fetch), for the download's node, which starts with
+ * a clear environment: the file bound read-only at one fixed path and the variable naming it.
+ * Nothing when it is unset or names no readable file (node itself would only warn).
+ */
+function extraCaCerts(): { binds: string[]; env: Record<string, string> } {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  try {
+    const real = file ? realpathSync(file) : undefined;
+    if (real && statSync(real).isFile()) return { binds: ["--ro-bind", real, EXTRA_CA_AT], env: { NODE_EXTRA_CA_CERTS: EXTRA_CA_AT } };
+  } catch {
+    /* unreadable: as unset */
+  }
+  return { binds: [], env: {} };
+}
+const EXTRA_CA_AT = "/etc/bramble-extra-ca-certs.pem";
+
 /** Download an http(s) URL to `<dir>/<name>` from inside a fetch sandbox (node and the script only). */
 export async function sandboxedDownload(
   url: string,
@@ -133,11 +151,12 @@ export async function sandboxedDownload(
   const script = join(dir, ".bramble-fetch.cjs");
   writeFileSync(script, FETCH_SCRIPT);
   let last = "";
+  const ca = extraCaCerts();
   const r = await runFetchSandbox({
     out: dir,
-    binds: toolBinds([process.execPath]),
+    binds: [...toolBinds([process.execPath]), ...ca.binds],
     // node itself, or Electron's binary acting as node in the app's service process
-    env: { ELECTRON_RUN_AS_NODE: "1" },
+    env: { ELECTRON_RUN_AS_NODE: "1", ...ca.env },
     command: [process.execPath, "/out/.bramble-fetch.cjs", url, `/out/${name}`],
     log: (l) => {
       if (l.trim()) last = l;
