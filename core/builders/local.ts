@@ -158,6 +158,7 @@ export class LocalBackend implements Backend {
           log,
           signal: job.signal,
           timeoutMs: job.timeoutMs,
+          stderrMerged: limited.stderrMerged,
           ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
         });
       } catch (e) {

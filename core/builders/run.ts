@@ -53,15 +53,18 @@ export function runLogged(
     extraFds?: number;
     /** called once the child is spawned (to set up its network, say) */
     onSpawn?: (child: ChildProcess) => void;
+    /** argv points its own fd 2 at fd 1 (the sandbox's helper does): no shell in between */
+    stderrMerged?: boolean;
   },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     // stdout and stderr share one pipe (sh points fd 2 at fd 1, then execs argv): the log
     // keeps the order the builder wrote in. Two pipes read separately lose it.
-    const child = spawn("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ...argv], {
+    const [cmd, ...args] = opts.stderrMerged ? argv : ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh", ...argv];
+    const child = spawn(cmd!, args, {
       env: opts.env ?? {},
       cwd: opts.cwd,
-      stdio: ["ignore", "pipe", "pipe", ...Array<"pipe">(opts.extraFds ?? 0).fill("pipe")],
+      stdio: ["ignore", "pipe", opts.stderrMerged ? "ignore" : "pipe", ...Array<"pipe">(opts.extraFds ?? 0).fill("pipe")],
       detached: true,
     });
     opts.onSpawn?.(child);
@@ -89,7 +92,7 @@ export function runLogged(
     const out = new LineSplitter(opts.log);
     const err = new LineSplitter(opts.log);
     child.stdout!.on("data", (c: Buffer) => out.push(c));
-    child.stderr!.on("data", (c: Buffer) => err.push(c));
+    child.stderr?.on("data", (c: Buffer) => err.push(c));
     child.on("error", (e) => {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);

@@ -6,7 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { storeViewArgv } from "./store-view.js";
+import { compiledHelper, storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -175,27 +175,36 @@ export function sandboxMaxPids(): number {
 /**
  * Run argv inside a fresh pids cgroup capped at `max` processes, when this process may create
  * one (root with the cgroup v1 pids controller, or a writable cgroup v2 with pids). RLIMIT_NPROC
- * does not bind root, even in a user namespace. The shell joins the cgroup before it execs the
- * sandbox, so nothing the build starts can fork outside it. Without cgroups, argv is unchanged.
+ * does not bind root, even in a user namespace. The process joins the cgroup before it execs the
+ * sandbox, so nothing the build starts can fork outside it: the compiled helper does that (and
+ * the store view's mount, and fd 2 onto fd 1: `stderrMerged`) in one exec, else a shell does.
+ * Without cgroups, argv is unchanged.
  */
-export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean> } {
+export function withPidsLimit(
+  argv: string[],
+  max = sandboxMaxPids(),
+): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean>; stderrMerged: boolean } {
   // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
   // init exits, the kernel kills everything else in it.
-  const none = { argv, cleanup: () => {}, drain: async () => true };
+  const none = { argv: viaHelper(argv), cleanup: () => {}, drain: async () => true, stderrMerged: argv[0] === compiledHelper() };
   let base: string | undefined;
   if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) base = "/sys/fs/cgroup/pids";
   else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids"))
     base = "/sys/fs/cgroup";
   if (!base) return none;
   try {
-    // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them.
-    for (const e of readdirSync(base)) {
-      const pid = /^bramble-(\d+)-/.exec(e)?.[1];
-      if (pid && !pidAlive(Number(pid))) {
-        try {
-          rmdirSync(join(base, e));
-        } catch {
-          /* still busy */
+    // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them
+    // (looked for once a minute, not at every build: a listing costs more than the build).
+    if (Date.now() - (swept.get(base) ?? -Infinity) > 60_000) {
+      swept.set(base, Date.now());
+      for (const e of readdirSync(base)) {
+        const pid = /^bramble-(\d+)-/.exec(e)?.[1];
+        if (pid && !pidAlive(Number(pid))) {
+          try {
+            rmdirSync(join(base, e));
+          } catch {
+            /* still busy */
+          }
         }
       }
     }
@@ -231,10 +240,29 @@ export function withPidsLimit(argv: string[], max = sandboxMaxPids()): { argv: s
       }
       return false;
     };
-    return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(dir, "cgroup.procs"), ...argv], cleanup: () => cleanup(), drain };
+    const procs = join(dir, "cgroup.procs");
+    const helper = compiledHelper();
+    if (helper) return { argv: viaHelper(argv, procs), cleanup: () => cleanup(), drain, stderrMerged: true };
+    return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...argv], cleanup: () => cleanup(), drain, stderrMerged: false };
   } catch {
     return none;
   }
+}
+
+/** When a pids cgroup was last swept of dead processes' cgroups, by cgroup root. */
+const swept = new Map<string, number>();
+
+/**
+ * argv started through the compiled helper with fd 2 onto fd 1 and, given `procs`, in that
+ * cgroup: one exec. An argv the helper already starts (a store view: `helper VIEW cmd...`)
+ * becomes one call with the view; without the compiled helper, argv is unchanged.
+ */
+function viaHelper(argv: string[], procs?: string): string[] {
+  const helper = compiledHelper();
+  if (!helper) return argv;
+  const opts = ["--merge-stderr", ...(procs ? ["--cgroup", procs] : [])];
+  if (argv[0] === helper) return [helper, ...opts, "--view", argv[1]!, "--", ...argv.slice(2)];
+  return procs ? [helper, ...opts, "--", ...argv] : argv;
 }
 
 function pidAlive(pid: number): boolean {

@@ -1,9 +1,18 @@
 /*
- * store-view-helper VIEW COMMAND [ARG...]: what core/builders/store-view.ts's perl helper does,
- * as a small program (a perl start-up costs several milliseconds per build): mount VIEW over
- * itself through an idmapped mount whose map swaps root and nobody, in a private mount
- * namespace of its own, then exec COMMAND (the sandbox). Built by scripts/build.mjs when a C
- * compiler is there (dist/store-view-helper); without it the perl helper runs.
+ * store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW] -- COMMAND [ARG...]
+ * store-view-helper VIEW COMMAND [ARG...]   (the same as --view VIEW --)
+ *
+ * What a build's sandbox is started through (core/builders/sandbox.ts), one small static
+ * program instead of a chain of shells (each exec in the chain cost a build milliseconds, and
+ * many more on a loaded machine):
+ *   --merge-stderr  fd 2 becomes fd 1 (the build log keeps the order things were written in);
+ *   --cgroup PROCS  this process joins the pids cgroup whose cgroup.procs file is PROCS, before
+ *                   anything else runs, so everything the build starts is counted and drained;
+ *   --view VIEW     what core/builders/store-view.ts's perl helper does: mount VIEW over itself
+ *                   through an idmapped mount whose map swaps root and nobody, in a private mount
+ *                   namespace of its own;
+ * then exec COMMAND (the sandbox). Built by scripts/build.mjs when a C compiler is there
+ * (dist/store-view-helper); without it the perl helper and shells do the same.
  * Exit code 125 and a message on stderr when a step fails.
  */
 #define _GNU_SOURCE
@@ -44,12 +53,50 @@ static void write_file(const char *path, const char *text) {
   close(fd);
 }
 
+static void usage(void) {
+  fprintf(stderr, "usage: store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW] -- COMMAND [ARG...]\n");
+  exit(125);
+}
+
+/* Mount VIEW over itself, idmapped root<->nobody, in a new private mount namespace. */
+static void idmap_view(const char *view);
+
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: store-view-helper VIEW COMMAND [ARG...]\n");
-    return 125;
+  const char *view = NULL, *cgroup = NULL;
+  int merge = 0, i = 1;
+  if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
+    view = argv[1]; /* the positional form: VIEW COMMAND... */
+    i = 2;
+  } else {
+    for (; i < argc; i++) {
+      if (strcmp(argv[i], "--") == 0) {
+        i++;
+        break;
+      } else if (strcmp(argv[i], "--merge-stderr") == 0) {
+        merge = 1;
+      } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
+        cgroup = argv[++i];
+      } else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc) {
+        view = argv[++i];
+      } else {
+        usage();
+      }
+    }
   }
-  const char *view = argv[1];
+  if (i >= argc) usage();
+  if (merge && dup2(1, 2) < 0) fail("stderr");
+  if (cgroup) {
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    write_file(cgroup, pid);
+  }
+  if (view) idmap_view(view);
+  execvp(argv[i], argv + i);
+  fail(argv[i]);
+  return 125;
+}
+
+static void idmap_view(const char *view) {
   /* A child makes the user namespace whose map the mount will use; it waits on a pipe until
      its namespace has been opened, then exits. */
   int ready[2], done[2];
@@ -94,7 +141,4 @@ int main(int argc, char **argv) {
   if (syscall(SYS_move_mount, fd, "", AT_FDCWD, view, 4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0) fail("move_mount");
   close(fd);
   close(ns);
-  execvp(argv[2], argv + 2);
-  fail(argv[2]);
-  return 125;
 }

@@ -58,19 +58,24 @@ exec { $cmd[0] } @cmd or fail("exec $cmd[0]");
 }
 
 /**
- * The helper's argv prefix: dist/store-view-helper (core/builders/store-view-helper.c, built by
- * scripts/build.mjs when there is a C compiler; it starts in a fraction of perl's time) or the
- * perl script. BRAMBLE_STORE_VIEW_HELPER=perl chooses the script.
+ * dist/store-view-helper (core/builders/store-view-helper.c, built by scripts/build.mjs when
+ * there is a C compiler), or undefined (then perl and shells do its work).
+ * BRAMBLE_STORE_VIEW_HELPER=perl chooses the script.
  */
-function helperPrefix(): string[] {
-  if (process.env.BRAMBLE_STORE_VIEW_HELPER !== "perl") {
+export function compiledHelper(): string | undefined {
+  if (process.env.BRAMBLE_STORE_VIEW_HELPER === "perl") return undefined;
+  if (helperPath === undefined) {
     const here = dirname(fileURLToPath(import.meta.url));
-    for (const dir of [here, join(here, ".."), join(here, "../../dist")]) {
-      const p = join(dir, "store-view-helper");
-      if (existsSync(p)) return [p];
-    }
+    helperPath = [here, join(here, ".."), join(here, "../../dist")].map((d) => join(d, "store-view-helper")).find((p) => existsSync(p)) ?? null;
   }
-  return [PERL, "-e", helperScript(UNSHARE[process.arch]!)];
+  return helperPath ?? undefined;
+}
+let helperPath: string | null | undefined;
+
+/** The helper's argv prefix: the compiled helper (it starts in a fraction of perl's time) or the perl script. */
+function helperPrefix(): string[] {
+  const compiled = compiledHelper();
+  return compiled ? [compiled] : [PERL, "-e", helperScript(UNSHARE[process.arch]!)];
 }
 
 const probed = new Map<string, boolean>();

@@ -5,7 +5,8 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
-import { bwrapArgv } from "../../core/builders/sandbox.js";
+import { bwrapArgv, withPidsLimit } from "../../core/builders/sandbox.js";
+import { runLogged } from "../../core/builders/run.js";
 import { dropStoreViews, linkStoreView, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
 import { repo } from "../helpers/cli.js";
 import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
@@ -63,6 +64,26 @@ describe("store view", () => {
       expect(readFileSync("/proc/self/mountinfo", "utf8").includes(` ${view} `)).toBe(false);
     });
   }
+
+  it("starts a sandbox in one exec of the compiled helper: in its pids cgroup, stderr in the log in the order written", async () => {
+    const limited = withPidsLimit(["/bin/sh", "-c", "echo one; echo two >&2; echo three; grep -c bramble- /proc/self/cgroup"]);
+    try {
+      expect(limited.argv[0]).toBe(join(repo, "dist/store-view-helper"));
+      expect(limited.argv.filter((a) => a === "/bin/sh")).toHaveLength(1);
+      expect(limited.stderrMerged).toBe(true);
+      const lines: string[] = [];
+      const r = await runLogged(limited.argv, { log: (l) => lines.push(l), stderrMerged: limited.stderrMerged });
+      expect(r.exitCode).toBe(0);
+      expect(lines).toEqual(["one", "two", "three", "1"]);
+      expect(await limited.drain()).toBe(true);
+    } finally {
+      limited.cleanup();
+    }
+    // A bad call is refused with a message, before anything runs.
+    const bad = spawnSync(join(repo, "dist/store-view-helper"), ["--no-such-option", "--", "/bin/true"], { encoding: "utf8" });
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toMatch(/^usage: store-view-helper/);
+  });
 
   it("mounts as much for 5,000 inputs as for one", () => {
     const spec = (n: number) => ({
