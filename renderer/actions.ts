@@ -62,8 +62,10 @@ export function connectEvents(): () => void {
       logs.append(e.hash, e.line);
       return;
     }
-    if (e.type === "sources-changed") {
-      void useGraph.getState().sourcesChanged(e.project, e.files);
+    // An edit: the service re-evaluates and sends the new graphs (graph-updated); nothing to ask.
+    if (e.type === "sources-changed") return;
+    if (e.type === "graph-updated") {
+      void useGraph.getState().graphUpdated(e);
       return;
     }
     if (e.type === "started") logs.resetNode(e.hash);

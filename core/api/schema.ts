@@ -2,10 +2,40 @@
 // (over WebSocket). Requests are validated with these schemas wherever they cross a
 // process boundary; the renderer imports only types and schemas from here.
 import { z } from "zod";
-import type { BackendInfo, BuildEvent, BuildRecord, OutputInfo } from "../model/types.js";
+import type { BackendInfo, BuildEvent as RunEvent, BuildRecord, OutputInfo } from "../model/types.js";
 
 // The domain types live below this layer (core/model); the API re-exports them.
-export type { BackendInfo, BuildEvent, BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
+export type { BackendInfo, BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
+
+/** What the service sends every client: a build run's events, and the graphs an edit re-evaluated. */
+export type BuildEvent = RunEvent | GraphUpdatedEvent;
+
+/**
+ * A watched project's files changed and the service re-evaluated, in the background, every
+ * graph a client was shown of it (each function, target and retarget preview), and sends each
+ * to every client, asked or not. Without `moduleArg` no graph of the project was shown: just
+ * its modules.
+ */
+export interface GraphUpdatedEvent {
+  type: "graph-updated";
+  runId?: undefined;
+  project: string;
+  /** the files whose change started it */
+  files: string[];
+  /** the project's modules and functions now (a module that no longer parses carries its error) */
+  modules: ModuleInfo[];
+  moduleArg?: string;
+  /** the target the client asked for (absent: the host) */
+  target?: string;
+  /** the new graph (for a retarget preview: diff.to) */
+  graph?: Graph;
+  /** set when the graph shown was a retarget preview (graph.diff) */
+  diff?: GraphDiff;
+  /** hashes of the new graph that the one shown before did not have: what the edit changed */
+  changed?: string[];
+  /** the evaluation failed: why, and where */
+  error?: ApiError;
+}
 
 const systemString = z
   .string()

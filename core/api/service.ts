@@ -24,6 +24,7 @@ import {
   parseParams,
   type BuildEvent,
   type Graph,
+  type GraphDiff,
   type GraphNode,
   type Method,
   type ModuleInfo,
@@ -40,7 +41,7 @@ import { configuredEvalLimits } from "../project/eval-limits.js";
 import { inlineEvaluator, type Evaluator } from "./evaluator.js";
 
 export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
-import { evalErrorInfo } from "./errors.js";
+import { evalErrorInfo, toApiError } from "./errors.js";
 
 import { VERSION } from "../version.js";
 export { VERSION };
@@ -196,6 +197,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           const files = [...changed].sort();
           changed.clear();
           emit({ type: "sources-changed", project: root, files });
+          void reevaluate(root, files);
         }, 200);
       });
       w.on("error", () => {
@@ -209,13 +211,81 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     }
   }
 
+  /**
+   * The graphs clients were shown (graph.evaluate, graph.diff), newest last: what an edit of
+   * their project re-evaluates. `hashes`: the nodes of the one shown last, to mark what changed.
+   */
+  const shown = new Map<string, { project: string; moduleArg: string; target?: string; diff: boolean; hashes: Set<string> }>();
+  const SHOWN_KEPT = 16;
+  function rememberShown(p: { project: string; moduleArg: string; target?: string }, diff: boolean, graph: Graph): void {
+    const key = `${graph.project}\0${p.moduleArg}\0${p.target ?? ""}\0${diff}`;
+    shown.delete(key);
+    shown.set(key, { project: graph.project, moduleArg: p.moduleArg, target: p.target, diff, hashes: new Set(graph.nodes.map((n) => n.hash)) });
+    if (shown.size > SHOWN_KEPT) shown.delete(shown.keys().next().value!);
+  }
+  /** per project, the background re-evaluation running now; a newer edit stops it */
+  const reevaluating = new Map<string, AbortController>();
+
+  /**
+   * Issue 14 point 1: an edit is re-evaluated here, not by the pages. Every graph of the project
+   * a client was shown is evaluated again (one at a time, in the background: the evaluator's
+   * workers under `bramble serve`), and each result goes to every client with what changed.
+   */
+  async function reevaluate(root: string, files: string[]): Promise<void> {
+    reevaluating.get(root)?.abort();
+    const controller = new AbortController();
+    reevaluating.set(root, controller);
+    try {
+      let modules: ModuleInfo[] = [];
+      try {
+        modules = moduleInfos(loadProject(root));
+      } catch {
+        /* bramble.toml is broken: the evaluations below say how */
+      }
+      const mine = [...shown.values()].filter((s) => s.project === root);
+      if (!mine.length) {
+        emit({ type: "graph-updated", project: root, files, modules });
+        return;
+      }
+      for (const s of mine.reverse()) {
+        if (controller.signal.aborted) return;
+        const asked = { project: root, moduleArg: s.moduleArg, ...(s.target ? { target: s.target } : {}) };
+        try {
+          const diff = s.diff ? await diffOf({ ...asked, signal: controller.signal }) : undefined;
+          const graph = diff ? diff.to : toGraph(await runEvaluation({ ...asked, signal: controller.signal }), s.moduleArg);
+          if (controller.signal.aborted) return;
+          const changed = graph.nodes.filter((n) => !s.hashes.has(n.hash)).map((n) => n.hash);
+          s.hashes = new Set(graph.nodes.map((n) => n.hash));
+          emit({ type: "graph-updated", ...asked, files, modules, graph, ...(diff ? { diff } : {}), changed });
+        } catch (e) {
+          if (controller.signal.aborted) return;
+          emit({ type: "graph-updated", ...asked, files, modules, error: toApiError(e) });
+        }
+      }
+    } finally {
+      if (reevaluating.get(root) === controller) reevaluating.delete(root);
+    }
+  }
+
+  async function diffOf(p: { project: string; moduleArg: string; target?: string; evalId?: string; signal?: AbortSignal }): Promise<GraphDiff> {
+    const from = toGraph(await runEvaluation({ project: p.project, moduleArg: p.moduleArg, evalId: p.evalId, signal: p.signal }), p.moduleArg);
+    const to = toGraph(await runEvaluation(p), p.moduleArg);
+    const before = new Set(from.nodes.map((n) => n.hash));
+    const changed = to.nodes.filter((n) => !before.has(n.hash)).map((n) => n.hash);
+    const unchanged = to.nodes.filter((n) => before.has(n.hash)).map((n) => n.hash);
+    const rebuild = to.nodes
+      .filter((n) => n.state === "not-built")
+      .map((n) => ({ hash: n.hash, name: n.name, backend: n.backend, ...(n.planError ? { reason: n.planError } : {}) }));
+    return { from, to, changed, unchanged, rebuild };
+  }
+
   function openProject(path: string): Project {
     const project = loadProject(resolve(path));
     watchProject(project.root);
     return project;
   }
 
-  async function runEvaluation(p: { project: string; moduleArg: string; target?: string; evalId?: string }): Promise<Evaluation> {
+  async function runEvaluation(p: { project: string; moduleArg: string; target?: string; evalId?: string; signal?: AbortSignal }): Promise<Evaluation> {
     const badTarget = p.target === undefined ? undefined : checkSystem(p.target);
     if (badTarget) throw new ServiceError({ message: `target: ${badTarget}`, field: "target" });
     const project = openProject(p.project);
@@ -225,6 +295,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       if (evaluating.has(p.evalId)) throw new ServiceError({ message: `an evaluation ${p.evalId} is already running`, field: "evalId" });
       evaluating.set(p.evalId, controller);
     }
+    if (p.signal?.aborted) controller.abort();
+    p.signal?.addEventListener("abort", () => controller.abort(), { once: true });
     let ev: Evaluation;
     try {
       ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits }, controller.signal);
@@ -341,19 +413,15 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "graph.evaluate"(p) {
-      return toGraph(await runEvaluation(p), p.moduleArg);
+      const graph = toGraph(await runEvaluation(p), p.moduleArg);
+      rememberShown(p, false, graph);
+      return graph;
     },
 
     async "graph.diff"(p) {
-      const from = toGraph(await runEvaluation({ project: p.project, moduleArg: p.moduleArg, evalId: p.evalId }), p.moduleArg);
-      const to = toGraph(await runEvaluation(p), p.moduleArg);
-      const before = new Set(from.nodes.map((n) => n.hash));
-      const changed = to.nodes.filter((n) => !before.has(n.hash)).map((n) => n.hash);
-      const unchanged = to.nodes.filter((n) => before.has(n.hash)).map((n) => n.hash);
-      const rebuild = to.nodes
-        .filter((n) => n.state === "not-built")
-        .map((n) => ({ hash: n.hash, name: n.name, backend: n.backend, ...(n.planError ? { reason: n.planError } : {}) }));
-      return { from, to, changed, unchanged, rebuild };
+      const diff = await diffOf(p);
+      rememberShown(p, true, diff.to);
+      return diff;
     },
 
     async "build.start"(p) {
@@ -603,6 +671,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       sandboxes.clear();
       for (const c of runs.values()) c.abort();
       for (const c of evaluating.values()) c.abort();
+      for (const c of reevaluating.values()) c.abort();
       evaluator.close();
       engine.close();
     },

@@ -1,6 +1,6 @@
 // The project being looked at and the graph its chosen function evaluates to.
 import { create } from "zustand";
-import type { AppInfo, BackendInfo, EvalErrorInfo, Graph, GraphDiff, ProjectInfo } from "../../core/api/schema";
+import type { AppInfo, BackendInfo, EvalErrorInfo, Graph, GraphDiff, GraphUpdatedEvent, ProjectInfo } from "../../core/api/schema";
 import { api, ServiceError } from "../api/client";
 import { useSelection } from "./selection";
 import { useView } from "./view";
@@ -34,8 +34,8 @@ export interface GraphStore {
   setTarget(target: string): Promise<void>;
   evaluate(): Promise<void>;
   cancelEvaluation(): Promise<void>;
-  /** the service saw the project's files change: re-evaluate, keeping function, target and selection */
-  sourcesChanged(project: string, files: string[]): Promise<void>;
+  /** the service re-evaluated after an edit of the project: show it, keeping function, target and selection */
+  graphUpdated(e: GraphUpdatedEvent): Promise<void>;
 }
 
 function describe(e: unknown): { error: string; evalError: EvalErrorInfo | null } {
@@ -130,29 +130,42 @@ export const useGraph = create<GraphStore>((set, get) => ({
   evaluating: null,
   lastEdit: null,
 
-  async sourcesChanged(changedProject, files) {
+  async graphUpdated(e) {
     const { project, graph: before, diff, target, info } = get();
-    if (!project || changedProject !== project) return;
+    if (!project || e.project !== project) return;
     // The function list may have changed (or a module stopped parsing).
-    try {
-      const projectInfo = await api.call("project.open", { path: project });
-      set({ projectInfo });
-      if (!get().moduleArg) set({ moduleArg: preferredModuleArg(projectInfo, info?.defaultModuleArg ?? null) ?? "" });
-    } catch {
-      /* the evaluation reports it */
+    const projectInfo = get().projectInfo ? { ...get().projectInfo!, modules: e.modules } : null;
+    if (projectInfo) set({ projectInfo });
+    let moduleArg = get().moduleArg;
+    if (!moduleArg && projectInfo) {
+      // Nothing was shown (the root module did not parse): take the function the service re-evaluated, else pick one.
+      moduleArg =
+        e.moduleArg && moduleArgs(projectInfo).includes(e.moduleArg) ? e.moduleArg : (preferredModuleArg(projectInfo, info?.defaultModuleArg ?? null) ?? "");
+      set({ moduleArg });
+      if (moduleArg && moduleArg !== e.moduleArg) {
+        await get().evaluate();
+        return;
+      }
     }
-    if (!get().moduleArg) {
+    if (!moduleArg) {
       showModuleError(get, set);
       return;
     }
-    if (diff && target) await get().setTarget(target);
-    else await get().evaluate();
-    const after = get().graph;
-    if (!after || get().error) return;
-    const old = new Set(before?.nodes.map((n) => n.hash) ?? []);
-    const edited = after.nodes.filter((n) => !old.has(n.hash)).map((n) => n.hash);
+    // Only the graph this page shows: its function, its target, preview or not.
+    const shownTarget = target && target !== info?.host ? target : "";
+    if (e.moduleArg !== moduleArg || (e.target ?? "") !== shownTarget) return;
+    if (e.error) {
+      ++evalSeq; // an evaluation this page started before the edit is out of date
+      set({ loading: false, evaluating: null, ...describe(new ServiceError(e.error)) });
+      return;
+    }
+    if (!e.graph || !!e.diff !== !!(diff && shownTarget)) return;
+    ++evalSeq;
+    const after = e.graph;
+    set((s) => ({ graph: after, diff: e.diff ?? null, loading: false, evaluating: null, error: null, evalError: null, version: s.version + 1 }));
+    const edited = e.changed ?? [];
     useView.getState().setEdited(new Set(edited));
-    set({ lastEdit: { files, changed: edited.length, at: Date.now() } });
+    set({ lastEdit: { files: e.files, changed: edited.length, at: Date.now() } });
     // Keep the selection: the node of the same name in the new graph.
     const sel = useSelection.getState().selected;
     if (sel && !after.nodes.some((n) => n.hash === sel)) {

@@ -1,6 +1,7 @@
 // Issue 14 point 1: edits picked up on save. `bramble serve` watches the project's .bramble
-// files and bramble.toml; the page re-evaluates, keeps the function and the selection, marks
-// what changed, and a rebuild builds the new derivation. Syntax errors (in the root module and
+// files and bramble.toml, re-evaluates itself (the pages ask for nothing) and sends the new
+// graph to every page, which keeps its function and selection and marks what changed; a
+// rebuild builds the new derivation. Syntax errors (in the root module and
 // in a loaded one) show their own file, line, column and source line, with a working link.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,8 +35,19 @@ const rewrite = (name: string, from: string, to: string) => {
 describe("edits picked up on save", () => {
   it("re-evaluates on save, keeps function and selection, marks the changed node, rebuilds the new derivation; syntax errors point at their place", async () => {
     const { page, context, errors } = await open(browser, server.url);
+    const other = await open(browser, server.url);
     try {
+      // What the page asks the service for, from its (re)load on.
+      const asked: string[] = [];
+      page.on("websocket", (ws) =>
+        ws.on("framesent", (f) => {
+          const m = /"method":"([\w.]+)"/.exec(String(f.payload));
+          if (m) asked.push(m[1]!);
+        }),
+      );
+      await page.reload();
       await node(page, "app").waitFor({ timeout: 30_000 });
+      await node(other.page, "app").waitFor({ timeout: 30_000 });
       const fn = await page.getByLabel("Function").inputValue();
       expect(fn).toBe(".:default");
       await node(page, "app").click();
@@ -43,10 +55,20 @@ describe("edits picked up on save", () => {
       const tool = (await node(page, "tool").getAttribute("data-hash"))!;
 
       // Save an edit of the app's builder: only app changes.
+      expect(asked).toContain("graph.evaluate");
+      asked.length = 0;
       rewrite("default.bramble", 'say("version one")', 'say("version two")');
       await page.locator('[data-testid="node-app"][data-edited="true"]').waitFor({ timeout: 30_000 });
+      // The service re-evaluated: this page asked for no evaluation and no function list.
+      expect(asked.filter((m) => m.startsWith("graph.") || m === "project.open")).toEqual([]);
+      // And the other page, which asked for nothing either, got the same graph and marks.
+      await other.page.locator('[data-testid="node-app"][data-edited="true"]').waitFor({ timeout: 30_000 });
+      await expect(other.page.getByTestId("edit-notice").textContent()).resolves.toBe(
+        "Re-evaluated after an edit of default.bramble: 1 node changed (outlined).",
+      );
       const newApp = (await node(page, "app").getAttribute("data-hash"))!;
       expect(newApp).not.toBe(oldApp);
+      expect(await node(other.page, "app").getAttribute("data-hash")).toBe(newApp);
       expect(await node(page, "tool").getAttribute("data-hash")).toBe(tool);
       expect(await node(page, "tool").getAttribute("data-edited")).toBeNull();
       await expect(page.getByTestId("edit-notice").textContent()).resolves.toBe("Re-evaluated after an edit of default.bramble: 1 node changed (outlined).");
@@ -100,7 +122,9 @@ describe("edits picked up on save", () => {
       writeFileSync(file("bramble.toml"), `${readFileSync(file("bramble.toml"), "utf8")}# touched\n`);
       await page.getByTestId("edit-notice").getByText("Re-evaluated after an edit of bramble.toml: 0 nodes changed (outlined).").waitFor({ timeout: 30_000 });
       expect(errors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
+      expect(other.errors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
     } finally {
+      await other.context.close();
       await context.close();
     }
   });
