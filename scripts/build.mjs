@@ -14,7 +14,7 @@ const common = { bundle: true, platform: "node", target: "node20", sourcemap: tr
 // them becomes a stand-in that requires the package on its first call, `new` or property read.
 // Only for packages whose imports are used that way (classes and functions, never at a
 // module's top level); `npm run bench -- startup` shows what they cost.
-const LAZY = ["dockerode", "ws", "better-sqlite3", "tar"];
+const LAZY = ["dockerode", "ws", "better-sqlite3", "tar", "yauzl", "xz-decompress", "fzstd"];
 const lazyPackages = {
   name: "lazy-packages",
   setup(b) {
@@ -50,8 +50,47 @@ const lazyPackages = {
   },
 };
 
+// The pure-JavaScript packages every command loads go into the CLI bundle itself (issue 17):
+// resolving and compiling zod's hundred ESM files and commander's CommonJS through Node's module
+// loader cost more start-up than the rest of the bundle. zod's locales but English (a quarter of
+// a megabyte nothing here uses) are left out. Native and heavy packages stay outside (LAZY).
+const BUNDLED = ["zod", "commander", "smol-toml"];
+const bundlePackages = {
+  name: "bundle-packages",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (a) => {
+      if (a.namespace === "lazy" || a.namespace === "zod-locales") return undefined;
+      const name = a.path
+        .split("/")
+        .slice(0, a.path.startsWith("@") ? 2 : 1)
+        .join("/");
+      return BUNDLED.includes(name) || LAZY.includes(name) ? undefined : { path: a.path, external: true };
+    });
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (a) =>
+      /[/\\]node_modules[/\\]zod[/\\]/.test(a.importer) ? { path: join(a.resolveDir, a.path), namespace: "zod-locales" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (a) => ({
+      contents: `export { default as en } from ${JSON.stringify(join(dirname(a.path), "en.js"))};`,
+      loader: "js",
+      resolveDir: dirname(a.path),
+    }));
+  },
+};
+// Bundled CommonJS (commander) requires Node's modules: a require for the ES module bundle.
+const cjsRequire = { js: 'import { createRequire as __brambleRequire } from "node:module"; const require = __brambleRequire(import.meta.url);' };
+
 if (!only || only === "cli") {
-  await build({ ...common, entryPoints: [join(root, "core/cli/main.ts")], outfile: join(root, "dist/cli.mjs"), format: "esm", plugins: [lazyPackages] });
+  await build({
+    ...common,
+    packages: undefined,
+    entryPoints: [join(root, "core/cli/main.ts")],
+    outfile: join(root, "dist/cli.mjs"),
+    format: "esm",
+    minify: true,
+    keepNames: true,
+    banner: cjsRequire,
+    plugins: [bundlePackages, lazyPackages],
+  });
   // The sandbox's store-view helper (core/builders/store-view.ts), when there is a C compiler;
   // static if the C library allows. Without it the sandbox uses the helper's perl version.
   const helperSrc = join(root, "core/builders/store-view-helper.c");
