@@ -16,6 +16,8 @@ export interface EvalRequest {
   moduleArg: string;
   target?: string;
   limits: { maxSteps: number; timeoutMs: number };
+  /** where the project's dependencies by version were fetched: package name → directory (core/project/dependencies.ts) */
+  packages?: Record<string, string>;
 }
 
 export interface Evaluator {
@@ -33,7 +35,7 @@ export class EvaluationFailed extends ServiceError {}
 export function evaluateRequest(req: EvalRequest, cancelled?: () => boolean): Evaluation {
   const project = loadProject(req.project);
   const limits: EvalLimits = { ...req.limits, cancelled };
-  const ctx = createContext(project, { target: req.target, limits });
+  const ctx = createContext(project, { target: req.target, limits, packages: req.packages });
   return evaluate(ctx, [req.moduleArg], project.root);
 }
 

@@ -12,17 +12,19 @@ import { readTempRoots } from "../store/temp-roots.js";
 import type { Store } from "../store/store.js";
 import type { Backend } from "../builders/backend.js";
 import { copyClosure } from "../store/copy.js";
-import { storeAdd } from "../build/store-add.js";
+import { realiseAlone, storeAdd } from "../build/store-add.js";
 import { checkBuild } from "../build/check.js";
 import type { Db } from "../db/db.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { createContext, evaluate } from "../project/evaluate.js";
+import { fetchDependencies } from "../project/dependencies.js";
 import { loadProject } from "../project/project.js";
 import { DerivationNameError, resolveAmong, resolveDerivation } from "../cli/naming.js";
 import { makeOutLink, outLinkRoots } from "../cli/out-links.js";
 import { approvePaths } from "../builders/host-access.js";
 import { useHashWorkers } from "../store/hash-pool.js";
-import { localRequests, type LocalMethod, type LocalParams, type LocalResults, type LocalService } from "./schema.js";
+import { whyDepends, type WhyNode } from "../store/why-depends.js";
+import { localRequests, type WhyDependsNode, type LocalMethod, type LocalParams, type LocalResults, type LocalService } from "./schema.js";
 import type { ServiceHost } from "./service.js";
 
 /** Bad arguments: the CLI prints "bramble: MESSAGE" and exits 2. */
@@ -140,27 +142,6 @@ function storeNamed(engine: Engine, name: string | undefined): Store {
   return backend.store;
 }
 
-/** A chain of references from `from` to `to` (both store names), or undefined. */
-function whyDepends(engine: Engine, from: string, to: string): string[] | undefined {
-  const prev = new Map<string, string | null>([[from, null]]);
-  const queue = [from];
-  while (queue.length) {
-    const n = queue.shift()!;
-    if (n === to) {
-      const chain: string[] = [];
-      for (let c: string | null = n; c !== null; c = prev.get(c) ?? null) chain.unshift(c);
-      return chain;
-    }
-    for (const r of engine.store.references(n)) {
-      if (!prev.has(r)) {
-        prev.set(r, n);
-        queue.push(r);
-      }
-    }
-  }
-  return undefined;
-}
-
 /** What an in-process client hears while a local method runs (not part of any request). */
 export interface LocalHooks {
   /** build.check evaluated and is about to build again (the CLI says so before the long part) */
@@ -188,13 +169,19 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
       }
       return { builds, systems };
     },
-    async "store.whyDepends"({ a, b }) {
+    async "store.whyDepends"({ a, b, all, precise }) {
       const froms = resolveStoreNames(engine, a);
       const tos = resolveStoreNames(engine, b);
+      const store = { references: (n: string) => engine.store.references(n), path: (n: string) => engine.store.path(n) };
+      const withPaths = (n: WhyNode): WhyDependsNode => ({
+        path: engine.store.path(n.name),
+        ...(n.hits ? { hits: n.hits } : {}),
+        children: n.children.map(withPaths),
+      });
       for (const f of froms) {
         for (const t of tos) {
-          const chain = whyDepends(engine, f, t);
-          if (chain) return chain.map((n) => engine.store.path(n));
+          const tree = whyDepends(store, f, t, { all, precise });
+          if (tree) return withPaths(tree);
         }
       }
       throw new Failure(`${a} does not depend on ${b}`);
@@ -257,7 +244,8 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
     },
     async "build.check"({ project: dir, moduleArg, target, jobs, only }) {
       const project = loadProject(dir);
-      const ev = evaluate(createContext(project, { target }), [moduleArg], project.root);
+      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      const ev = evaluate(createContext(project, { target, packages }), [moduleArg], project.root);
       // --rebuild NAME: that derivation (a name, a hash or a unique prefix, naming.ts) and what it needs.
       if (only !== undefined) {
         try {
@@ -271,7 +259,9 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
       return checkBuild(engine, { drvs: ev.drvs, roots: ev.roots, projectRoot: project.root, jobs });
     },
     async "project.parse"({ project: dir, moduleArg }) {
-      const ctx = createContext(loadProject(dir));
+      const project = loadProject(dir);
+      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      const ctx = createContext(project, { packages });
       evaluate(ctx, [moduleArg], dir, { justParse: true });
       return { modules: ctx.modules.size };
     },

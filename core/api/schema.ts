@@ -314,7 +314,7 @@ export const localRequests = {
   "log.find": z.object({ query }).strict(),
   "log.chunk": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0) }).strict(),
   "history.named": z.object({ limit: z.number().int().min(1), query: query.optional() }).strict(),
-  "store.whyDepends": z.object({ a: query, b: query }).strict(),
+  "store.whyDepends": z.object({ a: query, b: query, all: z.boolean().optional(), precise: z.boolean().optional() }).strict(),
   "store.gc": z.object({ dryRun: z.boolean().optional(), store: storeSpec.optional() }).strict(),
   "store.add": z.object({ path: pathString }).strict(),
   "store.paths": z.object({ query: query.optional() }).strict(),
@@ -335,6 +335,13 @@ export const localRequests = {
 export type LocalMethod = keyof typeof localRequests;
 export type LocalParams<M extends LocalMethod> = z.infer<(typeof localRequests)[M]>;
 
+/** A store path in why-depends' tree; `hits` (with `precise`) are where its parent refers to it. */
+export interface WhyDependsNode {
+  path: string;
+  hits?: { file: string; context: string }[];
+  children: WhyDependsNode[];
+}
+
 export interface StoreProblem {
   name: string;
   /** the store path */
@@ -350,8 +357,8 @@ export interface LocalResults {
   "log.chunk": { lines: string[]; nextLine: number; running: boolean };
   /** builds, newest first, and the system of each derivation among them that is recorded */
   "history.named": { builds: BuildRecord[]; systems: Record<string, string> };
-  /** the chain of store paths from a to b */
-  "store.whyDepends": string[];
+  /** the references from a to b, as nix why-depends shows them: one chain, or with `all` every path */
+  "store.whyDepends": WhyDependsNode;
   "store.gc": { dryRun: boolean; deleted: string[]; bytes: number };
   "store.add": { hash: string; path: string; url: string; pin: string; lockLine: string };
   "store.paths": string[];

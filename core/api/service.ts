@@ -17,6 +17,8 @@ import { listFunctions } from "../starlark/index.js";
 import { DEFAULT_EVAL_LIMITS, type Evaluation } from "../project/evaluate.js";
 import { readRegularFile } from "../project/read-file.js";
 import { recordLockEntries } from "../project/lock.js";
+import { fetchDependencies } from "../project/dependencies.js";
+import { realiseAlone } from "../build/store-add.js";
 import { bramblesBelow } from "../project/module-args.js";
 import { findProjectRoot, loadProject, type Project } from "../project/project.js";
 import { checkSystem, hostSystem } from "../derivation/systems.js";
@@ -299,7 +301,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     p.signal?.addEventListener("abort", () => controller.abort(), { once: true });
     let ev: Evaluation;
     try {
-      ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits }, controller.signal);
+      // Dependencies by version are fetched first (in the fetch sandbox, pinned in bramble.lock), then evaluated from the store.
+      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits, packages }, controller.signal);
     } finally {
       if (p.evalId !== undefined) evaluating.delete(p.evalId);
     }

@@ -30,18 +30,30 @@ export function fetchUrlDerivation(url: string, outputHash?: string): Derivation
   return drv;
 }
 
+/**
+ * Build one derivation with no inputs (a built-in fetch) and say where its first output is:
+ * `bramble store add`, and the dependencies by version fetched before an evaluation.
+ */
+export async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string, what: string): Promise<{ path: string; hash: string }> {
+  const h = derivationHash(drv);
+  const errors: string[] = [];
+  const r = await runBuild(engine, { runId: `${what}-${process.pid}-${h}`, drvs: new Map([[h, drv]]), roots: [h], projectRoot }, (e) => {
+    if (e.type === "failed") errors.push(e.error);
+  });
+  if (r.status !== "built") throw new Error(errors.join("; ") || r.status);
+  return engine.db.outputsOf(h)[0]!;
+}
+
 export async function storeAdd(engine: Engine, path: string): Promise<StoreAddResult> {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new Error(`store add: ${abs} does not exist`);
   const url = pathToFileURL(abs).href;
   const build = async (drv: Derivation) => {
-    const h = derivationHash(drv);
-    const errors: string[] = [];
-    const r = await runBuild(engine, { runId: `store-add-${process.pid}-${h}`, drvs: new Map([[h, drv]]), roots: [h], projectRoot: dirname(abs) }, (e) => {
-      if (e.type === "failed") errors.push(e.error);
-    });
-    if (r.status !== "built") throw new Error(`store add: ${abs}: ${errors.join("; ") || r.status}`);
-    return engine.db.outputsOf(h)[0]!;
+    try {
+      return await realiseAlone(engine, drv, dirname(abs), "store-add");
+    } catch (err) {
+      throw new Error(`store add: ${abs}: ${(err as Error).message}`);
+    }
   };
   const first = await build(fetchUrlDerivation(url));
   // The pinned derivation too: same bytes, same store path, and a project's pinned fetch_url finds it built.

@@ -5,6 +5,7 @@ import { CommanderError, type Command } from "commander";
 import { createService } from "../api/service.js";
 import { localCaller, UsageProblem } from "../api/local.js";
 import { displayName } from "./naming.js";
+import type { WhyDependsNode } from "../api/schema.js";
 
 /** Bad arguments: exit code 2 (the CLI maps every CommanderError to 2). */
 class UsageError extends CommanderError {
@@ -95,13 +96,15 @@ export function registerEngineCommands(program: Command): void {
 
   program
     .command("why-depends")
-    .description("show why A's runtime closure contains B (a chain of references)")
+    .description("show why A's runtime closure contains B: the references from A to B, as a tree (as nix why-depends)")
     .argument("<a>", "a store path, derivation hash or name")
     .argument("<b>", "a store path, derivation hash or name")
-    .action((a: string, b: string) =>
+    .option("-a, --all", "every path from A to B, not only the shortest")
+    .option("--precise", "for each reference, the file that holds it and the bytes around it")
+    .action((a: string, b: string, flags: { all?: boolean; precise?: boolean }) =>
       withService(async (call) => {
-        const chain = await call("store.whyDepends", { a, b });
-        chain.forEach((p, i) => console.log(`${i ? "  ".repeat(i - 1) + "└── " : ""}${p}`));
+        const tree = await call("store.whyDepends", { a, b, all: !!flags.all, precise: !!flags.precise });
+        process.stdout.write(whyDependsText(tree));
       })(),
     );
 
@@ -195,4 +198,30 @@ export function registerEngineCommands(program: Command): void {
     .description("stop keeping a store path from gc")
     .argument("<path>")
     .action((p: string) => withService((call) => call("store.roots", { paths: [p], keep: false }).then(() => undefined))());
+}
+
+/**
+ * why-depends' tree as `nix why-depends` prints it: the root path, then each reference under
+ * its referrer with ├───/└─── and │/blank padding; with --precise, each file holding the
+ * reference (`file: …bytes…`) and then `→ path`.
+ */
+export function whyDependsText(root: WhyDependsNode): string {
+  const lines = [root.path];
+  const walk = (node: WhyDependsNode, pad: string) => {
+    node.children.forEach((child, i) => {
+      const last = i === node.children.length - 1;
+      const next = pad + (last ? "    " : "│   ");
+      if (child.hits?.length) {
+        child.hits.forEach((h, j) => {
+          lines.push(`${j === 0 ? pad + (last ? "└───" : "├───") : next}${h.file || "(the path itself)"}: ${h.context}`);
+        });
+        lines.push(`${next}→ ${child.path}`);
+      } else {
+        lines.push(`${pad}${last ? "└───" : "├───"}${child.path}`);
+      }
+      walk(child, next);
+    });
+  };
+  walk(root, "");
+  return `${lines.join("\n")}\n`;
 }

@@ -53,6 +53,8 @@ export type ProjectToml = z.infer<typeof ProjectToml>;
 
 export const LockToml = table({
   urlhashes: tableOf(str("a hash string")).optional(),
+  /** `"<package>@<version>" = "sha256:..."`: the tree each dependency by version was fetched as */
+  dependencies: tableOf(str("a hash string")).optional(),
 });
 
 export const UserConfigToml = table({
@@ -60,6 +62,8 @@ export const UserConfigToml = table({
   sandbox: table({ allowed_paths: absolutePaths.optional() }).optional(),
   fetch: table({ file_roots: absolutePaths.optional() }).optional(),
   mirrors: tableOf(str("a URL")).optional(),
+  /** where packages by version are fetched from: `"<name prefix>" = "<git base URL>"` (core/project/dependencies.ts) */
+  packages: tableOf(str("a URL")).optional(),
   evaluation: table({
     timeout: positive("seconds").optional(),
     max_steps: z

@@ -8,7 +8,7 @@ import { makeBuiltins } from "./builtins.js";
 import { consentedSandboxPaths, hostPathIdentities } from "../builders/host-access.js";
 import { readLock } from "./lock.js";
 import { moduleFile, parseModuleArg } from "./module-args.js";
-import { PackageError, owningProject, type ResolvedPackage, resolvePackage } from "./packages.js";
+import { type FetchedPackages, PackageError, owningProject, type ResolvedPackage, resolvePackage } from "./packages.js";
 import { readRegularFile } from "./read-file.js";
 import { configuredEvalLimits } from "./eval-limits.js";
 import type { Project } from "./project.js";
@@ -38,6 +38,8 @@ export interface EvalContext {
   hostPaths?: Record<string, string>;
   /** the step and time budget every thread of this evaluation draws from */
   budget: Budget;
+  /** where the dependencies by version were fetched (dependencies.ts): package name → directory */
+  packages: FetchedPackages;
 }
 
 /** An evaluation's limits: steps (loop iterations and calls) and wall-clock time. */
@@ -66,7 +68,7 @@ export interface Evaluation {
   fetchKeys: Map<string, string>;
 }
 
-export function createContext(project: Project, opts: { target?: string; host?: string; limits?: EvalLimits } = {}): EvalContext {
+export function createContext(project: Project, opts: { target?: string; host?: string; limits?: EvalLimits; packages?: FetchedPackages } = {}): EvalContext {
   const host = opts.host ?? hostSystem();
   const ctx: EvalContext = {
     project,
@@ -85,6 +87,7 @@ export function createContext(project: Project, opts: { target?: string; host?: 
     // Host paths are the user's decision: refused here unless allowed (host-access.ts).
     hostPaths: project.sandboxPaths.length ? hostPathIdentities(consentedSandboxPaths(project.root, project.sandboxPaths)) : undefined,
     budget: makeBudget({ ...DEFAULT_EVAL_LIMITS, ...configuredEvalLimits(), ...definedOnly(opts.limits ?? {}) }),
+    packages: opts.packages ?? {},
   };
   ctx.predeclared = makeBuiltins(ctx);
   return ctx;
@@ -110,7 +113,7 @@ function resolveLoad(ctx: EvalContext, module: string, from?: string): string {
   const project = from ? owningProject(from, ctx.project) : ctx.project;
   let resolved: ResolvedPackage;
   try {
-    resolved = resolvePackage(project, module);
+    resolved = resolvePackage(project, module, ctx.packages);
   } catch (err) {
     if (err instanceof PackageError) throw new StarlarkError(err.message);
     throw err;
@@ -194,7 +197,7 @@ export function evaluate(ctx: EvalContext, moduleArgs: string[], cwd: string, op
   const roots: string[] = [];
   const returnedRuns: RunSpec[] = [];
   for (const arg of moduleArgs) {
-    for (const sel of parseModuleArg(arg, cwd, ctx.project)) {
+    for (const sel of parseModuleArg(arg, cwd, ctx.project, ctx.packages)) {
       const globals = execModule(ctx, sel.file);
       if (opts.justParse) continue;
       const thread = budgetedThread(ctx, relative(ctx.project.root, sel.file));

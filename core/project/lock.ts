@@ -13,36 +13,43 @@ export const LOCK_FILE = "bramble.lock";
 export interface LockFile {
   /** fetch key (a URL, or `git+<url>#<ref>`) → output hash */
   urlhashes: Map<string, string>;
+  /** `<package>@<version>` → the hash of the tree that dependency was fetched as (dependencies.ts) */
+  dependencies: Map<string, string>;
 }
 
 export function readLock(root: string): LockFile {
   const file = join(root, LOCK_FILE);
-  if (!existsSync(file)) return { urlhashes: new Map() };
-  let doc;
-  try {
-    doc = readConfigFile(LockToml, file);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ProjectError(`${err.key ? `${err.key} ` : ""}${err.problem}`, file, err.line, err.col);
-    throw err;
-  }
-  return { urlhashes: new Map(Object.entries(doc.urlhashes ?? {})) };
+  if (!existsSync(file)) return { urlhashes: new Map(), dependencies: new Map() };
+  const doc = (() => {
+    try {
+      return readConfigFile(LockToml, file);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ProjectError(`${err.key ? `${err.key} ` : ""}${err.problem}`, file, err.line, err.col);
+      throw err;
+    }
+  })();
+  return { urlhashes: new Map(Object.entries(doc.urlhashes ?? {})), dependencies: new Map(Object.entries(doc.dependencies ?? {})) };
 }
 
 /**
- * Add entries to bramble.lock, keeping whatever other processes wrote meanwhile: under
- * `bramble.lock.lck`, taken with the store's lock (core/store/lock.ts: one implementation,
- * stale when its process is dead, waited for without blocking the thread).
+ * Add entries to bramble.lock (`urlhashes`, or the `dependencies` table), keeping whatever
+ * other processes wrote meanwhile: under `bramble.lock.lck`, taken with the store's lock
+ * (core/store/lock.ts: one implementation, stale when its process is dead, waited for
+ * without blocking the thread).
  */
-export async function recordLockEntries(root: string, entries: Map<string, string>): Promise<void> {
+export async function recordLockEntries(root: string, entries: Map<string, string>, table: keyof LockFile = "urlhashes"): Promise<void> {
   if (entries.size === 0) return;
   const file = join(root, LOCK_FILE);
   const release = await lock(`${file}.lck`, undefined, { pollMs: 5, timeoutMs: 30_000 });
   try {
-    const current = readLock(root).urlhashes;
-    for (const [k, v] of entries) current.set(k, v);
-    const sorted = Object.fromEntries([...current.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    const current = readLock(root);
+    for (const [k, v] of entries) current[table].set(k, v);
+    const sorted = (m: Map<string, string>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    const doc: Record<string, Record<string, string>> = {};
+    if (current.urlhashes.size > 0) doc.urlhashes = sorted(current.urlhashes);
+    if (current.dependencies.size > 0) doc.dependencies = sorted(current.dependencies);
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, stringifyToml({ urlhashes: sorted }) + "\n");
+    writeFileSync(tmp, `${stringifyToml(doc).trimEnd()}\n`);
     renameSync(tmp, file);
   } finally {
     release();

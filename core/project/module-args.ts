@@ -7,7 +7,7 @@
 //   ./dir/...          every .bramble file below dir, stopping at nested projects
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { PackageError, type ResolvedPackage, resolvePackage } from "./packages.js";
+import { type FetchedPackages, PackageError, type ResolvedPackage, resolvePackage } from "./packages.js";
 import { PROJECT_FILE, type Project } from "./project.js";
 import { SEEDS_PACKAGE } from "./seeds.js";
 
@@ -108,7 +108,7 @@ export function checkModuleArgSyntax(arg: string): void {
   }
 }
 
-export function parseModuleArg(arg: string, cwd: string, project: Project): ModuleSelection[] {
+export function parseModuleArg(arg: string, cwd: string, project: Project, fetched: FetchedPackages = {}): ModuleSelection[] {
   checkModuleArgSyntax(arg);
   let path = arg;
   let fn: string | undefined;
@@ -135,7 +135,7 @@ export function parseModuleArg(arg: string, cwd: string, project: Project): Modu
   } else {
     let resolved: ResolvedPackage;
     try {
-      resolved = resolvePackage(project, path);
+      resolved = resolvePackage(project, path, fetched);
     } catch (err) {
       if (err instanceof PackageError) throw new ModuleArgError(arg, `${err.message}; relative paths start with ./`);
       throw err;

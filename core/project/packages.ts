@@ -2,8 +2,8 @@
 // "github.com/maxmcd/bramble/lib/std" is its lib/std directory. A load() or a module argument
 // names a package followed by a path inside it; the package is the LONGEST known package name
 // that is the whole name or a prefix of it ending at a "/". Known packages, for a module of
-// project P: P itself, P's [dependencies] (by `path`; by version only they cannot be fetched
-// yet), and the seed library ("seeds") unless P declares its own.
+// project P: P itself, P's [dependencies] (by `path`, or by version: fetched before the
+// evaluation, see dependencies.ts), and the seed library ("seeds") unless P declares its own.
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PROJECT_FILE, type Project, readProject } from "./project.js";
@@ -20,23 +20,26 @@ export interface ResolvedPackage {
 
 export class PackageError extends Error {}
 
+/** package name → the directory its version was fetched to (dependencies.ts), for the whole evaluation */
+export type FetchedPackages = Record<string, string>;
+
 /** Every package name `project` can name, with its directory (undefined: known, not fetched). */
-function knownPackages(project: Project): Map<string, string | undefined> {
+function knownPackages(project: Project, fetched: FetchedPackages): Map<string, string | undefined> {
   const known = new Map<string, string | undefined>();
   const seeds = seedLibraryDir();
   if (seeds) known.set(SEEDS_PACKAGE, seeds);
-  for (const [name, dep] of project.dependencies) known.set(name, dep.path);
+  for (const [name, dep] of project.dependencies) known.set(name, dep.path ?? (Object.hasOwn(fetched, name) ? fetched[name] : undefined));
   known.set(project.name, project.root);
   return known;
 }
 
 /** The longest known package name that `name` is, or begins with followed by "/". */
-export function resolvePackage(project: Project, name: string): ResolvedPackage {
+export function resolvePackage(project: Project, name: string, fetched: FetchedPackages = {}): ResolvedPackage {
   const clean = name.replace(/\/+$/, "");
   if (clean === "" || clean.split("/").some((s) => s === "" || s === "." || s === "..")) {
     throw new PackageError(`"${name}" is not a package path (segments may not be empty, "." or "..")`);
   }
-  const known = knownPackages(project);
+  const known = knownPackages(project, fetched);
   let best: string | undefined;
   for (const pkg of known.keys()) {
     if ((clean === pkg || clean.startsWith(`${pkg}/`)) && (best === undefined || pkg.length > best.length)) best = pkg;
@@ -49,7 +52,7 @@ export function resolvePackage(project: Project, name: string): ResolvedPackage 
   if (root === undefined) {
     const dep = project.dependencies.get(best);
     throw new PackageError(
-      `dependency "${best}"${dep?.version ? ` (version ${dep.version})` : ""} has no local path; fetching package versions is not supported yet (give it path = "...")`,
+      `dependency "${best}"${dep?.version ? ` (version ${dep.version})` : ""} is not fetched: this evaluation did not fetch the project's dependencies by version (bramble build, run, test and the app do)`,
     );
   }
   return { pkg: best, root, sub: clean === best ? "" : clean.slice(best.length + 1) };

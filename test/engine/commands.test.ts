@@ -90,7 +90,7 @@ describe("engine commands", () => {
     const { engine, paths } = await setup();
     const r = await bramble("why-depends", "app", paths.liba!);
     expect(r.code).toBe(0);
-    expect(r.stdout.split("\n")).toEqual([paths.app, `└── ${paths.liba}`]);
+    expect(r.stdout.split("\n")).toEqual([paths.app, `└───${paths.liba}`]);
     expect((await bramble("why-depends", "liba", "app")).code).toBe(1);
     engine.close();
   });

@@ -1,0 +1,154 @@
+// Dependencies by version: `[dependencies] "example.com/me/lib" = "1.2.0"` in bramble.toml.
+// As in bramble, a package's name is where its repository lives: bramble's package server
+// clones `https://<name>.git` and serves the package at the version its bramble.toml says.
+// Here the engine fetches it itself, with fetch_git (in the fetch sandbox: the network and
+// nothing of the host but git), from `https://<name>.git` at the tag `v<version>` (Go's
+// convention for module versions; bramble's versions are semver too). Where a package
+// name's repositories live is the user's setting, never the project's:
+//   [packages] "example.com" = "http://127.0.0.1:8080/example.com"
+// in the user's config fetches example.com/me/lib from http://127.0.0.1:8080/example.com/me/lib.git
+// (the longest matching prefix wins; git://, ssh:// and file:// bases work too).
+//
+// The fetched tree is a fixed output: bramble.lock pins its hash under `[dependencies]`
+// ("example.com/me/lib@1.2.0" = "sha256:..."); the first fetch records it, a later one with
+// different content fails with both hashes. The fetched bramble.toml must name the package
+// and version asked for. Versions are chosen as bramble chooses them (minimal version
+// selection, as Go modules do): every version reached is fetched (its bramble.toml's
+// requirements count), each package is built at the highest version reached, and the
+// evaluated project's lock pins every version reached (as go.sum does).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { readConfigFile, UserConfigToml } from "../config/schema.js";
+import type { Derivation } from "../derivation/derivation.js";
+import { ANY_SYSTEM } from "../derivation/systems.js";
+import { userConfigFile } from "../builders/host-access.js";
+import { readLock, recordLockEntries } from "./lock.js";
+import { type Project, ProjectError, readProject } from "./project.js";
+
+/** What the engine fetched a package version as: its store path and the hash of its tree. */
+export interface FetchedTree {
+  path: string;
+  hash: string;
+}
+
+/** Build a fetch_git derivation and say where its output is (the service does it with the engine). */
+export type FetchTree = (drv: Derivation) => Promise<FetchedTree>;
+
+const VERSION_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
+
+/** -1, 0 or 1 as version `a` is lower than, equal to or higher than `b` (both MAJOR.MINOR.PATCH). */
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i]! < pb[i]! ? -1 : 1;
+  return 0;
+}
+
+/** The git URL package `name` is fetched from: the user's `[packages]` base for its longest matching prefix, else https://<name>.git. */
+export function packageSourceUrl(name: string, configFile = userConfigFile()): string {
+  let bases: Record<string, string> = {};
+  if (existsSync(configFile)) bases = readConfigFile(UserConfigToml, configFile).packages ?? {};
+  let best: string | undefined;
+  for (const prefix of Object.keys(bases)) {
+    const p = prefix.replace(/\/+$/, "");
+    if ((name === p || name.startsWith(`${p}/`)) && (best === undefined || p.length > best.replace(/\/+$/, "").length)) best = prefix;
+  }
+  if (best === undefined) return `https://${name}.git`;
+  const base = bases[best]!.replace(/\/+$/, "");
+  if (!/^(https?|git|ssh|file):\/\/./.test(base)) {
+    throw new ProjectError(`packages."${best}" ${JSON.stringify(base)} must be an http://, https://, git://, ssh:// or file:// URL`, configFile);
+  }
+  const rest = name.slice(best.replace(/\/+$/, "").length);
+  return `${base}${rest}.git`;
+}
+
+/** The fixed-output derivation that fetches package `name` at `version` (its output is the tree, without .git). */
+export function dependencyDerivation(name: string, version: string, url: string, hash?: string): Derivation {
+  const last = name.split("/").pop() ?? name;
+  const drv: Derivation = {
+    name: `${last}-${version}`.replace(/[^A-Za-z0-9._+-]/g, "_"),
+    builder: "fetch_git",
+    args: [],
+    env: { url, ref: `v${version}` },
+    outputs: ["out"],
+    network: true,
+    platform: ANY_SYSTEM,
+    system: ANY_SYSTEM,
+  };
+  if (hash) drv.outputHash = hash;
+  return drv;
+}
+
+function checkVersion(project: Project, name: string, version: string | undefined): string {
+  if (version === undefined || !VERSION_RE.test(version)) {
+    throw new ProjectError(
+      `dependencies."${name}" ${version === undefined ? "has neither a version nor a path" : `version ${JSON.stringify(version)} is not a version MAJOR.MINOR.PATCH (as bramble's: "1.2.0")`}`,
+      join(project.root, "bramble.toml"),
+    );
+  }
+  return version;
+}
+
+/**
+ * Fetch every dependency by version that `project` needs, its dependencies' too, and say
+ * where each package's tree is (package name → directory), for load() and module
+ * arguments (packages.ts). New pins are recorded in the project's bramble.lock.
+ */
+export async function fetchDependencies(project: Project, fetch: FetchTree): Promise<Record<string, string>> {
+  const byVersion = [...project.dependencies.values()].filter((d) => d.path === undefined);
+  if (byVersion.length === 0) return {};
+  const pins = readLock(project.root).dependencies;
+  const newPins = new Map<string, string>();
+  /** name → the version selected (the highest any reached project requires) */
+  const selected = new Map<string, string>();
+  /** `name@version` → the fetched tree's directory: every version reached, as MVS reads every reached version's requirements */
+  const trees = new Map<string, string>();
+  const queue: [string, string][] = [];
+  const require = (from: Project, name: string, version: string | undefined) => {
+    if (name === project.name) return; // a dependency needing the project itself: the project is what it gets
+    const v = checkVersion(from, name, version);
+    const cur = selected.get(name);
+    if (cur === undefined || compareVersions(v, cur) > 0) selected.set(name, v);
+    queue.push([name, v]);
+  };
+  for (const d of byVersion) require(project, d.name, d.version);
+  for (let next = queue.shift(); next; next = queue.shift()) {
+    const [name, version] = next;
+    const key = `${name}@${version}`;
+    if (trees.has(key)) continue;
+    const url = packageSourceUrl(name);
+    const pin = pins.get(key);
+    let got: FetchedTree;
+    try {
+      got = await fetch(dependencyDerivation(name, version, url, pin));
+    } catch (err) {
+      throw new ProjectError(
+        `dependency "${name}" version ${version} (tag v${version} of ${url}): ${(err as Error).message}`,
+        join(project.root, "bramble.toml"),
+      );
+    }
+    if (!pin) newPins.set(key, got.hash);
+    const dep = readDependencyProject(got.path, name, version, url);
+    trees.set(key, got.path);
+    for (const d of dep.dependencies.values()) if (d.path === undefined) require(dep, d.name, d.version);
+  }
+  await recordLockEntries(project.root, newPins, "dependencies");
+  return Object.fromEntries([...selected].map(([n, v]) => [n, trees.get(`${n}@${v}`)!]));
+}
+
+/** The fetched package's bramble.toml, which must name the package and the version asked for. */
+function readDependencyProject(dir: string, name: string, version: string, url: string): Project {
+  if (!existsSync(join(dir, "bramble.toml"))) {
+    throw new ProjectError(`dependency "${name}" version ${version}: tag v${version} of ${url} has no bramble.toml at its root`);
+  }
+  const p = readProject(dir);
+  if (p.name !== name) {
+    throw new ProjectError(
+      `dependency "${name}" version ${version}: the package fetched from ${url} is named "${p.name}" (a package's name is where it is fetched from)`,
+    );
+  }
+  if (p.version !== version) {
+    throw new ProjectError(`dependency "${name}" version ${version}: tag v${version} of ${url} says version "${p.version}" in its bramble.toml`);
+  }
+  return p;
+}
