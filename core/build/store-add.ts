@@ -23,7 +23,7 @@ export interface StoreAddResult {
 }
 
 /** The derivation `fetch_url(url, hash=...)` makes (see core/project/builtins.ts). */
-export function fetchUrlDerivation(url: string, outputHash?: string): Derivation {
+function fetchUrlDerivation(url: string, outputHash?: string): Derivation {
   const name = (basename(new URL(url).pathname) || "fetch-url").replace(/[^A-Za-z0-9._+-]/g, "_");
   const drv: Derivation = { name, builder: "fetch_url", args: [], env: { url }, outputs: ["out"], network: true, platform: ANY_SYSTEM, system: ANY_SYSTEM };
   if (outputHash) drv.outputHash = outputHash;

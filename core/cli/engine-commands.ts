@@ -2,8 +2,7 @@
 // roots). Each asks the service's local methods (core/api/local.ts); none opens the engine.
 // Exit codes: 0 success, 1 failure (a missing build, a corrupt store, no dependency), 2 usage.
 import { CommanderError, type Command } from "commander";
-import { createService } from "../api/service.js";
-import { localCaller, UsageProblem } from "../api/local.js";
+import type { localCaller } from "../api/local.js";
 import { displayName } from "./naming.js";
 import type { WhyDependsNode } from "../api/schema.js";
 
@@ -22,6 +21,8 @@ type Call = ReturnType<typeof localCaller>;
  */
 function withService(fn: (call: Call) => Promise<void> | void): () => Promise<void> {
   return async () => {
+    // loaded here, not at start-up: --help and the other commands need none of it (issue 17)
+    const [{ createService }, { localCaller, UsageProblem }] = await Promise.all([import("../api/service.js"), import("../api/local.js")]);
     const host = createService();
     try {
       await fn(localCaller(host));
@@ -205,7 +206,7 @@ export function registerEngineCommands(program: Command): void {
  * its referrer with ├───/└─── and │/blank padding; with --precise, each file holding the
  * reference (`file: …bytes…`) and then `→ path`.
  */
-export function whyDependsText(root: WhyDependsNode): string {
+function whyDependsText(root: WhyDependsNode): string {
   const lines = [root.path];
   const walk = (node: WhyDependsNode, pad: string) => {
     node.children.forEach((child, i) => {

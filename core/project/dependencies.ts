@@ -26,13 +26,13 @@ import { readLock, recordLockEntries } from "./lock.js";
 import { type Project, ProjectError, readProject } from "./project.js";
 
 /** What the engine fetched a package version as: its store path and the hash of its tree. */
-export interface FetchedTree {
+interface FetchedTree {
   path: string;
   hash: string;
 }
 
 /** Build a fetch_git derivation and say where its output is (the service does it with the engine). */
-export type FetchTree = (drv: Derivation) => Promise<FetchedTree>;
+type FetchTree = (drv: Derivation) => Promise<FetchedTree>;
 
 const VERSION_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
@@ -45,7 +45,7 @@ function compareVersions(a: string, b: string): number {
 }
 
 /** The git URL package `name` is fetched from: the user's `[packages]` base for its longest matching prefix, else https://<name>.git. */
-export function packageSourceUrl(name: string, configFile = userConfigFile()): string {
+function packageSourceUrl(name: string, configFile = userConfigFile()): string {
   let bases: Record<string, string> = {};
   if (existsSync(configFile)) bases = readConfigFile(UserConfigToml, configFile).packages ?? {};
   let best: string | undefined;
@@ -63,7 +63,7 @@ export function packageSourceUrl(name: string, configFile = userConfigFile()): s
 }
 
 /** The fixed-output derivation that fetches package `name` at `version` (its output is the tree, without .git). */
-export function dependencyDerivation(name: string, version: string, url: string, hash?: string): Derivation {
+function dependencyDerivation(name: string, version: string, url: string, hash?: string): Derivation {
   const last = name.split("/").pop() ?? name;
   const drv: Derivation = {
     name: `${last}-${version}`.replace(/[^A-Za-z0-9._+-]/g, "_"),

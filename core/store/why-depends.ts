@@ -6,7 +6,7 @@ import { lstatSync, openSync, closeSync, readSync, readdirSync, readlinkSync } f
 import { join } from "node:path";
 import { hashPart } from "./layout.js";
 
-export interface WhyHit {
+interface WhyHit {
   /** the file inside the referrer, relative to its store path ("" for the path itself) */
   file: string;
   /** the bytes around the reference, non-printable ones as '.', the hash in the middle */
@@ -21,7 +21,7 @@ export interface WhyNode {
   children: WhyNode[];
 }
 
-export interface WhyStore {
+interface WhyStore {
   references(name: string): string[];
   /** the store path of a name */
   path(name: string): string;
