@@ -1,5 +1,6 @@
-// Built-in fixed-output builders. What touches the network runs in a sandbox with the network
-// and nothing of the host's files (fetch-sandbox.ts); a file:// URL or a local git repository
+// Built-in fixed-output builders. What touches the network runs in a sandbox with a network
+// namespace of its own, whose one way out is the engine's proxy, and nothing of the host's files
+// (fetch-sandbox.ts, fetch-proxy.ts); a file:// URL or a local git repository
 // must lie in the project or a directory the user named (host-access.ts); the engine unpacks
 // and hashes the fetched bytes afterwards.
 //   fetch_url  url = env.url or args[0]; http, https, file or mirror://<name>/ (see mirrors.ts).
@@ -22,7 +23,7 @@ import { BuildFailure, hostSystem, outputName, type Backend, type BuildJob, type
 import { makeTempRoot } from "./local.js";
 import { isMirrorUrl, mirrorBase, resolveMirrorUrl } from "./mirrors.js";
 import { allowedFileUrlPath } from "./host-access.js";
-import { runFetchSandbox, sandboxedDownload, toolBinds } from "./fetch-sandbox.js";
+import { gitThroughProxy, runFetchSandbox, sandboxedDownload, toolBinds } from "./fetch-sandbox.js";
 
 /** A mirror:// URL whose configured base is a file:// directory: that directory may be read. */
 function fileMirrorRoots(url: string): string[] {
@@ -123,7 +124,7 @@ export class BuiltinBackend implements Backend {
     if (url.startsWith("-")) throw new BuildFailure(`fetch_git ${drv.name}: url ${JSON.stringify(url)} may not start with '-'`);
     if (ref.startsWith("-") || /[\s\0]/.test(ref))
       throw new BuildFailure(`fetch_git ${drv.name}: ref ${JSON.stringify(ref)} may not start with '-' or hold whitespace`);
-    // git runs in a sandbox with the network and nothing of the host but git (fetch-sandbox.ts); a
+    // git runs in a sandbox with nothing of the host but git (fetch-sandbox.ts); a
     // local repository (a path or file://) must be inside the project or [fetch] file_roots, and
     // is the one host directory it sees, read-only.
     const readOnly: [string, string][] = [];
@@ -136,9 +137,15 @@ export class BuiltinBackend implements Backend {
       throw new BuildFailure(`fetch_git ${drv.name}: url ${JSON.stringify(url)} must be https://, http://, git://, ssh://, file:// or an absolute path`);
     }
     mkdirSync(out, { recursive: true });
+    // A local repository needs no network: its sandbox has only `lo`. A remote one goes out
+    // through the engine's proxy (fetch-proxy.ts): git's libcurl through a forwarder on the
+    // sandbox's own loopback (node), git:// through GIT_PROXY_COMMAND.
+    const network = remote !== "/repo";
+    const net = network ? gitThroughProxy() : undefined;
     // git starts git-upload-pack of a local repository through /bin/sh.
-    const binds = toolBinds(["/usr/bin/git", "/bin/sh"], ["/usr/lib/git-core"]);
+    const binds = toolBinds(["/usr/bin/git", "/bin/sh", ...(network ? [process.execPath] : [])], ["/usr/lib/git-core"]);
     const env: Record<string, string> = {
+      ...net?.env,
       PATH: "/usr/bin:/usr/lib/git-core",
       GIT_TERMINAL_PROMPT: "0",
       GIT_CONFIG_NOSYSTEM: "1",
@@ -152,8 +159,10 @@ export class BuiltinBackend implements Backend {
         out,
         binds,
         readOnly,
+        network,
+        files: net?.files,
         env,
-        command: ["/usr/bin/git", "-c", "advice.detachedHead=false", "-c", "safe.directory=*", ...args],
+        command: [...(net?.wrap ?? []), "/usr/bin/git", "-c", "advice.detachedHead=false", "-c", "safe.directory=*", ...(net?.config ?? []), ...args],
         log: (l) => {
           if (l.trim()) last = l;
           job.log(l);
@@ -161,8 +170,11 @@ export class BuiltinBackend implements Backend {
         signal: job.signal,
       });
       if (r.cancelled) throw new BuildFailure("cancelled", null, undefined, true);
-      if (r.exitCode !== 0)
-        throw new BuildFailure(`git ${args.find((a) => !a.startsWith("-"))} failed (exit code ${r.exitCode})${last ? `: ${last}` : ""}`, r.exitCode);
+      if (r.exitCode !== 0) {
+        // What the proxy refused says more than git's "returned error: 403".
+        const why = r.refusals.length ? r.refusals.join("; ") : last;
+        throw new BuildFailure(`git ${args.find((a) => !a.startsWith("-"))} failed (exit code ${r.exitCode})${why ? `: ${why}` : ""}`, r.exitCode);
+      }
     };
     job.log(`fetching ${url} at ${ref}`);
     await git(["clone", "--quiet", "--no-checkout", "--no-hardlinks", "--template=", "--", remote, "/out/src"]);

@@ -56,6 +56,26 @@ function checkBase(base: string, where: string): string {
   return base.replace(/\/+$/, "");
 }
 
+/**
+ * Every mirror base the user configured ($BRAMBLE_MIRROR_<NAME> and [mirrors] in the user's
+ * config; the defaults are not): the only services of this host a fetcher may reach
+ * (fetch-proxy.ts). A malformed entry is skipped here; resolving a mirror:// URL reports it.
+ */
+export function configuredMirrorBases(configFile = userConfigFile()): string[] {
+  const bases: string[] = [];
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("BRAMBLE_MIRROR_") && v && /^https?:\/\/./.test(v)) bases.push(v);
+  if (existsSync(configFile)) {
+    try {
+      const mirrors = (parseToml(readFileSync(configFile, "utf8")) as Record<string, unknown>).mirrors;
+      if (mirrors && typeof mirrors === "object" && !Array.isArray(mirrors))
+        for (const v of Object.values(mirrors)) if (typeof v === "string" && /^https?:\/\/./.test(v)) bases.push(v);
+    } catch {
+      /* reported where a mirror is resolved */
+    }
+  }
+  return bases;
+}
+
 /** `mirror://name/path` → the configured base + `/path`; other URLs are returned as they are. */
 export function resolveMirrorUrl(url: string, configFile?: string): string {
   if (!isMirrorUrl(url)) return url;

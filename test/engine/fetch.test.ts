@@ -1,6 +1,6 @@
 // Fixed-output built-ins: fetch_url over http and file URLs (archives unpacked safely) and
 // fetch_git from a local repository; the output hash is checked, recorded when absent.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { crc32 } from "node:zlib";
@@ -40,9 +40,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  // A fetcher reaches a service of this host only when it is a configured mirror (fetch-proxy.ts).
+  process.env.BRAMBLE_MIRROR_FETCH_TEST = base;
 });
 
 afterAll(() => {
+  delete process.env.BRAMBLE_MIRROR_FETCH_TEST;
   server.close();
   cleanupTemps();
 });
@@ -188,6 +191,74 @@ describe("fetch_git", () => {
     const r2 = await build(engine, graph(bad), [bad], { projectRoot: project });
     expect(eventsOf(r2.events, "failed")[0]!.error).toContain(hash);
     engine.close();
+  });
+
+  it("clones over http and git:// through the engine's proxy, from a configured mirror only", async () => {
+    // A bare repository served two ways on loopback: as static files (git's dumb http protocol)
+    // and by git daemon (git://). Neither is reachable until it is a configured mirror.
+    const top = tempDir("bramble-remote-");
+    const work = join(top, "work");
+    mkdirSync(work);
+    const git = (cwd: string, ...args: string[]) =>
+      execFileSync("git", ["-C", cwd, "-c", "user.email=t@example.com", "-c", "user.name=t", ...args], { encoding: "utf8" }).trim();
+    git(work, "init", "-q", "-b", "main");
+    writeFileSync(join(work, "file.txt"), "remote\n");
+    git(work, "add", ".");
+    git(work, "commit", "-q", "-m", "one");
+    execFileSync("git", ["clone", "-q", "--bare", work, join(top, "repo.git")]);
+    git(join(top, "repo.git"), "update-server-info");
+    const hits: string[] = [];
+    const web = createServer((req, res) => {
+      hits.push(req.url ?? "");
+      const p = join(top, new URL(req.url ?? "/", "http://x").pathname);
+      if (!p.startsWith(`${top}/repo.git/`) || !existsSync(p) || statSync(p).isDirectory()) return void res.writeHead(404).end();
+      res.writeHead(200).end(readFileSync(p));
+    });
+    await new Promise<void>((r) => web.listen(0, "127.0.0.1", () => r()));
+    const httpUrl = `http://127.0.0.1:${(web.address() as { port: number }).port}/repo.git`;
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+    const daemonPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const daemon = spawn("git", ["daemon", "--export-all", `--base-path=${top}`, "--listen=127.0.0.1", `--port=${daemonPort}`, "--reuseaddr", top], {
+      stdio: "ignore",
+    });
+    const gitUrl = `git://127.0.0.1:${daemonPort}/repo.git`;
+    try {
+      for (let i = 0; i < 100 && spawnSync("git", ["ls-remote", gitUrl]).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const engine = tempEngine();
+      const mk = (name: string, url: string): Derivation => ({
+        name,
+        builder: "fetch_git",
+        args: [],
+        env: { url, ref: "main" },
+        outputs: ["out"],
+        network: true,
+        platform: hostSystem(),
+        system: hostSystem(),
+      });
+      const overHttp = mk("over-http", httpUrl);
+      const overGit = mk("over-git", gitUrl);
+      const refused = await build(engine, graph(overHttp, overGit), [overHttp, overGit], { keepGoing: true });
+      expect(refused.result.status).toBe("failed");
+      const errors = eventsOf(refused.events, "failed").map((f) => f.error);
+      expect(errors).toHaveLength(2);
+      for (const e of errors) expect(e).toMatch(/^git clone failed \(exit code 128\): 127\.0\.0\.1:\d+ is this host's own address \(127\.0\.0\.1\)/);
+      expect(hits).toEqual([]);
+
+      process.env.BRAMBLE_MIRROR_GIT_HTTP = httpUrl;
+      process.env.BRAMBLE_MIRROR_GIT_DAEMON = gitUrl.replace("git://", "http://");
+      const r = await build(engine, graph(overHttp, overGit), [overHttp, overGit]);
+      expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+      for (const d of [overHttp, overGit]) expect(readFileSync(join(r.result.outputs.get(derivationHash(d))!.out!, "file.txt"), "utf8")).toBe("remote\n");
+      expect(hits).toContain("/repo.git/info/refs?service=git-upload-pack");
+      engine.close();
+    } finally {
+      delete process.env.BRAMBLE_MIRROR_GIT_HTTP;
+      delete process.env.BRAMBLE_MIRROR_GIT_DAEMON;
+      daemon.kill();
+      web.close();
+    }
   });
 });
 
