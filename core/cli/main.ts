@@ -17,6 +17,7 @@ import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, modu
 import { ListPathError, listModules } from "../project/listing.js";
 import { displayName } from "./naming.js";
 import { outLinkNames } from "./out-links.js";
+import { quietOnClosedPipe } from "./closed-pipe.js";
 import { startServer } from "../serve/server.js";
 import { repl, starlarkMain } from "../starlark/cli.js";
 // (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
@@ -655,20 +656,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
-/**
- * A reader that goes away (`bramble log ID | head -1`) ends the command quietly, as a
- * program killed by SIGPIPE would: no EPIPE stack trace. Exit code 0: the reader got
- * what it asked for.
- */
-export function quietOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE") process.exit(0);
-      throw err;
-    });
-  }
-}
-
 if (isEntry) {
   quietOnClosedPipe();
   main(process.argv).then((code) => {
