@@ -5,9 +5,10 @@
 // build directory, a store path that changes after it is registered). Each must fail.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
@@ -56,6 +57,18 @@ function userConfig(text: string): string {
   const dir = tempDir("bramble-cfg-");
   writeFileSync(join(dir, "config.toml"), text);
   return join(dir, "config.toml");
+}
+
+async function withEnvAsync<T>(vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const prev = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await f();
+  } finally {
+    for (const [k, v] of Object.entries(prev))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  }
 }
 
 function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {
@@ -192,7 +205,7 @@ describe("nothing of the host gets in", () => {
     const secret = join(tmpdir(), `bramble-secret-${randomBytes(4).toString("hex")}`);
     writeFileSync(secret, "secret\n");
     const probe = `const fs = require("fs"); const r = {};
-for (const [k, p] of Object.entries({ shadow: "/etc/shadow", passwd: "/etc/passwd", root: "/root", home: ${JSON.stringify(process.env.HOME ?? "/root")}, tmpfile: ${JSON.stringify(secret)}, repo: ${JSON.stringify(process.cwd())}, usrbin: "/usr/bin/ls", binsh: "/bin/sh" })) {
+for (const [k, p] of Object.entries({ shadow: "/etc/shadow", passwd: "/etc/passwd", resolv: "/etc/resolv.conf", root: "/root", home: ${JSON.stringify(process.env.HOME ?? "/root")}, tmpfile: ${JSON.stringify(secret)}, repo: ${JSON.stringify(process.cwd())}, usrbin: "/usr/bin/ls", binsh: "/bin/sh" })) {
   try { fs.statSync(p); fs.accessSync(p, fs.constants.R_OK); r[k] = "ok"; } catch { r[k] = "denied"; }
 }
 fs.writeFileSync("/out/report", JSON.stringify(r));`;
@@ -210,14 +223,15 @@ fs.writeFileSync("/out/report", JSON.stringify(r));`;
     const held = Object.values(report).every((v) => v === "denied");
     record({
       area: "hermetic",
-      attack: "a fetcher reading /etc/shadow, /etc/passwd, /root, $HOME, /tmp, the project, /usr/bin, /bin/sh",
+      attack: "a fetcher reading /etc/shadow, /etc/passwd, /etc/resolv.conf, /root, $HOME, /tmp, the project, /usr/bin, /bin/sh",
       tries: Object.keys(report).length,
       held,
-      detail: "the fetch sandbox (node or git, their libraries, resolver files, CA certificates, /out) shows none of them",
+      detail: "the fetch sandbox (node or git, their libraries, CA certificates, /out, the proxy's socket) shows none of them",
     });
     expect(report).toEqual({
       shadow: "denied",
       passwd: "denied",
+      resolv: "denied",
       root: "denied",
       home: "denied",
       tmpfile: "denied",
@@ -378,6 +392,145 @@ EOF`,
     }
   });
 
+  it("a fetcher cannot reach an abstract unix socket of the host or of another fetch, nor a loopback port but through the proxy", async () => {
+    const tag = randomBytes(4).toString("hex");
+    let hostHits = 0;
+    const hostSock = createServer((c) => {
+      hostHits++;
+      c.end();
+    });
+    await new Promise<void>((r) => hostSock.listen(`\0bramble-host-fetch-${tag}`, () => r()));
+    let tcpHits = 0;
+    const tcp = createServer((c) => {
+      tcpHits++;
+      c.end();
+    });
+    await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", () => r()));
+    const port = (tcp.address() as { port: number }).port;
+    // Two fetchers at once (what a compromised download could do): one listens on an abstract
+    // socket, the other looks for it and for the host's, connects to the host's loopback port
+    // directly, and asks the proxy for it.
+    const listener = `const net = require("net"), fs = require("fs"); let got = "no";
+const s = net.createServer((c) => { got = "yes"; c.end(); }).listen("\\0bramble-fetch-peer-${tag}");
+setTimeout(() => { fs.writeFileSync("/out/accepted", got); process.exit(0); }, 4000);`;
+    const prober = `const net = require("net"), fs = require("fs"); const r = {};
+const attempt = (opts) => new Promise((ok) => { const c = net.connect(opts); c.on("connect", () => { c.destroy(); ok("ok"); }); c.on("error", () => ok("denied")); });
+const proxied = () => new Promise((ok) => { const c = net.connect("/bramble/proxy.sock"); let t = "";
+  c.on("data", (d) => { t += d; if (t.includes("\\r\\n")) { c.destroy(); ok(t.startsWith("HTTP/1.1 200") ? "ok" : "denied"); } });
+  c.on("error", () => ok("denied")); c.write("CONNECT 127.0.0.1:${port} HTTP/1.1\\r\\n\\r\\n"); });
+(async () => {
+  for (let i = 0; i < 30 && r.peer !== "ok"; i++) { r.peer = await attempt({ path: "\\0bramble-fetch-peer-${tag}" }); await new Promise((w) => setTimeout(w, 100)); }
+  r.host = await attempt({ path: "\\0bramble-host-fetch-${tag}" });
+  r.loopback = await attempt({ host: "127.0.0.1", port: ${port} });
+  r.proxied = await proxied();
+  fs.writeFileSync("/out/report", Object.entries(r).map(([k, v]) => k + ": " + v).join("\\n"));
+})();`;
+    const dirs = [tempDir("bramble-fetch-a-"), tempDir("bramble-fetch-b-")];
+    writeFileSync(join(dirs[0]!, "listener.cjs"), listener);
+    writeFileSync(join(dirs[1]!, "prober.cjs"), prober);
+    const logs: string[] = [];
+    const run = (dir: string, script: string) =>
+      runFetchSandbox({
+        out: dir,
+        binds: toolBinds([process.execPath]),
+        env: {},
+        command: [process.execPath, `/out/${script}`],
+        log: (l) => logs.push(l),
+        signal: new AbortController().signal,
+      });
+    try {
+      const [a, b] = await Promise.all([run(dirs[0]!, "listener.cjs"), run(dirs[1]!, "prober.cjs")]);
+      expect(a.exitCode, logs.join("\n")).toBe(0);
+      expect(b.exitCode, logs.join("\n")).toBe(0);
+      const report = lines(readFileSync(join(dirs[1]!, "report"), "utf8"));
+      const accepted = readFileSync(join(dirs[0]!, "accepted"), "utf8");
+      const held = Object.values(report).every((v) => v === "denied") && accepted === "no" && hostHits === 0 && tcpHits === 0;
+      record({
+        area: "hermetic",
+        attack: "a fetcher connecting to another fetch's abstract unix socket, the host's, and a host loopback port (directly and through the proxy)",
+        tries: Object.keys(report).length,
+        held,
+        detail: `each fetch sandbox has a network namespace of its own (lo only), its one way out the engine's proxy, which refused: ${b.refusals[0]?.slice(0, 60)}…`,
+      });
+      expect(report).toEqual({ peer: "denied", host: "denied", loopback: "denied", proxied: "denied" });
+      expect(accepted).toBe("no");
+      expect(hostHits).toBe(0);
+      expect(tcpHits).toBe(0);
+      expect(b.refusals).toEqual([expect.stringMatching(new RegExp(`^127\\.0\\.0\\.1:${port} is this host's own address`))]);
+    } finally {
+      hostSock.close();
+      tcp.close();
+    }
+  });
+
+  it("a fetch_url or fetch_git reaches no service of the host but the configured mirror, not even by a redirect", async () => {
+    const e = engine();
+    let secretHits = 0;
+    // A service on every interface of this host: what a project's URL must not reach.
+    const secret = createHttpServer((_req, res) => {
+      secretHits++;
+      res.writeHead(200).end("secret\n");
+    });
+    await new Promise<void>((r) => secret.listen(0, "0.0.0.0", () => r()));
+    const port = (secret.address() as { port: number }).port;
+    const mirror = createHttpServer((req, res) => {
+      if (req.url === "/redirect") return void res.writeHead(302, { location: `http://127.0.0.1:${port}/secret` }).end();
+      res.writeHead(200).end("from the mirror\n");
+    });
+    await new Promise<void>((r) => mirror.listen(0, "127.0.0.1", () => r()));
+    const mirrorUrl = `http://127.0.0.1:${(mirror.address() as { port: number }).port}`;
+    const lan = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+    const urls = [
+      `http://127.0.0.1:${port}/secret`,
+      `http://localhost:${port}/secret`,
+      `http://127.0.0.2:${port}/secret`,
+      `http://0.0.0.0:${port}/secret`,
+      `http://[::ffff:127.0.0.1]:${port}/secret`,
+      `http://[::1]:${port}/secret`,
+      ...(lan ? [`http://${lan}:${port}/secret`] : []),
+      `${mirrorUrl}/redirect`,
+    ];
+    try {
+      const errors = await withEnvAsync({ BRAMBLE_MIRROR_HERMETIC: mirrorUrl }, async () => {
+        const got: string[] = [];
+        for (const [i, url] of urls.entries()) {
+          const d = fetchDrv(`reach-${i}`, "fetch_url", { url });
+          const r = await build(e, graph(d), [d]);
+          got.push(eventsOf(r.events, "failed")[0]?.error ?? "built");
+        }
+        const g = fetchDrv("reach-git", "fetch_git", { url: `http://127.0.0.1:${port}/repo.git`, ref: "main" });
+        const r = await build(e, graph(g), [g]);
+        got.push(eventsOf(r.events, "failed")[0]?.error ?? "built");
+        // The configured mirror itself is reachable.
+        const ok = fetchDrv("reach-mirror", "fetch_url", { url: `${mirrorUrl}/file.txt` });
+        const okBuild = await build(e, graph(ok), [ok]);
+        got.push(readFileSync(join(outOf(okBuild, ok), "file.txt"), "utf8"));
+        return got;
+      });
+      const allowed = errors.pop();
+      const stored = readdirSync(e.store.dir).filter((n) => /reach-(\d|git)/.test(n));
+      const held = secretHits === 0 && stored.length === 0 && errors.every((m) => /is this host's own address/.test(m)) && allowed === "from the mirror\n";
+      record({
+        area: "hermetic",
+        attack:
+          "fetch_url of a host service (127.0.0.1, localhost, 127.0.0.2, 0.0.0.0, ::ffff:127.0.0.1, ::1, the host's LAN address), a mirror's redirect to it, fetch_git of it",
+        tries: errors.length,
+        held,
+        detail: `all refused by the fetch proxy ("${errors[0]!.replace(/^.*?: /, "").slice(0, 70)}…"), the service saw ${secretHits} requests; the configured mirror on loopback was fetched from`,
+      });
+      expect(errors).toHaveLength(urls.length + 1);
+      for (const m of errors) expect(m).toMatch(/is this host's own address/);
+      expect(secretHits).toBe(0);
+      expect(stored).toEqual([]);
+      expect(allowed).toBe("from the mirror\n");
+    } finally {
+      secret.close();
+      mirror.close();
+    }
+  });
+
   it("a process a build leaves behind cannot write its output after it is hashed and registered", async () => {
     const e = engine();
     const d = shDrv(
@@ -481,31 +634,44 @@ exit 0`,
     );
     const out = outOf(await build(e, graph(d), [d]), d);
     const modes = Object.fromEntries(["sh", "f", "d", "g", "."].map((n) => [n, (statSync(join(out, n)).mode & 0o7777).toString(8)]));
+    // Owned by the store's user (its directory's owner), every file and directory.
+    const storeUser = `${statSync(e.store.dir).uid}:${statSync(e.store.dir).gid}`;
+    const owners = [...new Set(["sh", "f", "d", "g", "."].map((n) => `${statSync(join(out, n)).uid}:${statSync(join(out, n)).gid}`))];
     const clean = await e.store.verify({});
     // Someone with write access to the store adds a setuid bit and a world-writable directory.
     chmodSync(join(out, "sh"), 0o4755);
     chmodSync(join(out, "d"), 0o777);
     const found = await e.store.verify({});
     const repaired = await e.store.verify({ repair: true });
+    // ... or hands a file to another user (nobody), who could then change it.
+    lchownSync(join(out, "f"), 65534, 65534);
+    const foreign = await e.store.verify({});
+    await e.store.verify({ repair: true });
     const after = await e.store.verify({});
     const held =
       JSON.stringify(modes) === JSON.stringify({ sh: "555", f: "444", d: "555", g: "555", ".": "555" }) &&
       clean.length === 0 &&
       found.length === 1 &&
+      foreign.length === 1 &&
+      JSON.stringify(owners) === JSON.stringify([storeUser]) &&
       after.length === 0;
     record({
       area: "hermetic",
-      attack: "setuid, setgid, sticky and world-writable modes in an output; a setuid bit added to a store path afterwards",
-      tries: 5,
+      attack: "setuid, setgid, sticky and world-writable modes in an output; a setuid bit, and another owner, given to a store path afterwards",
+      tries: 6,
       held,
       detail: `stored as ${Object.entries(modes)
         .map(([k, v]) => `${k} ${v}`)
-        .join(", ")}; store verify reported the later change (${found[0]?.problem ?? "nothing"}) and --repair restored the modes`,
+        .join(
+          ", ",
+        )}, owned by the store's user; store verify reported the later changes (${found[0]?.problem ?? "nothing"}: ${foreign[0]?.detail ?? "nothing"}) and --repair restored modes and owner`,
     });
     expect(modes).toEqual({ sh: "555", f: "444", d: "555", g: "555", ".": "555" });
     expect(clean).toEqual([]);
     expect(found.map((p) => p.problem)).toEqual(["modes"]);
     expect(repaired.map((p) => p.problem)).toEqual(["modes"]);
+    expect(owners).toEqual([storeUser]);
+    expect(foreign.map((p) => p.detail)).toEqual([`f: owned by 65534:65534, not the store's ${storeUser}`]);
     expect(after).toEqual([]);
     expect(statSync(join(out, "sh")).mode & 0o7777).toBe(0o555);
   });
