@@ -1,8 +1,8 @@
 // Builds everything a checkout runs: the CLI bundle, Electron main + preload, the renderer.
 import { build } from "esbuild";
-import { existsSync, renameSync, statSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -80,17 +80,32 @@ const bundlePackages = {
 const cjsRequire = { js: 'import { createRequire as __brambleRequire } from "node:module"; const require = __brambleRequire(import.meta.url);' };
 
 if (!only || only === "cli") {
-  await build({
+  // Split where core/cli/main.ts imports the service, the project's loader and the server
+  // dynamically: dist/cli.mjs holds commander, the verbs' definitions and the Starlark
+  // interpreter; --help, starlark and repl load nothing more. The chunks lie beside cli.mjs (code
+  // in them finds dist/ files from import.meta.url, as cli.mjs's does).
+  const cli = await build({
     ...common,
     packages: undefined,
-    entryPoints: [join(root, "core/cli/main.ts")],
-    outfile: join(root, "dist/cli.mjs"),
+    entryPoints: { cli: join(root, "core/cli/main.ts") },
+    outdir: join(root, "dist"),
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    chunkNames: "cli-[hash]",
+    metafile: true,
     format: "esm",
     minify: true,
     keepNames: true,
     banner: cjsRequire,
     plugins: [bundlePackages, lazyPackages],
   });
+  // Chunks of earlier builds go an hour later: a process loads its chunks while it starts, but
+  // another build (a test's) may have replaced cli.mjs after this process read it.
+  const made = new Set(Object.keys(cli.metafile.outputs).map((f) => basename(f).replace(/\.map$/, "")));
+  for (const f of readdirSync(join(root, "dist"))) {
+    const chunk = f.replace(/\.map$/, "");
+    if (/^cli-[A-Z0-9]+\.mjs$/.test(chunk) && !made.has(chunk) && Date.now() - statSync(join(root, "dist", f)).mtimeMs > 3_600_000) rmSync(join(root, "dist", f), { force: true });
+  }
   // The sandbox's store-view helper (core/builders/store-view.ts), when there is a C compiler;
   // static if the C library allows. Without it the sandbox uses the helper's perl version.
   const helperSrc = join(root, "core/builders/store-view-helper.c");

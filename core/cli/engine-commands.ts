@@ -22,7 +22,7 @@ type Call = ReturnType<typeof localCaller>;
 function withService(fn: (call: Call) => Promise<void> | void): () => Promise<void> {
   return async () => {
     // loaded here, not at start-up: --help and the other commands need none of it (issue 17)
-    const [{ createService }, { localCaller, UsageProblem }] = await Promise.all([import("../api/service.js"), import("../api/local.js")]);
+    const { createService, localCaller, UsageProblem } = await import("./command-modules.js");
     const host = createService();
     try {
       await fn(localCaller(host));

@@ -5,23 +5,68 @@ import { existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildEvent, Graph, Params, RunInfo, SandboxHandle, TestInfo } from "../api/schema.js";
-import { caller, createService, firstModuleArg, moduleInfos, toApiError, VERSION, type ServiceHost } from "../api/service.js";
-import { workerEvaluator } from "../api/evaluator.js";
-import { localCaller } from "../api/local.js";
+import type { ServiceHost } from "../api/service.js";
 import { registerEngineCommands } from "./engine-commands.js";
 import { jsonReporter, textReporter, type Reporter } from "./progress.js";
 import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
-import { findProjectRoot, loadProject, readProject } from "../project/project.js";
-import { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
-import { ListPathError, listModules } from "../project/listing.js";
 import { displayName } from "./naming.js";
 import { outLinkNames } from "./out-links.js";
-import { quietOnClosedPipe } from "./closed-pipe.js";
-import { startServer } from "../serve/server.js";
-import { repl, starlarkMain } from "../starlark/cli.js";
+import { repl, setDeepEntry, starlarkMain } from "../starlark/cli.js";
+import { VERSION } from "../version.js";
 // (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
 export { starlarkMain };
+setDeepEntry(import.meta.url);
+
+// The service, the project's loader and the server are loaded by the commands that use them
+// (makeProgram's preAction hook), never by help, --version, starlark or repl: they are most of
+// the bundle's start-up (issue 17 point 4; command-modules.ts, `npm run bench -- startup`).
+type Loaded = typeof import("./command-modules.js");
+let caller: Loaded["caller"];
+let createService: Loaded["createService"];
+let firstModuleArg: Loaded["firstModuleArg"];
+let moduleInfos: Loaded["moduleInfos"];
+let toApiError: Loaded["toApiError"];
+let workerEvaluator: Loaded["workerEvaluator"];
+let localCaller: Loaded["localCaller"];
+let findProjectRoot: Loaded["findProjectRoot"];
+let loadProject: Loaded["loadProject"];
+let readProject: Loaded["readProject"];
+let checkModuleArgSyntax: Loaded["checkModuleArgSyntax"];
+let isPathArg: Loaded["isPathArg"];
+let MODULE_ARG_FORMS: Loaded["MODULE_ARG_FORMS"];
+let ModuleArgError: Loaded["ModuleArgError"];
+let moduleArgPath: Loaded["moduleArgPath"];
+let ListPathError: Loaded["ListPathError"];
+let listModules: Loaded["listModules"];
+let startServer: Loaded["startServer"];
+
+let loading: Promise<void> | undefined;
+function loadCommandModules(): Promise<void> {
+  loading ??= import("./command-modules.js").then((m) => {
+    ({
+      caller,
+      createService,
+      firstModuleArg,
+      moduleInfos,
+      toApiError,
+      workerEvaluator,
+      localCaller,
+      findProjectRoot,
+      loadProject,
+      readProject,
+      checkModuleArgSyntax,
+      isPathArg,
+      MODULE_ARG_FORMS,
+      ModuleArgError,
+      moduleArgPath,
+      ListPathError,
+      listModules,
+      startServer,
+    } = m);
+  });
+  return loading;
+}
 
 /** A failure already explained to the user; exit with its code. */
 export class ExitError extends Error {
@@ -303,6 +348,8 @@ export function makeProgram(): Command {
   const program = new Command("bramble")
     .description("A functional, reproducible build system for more than one system")
     .version(VERSION)
+    // Every command but starlark and repl loads the service first (loadCommandModules).
+    .hook("preAction", (_, action) => (["starlark", "repl"].includes(action.name()) ? undefined : loadCommandModules()))
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(str) })
     // Options after `run <module-arg> <program>` belong to the program.
@@ -650,12 +697,27 @@ export async function main(argv: string[]): Promise<number> {
       if (err.message) console.error(err.message);
       return err.code;
     }
+    await loadCommandModules();
     console.error(toApiError(err).message);
     return 1;
   }
 }
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
+/**
+ * A reader that goes away (`bramble log ID | head -1`) ends the command quietly, as a
+ * program killed by SIGPIPE would: no EPIPE stack trace. Exit code 0: the reader got
+ * what it asked for.
+ */
+export function quietOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
+  }
+}
+
 if (isEntry) {
   quietOnClosedPipe();
   main(process.argv).then((code) => {

@@ -222,6 +222,15 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
   }
 }
 
+let deepEntry: string | undefined;
+/**
+ * The bundle -recursion's worker loads, when it is not this module's own: the CLI's bundle is
+ * split, and the chunk this module lands in exports no starlarkMain (core/cli/main.ts).
+ */
+export function setDeepEntry(url: string): void {
+  deepEntry = url;
+}
+
 /**
  * With -recursion, a program may recurse as deep as starlark-go's (Go's stack grows to 1 GB):
  * the command runs in a worker thread with a 256 MB stack (about 100 times JavaScript's
@@ -230,7 +239,7 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
  * and under tests, undefined: run here.
  */
 function runDeep(argv: string[]): number | undefined {
-  const url = import.meta.url;
+  const url = deepEntry ?? import.meta.url;
   if (!url.endsWith(".mjs") && !url.endsWith(".js")) return undefined;
   // loaded here, not at start-up
   const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule(

@@ -3,8 +3,8 @@
 // would; the full CLI loads Docker's client, the WebSocket server, SQLite and tar only when a
 // command uses them. (How fast: `npm run bench -- startup`; no timed test.)
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { cli, freshHome, repo } from "../helpers/cli.js";
 
@@ -53,18 +53,39 @@ describe("start-up", () => {
     expect(run(bin, ["starlark", bad]).code).toBe(1);
   });
 
-  it("the fast path and the full CLI load only Node's own modules at start-up; Docker, ws, SQLite, tar and the unpackers on first use", () => {
+  it("the fast path and the full CLI load only Node's own modules at start-up; the service, Docker, ws, SQLite, tar and the unpackers on first use", () => {
     expect(topLevelImports(fast)).toContain("node:fs");
     expect(topLevelImports(fast).filter((m) => !m.startsWith("node:"))).toEqual([]);
-    // zod, commander and smol-toml are bundled in (scripts/build.mjs); the rest load when used.
+    // zod, commander and smol-toml are bundled in (scripts/build.mjs); cli.mjs imports its own
+    // chunks and Node's modules, nothing else.
     const full = topLevelImports(cli);
     expect(full).toContain("node:fs");
-    expect(full.filter((m) => !m.startsWith("node:"))).toEqual([]);
-    const text = readFileSync(cli, "utf8");
-    for (const lazy of ["dockerode", "ws", "better-sqlite3", "tar", "yauzl", "xz-decompress", "fzstd"])
-      expect(text).toMatch(new RegExp(`\\(import\\.meta\\.url\\)\\("${lazy}"\\)`));
-    // zod's locales but English are left out: its German message is not in the bundle.
-    expect(text).not.toContain("Eingabe: erwartet");
+    expect(full.filter((m) => !m.startsWith("node:") && !/^\.\/cli-[A-Z0-9]+\.mjs$/.test(m))).toEqual([]);
+    // What loading cli.mjs loads (it and the chunks it imports, transitively) holds commander
+    // and the verbs, not the service, the project's loader or the server: those chunks load
+    // when a command runs (core/cli/command-modules.ts).
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      for (const m of topLevelImports(file)) if (m.startsWith("./")) visit(join(dirname(file), m));
+    };
+    visit(cli);
+    const atStart = [...loaded].map((f) => readFileSync(f, "utf8")).join("\n");
+    const everything = readdirSync(join(repo, "dist"))
+      .filter((f) => /^cli(-[A-Z0-9]+)?\.mjs$/.test(f))
+      .map((f) => readFileSync(join(repo, "dist", f), "utf8"))
+      .join("\n");
+    expect(atStart).toContain('"makeProgram"');
+    for (const name of ['"createService"', '"startServer"', '"loadProject"', '"toApiError"']) {
+      expect(everything).toContain(name);
+      expect(atStart).not.toContain(name);
+    }
+    for (const lazy of ["dockerode", "ws", "better-sqlite3", "tar", "yauzl", "xz-decompress", "fzstd"]) {
+      expect(everything).toMatch(new RegExp(`\\(import\\.meta\\.url\\)\\("${lazy}"\\)`));
+    }
+    // zod's locales but English are left out: its German messages are not in the bundle.
+    expect(everything).not.toContain("Eingabe: erwartet");
   });
 
   it("the full CLI still opens SQLite, loaded lazily: gc --dry-run on a new store", () => {
