@@ -1,10 +1,29 @@
 // `npm run bench -- starlark`: CPU-bound Starlark programs under our interpreter and under
-// python3 (the same files are valid Python), printing times and the ratio.
+// python3 (the same files are valid Python), printing times and the ratio: in-process (the
+// interpreter alone), then as whole processes, `bramble starlark FILE` against `python3 FILE`
+// (issue 17 point 6). `--before=DIR` adds another checkout's `bin/bramble.mjs` (built, e.g.
+// a `git worktree` of the previous commit) to the whole-process table, alternated run by run
+// with ours, and its interpreter (DIR/core/starlark, bundled) to the in-process table, run in
+// turn with ours, so a change's before and after come from the same run. `--in-process`
+// skips the whole processes; `--runs=N` (5).
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PERMISSIVE_DIALECT, Thread, execFile } from "../../core/starlark/index.js";
+import { tmpdir } from "node:os";
+import { pathToFileURL } from "node:url";
+import * as ours from "../../core/starlark/index.js";
+
+/** What the bench uses of an interpreter: ours, or another checkout's (--before). */
+type Interpreter = Pick<typeof ours, "PERMISSIVE_DIALECT" | "Thread" | "execFile">;
+
+/** Another checkout's interpreter (DIR/core/starlark), bundled with esbuild and loaded here. */
+async function loadInterpreter(dir: string): Promise<Interpreter> {
+  const { build } = await import("esbuild");
+  const outfile = join(tmpdir(), `bench-starlark-before-${process.pid}.mjs`);
+  await build({ entryPoints: [join(dir, "core/starlark/index.ts")], outfile, bundle: true, platform: "node", format: "esm", logLevel: "warning" });
+  return (await import(pathToFileURL(outfile).href)) as Interpreter;
+}
 
 function benchDir(): string {
   // When bundled, import.meta.url points at the bundle; fall back to the source tree.
@@ -23,28 +42,39 @@ function best(times: number[]): number {
   return Math.min(...times);
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The `bramble starlark` options a program needs, from its `# bramble starlark flags: ...` line. */
+function programFlags(src: string): string[] {
+  const m = /^# bramble starlark flags: (.*)$/m.exec(src);
+  return m ? m[1]!.trim().split(/\s+/) : [];
+}
+
 interface Timing {
   ms: number;
   cpu: number;
   out: string;
 }
 
-function timeOurs(path: string, src: string, runs: number): Timing {
-  const times: number[] = [],
-    cpus: number[] = [];
-  let out = "";
+/** Each interpreter on the program in turn, `runs` times: the best times of each. */
+function timeInterpreters(interps: Interpreter[], path: string, src: string, runs: number): Timing[] {
+  const times = interps.map(() => [] as number[]),
+    cpus = interps.map(() => [] as number[]);
+  const outs = interps.map(() => "");
   for (let i = 0; i < runs; i++) {
-    const lines: string[] = [];
-    const th = new Thread("bench", (s) => lines.push(s));
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    execFile(th, path, src, {}, { dialect: PERMISSIVE_DIALECT });
-    times.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpus.push((c.user + c.system) / 1000);
-    out = lines.join("\n");
+    interps.forEach((it, k) => {
+      const lines: string[] = [];
+      const th = new it.Thread("bench", (s) => lines.push(s));
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      it.execFile(th, path, src, {}, { dialect: it.PERMISSIVE_DIALECT });
+      times[k]!.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpus[k]!.push((c.user + c.system) / 1000);
+      outs[k] = lines.join("\n");
+    });
   }
-  return { ms: best(times), cpu: best(cpus), out };
+  return interps.map((_, k) => ({ ms: best(times[k]!), cpu: best(cpus[k]!), out: outs[k]! }));
 }
 
 function timePython(path: string, runs: number): Timing | undefined {
@@ -64,34 +94,94 @@ function timePython(path: string, runs: number): Timing | undefined {
   return { ms: best(times), cpu: best(cpus), out };
 }
 
+/**
+ * Each program as whole processes: each contender's command on the file, alternated run by
+ * run; best and median wall time (ms) and whether the outputs are python3's.
+ */
+function wholeProcesses(dir: string, files: string[], runs: number, before: string | undefined): void {
+  const root = join(dir, "..", "..");
+  const contenders: [string, string, string[]][] = [["bramble", process.execPath, [join(root, "bin", "bramble.mjs"), "starlark"]]];
+  if (before) {
+    const bin = join(before, "bin", "bramble.mjs");
+    if (!existsSync(join(before, "dist", "fast.mjs"))) throw new Error(`--before=${before}: no dist/fast.mjs there (run node scripts/build.mjs cli in it)`);
+    contenders.push(["before", process.execPath, [bin, "starlark"]]);
+  }
+  contenders.push(["python3", "/usr/bin/python3", []]);
+  console.log(`\nWhole processes (start-up included), wall ms, best / median of ${runs} runs alternated between the commands; the ratio is of bests.`);
+  const head = ["program", ...contenders.map(([n]) => n), ...(before ? ["bramble/before"] : []), "bramble/python3", "same output"];
+  const rows: string[][] = [head];
+  for (const f of files) {
+    const path = join(dir, f);
+    const flags = programFlags(readFileSync(path, "utf8"));
+    const times = contenders.map(() => [] as number[]);
+    const outs = contenders.map(() => "");
+    for (let r = 0; r < runs; r++) {
+      contenders.forEach(([name, cmd, pre], i) => {
+        const t0 = performance.now();
+        const p = spawnSync(cmd, name === "python3" ? [path] : [...pre, ...flags, path], { encoding: "utf8" });
+        times[i]!.push(performance.now() - t0);
+        outs[i] = p.status === 0 ? p.stdout : `exit ${p.status}: ${p.stderr.split("\n")[0]}`;
+      });
+    }
+    const bests = times.map(best);
+    const py = outs[outs.length - 1];
+    rows.push([
+      f.replace(/\.star$/, ""),
+      ...times.map((t) => `${best(t).toFixed(0)} / ${median(t).toFixed(0)}`),
+      ...(before ? [(bests[0]! / bests[1]!).toFixed(2) + "x"] : []),
+      (bests[0]! / bests[bests.length - 1]!).toFixed(2) + "x",
+      outs.every((o) => o === py) ? "yes" : `NO (${outs.map((o, i) => `${contenders[i]![0]} ${JSON.stringify(o.slice(0, 60))}`).join(", ")})`,
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+}
+
 export async function run(args: string[] = []): Promise<void> {
   const dir = benchDir();
   const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 5);
+  const before = args.find((a) => a.startsWith("--before="))?.slice(9);
   const filter = args.filter((a) => !a.startsWith("--"));
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".star") && (filter.length === 0 || filter.some((x) => f.includes(x))))
     .sort();
+  const interps: Interpreter[] = [ours];
+  if (before) interps.push(await loadInterpreter(before));
   console.log(
-    `Starlark vs python3: CPU time (and wall time) of evaluating each program in-process (parse + resolve + compile + run), best of ${runs} runs; the ratio is of CPU times.`,
+    `Starlark vs python3: CPU time (and wall time) of evaluating each program in-process (parse + resolve + compile + run), best of ${runs} runs; the ratio is of CPU times.` +
+      (before ? ` "before" is ${before}'s interpreter, run in turn with ours in this process.` : ""),
   );
-  const rows: string[][] = [["program", "ours cpu (ms)", "python3 cpu (ms)", "ours/python", "ours wall", "python3 wall", "same output"]];
+  const rows: string[][] = [
+    [
+      "program",
+      "ours cpu (ms)",
+      ...(before ? ["before cpu", "ours/before"] : []),
+      "python3 cpu (ms)",
+      "ours/python",
+      "ours wall",
+      "python3 wall",
+      "same output",
+    ],
+  ];
   for (const f of files) {
     const path = join(dir, f);
     const src = readFileSync(path, "utf8");
-    const ours = timeOurs(path, src, runs);
+    const [mine, old] = timeInterpreters(interps, path, src, runs);
     const py = timePython(path, runs);
     rows.push([
       f.replace(/\.star$/, ""),
-      ours.cpu.toFixed(1),
+      mine!.cpu.toFixed(1),
+      ...(old ? [old.cpu.toFixed(1), (mine!.cpu / old.cpu).toFixed(2) + "x"] : []),
       py ? py.cpu.toFixed(1) : "n/a",
-      py ? (ours.cpu / py.cpu).toFixed(2) + "x" : "n/a",
-      ours.ms.toFixed(1),
+      py ? (mine!.cpu / py.cpu).toFixed(2) + "x" : "n/a",
+      mine!.ms.toFixed(1),
       py ? py.ms.toFixed(1) : "n/a",
-      py ? (py.out === ours.out ? "yes" : `NO (ours ${JSON.stringify(ours.out)} vs ${JSON.stringify(py.out)})`) : "n/a",
+      py ? (py.out === mine!.out && (!old || old.out === py.out) ? "yes" : `NO (ours ${JSON.stringify(mine!.out)} vs ${JSON.stringify(py.out)})`) : "n/a",
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+  if (!args.includes("--in-process")) wholeProcesses(dir, files, runs, before);
 }
 
 export const main = run;

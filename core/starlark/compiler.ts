@@ -1,39 +1,14 @@
 // Compiler: the resolved syntax tree to JS closures. Every name was bound to a slot by the
 // resolver, so the closures index arrays (locals, cells, free variables, globals) and never
 // look names up in maps at run time.
-import { setCallImpl } from "./call.js";
 import { generateBody } from "./codegen.js";
 import { Position, StarlarkError } from "./errors.js";
-import { binary, contains, getAttr, index, methodsOf, setAttr, setIndex, slice, unary } from "./ops.js";
-import { percentFormat } from "./string.js";
-import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
-import { Frame, Thread } from "./thread.js";
+import { getAttr, setAttr, slice } from "./ops.js";
+import { H, locate } from "./runtime.js";
 import { NO_KWARGS } from "./unpack.js";
-import {
-  Builtin,
-  Bytes,
-  Cell,
-  Dict,
-  Float,
-  FuncCode,
-  HashTable,
-  List,
-  Range,
-  StarFunction,
-  Struct,
-  Tuple,
-  Value,
-  compare,
-  equals,
-  err,
-  isHostValue,
-  iterValues,
-  mustIterate,
-  quote,
-  repr,
-  truth,
-  typeName,
-} from "./values.js";
+import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
+import type { Frame } from "./thread.js";
+import { Bytes, Cell, Dict, Float, FuncCode, List, Range, StarFunction, Struct, Tuple, Value, err, iterValues, quote, repr, typeName } from "./values.js";
 
 type Ev = (fr: Frame) => Value;
 type Ex = (fr: Frame) => number;
@@ -44,140 +19,6 @@ const NORMAL = 0,
   CONTINUE = 2,
   RETURN = 3;
 const MAX = Number.MAX_SAFE_INTEGER;
-
-// ---------------------------------------------------------------- errors
-
-function isStackOverflow(e: unknown): boolean {
-  // no regular expression here: with the stack exhausted, compiling one throws again
-  return e instanceof RangeError && e.message.indexOf("call stack") >= 0;
-}
-
-/** Attach position and Starlark stack to an error thrown by an operation at pos. */
-export function locate(fr: Frame, pos: Position, e: unknown, prefix?: string): StarlarkError {
-  if (e instanceof StarlarkError && e.located) return e;
-  let se: StarlarkError;
-  if (e instanceof StarlarkError) se = e;
-  else if (isStackOverflow(e)) se = new StarlarkError("stack overflow: Starlark call stack (or expression nesting) too deep");
-  else se = new StarlarkError(e instanceof Error ? e.message : String(e));
-  if (prefix && !se.bare && !se.msg.startsWith(prefix + ":") && !se.msg.startsWith("fail:")) se.setMsg(`${prefix}: ${se.msg}`);
-  fr.callPos = pos;
-  try {
-    se.callStack = fr.th.callStack();
-  } catch {
-    se.callStack = [];
-  }
-  se.setPos(pos);
-  return se;
-}
-
-// ---------------------------------------------------------------- calls
-
-function bindArgs(fn: StarFunction, args: Value[], kw: [string, Value][], l: Value[]): void {
-  const code = fn.code,
-    info = code.info;
-  const np = info.numParams - info.numKwonly;
-  const n = args.length;
-  if (info.numParams === 0 && !info.hasVarargs && !info.hasKwargs && n + kw.length > 0) {
-    throw err(`function ${fn.name} accepts no arguments (${n + kw.length} given)`);
-  }
-  if (n > np && !info.hasVarargs) {
-    const hasDefaults = fn.defaults.slice(0, np).some((d) => d !== undefined);
-    if (np === 0) throw err(`function ${fn.name} accepts no arguments (${n} given)`);
-    throw err(`function ${fn.name} accepts ${hasDefaults ? "at most " : ""}${np} positional argument${np === 1 ? "" : "s"} (${n} given)`);
-  }
-  const m = Math.min(n, np);
-  for (let i = 0; i < m; i++) l[i] = args[i];
-  let slot = info.numParams;
-  if (info.hasVarargs) l[slot++] = new Tuple(n > np ? args.slice(np) : []);
-  let kwdict: Dict | undefined;
-  if (info.hasKwargs) l[slot] = kwdict = new Dict();
-  for (const [k, v] of kw) {
-    const i = code.paramNames.indexOf(k);
-    if (i >= 0) {
-      if (l[i] !== undefined) throw err(`function ${fn.name} got multiple values for parameter ${quote(k)}`);
-      l[i] = v;
-    } else if (kwdict) {
-      if (kwdict.has(k)) throw err(`function ${fn.name} got multiple values for parameter ${quote(k)}`);
-      kwdict.set(k, v);
-    } else {
-      throw err(`function ${fn.name} got an unexpected keyword argument ${quote(k)}`);
-    }
-  }
-  let missing: string[] | undefined;
-  for (let i = 0; i < info.numParams; i++) {
-    if (l[i] === undefined) {
-      const d = fn.defaults[i];
-      if (d !== undefined) l[i] = d;
-      else (missing ??= []).push(code.paramNames[i]);
-    }
-  }
-  if (missing) throw err(`function ${fn.name} missing ${missing.length} argument${missing.length === 1 ? "" : "s"} (${missing.join(", ")})`);
-}
-
-export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [string, Value][]): Value {
-  const code = fn.code as FuncCode & { active: number; simple: boolean; nparams: number };
-  if (code.active > 0 && !code.recursion) throw err(`function ${fn.name} called recursively`);
-  if (th.frames.length >= th.maxDepth) throw err(`stack overflow: more than ${th.maxDepth} nested calls`);
-  if (++th.steps > th.maxSteps && th.outOfBudget()) throw err(th.stopReason);
-  let l: Value[];
-  if (kw.length === 0 && code.simple && args.length === code.nparams) {
-    l = args;
-    for (let i = args.length; i < code.nlocals; i++) l.push(undefined as unknown as Value);
-  } else {
-    l = new Array(code.nlocals);
-    bindArgs(fn, args, kw, l);
-  }
-  return enterFunction(th, fn, l);
-}
-
-/**
- * Run a Starlark function on its bound locals `l` (parameters first, then unbound slots);
- * the recursion, depth and step checks are the caller's (see callFunction).
- */
-export function enterFunction(th: Thread, fn: StarFunction, l: Value[]): Value {
-  const code = fn.code as FuncCode & { active: number; generated: boolean };
-  const cs = code.cellSlots;
-  for (let i = 0; i < cs.length; i++) l[cs[i]] = new Cell(l[cs[i]]) as unknown as Value;
-  const fr = new Frame(l, fn, th, fn.name);
-  th.frames.push(fr);
-  code.active++;
-  let r: unknown;
-  try {
-    r = code.body(fr);
-  } finally {
-    code.active--;
-    th.frames.pop();
-  }
-  // a generated body returns the function's value; a closure-compiled one leaves it in fr.ret
-  return code.generated ? (r as Value) : fr.ret;
-}
-
-/** Call any callable value. Errors from builtins are not yet located. */
-export function callValue(th: Thread, f: Value, args: Value[], kw: [string, Value][]): Value {
-  if (f instanceof StarFunction) return callFunction(th, f, args, kw);
-  if (f instanceof Builtin) return f.fn(th, args, kw);
-  if (isHostValue(f) && typeof (f as unknown as { call?: unknown }).call === "function") {
-    return (f as unknown as { call: (th: Thread, a: Value[], k: [string, Value][]) => Value }).call(th, args, kw);
-  }
-  throw err(`invalid call of non-function (${typeName(f)})`);
-}
-
-function calleeName(f: Value): string | undefined {
-  return f instanceof Builtin ? f.name : undefined;
-}
-
-setCallImpl((th, fn, args, kw) => {
-  try {
-    return callValue(th, fn, args.slice(), kw);
-  } catch (e) {
-    const fr = th.frames[th.frames.length - 1];
-    if (fr && !(e instanceof StarlarkError && e.located)) throw locate(fr, fr.callPos ?? { file: "<host>", line: 0, col: 0 }, e, calleeName(fn));
-    if (!(e instanceof StarlarkError)) throw new StarlarkError(e instanceof Error ? e.message : String(e));
-    throw e;
-  }
-});
-
-// ---------------------------------------------------------------- compiler
 
 export interface CompileContext {
   globals: Value[];
@@ -196,6 +37,31 @@ function hasLoop(ss: Stmt[]): boolean {
     if (s.kind === "If" && (hasLoop(s.then) || hasLoop(s.else_))) return true;
   }
   return false;
+}
+
+/**
+ * A for loop or a comprehension's for clause: body(v) for each element of x until it returns
+ * BREAK or RETURN (returned). A range is not materialized; other iterables are taken as the
+ * generated loop takes them (H.iter), a list or dict being iterated refusing mutation.
+ */
+function eachElement(fr: Frame, x: Value, pos: Position, body: (v: Value) => number): number {
+  const th = fr.th;
+  const r = x instanceof Range ? x : null;
+  const xs = r === null ? H.iter(fr, x, pos) : null;
+  const n = r === null ? xs!.length : r.length;
+  const g = H.guard(x);
+  if (g !== null) g.itercount++;
+  try {
+    for (let i = 0; i < n; i++) {
+      if (++th.steps > th.maxSteps) H.cancel(fr, pos);
+      const c = body(xs === null ? r!.start + i * r!.step : xs[i]);
+      if (c === BREAK) break;
+      if (c === RETURN) return RETURN;
+    }
+  } finally {
+    if (g !== null) g.itercount--;
+  }
+  return NORMAL;
 }
 
 /** Function bodies compile to JavaScript source (codegen.ts); off: closures only (tests run both). */
@@ -225,8 +91,7 @@ export class Compiler {
     const generate = codegen.enabled && (!toplevel || (!this.cx.echo && hasLoop(info.body)));
     const gen = generate ? generateBody(this, info, this.cx.globals) : undefined;
     code.generated = gen !== undefined;
-    // the parameter count when a positional call can enter the generated body directly, else -1
-    code.direct = code.generated && code.simple && code.cellSlots.length === 0 ? code.nparams : -1;
+    code.direct = code.simple && code.cellSlots.length === 0 ? code.nparams : -1;
     code.body = gen ?? this.block(info.body, toplevel);
     return code;
   }
@@ -303,7 +168,7 @@ export class Compiler {
         return (fr) => {
           const th = fr.th;
           while (c(fr)) {
-            if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
+            if (++th.steps > th.maxSteps) H.cancel(fr, pos);
             const r = body(fr);
             if (r === BREAK) break;
             if (r === RETURN) return RETURN;
@@ -407,22 +272,7 @@ export class Compiler {
         const x = this.expr(lhs.x),
           k = this.expr(lhs.index),
           pos = lhs.pos;
-        return (fr, v) => {
-          const xv = x(fr),
-            kv = k(fr);
-          if (xv instanceof List && typeof kv === "number" && !xv.frozen && xv.itercount === 0) {
-            const j = kv < 0 ? kv + xv.elems.length : kv;
-            if (j >= 0 && j < xv.elems.length) {
-              xv.elems[j] = v;
-              return;
-            }
-          }
-          try {
-            setIndex(xv, kv, v);
-          } catch (e) {
-            throw locate(fr, pos, e);
-          }
-        };
+        return (fr, v) => H.seti(fr, x(fr), k(fr), v, pos);
       }
       case "Dot": {
         const x = this.expr(lhs.x),
@@ -445,17 +295,8 @@ export class Compiler {
         const n = as.length,
           pos = lhs.pos;
         return (fr, v) => {
-          let xs: Value[] | undefined;
-          if (v instanceof Tuple || v instanceof List) xs = v.elems;
-          else if (typeof v !== "string") xs = iterValues(v);
-          if (xs === undefined) throw locate(fr, pos, err(`got ${typeName(v)} in sequence assignment`));
-          if (xs.length !== n) {
-            throw locate(
-              fr,
-              pos,
-              err(xs.length > n ? `too many values to unpack (got ${xs.length}, want ${n})` : `too few values to unpack (got ${xs.length}, want ${n})`),
-            );
-          }
+          let xs = H.unpack(fr, v, n, pos);
+          // the targets may assign into the list itself (a, xs[0] = xs): assign from a copy
           if (v instanceof List) xs = xs.slice();
           for (let i = 0; i < n; i++) as[i](fr, xs[i]);
         };
@@ -467,31 +308,7 @@ export class Compiler {
   private augmented(op: string, lhs: Expr, rhs: Expr, pos: Position): Ex {
     while (lhs.kind === "Paren") lhs = lhs.x;
     const r = this.expr(rhs);
-    const apply = (fr: Frame, x: Value, y: Value): Value => {
-      if (op === "+" && typeof x === "number" && typeof y === "number") {
-        const z = x + y;
-        if (z <= MAX && z >= -MAX) return z;
-      }
-      if (op === "+" && typeof x === "string" && typeof y === "string") return x + y;
-      try {
-        if (op === "+" && x instanceof List) {
-          const ys = y instanceof List || y instanceof Tuple ? y.elems : iterValues(y);
-          if (ys !== undefined) {
-            x.checkMutable("apply += to");
-            for (const e of ys.slice()) x.elems.push(e);
-            return x;
-          }
-        }
-        if (op === "|" && x instanceof Dict && y instanceof Dict) {
-          x.checkMutable("insert into");
-          for (const [k, v] of y.entries()) x.set(k, v);
-          return x;
-        }
-        return binary(op, x, y);
-      } catch (e) {
-        throw locate(fr, pos, e);
-      }
-    };
+    const apply = (fr: Frame, x: Value, y: Value): Value => H.aug(fr, op, x, y, pos);
     if (lhs.kind === "Ident") {
       const get = this.expr(lhs),
         set = this.assigner(lhs);
@@ -507,18 +324,7 @@ export class Compiler {
       return (fr) => {
         const xv = x(fr),
           kv = k(fr);
-        let old: Value;
-        try {
-          old = index(xv, kv);
-        } catch (e) {
-          throw locate(fr, ipos, e);
-        }
-        const nv = apply(fr, old, r(fr));
-        try {
-          setIndex(xv, kv, nv);
-        } catch (e) {
-          throw locate(fr, ipos, e);
-        }
+        H.seti(fr, xv, kv, apply(fr, H.index(fr, xv, kv, ipos), r(fr)), ipos);
         return NORMAL;
       };
     }
@@ -543,63 +349,12 @@ export class Compiler {
   private forStmt(vars: Expr, iter: Expr, bodyStmts: Stmt[], pos: Position, toplevel: boolean): Ex {
     const it = this.expr(iter);
     const body = this.block(bodyStmts, toplevel);
-    const slot = vars.kind === "Ident" && vars.binding!.scope === "local" ? vars.binding!.index : -1;
     const assign = this.assigner(vars);
-    const loopArray = (fr: Frame, xs: Value[]): number => {
-      const th = fr.th;
-      for (let i = 0; i < xs.length; i++) {
-        if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
-        if (slot >= 0) fr.l[slot] = xs[i];
-        else assign(fr, xs[i]);
-        const c = body(fr);
-        if (c !== NORMAL) {
-          if (c === BREAK) break;
-          if (c === RETURN) return RETURN;
-        }
-      }
-      return NORMAL;
-    };
-    return (fr) => {
-      const x = it(fr);
-      if (x instanceof List) {
-        x.itercount++;
-        try {
-          return loopArray(fr, x.elems);
-        } finally {
-          x.itercount--;
-        }
-      }
-      if (x instanceof Range) {
-        const n = x.length,
-          start = x.start,
-          step = x.step,
-          th = fr.th;
-        for (let i = 0; i < n; i++) {
-          if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
-          const v = start + i * step;
-          if (slot >= 0) fr.l[slot] = v;
-          else assign(fr, v);
-          const c = body(fr);
-          if (c !== NORMAL) {
-            if (c === BREAK) break;
-            if (c === RETURN) return RETURN;
-          }
-        }
-        return NORMAL;
-      }
-      if (x instanceof Tuple) return loopArray(fr, x.elems);
-      if (x instanceof HashTable) {
-        x.itercount++;
-        try {
-          return loopArray(fr, x.keys());
-        } finally {
-          x.itercount--;
-        }
-      }
-      const xs = iterValues(x);
-      if (xs === undefined) throw locate(fr, pos, err(`${typeName(x)} value is not iterable`));
-      return loopArray(fr, xs);
-    };
+    return (fr) =>
+      eachElement(fr, it(fr), pos, (v) => {
+        assign(fr, v);
+        return body(fr);
+      });
   }
 
   // ---------------------------------------------------------------- expressions
@@ -615,10 +370,7 @@ export class Compiler {
       return this.expr(e) as (fr: Frame) => boolean; // always a bool
     }
     const x = this.expr(e);
-    return (fr) => {
-      const v = x(fr);
-      return v === true ? true : v === false ? false : truth(v);
-    };
+    return (fr) => H.truthy(x(fr));
   }
 
   expr(e: Expr): Ev {
@@ -693,15 +445,7 @@ export class Compiler {
         const x = this.expr(e.x),
           op = e.op,
           pos = e.pos;
-        return (fr) => {
-          const v = x(fr);
-          if (op === "-" && typeof v === "number" && v !== 0) return -v;
-          try {
-            return unary(op, v);
-          } catch (ex) {
-            throw locate(fr, pos, ex);
-          }
-        };
+        return (fr) => H.neg(fr, op, x(fr), pos);
       }
       case "Binary":
         return this.binaryExpr(e.op, e.x, e.y, e.pos);
@@ -709,14 +453,7 @@ export class Compiler {
         const x = this.expr(e.x),
           name = e.name,
           pos = e.namePos;
-        return (fr) => {
-          const v = x(fr);
-          try {
-            return getAttr(v, name);
-          } catch (ex) {
-            throw locate(fr, pos, ex);
-          }
-        };
+        return (fr) => H.attr(fr, x(fr), name, pos);
       }
       case "Call":
         return this.call(e.fn, e.args, e.lparen);
@@ -724,23 +461,7 @@ export class Compiler {
         const x = this.expr(e.x),
           k = this.expr(e.index),
           pos = e.pos;
-        return (fr) => {
-          const xv = x(fr),
-            kv = k(fr);
-          if (xv instanceof List && typeof kv === "number") {
-            const el = xv.elems,
-              j = kv < 0 ? kv + el.length : kv;
-            if (j >= 0 && j < el.length) return el[j];
-          } else if (xv instanceof Dict && typeof kv === "string") {
-            const v = xv.getStr(kv);
-            if (v !== undefined) return v;
-          }
-          try {
-            return index(xv, kv);
-          } catch (ex) {
-            throw locate(fr, pos, ex);
-          }
-        };
+        return (fr) => H.index(fr, x(fr), k(fr), pos);
       }
       case "Slice": {
         const x = this.expr(e.x),
@@ -808,304 +529,48 @@ export class Compiler {
     throw new StarlarkError(`undefined: ${name}`, pos);
   }
 
-  /**
-   * Closures specialised for an operand that is a local variable or an int constant: the
-   * common shapes `n < 2`, `n - 1`, `i % 3`, `a + b` in loops and recursive functions.
-   */
-  private specialBinary(op: string, xe: Expr, ye: Expr, pos: Position): Ev | undefined {
-    const localSlot = (e: Expr) => (e.kind === "Ident" && e.binding!.scope === "local" ? e.binding!.index : -1);
-    const xi = localSlot(xe);
-    if (xi < 0) return undefined;
-    const xname = (xe as { name: string }).name;
-    const yConst = ye.kind === "Literal" && ye.tokKind === "INT" && typeof ye.value === "number" ? (ye.value as number) : undefined;
-    const yi = localSlot(ye);
-    const yname = yi >= 0 ? (ye as { name: string }).name : "";
-    const slow = (fr: Frame, a: Value, b: Value): Value => {
-      if (a === undefined) throw locate(fr, xe.pos, err(`local variable ${xname} referenced before assignment`));
-      if (b === undefined) throw locate(fr, ye.pos, err(`local variable ${yname} referenced before assignment`));
-      try {
-        return binary(op, a, b);
-      } catch (ex) {
-        throw locate(fr, pos, ex);
-      }
-    };
-    if (yConst !== undefined) {
-      const c = yConst;
-      switch (op) {
-        case "+":
-          return (fr) => {
-            const a = fr.l[xi];
-            if (typeof a === "number") {
-              const z = a + c;
-              if (z <= MAX && z >= -MAX) return z;
-            }
-            return slow(fr, a, c);
-          };
-        case "-":
-          return (fr) => {
-            const a = fr.l[xi];
-            if (typeof a === "number") {
-              const z = a - c;
-              if (z <= MAX && z >= -MAX) return z;
-            }
-            return slow(fr, a, c);
-          };
-        case "*":
-          return (fr) => {
-            const a = fr.l[xi];
-            if (typeof a === "number") {
-              const z = a * c;
-              if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
-            }
-            return slow(fr, a, c);
-          };
-        case "%":
-          if (c > 0)
-            return (fr) => {
-              const a = fr.l[xi];
-              if (typeof a === "number" && a >= 0) return a % c;
-              return slow(fr, a, c);
-            };
-          break;
-        case "<":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a < c : (slow(fr, a, c) as boolean);
-          };
-        case "<=":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a <= c : (slow(fr, a, c) as boolean);
-          };
-        case ">":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a > c : (slow(fr, a, c) as boolean);
-          };
-        case ">=":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a >= c : (slow(fr, a, c) as boolean);
-          };
-        case "==":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a === c : (slow(fr, a, c) as boolean);
-          };
-        case "!=":
-          return (fr) => {
-            const a = fr.l[xi];
-            return typeof a === "number" ? a !== c : (slow(fr, a, c) as boolean);
-          };
-      }
-      return undefined;
-    }
-    if (yi >= 0) {
-      switch (op) {
-        case "+":
-          return (fr) => {
-            const a = fr.l[xi],
-              b = fr.l[yi];
-            if (typeof a === "number" && typeof b === "number") {
-              const z = a + b;
-              if (z <= MAX && z >= -MAX) return z;
-            } else if (typeof a === "string" && typeof b === "string") return a + b;
-            return slow(fr, a, b);
-          };
-        case "-":
-          return (fr) => {
-            const a = fr.l[xi],
-              b = fr.l[yi];
-            if (typeof a === "number" && typeof b === "number") {
-              const z = a - b;
-              if (z <= MAX && z >= -MAX) return z;
-            }
-            return slow(fr, a, b);
-          };
-        case "*":
-          return (fr) => {
-            const a = fr.l[xi],
-              b = fr.l[yi];
-            if (typeof a === "number" && typeof b === "number") {
-              const z = a * b;
-              if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
-            }
-            return slow(fr, a, b);
-          };
-        case "<":
-          return (fr) => {
-            const a = fr.l[xi],
-              b = fr.l[yi];
-            return typeof a === "number" && typeof b === "number" ? a < b : (slow(fr, a, b) as boolean);
-          };
-        case "==":
-          return (fr) => {
-            const a = fr.l[xi],
-              b = fr.l[yi];
-            return (typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string") ? a === b : (slow(fr, a, b) as boolean);
-          };
-      }
-    }
-    return undefined;
-  }
-
   private binaryExpr(op: string, xe: Expr, ye: Expr, pos: Position): Ev {
-    if (op === "and" || op === "or") {
-      const x = this.expr(xe),
-        y = this.expr(ye);
-      if (op === "and")
-        return (fr) => {
-          const v = x(fr);
-          return v === true || (v !== false && truth(v)) ? y(fr) : v;
-        };
-      return (fr) => {
-        const v = x(fr);
-        return v === true || (v !== false && truth(v)) ? v : y(fr);
-      };
-    }
-    const special = this.specialBinary(op, xe, ye, pos);
-    if (special) return special;
     const x = this.expr(xe),
       y = this.expr(ye);
-    const slow = (fr: Frame, a: Value, b: Value): Value => {
-      try {
-        return binary(op, a, b);
-      } catch (ex) {
-        throw locate(fr, pos, ex);
-      }
-    };
     switch (op) {
+      case "and":
+        return (fr) => {
+          const v = x(fr);
+          return H.truthy(v) ? y(fr) : v;
+        };
+      case "or":
+        return (fr) => {
+          const v = x(fr);
+          return H.truthy(v) ? v : y(fr);
+        };
       case "+":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number") {
-            const z = a + b;
-            if (z <= MAX && z >= -MAX) return z;
-          } else if (typeof a === "string" && typeof b === "string") return a + b;
-          return slow(fr, a, b);
-        };
+        return (fr) => H.add(fr, x(fr), y(fr), pos);
       case "-":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number") {
-            const z = a - b;
-            if (z <= MAX && z >= -MAX) return z;
-          }
-          return slow(fr, a, b);
-        };
+        return (fr) => H.sub(fr, x(fr), y(fr), pos);
       case "*":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number") {
-            const z = a * b;
-            if (z <= MAX && z >= -MAX) return z === 0 ? 0 : z;
-          }
-          return slow(fr, a, b);
-        };
+        return (fr) => H.mul(fr, x(fr), y(fr), pos);
       case "%":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return a % b;
-          if (typeof a === "string") {
-            try {
-              return percentFormat(a, b);
-            } catch (ex) {
-              throw locate(fr, pos, ex);
-            }
-          }
-          return slow(fr, a, b);
-        };
+        return (fr) => H.mod(fr, x(fr), y(fr), pos);
       case "//":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number" && b > 0 && a >= 0) return Math.floor(a / b);
-          return slow(fr, a, b);
-        };
+        return (fr) => H.floordiv(fr, x(fr), y(fr), pos);
       case "==":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (a === b) return true;
-          if (typeof a === "string" || typeof a === "number") {
-            if (typeof b === typeof a) return false;
-          }
-          return equals(a, b);
-        };
+        return (fr) => H.eq(x(fr), y(fr));
       case "!=":
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (a === b) return false;
-          if (typeof a === "string" || typeof a === "number") {
-            if (typeof b === typeof a) return true;
-          }
-          return !equals(a, b);
-        };
+        return (fr) => !H.eq(x(fr), y(fr));
       case "<":
+        return (fr) => H.lt(fr, x(fr), y(fr), pos);
       case "<=":
+        return (fr) => H.le(fr, x(fr), y(fr), pos);
       case ">":
-      case ">=": {
-        const test = op === "<" ? (c: number) => c < 0 : op === "<=" ? (c: number) => c <= 0 : op === ">" ? (c: number) => c > 0 : (c: number) => c >= 0;
-        const cmp = (fr: Frame, a: Value, b: Value): boolean => {
-          try {
-            return test(compare(op, a, b));
-          } catch (ex) {
-            throw locate(fr, pos, ex);
-          }
-        };
-        if (op === "<")
-          return (fr) => {
-            const a = x(fr),
-              b = y(fr);
-            if (typeof a === "number" && typeof b === "number") return a < b;
-            return cmp(fr, a, b);
-          };
-        if (op === "<=")
-          return (fr) => {
-            const a = x(fr),
-              b = y(fr);
-            if (typeof a === "number" && typeof b === "number") return a <= b;
-            return cmp(fr, a, b);
-          };
-        if (op === ">")
-          return (fr) => {
-            const a = x(fr),
-              b = y(fr);
-            if (typeof a === "number" && typeof b === "number") return a > b;
-            return cmp(fr, a, b);
-          };
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          if (typeof a === "number" && typeof b === "number") return a >= b;
-          return cmp(fr, a, b);
-        };
-      }
+        return (fr) => H.gt(fr, x(fr), y(fr), pos);
+      case ">=":
+        return (fr) => H.ge(fr, x(fr), y(fr), pos);
       case "in":
-      case "not in": {
-        const neg = op === "not in";
-        return (fr) => {
-          const a = x(fr),
-            b = y(fr);
-          let r: boolean;
-          if (b instanceof Dict && typeof a === "string") r = b.getStr(a) !== undefined;
-          else {
-            try {
-              r = contains(b, a);
-            } catch (ex) {
-              throw locate(fr, pos, ex);
-            }
-          }
-          return neg ? !r : r;
-        };
-      }
+        return (fr) => H.in_(fr, x(fr), y(fr), pos);
+      case "not in":
+        return (fr) => !H.in_(fr, x(fr), y(fr), pos);
     }
-    return (fr) => slow(fr, x(fr), y(fr));
+    return (fr) => H.bin(fr, op, x(fr), y(fr), pos);
   }
 
   private comprehension(curly: boolean, body: Expr | DictEntry, clauses: Clause[]): Ev {
@@ -1142,39 +607,13 @@ export class Compiler {
       } else {
         const it = this.expr(c.iter),
           pos = c.pos;
-        const slot = c.vars.kind === "Ident" && c.vars.binding!.scope === "local" ? c.vars.binding!.index : -1;
         const assign = this.assigner(c.vars);
         step = (fr, acc) => {
-          const x = it(fr);
-          if (x instanceof Range) {
-            const n = x.length;
-            const th = fr.th;
-            for (let i = 0; i < n; i++) {
-              if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
-              const v = x.start + i * x.step;
-              if (slot >= 0) fr.l[slot] = v;
-              else assign(fr, v);
-              next(fr, acc);
-            }
-            return;
-          }
-          let xs: Value[] | undefined;
-          const guard = x instanceof List || x instanceof HashTable ? x : undefined;
-          if (x instanceof List || x instanceof Tuple) xs = x.elems;
-          else xs = iterValues(x);
-          if (xs === undefined) throw locate(fr, pos, err(`${typeName(x)} value is not iterable`));
-          if (guard) guard.itercount++;
-          const th = fr.th;
-          try {
-            for (let i = 0; i < xs.length; i++) {
-              if (++th.steps > th.maxSteps && th.outOfBudget()) throw locate(fr, pos, err(th.stopReason));
-              if (slot >= 0) fr.l[slot] = xs[i];
-              else assign(fr, xs[i]);
-              next(fr, acc);
-            }
-          } finally {
-            if (guard) guard.itercount--;
-          }
+          eachElement(fr, it(fr), pos, (v) => {
+            assign(fr, v);
+            next(fr, acc);
+            return NORMAL;
+          });
         };
       }
     }
@@ -1212,119 +651,64 @@ export class Compiler {
 
   private call(fnExpr: Expr, args: Arg[], pos: Position): Ev {
     const simple = args.every((a) => a.kind === "pos");
-    const getArgs = this.args(args);
+    const es = simple ? args.map((a) => this.expr(a.value)) : [];
+    const n = es.length;
     if (fnExpr.kind === "Dot") {
       const recvE = this.expr(fnExpr.x),
         name = fnExpr.name,
         namePos = fnExpr.namePos;
       // (a name such as "toString" is not looked up in the method tables, which are plain objects)
       if (simple && !(name in Object.prototype)) {
-        const es = args.map((a) => this.expr(a.value));
-        const n = es.length;
         return (fr) => {
           // the receiver, its method (or an error), then the arguments, as starlark-go
           const recv = recvE(fr);
-          const ms = methodsOf(recv);
-          const m = ms !== undefined ? ms[name] : undefined;
-          let f: Value = null;
-          if (m === undefined) {
-            try {
-              f = getAttr(recv, name);
-            } catch (ex) {
-              throw locate(fr, namePos, ex);
-            }
-          }
+          const m = H.mlook(fr, recv, name, namePos);
           const a = new Array<Value>(n);
           for (let i = 0; i < n; i++) a[i] = es[i](fr);
-          fr.callPos = pos;
-          if (m !== undefined) {
-            try {
-              return m(fr.th, recv, a, NO_KWARGS);
-            } catch (ex) {
-              throw locate(fr, pos, ex);
-            }
-          }
-          try {
-            return callValue(fr.th, f, a, NO_KWARGS);
-          } catch (ex) {
-            throw locate(fr, pos, ex, calleeName(f));
-          }
+          return H.mcall(fr, recv, m, a, pos);
         };
       }
+      const getArgs = this.args(args);
       return (fr) => {
-        const recv = recvE(fr);
-        let f: Value;
-        try {
-          f = getAttr(recv, name);
-        } catch (ex) {
-          throw locate(fr, namePos, ex);
-        }
+        const f = H.attr(fr, recvE(fr), name, namePos);
         const [a, kw] = getArgs(fr);
-        fr.callPos = pos;
-        try {
-          return callValue(fr.th, f, a, kw);
-        } catch (ex) {
-          throw locate(fr, pos, ex, calleeName(f));
-        }
+        return H.callv(fr, f, a, kw, pos);
       };
     }
     const fe = this.expr(fnExpr);
-    // A global callee (the usual case) is read from the globals array in place.
-    const G = this.cx.globals;
-    const gi = fnExpr.kind === "Ident" && fnExpr.binding!.scope === "global" ? fnExpr.binding!.index : -1;
     if (simple) {
-      const es = args.map((a) => this.expr(a.value));
-      const n = es.length;
-      if (n === 1) {
-        const e0 = es[0];
-        if (gi >= 0)
+      const [e0, e1, e2] = es;
+      switch (n) {
+        case 0:
+          return (fr) => H.invoke(fr, fe(fr), [], pos, 0);
+        case 1:
           return (fr) => {
-            let f = G[gi];
-            if (f === undefined) f = fe(fr);
-            const a = [e0(fr)];
-            fr.callPos = pos;
-            try {
-              if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
-              return callValue(fr.th, f, a, NO_KWARGS);
-            } catch (ex) {
-              throw locate(fr, pos, ex, calleeName(f));
-            }
+            const f = fe(fr);
+            return H.invoke(fr, f, [e0(fr)], pos, 1);
           };
-        return (fr) => {
-          const f = fe(fr);
-          const a = [e0(fr)];
-          fr.callPos = pos;
-          try {
-            if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
-            return callValue(fr.th, f, a, NO_KWARGS);
-          } catch (ex) {
-            throw locate(fr, pos, ex, calleeName(f));
-          }
-        };
+        case 2:
+          return (fr) => {
+            const f = fe(fr);
+            return H.invoke(fr, f, [e0(fr), e1(fr)], pos, 2);
+          };
+        case 3:
+          return (fr) => {
+            const f = fe(fr);
+            return H.invoke(fr, f, [e0(fr), e1(fr), e2(fr)], pos, 3);
+          };
       }
       return (fr) => {
-        let f = gi >= 0 ? G[gi] : undefined;
-        if (f === undefined) f = fe(fr);
+        const f = fe(fr);
         const a = new Array<Value>(n);
         for (let i = 0; i < n; i++) a[i] = es[i](fr);
-        fr.callPos = pos;
-        try {
-          if (f instanceof StarFunction) return callFunction(fr.th, f, a, NO_KWARGS);
-          return callValue(fr.th, f, a, NO_KWARGS);
-        } catch (ex) {
-          throw locate(fr, pos, ex, calleeName(f));
-        }
+        return H.invoke(fr, f, a, pos, n);
       };
     }
+    const getArgs = this.args(args);
     return (fr) => {
       const f = fe(fr);
       const [a, kw] = getArgs(fr);
-      fr.callPos = pos;
-      try {
-        return callValue(fr.th, f, a, kw);
-      } catch (ex) {
-        throw locate(fr, pos, ex, calleeName(f));
-      }
+      return H.callv(fr, f, a, kw, pos);
     };
   }
 
@@ -1365,8 +749,6 @@ export class Compiler {
     };
   }
 }
-
-export { mustIterate };
 
 /** The value `load("pkg/dir")` binds: the module's public globals as attributes. */
 function moduleValue(path: string, globals: Map<string, Value>): Value {

@@ -1,6 +1,7 @@
 // Evaluation of a whole file: parse, resolve, compile, run, freeze.
 import { UNIVERSE } from "./builtins.js";
-import { Compiler, locate } from "./compiler.js";
+import { Compiler } from "./compiler.js";
+import { locate } from "./runtime.js";
 import { Position, StarlarkError } from "./errors.js";
 import { Parser } from "./parser.js";
 import { DEFAULT_DIALECT, Dialect, Resolver } from "./resolver.js";

@@ -7,7 +7,7 @@ import { Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate
 function listIndex(name: string, l: List, v: Value, allowEnd: boolean): number {
   if (typeof v !== "number") throw err(`${name}: got ${typeName(v)}, want int`);
   const n = l.elems.length;
-  let i = v < 0 ? v + n : v;
+  const i = v < 0 ? v + n : v;
   if (allowEnd) return Math.max(0, Math.min(n, i));
   if (i < 0 || i >= n) throw err(n === 0 ? `${name}: index ${v} out of range: empty list` : `${name}: list index ${v} out of range [${-n}:${n - 1}]`);
   return i;

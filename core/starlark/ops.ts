@@ -351,7 +351,7 @@ export function attrNames(x: Value): string[] {
 export function getAttr(x: Value, name: string): Value {
   const ms = methodsOf(x);
   if (ms) {
-    const m = Object.prototype.hasOwnProperty.call(ms, name) ? ms[name] : undefined;
+    const m = Object.hasOwn(ms, name) ? ms[name] : undefined;
     if (m) return bindMethod(name, m, x);
   } else if (isHostValue(x)) {
     const v = x.attr(name);
@@ -362,7 +362,7 @@ export function getAttr(x: Value, name: string): Value {
 
 export function hasAttr(x: Value, name: string): boolean {
   const ms = methodsOf(x);
-  if (ms) return Object.prototype.hasOwnProperty.call(ms, name);
+  if (ms) return Object.hasOwn(ms, name);
   if (isHostValue(x)) return x.attr(name) !== undefined;
   return false;
 }

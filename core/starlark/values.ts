@@ -107,8 +107,17 @@ export interface FuncCode {
   cellSlots: number[];
   recursion: boolean;
   paramNames: string[];
-  /** runs the body in a frame; the result is left in frame.ret */
+  /** runs the body in a frame: a generated body returns the result, a closure one leaves it in frame.ret */
   body: (fr: import("./thread.js").Frame) => unknown;
+  /** whether body is generated JavaScript (codegen.ts) */
+  generated: boolean;
+  /** calls of this function running now (a second one is recursion) */
+  active: number;
+  /** no *args, **kwargs or keyword-only parameters */
+  simple: boolean;
+  nparams: number;
+  /** nparams when a positional call can bind its arguments as the locals (simple, no cells), else -1 */
+  direct: number;
 }
 
 export class StarFunction {
