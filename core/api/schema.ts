@@ -264,6 +264,8 @@ export const requests = {
       cwd: pathString.optional(),
       /** host paths the program must not see (an empty directory or /dev/null is mounted over each) */
       hiddenPaths: z.array(pathString).max(1000).optional(),
+      /** the system the program is built for: another Linux architecture runs under qemu, as the qemu backend builds it */
+      system: systemString.optional(),
     })
     .strict(),
   "sandbox.close": z.object({ sandbox: z.string().min(1).max(64) }).strict(),

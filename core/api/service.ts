@@ -12,6 +12,7 @@ import { planGraph } from "../build/plan.js";
 import { runBuild } from "../build/scheduler.js";
 import { runCommand, sandboxCommand, type SandboxCommand } from "../builders/shell.js";
 import { consentedSandboxPaths } from "../builders/host-access.js";
+import { emulationStatus } from "../builders/qemu.js";
 import { readLog } from "../store/logs.js";
 import { listFunctions } from "../starlark/index.js";
 import { DEFAULT_EVAL_LIMITS, type Evaluation } from "../project/evaluate.js";
@@ -549,10 +550,11 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     async "run.open"(p) {
       const project = openProject(p.project);
       const bins = p.paths.map((x) => `${x}/bin`).join(":");
+      const emulated = emulatedCommand(p.system, p.command, p.paths);
       const cmd = await runCommand(engine, {
         paths: p.paths,
-        command: p.command,
-        readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(p.readOnlyPaths ?? [])],
+        command: emulated.command,
+        readOnlyPaths: [...consentedSandboxPaths(project.root, project.sandboxPaths), ...(p.readOnlyPaths ?? []), ...emulated.readOnly],
         writablePaths: p.writablePaths ?? [],
         network: p.network,
         env: { PATH: `${bins}:/usr/bin:/bin` },
@@ -687,6 +689,23 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 /** Write the hashes of fetches that had none (first fetches) into bramble.lock. */
+/**
+ * How `bramble run` starts a program built for `system`: as it is on this machine's own system;
+ * for another Linux architecture as the qemu backend runs its builders (qemu.ts): through
+ * binfmt_misc (its interpreter made visible unless registered with the F flag), else under the
+ * static emulator, which is given the program's path. A system nothing here runs is refused.
+ */
+function emulatedCommand(system: string | undefined, command: string[], paths: string[]): { command: string[]; readOnly: string[] } {
+  if (system === undefined || system === "any" || system === hostSystem()) return { command, readOnly: [] };
+  const st = emulationStatus(system);
+  if (st.reason) throw new ServiceError({ message: `cannot run a program built for ${system} here: ${st.reason}`, field: "system" });
+  if (st.binfmt) return { command, readOnly: st.binfmt.flags.includes("F") || !st.binfmt.interpreter ? [] : [st.binfmt.interpreter] };
+  const [program, ...args] = command;
+  const found = program!.includes("/") ? program! : paths.map((p) => join(p, "bin", program!)).find((f) => existsSync(f));
+  if (!found) throw new ServiceError({ message: `no program ${program} in ${paths.map((p) => join(p, "bin")).join(", ")}`, field: "command" });
+  return { command: [st.staticQemu!, found, ...args], readOnly: [st.staticQemu!] };
+}
+
 export async function recordFetchedHashes(engine: Engine, ev: Evaluation): Promise<void> {
   const entries = new Map<string, string>();
   for (const [drvHash, key] of ev.fetchKeys) {

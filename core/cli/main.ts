@@ -451,6 +451,8 @@ export function makeProgram(): Command {
             hiddenPaths: [...(spec?.hiddenPaths ?? []).map((p) => resolve(cwd, p)), ...flags.hiddenPaths.map((p) => resolve(p))],
             network: flags.network || spec?.network || undefined,
             cwd,
+            // a program for another Linux architecture runs under qemu, as the qemu backend builds
+            system: runSystem(run.roots.filter((x) => hashes.includes(x.hash))),
           }).catch(fail);
           return spawnAttached(host, sandbox);
         });
@@ -701,6 +703,12 @@ export async function main(argv: string[]): Promise<number> {
     console.error(toApiError(err).message);
     return 1;
   }
+}
+
+/** The system of the program `bramble run` starts: its derivations' one system other than "any", or undefined. */
+function runSystem(roots: { system?: string }[]): string | undefined {
+  const systems = [...new Set(roots.map((r) => r.system).filter((s) => s !== undefined && s !== "any"))];
+  return systems.length === 1 ? systems[0] : undefined;
 }
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);

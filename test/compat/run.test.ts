@@ -64,6 +64,13 @@ describe("bramble run", () => {
     expect(readFileSync(join(root, "sub/written.txt"), "utf8")).toBe("hi\n");
   });
 
+  it("runs a program built for a system the qemu backend offers under qemu (examples/go's aarch64-linux binary)", () => {
+    const r = bramble(["run", "--target", "aarch64-linux", "./examples/go:hello", "hello"], { home, timeoutMs: 600_000 });
+    expect(r.stderr).toMatch(/built hello-go/);
+    expect(r.stdout).toBe("Hello from linux/arm64\n");
+    expect(r.code).toBe(0);
+  }, 600_000);
+
   it("refuses a program built for a system nothing here runs, naming it", () => {
     const root = project();
     const r = bramble(["run", ".:darwin", "tool"], { home, cwd: root });
