@@ -81,8 +81,11 @@ beforeAll(async () => {
   server = spawn(process.execPath, ["-e", code, servedDir], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<string>((r) => server.stdout!.once("data", (d: Buffer) => r(String(d).trim())));
   base = `http://127.0.0.1:${port}`;
+  // A fetcher reaches a service of this host only when it is a configured mirror (fetch-proxy.ts).
+  process.env.BRAMBLE_MIRROR_BAD_INPUT = base;
 });
 afterAll(() => {
+  delete process.env.BRAMBLE_MIRROR_BAD_INPUT;
   server.kill("SIGKILL");
   rmSync(servedDir, { recursive: true, force: true });
 });
