@@ -16,7 +16,15 @@ if (handedOn !== undefined) {
 const dist = new URL("../dist/", import.meta.url);
 const args = process.argv.slice(2);
 const verb = args[0];
-if ((verb === "starlark" || verb === "--version" || verb === "-V") && existsSync(new URL("fast.mjs", dist))) {
+if (args.length === 1 && (verb === "--version" || verb === "-V") && existsSync(new URL("version.mjs", dist))) {
+  // The version alone (dist/version.mjs, core/version.ts): not even the Starlark interpreter.
+  const { VERSION } = await import(new URL("version.mjs", dist).href);
+  process.stdout.on("error", (err) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+  process.stdout.write(`${VERSION}\n`);
+} else if ((verb === "starlark" || verb === "--version" || verb === "-V") && existsSync(new URL("fast.mjs", dist))) {
   const { fastMain } = await import(new URL("fast.mjs", dist).href);
   const code = fastMain(args);
   if (code !== undefined) process.exitCode = code;

@@ -104,7 +104,8 @@ if (!only || only === "cli") {
   const made = new Set(Object.keys(cli.metafile.outputs).map((f) => basename(f).replace(/\.map$/, "")));
   for (const f of readdirSync(join(root, "dist"))) {
     const chunk = f.replace(/\.map$/, "");
-    if (/^cli-[A-Z0-9]+\.mjs$/.test(chunk) && !made.has(chunk) && Date.now() - statSync(join(root, "dist", f)).mtimeMs > 3_600_000) rmSync(join(root, "dist", f), { force: true });
+    if (/^cli-[A-Z0-9]+\.mjs$/.test(chunk) && !made.has(chunk) && Date.now() - statSync(join(root, "dist", f)).mtimeMs > 3_600_000)
+      rmSync(join(root, "dist", f), { force: true });
   }
   // The sandbox's store-view helper (core/builders/store-view.ts), when there is a C compiler;
   // static if the C library allows. Without it the sandbox uses the helper's perl version.
@@ -116,7 +117,8 @@ if (!only || only === "cli") {
     if (r.status === 0) renameSync(`${helperOut}.tmp`, helperOut);
     else console.warn("build: no C compiler for dist/store-view-helper; the sandbox will use its perl helper");
   }
-  // What bin/bramble.mjs runs for --version and starlark: no service, store or DB to load.
+  // What bin/bramble.mjs runs for --version (the version alone) and starlark: no service, store or DB to load.
+  await build({ ...common, entryPoints: [join(root, "core/version.ts")], outfile: join(root, "dist/version.mjs"), format: "esm" });
   await build({ ...common, entryPoints: [join(root, "core/cli/fast.ts")], outfile: join(root, "dist/fast.mjs"), format: "esm", minify: true });
   // The evaluation and output-hashing workers of `bramble serve` and of the app's service process.
   await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
