@@ -135,9 +135,11 @@ export async function realise(
     if (again) return again;
     // The inputs' closure comes into the store of the backend that builds (only what it lacks).
     let inputClosure: string[];
+    let inputClosureSet: Set<string>;
     try {
       await stores.bring(dest, inputNames, signal);
-      inputClosure = [...(await dest.closure(inputNames, { signal }))];
+      inputClosureSet = await dest.closure(inputNames, { signal });
+      inputClosure = [...inputClosureSet];
     } catch (e) {
       if (signal.aborted) {
         emit({ type: "cancelled", runId, hash: h, buildId: null });
@@ -174,6 +176,7 @@ export async function realise(
           drvHash: h,
           drv,
           inputClosure,
+          inputClosureSet,
           resolve: (r) => name(r.hash, r.output),
           projectRoot: req.projectRoot,
           // A project's host paths reach a build only through its derivation's hostPaths.

@@ -15,6 +15,8 @@ export interface BuildJob {
   drv: Derivation;
   /** store names of every input output and their runtime closures, in this backend's store */
   inputClosure: string[];
+  /** the same as a set, when the caller has one (the local backend's store view takes it as it is) */
+  inputClosureSet?: ReadonlySet<string>;
   /** an input reference → its store name in this backend's store */
   resolve: (ref: OutputRef) => string;
   projectRoot: string;

@@ -12,7 +12,7 @@ import { runLogged } from "./run.js";
 import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
-import { linkStoreView, releaseStoreView, storeViewAvailable } from "./store-view.js";
+import { linkStoreView, makeOverlayDirs, releaseStoreView, storeOverlayAvailable, storeViewAvailable } from "./store-view.js";
 import { changedHostPaths } from "./host-access.js";
 
 export interface PreparedSandbox {
@@ -23,6 +23,12 @@ export interface PreparedSandbox {
   tmpOutputs: Map<string, string>;
   /** the resolved builder, args and env, as recorded */
   command: { builder: string; args: string[]; env: Record<string, string> };
+  /** where the builder's outputs are on the host once it has run: the store mount, or an overlay's upper layer */
+  outputDir: string;
+  /** the store view (a directory of hard links to the input closure), if there is one */
+  view?: string;
+  /** with a view: its closure by hash part, the candidates for the outputs' references (kept up to date with the view, not rebuilt per build) */
+  candidates?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -45,7 +51,15 @@ export function makeTempRoot(tmpDir: string, tag: string): string {
 export function prepareSandbox(
   store: LocalStore,
   drv: Derivation,
-  opts: { resolve: (ref: OutputRef) => string; inputClosure: string[]; projectRoot: string; sandboxPaths: string[]; tag: string; command?: string[] },
+  opts: {
+    resolve: (ref: OutputRef) => string;
+    inputClosure: string[];
+    inputClosureSet?: ReadonlySet<string>;
+    projectRoot: string;
+    sandboxPaths: string[];
+    tag: string;
+    command?: string[];
+  },
 ): PreparedSandbox {
   const changed = drv.hostPaths ? changedHostPaths(drv.hostPaths) : [];
   if (changed.length) {
@@ -58,9 +72,12 @@ export function prepareSandbox(
   const storeMount = join(root, "store");
   mkdirSync(buildDir);
   mkdirSync(storeMount);
-  // The input closure through one idmapped mount when the host allows it, else one bind per input.
+  // The input closure through one idmapped mount when the host allows it, else one bind per
+  // input; under an overlay when it can, so that the builder writes none of the view.
   const storeView = storeViewAvailable(store.layout.tmpDir);
-  if (storeView) linkStoreView(storeMount, store.dir, opts.inputClosure);
+  const overlay = storeView && storeOverlayAvailable(store.layout.tmpDir);
+  const view = overlay ? makeOverlayDirs(root) : storeView ? storeMount : undefined;
+  const contents = view ? linkStoreView(view, store.dir, opts.inputClosureSet ?? opts.inputClosure, { overlay }) : undefined;
   if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);
   const resolve = (s: string) => substituteTemplates(s, (ref) => store.path(opts.resolve(ref)));
   const tmpOutputs = temporaryOutputNames(drv);
@@ -74,6 +91,7 @@ export function prepareSandbox(
     storeMount,
     inputs: storeView ? [] : opts.inputClosure.map((n) => store.path(n)),
     storeView,
+    ...(overlay ? { overlayRoot: root } : {}),
     // The host paths in the derivation (its hash names them) and any the engine adds (qemu's interpreter).
     sandboxPaths: [...Object.keys(drv.hostPaths ?? {}), ...opts.sandboxPaths],
     buildDir,
@@ -82,7 +100,14 @@ export function prepareSandbox(
     network: drv.network || isFixedOutput(drv),
     command: opts.command ?? [builder, ...args],
   };
-  return { root, spec, tmpOutputs, command: { builder, args, env } };
+  return {
+    root,
+    spec,
+    tmpOutputs,
+    command: { builder, args, env },
+    outputDir: overlay ? join(root, "upper") : storeMount,
+    ...(view && contents ? { view, candidates: contents.byHashPart } : {}),
+  };
 }
 
 export class LocalBackend implements Backend {
@@ -114,7 +139,7 @@ export class LocalBackend implements Backend {
     } catch (e) {
       throw new BuildFailure((e as Error).message);
     }
-    const { root, spec, tmpOutputs } = prepared;
+    const { root, spec, tmpOutputs, outputDir } = prepared;
     const keep = () => {
       if (!job.keepFailed) {
         removeTree(root);
@@ -192,7 +217,7 @@ export class LocalBackend implements Backend {
     }
     const pending: PendingOutput[] = [];
     for (const [o, name] of tmpOutputs) {
-      const p = join(spec.storeMount, name);
+      const p = join(outputDir, name);
       let exists = false;
       try {
         lstatSync(p);
@@ -204,7 +229,7 @@ export class LocalBackend implements Backend {
         const kept = keep();
         throw new BuildFailure(`builder did not create output ${o} ($${o})`, 0, kept);
       }
-      const dangling = danglingTarget(p, spec.storeDir, spec.storeMount);
+      const dangling = danglingTarget(p, spec.storeDir, outputDir);
       if (dangling !== null) {
         const kept = keep();
         throw new BuildFailure(`output ${o} ($${o}) is a dangling symlink (to ${dangling})`, 0, kept);
@@ -224,10 +249,10 @@ export class LocalBackend implements Backend {
         expectHash: expectedOutputHash(drv, o),
       });
     }
-    const candidates = new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
+    const candidates = prepared.candidates ?? new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
     try {
       const outputs = await this.store.addOutputs(pending, candidates, job.drvHash, job.register);
-      if (spec.storeView) releaseStoreView(spec.storeMount); // its inputs serve the next build
+      if (prepared.view) releaseStoreView(prepared.view, !!spec.overlayRoot); // its inputs serve the next build
       removeTree(root);
       return { outputs };
     } catch (e) {

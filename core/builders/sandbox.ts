@@ -6,7 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compiledHelper, storeViewArgv } from "./store-view.js";
+import { compiledHelper, storeOverlayArgv, storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -19,6 +19,8 @@ export interface SandboxSpec {
   inputs: string[];
   /** the inputs are already laid out in storeMount (core/builders/store-view.ts): bound once, idmapped, no bind per input */
   storeView?: boolean;
+  /** with storeView: the view is overlayRoot/view, seen through an overlay at storeMount (overlayRoot/store) whose upper layer overlayRoot/upper gets what the builder writes */
+  overlayRoot?: string;
   /** host paths (sandbox_paths) bound read-only at the same place; missing ones are skipped */
   sandboxPaths: string[];
   /** host directory bound at BUILD_DIR */
@@ -77,7 +79,8 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);
-  return spec.storeView ? storeViewArgv(spec.storeMount, a) : a;
+  if (!spec.storeView) return a;
+  return spec.overlayRoot ? storeOverlayArgv(spec.overlayRoot, a) : storeViewArgv(spec.storeMount, a);
 }
 
 /**
@@ -220,8 +223,10 @@ export function withPidsLimit(
     };
     // Before a build's outputs are hashed, every process it started is gone: whatever is still
     // in the cgroup (a process the pid namespace's end has not reaped yet) is killed and waited for.
+    // A process the sandbox's end is still tearing down is usually gone within a millisecond
+    // or two: looked for again soon, then less and less often (5 s in all).
     const drain = async () => {
-      for (let i = 0; i < 250; i++) {
+      for (let i = 0, waited = 0; waited < 5000; i++) {
         let pids: number[];
         try {
           pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
@@ -236,7 +241,9 @@ export function withPidsLimit(
             /* gone */
           }
         }
-        await new Promise((r) => setTimeout(r, 20));
+        const wait = Math.min(2 ** i, 20);
+        await new Promise((r) => setTimeout(r, wait));
+        waited += wait;
       }
       return false;
     };
@@ -261,7 +268,8 @@ function viaHelper(argv: string[], procs?: string): string[] {
   const helper = compiledHelper();
   if (!helper) return argv;
   const opts = ["--merge-stderr", ...(procs ? ["--cgroup", procs] : [])];
-  if (argv[0] === helper) return [helper, ...opts, "--view", argv[1]!, "--", ...argv.slice(2)];
+  if (argv[0] === helper)
+    return argv[1]?.startsWith("--") ? [helper, ...opts, ...argv.slice(1)] : [helper, ...opts, "--view", argv[1]!, "--", ...argv.slice(2)];
   return procs ? [helper, ...opts, "--", ...argv] : argv;
 }
 

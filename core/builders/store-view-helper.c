@@ -1,5 +1,5 @@
 /*
- * store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW] -- COMMAND [ARG...]
+ * store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]
  * store-view-helper VIEW COMMAND [ARG...]   (the same as --view VIEW --)
  *
  * What a build's sandbox is started through (core/builders/sandbox.ts), one small static
@@ -11,6 +11,11 @@
  *   --view VIEW     what core/builders/store-view.ts's perl helper does: mount VIEW over itself
  *                   through an idmapped mount whose map swaps root and nobody, in a private mount
  *                   namespace of its own;
+ *   --overlay ROOT  the same for ROOT/view, then an overlay mounted at ROOT/store (no suid, no
+ *                   devices) whose lower layer is that idmapped view and whose upper layer is
+ *                   ROOT/upper (work directory ROOT/work): what the builder writes lands in
+ *                   ROOT/upper, and the view itself is never changed (the next build reuses it
+ *                   without looking through it);
  * then exec COMMAND (the sandbox). Built by scripts/build.mjs when a C compiler is there
  * (dist/store-view-helper); without it the perl helper and shells do the same.
  * Exit code 125 and a message on stderr when a step fails.
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +60,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW] -- COMMAND [ARG...]\n");
+  fprintf(stderr, "usage: store-view-helper [--merge-stderr] [--cgroup PROCS] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]\n");
   exit(125);
 }
 
@@ -62,7 +68,7 @@ static void usage(void) {
 static void idmap_view(const char *view);
 
 int main(int argc, char **argv) {
-  const char *view = NULL, *cgroup = NULL;
+  const char *view = NULL, *cgroup = NULL, *overlay = NULL;
   int merge = 0, i = 1;
   if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
     view = argv[1]; /* the positional form: VIEW COMMAND... */
@@ -78,12 +84,14 @@ int main(int argc, char **argv) {
         cgroup = argv[++i];
       } else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc) {
         view = argv[++i];
+      } else if (strcmp(argv[i], "--overlay") == 0 && i + 1 < argc) {
+        overlay = argv[++i];
       } else {
         usage();
       }
     }
   }
-  if (i >= argc) usage();
+  if (i >= argc || (view && overlay)) usage();
   if (merge && dup2(1, 2) < 0) fail("stderr");
   if (cgroup) {
     char pid[32];
@@ -91,6 +99,16 @@ int main(int argc, char **argv) {
     write_file(cgroup, pid);
   }
   if (view) idmap_view(view);
+  if (overlay) {
+    /* Relative paths from ROOT: the mount options need no escaping whatever ROOT is called. */
+    int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cwd < 0 || chdir(overlay) < 0) fail("overlay root");
+    idmap_view("view");
+    if (mount("overlay", "store", "overlay", MS_NOSUID | MS_NODEV, "lowerdir=view,upperdir=upper,workdir=work,index=off,metacopy=off,redirect_dir=off,xino=off") < 0)
+      fail("overlay");
+    if (fchdir(cwd) < 0) fail("overlay root");
+    close(cwd);
+  }
   execvp(argv[i], argv + i);
   fail(argv[i]);
   return 125;

@@ -19,9 +19,24 @@
 // nothing needs unmounting. It needs root; elsewhere (rootless bramble, an old kernel, a
 // filesystem without idmapped mounts) the sandbox binds each input instead, as before.
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { hashPart } from "../store/layout.js";
 import { removeTree } from "../store/store.js";
 
 /** unshare(2) by architecture (the newer mount syscalls share one number everywhere). */
@@ -112,9 +127,68 @@ export function storeViewArgv(view: string, argv: string[]): string[] {
   return [...helperPrefix(), view, ...argv];
 }
 
+const overlayProbed = new Map<string, boolean>();
+
+/**
+ * Can builds under `tmpDir` see their store view through an overlay (storeOverlayArgv)? The
+ * compiled helper, a store view, and overlayfs over an idmapped layer (Linux 5.19+); tried once
+ * per directory and process. BRAMBLE_STORE_OVERLAY=0 turns it off.
+ */
+export function storeOverlayAvailable(tmpDir: string): boolean {
+  if (process.env.BRAMBLE_STORE_OVERLAY === "0" || !compiledHelper() || !storeViewAvailable(tmpDir)) return false;
+  const known = overlayProbed.get(tmpDir);
+  if (known !== undefined) return known;
+  let ok = false;
+  const root = join(tmpDir, `${process.pid}-overlay-probe`);
+  try {
+    for (const d of ["", "view", "upper", "work", "store"]) mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, "view/f"), "");
+    const r = spawnSync(compiledHelper()!, ["--overlay", root, "--", "/bin/sh", "-c", `test -f ${root}/store/f && : > ${root}/store/g`], {
+      stdio: "ignore",
+      timeout: 10_000,
+    });
+    ok = r.status === 0 && existsSync(join(root, "upper/g")) && !existsSync(join(root, "view/g"));
+  } catch {
+    ok = false;
+  } finally {
+    removeTree(root);
+  }
+  overlayProbed.set(tmpDir, ok);
+  return ok;
+}
+
+/**
+ * `argv` run with ROOT/view idmapped (root↔nobody) as the lower layer of an overlay mounted at
+ * ROOT/store, whose upper layer ROOT/upper (sticky, world-writable, owned by nobody: the
+ * builder can add entries and remove none of the view's) receives everything the builder
+ * writes. The view is never changed, so the next build can reuse it as it is.
+ */
+export function storeOverlayArgv(root: string, argv: string[]): string[] {
+  return [compiledHelper()!, "--overlay", root, "--", ...argv];
+}
+
+/** Make ROOT/view, ROOT/upper and ROOT/work for storeOverlayArgv (ROOT/store is the caller's); returns ROOT/view. */
+export function makeOverlayDirs(root: string): string {
+  for (const d of ["view", "upper", "work"]) mkdirSync(join(root, d));
+  const upper = join(root, "upper");
+  chmodSync(upper, 0o1777);
+  chownSync(upper, NOBODY, NOBODY);
+  return join(root, "view");
+}
+const NOBODY = 65534;
+
+/**
+ * What a view holds: its store names, and the same by hash part (the candidates for a build's
+ * references), both kept up to date as the view is reused, never rebuilt whole.
+ */
+export interface ViewContents {
+  names: Set<string>;
+  byHashPart: Map<string, string>;
+}
+
 /** Views kept for the next build, by store directory; the views builds are using now. */
-const pools = new Map<string, { dir: string; names: Set<string>; at: number }[]>();
-const inUse = new Map<string, { storeDir: string; names: Set<string> }>();
+const pools = new Map<string, ({ dir: string; at: number; pristine: boolean } & ViewContents)[]>();
+const inUse = new Map<string, { storeDir: string } & ViewContents>();
 const POOL_SIZE = 4;
 /** A pooled view unused this long is removed (it may hold paths the store has since collected). */
 const POOL_IDLE_MS = 20_000;
@@ -125,43 +199,67 @@ let sweeper: NodeJS.Timeout | undefined;
  * Lay out the store paths `names` (of `storeDir`) in `view` (an empty directory on the store's
  * filesystem): no mount per path. A view a finished build gave back (releaseStoreView) is
  * reused when there is one: what both closures share stays, the rest is removed or linked,
- * so a build whose closure grew by one path costs one link; otherwise linear in the closure's
- * files.
+ * so a build whose closure grew by one path costs one link and one pass over `names` (none
+ * over the view when only overlays showed it); otherwise linear in the closure's files.
+ * `overlay`: the builder sees the view through an overlay (storeOverlayArgv) and writes none
+ * of it; else it creates its outputs in the view itself, which is then world-writable.
  */
-export function linkStoreView(view: string, storeDir: string, names: Iterable<string>): void {
-  const want = new Set(names);
+export function linkStoreView(view: string, storeDir: string, names: Iterable<string>, opts: { overlay?: boolean } = {}): ViewContents {
+  const want: ReadonlySet<string> = names instanceof Set ? names : new Set(names);
   const pool = pools.get(storeDir);
   let old = pool?.pop();
   while (old && Date.now() - old.at > POOL_IDLE_MS) {
     removeTree(old.dir);
     old = pool?.pop();
   }
+  let contents: ViewContents;
   if (old) {
     rmdirSync(view);
     renameSync(old.dir, view);
+    contents = { names: old.names, byHashPart: old.byHashPart };
+    const drop = (e: string) => {
+      removeTree(join(view, e));
+      contents.names.delete(e);
+      contents.byHashPart.delete(hashPart(e));
+    };
     // Only entries of the old closure are known untouched (a build can change none of its
-    // inputs); anything else a builder left there goes.
-    const kept = new Set<string>();
-    for (const e of readdirSync(view)) {
-      if (old.names.has(e) && want.has(e)) kept.add(e);
-      else removeTree(join(view, e));
+    // inputs); anything else a builder left there goes, which takes a listing of the whole
+    // view, unless only overlays showed it (then it holds exactly the old closure).
+    if (!old.pristine) for (const e of readdirSync(view)) if (!contents.names.has(e)) removeTree(join(view, e));
+    let shared = 0;
+    const added: string[] = [];
+    for (const n of want) {
+      if (contents.names.has(n)) shared++;
+      else added.push(n);
     }
-    for (const n of want) if (!kept.has(n)) linkEntry(join(storeDir, n), join(view, n));
+    if (shared < contents.names.size) for (const e of [...contents.names]) if (!want.has(e)) drop(e);
+    for (const n of added) {
+      linkEntry(join(storeDir, n), join(view, n));
+      contents.names.add(n);
+      contents.byHashPart.set(hashPart(n), n);
+    }
   } else {
-    for (const n of want) linkEntry(join(storeDir, n), join(view, n));
+    contents = { names: new Set(), byHashPart: new Map() };
+    for (const n of want) {
+      linkEntry(join(storeDir, n), join(view, n));
+      contents.names.add(n);
+      contents.byHashPart.set(hashPart(n), n);
+    }
   }
   // Outputs are made here by the builder (as "nobody" on disk, see above); inputs stay put.
   // Only this process may reach the world-writable view: its parent is closed to others.
-  chmodSync(view, 0o1777);
+  chmodSync(view, opts.overlay ? 0o755 : 0o1777);
   chmodSync(dirname(view), 0o700);
-  inUse.set(view, { storeDir, names: want });
+  inUse.set(view, { storeDir, ...contents });
+  return contents;
 }
 
 /**
  * The build that used `view` is over and its outputs have left it: keep the view (its inputs)
  * for the next build. Returns false when the pool is full (the caller removes it as before).
+ * `pristine`: the builder saw it only through an overlay, so it holds exactly its closure.
  */
-export function releaseStoreView(view: string): boolean {
+export function releaseStoreView(view: string, pristine = false): boolean {
   const u = inUse.get(view);
   if (!u) return false;
   inUse.delete(view);
@@ -176,7 +274,7 @@ export function releaseStoreView(view: string): boolean {
   } catch {
     return false;
   }
-  pool.push({ dir, names: u.names, at: Date.now() });
+  pool.push({ dir, names: u.names, byHashPart: u.byHashPart, at: Date.now(), pristine });
   if (!sweeper) {
     sweeper = setInterval(sweepPools, POOL_IDLE_MS).unref();
     process.once("exit", () => sweepPools(true));

@@ -33,8 +33,8 @@ export interface TreeHashOptions {
   storeDir: string;
   /** the tree's own hash part (a temporary one while building); replaced by zeros */
   selfHash?: string;
-  /** hash parts of store paths that may be referenced */
-  candidates?: Iterable<string>;
+  /** hash parts of store paths that may be referenced; a map's keys are looked up where they are, never copied */
+  candidates?: Iterable<string> | ReadonlyMap<string, unknown>;
   /** other hash parts to normalize (sibling outputs of one build): hash part → placeholder */
   normalize?: Map<string, string>;
 }
@@ -69,6 +69,8 @@ for (const c of HASH_CHARS) IS_HASH_CHAR[c.charCodeAt(0)] = 1;
  */
 export interface Needles {
   hashes: Set<string>;
+  /** more hash parts, looked up in the caller's own map (a build's closure by hash part: not copied per build) */
+  more?: ReadonlyMap<string, unknown>;
   others: Buffer[];
   /** the longest needle */
   maxLength: number;
@@ -94,7 +96,7 @@ export function makeNeedles(needles: Iterable<string>): Needles {
 
 /** Add to `found` every needle in `buf`: linear in its bytes, not in the number of needles. */
 export function findNeedles(buf: Uint8Array, needles: Needles, found: Set<string>): void {
-  if (needles.hashes.size) {
+  if (needles.hashes.size || needles.more?.size) {
     const L = HASH_PART_LENGTH;
     const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
     for (let i = 0; i + L <= b.length; ) {
@@ -105,7 +107,7 @@ export function findNeedles(buf: Uint8Array, needles: Needles, found: Set<string
         continue;
       }
       const h = b.toString("latin1", i, i + L);
-      if (needles.hashes.has(h)) found.add(h);
+      if (needles.hashes.has(h) || needles.more?.has(h)) found.add(h);
       i++;
     }
   }
@@ -159,7 +161,12 @@ export function hashTree(root: string, opts: TreeHashOptions): TreeInfo {
   if (opts.selfHash) replacements.push({ from: Buffer.from(opts.selfHash), to: Buffer.from(SELF_HASH_PLACEHOLDER) });
   for (const [from, to] of opts.normalize ?? []) replacements.push({ from: Buffer.from(from), to: Buffer.from(to) });
   const tracked = [...(opts.selfHash ? [opts.selfHash] : []), ...(opts.normalize?.keys() ?? [])];
-  const needles = makeNeedles(new Set([...(opts.candidates ?? []), ...tracked]));
+  const more = opts.candidates instanceof Map ? (opts.candidates as ReadonlyMap<string, unknown>) : undefined;
+  const needles = makeNeedles(new Set([...(more ? [] : ((opts.candidates as Iterable<string> | undefined) ?? [])), ...tracked]));
+  if (more) {
+    needles.more = more;
+    needles.maxLength = Math.max(needles.maxLength, HASH_PART_LENGTH);
+  }
   const info: TreeInfo = { digest: Buffer.alloc(0), size: 0, references: new Set(), selfRefs: [], refFiles: new Map(tracked.map((t) => [t, []])) };
   const noteFound = (found: Set<string>, rel: string) => {
     for (const f of found) {

@@ -41,7 +41,7 @@ export function hashTreeOffThread(root: string, opts: TreeHashOptions): Promise<
     opts: {
       storeDir: opts.storeDir,
       selfHash: opts.selfHash,
-      candidates: opts.candidates ? [...opts.candidates] : undefined,
+      candidates: opts.candidates instanceof Map ? [...opts.candidates.keys()] : opts.candidates ? [...(opts.candidates as Iterable<string>)] : undefined,
       normalize: opts.normalize ? [...opts.normalize] : undefined,
     },
   };

@@ -100,7 +100,7 @@ function isDanglingLink(p: string): boolean {
  */
 export async function prepareOutputs(
   pending: PendingOutput[],
-  candidates: Map<string, string>,
+  candidates: ReadonlyMap<string, string>,
   deriver: string | null,
   storeDir: string,
 ): Promise<{ infos: Map<string, PathInfo>; finals: { p: PendingOutput; final: string }[] }> {
@@ -114,7 +114,7 @@ export async function prepareOutputs(
     const normalize = new Map([...siblingsOf(p), ...(p.normalize ?? [])]);
     killPoint("hash");
     // In a worker thread under `bramble serve` and in the app (hash-pool.ts).
-    const tree = await hashTreeOffThread(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates: candidates.keys(), normalize });
+    const tree = await hashTreeOffThread(p.tmpPath, { storeDir: storeDir, selfHash: p.tmpHash, candidates, normalize });
     const hash = formatHash(tree.digest);
     if (p.expectHash && p.expectHash !== hash) throw new HashMismatchError(p.name, p.expectHash, hash);
     trees.push({ p, tree, hash, finalHash: contentHashPart(tree.digest, p.name) });
@@ -344,7 +344,7 @@ export class LocalStore implements Store {
    */
   async addOutputs(
     pending: PendingOutput[],
-    candidates: Map<string, string>,
+    candidates: ReadonlyMap<string, string>,
     deriver: string | null,
     register: (infos: Map<string, PathInfo>) => void,
   ): Promise<Map<string, PathInfo>> {

@@ -7,15 +7,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { bwrapArgv, withPidsLimit } from "../../core/builders/sandbox.js";
 import { runLogged } from "../../core/builders/run.js";
-import { dropStoreViews, linkStoreView, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
+import { dropStoreViews, linkStoreView, storeOverlayAvailable, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
 import { repo } from "../helpers/cli.js";
 import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
 
 afterEach(cleanupTemps);
 
 describe("store view", () => {
-  it("is available here (root, perl, idmapped mounts): scripts/setup-speed.sh provides it", () => {
+  it("is available here (root, perl, idmapped mounts), and under an overlay (the compiled helper): scripts/setup-speed.sh provides it", () => {
     expect(storeViewAvailable(tempDir())).toBe(true);
+    expect(storeOverlayAvailable(tempDir())).toBe(true);
   });
 
   it("lays out directories recreated, files hard-linked and symlinks as symlinks with the same target", () => {
