@@ -18,16 +18,26 @@ if (!existsSync(input)) {
   process.exit(2);
 }
 
-const latest = new Map();
+// A row that names its test (test/reliability/record.ts) belongs to that test's latest run: what
+// the test recorded then replaces all it recorded before, so an attack it no longer makes (or
+// makes under a new description) leaves no stale row. Rows without a test (the serve bench, older
+// lines) are the latest per attack, unless a named test has recorded that attack since.
+const all = [];
 for (const line of readFileSync(input, "utf8").split("\n")) {
   if (!line.trim()) continue;
-  let r;
   try {
-    r = JSON.parse(line);
+    all.push(JSON.parse(line));
   } catch {
-    continue;
+    /* a torn line */
   }
-  const key = `${r.area}\u0000${r.attack}`;
+}
+const lastRun = new Map();
+for (const r of all) if (r.test && (!lastRun.has(r.test) || lastRun.get(r.test).at <= r.at)) lastRun.set(r.test, { run: r.run, at: r.at });
+const named = new Set(all.filter((r) => r.test && lastRun.get(r.test).run === r.run).map((r) => `${r.area}\u0000${r.attack}`));
+const latest = new Map();
+for (const r of all) {
+  if (r.test ? lastRun.get(r.test).run !== r.run : named.has(`${r.area}\u0000${r.attack}`)) continue;
+  const key = `${r.area}\u0000${r.attack}\u0000${r.test ?? ""}`;
   const prev = latest.get(key);
   if (!prev || prev.at <= r.at) latest.set(key, r);
 }
@@ -74,8 +84,9 @@ md += `Latest run: ${times[0]?.slice(0, 16).replace("T", " ")} to ${times.at(-1)
 for (const [area, title, blurb] of AREAS) {
   const mine = rows.filter((r) => r.area === area);
   if (!mine.length) continue;
-  md += `## ${title}\n\n${blurb}\n\n| attack or fault | tries | held | what held |\n| --- | ---: | :---: | --- |\n`;
-  for (const r of mine) md += `| ${cell(r.attack)} | ${r.tries.toLocaleString("en")} | ${r.held ? "yes" : "**no**"} | ${cell(r.detail)} |\n`;
+  md += `## ${title}\n\n${blurb}\n\n| attack or fault | tries | held | what held | test |\n| --- | ---: | :---: | --- | --- |\n`;
+  const test = (r) => (r.test ? cell(r.test.replace(/^test\/reliability\//, "")) : "");
+  for (const r of mine) md += `| ${cell(r.attack)} | ${r.tries.toLocaleString("en")} | ${r.held ? "yes" : "**no**"} | ${cell(r.detail)} | ${test(r)} |\n`;
   md += "\n";
 }
 
@@ -96,10 +107,14 @@ md += `## Limits found and how they are handled
   hash) covers every directory's inode, mtime and ctime and every symlink, not every file's
   bytes: a package manager renames new files into place, which changes their directory, but a
   file edited in place by hand keeps its directory's identity (docs/sandbox.md).
-- **Fetchers share the host's network** (a loopback Debian mirror must be reachable), which is
-  safe because the code in their sandbox is the engine's own (node with its download script, or
-  git) and they see nothing of the host's files; a project's own fixed-output builders get a
-  network namespace of their own through slirp4netns, without the host's loopback.
+- **Fetchers and the host's services**: a fetcher (node with its download script, or git) has a
+  network namespace of its own like every build, and its one way out is a connect proxy in the
+  engine, which refuses this host's own addresses (loopback, its interfaces, link-local) except a
+  configured mirror's address and port: the loopback Debian mirror of tests and CI stays
+  reachable, nothing else of the host is (docs/sandbox.md). A project's own fixed-output
+  builders get a network namespace through slirp4netns without the host's loopback; through
+  slirp they can still reach the host's other addresses (a service listening on 0.0.0.0 answers
+  on the host's LAN address), which the fetchers' proxy refuses.
 - **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
   instead of being stored.
 - **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,

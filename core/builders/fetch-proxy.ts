@@ -19,7 +19,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { configuredMirrorBases } from "./mirrors.js";
 
-export class FetchProxyRefusal extends Error {}
+class FetchProxyRefusal extends Error {}
 
 /** Addresses that are this host's own (or its link-local neighbours'). */
 function hostAddresses(): BlockList {

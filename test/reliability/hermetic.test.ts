@@ -5,7 +5,7 @@
 // build directory, a store path that changes after it is registered). Each must fail.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
@@ -317,6 +317,89 @@ fs.writeFileSync("/out/report", JSON.stringify(r));`;
     expect(pure.code).toBe(1);
     expect(pure.stderr).toMatch(/--pure refuses impure derivations: greedy/);
     expect(built).toEqual([]);
+  });
+});
+
+describe("toolchains come from the store", () => {
+  it("the examples name no host path: every builder is a built-in fetch or a store path, no derivation impure", () => {
+    const home = freshHome();
+    // Built with the tests' own user config (which allows host paths for other fixtures): the
+    // examples ask for none, so none may appear.
+    const targets = ["./examples/hello:default", "./examples/cross:all", "./examples/go:all_systems"];
+    const found: string[] = [];
+    let nodes = 0;
+    for (const t of targets) {
+      const r = bramble(["graph", t, "--json"], { home });
+      expect(r.code, r.stderr).toBe(0);
+      const g = JSON.parse(r.stdout) as { nodes: { name: string; builder: string; hostPaths?: string[] }[] };
+      nodes += g.nodes.length;
+      for (const n of g.nodes) {
+        if (!/^(fetch_url|fetch_git|\{\{ [0-9a-z]{32}:[a-z]+ \}\}\/\S+)$/.test(n.builder)) found.push(`${t} ${n.name}: builder ${n.builder}`);
+        if (n.hostPaths?.length) found.push(`${t} ${n.name}: host paths ${n.hostPaths.join(", ")}`);
+      }
+    }
+    record({
+      area: "hermetic",
+      attack: "the examples (hello, cross, go) running the host's /bin/sh, /usr or compiler",
+      tries: nodes,
+      held: found.length === 0,
+      detail: `${nodes} derivations of examples/hello, cross and go: every builder a fetch or a seed library's store path, none with host paths${found.length ? `; found ${found.slice(0, 3).join("; ")}` : ""}`,
+    });
+    expect(found).toEqual([]);
+  });
+
+  it("a host toolchain the user allowed is part of the derivation's hash: upgrading it makes a new derivation", () => {
+    // A stand-in for the host's gcc: a directory the project asks for and the user allowed.
+    const tools = tempDir("bramble-host-cc-");
+    writeFileSync(join(tools, "cc"), "#!/bin/sh\necho gcc 12\n", { mode: 0o755 });
+    const proj = tempDir("bramble-proj-");
+    writeFileSync(join(proj, "bramble.toml"), `[package]\nname = "hostcc"\n\n[build]\nsandbox_paths = [${JSON.stringify(tools)}]\n`);
+    writeFileSync(join(proj, "default.bramble"), `def default():\n    return derivation(name = "uses-cc", builder = "${tools}/cc", args = [])\n`);
+    const home = freshHome();
+    const cfg = userConfig(`[sandbox]\nallowed_paths = [${JSON.stringify(tools)}]\n`);
+    // Each evaluation with a TMPDIR of its own: host path identities are remembered for 30 s per user (docs/sandbox.md).
+    const hashOf = () => {
+      const r = withEnv({ BRAMBLE_CONFIG: cfg, TMPDIR: tempDir("bramble-tmp-") }, () => bramble(["graph", `${proj}:default`, "--json"], { home, cwd: proj }));
+      expect(r.code, r.stderr).toBe(0);
+      const n = (JSON.parse(r.stdout) as { nodes: { hash: string; hostPaths?: string[] }[] }).nodes[0]!;
+      expect(n.hostPaths).toEqual([tools]);
+      return n.hash;
+    };
+    const before = hashOf();
+    const again = hashOf();
+    // An upgrade as a package manager makes it: the new file renamed into place.
+    writeFileSync(join(tools, "cc.new"), "#!/bin/sh\necho gcc 13\n", { mode: 0o755 });
+    renameSync(join(tools, "cc.new"), join(tools, "cc"));
+    const after = hashOf();
+    const held = before === again && after !== before;
+    record({
+      area: "hermetic",
+      attack: "a host compiler (an allowed sandbox path) upgraded under an unchanged derivation",
+      tries: 1,
+      held,
+      detail: `the derivation is impure and its hash names the path and an identity of what it holds: ${before.slice(0, 8)} before, the same again, ${after.slice(0, 8)} after the upgrade`,
+    });
+    expect(again).toBe(before);
+    expect(after).not.toBe(before);
+  });
+
+  it("a multi-output fixed-output derivation with a wrong hash for its second output fails and stores nothing", () => {
+    const home = freshHome();
+    const r = bramble(["build", "./test/seeds/fixtures/multi:wrong_second"], { home, timeoutMs: 120_000 });
+    const storeDir = readdirSync(home).find((n) => n.startsWith("store_"));
+    const stored = storeDir ? readdirSync(join(home, storeDir)).filter((n) => /-two(-doc)?$/.test(n)) : [];
+    const held = r.code === 1 && r.stderr.includes("hash mismatch in fixed-output derivation two-doc") && stored.length === 0;
+    record({
+      area: "hermetic",
+      attack: "a multi-output fixed-output derivation whose second output's pinned hash is wrong",
+      tries: 1,
+      held,
+      detail: `failed naming the output and both hashes ("${/hash mismatch[^\n]*/.exec(r.stderr)?.[0] ?? r.stderr.trim().split("\n").pop()}"); neither output stored`,
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("hash mismatch in fixed-output derivation two-doc");
+    expect(r.stderr).toMatch(/specified: sha256:1{52}/);
+    expect(stored).toEqual([]);
   });
 });
 

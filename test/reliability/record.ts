@@ -2,8 +2,9 @@
 // what was tried, how many times, and what held. scripts/reliability-report.mjs turns the
 // latest line per attack into the table in docs/reliability.md.
 import { appendFileSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const RESULTS = join(repo, "test-results/reliability.jsonl");
@@ -21,8 +22,17 @@ export interface Attempt {
   detail: string;
 }
 
-/** Record an attack's outcome; call it just before the test's final assertions. */
+/** This file's run: the rows one test recorded in its latest run replace all it recorded before. */
+const RUN = `${process.pid}-${Date.now()}`;
+
+/**
+ * Record an attack's outcome; call it just before the test's final assertions. The row names
+ * the test that made it (file and title, from vitest), so docs/reliability.md can say which
+ * test each attack is.
+ */
 export function record(a: Attempt): void {
+  const { testPath, currentTestName } = expect.getState();
+  const test = testPath && currentTestName ? `${relative(repo, testPath)} › ${currentTestName}` : undefined;
   mkdirSync(dirname(RESULTS), { recursive: true });
-  appendFileSync(RESULTS, JSON.stringify({ ...a, at: new Date().toISOString() }) + "\n");
+  appendFileSync(RESULTS, JSON.stringify({ ...a, test, run: RUN, at: new Date().toISOString() }) + "\n");
 }
