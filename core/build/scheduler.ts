@@ -13,7 +13,7 @@ import { planGraph } from "./plan.js";
 import { StoreLocator } from "./locator.js";
 import { dependencies, realise, type RealiseRequest } from "./realise.js";
 import { walkGraph } from "./walk.js";
-import { addTempRoots, waitForGc } from "../store/temp-roots.js";
+import { addTempRoots, releaseAll, waitForGc } from "../store/temp-roots.js";
 
 export { dependencies, resolvedKey } from "./realise.js";
 
@@ -149,7 +149,7 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
     else emit({ type: "cached", runId, hash: h, outputs: toPaths(built.get(h)!) });
   }
   const finish = (status: BuildResult["status"], nBuilt: number, nCached: number): BuildResult => {
-    for (const release of holds) release();
+    releaseAll(holds);
     emit({ type: "run-finished", runId, status, built: nBuilt, cached: nCached, failed: failed.length });
     return { status, outputs: new Map([...outputs].map(([h, n]) => [h, toPaths(n)])), failed };
   };

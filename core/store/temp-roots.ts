@@ -65,17 +65,43 @@ export function addTempRoots(varDir: string, names: string[]): () => void {
       }
     }
     if (!dropped) return;
-    // Rewritten whole and renamed into place: the names other holders in this process keep are
-    // never missing from the file, not even for a moment.
-    const file = ownFile(d);
-    if (!counts.size) {
-      rmSync(file, { force: true });
-      return;
-    }
-    const tmp = join(d, `.${process.pid}.tmp`);
-    writeFileSync(tmp, [...counts.keys()].map((n) => `${n}\n`).join(""));
-    renameSync(tmp, file);
+    if (batch) batch.set(d, counts);
+    else rewrite(d, counts);
   };
+}
+
+/** While releaseAll runs: the directories whose file is rewritten once at its end. */
+let batch: Map<string, Map<string, number>> | undefined;
+
+/**
+ * Call many release functions of addTempRoots and rewrite this process's file once at the end:
+ * a run releasing 5,000 holds (one per output it built) rewrote the file 5,000 times (6.6 s).
+ */
+export function releaseAll(releases: Iterable<() => void>): void {
+  const outer = !batch;
+  batch ??= new Map();
+  try {
+    for (const release of releases) release();
+  } finally {
+    if (outer) {
+      const pending = batch;
+      batch = undefined;
+      for (const [d, counts] of pending) rewrite(d, counts);
+    }
+  }
+}
+
+function rewrite(d: string, counts: Map<string, number>): void {
+  // Rewritten whole and renamed into place: the names other holders in this process keep are
+  // never missing from the file, not even for a moment.
+  const file = ownFile(d);
+  if (!counts.size) {
+    rmSync(file, { force: true });
+    return;
+  }
+  const tmp = join(d, `.${process.pid}.tmp`);
+  writeFileSync(tmp, [...counts.keys()].map((n) => `${n}\n`).join(""));
+  renameSync(tmp, file);
 }
 
 /** The store names held by live processes; files of dead processes are removed. */

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { addTempRoots, readTempRoots } from "../../core/store/temp-roots.js";
+import { addTempRoots, readTempRoots, releaseAll } from "../../core/store/temp-roots.js";
 import { bramble, cli, ensureCli, freshHome } from "../helpers/cli.js";
 
 function project(word: string): string {
@@ -64,5 +64,16 @@ describe("temporary gc roots", () => {
     writeFileSync(join(varDir, "temproots", String(4194305)), "dddd-dead\n");
     expect(readTempRoots(varDir)).toEqual([]);
     expect(readdirSync(join(varDir, "temproots"))).toEqual([]);
+  });
+
+  it("released together (a run's end) are all gone at once, and what another holder keeps stays", () => {
+    const varDir = mkdtempSync(join(tmpdir(), "bramble-var-"));
+    const keep = addTempRoots(varDir, ["kkkk-kept"]);
+    const held = Array.from({ length: 3000 }, (_, i) => addTempRoots(varDir, [`${String(i).padStart(4, "0")}-out`, "kkkk-kept"]));
+    expect(readTempRoots(varDir)).toHaveLength(3001);
+    releaseAll(held);
+    expect(readTempRoots(varDir)).toEqual(["kkkk-kept"]);
+    keep();
+    expect(readTempRoots(varDir)).toEqual([]);
   });
 });
