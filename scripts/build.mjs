@@ -120,6 +120,18 @@ if (!only || only === "cli") {
   // What bin/bramble.mjs runs for --version (the version alone) and starlark: no service, store or DB to load.
   await build({ ...common, entryPoints: [join(root, "core/version.ts")], outfile: join(root, "dist/version.mjs"), format: "esm" });
   await build({ ...common, entryPoints: [join(root, "core/cli/fast.ts")], outfile: join(root, "dist/fast.mjs"), format: "esm", minify: true });
+  // The same as CommonJS for bin/bramble-fast.cjs, which runs it with V8's code cache (made at
+  // its first run, named by the bundle's size and time; the old ones go here).
+  await build({
+    ...common,
+    entryPoints: [join(root, "core/cli/fast.ts")],
+    outfile: join(root, "dist/fast.cjs"),
+    format: "cjs",
+    minify: true,
+    define: { "import.meta.url": "__brambleUrl" },
+    banner: { js: 'var __brambleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  });
+  for (const f of readdirSync(join(root, "dist"))) if (/^fast\.cjs\..*\.v8cache/.test(f)) rmSync(join(root, "dist", f), { force: true });
   // The evaluation and output-hashing workers of `bramble serve` and of the app's service process.
   await build({ ...common, entryPoints: [join(root, "core/api/eval-worker.ts")], outfile: join(root, "dist/eval-worker.mjs"), format: "esm" });
   await build({ ...common, entryPoints: [join(root, "core/store/hash-worker.ts")], outfile: join(root, "dist/hash-worker.mjs"), format: "esm" });

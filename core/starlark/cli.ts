@@ -240,7 +240,7 @@ export function setDeepEntry(url: string): void {
  */
 function runDeep(argv: string[]): number | undefined {
   const url = deepEntry ?? import.meta.url;
-  if (!url.endsWith(".mjs") && !url.endsWith(".js")) return undefined;
+  if (!/\.[cm]?js$/.test(url)) return undefined;
   // loaded here, not at start-up
   const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule(
     "node:worker_threads",

@@ -4,7 +4,7 @@
 // untouched for every other verb, so an https fetch still trusts the CA it names. Issue 17 point 4;
 // how fast: `npm run bench -- startup`.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -58,6 +58,25 @@ describe("bin/bramble", () => {
     expect(buildHelp.stdout).toMatch(/^Usage: bramble build \[options\] \[module-args\.\.\.\]\n/);
     // The same command through node directly: node reads the variable (and warns that it cannot).
     expect(run(process.execPath, [join(repo, "bin/bramble.mjs"), "--version"], env).stderr).toMatch(IGNORING);
+  });
+
+  it("runs starlark from dist/fast.cjs with V8's code cache, made at the first run; a cache V8 refuses is made again", () => {
+    const caches = () => readdirSync(join(repo, "dist")).filter((f) => /^fast\.cjs\.\d+-\d+\.v8cache$/.test(f));
+    for (const f of caches()) rmSync(join(repo, "dist", f));
+    const prog = ["starlark", "-c", 'print(sorted({"b": 1, "a": 2}.items()))'];
+    const want = { code: 0, stdout: '[("a", 2), ("b", 1)]\n', stderr: "" };
+    expect(run(launcher, prog, {})).toEqual(want);
+    expect(caches()).toHaveLength(1);
+    const cache = join(repo, "dist", caches()[0]!);
+    const made = readFileSync(cache);
+    expect(made.length).toBeGreaterThan(10_000);
+    expect(run(launcher, prog, {})).toEqual(want);
+    writeFileSync(cache, Buffer.alloc(made.length, 7));
+    expect(run(launcher, prog, {})).toEqual(want);
+    expect(readFileSync(cache).equals(Buffer.alloc(made.length, 7))).toBe(false);
+    // -recursion's worker thread loads the same bundle (core/starlark/cli.ts runDeep).
+    const deep = run(launcher, ["starlark", "-recursion", "-c", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))"], {});
+    expect(deep).toEqual({ code: 0, stdout: "100000\n", stderr: "" });
   });
 
   it("keeps NODE_EXTRA_CA_CERTS for the other verbs", () => {
