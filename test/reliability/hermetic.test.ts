@@ -348,6 +348,28 @@ describe("toolchains come from the store", () => {
     expect(found).toEqual([]);
   });
 
+  it("an aarch64-linux step runs an aarch64 shell from the store under qemu, never the host's x86_64 /bin/sh", () => {
+    const home = freshHome();
+    const r = bramble(["build", "./test/reliability/fixtures/aarch64:probe"], { home, timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const out = /^aarch64-probe: (\/\S+)$/m.exec(r.stdout)?.[1];
+    expect(out, r.stdout).toBeDefined();
+    const uname = readFileSync(join(out!, "uname"), "utf8").trim();
+    const host = lines(readFileSync(join(out!, "host"), "utf8"));
+    const held = uname === "aarch64" && Object.values(host).every((v) => v === "absent");
+    record({
+      area: "hermetic",
+      attack: 'a "platform aarch64-linux" step running the host\'s x86_64 shell and /usr under qemu',
+      tries: 1,
+      held,
+      detail: `uname -m inside says "${uname}"; ${Object.entries(host)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}: the shell is the seed library's aarch64 busybox`,
+    });
+    expect(uname).toBe("aarch64");
+    expect(host).toEqual({ "/usr": "absent", "/lib": "absent", "/lib64": "absent", "/bin/sh": "absent", "/etc/passwd": "absent" });
+  });
+
   it("a host toolchain the user allowed is part of the derivation's hash: upgrading it makes a new derivation", () => {
     // A stand-in for the host's gcc: a directory the project asks for and the user allowed.
     const tools = tempDir("bramble-host-cc-");
