@@ -1,52 +1,70 @@
 // `npm run bench -- ui`: opens a generated 5,000-node graph in the app (real `bramble serve`,
-// Debian's Chromium) and prints the time to first render and frame times while panning.
+// Debian's Chromium) and prints the time to first render and frame times while panning at Fit,
+// mid and near zoom (requestAnimationFrame timestamps during scripted drags of the pane).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
+import { generateProject } from "../../test/e2e/generated.js";
 
 // Two levels below the repo both as bench/ui/index.ts and as dist/bench/ui.mjs.
 const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
-
-/** A project whose `default` returns the last of `layers` layers of `width` derivations, each depending on two of the layer before. */
-function generateProject(dir: string, layers: number, width: number): void {
-  writeFileSync(join(dir, "bramble.toml"), `[package]\nname = "bench-ui"\nversion = "0.1.0"\n[build]\nsandbox_paths = ["/bin", "/usr", "/lib", "/lib64"]\n`);
-  writeFileSync(
-    join(dir, "default.bramble"),
-    `def default():
-    prev = []
-    for layer in range(${layers}):
-        cur = []
-        for i in range(${width}):
-            env = {}
-            if prev:
-                env["a"] = prev[i].out
-                env["b"] = prev[(i * 7 + 3) % ${width}].out
-            cur.append(derivation(
-                name = "n" + str(layer) + "-" + str(i),
-                builder = "/bin/sh",
-                args = ["-c", "mkdir -p $out"],
-                env = env,
-            ))
-        prev = cur
-    return prev
-`,
-  );
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
+/** The graph's zoom, from the viewport's transform. */
+const zoomOf = (page: Page): Promise<number> =>
+  page.evaluate<number>(`new DOMMatrix(getComputedStyle(document.querySelector(".react-flow__viewport")).transform).a`);
+
+/** Drag the pane back and forth (4 sweeps of 40 steps) while recording frame times; returns them in ms. */
+async function panFrames(page: Page): Promise<number[]> {
+  const box = (await page.locator(".react-flow__pane").boundingBox())!;
+  // Page-side code as strings: this file is type-checked without the DOM library.
+  await page.evaluate(`(() => {
+    window.__frames = [];
+    window.__stop = false;
+    let last = performance.now();
+    const tick = (t) => {
+      window.__frames.push(t - last);
+      last = t;
+      if (!window.__stop) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  })()`);
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  for (let sweep = 0; sweep < 4; sweep++) {
+    await page.mouse.move(cx, cy);
+    await page.mouse.down();
+    const dir = sweep % 2 ? 1 : -1;
+    for (let s = 1; s <= 40; s++) await page.mouse.move(cx + dir * s * 6, cy + dir * s * 2);
+    await page.mouse.up();
+  }
+  return page.evaluate<number[]>(`(window.__stop = true, window.__frames.slice(1))`);
+}
+
+/** Click "zoom in" until the zoom is at least `z` (each step animates; the next starts where it ends). */
+async function zoomTo(page: Page, z: number): Promise<void> {
+  for (let i = 0; i < 40 && (await zoomOf(page)) < z; i++) {
+    await page.getByRole("button", { name: /zoom in/i }).click();
+    await page.waitForTimeout(350);
+  }
+}
+
 export async function run(): Promise<void> {
-  const layers = Number(process.env.BENCH_UI_LAYERS ?? 50);
+  const cpus = availableParallelism();
+  const modules = Number(process.env.BENCH_UI_MODULES ?? 5);
+  const layers = Number(process.env.BENCH_UI_LAYERS ?? 10);
   const width = Number(process.env.BENCH_UI_WIDTH ?? 100);
   const project = mkdtempSync(join(tmpdir(), "bramble-bench-ui-"));
   const home = mkdtempSync(join(tmpdir(), "bramble-bench-home-"));
-  generateProject(project, layers, width);
+  generateProject(project, { modules, layers, width });
+  const total = modules * layers * width;
   // Its derivations borrow the host's /bin/sh: the bench's own user config allows it (host paths are the user's decision).
   writeFileSync(join(home, "config.toml"), '[sandbox]\nallowed_paths = ["/bin", "/usr", "/lib", "/lib64"]\n');
   const proc = spawn(process.execPath, [join(repo, "dist/cli.mjs"), "serve", project, "--port", "0"], {
@@ -85,49 +103,47 @@ export async function run(): Promise<void> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
     const t0 = Date.now();
     await page.goto(url);
-    await page.locator('[data-testid^="node-"]').first().waitFor({ timeout: 300_000 });
+    // a graph of several modules opens with them collapsed, one node each
+    await page.locator('[data-testid^="cluster-"], [data-testid^="node-"]').first().waitFor({ timeout: 300_000 });
     const firstRender = Date.now() - t0;
     // The renderer marks when it asked for the graph, got it, and laid it out.
     const marks = await page.evaluate<Record<string, number>>(
       `Object.fromEntries(performance.getEntriesByType("mark").filter((m) => m.name.startsWith("bramble:")).map((m) => [m.name.slice(8), m.startTime]))`,
     );
     const phase = (a: string, b: string) => (marks[a] !== undefined && marks[b] !== undefined ? `${Math.round(marks[b]! - marks[a]!)} ms` : "n/a");
-    const count = await page.evaluate<number>(`document.querySelectorAll("[data-testid^='node-n']").length`);
-    const total = layers * width;
-
-    // Zoom to a readable level, then pan with the mouse while recording frame times.
-    const pane = page.locator(".react-flow__pane");
-    const box = (await pane.boundingBox())!;
-    for (let i = 0; i < 4; i++) await page.getByRole("button", { name: /zoom in/i }).click();
-    // Page-side code as strings: this file is type-checked without the DOM library.
-    await page.evaluate(`(() => {
-      window.__frames = [];
-      window.__stop = false;
-      let last = performance.now();
-      const tick = (t) => {
-        window.__frames.push(t - last);
-        last = t;
-        if (!window.__stop) requestAnimationFrame(tick);
-      };
-      requestAnimationFrame(tick);
-    })()`);
-    const cx = box.x + box.width / 2;
-    const cy = box.y + box.height / 2;
-    for (let sweep = 0; sweep < 4; sweep++) {
-      await page.mouse.move(cx, cy);
-      await page.mouse.down();
-      const dir = sweep % 2 ? 1 : -1;
-      for (let s = 1; s <= 40; s++) await page.mouse.move(cx + dir * s * 12, cy + dir * s * 4);
-      await page.mouse.up();
-    }
-    const frames = await page.evaluate<number[]>(`(window.__stop = true, window.__frames.slice(1))`);
-    const rendered = await page.evaluate<number>(`document.querySelectorAll(".react-flow__node").length`);
-    console.log(`graph: ${total} nodes requested, ${count} rendered at first paint (only visible nodes are mounted)`);
+    const clusters = await page.locator('[data-testid^="cluster-"]').count();
+    console.log(`graph: ${total} derivations in ${modules} modules; opened as ${clusters} clusters`);
     console.log(`time to first render: ${firstRender} ms (evaluation, layout and paint)`);
     console.log(`  graph.evaluate round trip ${phase("evaluate-start", "graph-received")}, layout ${phase("graph-received", "layout-done")}`);
-    console.log(
-      `panning: ${frames.length} frames, median ${pct(frames, 50).toFixed(1)} ms, p95 ${pct(frames, 95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms; ${rendered} nodes mounted after panning`,
-    );
+
+    // Every derivation shown, then Fit: the whole graph in the window, drawn on the canvas.
+    const t1 = Date.now();
+    if (clusters) await page.getByRole("button", { name: "Expand all" }).click();
+    await page.locator('[data-testid^="node-"]').first().waitFor({ timeout: 300_000 });
+    console.log(`expand all: ${Date.now() - t1} ms to lay out and show ${total} derivations`);
+    await page.getByRole("button", { name: /fit view/i }).click();
+    await page.getByTestId("far-canvas").waitFor();
+    const rows: { at: string; zoom: number; frames: number[]; dom: number }[] = [];
+    const measure = async (at: string) => {
+      const zoom = await zoomOf(page);
+      const frames = await panFrames(page);
+      const dom = await page.evaluate<number>(`document.querySelectorAll(".react-flow__node").length`);
+      rows.push({ at, zoom, frames, dom });
+    };
+    await measure("Fit");
+    // mid: just past the canvas (zoom 0.3), where the most DOM nodes are in view
+    await zoomTo(page, 0.32);
+    await measure("mid");
+    await zoomTo(page, 1);
+    await measure("near");
+    console.log(`panning (rAF frame times while dragging the pane; 50 fps = 20 ms; load average ${loadavg()[0]!.toFixed(1)} on ${cpus} CPUs):`);
+    for (const r of rows) {
+      const med = pct(r.frames, 50);
+      console.log(
+        `  ${r.at.padEnd(5)} zoom ${r.zoom.toFixed(3).padStart(5)}: ${String(r.frames.length).padStart(4)} frames, median ${med.toFixed(1)} ms (${(1000 / med).toFixed(0)} fps), p95 ${pct(r.frames, 95).toFixed(1)} ms (${(1000 / pct(r.frames, 95)).toFixed(0)} fps), ${r.dom} DOM nodes`,
+      );
+    }
+    console.log("  before (issue 14's measurement, 5,000 nodes at Fit, 1,711 DOM nodes): 6 fps");
   } finally {
     await browser.close();
     proc.kill("SIGTERM");

@@ -4,6 +4,7 @@ import { type CSSProperties, useCallback, useEffect, useMemo, useRef, useState }
 import {
   Background,
   ControlButton,
+  Panel,
   Controls,
   MiniMap,
   ReactFlow,
@@ -121,6 +122,7 @@ const MINIMAP_COLOURS: Record<NodeState, string> = {
   built: "#22c55e",
   failed: "#ef4444",
   cancelled: "#64748b",
+  skipped: "#cbd5e1",
 };
 
 export function matchesFilters(n: GraphNode, state: NodeState, f: { text: string; system: string; backend: string; state: string }): boolean {
@@ -146,6 +148,76 @@ function StateMiniMap() {
         return d ? MINIMAP_COLOURS[states[d.hash] ?? d.state] : "#ccc";
       }}
     />
+  );
+}
+
+/**
+ * The overview of a large graph: its nodes drawn once on a small canvas (redrawn when states change,
+ * not while panning) and the viewport as one outlined box; xyflow's SVG minimap repaints thousands of
+ * rectangles on every frame of a pan. A click centres the graph there.
+ */
+function LargeMiniMap({ nodes }: { nodes: FlowNode[] }) {
+  const W = 160;
+  const H = 100;
+  const [tx, ty, zoom] = useStore((s) => s.transform);
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  const states = useBuilds((s) => s.states);
+  const flow = useReactFlow();
+  const ref = useRef<HTMLCanvasElement>(null);
+  const box = useMemo(() => {
+    let x0 = Infinity;
+    let y0 = Infinity;
+    let x1 = -Infinity;
+    let y1 = -Infinity;
+    for (const n of nodes) {
+      x0 = Math.min(x0, n.position.x);
+      y0 = Math.min(y0, n.position.y);
+      x1 = Math.max(x1, n.position.x + NODE_WIDTH);
+      y1 = Math.max(y1, n.position.y + NODE_HEIGHT);
+    }
+    if (!Number.isFinite(x0)) return null;
+    const scale = Math.min(W / (x1 - x0), H / (y1 - y0));
+    return { x0, y0, scale, ox: (W - (x1 - x0) * scale) / 2, oy: (H - (y1 - y0) * scale) / 2 };
+  }, [nodes]);
+  useEffect(() => {
+    const ctx = ref.current?.getContext("2d");
+    if (!ctx || !box) return;
+    ctx.clearRect(0, 0, W, H);
+    for (const n of nodes) {
+      if (n.hidden) continue;
+      ctx.fillStyle = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
+      ctx.fillRect(
+        box.ox + (n.position.x - box.x0) * box.scale,
+        box.oy + (n.position.y - box.y0) * box.scale,
+        Math.max(1, NODE_WIDTH * box.scale),
+        Math.max(1, NODE_HEIGHT * box.scale),
+      );
+    }
+  }, [nodes, states, box]);
+  if (!box) return null;
+  // the viewport in graph coordinates, then in the overview's
+  const vx = box.ox + (-tx / zoom - box.x0) * box.scale;
+  const vy = box.oy + (-ty / zoom - box.y0) * box.scale;
+  const vw = (width / zoom) * box.scale;
+  const vh = (height / zoom) * box.scale;
+  return (
+    <Panel position="bottom-right" className="react-flow__minimap large-minimap" data-testid="large-minimap">
+      <canvas
+        ref={ref}
+        width={W}
+        height={H}
+        role="img"
+        aria-label="Graph overview; click to centre the graph there"
+        onClick={(e) => {
+          const r = e.currentTarget.getBoundingClientRect();
+          const gx = (e.clientX - r.left - box.ox) / box.scale + box.x0;
+          const gy = (e.clientY - r.top - box.oy) / box.scale + box.y0;
+          void flow.setCenter(gx, gy, { zoom, duration: 0 });
+        }}
+      />
+      <div className="large-minimap-view" style={{ left: vx, top: vy, width: vw, height: vh }} />
+    </Panel>
   );
 }
 
@@ -187,6 +259,8 @@ function Flow() {
       setNodes([]);
       return;
     }
+    // the effect above has just chosen the clusters of a new graph: lay out that view, not this one
+    if (useClusters.getState().collapsed !== collapsed) return;
     let stale = false;
     void layoutGraph(view).then((pos) => {
       if (stale) return;
@@ -218,7 +292,7 @@ function Flow() {
     return () => {
       stale = true;
     };
-  }, [view, version, setNodes]);
+  }, [view, version, setNodes, collapsed]);
 
   // Fit the whole graph when it is small; a large one opens on its roots at a readable
   // zoom, so only the nodes in view are mounted (onlyRenderVisibleElements).
@@ -227,7 +301,9 @@ function Flow() {
     requestAnimationFrame(() => {
       if (view.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
       else {
-        const roots = [...new Set(graph.roots.map((h) => view.shownAs.get(h) ?? h))];
+        // the roots at the top of their column (the layout orders columns by their neighbours, not by name)
+        const y = (id: string) => flow.getNode(id)?.position.y ?? 0;
+        const roots = [...new Set(graph.roots.map((h) => view.shownAs.get(h) ?? h))].sort((a, b) => y(a) - y(b));
         void flow.fitView({ nodes: roots.slice(0, 12).map((id) => ({ id })), padding: FIT_PADDING, minZoom: 0.5, maxZoom: 1, duration: 0 });
       }
     });
@@ -429,7 +505,7 @@ function Flow() {
         ) : null}
       </Controls>
       {far ? <FarCanvas nodes={nodes} edges={view?.edges ?? NO_VIEW_EDGES} selected={selected} /> : null}
-      <StateMiniMap />
+      {large ? <LargeMiniMap nodes={nodes} /> : <StateMiniMap />}
     </ReactFlow>
   );
 }
