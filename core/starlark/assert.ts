@@ -7,7 +7,9 @@ import { execFile, ExecOptions } from "./eval.js";
 import { Dialect } from "./resolver.js";
 import { Thread } from "./thread.js";
 import { call } from "./call.js";
-import { Builtin, Float, Struct, Value, compare, equals, freeze, iterValues, repr, str, toFloat, truth, typeName } from "./values.js";
+import { Builtin, Float, Value, compare, equals, freeze, iterValues, toFloat, truth, typeName } from "./values.js";
+import { repr, str } from "./repr.js";
+import { Struct } from "./struct.js";
 
 /** Where assertion failures go; starlarktest's `error` reports and goes on. */
 export type Reporter = (msg: string) => void;

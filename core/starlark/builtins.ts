@@ -22,12 +22,11 @@ import {
   len as valueLen,
   mustIterate,
   normInt,
-  repr,
-  str,
   truth,
   typeName,
   bareErr,
 } from "./values.js";
+import { repr, str } from "./repr.js";
 import { StarlarkError } from "./errors.js";
 
 function b(name: string, fn: BuiltinFn): Builtin {

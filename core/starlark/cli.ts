@@ -11,7 +11,8 @@ import { json } from "./json.js";
 import { math } from "./math.js";
 import { DEFAULT_DIALECT, Dialect, PERMISSIVE_DIALECT } from "./resolver.js";
 import { Thread } from "./thread.js";
-import { Value, repr } from "./values.js";
+import { Value } from "./values.js";
+import { repr } from "./repr.js";
 
 /** Predeclared names for plain Starlark files: the json and math modules. */
 export function standardPredeclared(): Map<string, Value> {

@@ -8,7 +8,9 @@ import { H, locate } from "./runtime.js";
 import { NO_KWARGS } from "./unpack.js";
 import type { Arg, Binding, Clause, DictEntry, Expr, FunctionInfo, Stmt } from "./syntax.js";
 import type { Frame } from "./thread.js";
-import { Bytes, Cell, Dict, Float, FuncCode, List, Range, StarFunction, Struct, Tuple, Value, err, iterValues, quote, repr, typeName } from "./values.js";
+import { Bytes, Cell, Dict, Float, FuncCode, List, Range, StarFunction, Tuple, Value, err, iterValues, typeName } from "./values.js";
+import { quote, repr } from "./repr.js";
+import { Struct } from "./struct.js";
 
 type Ev = (fr: Frame) => Value;
 type Ex = (fr: Frame) => number;

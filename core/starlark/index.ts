@@ -13,7 +13,6 @@ export {
   True,
   False,
   Builtin,
-  Struct,
   Float,
   Bytes,
   List,
@@ -24,8 +23,6 @@ export {
   StarFunction,
   toJS,
   fromJS,
-  str,
-  repr,
   typeName,
   truth,
   equals,
@@ -46,6 +43,8 @@ export {
   makeTuple,
   makeSet,
 } from "./values.js";
+export { str, repr } from "./repr.js";
+export { Struct } from "./struct.js";
 export type { Value, HostValue, BuiltinFn } from "./values.js";
 import type { Value as ModuleValue } from "./values.js";
 /** A module's name and its (frozen) globals, for hosts that keep loaded modules. */

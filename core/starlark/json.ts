@@ -1,7 +1,9 @@
 // The json module: encode, decode, indent, encode_indent (as starlark-go's lib/json).
 import { unpackArgs, positional } from "./unpack.js";
 import { StarlarkError } from "./errors.js";
-import { Builtin, Dict, Float, List, Struct, Value, err, formatFloatG, isHostValue, iterValues, normInt, typeName } from "./values.js";
+import { Builtin, Dict, Float, List, Value, err, isHostValue, iterValues, normInt, typeName } from "./values.js";
+import { formatFloatG } from "./repr.js";
+import { Struct } from "./struct.js";
 
 const quoteJSON = (s: string): string => quoteString(s);
 

@@ -1,7 +1,8 @@
 // The math module, as starlark-go's lib/math: the same members (e and pi, no inf, nan or
 // trunc), Go's math functions (mod is C's fmod; remainder is IEEE 754's), and its errors.
 import { positional } from "./unpack.js";
-import { Builtin, Float, Struct, Value, bareErr, err, normInt, typeName } from "./values.js";
+import { Builtin, Float, Value, bareErr, err, normInt, typeName } from "./values.js";
+import { Struct } from "./struct.js";
 
 function floatOrInt(v: Value): number | undefined {
   if (v instanceof Float) return v.v;

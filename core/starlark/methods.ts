@@ -2,7 +2,8 @@
 import { StarlarkError } from "./errors.js";
 import type { Method } from "./string.js";
 import { positional, unpackArgs } from "./unpack.js";
-import { Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate, repr, typeName, HashTable } from "./values.js";
+import { Dict, List, StarSet, Tuple, Value, equals, err, iterValues, mustIterate, typeName, HashTable } from "./values.js";
+import { repr } from "./repr.js";
 
 function listIndex(name: string, l: List, v: Value, allowEnd: boolean): number {
   if (typeof v !== "number") throw err(`${name}: got ${typeName(v)}, want int`);
@@ -106,7 +107,7 @@ export const dictMethods: Record<string, Method> = {
   },
   items(_th, d: Dict, args, kw) {
     positional("items", args, kw, 0, 0);
-    return new List(d.itemTuples());
+    return new List(d.itemPairs((k, v) => new Tuple([k, v])));
   },
   keys(_th, d: Dict, args, kw) {
     positional("keys", args, kw, 0, 0);

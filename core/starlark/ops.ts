@@ -24,12 +24,12 @@ import {
   intMul,
   intSub,
   isHostValue,
-  repr,
   toFloat,
   typeName,
   big,
   normInt,
 } from "./values.js";
+import { repr } from "./repr.js";
 
 const MAX_REPEAT = 1 << 28;
 

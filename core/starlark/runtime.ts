@@ -28,12 +28,10 @@ import {
   err,
   isHostValue,
   iterValues,
-  quote,
-  repr,
-  str,
   truth,
   typeName,
 } from "./values.js";
+import { quote, repr, str } from "./repr.js";
 
 const BUILTIN_LEN = UNIVERSE.get("len"),
   BUILTIN_STR = UNIVERSE.get("str"),
@@ -126,7 +124,7 @@ function refuse(th: Thread, fn: StarFunction): void {
   if (th.outOfBudget()) throw err(th.stopReason);
 }
 
-export function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [string, Value][]): Value {
+function callFunction(th: Thread, fn: StarFunction, args: Value[], kw: [string, Value][]): Value {
   const code = fn.code;
   if (!admitted(th, code)) refuse(th, fn);
   let l: Value[];
@@ -163,7 +161,7 @@ function enterFunction(th: Thread, fn: StarFunction, l: Value[]): Value {
 }
 
 /** Call any callable value. Errors from builtins are not yet located. */
-export function callValue(th: Thread, f: Value, args: Value[], kw: [string, Value][]): Value {
+function callValue(th: Thread, f: Value, args: Value[], kw: [string, Value][]): Value {
   if (f instanceof StarFunction) return callFunction(th, f, args, kw);
   if (f instanceof Builtin) return f.fn(th, args, kw);
   if (isHostValue(f) && typeof (f as unknown as { call?: unknown }).call === "function") {
@@ -172,7 +170,7 @@ export function callValue(th: Thread, f: Value, args: Value[], kw: [string, Valu
   throw err(`invalid call of non-function (${typeName(f)})`);
 }
 
-export function calleeName(f: Value): string | undefined {
+function calleeName(f: Value): string | undefined {
   return f instanceof Builtin ? f.name : undefined;
 }
 

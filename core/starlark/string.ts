@@ -2,7 +2,8 @@
 // Strings are JS strings: sequences of UTF-16 code units (see docs/language.md).
 import type { Thread } from "./thread.js";
 import { positional, unpackArgs } from "./unpack.js";
-import { Bytes, Dict, Float, List, Tuple, Value, err, formatFloatG, iterValues, mustIterate, quote, repr, str, toFloat, typeName } from "./values.js";
+import { Bytes, Dict, Float, List, Tuple, Value, err, iterValues, mustIterate, toFloat, typeName } from "./values.js";
+import { formatFloatG, quote, repr, str } from "./repr.js";
 import type { HostValue } from "./values.js";
 
 export type Method = (th: Thread, recv: any, args: Value[], kwargs: [string, Value][]) => Value; // eslint-disable-line @typescript-eslint/no-explicit-any

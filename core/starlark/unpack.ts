@@ -1,6 +1,7 @@
 // Argument unpacking for builtins, worded like starlark-go's UnpackArgs.
 import { nearest } from "./resolver.js";
-import { Dict, Tuple, Value, err, quote, typeName } from "./values.js";
+import { Dict, Tuple, Value, err, typeName } from "./values.js";
+import { quote } from "./repr.js";
 
 export const NO_KWARGS: [string, Value][] = [];
 
