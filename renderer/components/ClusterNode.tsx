@@ -7,7 +7,7 @@ import { useBuilds } from "../stores/builds";
 import { useClusters } from "../stores/clusters";
 import { useView } from "../stores/view";
 
-export type ClusterData = { module: string; members: string[] };
+type ClusterData = { module: string; members: string[] };
 export type ClusterFlowNode = Node<ClusterData, "cluster">;
 
 function ClusterNodeView({ data }: NodeProps<ClusterFlowNode>) {
