@@ -47,7 +47,6 @@ export { evalErrorInfo, ServiceError, toApiError } from "./errors.js";
 import { evalErrorInfo, toApiError } from "./errors.js";
 
 import { VERSION } from "../version.js";
-export { VERSION };
 
 export interface ServiceOptions {
   /** $BRAMBLE_PATH; default from the environment */

@@ -43,28 +43,27 @@ let startServer: Loaded["startServer"];
 
 let loading: Promise<void> | undefined;
 function loadCommandModules(): Promise<void> {
-  loading ??= import("./command-modules.js").then((m) => {
-    ({
-      caller,
-      createService,
-      firstModuleArg,
-      moduleInfos,
-      toApiError,
-      workerEvaluator,
-      localCaller,
-      findProjectRoot,
-      loadProject,
-      readProject,
-      checkModuleArgSyntax,
-      isPathArg,
-      MODULE_ARG_FORMS,
-      ModuleArgError,
-      moduleArgPath,
-      ListPathError,
-      listModules,
-      startServer,
-    } = m);
-  });
+  loading ??= (async () => {
+    const m = await import("./command-modules.js");
+    caller = m.caller;
+    createService = m.createService;
+    firstModuleArg = m.firstModuleArg;
+    moduleInfos = m.moduleInfos;
+    toApiError = m.toApiError;
+    workerEvaluator = m.workerEvaluator;
+    localCaller = m.localCaller;
+    findProjectRoot = m.findProjectRoot;
+    loadProject = m.loadProject;
+    readProject = m.readProject;
+    checkModuleArgSyntax = m.checkModuleArgSyntax;
+    isPathArg = m.isPathArg;
+    MODULE_ARG_FORMS = m.MODULE_ARG_FORMS;
+    ModuleArgError = m.ModuleArgError;
+    moduleArgPath = m.moduleArgPath;
+    ListPathError = m.ListPathError;
+    listModules = m.listModules;
+    startServer = m.startServer;
+  })();
   return loading;
 }
 
