@@ -10,6 +10,7 @@ import { readLogChunk } from "../store/logs.js";
 import { isStoreName } from "../store/layout.js";
 import { readTempRoots } from "../store/temp-roots.js";
 import type { Store } from "../store/store.js";
+import type { Realisation } from "../store/store-api.js";
 import type { Backend } from "../builders/backend.js";
 import { copyClosure } from "../store/copy.js";
 import { realiseAlone, storeAdd } from "../build/store-add.js";
@@ -77,6 +78,17 @@ function lastBuildNamed(engine: Engine, query: string) {
  * paths are outputs of (drv_outputs, realisations, the derivations themselves), so it uses
  * the copy instead of planning the build again.
  */
+/** The realisations whose outputs are among `names`, from a database. */
+function realisationsOf(db: Db, names: string[]): Realisation[] {
+  const out: Realisation[] = [];
+  for (let i = 0; i < names.length; i += 500) {
+    const chunk = names.slice(i, i + 500);
+    const marks = chunk.map(() => "?").join(",");
+    out.push(...(db.sql.prepare(`SELECT resolved, output, path FROM realisations WHERE path IN (${marks})`).all(...chunk) as Realisation[]));
+  }
+  return out;
+}
+
 function copyRealisations(from: Db, to: Db, names: string[]): number {
   let n = 0;
   for (let i = 0; i < names.length; i += 500) {
@@ -231,7 +243,13 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
         }
         const { copied, closure } = await copyClosure(from.store, to.store, names);
         // The target store's database learns which derivations these are the outputs of.
-        const linked = from.db && to.db && from.db !== to.db ? copyRealisations(from.db, to.db, closure) : 0;
+        let linked = from.db && to.db && from.db !== to.db ? copyRealisations(from.db, to.db, closure) : 0;
+        // A store with no database of ours (docker, ssh, reapi) keeps them beside the paths.
+        if (from.db && !to.db && to.store.addRealisations) {
+          const reals = realisationsOf(from.db, closure);
+          await to.store.addRealisations(reals);
+          linked += reals.length;
+        }
         return { copied: copied.map((n) => to!.store.path(n)), linked };
       } finally {
         from.close();

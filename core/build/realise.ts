@@ -111,7 +111,13 @@ export async function realise(
     return { status: type };
   };
   const cutoff = async (): Promise<NodeResult | undefined> => {
-    const real = engine.db.realisationRecorded(key);
+    let real = engine.db.realisationRecorded(key);
+    if (!real && dest !== engine.store && dest.queryRealisation) {
+      // The store of the backend that would build it keeps a copy another engine put there
+      // (`store copy` carries realisations): recorded here, then used instead of a build.
+      real = await dest.queryRealisation(key, { signal }).catch(() => undefined);
+      if (real) engine.db.linkOutputs(h, real, key);
+    }
     if (!real) return undefined;
     // Held before looked at: a gc running now may take them, and then they are built again.
     await req.hold?.(Object.values(real)).catch(() => {});

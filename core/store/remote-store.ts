@@ -4,6 +4,8 @@
 //   <dir>/.info/<name>.json   one line of PathInfo per valid output: written after the tree
 //                             is in place, so a path without it is not in the store
 //   <dir>/.tmp/<tag>/         uploads in progress;  <dir>/.build/<tag>/  build directories
+//   <dir>/.realisations/<resolved key>.json   {output: name} of a derivation whose outputs
+//                             were copied here (`store copy`), for engines that never built it
 // The remote side needs only a POSIX shell and tar. Trees move through a StoreTransport as tar
 // streams, staged in a local directory (to check hashes and rewrite the store directory, which
 // the remote side cannot do). What the store holds is read in one listing of `.info/`, kept for
@@ -14,7 +16,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { PathInfo } from "../model/types.js";
 import { canonicalizeTree, formatHash, hashTree } from "./archive.js";
-import { hashPart, layout, type Layout } from "./layout.js";
+import { hashPart, isStoreName, layout, type Layout } from "./layout.js";
 import {
   closureOf,
   exportStream,
@@ -26,6 +28,8 @@ import {
   type GcOptions,
   type GcResult,
   type PendingOutput,
+  isResolvedKey,
+  type Realisation,
   type Store,
   type StoreCallOptions,
   type VerifyProblem,
@@ -149,6 +153,35 @@ export class RemoteStore implements Store {
     for (const [n, i] of this.infos) if (i.registeredAt >= started && !infos.has(n)) infos.set(n, i);
     this.infos = infos;
     this.refreshedAt = Date.now();
+  }
+
+  async addRealisations(realisations: Realisation[]): Promise<void> {
+    const byKey = new Map<string, Record<string, string>>();
+    for (const r of realisations) {
+      if (!isResolvedKey(r.resolved)) continue;
+      byKey.set(r.resolved, { ...byKey.get(r.resolved), [r.output]: r.path });
+    }
+    if (!byKey.size) return;
+    const d = shq(`${this.dir}/.realisations`);
+    // One file per key, written whole then renamed: a reader never sees half of one.
+    const writes = [...byKey].map(([k, outs]) => `printf '%s\\n' ${shq(JSON.stringify(outs))} > ${k}.json.tmp && mv ${k}.json.tmp ${k}.json`);
+    await this.run(`recording ${byKey.size} realisation(s)`, `mkdir -p ${d} && cd ${d} && ${writes.join(" && ")}`);
+  }
+
+  async queryRealisation(resolved: string): Promise<Record<string, string> | undefined> {
+    if (!isResolvedKey(resolved)) return undefined;
+    const out = await this.run("reading a realisation", `cat ${shq(`${this.dir}/.realisations/${resolved}.json`)} 2>/dev/null || true`);
+    let outs: Record<string, string>;
+    try {
+      outs = JSON.parse(out.trim() || "null") as Record<string, string>;
+    } catch {
+      return undefined; // a torn file is no realisation
+    }
+    if (!outs || typeof outs !== "object") return undefined;
+    const names = Object.values(outs);
+    if (!names.length || names.some((n) => typeof n !== "string" || !isStoreName(n))) return undefined;
+    const valid = await this.queryPathInfos(names);
+    return names.every((n) => valid.has(n)) ? outs : undefined;
   }
 
   /** Every valid path, read now. */

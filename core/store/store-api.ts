@@ -103,6 +103,27 @@ export interface Store {
   gc(opts: GcOptions): Promise<GcResult>;
   /** re-hash every valid path; with repair, make bad ones (and what refers to them) invalid */
   verify(opts: { repair?: boolean }): Promise<VerifyProblem[]>;
+  /**
+   * Record realisations (a derivation's resolved key → its outputs' store names) beside paths
+   * valid here, so that an engine whose own database has never seen them uses this store's
+   * copy instead of building (`store copy` carries them; Nix's copy of realisations).
+   * Stores whose engine's database is the one the scheduler reads (the local store) need none.
+   */
+  addRealisations?(realisations: Realisation[], opts?: StoreCallOptions): Promise<void>;
+  /** The outputs a resolved key was realised as in this store, if every one of them is valid here. */
+  queryRealisation?(resolved: string, opts?: StoreCallOptions): Promise<Record<string, string> | undefined>;
+}
+
+/** A derivation's resolved key (core/build/realise.ts resolvedKey) and the store name of one of its outputs. */
+export interface Realisation {
+  resolved: string;
+  output: string;
+  path: string;
+}
+
+/** A resolved key is a hash (lowercase base32): safe as a file name or an action argument. */
+export function isResolvedKey(s: string): boolean {
+  return /^[0-9a-z]{16,64}$/.test(s);
 }
 
 export class HashMismatchError extends Error {
