@@ -56,6 +56,8 @@ describe("bin/bramble", () => {
     expect(buildHelp.code).toBe(0);
     expect(buildHelp.stderr).toBe("");
     expect(buildHelp.stdout).toMatch(/^Usage: bramble build \[options\] \[module-args\.\.\.\]\n/);
+    // The local store's readers: gc on a new store.
+    expect(run(launcher, ["gc", "--dry-run"], env)).toEqual({ code: 0, stdout: "would free 0 B (0 paths)\n", stderr: "" });
     // The same command through node directly: node reads the variable (and warns that it cannot).
     expect(run(process.execPath, [join(repo, "bin/bramble.mjs"), "--version"], env).stderr).toMatch(IGNORING);
   });
