@@ -13,6 +13,9 @@ export type ClusterFlowNode = Node<ClusterData, "cluster">;
 function ClusterNodeView({ data }: NodeProps<ClusterFlowNode>) {
   const { module, members } = data;
   const role = useView((s) => s.roles.get(`cluster:${module}`));
+  // how many members a retarget changes, or the last edit of the project's files made anew
+  const changed = useView((s) => (s.changed.size ? members.filter((h) => s.changed.has(h)).length : 0));
+  const edited = useView((s) => (s.edited.size ? members.filter((h) => s.edited.has(h)).length : 0));
   // one string per state change of a member, so the node re-renders only when its summary does
   const summary = useBuilds((s) => {
     let built = 0;
@@ -28,9 +31,11 @@ function ClusterNodeView({ data }: NodeProps<ClusterFlowNode>) {
   });
   return (
     <div
-      className={`cluster${role ? ` role-${role}` : ""}${summary.includes("failed") ? " has-failed" : ""}`}
+      className={`cluster${role ? ` role-${role}` : ""}${summary.includes("failed") ? " has-failed" : ""}${changed ? " changed" : ""}${edited ? " edited" : ""}`}
       data-testid={`cluster-${module}`}
       data-members={members.length}
+      data-changed={changed || undefined}
+      data-edited={edited || undefined}
       title={`module ${module}: ${members.length} derivations, collapsed (click to expand)`}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
@@ -43,6 +48,8 @@ function ClusterNodeView({ data }: NodeProps<ClusterFlowNode>) {
       <div className="cluster-info">
         {members.length} derivation{members.length === 1 ? "" : "s"}
         {summary ? ` · ${summary}` : ""}
+        {changed ? ` · ${changed} change` : ""}
+        {edited ? ` · ${edited} edited` : ""}
       </div>
       <Handle type="source" position={Position.Right} isConnectable={false} />
     </div>

@@ -2,7 +2,7 @@
 // 5 layers of 10 derivations) opens with its modules collapsed, one readable cluster each, the edges
 // between them bundled with their counts; a module expands (its button, or a search that lands in
 // it) and collapses again, and the layout still fits with names readable.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
@@ -89,6 +89,16 @@ describe("a 300-node graph in six modules", () => {
       await expect(page.locator(".react-flow__node").count()).resolves.toBe(300);
       await bar.getByRole("button", { name: "Collapse all" }).click();
       await page.getByTestId("cluster-m5").waitFor();
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(6);
+
+      // An edit of m4's file keeps the clusters and says how many derivations it made anew: all of
+      // m4's and, as their hashes follow, all of m5's; m0..m3 are untouched.
+      const file = join(dir, "m4", "default.bramble");
+      writeFileSync(file, readFileSync(file, "utf8").replace("mkdir -p $out", "mkdir -p $out && true"));
+      await expect.poll(() => page.getByTestId("cluster-m4").getAttribute("data-edited"), { timeout: 30_000 }).toBe("50");
+      await expect(page.getByTestId("cluster-m5").getAttribute("data-edited")).resolves.toBe("50");
+      await expect(page.getByTestId("cluster-m3").getAttribute("data-edited")).resolves.toBe(null);
+      await expect(page.getByTestId("cluster-m4").textContent()).resolves.toContain("50 edited");
       await expect(page.locator(".react-flow__node").count()).resolves.toBe(6);
       expect(errors).toEqual([]);
     } finally {
