@@ -26,9 +26,7 @@ export async function run(args: string[] = []): Promise<void> {
   const node = process.execPath;
   const cases: [string, string, string[]][] = [
     ["node -e 0", node, ["-e", "0"]],
-    ...(process.env.NODE_EXTRA_CA_CERTS
-      ? [["env -u NODE_EXTRA_CA_CERTS node -e 0", "/usr/bin/env", ["-u", "NODE_EXTRA_CA_CERTS", node, "-e", "0"]] as [string, string, string[]]]
-      : []),
+    ...(process.env.NODE_EXTRA_CA_CERTS ? [[NO_CA, "/usr/bin/env", ["-u", "NODE_EXTRA_CA_CERTS", node, "-e", "0"]] as [string, string, string[]]] : []),
     ["python3 -c pass", "/usr/bin/python3", ["-c", "pass"]],
     ["bramble --version", bin, ["--version"]],
     ["bramble starlark one.star", bin, ["starlark", star]],
@@ -62,20 +60,22 @@ export async function run(args: string[] = []): Promise<void> {
   }
   const base = median(times.get("node -e 0")!);
   const baseCpu = cpu.get("node -e 0")! / runs;
-  console.log(`median wall of ${runs} alternated runs, and mean CPU (user+sys) per run, in ms; "over node" subtracts node -e 0`);
+  // bin/bramble starts node without NODE_EXTRA_CA_CERTS for some verbs: beside that node too.
+  const bare = times.has(NO_CA) ? { wall: median(times.get(NO_CA)!), cpu: cpu.get(NO_CA)! / runs } : undefined;
+  console.log(`median wall of ${runs} alternated runs, and mean CPU (user+sys) per run, in ms; "over node" subtracts node -e 0's`);
   console.log(
     `(NODE_EXTRA_CA_CERTS is ${process.env.NODE_EXTRA_CA_CERTS ? `set: ${process.env.NODE_EXTRA_CA_CERTS}` : "not set"}; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")})`,
   );
+  const over = (m: number, c: number, b: { wall: number; cpu: number }) =>
+    `wall ${(m - b.wall).toFixed(1).padStart(6)}, cpu ${(c - b.cpu).toFixed(1).padStart(6)}`;
   for (const [label] of cases) {
     const m = median(times.get(label)!);
     const c = cpu.get(label)! / runs;
-    const over =
-      label.startsWith("bramble") || label.startsWith("node bin") || label.startsWith("node dist")
-        ? `   over node: wall ${(m - base).toFixed(1).padStart(6)}, cpu ${(c - baseCpu).toFixed(1).padStart(6)}`
-        : "";
-    console.log(`${label.padEnd(48)} wall ${m.toFixed(1).padStart(7)}  cpu ${c.toFixed(1).padStart(6)}${over}`);
+    const ours = label.startsWith("bramble") || label.startsWith("node bin") || label.startsWith("node dist");
+    const cols = ours ? `   over node: ${over(m, c, { wall: base, cpu: baseCpu })}${bare ? `   over node without it: ${over(m, c, bare)}` : ""}` : "";
+    console.log(`${label.padEnd(48)} wall ${m.toFixed(1).padStart(7)}  cpu ${c.toFixed(1).padStart(6)}${cols}`);
   }
   const programRuns = Number(listFlag(args, "program-runs", ["3"])[0]);
   if (programRuns > 0) programs(bin, env, programRuns);
@@ -88,6 +88,7 @@ function childCpuMs(): number {
   return (Number(f[13]) + Number(f[14])) * 10;
 }
 
+const NO_CA = "env -u NODE_EXTRA_CA_CERTS node -e 0";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
