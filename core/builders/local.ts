@@ -12,7 +12,8 @@ import { runLogged } from "./run.js";
 import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
-import { linkStoreView, makeOverlayDirs, releaseStoreView, storeOverlayAvailable, storeViewAvailable } from "./store-view.js";
+import { compiledHelper, linkStoreView, makeOverlayDirs, releaseStoreView, storeOverlayAvailable, storeViewAvailable } from "./store-view.js";
+import { launch } from "./launcher.js";
 import { changedHostPaths } from "./host-access.js";
 
 export interface PreparedSandbox {
@@ -179,13 +180,20 @@ export class LocalBackend implements Backend {
       let stopNetwork = () => {};
       try {
         killPoint("sandbox-start");
-        result = await runLogged(limited.argv, {
-          log,
-          signal: job.signal,
-          timeoutMs: job.timeoutMs,
-          stderrMerged: limited.stderrMerged,
-          ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
-        });
+        // Started by the launcher, which forks in a fraction of Node's time, when the compiled
+        // helper starts it and no pipes beside its output are needed (a network of its own's are);
+        // BRAMBLE_LAUNCHER=0 spawns it from Node.
+        const helper = compiledHelper();
+        result =
+          helper && limited.stderrMerged && limited.argv[0] === helper && !spec.ownNetwork && process.env.BRAMBLE_LAUNCHER !== "0"
+            ? await launch(helper, limited.argv.slice(1), { log, signal: job.signal, timeoutMs: job.timeoutMs })
+            : await runLogged(limited.argv, {
+                log,
+                signal: job.signal,
+                timeoutMs: job.timeoutMs,
+                stderrMerged: limited.stderrMerged,
+                ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
+              });
       } catch (e) {
         const kept = keep();
         throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
