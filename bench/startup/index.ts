@@ -108,7 +108,9 @@ function programs(bin: string, env: NodeJS.ProcessEnv, runs: number): void {
     let outs: [string, string] = ["", ""];
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
-      const a = spawnSync(bin, ["starlark", join(dir, f)], { encoding: "utf8", env });
+      // the options the program needs (fib.star: -recursion), from its "# bramble starlark flags:" line
+      const flags = /^# bramble starlark flags: (.*)$/m.exec(readFileSync(join(dir, f), "utf8"))?.[1]?.trim().split(/\s+/) ?? [];
+      const a = spawnSync(bin, ["starlark", ...flags, join(dir, f)], { encoding: "utf8", env });
       ours.push(performance.now() - t0);
       const t1 = performance.now();
       const b = spawnSync("/usr/bin/python3", [join(dir, f)], { encoding: "utf8" });

@@ -190,12 +190,20 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
       return 1;
     }
   }
-  if (o.dialect.recursion && out === process.stdout && err === process.stderr) {
-    const c = runDeep(argv);
+  // With -recursion, a program that recurses deeper than JavaScript's stack allows runs again
+  // in a worker with a large one (runDeep); a -test file goes there at once (its chunks catch
+  // their errors), any other program runs here first, and only a JavaScript stack overflow
+  // sends it there. Starlark is deterministic and its only effect is its output, so the
+  // worker's run prints the same text: it skips what this run wrote already.
+  const deep = o.dialect.recursion && out === process.stdout && err === process.stderr;
+  if (deep && o.test) {
+    const c = runDeep(argv, 0);
     if (c !== undefined) return c;
   }
+  let written = 0;
   const print = (msg: string) => {
     out.write(msg + "\n");
+    written += msg.length + 1;
   };
   const predeclared = standardPredeclared();
   if (o.test) {
@@ -218,6 +226,10 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared) });
     return 0;
   } catch (e) {
+    if (deep && e instanceof StarlarkError && e.overflow) {
+      const c = runDeep(argv, written);
+      if (c !== undefined) return c;
+    }
     err.write(formatError(e) + "\n");
     return 1;
   }
@@ -235,11 +247,12 @@ export function setDeepEntry(url: string): void {
 /**
  * With -recursion, a program may recurse as deep as starlark-go's (Go's stack grows to 1 GB):
  * the command runs in a worker thread with a 256 MB stack (about 100 times JavaScript's
- * default) that loads this same bundle and writes to file descriptors 1 and 2 itself, while
- * this thread waits. Only for a bundle that exports starlarkMain (dist/fast.mjs); otherwise,
+ * default) that loads this same bundle and writes to file descriptors 1 and 2 itself, less
+ * the first `skip` characters of its output (printed by a first run here), while this thread
+ * waits. Only for a bundle that exports starlarkMain (dist/fast.mjs); otherwise,
  * and under tests, undefined: run here.
  */
-function runDeep(argv: string[]): number | undefined {
+function runDeep(argv: string[], skip: number): number | undefined {
   const url = deepEntry ?? import.meta.url;
   if (!/\.[cm]?js$/.test(url)) return undefined;
   // loaded here, not at start-up
@@ -253,10 +266,17 @@ function runDeep(argv: string[]): number | undefined {
     const fs = require("node:fs");
     const done = (c) => { Atomics.store(workerData.status, 0, c + 1); Atomics.notify(workerData.status, 0); };
     import(workerData.url).then((m) => {
-      const out = { write: (s) => fs.writeSync(1, s) }, err = { write: (s) => fs.writeSync(2, s) };
+      let skip = workerData.skip;
+      const out = {
+        write: (s) => {
+          if (skip >= s.length) { skip -= s.length; return; }
+          if (skip > 0) { s = s.slice(skip); skip = 0; }
+          fs.writeSync(1, s);
+        },
+      }, err = { write: (s) => fs.writeSync(2, s) };
       done(m.starlarkMain ? m.starlarkMain(workerData.argv, out, err) : -1);
     }, () => done(-1));`;
-  const w = new Worker(code, { eval: true, workerData: { url, argv, status }, resourceLimits: { stackSizeMb: 256 } });
+  const w = new Worker(code, { eval: true, workerData: { url, argv, status, skip }, resourceLimits: { stackSizeMb: 256 } });
   w.unref();
   Atomics.wait(status, 0, 0);
   const c = status[0] - 1;

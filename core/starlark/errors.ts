@@ -51,6 +51,8 @@ export class StarlarkError extends Error {
   located = false;
   /** internal: a builtin's error that is not prefixed with the builtin's name */
   bare = false;
+  /** internal: JavaScript's stack ran out (a larger stack may get further: see cli.ts) */
+  overflow = false;
 
   constructor(msg: string, pos?: Position) {
     super(msg);

@@ -31,7 +31,9 @@ function universeFor(dialect: Dialect): Map<string, Value> {
 export function asStarlarkError(e: unknown, file: string): StarlarkError {
   if (e instanceof StarlarkError) return e;
   if (e instanceof RangeError && e.message.indexOf("call stack") >= 0) {
-    return new StarlarkError("stack overflow: program nested too deeply", { file, line: 1, col: 1 });
+    const se = new StarlarkError("stack overflow: program nested too deeply", { file, line: 1, col: 1 });
+    se.overflow = true;
+    return se;
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new StarlarkError(`internal error: ${msg}`, { file, line: 1, col: 1 });

@@ -50,8 +50,10 @@ export function locate(fr: Frame, pos: Position, e: unknown, prefix?: string): S
   if (e instanceof StarlarkError && e.located) return e;
   let se: StarlarkError;
   if (e instanceof StarlarkError) se = e;
-  else if (isStackOverflow(e)) se = new StarlarkError("stack overflow: Starlark call stack (or expression nesting) too deep");
-  else se = new StarlarkError(e instanceof Error ? e.message : String(e));
+  else if (isStackOverflow(e)) {
+    se = new StarlarkError("stack overflow: Starlark call stack (or expression nesting) too deep");
+    se.overflow = true;
+  } else se = new StarlarkError(e instanceof Error ? e.message : String(e));
   if (prefix && !se.bare && !se.msg.startsWith(prefix + ":") && !se.msg.startsWith("fail:")) se.setMsg(`${prefix}: ${se.msg}`);
   fr.callPos = pos;
   try {

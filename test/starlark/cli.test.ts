@@ -111,11 +111,13 @@ describe("bramble starlark -recursion, as a user runs it", () => {
     const repo = join(import.meta.dirname, "../..");
     const build = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
     expect(build.status).toBe(0);
-    const prog = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))\nprint([1][5])";
+    // runs here first and again in the worker once JavaScript's stack runs out: what the first
+    // run printed ("before", "é€😀") is printed once
+    const prog = 'print("before")\nprint("é€😀")\ndef f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))\nprint([1][5])';
     for (const entry of ["bin/bramble.mjs", "dist/cli.mjs"]) {
       const r = spawnSync(process.execPath, [join(repo, entry), "starlark", "-recursion", "-c", prog], { encoding: "utf8" });
-      expect(r.stdout).toBe("100000\n");
-      expect(r.stderr.split("\n")[0]).toBe("cmdline:4:10: list index 5 out of range [-1:0]");
+      expect(r.stdout).toBe("before\né€😀\n100000\n");
+      expect(r.stderr.split("\n")[0]).toBe("cmdline:6:10: list index 5 out of range [-1:0]");
       expect(r.status).toBe(1);
     }
   }, 120_000);
