@@ -9,6 +9,7 @@ import type { BuildEvent, PathInfo } from "../model/types.js";
 import { canonicalJSON, derivationInputs, isFixedOutput, shortHash, substituteTemplates, type Derivation } from "../derivation/derivation.js";
 import { BuildFailure, type Backend } from "../builders/backend.js";
 import { lock } from "../store/lock.js";
+import { copyClosure } from "../store/copy.js";
 import type { Engine } from "./engine.js";
 import { BuildLog, logFileFor } from "../store/logs.js";
 import { buildWithRemoteCache } from "../builders/reapi/cache.js";
@@ -112,10 +113,19 @@ export async function realise(
   };
   const cutoff = async (): Promise<NodeResult | undefined> => {
     let real = engine.db.realisationRecorded(key);
-    if (!real && dest !== engine.store && dest.queryRealisation) {
+    const keeper = backend.realisationStore?.() ?? (dest !== engine.store ? dest : undefined);
+    if (!real && keeper?.queryRealisation) {
       // The store of the backend that would build it keeps a copy another engine put there
-      // (`store copy` carries realisations): recorded here, then used instead of a build.
-      real = await dest.queryRealisation(key, { signal }).catch(() => undefined);
+      // (`store copy` carries realisations): brought where that backend's outputs go (a reapi
+      // backend's come here from its CAS), recorded, then used instead of a build.
+      real = await keeper.queryRealisation(key, { signal }).catch(() => undefined);
+      if (real && keeper !== dest) {
+        const got = real;
+        real = await copyClosure(keeper, dest, Object.values(got), { signal }).then(
+          () => got,
+          () => undefined,
+        );
+      }
       if (real) engine.db.linkOutputs(h, real, key);
     }
     if (!real) return undefined;

@@ -77,6 +77,12 @@ export interface Backend {
   probe?(): Promise<void>;
   info(): BackendInfo;
   build(job: BuildJob): Promise<BuildOutcome>;
+  /**
+   * Where other engines' copies of what this backend builds are found, with their realisations
+   * (`store copy` carries them): its own store by default when that is not the local one; a
+   * reapi backend's is the service's CAS (`reapi:NAME`), its outputs come back here.
+   */
+  realisationStore?(): Store;
 }
 
 /** Probe every backend that has a probe, at once (each is bounded by its own timeout). */

@@ -5,11 +5,13 @@
 // directory, as actions see it) and its PathInfo at `path-info.json`; the service's
 // completeness checking makes an entry whose blobs left the CAS invalid, never half there.
 // The service owns eviction: gc deletes nothing; verify re-hashes the paths it is asked about.
+// A realisation (`store copy` carries them) is an entry under the synthetic Action
+// `bramble-realisation <resolved key>`, whose `realisation.json` is {output: store name}.
 import { lstatSync, readlinkSync, renameSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { canonicalizeTree } from "./archive.js";
-import { CANONICAL_STORE_DIR } from "./layout.js";
+import { CANONICAL_STORE_DIR, isStoreName } from "./layout.js";
 import {
   closureOf,
   exportStream,
@@ -21,6 +23,8 @@ import {
   type GcResult,
   type PathInfo,
   type PendingOutput,
+  isResolvedKey,
+  type Realisation,
   type Store,
   type StoreCallOptions,
   type VerifyProblem,
@@ -49,7 +53,12 @@ export class ReapiStore implements Store {
 
   /** The synthetic Action whose cached result is the path `name`. */
   private pathAction(name: string, blobs: BlobSet): Digest {
-    const command = encodeMessage(`${V2}.Command`, { arguments: ["bramble-store-path", name], output_paths: ["path", "path-info.json"] });
+    return this.syntheticAction(["bramble-store-path", name], ["path", "path-info.json"], blobs);
+  }
+
+  /** An Action no worker runs: its Action Cache entry is what this store writes under it. */
+  private syntheticAction(args: string[], outputPaths: string[], blobs: BlobSet): Digest {
+    const command = encodeMessage(`${V2}.Command`, { arguments: args, output_paths: outputPaths });
     const cd = digestOf(command);
     blobs.set(digestKey(cd), { digest: cd, data: () => command });
     const root = directoryMessage(new Map(), blobs);
@@ -73,6 +82,41 @@ export class ReapiStore implements Store {
       out.set(name, JSON.parse(data.toString("utf8")) as PathInfo);
     }
     return out;
+  }
+
+  async addRealisations(realisations: Realisation[]): Promise<void> {
+    const byKey = new Map<string, Record<string, string>>();
+    for (const r of realisations) if (isResolvedKey(r.resolved)) byKey.set(r.resolved, { ...byKey.get(r.resolved), [r.output]: r.path });
+    for (const [key, outs] of byKey) {
+      const blobs: BlobSet = new Map();
+      const ad = this.syntheticAction(["bramble-realisation", key], ["realisation.json"], blobs);
+      const bytes = Buffer.from(JSON.stringify(outs));
+      const d = digestOf(bytes);
+      blobs.set(digestKey(d), { digest: d, data: () => bytes });
+      const missing = await this.client.findMissing([...blobs.values()].map((b) => b.digest));
+      await this.client.upload(missing.map((m) => blobs.get(digestKey(m))!));
+      await this.client.updateActionResult(ad, { output_files: [{ path: "realisation.json", digest: d }], exit_code: 0 });
+    }
+  }
+
+  async queryRealisation(resolved: string): Promise<Record<string, string> | undefined> {
+    if (!isResolvedKey(resolved)) return undefined;
+    const r = (await this.client.getActionResult(this.syntheticAction(["bramble-realisation", resolved], ["realisation.json"], new Map()))) as
+      | { output_files?: { path: string; digest: Digest; contents?: Uint8Array }[] }
+      | undefined;
+    const f = r?.output_files?.find((x) => x.path === "realisation.json");
+    if (!f) return undefined;
+    let outs: Record<string, string>;
+    try {
+      const data = f.contents?.length ? Buffer.from(f.contents) : (await this.client.download([f.digest])).get(digestKey(f.digest))!;
+      outs = JSON.parse(data.toString("utf8")) as Record<string, string>;
+    } catch {
+      return undefined;
+    }
+    const names = outs && typeof outs === "object" ? Object.values(outs) : [];
+    if (!names.length || names.some((n) => typeof n !== "string" || !isStoreName(n))) return undefined;
+    const valid = await this.queryPathInfos(names);
+    return names.every((n) => valid.has(n)) ? outs : undefined;
   }
 
   async closure(names: Iterable<string>): Promise<Set<string>> {

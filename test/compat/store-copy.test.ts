@@ -1,7 +1,8 @@
 // `store copy` to a backend's store (ssh, docker) carries the realisations too, as `nix copy`
 // does, so that store uses the copy: an engine that never built the derivations (another
 // BRAMBLE_PATH, another machine) and builds them on that backend finds them there (cached),
-// instead of building them again. Real sshd and podman, as the backend suites start them.
+// instead of building them again. Real sshd, podman and Buildbarn, as the backend and reapi
+// suites start them.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,12 +14,13 @@ import { derivationHash } from "../../core/derivation/derivation.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, useBackends } from "../backends/helpers.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "../backends/podman.js";
 import { sshdUnavailable, startSshd, type TestSshd } from "../backends/sshd.js";
+import { type Cluster, startCluster } from "../reapi/cluster.js";
 
 /**
  * Build a → b in one engine's local store, `store copy --from local --to <backend> b`, then
  * build both with `builder` in a fresh engine: both are cached from the backend's store.
  */
-async function copyThenUse(config: BackendConfig, path: string): Promise<void> {
+async function copyThenUse(config: BackendConfig, path: string, store = config.name): Promise<void> {
   const tag = randomBytes(3).toString("hex");
   const a = shDrv(`cp-a-${tag}`, "echo a > $out", { env: { PATH: path } });
   const b = shDrv(`cp-b-${tag}`, `mkdir $out; cat ${ref(a)} > $out/a; ln -s ${ref(a)} $out/link`, { env: { PATH: path } });
@@ -29,7 +31,7 @@ async function copyThenUse(config: BackendConfig, path: string): Promise<void> {
     const built = await build(host.engine, drvs, [b]);
     expect(built.result.status).toBe("built");
     useBackends(host.engine, [config]);
-    const r = await localCaller(host)("store.copy", { from: "local", to: config.name, paths: [built.result.outputs.get(derivationHash(b))!.out!] });
+    const r = await localCaller(host)("store.copy", { from: "local", to: store, paths: [built.result.outputs.get(derivationHash(b))!.out!] });
     expect(r.copied).toHaveLength(2);
     // each derivation's one output, carried beside the paths
     expect(r.linked).toBe(2);
@@ -96,5 +98,24 @@ describe.skipIf(whyDocker)("store copy --to a docker store", () => {
 
   it("carries the realisations: another engine building on that engine uses the copy", async () => {
     await copyThenUse({ name: "docker", kind: "docker", socket: api.socket, volume }, "/bin:/usr/bin");
+  }, 180_000);
+});
+
+describe("store copy --to a reapi service's CAS", () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 300_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    cleanupTemps();
+  });
+
+  it("carries the realisations: another engine building on the farm takes the outputs from its CAS", async () => {
+    await copyThenUse(
+      { name: "farm", kind: "reapi", endpoint: cluster.endpoint, platform_properties: cluster.platformProperties },
+      "/usr/bin:/bin",
+      "reapi:farm",
+    );
   }, 180_000);
 });

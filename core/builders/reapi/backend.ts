@@ -156,6 +156,10 @@ export class ReapiBackend implements Backend {
 
   private cas?: ReapiStore;
   /** The service's CAS + Action Cache as a store (`bramble store copy --to reapi:NAME`). */
+  realisationStore(): ReapiStore {
+    return this.casStore();
+  }
+
   casStore(): ReapiStore {
     return (this.cas ??= new ReapiStore(`reapi:${this.name}`, this.client, this.store.layout.tmpDir));
   }
