@@ -71,6 +71,21 @@ function EditNotice() {
   );
 }
 
+/** The graph shown is an old derivation's, from the history: say so, and the way back. */
+function HistoricNotice() {
+  const historic = useGraph((s) => s.historic);
+  const moduleArg = useGraph((s) => s.moduleArg);
+  if (!historic) return null;
+  return (
+    <div className="edit-notice historic-notice" role="status" data-testid="historic-notice">
+      Showing {historic.name} ({historic.hash.slice(0, 8)}) from the build history and what it needs, as recorded; the current evaluation does not have it.{" "}
+      <button type="button" className="small" onClick={() => void useGraph.getState().evaluate()}>
+        Back to {moduleArg || "the project"}
+      </button>
+    </div>
+  );
+}
+
 function Toasts() {
   const toasts = useToasts((s) => s.toasts);
   return (
@@ -124,11 +139,15 @@ export function App() {
   useShortcuts();
   useEffect(() => {
     const off = connectEvents();
-    let last: ConnectionState = "connecting";
+    let lost = false;
     const offConn = api.onConnection((s) => {
-      // After a lost connection, start over: the service may have restarted.
-      if (s === "open" && last === "closed") void useGraph.getState().init();
-      last = s;
+      // After a lost connection (closed, then connecting again), start over once it opens: the
+      // service may have restarted, and the run this page followed may have ended with it.
+      if (s === "closed") lost = true;
+      if (s === "open" && lost) {
+        lost = false;
+        void useGraph.getState().init();
+      }
       setConn(s);
     });
     void useGraph.getState().init();
@@ -158,6 +177,7 @@ export function App() {
       ) : null}
       <EvalErrorView />
       <EditNotice />
+      <HistoricNotice />
       <main className="main">
         <div className="graph-column">
           <FilterBar />

@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { BackendInfo, BuildEvent as RunEvent, BuildRecord, OutputInfo } from "../model/types.js";
 
 // The domain types live below this layer (core/model); the API re-exports them.
-export type { BackendInfo, BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
+export type { BackendInfo, BuildRecord, BuildStatus, OutputInfo, PathInfo, RunRecord, RunStatus } from "../model/types.js";
 
 /** What the service sends every client: a build run's events, and the graphs an edit re-evaluated. */
 export type BuildEvent = RunEvent | GraphUpdatedEvent;
@@ -45,7 +45,8 @@ const systemString = z
 const hashString = z.string().regex(/^[0-9a-z]{32}$/, "a derivation hash is 32 base32 characters");
 const pathString = z.string().min(1).max(4096);
 
-export const NodeState = z.enum(["not-built", "cached", "queued", "building", "built", "failed", "cancelled"]);
+/** skipped: it did not run because a dependency failed (its last run's, from the scheduler) */
+export const NodeState = z.enum(["not-built", "cached", "queued", "building", "built", "failed", "cancelled", "skipped"]);
 export type NodeState = z.infer<typeof NodeState>;
 
 export interface GraphNode {
@@ -124,10 +125,11 @@ export interface RunSummary {
   project: string;
   moduleArg: string;
   target: string;
-  status: "running" | "built" | "failed" | "cancelled";
+  /** interrupted: the process running it died (a restarted server), and its builds with it */
+  status: "running" | "built" | "failed" | "cancelled" | "interrupted";
   startedAt: number;
   endedAt?: number;
-  states: Record<string, "building" | "built" | "cached" | "failed" | "cancelled">;
+  states: Record<string, "building" | "built" | "cached" | "failed" | "cancelled" | "skipped">;
 }
 export interface ProjectInfo {
   root: string;
@@ -219,6 +221,8 @@ export const requests = {
     .strict(),
   "build.cancel": z.object({ runId: z.string().min(1).max(64) }).strict(),
   "build.runs": z.object({}).strict(),
+  "build.run": z.object({ runId: z.string().min(1).max(64) }).strict(),
+  "graph.derivation": z.object({ hash: hashString }).strict(),
   "evaluation.cancel": z.object({ evalId }).strict(),
   "derivation.get": z.object({ hash: hashString }).strict(),
   "log.get": z.object({ buildId: z.number().int().min(1), fromLine: z.number().int().min(0).optional() }).strict(),
@@ -295,6 +299,10 @@ export interface Results {
   "build.cancel": { cancelled: boolean };
   /** the runs this service started (newest first), running or ended, with each node's state */
   "build.runs": RunSummary[];
+  /** one run by id, from this service or (after a restart) the database; null: no such run */
+  "build.run": RunSummary | null;
+  /** the graph of a derivation and what it needs, from the database (an old derivation the current evaluation no longer has) */
+  "graph.derivation": Graph;
   "evaluation.cancel": { cancelled: boolean };
   "derivation.get": DerivationDetails;
   "log.get": { lines: string[]; nextLine: number; running: boolean };

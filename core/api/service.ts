@@ -35,9 +35,11 @@ import {
   type ProjectInfo,
   type Results,
   type RunSummary,
+  type RunRecord,
   type Service,
 } from "./schema.js";
 import { killPoint } from "../store/kill-points.js";
+import { pidAlive } from "../store/lock.js";
 import { remoteFactsOfLog } from "../builders/reapi/log-facts.js";
 import { ServiceError } from "./errors.js";
 import { configuredEvalLimits } from "../project/eval-limits.js";
@@ -155,14 +157,37 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
 
   function trackState(e: BuildEvent): void {
     const summary = e.runId ? runSummaries.get(e.runId) : undefined;
-    if (summary && e.type === "run-finished") Object.assign(summary, { status: e.status, endedAt: Date.now() });
-    else if (summary && "hash" in e && e.type !== "log" && e.type !== "planned") summary.states[e.hash] = e.type === "started" ? "building" : e.type;
+    if (summary && e.type === "run-finished") {
+      Object.assign(summary, { status: e.status, endedAt: Date.now() });
+      engine.db.finishRun(e.runId, e.status);
+    } else if (summary && "hash" in e && e.type !== "log" && e.type !== "planned") summary.states[e.hash] = e.type === "started" ? "building" : e.type;
     if (e.type === "planned") states.set(e.hash, "queued");
     else if (e.type === "started") states.set(e.hash, "building");
     else if (e.type === "built") states.set(e.hash, "built");
     else if (e.type === "cached") states.set(e.hash, "cached");
     else if (e.type === "failed") states.set(e.hash, "failed");
     else if (e.type === "cancelled") states.set(e.hash, "cancelled");
+    else if (e.type === "skipped") states.set(e.hash, "skipped");
+  }
+
+  // Runs whose process died while they ran (this server, killed; a CLI build) were interrupted:
+  // their builds died with them (issue 14 point 5). Recorded so, not left "running".
+  engine.db.interruptOrphanedRuns(pidAlive);
+
+  /** A run as a page sees it, from the database: how it ended and each node's last state in it. */
+  function summaryOf(r: RunRecord): RunSummary {
+    const states: RunSummary["states"] = {};
+    for (const b of engine.db.buildsOfRun(r.runId)) states[b.drvHash] = b.status === "running" ? "building" : b.status;
+    return {
+      runId: r.runId,
+      project: r.project,
+      moduleArg: r.moduleArg,
+      target: r.target,
+      status: r.status,
+      startedAt: r.startedAt,
+      ...(r.endedAt !== null ? { endedAt: r.endedAt } : {}),
+      states,
+    };
   }
 
   function rememberProject(root: string): void {
@@ -349,11 +374,13 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         ? "failed"
         : last?.status === "cancelled"
           ? "cancelled"
-          : last?.status === "running"
-            ? runs.size
-              ? "building"
-              : "cancelled"
-            : undefined;
+          : last?.status === "skipped"
+            ? "skipped"
+            : last?.status === "running"
+              ? runs.size
+                ? "building"
+                : "cancelled"
+              : undefined;
     const state: GraphNode["state"] = live && !(live === "built" || live === "cached") ? live : built ? (live ?? "cached") : (past ?? "not-built");
     const backend = planned?.backend ?? null;
     return {
@@ -470,6 +497,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
         states: {},
       });
       if (runSummaries.size > 50) runSummaries.delete(runSummaries.keys().next().value!);
+      engine.db.startRun({ runId, project: ev.project.root, moduleArg: p.moduleArg, target: ev.target });
       const project = ev.project;
       void runBuild(
         engine,
@@ -571,7 +599,45 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     },
 
     async "build.runs"() {
-      return [...runSummaries.values()].reverse().map((r) => ({ ...r, states: { ...r.states } }));
+      const here = [...runSummaries.values()].reverse().map((r) => ({ ...r, states: { ...r.states } }));
+      // After a restart: the runs of earlier services, from the database (interrupted ones included).
+      const known = new Set(here.map((r) => r.runId));
+      const earlier = engine.db
+        .listRuns(20)
+        .filter((r) => !known.has(r.runId))
+        .map(summaryOf);
+      return [...here, ...earlier];
+    },
+
+    async "build.run"({ runId }) {
+      const here = runSummaries.get(runId);
+      if (here) return { ...here, states: { ...here.states } };
+      const r = engine.db.getRun(runId);
+      return r ? summaryOf(r) : null;
+    },
+
+    async "graph.derivation"({ hash }) {
+      // An old derivation (the history's) and everything it needs, as recorded in the database.
+      const drvs = new Map<string, Derivation>();
+      const todo = [hash];
+      while (todo.length) {
+        const h = todo.pop()!;
+        if (drvs.has(h)) continue;
+        const d = evaluationWith(h)?.drvs.get(h) ?? engine.db.getDerivation(h);
+        if (!d) {
+          if (h === hash) throw new ServiceError({ message: `no derivation ${hash} is known`, field: "hash" });
+          continue;
+        }
+        drvs.set(h, d);
+        for (const r of derivationInputs(d)) todo.push(r.hash);
+      }
+      const project = engine.db.projectOf(hash) ?? "";
+      const plan = planGraph(engine.backends, drvs, {});
+      const nodes = [...drvs].map(([h, d]) => graphNode(h, d, plan.get(h), undefined, engine.backends));
+      const edges = [...drvs].flatMap(([h, d]) =>
+        [...new Set(derivationInputs(d).map((r) => r.hash))].filter((x) => drvs.has(x)).map((from) => ({ from, to: h })),
+      );
+      return { evaluationId: 0, project, moduleArg: "", target: drvs.get(hash)!.system, host: hostSystem(), roots: [hash], nodes, edges };
     },
 
     async "build.cancel"({ runId }) {
@@ -674,6 +740,9 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       watchers.clear();
       for (const cmd of sandboxes.values()) cmd.cleanup();
       sandboxes.clear();
+      // Builds die with the service: its runs still going were interrupted (recorded before the
+      // abort, whose "cancelled" would otherwise say the user stopped them).
+      for (const runId of runs.keys()) engine.db.finishRun(runId, "interrupted");
       for (const c of runs.values()) c.abort();
       for (const c of evaluating.values()) c.abort();
       for (const c of reevaluating.values()) c.abort();

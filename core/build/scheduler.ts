@@ -211,8 +211,22 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
       else if (r.status === "cached") nCached++;
       return r.status;
     },
-    onSkipped: (h, dep) =>
-      emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `dependency ${drvs.get(dep)!.name} (${dep}) failed`, logTail: [] }),
+    // Skipped, not failed and not cancelled: it never ran because something it needs failed.
+    // Recorded in the history like a build, so a restarted service still tells them apart.
+    onSkipped: (h, dep) => {
+      const drv = drvs.get(h)!;
+      const error = `dependency ${drvs.get(dep)!.name} (${dep}) failed`;
+      const buildId = engine.db.recordSkipped({
+        runId,
+        drvHash: h,
+        name: drv.name,
+        backend: plan.get(h)?.backend ?? "",
+        platform: drv.platform,
+        system: drv.system,
+        error,
+      });
+      emit({ type: "skipped", runId, hash: h, buildId, dependency: dep, error });
+    },
     // A bug, not a build failure: report it on the node (the walk stops).
     onError: (h, e) =>
       emit({ type: "failed", runId, hash: h, buildId: null, exitCode: null, error: `internal error: ${(e as Error).stack ?? e}`, logTail: [] }),

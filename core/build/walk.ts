@@ -1,10 +1,12 @@
 // The graph walk: runs the nodes of a DAG, each once its dependencies have succeeded, at most
-// `jobs` at a time, from a ready queue. The first failure stops the walk (the running nodes
-// are told to stop through their signal) unless `keepGoing`, in which case the dependents of a
-// failure are skipped and the rest goes on. Knows nothing of builds, stores or backends: the
+// `jobs` at a time, from a ready queue. A failure's dependents are skipped (they cannot run:
+// something they need failed), whatever the mode. The first failure stops the walk (the
+// running nodes are told to stop through their signal, and what never ran and does not need
+// the failure is left to the caller as cancelled) unless `keepGoing`, in which case the rest
+// goes on. Knows nothing of builds, stores or backends: the
 // scheduler gives it a `run` per node (the realiser), and tests give it plain functions.
 
-export type NodeStatus = "built" | "cached" | "failed" | "cancelled";
+export type NodeStatus = "built" | "cached" | "failed" | "cancelled" | "skipped";
 
 export interface WalkOptions {
   /** the nodes to run */
@@ -19,18 +21,20 @@ export interface WalkOptions {
   signal?: AbortSignal;
   /** run one node; `signal` aborts when the walk stops */
   run: (node: string, signal: AbortSignal) => Promise<NodeStatus>;
-  /** keepGoing: a node that will not run because `failedDep` (a dependency, maybe indirect) failed */
+  /** a node that will not run because `failedDep` (a dependency, maybe indirect) failed */
   onSkipped?: (node: string, failedDep: string) => void;
   /** `run` threw (a bug, not a failure): the node counts as failed and the walk stops */
   onError?: (node: string, error: unknown) => void;
 }
 
 export interface WalkResult {
-  /** each node that ran (or was skipped: "failed") and how it ended */
+  /** each node that ran and how it ended, and each node skipped ("skipped") */
   status: Map<string, NodeStatus>;
   /** nodes whose own run failed or threw, in the order they did */
   failed: string[];
-  /** nodes that never ran (the walk stopped first) */
+  /** nodes whose dependency failed, with that dependency (the first failure found to reach them) */
+  skipped: Map<string, string>;
+  /** nodes that never ran and need no failed node (the walk stopped first, or was cancelled) */
   notRun: string[];
 }
 
@@ -58,12 +62,14 @@ export async function walkGraph(o: WalkOptions): Promise<WalkResult> {
   if (o.signal?.aborted) stopper.abort();
   o.signal?.addEventListener("abort", onAbort, { once: true });
 
+  const skipped = new Map<string, string>();
   const skipDependents = (h: string) => {
     const q = [...(dependents.get(h) ?? [])];
     while (q.length) {
       const d = q.pop()!;
       if (status.has(d)) continue;
-      status.set(d, "failed");
+      status.set(d, "skipped");
+      skipped.set(d, h);
       o.onSkipped?.(d, h);
       q.push(...(dependents.get(d) ?? []));
     }
@@ -95,8 +101,8 @@ export async function walkGraph(o: WalkOptions): Promise<WalkResult> {
                 }
               } else if (r === "failed") {
                 failed.push(h);
-                if (o.keepGoing) skipDependents(h);
-                else stop();
+                skipDependents(h);
+                if (!o.keepGoing) stop();
               }
               pump();
             },
@@ -105,6 +111,7 @@ export async function walkGraph(o: WalkOptions): Promise<WalkResult> {
               status.set(h, "failed");
               failed.push(h);
               o.onError?.(h, e);
+              skipDependents(h);
               stop();
               pump();
             },
@@ -117,5 +124,5 @@ export async function walkGraph(o: WalkOptions): Promise<WalkResult> {
   } finally {
     o.signal?.removeEventListener("abort", onAbort);
   }
-  return { status, failed, notRun: [...nodes].filter((h) => !status.has(h)) };
+  return { status, failed, skipped, notRun: [...nodes].filter((h) => !status.has(h)) };
 }

@@ -79,6 +79,10 @@ export function textReporter(out: NodeJS.WriteStream, names: Map<string, string>
           running.delete(e.hash);
           say(`cancelled ${name(e.hash)}`);
           break;
+        case "skipped":
+          done++;
+          say(`skipped ${name(e.hash)}: ${e.error}`);
+          break;
         default:
           break;
       }

@@ -2,7 +2,7 @@
 // better-sqlite3 in WAL mode; schema changes go through numbered migrations.
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import type { BuildRecord, BuildStatus, OutputInfo, PathInfo } from "../model/types.js";
+import type { BuildRecord, BuildStatus, OutputInfo, PathInfo, RunRecord, RunStatus } from "../model/types.js";
 import type { Derivation } from "../derivation/derivation.js";
 import { MIGRATIONS } from "./migrations.js";
 
@@ -59,6 +59,30 @@ interface PathRow {
 
 function normalizeJSON(info: { normalize?: Record<string, string> }): string | null {
   return info.normalize && Object.keys(info.normalize).length ? JSON.stringify(info.normalize) : null;
+}
+
+interface RunRow {
+  run_id: string;
+  project: string;
+  module_arg: string;
+  target: string;
+  status: string;
+  started_at: number;
+  ended_at: number | null;
+  pid: number;
+}
+
+function toRun(r: RunRow): RunRecord {
+  return {
+    runId: r.run_id,
+    project: r.project,
+    moduleArg: r.module_arg,
+    target: r.target,
+    status: r.status as RunStatus,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    pid: r.pid,
+  };
 }
 
 function toBuild(r: BuildRow): BuildRecord {
@@ -127,6 +151,16 @@ export class Db {
       listBuilds: p(`SELECT * FROM builds ORDER BY id DESC LIMIT ?`),
       listBuildsDrv: p(`SELECT * FROM builds WHERE drv_hash = ? ORDER BY id DESC LIMIT ?`),
       runningBuilds: p(`SELECT id, pid FROM builds WHERE status = 'running'`),
+      skippedBuild: p(
+        `INSERT INTO builds (run_id, drv_hash, name, backend, platform, system, status, started_at, ended_at, error, pid)
+         VALUES (?, ?, ?, ?, ?, ?, 'skipped', ?, ?, ?, ?)`,
+      ),
+      startRun: p(`INSERT OR REPLACE INTO runs (run_id, project, module_arg, target, status, started_at, pid) VALUES (?, ?, ?, ?, 'running', ?, ?)`),
+      finishRun: p(`UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ? AND status = 'running'`),
+      getRun: p(`SELECT * FROM runs WHERE run_id = ?`),
+      listRuns: p(`SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?`),
+      runningRuns: p(`SELECT run_id, pid FROM runs WHERE status = 'running'`),
+      buildsOfRun: p(`SELECT * FROM builds WHERE run_id = ? ORDER BY id`),
       putPath: p(`INSERT OR REPLACE INTO paths (name, hash, size, refs, deriver, registered_at, normalize) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       getPath: p(`SELECT * FROM paths WHERE name = ?`),
       putDrvOutput: p(`INSERT OR REPLACE INTO drv_outputs (drv_hash, output, path) VALUES (?, ?, ?)`),
@@ -270,6 +304,49 @@ export class Db {
       (this.stmts.lastBuildNamed!.get(query) as BuildRow | undefined) ??
       (/^[0-9a-z]{4,32}$/.test(query) ? (this.stmts.lastBuildPrefix!.get(`${query}%`) as BuildRow | undefined) : undefined);
     return r ? toBuild(r) : undefined;
+  }
+
+  /** A node the scheduler skipped (a dependency failed): a history entry that never ran. */
+  recordSkipped(b: NewBuild & { error: string }): number {
+    const now = Date.now();
+    return Number(this.stmts.skippedBuild!.run(b.runId, b.drvHash, b.name, b.backend, b.platform, b.system, now, now, b.error, process.pid).lastInsertRowid);
+  }
+
+  // ---- runs ----
+
+  startRun(r: { runId: string; project: string; moduleArg: string; target: string }): void {
+    this.stmts.startRun!.run(r.runId, r.project, r.moduleArg, r.target, Date.now(), process.pid);
+  }
+
+  finishRun(runId: string, status: Exclude<RunStatus, "running">): void {
+    this.stmts.finishRun!.run(status, Date.now(), runId);
+  }
+
+  getRun(runId: string): RunRecord | undefined {
+    const r = this.stmts.getRun!.get(runId) as RunRow | undefined;
+    return r ? toRun(r) : undefined;
+  }
+
+  /** The newest runs first. */
+  listRuns(limit = 50): RunRecord[] {
+    return (this.stmts.listRuns!.all(limit) as RunRow[]).map(toRun);
+  }
+
+  /** The builds (and skipped nodes) of one run, oldest first. */
+  buildsOfRun(runId: string): BuildRecord[] {
+    return (this.stmts.buildsOfRun!.all(runId) as BuildRow[]).map(toBuild);
+  }
+
+  /** Runs still marked running whose process is gone were interrupted (their builds died with it). Returns how many. */
+  interruptOrphanedRuns(alive: (pid: number) => boolean): number {
+    const rows = this.stmts.runningRuns!.all() as { run_id: string; pid: number }[];
+    let n = 0;
+    for (const r of rows) {
+      if (r.pid === process.pid || alive(r.pid)) continue;
+      this.finishRun(r.run_id, "interrupted");
+      n++;
+    }
+    return n;
   }
 
   /** Builds still marked running whose process is gone become cancelled. Returns how many. */

@@ -89,4 +89,19 @@ export const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX store_paths_name ON store_paths(name);
   `,
+  // 4: build runs: what a run was asked to build, by which process, and how it ended. A run
+  // still "running" whose process is gone (a killed server or CLI) is "interrupted".
+  `
+  CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    module_arg TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    pid INTEGER NOT NULL
+  );
+  CREATE INDEX runs_started ON runs(started_at);
+  `,
 ];

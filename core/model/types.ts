@@ -25,7 +25,22 @@ export interface OutputInfo {
   references: string[];
 }
 
-export type BuildStatus = "running" | "built" | "failed" | "cancelled";
+/** skipped: it never ran because a dependency failed (recorded by the scheduler, not built) */
+export type BuildStatus = "running" | "built" | "failed" | "cancelled" | "skipped";
+
+/** How a run ended; interrupted: its process died while it ran (builds die with it). */
+export type RunStatus = "running" | "built" | "failed" | "cancelled" | "interrupted";
+
+export interface RunRecord {
+  runId: string;
+  project: string;
+  moduleArg: string;
+  target: string;
+  status: RunStatus;
+  startedAt: number;
+  endedAt: number | null;
+  pid: number;
+}
 
 export interface BuildRecord {
   id: number;
@@ -74,6 +89,8 @@ export type BuildEvent =
       keptDir?: string;
     }
   | { type: "cancelled"; runId: string; hash: string; buildId: number | null }
+  /** it will not run: `dependency` (maybe indirect) failed; recorded in the history as skipped */
+  | { type: "skipped"; runId: string; hash: string; buildId: number | null; dependency: string; error: string }
   | { type: "run-finished"; runId: string; status: "built" | "failed" | "cancelled"; built: number; cached: number; failed: number }
   /** a watched project's .bramble files or bramble.toml changed on disk (bramble serve and the app watch; not part of a run) */
   | { type: "sources-changed"; runId?: undefined; project: string; files: string[] };

@@ -20,17 +20,10 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
   const role = useView((s) => s.roles.get(n.hash));
   const changed = useView((s) => s.changed.has(n.hash));
   const edited = useView((s) => s.edited.has(n.hash));
-  // keep-going reports a node whose dependency failed as failed "dependency X failed": it did not run
-  const skipped = useBuilds((s) => state === "failed" && /^dependency .* failed$/.test(s.failures[n.hash]?.error ?? ""));
+  // the scheduler's: it did not run because a dependency failed
+  const skipped = state === "skipped";
   const cross = n.platform !== n.system;
-  const classes = [
-    "drv",
-    skipped ? "state-skipped" : `state-${state}`,
-    role ? `role-${role}` : "",
-    changed ? "changed" : "",
-    edited ? "edited" : "",
-    n.backend ? "" : "unplannable",
-  ];
+  const classes = ["drv", `state-${state}`, role ? `role-${role}` : "", changed ? "changed" : "", edited ? "edited" : "", n.backend ? "" : "unplannable"];
   return (
     <div
       className={classes.filter(Boolean).join(" ")}
@@ -47,7 +40,7 @@ function DrvNodeView({ data }: NodeProps<DrvFlowNode>) {
         <span className="drv-name">{n.name}</span>
         <span className={`drv-state state-chip-${state}`} data-testid="node-state">
           {state === "building" ? <span className="spinner" aria-hidden="true" /> : null}
-          {skipped ? "skipped" : STATE_LABEL[state]}
+          {STATE_LABEL[state]}
         </span>
       </div>
       <div className="drv-badges">

@@ -17,6 +17,7 @@ function groupByRun(builds: BuildRecord[]): [string, BuildRecord[]][] {
   return [...runs];
 }
 
+/** How a run ended, from its builds (the service's record of the run, when it has one, says better: interrupted). */
 function runStatus(group: BuildRecord[]): string {
   if (group.some((b) => b.status === "running")) return "running";
   if (group.some((b) => b.status === "failed")) return "failed";
@@ -34,11 +35,19 @@ export function openRun(runId: string): void {
 
 export function HistoryPanel() {
   const [builds, setBuilds] = useState<BuildRecord[] | null>(null);
+  const [runs, setRuns] = useState<Map<string, string>>(new Map());
   const [error, setError] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
   useEffect(() => onRunFinished(() => setTick((t) => t + 1)), []);
   useEffect(() => {
-    api.call("history.list", { limit: 200 }).then(setBuilds, (e: Error) => setError(e.message));
+    // Both before showing: a run's own record (interrupted) must not flash as its builds' status first.
+    Promise.all([api.call("history.list", { limit: 200 }), api.call("build.runs", {}).catch(() => [])]).then(
+      ([bs, rs]) => {
+        setRuns(new Map(rs.map((r) => [r.runId, r.status])));
+        setBuilds(bs);
+      },
+      (e: Error) => setError(e.message),
+    );
   }, [tick]);
   return (
     <div className="history" data-testid="history-panel">
@@ -54,7 +63,8 @@ export function HistoryPanel() {
         <section key={runId} className="history-run" aria-label={`Run ${runId}`} data-testid={`history-run-${runId}`}>
           <div className="np-title">
             <h3>
-              Run {runId.slice(0, 8)} · {new Date(group[group.length - 1]!.startedAt).toLocaleTimeString()} · {runStatus(group)}
+              Run {runId.slice(0, 8)} · {new Date(group[group.length - 1]!.startedAt).toLocaleTimeString()} ·{" "}
+              <span data-testid="history-run-status">{runs.get(runId) ?? runStatus(group)}</span>
             </h3>
             <button type="button" className="small" onClick={() => openRun(runId)}>
               Open run

@@ -165,9 +165,14 @@ export function NodePanel() {
       <div className="np-title">
         <h2>{node.name}</h2>
         {inGraph ? null : (
-          <span className="badge inline" data-testid="not-in-graph" title="from the build history: not in the graph shown now">
-            not in this graph
-          </span>
+          <>
+            <span className="badge inline" data-testid="not-in-graph" title="from the build history: not in the graph shown now">
+              not in this graph
+            </span>
+            <button type="button" className="small" onClick={() => void useGraph.getState().openDerivation(node.hash)}>
+              Open in graph
+            </button>
+          </>
         )}
         <span className={`drv-state state-chip-${state}`}>{STATE_LABEL[state]}</span>
       </div>

@@ -27,14 +27,11 @@ export function runParam(): string | null {
   return new URLSearchParams(location.search).get("run");
 }
 
-/** Split a run's nodes: a node that did not run because something it needs failed is skipped, not cancelled. */
-export function classify(nodes: Record<string, RunNode>, depsOf: (h: string) => Set<string>, nameOf: (h: string) => string): RunEntry[] {
-  const failed = new Set(Object.keys(nodes).filter((h) => nodes[h]!.state === "failed" && !/^dependency .* failed$/.test(nodes[h]!.error ?? "")));
+/** Split a run's nodes by state; skipped (a dependency failed) is the scheduler's, recorded in the history, apart from cancelled. */
+export function classify(nodes: Record<string, RunNode>, nameOf: (h: string) => string): RunEntry[] {
   return Object.entries(nodes).map(([hash, n]) => {
-    const depFailed = () => [...depsOf(hash)].some((d) => failed.has(d));
     let cls: RunClass;
-    if (n.state === "failed") cls = failed.has(hash) ? "failed" : "skipped";
-    else if (n.state === "cancelled") cls = depFailed() ? "skipped" : "cancelled";
+    if (n.state === "failed" || n.state === "skipped" || n.state === "cancelled") cls = n.state;
     else if (n.state === "building") cls = "running";
     else if (n.state === "built" || n.state === "cached") cls = n.state;
     else cls = "queued";
@@ -122,17 +119,20 @@ export function RunView() {
     if (!runId || isLive) return;
     let stale = false;
     // A restarted service knows the run only from the history of its builds.
-    api.call("history.list", { limit: 2000 }).then(
-      (records) => {
+    // How it ended is the service's record of the run (interrupted: the service died while it ran).
+    Promise.all([api.call("history.list", { limit: 2000 }), api.call("build.run", { runId }).catch(() => null)]).then(
+      ([records, summary]) => {
         if (stale) return;
         const mine = records.filter((b) => b.runId === runId);
-        const st = mine.some((b) => b.status === "failed")
-          ? "failed"
-          : mine.some((b) => b.status === "running")
-            ? "running"
-            : mine.some((b) => b.status === "cancelled")
-              ? "cancelled"
-              : "built";
+        const st =
+          summary?.status ??
+          (mine.some((b) => b.status === "failed")
+            ? "failed"
+            : mine.some((b) => b.status === "running")
+              ? "running"
+              : mine.some((b) => b.status === "cancelled")
+                ? "cancelled"
+                : "built");
         setPast({ runId, nodes: fromHistory(mine), status: st });
       },
       () => {},
@@ -156,7 +156,7 @@ export function RunView() {
     };
   }, [ix]);
   const nameOf = (h: string) => ix?.byHash.get(h)?.name ?? h.slice(0, 8);
-  const entries = nodes ? classify(nodes, depsOf, nameOf) : [];
+  const entries = nodes ? classify(nodes, nameOf) : [];
   const by = (c: RunClass) => entries.filter((e) => e.cls === c).sort((a, b) => a.name.localeCompare(b.name));
   const start = isLive ? live!.startedAt : Math.min(...entries.map((e) => e.start ?? Infinity));
   const end = isLive ? (live!.endedAt ?? now) : Math.max(...entries.map((e) => e.end ?? -Infinity));

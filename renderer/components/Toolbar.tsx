@@ -26,14 +26,15 @@ export function Progress() {
         {starting ? "Starting…" : "No build yet"}
       </div>
     );
-  const done = run.built + run.cached + run.failed + run.cancelled;
+  const done = run.built + run.cached + run.failed + run.cancelled + run.skipped;
   const pct = run.total ? Math.round((done / run.total) * 100) : 100;
   return (
     <div className={`progress status-${run.status}`} data-testid="progress" data-status={run.status}>
       <progress max={run.total || 1} value={done} aria-label="Build progress" />
       <span className="progress-text" aria-live="polite">
         {done}/{run.total} done · {run.running.size} running
-        {run.failed ? ` · ${run.failed} failed` : ""} · <Elapsed from={run.startedAt} to={run.endedAt} />
+        {run.failed ? ` · ${run.failed} failed` : ""}
+        {run.skipped ? ` · ${run.skipped} skipped` : ""} · <Elapsed from={run.startedAt} to={run.endedAt} />
         {run.status !== "running" ? ` · ${run.status}` : ` · ${pct}%`}
       </span>
     </div>

@@ -1,7 +1,7 @@
 // Node states and how a build event moves a node between them.
 import type { BuildEvent, NodeState } from "../../core/api/schema";
 
-export const NODE_STATES: readonly NodeState[] = ["not-built", "cached", "queued", "building", "built", "failed", "cancelled"];
+export const NODE_STATES: readonly NodeState[] = ["not-built", "cached", "queued", "building", "built", "failed", "cancelled", "skipped"];
 
 export const STATE_LABEL: Record<NodeState, string> = {
   "not-built": "not built",
@@ -11,6 +11,7 @@ export const STATE_LABEL: Record<NodeState, string> = {
   built: "built",
   failed: "failed",
   cancelled: "cancelled",
+  skipped: "skipped",
 };
 
 /** The state a node is in after `e`, or undefined when the event does not concern node state. */
@@ -28,6 +29,8 @@ export function stateAfter(e: BuildEvent): NodeState | undefined {
       return "failed";
     case "cancelled":
       return "cancelled";
+    case "skipped":
+      return "skipped";
     default:
       return undefined;
   }

@@ -12,10 +12,13 @@ export interface Run {
   cached: number;
   failed: number;
   cancelled: number;
+  /** nodes that did not run because a dependency failed */
+  skipped: number;
   running: Set<string>;
   startedAt: number;
   endedAt: number | null;
-  status: "running" | "built" | "failed" | "cancelled";
+  /** interrupted: the service that ran it died (a restart) */
+  status: "running" | "built" | "failed" | "cancelled" | "interrupted";
   /** this run's nodes: state, when each started and ended (for the run view's timers and chart) */
   nodes: Record<string, RunNode>;
 }
@@ -72,6 +75,7 @@ function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
         cached: 0,
         failed: 0,
         cancelled: 0,
+        skipped: 0,
         running: new Set(),
         startedAt: Date.now(),
         endedAt: null,
@@ -95,6 +99,7 @@ function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
           ...(e.type === "built" || e.type === "failed" || e.type === "cancelled" ? { end: now } : {}),
           ...(e.type === "cached" ? { start: prev.start ?? now, end: now } : {}),
           ...(e.type === "failed" ? { error: e.error, exitCode: e.exitCode } : {}),
+          ...(e.type === "skipped" ? { error: e.error } : {}),
         },
       };
     }
@@ -116,6 +121,9 @@ function step(s: BuildsStore, e: BuildEvent): Partial<BuildsStore> {
       case "cancelled":
         run.running.delete(e.hash);
         run.cancelled++;
+        break;
+      case "skipped":
+        run.skipped++;
         break;
       case "run-finished":
         run.status = e.status;
@@ -168,6 +176,7 @@ export const useBuilds = create<BuildsStore>((set) => ({
           cached: values.filter((v) => v === "cached").length,
           failed: values.filter((v) => v === "failed").length,
           cancelled: values.filter((v) => v === "cancelled").length,
+          skipped: values.filter((v) => v === "skipped").length,
           running,
           startedAt: r.startedAt,
           endedAt: r.endedAt ?? null,

@@ -27,6 +27,8 @@ export interface GraphStore {
   evaluating: string | null;
   /** the last edit of the project's files the graph was re-evaluated for */
   lastEdit: { files: string[]; changed: number; at: number } | null;
+  /** set while the graph shown is an old derivation's from the history (graph.derivation), not the function's */
+  historic: { hash: string; name: string } | null;
 
   init(): Promise<void>;
   openProject(path: string): Promise<void>;
@@ -34,6 +36,8 @@ export interface GraphStore {
   setTarget(target: string): Promise<void>;
   evaluate(): Promise<void>;
   cancelEvaluation(): Promise<void>;
+  /** show an old derivation (from the history) and what it needs, from the service's records */
+  openDerivation(hash: string): Promise<void>;
   /** the service re-evaluated after an edit of the project: show it, keeping function, target and selection */
   graphUpdated(e: GraphUpdatedEvent): Promise<void>;
 }
@@ -82,12 +86,12 @@ async function reattach(project: string): Promise<void> {
     const builds = useBuilds.getState();
     const cur = builds.run;
     const known = cur ? runs.find((r) => r.runId === cur.runId) : undefined;
-    if (cur && !known) {
-      // A restarted service: the run this page followed ended with it. The graph's states
-      // now come from the history; drop the live ones and say how the run ended.
+    if (cur && (!known || (cur.status === "running" && known.status !== "running"))) {
+      // A restarted service: the run this page followed ended with it (the service records it
+      // as interrupted). The graph's states now come from the history; drop the live ones.
       useBuilds.setState({
         states: {},
-        run: cur.status === "running" ? { ...cur, status: "cancelled", running: new Set(), endedAt: Date.now() } : cur,
+        run: cur.status === "running" ? { ...cur, status: "interrupted", running: new Set(), endedAt: Date.now() } : cur,
         starting: false,
       });
     }
@@ -129,6 +133,23 @@ export const useGraph = create<GraphStore>((set, get) => ({
   version: 0,
   evaluating: null,
   lastEdit: null,
+  historic: null,
+
+  async openDerivation(hash) {
+    const seq = ++evalSeq;
+    set({ loading: true, error: null, evalError: null });
+    try {
+      const graph = await api.call("graph.derivation", { hash });
+      if (seq !== evalSeq) return;
+      const name = graph.nodes.find((n) => n.hash === hash)?.name ?? hash;
+      useView.getState().setEdited(new Set());
+      set((s) => ({ graph, diff: null, historic: { hash, name }, lastEdit: null, loading: false, evaluating: null, version: s.version + 1 }));
+      useSelection.getState().select(hash, { center: true });
+    } catch (e) {
+      if (seq !== evalSeq) return;
+      set({ loading: false, ...describe(e) });
+    }
+  },
 
   async graphUpdated(e) {
     const { project, graph: before, diff, target, info } = get();
@@ -159,7 +180,7 @@ export const useGraph = create<GraphStore>((set, get) => ({
       set({ loading: false, evaluating: null, ...describe(new ServiceError(e.error)) });
       return;
     }
-    if (!e.graph || !!e.diff !== !!(diff && shownTarget)) return;
+    if (!e.graph || !!e.diff !== !!(diff && shownTarget) || get().historic) return;
     ++evalSeq;
     const after = e.graph;
     set((s) => ({ graph: after, diff: e.diff ?? null, loading: false, evaluating: null, error: null, evalError: null, version: s.version + 1 }));
@@ -261,7 +282,7 @@ export const useGraph = create<GraphStore>((set, get) => ({
     try {
       const diff = await api.call("graph.diff", { project, moduleArg, target, evalId });
       if (seq !== evalSeq) return;
-      set((s) => ({ diff, graph: diff.to, loading: false, evaluating: null, version: s.version + 1 }));
+      set((s) => ({ diff, graph: diff.to, historic: null, loading: false, evaluating: null, version: s.version + 1 }));
     } catch (e) {
       if (seq !== evalSeq) return;
       set({ loading: false, evaluating: null, diff: null, ...describe(e) });
@@ -281,7 +302,7 @@ export const useGraph = create<GraphStore>((set, get) => ({
       performance.mark("bramble:graph-received");
       if (seq !== evalSeq) return;
       rememberInUrl(moduleArg, t ?? "");
-      set((s) => ({ graph, loading: false, evaluating: null, version: s.version + 1 }));
+      set((s) => ({ graph, historic: null, loading: false, evaluating: null, version: s.version + 1 }));
     } catch (e) {
       if (seq !== evalSeq) return;
       set({ loading: false, evaluating: null, ...describe(e) });

@@ -84,6 +84,26 @@ describe("edits picked up on save", () => {
       await page.locator('[data-testid="node-app"][data-state="built"]').waitFor({ timeout: 60_000 });
       await page.getByTestId("log-view").getByText("version two").first().waitFor({ timeout: 20_000 });
 
+      // The derivation just built is in the history; after another edit the graph no longer has
+      // it, and it opens in the graph from the service's records, with what it needs.
+      rewrite("default.bramble", 'say("version two")', 'say("version three")');
+      await page.locator(`[data-testid="node-app"][data-edited="true"]:not([data-hash="${newApp}"])`).waitFor({ timeout: 30_000 });
+      const newerApp = (await node(page, "app").getAttribute("data-hash"))!;
+      await page.getByRole("tab", { name: "History" }).click();
+      await page.getByTestId("history-panel").getByRole("button", { name: "app", exact: true }).first().click();
+      await page.getByRole("tab", { name: "Node" }).click();
+      await panel.getByTestId("not-in-graph").waitFor();
+      await panel.getByRole("button", { name: "Open in graph" }).click();
+      await page.getByTestId("historic-notice").waitFor();
+      await expect(node(page, "app").getAttribute("data-hash")).resolves.toBe(newApp);
+      await expect(node(page, "app").getAttribute("data-state")).resolves.toBe("built");
+      await expect(node(page, "tool").getAttribute("data-hash")).resolves.toBe(tool);
+      await expect(panel.getByTestId("not-in-graph").count()).resolves.toBe(0);
+      await screenshot(page, "history-derivation-in-graph");
+      await page.getByTestId("historic-notice").getByRole("button", { name: "Back to .:default" }).click();
+      await page.getByTestId("historic-notice").waitFor({ state: "detached" });
+      await page.locator(`[data-testid="node-app"][data-hash="${newerApp}"]`).waitFor({ timeout: 30_000 });
+
       // A syntax error in a loaded module: its own file, line, column and source line.
       rewrite("lib/util.bramble", "    return 'echo ' + word", "    x = (1 +\n    return 'echo ' + word");
       const err = page.getByTestId("eval-error");

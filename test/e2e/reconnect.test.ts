@@ -91,6 +91,42 @@ describe("reconnecting", () => {
     }
   });
 
+  it("a run the server dies in is recorded and shown as interrupted, not left running", async () => {
+    const { page, context } = await open(browser, url(TOKEN_A));
+    try {
+      await node(page, "app").waitFor({ timeout: 30_000 });
+      await chooseFunction(page, "slow");
+      await page.getByRole("button", { name: "Build", exact: true }).click();
+      await page.locator('[data-testid="node-slow"][data-state="building"]').waitFor({ timeout: 30_000 });
+      const runId = new URL(page.url()).searchParams.get("run")!;
+      expect(runId).toMatch(/^[0-9a-f]{16}$/);
+      // The server stops mid-build; its builds die with it.
+      await stop();
+      await page.getByText("Lost the connection to the service; retrying…").waitFor({ timeout: 20_000 });
+      await start(TOKEN_A);
+      await page.getByText("Lost the connection to the service; retrying…").waitFor({ state: "detached", timeout: 30_000 });
+      // The page reattached to how the run ended: interrupted, nothing running.
+      await page.locator('[data-testid="progress"][data-status="interrupted"]').waitFor({ timeout: 30_000 });
+      await expect(page.getByTestId("progress").textContent()).resolves.toMatch(/ 0 running/);
+      await page.locator('[data-testid="node-slow"][data-state="cancelled"]').waitFor({ timeout: 30_000 });
+      await page.getByRole("tab", { name: "Run" }).click();
+      await page.locator(`[data-testid="run-view"][data-run="${runId}"][data-status="interrupted"]`).waitFor({ timeout: 30_000 });
+      await screenshot(page, "run-interrupted");
+      // A new page on the run's URL: the run view says so too, and so does the history.
+      const again = await context.newPage();
+      await again.goto(page.url());
+      const run = again.getByTestId("run-view");
+      await run.waitFor({ timeout: 30_000 });
+      await again.locator(`[data-testid="run-view"][data-run="${runId}"][data-status="interrupted"]`).waitFor({ timeout: 30_000 });
+      await expect(run.getByTestId("run-status").textContent()).resolves.toBe("interrupted");
+      await again.getByRole("tab", { name: "History" }).click();
+      await expect(again.getByTestId(`history-run-${runId}`).getByTestId("history-run-status").textContent()).resolves.toBe("interrupted");
+      await again.close();
+    } finally {
+      await context.close();
+    }
+  });
+
   it("after a restart shows states from the history; with a new token, says to open the new URL and stops retrying", async () => {
     const { page, context } = await open(browser, url(TOKEN_A));
     try {

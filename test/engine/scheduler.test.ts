@@ -66,8 +66,12 @@ describe("scheduler", () => {
     expect(r.result.status).toBe("failed");
     expect(r.result.failed).toEqual([derivationHash(bad)]);
     const cancelled = eventsOf(r.events, "cancelled").map((e) => e.hash);
-    expect(cancelled).toContain(derivationHash(slow));
-    expect(cancelled).toContain(derivationHash(top));
+    expect(cancelled).toEqual([derivationHash(slow)]);
+    // What needs the failure is skipped (not cancelled), and the history says so.
+    const skipped = eventsOf(r.events, "skipped");
+    expect(skipped.map((e) => e.hash).sort()).toEqual([derivationHash(after), derivationHash(top)].sort());
+    expect(skipped.map((e) => e.dependency)).toEqual([derivationHash(bad), derivationHash(bad)]);
+    expect(engine.db.getBuild(skipped[0]!.buildId!)).toMatchObject({ status: "skipped", error: `dependency bad (${derivationHash(bad)}) failed` });
     const slowBuild = eventsOf(r.events, "started").find((e) => e.hash === derivationHash(slow))!;
     expect(engine.db.getBuild(slowBuild.buildId)!.status).toBe("cancelled");
 
@@ -76,9 +80,10 @@ describe("scheduler", () => {
     const r2 = await build(engine, graph(bad, fast, after, top2), [top2, fast], { keepGoing: true, jobs: 1 });
     expect(r2.result.status).toBe("failed");
     expect(eventsOf(r2.events, "built").map((e) => e.hash)).toEqual([derivationHash(fast)]);
-    const failed = eventsOf(r2.events, "failed");
-    expect(failed.find((e) => e.hash === derivationHash(after))!.error).toContain("dependency bad");
-    expect(failed.find((e) => e.hash === derivationHash(top2))).toBeDefined();
+    expect(eventsOf(r2.events, "failed").map((e) => e.hash)).toEqual([derivationHash(bad)]);
+    const skipped2 = eventsOf(r2.events, "skipped");
+    expect(skipped2.find((e) => e.hash === derivationHash(after))!.error).toBe(`dependency bad (${derivationHash(bad)}) failed`);
+    expect(skipped2.find((e) => e.hash === derivationHash(top2))).toBeDefined();
     engine.close();
   });
 

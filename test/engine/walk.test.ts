@@ -63,7 +63,7 @@ describe("the graph walk", () => {
     expect(r.notRun).toEqual([]);
   });
 
-  it("the first failure stops the walk: running nodes see their signal abort, the rest never run", async () => {
+  it("the first failure stops the walk: running nodes see their signal abort, its dependents are skipped, the rest is left not run", async () => {
     const h = harness({ jobs: 2 });
     await h.tick();
     await h.settle("a", "built"); // b starts beside e
@@ -74,8 +74,11 @@ describe("the graph walk", () => {
     const r = await h.walk;
     expect(h.started).toEqual(["a", "e", "b"]);
     expect(r.failed).toEqual(["b"]);
-    expect(r.notRun.sort()).toEqual(["c", "d"]);
-    expect(h.skipped).toEqual([]);
+    // d needs b: skipped (distinct from c, which needs nothing that failed: it just never ran).
+    expect(h.skipped).toEqual(["d (b)"]);
+    expect(r.status.get("d")).toBe("skipped");
+    expect([...r.skipped]).toEqual([["d", "b"]]);
+    expect(r.notRun).toEqual(["c"]);
   });
 
   it("keep-going skips what depends on a failure, naming it, and runs the rest", async () => {
@@ -89,7 +92,8 @@ describe("the graph walk", () => {
     const r = await h.walk;
     expect(h.started).toEqual(["a", "e", "b", "c"]);
     expect(r.failed).toEqual(["b"]);
-    expect(r.status.get("d")).toBe("failed");
+    expect(r.status.get("d")).toBe("skipped");
+    expect([...r.skipped]).toEqual([["d", "b"]]);
     expect(r.notRun).toEqual([]);
   });
 
@@ -111,6 +115,7 @@ describe("the graph walk", () => {
     const r2 = await t.walk;
     expect(t.errors).toEqual(["a: a bug"]);
     expect(r2.failed).toEqual(["a"]);
-    expect(r2.notRun.sort()).toEqual(["b", "c", "d", "e"]);
+    expect([...r2.skipped.keys()].sort()).toEqual(["b", "c", "d"]);
+    expect(r2.notRun).toEqual(["e"]);
   });
 });
