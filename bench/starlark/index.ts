@@ -7,8 +7,8 @@
 // turn with ours, so a change's before and after come from the same run. `--in-process`
 // skips the whole processes; `--runs=N` (5).
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { pathToFileURL } from "node:url";
@@ -100,18 +100,23 @@ function timePython(path: string, runs: number): Timing | undefined {
  */
 function wholeProcesses(dir: string, files: string[], runs: number, before: string | undefined): void {
   const root = join(dir, "..", "..");
-  const contenders: [string, string, string[]][] = [["bramble", process.execPath, [join(root, "bin", "bramble.mjs"), "starlark"]]];
+  // bin/bramble, the package's command (a launcher: see docs/speed.md "Start-up").
+  const contenders: [string, string, string[]][] = [["bramble", join(root, "bin", "bramble"), ["starlark"]]];
   if (before) {
-    const bin = join(before, "bin", "bramble.mjs");
     if (!existsSync(join(before, "dist", "fast.mjs"))) throw new Error(`--before=${before}: no dist/fast.mjs there (run node scripts/build.mjs cli in it)`);
-    contenders.push(["before", process.execPath, [bin, "starlark"]]);
+    // (a checkout older than the launcher: its bin/bramble.mjs)
+    const launcher = join(before, "bin", "bramble");
+    contenders.push(existsSync(launcher) ? ["before", launcher, ["starlark"]] : ["before", process.execPath, [join(before, "bin", "bramble.mjs"), "starlark"]]);
   }
   contenders.push(["python3", "/usr/bin/python3", []]);
   console.log(`\nWhole processes (start-up included), wall ms, best / median of ${runs} runs alternated between the commands; the ratio is of bests.`);
   const head = ["program", ...contenders.map(([n]) => n), ...(before ? ["bramble/before"] : []), "bramble/python3", "same output"];
   const rows: string[][] = [head];
-  for (const f of files) {
-    const path = join(dir, f);
+  // First a one-line file: start-up alone (issue 16 point 4).
+  const oneLine = join(mkdtempSync(join(tmpdir(), "bramble-bench-")), "one-line.star");
+  writeFileSync(oneLine, 'print("hello")\n');
+  for (const path of [oneLine, ...files.map((f) => join(dir, f))]) {
+    const f = basename(path);
     const flags = programFlags(readFileSync(path, "utf8"));
     const times = contenders.map(() => [] as number[]);
     const outs = contenders.map(() => "");
