@@ -20,8 +20,8 @@ import type { Derivation } from "../derivation/derivation.js";
 import { createContext, evaluate } from "../project/evaluate.js";
 import { fetchDependencies } from "../project/dependencies.js";
 import { loadProject } from "../project/project.js";
-import { DerivationNameError, resolveAmong, resolveDerivation } from "../cli/naming.js";
-import { makeOutLink, outLinkRoots } from "../cli/out-links.js";
+import { DerivationNameError, resolveAmong, resolveDerivation } from "../db/naming.js";
+import { makeOutLink, outLinkRoots } from "../store/out-links.js";
 import { approvePaths } from "../builders/host-access.js";
 import { useHashWorkers } from "../store/hash-pool.js";
 import { whyDepends, type WhyNode } from "../store/why-depends.js";
@@ -297,7 +297,7 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
       }
     },
     async "outLink.make"({ link, target }) {
-      // Nix's result symlinks, each an indirect gc root (core/cli/out-links.ts).
+      // Nix's result symlinks, each an indirect gc root (core/store/out-links.ts).
       makeOutLink(engine.layout.varDir, link, target);
       return {};
     },

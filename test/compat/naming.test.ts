@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { outLinkRoots } from "../../core/cli/out-links.js";
+import { outLinkRoots } from "../../core/store/out-links.js";
 import { bramble, freshHome } from "../helpers/cli.js";
 
 function project(): string {
