@@ -112,6 +112,8 @@ export async function runBuild(engine: Engine, req: BuildRequest, listener: (e: 
       const names = drvs.get(h)!.outputs.map((o) => outs[o]);
       if (names.every((n) => n !== undefined && stores.holding(n) !== undefined)) built.set(h, outs);
     }
+    // Held too: a build here may bring them into the local store, where a gc must leave them.
+    await hold([...recorded.values()].flatMap((outs) => Object.values(outs))).catch(() => {});
   }
   const outputs = new Map<string, Record<string, string>>(); // store names
   const failed: string[] = [];
