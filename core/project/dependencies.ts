@@ -79,7 +79,16 @@ function dependencyDerivation(name: string, version: string, url: string, hash?:
   return drv;
 }
 
+/** A package fetched by version is named like a repository: a host, then path segments (no ".", "..", "@", ":" or spaces). */
+const PACKAGE_NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+$/;
+
 function checkVersion(project: Project, name: string, version: string | undefined): string {
+  if (!PACKAGE_NAME_RE.test(name) || name.split("/").some((s) => s === "." || s === "..")) {
+    throw new ProjectError(
+      `dependencies."${name}": a dependency by version is named by where its repository lives, a host and a path ("example.com/me/lib"); give other packages path = "..."`,
+      join(project.root, "bramble.toml"),
+    );
+  }
   if (version === undefined || !VERSION_RE.test(version)) {
     throw new ProjectError(
       `dependencies."${name}" ${version === undefined ? "has neither a version nor a path" : `version ${JSON.stringify(version)} is not a version MAJOR.MINOR.PATCH (as bramble's: "1.2.0")`}`,

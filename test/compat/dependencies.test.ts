@@ -177,5 +177,13 @@ describe("[dependencies] by version", () => {
     const b = await bramble(["build", ".:app"], { home: freshHome(), cwd: bad, env: { BRAMBLE_CONFIG: config } });
     expect(b.code).not.toBe(0);
     expect(b.stderr).toContain(`bramble.toml: dependencies."${LIB}" version "latest" is not a version MAJOR.MINOR.PATCH`);
+
+    // A name is where the repository lives: no user@, no port, no "..", nothing a URL could be bent with.
+    for (const name of ["me@example.com/lib", "127.0.0.1:8080/lib", "example.com/../lib", "lib"]) {
+      const odd = project(`"${name}" = "1.0.0"\n`, "def f():\n    pass\n");
+      const o = await bramble(["build", ".:f"], { home: freshHome(), cwd: odd, env: { BRAMBLE_CONFIG: config } });
+      expect(o.code).not.toBe(0);
+      expect(o.stderr).toContain(`bramble.toml: dependencies."${name}": a dependency by version is named by where its repository lives`);
+    }
   });
 });

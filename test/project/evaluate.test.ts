@@ -144,7 +144,8 @@ describe("dependencies", () => {
       "remote.bramble": `load("remote/x")\ndef f():\n    pass\n`,
     });
     expect([...run(root, ".:f").drvs.values()].map((d) => d.name)).toEqual(["cc"]);
-    expect(errorOf(() => run(root, "./remote:f")).msg).toMatch(/dependency "remote" \(version 1.0\) has no local path/);
+    // Evaluated without the service, which fetches dependencies by version first (core/project/dependencies.ts).
+    expect(errorOf(() => run(root, "./remote:f")).msg).toMatch(/dependency "remote" \(version 1.0\) is not fetched: this evaluation did not fetch/);
   });
 });
 
