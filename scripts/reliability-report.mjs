@@ -2,7 +2,7 @@
 // attack per run, appended by test/reliability/*.test.ts and `npm run bench -- serve`) into
 // docs/reliability.md: the latest result of each attack, grouped by area.
 //
-//   npx vitest run test/reliability && npm run bench -- serve && node scripts/reliability-report.mjs
+//   npx vitest run test/reliability test/serve/server.test.ts test/serve/isolation.test.ts && npm run bench -- serve && node scripts/reliability-report.mjs
 //
 // `--check` exits 1 when an attack in the latest results did not hold.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -52,7 +52,11 @@ const AREAS = [
     "Nothing of the host gets in, nothing gets out: issue 12's attacks on links, fetchers, host paths, file descriptors, lingering writers and modes (test/reliability/hermetic.test.ts).",
   ],
   ["input", "Bad input", "Broken, huge or hostile project files and fetched archives (test/reliability/bad-input.test.ts)."],
-  ["serve", "`bramble serve`", "The WebSocket host, run as a separate process (test/reliability/serve.test.ts)."],
+  [
+    "serve",
+    "`bramble serve`",
+    "The WebSocket host, run as a separate process (test/reliability/serve.test.ts, test/serve/server.test.ts and isolation.test.ts).",
+  ],
   ["app", "The Electron app", "Navigation and window rules, without an Electron binary (test/reliability/electron.test.ts)."],
   ["load", "Load", "`npm run bench -- serve` (bench/serve/index.ts)."],
 ];
@@ -72,7 +76,8 @@ just before asserting it, so a row that says "no" is also a failing test. To reg
 
 \`\`\`sh
 rm -f test-results/reliability.jsonl
-npx vitest run test/reliability && npm run bench -- serve && node scripts/reliability-report.mjs
+npx vitest run test/reliability test/serve/server.test.ts test/serve/isolation.test.ts
+npm run bench -- serve && node scripts/reliability-report.mjs
 \`\`\`
 
 `;

@@ -128,7 +128,8 @@ export interface FetchProxy {
 export async function startFetchProxy(log: (line: string) => void): Promise<FetchProxy> {
   const p = await policy();
   // A short path of its own (a unix socket's path is at most 107 bytes), only this user may enter.
-  const dir = mkdtempSync(join(tmpdir(), "bramble-fp-"));
+  const base = tmpdir().length <= 80 ? tmpdir() : "/tmp";
+  const dir = mkdtempSync(join(base, "bramble-fp-"));
   const path = join(dir, "proxy.sock");
   const refusals: string[] = [];
   const open = new Set<Socket | Duplex>();
