@@ -88,13 +88,21 @@ export interface RunResult {
 
 export class DockerTransport implements StoreTransport {
   readonly label: string;
-  readonly docker: Docker;
+  private client: Docker | undefined;
   /** the store volume's creation, shared by every caller (two builds at once both found it missing) */
   private volumeReady: Promise<void> | undefined;
 
   constructor(readonly target: DockerTarget) {
-    this.docker = dockerClient(target.socket);
     this.label = `docker ${target.socket}`;
+  }
+
+  /**
+   * The dockerode client, made on first use: every command that opens the service configures
+   * this backend, and making the client loads dockerode and ssh2 (issue 17 point 4).
+   */
+  get docker(): Docker {
+    this.client ??= dockerClient(this.target.socket);
+    return this.client;
   }
 
   ensureVolume(): Promise<void> {

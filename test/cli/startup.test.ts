@@ -88,6 +88,27 @@ describe("start-up", () => {
     expect(everything).not.toContain("Eingabe: erwartet");
   });
 
+  it("a command loads the packages it uses: gc opens SQLite and never loads Docker's client; backends does", () => {
+    // A preload that records which packages node loads (the lazy stand-ins require them).
+    const dir = freshHome();
+    const hook = join(dir, "record.cjs");
+    writeFileSync(
+      hook,
+      `const M = require("node:module"); const fs = require("node:fs"); const seen = new Set(); const load = M._load;
+M._load = function (req, ...rest) { if (!req.startsWith("node:") && !req.startsWith(".") && !req.startsWith("/")) seen.add(req); return load.call(this, req, ...rest); };
+process.on("exit", () => fs.writeFileSync(${JSON.stringify(join(dir, "loaded.txt"))}, [...seen].sort().join("\\n")));`,
+    );
+    const loaded = (args: string[]) => {
+      const r = spawnSync(process.execPath, ["--require", hook, cli, ...args], { encoding: "utf8", env: { ...process.env, BRAMBLE_PATH: join(dir, "home") } });
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(join(dir, "loaded.txt"), "utf8").split("\n");
+    };
+    const gc = loaded(["gc", "--dry-run"]);
+    expect(gc).toContain("better-sqlite3");
+    for (const p of ["dockerode", "ssh2", "ws", "tar", "@grpc/grpc-js"]) expect(gc).not.toContain(p);
+    expect(loaded(["backends", "--json"])).toContain("dockerode");
+  });
+
   it("the full CLI still opens SQLite, loaded lazily: gc --dry-run on a new store", () => {
     const home = freshHome();
     const r = spawnSync(process.execPath, [cli, "store", "--help"], { encoding: "utf8", env: { ...process.env, BRAMBLE_PATH: home } });
