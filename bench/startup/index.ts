@@ -109,7 +109,11 @@ function programs(bin: string, env: NodeJS.ProcessEnv, runs: number): void {
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
       // the options the program needs (fib.star: -recursion), from its "# bramble starlark flags:" line
-      const flags = /^# bramble starlark flags: (.*)$/m.exec(readFileSync(join(dir, f), "utf8"))?.[1]?.trim().split(/\s+/) ?? [];
+      const flags =
+        /^# bramble starlark flags: (.*)$/m
+          .exec(readFileSync(join(dir, f), "utf8"))?.[1]
+          ?.trim()
+          .split(/\s+/) ?? [];
       const a = spawnSync(bin, ["starlark", ...flags, join(dir, f)], { encoding: "utf8", env });
       ours.push(performance.now() - t0);
       const t1 = performance.now();
