@@ -218,10 +218,9 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     out.write(`${results.length - failed} passed, ${failed} failed\n`);
     return failed > 0 ? 1 : 0;
   }
+  // starlark-go has no call depth limit but Go's stack; ours is JavaScript's stack (Thread's
+  // maxDepth), whose overflow is reported as a Starlark "stack overflow" error.
   const thread = new Thread(`exec ${name}`, print);
-  // starlark-go has no call depth limit but Go's stack; ours is JavaScript's stack, whose
-  // overflow is reported as a Starlark "stack overflow" error.
-  thread.maxDepth = 1_000_000;
   try {
     execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared) });
     return 0;
@@ -335,7 +334,6 @@ export async function repl(input: NodeJS.ReadableStream = process.stdin, output:
   const thread = new Thread("repl", (msg) => {
     output.write(msg + "\n");
   });
-  thread.maxDepth = 1_000_000; // recursion is on: as deep as the JavaScript stack goes
   let env = standardPredeclared();
   let buf: string[] = [];
   let n = 0;

@@ -58,10 +58,14 @@ export function locate(fr: Frame, pos: Position, e: unknown, prefix?: string): S
   fr.callPos = pos;
   try {
     se.callStack = fr.th.callStack();
-  } catch {
+    se.setPos(pos);
+  } catch (x) {
+    // JavaScript's stack is still too full to describe the error here: the caller's locate,
+    // a frame up, tries again (with the call stack from there)
+    if (isStackOverflow(x) && !(e instanceof StarlarkError)) throw e;
     se.callStack = [];
+    se.setPos(pos);
   }
-  se.setPos(pos);
   return se;
 }
 

@@ -22,8 +22,14 @@ export class Thread {
   locals = new Map<string, unknown>();
   /** internal: active Starlark frames, outermost first */
   frames: Frame[] = [];
-  /** maximum Starlark call depth before "stack overflow" */
-  maxDepth = 1000;
+  /**
+   * Maximum Starlark call depth before "stack overflow: more than N nested calls". By default
+   * none that matters, as in starlark-go: a program recurses as deep as JavaScript's stack
+   * allows (a thread with a larger stack, a worker's resourceLimits.stackSizeMb, goes deeper),
+   * and running out of it is the Starlark error "stack overflow: Starlark call stack (or
+   * expression nesting) too deep", never a JavaScript crash.
+   */
+  maxDepth = 1_000_000;
   /** loop iterations and calls so far, and the limit (like starlark-go's SetMaxExecutionSteps) */
   steps = 0;
   maxSteps = Infinity;

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   BRAMBLE_DIALECT,
+  PERMISSIVE_DIALECT,
   Builtin,
   Dict,
   Float,
@@ -232,5 +233,25 @@ describe("errors never carry control characters to the terminal", () => {
     const [, source, caret] = text.split("\n");
     expect(source).toBe('y = "\ufffd[31mred" + \ufffd');
     expect(caret!.length).toBe(source!.indexOf("+") + 3);
+  });
+});
+
+describe("recursion when embedded (issue 16: calls stopped at 1,000 frames)", () => {
+  const prog = (n: number) => `def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(${n}))\n`;
+  it("goes past 1,000 calls, as deep as JavaScript's stack allows", () => {
+    const out: string[] = [];
+    execFile(new Thread("t", (s) => out.push(s)), "deep.star", prog(1200), {}, { dialect: PERMISSIVE_DIALECT });
+    expect(out).toEqual(["1200"]);
+  });
+  it("past the stack, a Starlark error at the call, not a JavaScript one", () => {
+    let got: unknown;
+    try {
+      execFile(new Thread("t", () => {}), "deep.star", prog(10_000_000), {}, { dialect: PERMISSIVE_DIALECT });
+    } catch (e) {
+      got = e;
+    }
+    expect(got).toBeInstanceOf(StarlarkError);
+    expect((got as StarlarkError).msg).toBe("stack overflow: Starlark call stack (or expression nesting) too deep");
+    expect((got as StarlarkError).pos).toEqual({ file: "deep.star", line: 2, col: 34 });
   });
 });
