@@ -423,7 +423,7 @@ export function makeProgram(): Command {
           // A program for a system nothing here runs would die with a shell error (a Mach-O read as a script): refuse, naming it.
           const systems = new Set(
             (await caller(host.service)("backends.list", {}))
-              .filter((b) => b.available && (b.name === "local" || b.name === "qemu"))
+              .filter((b) => b.available && (b.kind === "local" || b.kind === "qemu"))
               .flatMap((b) => b.platforms),
           );
           for (const r of run.roots.filter((x) => hashes.includes(x.hash))) {

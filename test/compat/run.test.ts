@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bramble, freshHome } from "../helpers/cli.js";
+import { bramble, freshHome, repo } from "../helpers/cli.js";
+import { TEST_ALLOWED_PATHS } from "../helpers/user-config.js";
 
 // The program prints where it runs and its arguments, writes a file, and reads secret.txt.
 const TOOL = `#!/bin/sh
@@ -68,6 +69,35 @@ describe("bramble run", () => {
     const r = bramble(["run", "--target", "aarch64-linux", "./examples/go:hello", "hello"], { home, timeoutMs: 600_000 });
     expect(r.stderr).toMatch(/built hello-go/);
     expect(r.stdout).toBe("Hello from linux/arm64\n");
+    expect(r.code).toBe(0);
+  }, 600_000);
+
+  it("runs a program for a system qemu emulates without binfmt_misc under qemu-<arch>-static (a riscv64 Go binary, a qemu backend named rv)", () => {
+    // No binfmt_misc entry for riscv64 here: the program runs only because bramble run starts it under qemu-riscv64-static.
+    expect(existsSync("/proc/sys/fs/binfmt_misc/qemu-riscv64")).toBe(false);
+    const root = mkdtempSync(join(tmpdir(), "bramble-compat-rv-"));
+    for (const f of ["main.go", "go.mod"]) writeFileSync(join(root, f), readFileSync(join(repo, "examples/go", f)));
+    writeFileSync(join(root, "bramble.toml"), '[package]\nname = "rv"\n');
+    writeFileSync(
+      join(root, "default.bramble"),
+      `load("seeds", "go", "shell")
+
+def prog():
+    return shell(
+        name = "hello-rv",
+        script = "mkdir -p $out/bin && go build -trimpath -buildvcs=false -o $out/bin/hello .",
+        sources = files(["main.go", "go.mod"]),
+        env = {"GOOS": "linux", "GOARCH": "riscv64", "CGO_ENABLED": "0", "GOCACHE": "/tmp/go-cache", "GOPATH": "/tmp/go-path", "GOFLAGS": "-mod=mod"},
+        system = "riscv64-linux",
+        path = [go().out + "/bin"],
+    )
+`,
+    );
+    const config = join(root, "config.toml");
+    writeFileSync(config, `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[backends.rv]\nkind = "qemu"\nsystems = ["riscv64-linux"]\n`);
+    const r = bramble(["run", ".:prog", "hello"], { home, cwd: root, timeoutMs: 600_000, env: { BRAMBLE_CONFIG: config } });
+    expect(r.stderr).toMatch(/built hello-rv/);
+    expect(r.stdout).toBe("Hello from linux/riscv64\n");
     expect(r.code).toBe(0);
   }, 600_000);
 
