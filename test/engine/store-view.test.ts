@@ -80,6 +80,15 @@ describe("store view", () => {
     } finally {
       limited.cleanup();
     }
+    // The empty cgroup serves the next sandbox, with that sandbox's own budget.
+    const cgroupOf = (argv: string[]) => argv[argv.indexOf("--cgroup") + 1]!;
+    const next = withPidsLimit(["/bin/true"], 7);
+    try {
+      expect(cgroupOf(next.argv)).toBe(cgroupOf(limited.argv));
+      expect(readFileSync(join(cgroupOf(next.argv), "../pids.max"), "utf8")).toBe("7\n");
+    } finally {
+      next.cleanup();
+    }
     // A bad call is refused with a message, before anything runs.
     const bad = spawnSync(join(repo, "dist/store-view-helper"), ["--no-such-option", "--", "/bin/true"], { encoding: "utf8" });
     expect(bad.status).toBe(125);
