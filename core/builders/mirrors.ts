@@ -58,17 +58,20 @@ function checkBase(base: string, where: string): string {
 
 /**
  * Every mirror base the user configured ($BRAMBLE_MIRROR_<NAME> and [mirrors] in the user's
- * config; the defaults are not): the only services of this host a fetcher may reach
- * (fetch-proxy.ts). A malformed entry is skipped here; resolving a mirror:// URL reports it.
+ * config; the defaults are not), and every package source ([packages]: where dependencies by
+ * version are fetched from, core/project/dependencies.ts): the only services of this host a
+ * fetcher may reach (fetch-proxy.ts). A malformed entry is skipped here; resolving a mirror://
+ * URL or a package's source reports it.
  */
 export function configuredMirrorBases(configFile = userConfigFile()): string[] {
   const bases: string[] = [];
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("BRAMBLE_MIRROR_") && v && /^https?:\/\/./.test(v)) bases.push(v);
   if (existsSync(configFile)) {
     try {
-      const mirrors = (parseToml(readFileSync(configFile, "utf8")) as Record<string, unknown>).mirrors;
-      if (mirrors && typeof mirrors === "object" && !Array.isArray(mirrors))
-        for (const v of Object.values(mirrors)) if (typeof v === "string" && /^https?:\/\/./.test(v)) bases.push(v);
+      const doc = parseToml(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+      for (const table of [doc.mirrors, doc.packages])
+        if (table && typeof table === "object" && !Array.isArray(table))
+          for (const v of Object.values(table)) if (typeof v === "string" && /^https?:\/\/./.test(v)) bases.push(v);
     } catch {
       /* reported where a mirror is resolved */
     }

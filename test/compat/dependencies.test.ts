@@ -73,11 +73,8 @@ describe("[dependencies] by version", () => {
     server = await startGitServer(served);
     // Where packages are fetched from is the user's setting: example.com is the loopback git server.
     config = join(mkdtempSync(join(tmpdir(), "bramble-dep-config-")), "config.toml");
-    // A fetcher reaches a service of this host only when the user named it as a mirror (the fetch sandbox's proxy).
-    writeFileSync(
-      config,
-      `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[packages]\n"example.com" = "${server.url}/example.com"\n\n[mirrors]\npackages = "${server.url}"\n`,
-    );
+    // A fetcher reaches a service of this host only when the user named it: a package source is such a name (fetch-proxy.ts).
+    writeFileSync(config, `[sandbox]\nallowed_paths = ${JSON.stringify(TEST_ALLOWED_PATHS)}\n\n[packages]\n"example.com" = "${server.url}/example.com"\n`);
     publish(served, work, UTIL, "1.0.0", {
       "bramble.toml": `[package]\nname = "${UTIL}"\nversion = "1.0.0"\n`,
       "default.bramble": `VERSION = "util 1.0.0"\n`,
