@@ -12,11 +12,19 @@ import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { displayName } from "./naming.js";
 import { outLinkNames } from "./out-links.js";
-import { repl, setDeepEntry, starlarkMain } from "../starlark/cli.js";
 import { VERSION } from "../version.js";
-// (for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
-export { starlarkMain };
-setDeepEntry(import.meta.url);
+
+/**
+ * The Starlark interpreter's command, loaded by starlark and repl (the service's commands load
+ * the interpreter with the service): help loads neither. -recursion's worker thread loads
+ * dist/fast.cjs, the interpreter's own bundle beside this one, for its starlarkMain
+ * (core/starlark/cli.ts runDeep); the chunk holding the interpreter here exports none by name.
+ */
+async function starlarkCli(): Promise<typeof import("../starlark/cli.js")> {
+  const cli = await import("../starlark/cli.js");
+  cli.setDeepEntry(new URL("./fast.cjs", import.meta.url).href);
+  return cli;
+}
 
 // The service, the project's loader and the server are loaded by the commands that use them
 // (makeProgram's preAction hook), never by help, --version, starlark or repl: they are most of
@@ -423,7 +431,7 @@ export function makeProgram(): Command {
           // A program for a system nothing here runs would die with a shell error (a Mach-O read as a script): refuse, naming it.
           const systems = new Set(
             (await caller(host.service)("backends.list", {}))
-              .filter((b) => b.available && (b.kind === "local" || b.kind === "qemu"))
+              .filter((b) => b.available && (b.name === "local" || b.name === "qemu"))
               .flatMap((b) => b.platforms),
           );
           for (const r of run.roots.filter((x) => hashes.includes(x.hash))) {
@@ -666,8 +674,8 @@ export function makeProgram(): Command {
     .argument("[args...]")
     .helpOption(false)
     .allowUnknownOption()
-    .action((args: string[]) => {
-      const code = starlarkMain(args);
+    .action(async (args: string[]) => {
+      const code = (await starlarkCli()).starlarkMain(args);
       if (code !== 0) throw new ExitError("", code);
     });
 
@@ -675,7 +683,7 @@ export function makeProgram(): Command {
     .command("repl")
     .description("an interactive Starlark prompt")
     .action(async () => {
-      await repl(process.stdin, process.stdout);
+      await (await starlarkCli()).repl(process.stdin, process.stdout);
     });
 
   registerEngineCommands(program);

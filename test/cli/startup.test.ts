@@ -62,8 +62,8 @@ describe("start-up", () => {
     expect(full).toContain("node:fs");
     expect(full.filter((m) => !m.startsWith("node:") && !/^\.\/cli-[A-Z0-9]+\.mjs$/.test(m))).toEqual([]);
     // What loading cli.mjs loads (it and the chunks it imports, transitively) holds commander
-    // and the verbs, not the service, the project's loader or the server: those chunks load
-    // when a command runs (core/cli/command-modules.ts).
+    // and the verbs, not the service, the project's loader, the server or the Starlark
+    // interpreter: those chunks load when a command runs (core/cli/command-modules.ts).
     const loaded = new Set<string>();
     const visit = (file: string) => {
       if (loaded.has(file)) return;
@@ -77,7 +77,7 @@ describe("start-up", () => {
       .map((f) => readFileSync(join(repo, "dist", f), "utf8"))
       .join("\n");
     expect(atStart).toContain('"makeProgram"');
-    for (const name of ['"createService"', '"startServer"', '"loadProject"', '"toApiError"']) {
+    for (const name of ['"createService"', '"startServer"', '"loadProject"', '"toApiError"', '"starlarkMain"']) {
       expect(everything).toContain(name);
       expect(atStart).not.toContain(name);
     }
