@@ -124,7 +124,10 @@ static int run(int argc, char **argv) {
     int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0 || chdir(overlay) < 0) fail("overlay root");
     idmap_view("view");
-    if (mount("overlay", "store", "overlay", MS_NOSUID | MS_NODEV, "lowerdir=view,upperdir=upper,workdir=work,index=off,metacopy=off,redirect_dir=off,xino=off") < 0)
+    /* volatile: no sync of the upper layer's filesystem when the overlay goes (a fresh upper
+       per build, moved into the store after; on ext4 that sync cost 13-18 ms per build). */
+    if (mount("overlay", "store", "overlay", MS_NOSUID | MS_NODEV, "lowerdir=view,upperdir=upper,workdir=work,index=off,metacopy=off,redirect_dir=off,xino=off,volatile") <
+        0)
       fail("overlay");
     if (fchdir(cwd) < 0) fail("overlay root");
     close(cwd);
