@@ -1,5 +1,5 @@
 // files(): glob patterns with `**`, relative to a directory, never leaving the project.
-import { lstatSync, readdirSync } from "node:fs";
+import { type Dirent, lstatSync, readdirSync } from "node:fs";
 import { join, posix, relative, sep } from "node:path";
 
 // Patterns are matched segment by segment with the two-pointer wildcard algorithm (the one
@@ -108,7 +108,7 @@ export function glob(base: string, opts: GlobOptions): string[] {
   const matches = (rel: string) => include.some((m) => m(rel)) && !exclude.some((m) => m(rel));
   const out: string[] = [];
   const walk = (dir: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {

@@ -14,7 +14,7 @@ function autoDir(varDir: string): string {
 /** Make (or replace) the symlink `link` → `target` and register it as an indirect gc root. */
 export function makeOutLink(varDir: string, link: string, target: string): void {
   const abs = resolve(link);
-  let existing;
+  let existing: ReturnType<typeof lstatSync> | undefined;
   try {
     existing = lstatSync(abs);
   } catch {

@@ -78,7 +78,7 @@ export class ReapiStore implements Store {
       const r = (await this.result(name)) as { output_files?: { path: string; digest: Digest; contents?: Uint8Array }[] } | undefined;
       const f = r?.output_files?.find((x) => x.path === "path-info.json");
       if (!f) continue;
-      const data = f.contents && f.contents.length ? Buffer.from(f.contents) : (await this.client.download([f.digest])).get(digestKey(f.digest))!;
+      const data = f.contents?.length ? Buffer.from(f.contents) : (await this.client.download([f.digest])).get(digestKey(f.digest))!;
       out.set(name, JSON.parse(data.toString("utf8")) as PathInfo);
     }
     return out;

@@ -8,7 +8,7 @@ describe("bramble ls", () => {
   it("lists modules and their public functions with parameters and docstrings", () => {
     const r = bramble(["ls", "examples/cross"], { home });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^\.  \(examples\/cross\/default\.bramble\)$/m);
+    expect(r.stdout).toMatch(/^\. {2}\(examples\/cross\/default\.bramble\)$/m);
     expect(r.stdout).toMatch(/^ {2}compile\(system\) {2}hello\.c compiled on this machine for `system`\.$/m);
     expect(r.stdout).toMatch(/^ {2}all\(\) {2}The program for the target system and a run of it on that system\.$/m);
   });
