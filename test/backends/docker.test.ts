@@ -1,38 +1,24 @@
 // The docker backend against a real Docker API (podman's service) and a local busybox image:
 // the same tree gives the same output hashes as a local build; its store is a volume; a
 // container that dies and an unreachable engine fail the build naming the backend and cause.
-import { randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import type { DockerBackend } from "../../core/builders/docker.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf, useBackends } from "./helpers.js";
+import { build, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf } from "./helpers.js";
 import { bramble } from "../helpers/cli.js";
-import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "./podman.js";
+import { podmanUnavailable, removeVolume } from "./podman.js";
+import { usePodman } from "../helpers/backend-fixtures.js";
 
 const why = skipReason("docker backend", podmanUnavailable());
 
 describe.skipIf(why)("docker backend", () => {
-  let api: TestEngine;
-  const volume = `bramble-test-${process.pid}-${randomBytes(3).toString("hex")}`;
-
-  beforeAll(async () => {
-    ensureImage();
-    api = await startPodmanService(tempDir("bramble-podman-"));
-  });
-  afterAll(async () => {
-    removeVolume(volume);
-    await api?.stop();
-    cleanupTemps();
-  });
-
-  const withDocker = (engine: Engine, extra: Record<string, unknown> = {}): DockerBackend => {
-    useBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume, ...extra }]);
-    return engine.backends.find((b) => b.name === "docker") as DockerBackend;
-  };
+  const podman = usePodman("bramble-test");
+  const { volume } = podman;
+  const withDocker = (engine: Engine, extra: Record<string, unknown> = {}): DockerBackend => podman.docker(engine, extra);
   const nameOf = (engine: Engine, d: Parameters<typeof derivationHash>[0]) => basename(engine.db.outputsOf(derivationHash(d))[0]!.path);
 
   // Reproducible, and only busybox's sh, echo, mkdir, ln and cat inside the image.
@@ -115,7 +101,7 @@ describe.skipIf(why)("docker backend", () => {
     expect(await d.store.verify({})).toEqual([]);
     // The same through the CLI, with the backend in the user's config.
     const config = join(tempDir(), "config.toml");
-    writeFileSync(config, `[backends.docker]\nkind = "docker"\nsocket = "${api.socket}"\nvolume = "${volume}-vg"\n`);
+    writeFileSync(config, `[backends.docker]\nkind = "docker"\nsocket = "${podman.api.socket}"\nvolume = "${volume}-vg"\n`);
     const cli = (args: string[]) => bramble(args, { home: engine.home, env: { BRAMBLE_CONFIG: config } });
     const ok = cli(["store", "verify", "--store", "docker"]);
     expect([ok.code, ok.stdout]).toEqual([0, "store verified: all paths intact\n"]);

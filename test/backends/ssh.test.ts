@@ -8,8 +8,9 @@ import { derivationHash } from "../../core/derivation/derivation.js";
 import type { SshBackend } from "../../core/builders/ssh.js";
 import { copyClosure } from "../../core/store/copy.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds, infoOf, useBackends } from "./helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, holds } from "./helpers.js";
 import { freePort, sshdUnavailable, startSshd, type TestSshd } from "./sshd.js";
+import { useSsh } from "../helpers/backend-fixtures.js";
 
 const why = skipReason("ssh backend", sshdUnavailable());
 
@@ -31,22 +32,7 @@ describe.skipIf(why)("ssh backend", () => {
   });
   afterEach(() => undefined);
 
-  const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => {
-    useBackends(engine, [
-      {
-        name: "box",
-        kind: "ssh",
-        host: "127.0.0.1",
-        port: sshd.port,
-        user: sshd.user,
-        identity: sshd.identity,
-        known_hosts: sshd.knownHosts,
-        store: remoteRoot,
-        ...extra,
-      },
-    ]);
-    return engine.backends.find((b) => b.name === "box") as SshBackend;
-  };
+  const withSsh = (engine: Engine, extra: Record<string, unknown> = {}): SshBackend => useSsh(engine, sshd, { store: remoteRoot, ...extra });
 
   const a = shDrv("ssh-a", "echo hello from $system > $out");
   const b = shDrv("ssh-b", `mkdir $out; cat ${ref(a)} > $out/greeting; ln -s ${ref(a)} $out/link; echo building b on $platform`);

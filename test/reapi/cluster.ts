@@ -5,10 +5,11 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../helpers/backend-fixtures.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The Jsonnet configs, found from test/reapi/ or from a bundle in dist/bench/. */
@@ -47,17 +48,6 @@ const everyProcess = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const p of everyProcess) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(what: string, ok: () => Promise<boolean> | boolean, logFile: string, proc: ChildProcess, ms = 30_000): Promise<void> {
   const until = Date.now() + ms;

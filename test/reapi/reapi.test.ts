@@ -10,6 +10,7 @@ import { ReapiBackend } from "../../core/builders/reapi/backend.js";
 import type { Engine } from "../../core/build/engine.js";
 import { hashSources } from "../../core/store/sources.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
+import { bbDrv, hostBusybox } from "../helpers/backend-fixtures.js";
 import { startCluster, type Cluster } from "./cluster.js";
 
 let cluster: Cluster;
@@ -29,26 +30,7 @@ function engineWithReapi(extra: Partial<ConstructorParameters<typeof ReapiBacken
 }
 
 /** Static busybox with its applets, put in the store by a local (impure) build: the only tool the actions get. */
-const busybox = shDrv(
-  "busybox",
-  "mkdir -p $out/bin && cp /bin/busybox $out/bin/ && for a in $($out/bin/busybox --list); do [ -e $out/bin/$a ] || ln -s busybox $out/bin/$a; done",
-);
-
-/** A derivation that runs `script` with busybox's sh on the reapi backend. */
-function bbDrv(name: string, script: string, extra: Partial<Derivation> = {}): Derivation {
-  return {
-    name,
-    builder: `${ref(busybox)}/bin/sh`,
-    args: ["-c", script],
-    env: { PATH: `${ref(busybox)}/bin` },
-    outputs: ["out"],
-    network: false,
-    platform: hostSystem(),
-    system: hostSystem(),
-    builderBackend: "bb",
-    ...extra,
-  };
-}
+const busybox = hostBusybox();
 
 const local = (d: Derivation): Derivation => {
   const { builderBackend: _, ...rest } = d;

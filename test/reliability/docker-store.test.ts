@@ -2,37 +2,24 @@
 // container, and one build changed another's input. Now the store volume is read-only in a
 // build's container; only its own build directory and outputs (a volume of its own) are
 // writable. Against a real Docker API (podman's service) and the local busybox image.
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
-import type { DockerBackend } from "../../core/builders/docker.js";
 import { DOCKER_STORE_DIR } from "../../core/builders/docker-transport.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, useBackends } from "../backends/helpers.js";
-import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "../backends/podman.js";
+import { build, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine } from "../backends/helpers.js";
+import { podmanUnavailable } from "../backends/podman.js";
+import { usePodman } from "../helpers/backend-fixtures.js";
 import { record } from "./record.js";
 
 const why = skipReason("docker store", podmanUnavailable());
 
 describe.skipIf(why)("the docker backend's store volume", () => {
-  let api: TestEngine;
-  const volume = `bramble-ro-${process.pid}-${randomBytes(3).toString("hex")}`;
-
-  beforeAll(async () => {
-    ensureImage();
-    api = await startPodmanService(tempDir("bramble-podman-"));
-  });
-  afterAll(async () => {
-    removeVolume(volume);
-    await api?.stop();
-    cleanupTemps();
-  });
+  const podman = usePodman("bramble-ro");
 
   it("is read-only in a build's container: no write to an input, another output, the store or another build's directory", async () => {
     const engine = tempEngine();
-    useBackends(engine, [{ name: "docker", kind: "docker", socket: api.socket, volume }]);
-    const docker = engine.backends.find((b) => b.name === "docker") as DockerBackend;
+    const docker = podman.docker(engine);
     const env = { PATH: "/bin:/usr/bin" };
     const input = shDrv("ro-input", "mkdir $out; echo original > $out/file", { env });
     const victim = shDrv("ro-victim", "echo original > $out", { env });

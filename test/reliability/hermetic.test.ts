@@ -10,26 +10,18 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
-import type { Engine } from "../../core/build/engine.js";
 import { hostSystem } from "../../core/builders/backend.js";
 import { runFetchSandbox, toolBinds } from "../../core/builders/fetch-sandbox.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir } from "../engine/helpers.js";
 import { bramble, freshHome } from "../helpers/cli.js";
+import { enginesClosedAfterAll } from "../helpers/backend-fixtures.js";
 import { record } from "./record.js";
 
 afterEach(cleanupTemps);
 
-const engines: Engine[] = [];
-function engine(): Engine {
-  const e = tempEngine();
-  engines.push(e);
-  return e;
-}
-afterAll(() => {
-  for (const e of engines) e.close();
-});
+const engine = enginesClosedAfterAll();
 
 /** `try 'cmd' label` appends "label: ok" or "label: denied" to $out/report. */
 const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;

@@ -8,24 +8,17 @@ import { readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import type { Engine } from "../../core/build/engine.js";
-import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir, tempEngine } from "../engine/helpers.js";
+import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir } from "../engine/helpers.js";
 import { bramble, freshHome } from "../helpers/cli.js";
+import { enginesClosedAfterAll } from "../helpers/backend-fixtures.js";
 import { record } from "./record.js";
 
 afterEach(cleanupTemps);
 
-const engines: Engine[] = [];
-function engine(): Engine {
-  const e = tempEngine();
-  engines.push(e);
-  return e;
-}
-afterAll(() => {
-  for (const e of engines) e.close();
-});
+const engine = enginesClosedAfterAll();
 
 /** Builds one derivation and returns the text of `$out/<file>` (the probe's report). */
 async function probe(e: Engine, drv: Derivation, file = "report", deps: Derivation[] = []): Promise<string> {
