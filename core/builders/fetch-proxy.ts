@@ -34,8 +34,12 @@ function hostAddresses(): BlockList {
   b.addSubnet("fe80::", 10, "ipv6");
   for (const list of Object.values(networkInterfaces())) {
     for (const i of list ?? []) {
-      b.addAddress(i.address.replace(/%.*$/, ""), i.family === "IPv6" ? "ipv6" : "ipv4");
-      if (i.family === "IPv4") b.addAddress(`::ffff:${i.address}`, "ipv6");
+      try {
+        b.addAddress(i.address.replace(/%.*$/, ""), i.family === "IPv6" ? "ipv6" : "ipv4");
+        if (i.family === "IPv4") b.addAddress(`::ffff:${i.address}`, "ipv6");
+      } catch {
+        /* an address BlockList cannot parse: link-local and loopback are blocked by range anyway */
+      }
     }
   }
   return b;
