@@ -75,8 +75,8 @@ export function prepareSandbox(
   mkdirSync(storeMount);
   // The input closure through one idmapped mount when the host allows it, else one bind per
   // input; under an overlay when it can, so that the builder writes none of the view.
-  const storeView = storeViewAvailable(store.layout.tmpDir);
-  const overlay = storeView && storeOverlayAvailable(store.layout.tmpDir);
+  const overlay = storeOverlayAvailable(store.layout.tmpDir);
+  const storeView = overlay || storeViewAvailable(store.layout.tmpDir);
   const view = overlay ? makeOverlayDirs(root) : storeView ? storeMount : undefined;
   const contents = view ? linkStoreView(view, store.dir, opts.inputClosureSet ?? opts.inputClosure, { overlay }) : undefined;
   if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);

@@ -135,9 +135,15 @@ const overlayProbed = new Map<string, boolean>();
  * per directory and process. BRAMBLE_STORE_OVERLAY=0 turns it off.
  */
 export function storeOverlayAvailable(tmpDir: string): boolean {
-  if (process.env.BRAMBLE_STORE_OVERLAY === "0" || !compiledHelper() || !storeViewAvailable(tmpDir)) return false;
+  if (process.env.BRAMBLE_STORE_OVERLAY === "0" || process.env.BRAMBLE_STORE_VIEW === "0" || !compiledHelper()) return false;
   const known = overlayProbed.get(tmpDir);
   if (known !== undefined) return known;
+  // What the store view needs, and one start of the helper for both (a start under load costs
+  // up to a tenth of a second): an overlay that works is a store view that works.
+  if (!(process.platform === "linux" && process.getuid?.() === 0 && UNSHARE[process.arch] && existsSync(PERL))) {
+    overlayProbed.set(tmpDir, false);
+    return false;
+  }
   let ok = false;
   const root = join(tmpDir, `${process.pid}-overlay-probe`);
   try {
@@ -154,6 +160,7 @@ export function storeOverlayAvailable(tmpDir: string): boolean {
     removeTree(root);
   }
   overlayProbed.set(tmpDir, ok);
+  if (ok) probed.set(`${tmpDir}\0${helperPrefix()[0]}`, true);
   return ok;
 }
 
