@@ -130,6 +130,8 @@ export interface RunSummary {
   startedAt: number;
   endedAt?: number;
   states: Record<string, "building" | "built" | "cached" | "failed" | "cancelled" | "skipped">;
+  /** run by another process (a `bramble build` in a terminal): no events reach this service's clients, ask build.run again */
+  external?: boolean;
 }
 export interface ProjectInfo {
   root: string;

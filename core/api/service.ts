@@ -187,6 +187,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
       startedAt: r.startedAt,
       ...(r.endedAt !== null ? { endedAt: r.endedAt } : {}),
       states,
+      ...(r.pid !== process.pid ? { external: true } : {}),
     };
   }
 

@@ -97,9 +97,26 @@ async function reattach(project: string): Promise<void> {
     }
     const mine = known ?? runs.find((r) => r.project === project && r.status === "running") ?? (cur ? undefined : runs.find((r) => r.project === project));
     if (mine) builds.attach(mine);
+    if (mine?.external && mine.status === "running") followExternal(mine.runId);
   } catch {
     /* an older service: nothing to reattach to */
   }
+}
+
+/**
+ * A run another process is doing (a `bramble build` in a terminal, recorded in the database)
+ * sends this page no events: ask for it again every second and a half until it ends, while
+ * the page still follows it.
+ */
+function followExternal(runId: string): void {
+  const poll = async () => {
+    if (useBuilds.getState().run?.runId !== runId) return;
+    const r = await api.call("build.run", { runId }).catch(() => null);
+    if (!r || useBuilds.getState().run?.runId !== runId) return;
+    useBuilds.getState().attach(r);
+    if (r.status === "running") setTimeout(() => void poll(), 1500);
+  };
+  setTimeout(() => void poll(), 1500);
 }
 
 /** With no function to show, a module that does not parse says why (else the list is just empty). */
@@ -206,7 +223,9 @@ export const useGraph = create<GraphStore>((set, get) => ({
     set({ loading: true });
     try {
       const info = await api.call("app.info", {});
-      set({ info, project: info.defaultProject ?? "", moduleArg: info.defaultModuleArg ?? "" });
+      // Again after a reconnect: the function shown stays (the URL's), never flashing the default.
+      const urlFn = new URLSearchParams(location.search).get("fn");
+      set({ info, project: info.defaultProject ?? "", moduleArg: get().moduleArg || urlFn || info.defaultModuleArg || "" });
       void api.call("backends.list", {}).then(
         (backends) => set({ backends }),
         () => {},
@@ -218,7 +237,10 @@ export const useGraph = create<GraphStore>((set, get) => ({
       if (info.defaultProject) {
         try {
           const projectInfo = await api.call("project.open", { path: info.defaultProject });
-          set({ projectInfo, moduleArg: preferredModuleArg(projectInfo, info.defaultModuleArg) ?? "" });
+          set({
+            projectInfo,
+            moduleArg: urlFn && moduleArgs(projectInfo).includes(urlFn) ? urlFn : (preferredModuleArg(projectInfo, info.defaultModuleArg) ?? ""),
+          });
         } catch (e) {
           // Still try the module argument the host named; the evaluation reports what is wrong.
           console.warn("project.open failed", e);

@@ -208,4 +208,37 @@ describe("build selected and the retarget summary", () => {
       await context.close();
     }
   });
+
+  it("follows a run another process is doing (a bramble build in a terminal) until it ends", async () => {
+    const { page, context } = await open(browser, url(TOKEN_A));
+    const cli = spawn(process.execPath, [join(repo, "dist/cli.mjs"), "build", ".:slow"], {
+      cwd: fixture("studio"),
+      env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      let out = "";
+      cli.stdout!.on("data", (d) => (out += String(d)));
+      cli.stderr!.on("data", (d) => (out += String(d)));
+      const exited = new Promise<number | null>((r) => cli.on("exit", (code) => r(code)));
+      await new Promise<void>((resolve, reject) => {
+        const check = () => (/building slow/.test(out) ? resolve() : undefined);
+        cli.stdout!.on("data", check);
+        cli.stderr!.on("data", check);
+        void exited.then(() => reject(new Error(`bramble build ended first:\n${out}`)));
+      });
+      // The page (re)loads on that function while the terminal's build runs: it takes that run over from the database.
+      await page.goto(`${url(TOKEN_A)}&fn=.%3Aslow`);
+      await page.locator('[data-testid="progress"][data-status="running"]').waitFor({ timeout: 30_000 });
+      await page.locator('[data-testid="node-slow"][data-state="building"]').waitFor({ timeout: 30_000 });
+      // Ctrl-C in the terminal: the page, which gets no events of that process, follows it to its end.
+      cli.kill("SIGINT");
+      await exited;
+      await page.locator('[data-testid="progress"][data-status="cancelled"]').waitFor({ timeout: 30_000 });
+      await page.locator('[data-testid="node-slow"][data-state="cancelled"]').waitFor({ timeout: 30_000 });
+    } finally {
+      if (cli.exitCode === null) cli.kill("SIGKILL");
+      await context.close();
+    }
+  });
 });
