@@ -12,6 +12,7 @@ import {
   useNodesState,
   useReactFlow,
   useStore,
+  useStoreApi,
   getViewportForBounds,
   Position,
   type Edge,
@@ -67,39 +68,80 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
   const states = useBuilds((s) => s.states);
   const ref = useRef<HTMLCanvasElement>(null);
   const at = useMemo(() => new Map(nodes.map((n) => [n.id, n.position])), [nodes]);
+  const bounds = useMemo(() => {
+    let x0 = Infinity;
+    let y0 = Infinity;
+    let x1 = -Infinity;
+    let y1 = -Infinity;
+    for (const n of nodes) {
+      x0 = Math.min(x0, n.position.x);
+      y0 = Math.min(y0, n.position.y);
+      x1 = Math.max(x1, n.position.x + NODE_WIDTH);
+      y1 = Math.max(y1, n.position.y + NODE_HEIGHT);
+    }
+    return Number.isFinite(x0) ? { x0, y0, w: x1 - x0, h: y1 - y0 } : null;
+  }, [nodes]);
+  // The whole graph drawn once at this zoom, when that fits in a bitmap: a pan is then one copy of it.
+  const cache = useRef<{ key: unknown[]; image: HTMLCanvasElement } | null>(null);
   useEffect(() => {
     const c = ref.current;
     const ctx = c?.getContext("2d");
-    if (!c || !ctx) return;
+    if (!c || !ctx || !bounds) return;
     const dpr = window.devicePixelRatio || 1;
     if (c.width !== Math.round(width * dpr)) c.width = Math.round(width * dpr);
     if (c.height !== Math.round(height * dpr)) c.height = Math.round(height * dpr);
+    // `view`: the part of the graph in view (nodes by their top left corner, widened by a node), or all of it
+    const draw = (g: CanvasRenderingContext2D, view: { x0: number; y0: number; x1: number; y1: number } | null) => {
+      const visible = (x: number, y: number) => !view || (x >= view.x0 && x <= view.x1 && y >= view.y0 && y <= view.y1);
+      g.beginPath();
+      for (const e of edges) {
+        const a = at.get(e.from);
+        const b = at.get(e.to);
+        if (!a || !b) continue;
+        // an edge whose box misses the view is not drawn (one crossing the view is, ends out of view or not)
+        if (view && (Math.max(a.x, b.x) < view.x0 || Math.min(a.x, b.x) > view.x1 || Math.max(a.y, b.y) < view.y0 || Math.min(a.y, b.y) > view.y1)) continue;
+        g.moveTo(a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2);
+        g.lineTo(b.x, b.y + NODE_HEIGHT / 2);
+      }
+      g.strokeStyle = "rgba(100,116,139,0.35)";
+      g.lineWidth = 1 / zoom;
+      g.stroke();
+      for (const n of nodes) {
+        if (n.hidden || !visible(n.position.x, n.position.y)) continue;
+        g.fillStyle = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
+        g.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
+      }
+      const sel = selected ? at.get(selected) : undefined;
+      if (sel) {
+        g.strokeStyle = "#2563eb";
+        g.lineWidth = 4 / zoom;
+        g.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
+      }
+    };
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, c.width, c.height);
+    const pad = 4; // device pixels around the graph, for the outline and the lines' width
+    const iw = Math.ceil(bounds.w * zoom * dpr) + 2 * pad;
+    const ih = Math.ceil(bounds.h * zoom * dpr) + 2 * pad;
+    if (iw <= 4096 && ih <= 4096) {
+      const key = [zoom, dpr, nodes, edges, states, selected];
+      if (!cache.current || cache.current.key.some((k, i) => k !== key[i])) {
+        const image = cache.current?.image ?? document.createElement("canvas");
+        image.width = iw;
+        image.height = ih;
+        const g = image.getContext("2d")!;
+        g.setTransform(dpr * zoom, 0, 0, dpr * zoom, pad - bounds.x0 * dpr * zoom, pad - bounds.y0 * dpr * zoom);
+        draw(g, null);
+        cache.current = { key, image };
+      }
+      ctx.drawImage(cache.current.image, Math.round(dpr * (tx + bounds.x0 * zoom) - pad), Math.round(dpr * (ty + bounds.y0 * zoom) - pad));
+      return;
+    }
+    // Too large for one bitmap (near the canvas's zoom limit): draw what is in view, every frame.
+    cache.current = null;
     ctx.setTransform(dpr * zoom, 0, 0, dpr * zoom, dpr * tx, dpr * ty);
-    ctx.beginPath();
-    for (const e of edges) {
-      const a = at.get(e.from);
-      const b = at.get(e.to);
-      if (!a || !b) continue;
-      ctx.moveTo(a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2);
-      ctx.lineTo(b.x, b.y + NODE_HEIGHT / 2);
-    }
-    ctx.strokeStyle = "rgba(100,116,139,0.35)";
-    ctx.lineWidth = 1 / zoom;
-    ctx.stroke();
-    for (const n of nodes) {
-      if (n.hidden) continue;
-      ctx.fillStyle = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
-      ctx.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
-    }
-    const sel = selected ? at.get(selected) : undefined;
-    if (sel) {
-      ctx.strokeStyle = "#2563eb";
-      ctx.lineWidth = 4 / zoom;
-      ctx.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
-    }
-  }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected]);
+    draw(ctx, { x0: -tx / zoom - NODE_WIDTH, y0: -ty / zoom - NODE_HEIGHT, x1: (width - tx) / zoom, y1: (height - ty) / zoom });
+  }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected, bounds]);
   return (
     <canvas
       ref={ref}
@@ -238,6 +280,30 @@ function Flow() {
   const [nodes, setNodes, onNodesChange] = useNodesState<FlowNode>([]);
   const [laidOut, setLaidOut] = useState(0);
   const flow = useReactFlow();
+  const flowStore = useStoreApi();
+  // A large graph gives xyflow only the nodes around the view (below), so fitting and centring work
+  // from the layout's positions, not from xyflow's nodes.
+  const nodesRef = useRef(nodes);
+  nodesRef.current = nodes;
+  const fitTo = useCallback(
+    (ids: ReadonlySet<string> | null, minZoom: number, maxZoom: number) => {
+      let x0 = Infinity;
+      let y0 = Infinity;
+      let x1 = -Infinity;
+      let y1 = -Infinity;
+      for (const n of nodesRef.current) {
+        if (ids ? !ids.has(n.id) : n.hidden) continue;
+        x0 = Math.min(x0, n.position.x);
+        y0 = Math.min(y0, n.position.y);
+        x1 = Math.max(x1, n.position.x + NODE_WIDTH);
+        y1 = Math.max(y1, n.position.y + NODE_HEIGHT);
+      }
+      if (!Number.isFinite(x0)) return;
+      const { width, height } = flowStore.getState();
+      void flow.setViewport(getViewportForBounds({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, width, height, minZoom, maxZoom, FIT_PADDING));
+    },
+    [flow, flowStore],
+  );
 
   // Clusters: a new graph (another project or function) made by several modules opens with them
   // collapsed when it is large; a re-evaluation of the same one keeps what the user chose.
@@ -302,9 +368,9 @@ function Flow() {
       if (view.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
       else {
         // the roots at the top of their column (the layout orders columns by their neighbours, not by name)
-        const y = (id: string) => flow.getNode(id)?.position.y ?? 0;
-        const roots = [...new Set(graph.roots.map((h) => view.shownAs.get(h) ?? h))].sort((a, b) => y(a) - y(b));
-        void flow.fitView({ nodes: roots.slice(0, 12).map((id) => ({ id })), padding: FIT_PADDING, minZoom: 0.5, maxZoom: 1, duration: 0 });
+        const at = new Map(nodesRef.current.map((n) => [n.id, n.position.y]));
+        const roots = [...new Set(graph.roots.map((h) => view.shownAs.get(h) ?? h))].sort((a, b) => (at.get(a) ?? 0) - (at.get(b) ?? 0));
+        fitTo(new Set(roots.slice(0, 12)), 0.5, 1);
       }
     });
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -330,10 +396,8 @@ function Flow() {
   useEffect(() => {
     if (!shownIds && !focusedBefore.current) return;
     focusedBefore.current = !!shownIds;
-    requestAnimationFrame(
-      () => void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0, ...(shownIds ? { nodes: [...shownIds].map((id) => ({ id })) } : {}) }),
-    );
-  }, [shownIds, flow]);
+    requestAnimationFrame(() => fitTo(shownIds, 0.002, 1.2));
+  }, [shownIds, fitTo]);
 
   // Centre on a node picked outside the graph (node panel links, search).
   const centred = useRef(0);
@@ -346,7 +410,7 @@ function Flow() {
       if (m?.kind === "cluster") useClusters.getState().expand(m.module);
       return;
     }
-    const n = flow.getNode(selected);
+    const n = nodesRef.current.find((x) => x.id === selected);
     if (!n) return;
     centred.current = focusRequest;
     // after the fit a new layout asks for (queued the same way, earlier), so the centring wins
@@ -457,26 +521,46 @@ function Flow() {
   const viewW = useStore((s) => s.width);
   const viewH = useStore((s) => s.height);
   // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
-  const fitAll = useCallback(() => {
-    if (!nodes.length) return;
-    let x0 = Infinity;
-    let y0 = Infinity;
-    let x1 = -Infinity;
-    let y1 = -Infinity;
-    for (const n of nodes) {
-      if (n.hidden) continue;
-      x0 = Math.min(x0, n.position.x);
-      y0 = Math.min(y0, n.position.y);
-      x1 = Math.max(x1, n.position.x + NODE_WIDTH);
-      y1 = Math.max(y1, n.position.y + NODE_HEIGHT);
-    }
-    if (!Number.isFinite(x0)) return;
-    void flow.setViewport(getViewportForBounds({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, viewW, viewH, 0.002, 1.2, FIT_PADDING));
-  }, [nodes, flow, viewW, viewH]);
+  const fitAll = useCallback(() => fitTo(null, 0.002, 1.2), [fitTo]);
+  // Windowing: xyflow walks every node and edge it has on each frame of a pan to find those in view,
+  // so a large graph gives it only the nodes in a window around the view: 1.5 times the largest view
+  // in this zoom's band (bands of 2^¼) each way, centred on the view's centre rounded to an eighth
+  // of that view (so the view stays inside: it is at most ½ + ⅛ from the window's centre, which
+  // reaches ¾), the edges with an end among them and those edges' other ends. It changes when the
+  // view's centre moves by an eighth of a view or the zoom leaves its band, not on every frame.
+  const windowKey = useStore((s) => {
+    if (!large || s.transform[2] < FAR_ZOOM) return "";
+    const [tx, ty, z] = s.transform;
+    const band = Math.floor(Math.log2(z) * 4);
+    const zmin = 2 ** (band / 4);
+    return `${band},${Math.round(((s.width / 2 - tx) / z) * ((8 * zmin) / s.width))},${Math.round(((s.height / 2 - ty) / z) * ((8 * zmin) / s.height))}`;
+  });
+  const [shownNodes, shownEdges] = useMemo((): [FlowNode[], Edge[]] => {
+    if (!windowKey) return [nodes, edges];
+    const [band, kx, ky] = windowKey.split(",").map(Number) as [number, number, number];
+    const zmin = 2 ** (band / 4);
+    const vw = viewW / zmin;
+    const vh = viewH / zmin;
+    const x0 = (kx / 8) * vw - 0.75 * vw - NODE_WIDTH;
+    const x1 = (kx / 8) * vw + 0.75 * vw;
+    const y0 = (ky / 8) * vh - 0.75 * vh - NODE_HEIGHT;
+    const y1 = (ky / 8) * vh + 0.75 * vh;
+    const inside = new Set<string>();
+    for (const n of nodes) if (n.position.x >= x0 && n.position.x <= x1 && n.position.y >= y0 && n.position.y <= y1) inside.add(n.id);
+    const ends = new Set(inside);
+    const es = edges.filter((e) => {
+      if (!inside.has(e.source) && !inside.has(e.target)) return false;
+      ends.add(e.source);
+      ends.add(e.target);
+      return true;
+    });
+    return [nodes.filter((n) => ends.has(n.id)), es];
+  }, [windowKey, nodes, edges, viewW, viewH]);
   return (
     <ReactFlow
-      nodes={far ? NO_NODES : nodes}
-      edges={far ? NO_EDGES : edges}
+      nodes={far ? NO_NODES : shownNodes}
+      edges={far ? NO_EDGES : shownEdges}
+      data-window={windowKey ? shownNodes.length : undefined}
       className={labelZoom > 2.2 ? "zoomed-out zoomed-far" : labelZoom > 1 ? "zoomed-out" : undefined}
       style={labelZoom > 1 ? ({ "--label-zoom": labelZoom } as CSSProperties) : undefined}
       nodeTypes={nodeTypes}

@@ -62,6 +62,27 @@ describe("a 5,000-node graph", () => {
         { x: t.e, y: t.f },
       );
       expect(painted).toBeGreaterThan(0);
+      // dragged by (60, 40), the drawing (one bitmap copied at the new offset) follows: the first column is
+      // painted where it now is, and the old corner (now left of and above the graph) is empty
+      const pane = (await page.locator(".react-flow__pane").boundingBox())!;
+      await page.mouse.move(pane.x + pane.width / 2, pane.y + pane.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(pane.x + pane.width / 2 + 30, pane.y + pane.height / 2 + 20);
+      await page.mouse.move(pane.x + pane.width / 2 + 60, pane.y + pane.height / 2 + 40);
+      await page.mouse.up();
+      await expect
+        .poll(async () => (await page.locator(".react-flow__viewport").evaluate((el) => new DOMMatrix(getComputedStyle(el).transform))).e)
+        .toBeCloseTo(t.e + 60, 0);
+      const alpha = (x: number, y: number) =>
+        canvas.evaluate(
+          (c: HTMLCanvasElement, p) => {
+            const dpr = window.devicePixelRatio || 1;
+            return c.getContext("2d")!.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data[3];
+          },
+          { x, y },
+        );
+      await expect.poll(() => alpha(t.e + 62, t.f + 42)).toBeGreaterThan(0);
+      expect(await alpha(t.e + 2, t.f + 2)).toBe(0);
       // the overview is a canvas too (not 5,000 SVG rectangles), its viewport box around the whole graph
       await expect(page.locator(".react-flow__minimap svg").count()).resolves.toBe(0);
       const view = (await page.getByTestId("large-minimap").locator(".large-minimap-view").boundingBox())!;
@@ -77,6 +98,10 @@ describe("a 5,000-node graph", () => {
       await canvas.waitFor({ state: "detached" });
       await page.locator(".react-flow__node").first().waitFor();
       expect(await page.locator(".react-flow__node").count()).toBeLessThan(1000);
+      // xyflow holds only the nodes around the view (and the far ends of their edges), not all 5,000
+      const held = Number(await page.locator(".react-flow").first().getAttribute("data-window"));
+      expect(held).toBeGreaterThan(0);
+      expect(held).toBeLessThan(2000);
     } finally {
       await context.close();
     }
