@@ -13,7 +13,7 @@ import type { Store } from "../store/store.js";
 import type { Realisation } from "../store/store-api.js";
 import type { Backend } from "../builders/backend.js";
 import { copyClosure } from "../store/copy.js";
-import { realiseAlone, storeAdd } from "../build/store-add.js";
+import { fetchPinning, storeAdd } from "../build/store-add.js";
 import { checkBuild } from "../build/check.js";
 import type { Db } from "../db/db.js";
 import type { Derivation } from "../derivation/derivation.js";
@@ -262,7 +262,7 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
     },
     async "build.check"({ project: dir, moduleArg, target, jobs, only }) {
       const project = loadProject(dir);
-      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      const packages = await fetchDependencies(project, (drv) => fetchPinning(engine, drv, project.root));
       const ev = evaluate(createContext(project, { target, packages }), [moduleArg], project.root);
       // --rebuild NAME: that derivation (a name, a hash or a unique prefix, naming.ts) and what it needs.
       if (only !== undefined) {
@@ -278,7 +278,7 @@ function localService(engine: Engine, hooks: LocalHooks = {}): LocalService {
     },
     async "project.parse"({ project: dir, moduleArg }) {
       const project = loadProject(dir);
-      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      const packages = await fetchDependencies(project, (drv) => fetchPinning(engine, drv, project.root));
       const ctx = createContext(project, { packages });
       evaluate(ctx, [moduleArg], dir, { justParse: true });
       return { modules: ctx.modules.size };

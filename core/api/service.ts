@@ -19,7 +19,7 @@ import { DEFAULT_EVAL_LIMITS, type Evaluation } from "../project/evaluate.js";
 import { readRegularFile } from "../project/read-file.js";
 import { recordLockEntries } from "../project/lock.js";
 import { fetchDependencies } from "../project/dependencies.js";
-import { realiseAlone } from "../build/store-add.js";
+import { fetchPinning } from "../build/store-add.js";
 import { bramblesBelow } from "../project/module-args.js";
 import { findProjectRoot, loadProject, type Project } from "../project/project.js";
 import { checkSystem, hostSystem } from "../derivation/systems.js";
@@ -328,7 +328,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     let ev: Evaluation;
     try {
       // Dependencies by version are fetched first (in the fetch sandbox, pinned in bramble.lock), then evaluated from the store.
-      const packages = await fetchDependencies(project, (drv) => realiseAlone(engine, drv, project.root, "fetch-dependency"));
+      const packages = await fetchDependencies(project, (drv) => fetchPinning(engine, drv, project.root));
       ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits, packages }, controller.signal);
     } finally {
       if (p.evalId !== undefined) evaluating.delete(p.evalId);

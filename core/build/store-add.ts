@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { derivationHash, type Derivation } from "../derivation/derivation.js";
 import { ANY_SYSTEM } from "../derivation/systems.js";
 import type { Engine } from "./engine.js";
-import { runBuild } from "./scheduler.js";
+import { resolvedKey, runBuild } from "./scheduler.js";
 
 export interface StoreAddResult {
   /** the output hash (`sha256:...`), the pin */
@@ -34,7 +34,7 @@ function fetchUrlDerivation(url: string, outputHash?: string): Derivation {
  * Build one derivation with no inputs (a built-in fetch) and say where its first output is:
  * `bramble store add`, and the dependencies by version fetched before an evaluation.
  */
-export async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string, what: string): Promise<{ path: string; hash: string }> {
+async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string, what: string): Promise<{ path: string; hash: string }> {
   const h = derivationHash(drv);
   const errors: string[] = [];
   const r = await runBuild(engine, { runId: `${what}-${process.pid}-${h}`, drvs: new Map([[h, drv]]), roots: [h], projectRoot }, (e) => {
@@ -42,6 +42,26 @@ export async function realiseAlone(engine: Engine, drv: Derivation, projectRoot:
   });
   if (r.status !== "built") throw new Error(errors.join("; ") || r.status);
   return engine.db.outputsOf(h)[0]!;
+}
+
+/**
+ * Fetch a fixed-output derivation (a dependency by version's tree) and, when it had no pinned
+ * hash, record the pinned derivation (the same with `outputHash`, as the next evaluation makes
+ * it from the lock) as realised by the same output: it is not fetched a second time.
+ */
+export async function fetchPinning(engine: Engine, drv: Derivation, projectRoot: string): Promise<{ path: string; hash: string }> {
+  const got = await realiseAlone(engine, drv, projectRoot, "fetch-dependency");
+  if (drv.outputHash === undefined) {
+    const pinned: Derivation = { ...drv, outputHash: got.hash };
+    const ph = derivationHash(pinned);
+    engine.db.putDerivations(new Map([[ph, pinned]]));
+    engine.db.linkOutputs(
+      ph,
+      { [drv.outputs[0] ?? "out"]: basename(got.path) },
+      resolvedKey(pinned, () => ""),
+    );
+  }
+  return got;
 }
 
 export async function storeAdd(engine: Engine, path: string): Promise<StoreAddResult> {

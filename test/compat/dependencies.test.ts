@@ -130,6 +130,10 @@ describe("[dependencies] by version", () => {
     const t = await bramble(["build", `${LIB}/tools:tool`], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
     expect(t.code).toBe(0);
     expect(readFileSync(/^greeting: (\S+)$/m.exec(t.stdout)![1]!, "utf8")).toBe("hello-tool-from-lib-1.0.0\n");
+    // The second evaluation pins the fetches from the lock: the pinned fetches were realised by the first ones, nothing is fetched again.
+    const h = await bramble(["history", "--json", "-n", "100"], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
+    const fetches = (JSON.parse(h.stdout) as { name: string; status: string }[]).filter((b) => /^(lib|util)-/.test(b.name)).map((b) => `${b.name} ${b.status}`);
+    expect(fetches.sort()).toEqual(["lib-1.0.0 built", "util-1.0.0 built", "util-1.1.0 built"]);
   });
 
   it("fails when a tag's content changed since it was pinned, with both hashes", async () => {
