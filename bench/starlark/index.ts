@@ -94,47 +94,61 @@ function timePython(path: string, runs: number): Timing | undefined {
   return { ms: best(times), cpu: best(cpus), out };
 }
 
+/** CPU time of this process's waited-for children so far (/proc/self/stat cutime + cstime), ms. */
+function childCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[13]) + Number(f[14])) * 10;
+}
+
+/** A checkout's command: bin/bramble (the package's, which picks node's options) or node bin/bramble.mjs. */
+function brambleCommand(root: string): [string, string[]] {
+  const sh = join(root, "bin", "bramble");
+  return existsSync(sh) ? [sh, ["starlark"]] : [process.execPath, [join(root, "bin", "bramble.mjs"), "starlark"]];
+}
+
 /**
  * Each program as whole processes: each contender's command on the file, alternated run by
- * run; best and median wall time (ms) and whether the outputs are python3's.
+ * run; best and median wall time and best CPU time (the kernel's child times, 10 ms ticks),
+ * in ms, and whether the outputs are python3's.
  */
 function wholeProcesses(dir: string, files: string[], runs: number, before: string | undefined): void {
-  const root = join(dir, "..", "..");
-  // bin/bramble, the package's command (a launcher: see docs/speed.md "Start-up").
-  const contenders: [string, string, string[]][] = [["bramble", join(root, "bin", "bramble"), ["starlark"]]];
+  const contenders: [string, string, string[]][] = [["bramble", ...brambleCommand(join(dir, "..", ".."))]];
   if (before) {
     if (!existsSync(join(before, "dist", "fast.mjs"))) throw new Error(`--before=${before}: no dist/fast.mjs there (run node scripts/build.mjs cli in it)`);
-    // (a checkout older than the launcher: its bin/bramble.mjs)
-    const launcher = join(before, "bin", "bramble");
-    contenders.push(existsSync(launcher) ? ["before", launcher, ["starlark"]] : ["before", process.execPath, [join(before, "bin", "bramble.mjs"), "starlark"]]);
+    contenders.push(["before", ...brambleCommand(before)]);
   }
   contenders.push(["python3", "/usr/bin/python3", []]);
-  console.log(`\nWhole processes (start-up included), wall ms, best / median of ${runs} runs alternated between the commands; the ratio is of bests.`);
-  const head = ["program", ...contenders.map(([n]) => n), ...(before ? ["bramble/before"] : []), "bramble/python3", "same output"];
+  console.log(
+    `\nWhole processes (start-up included: ${contenders.map(([n, c, a]) => `${n} = ${[c, ...a].join(" ")}`).join("; ")}), ms: wall best / median and CPU best of ${runs} runs alternated between the commands; the ratios are of wall bests (and CPU bests).`,
+  );
+  const head = ["program", ...contenders.map(([n]) => `${n} wall / med / cpu`), ...(before ? ["bramble/before"] : []), "bramble/python3", "same output"];
   const rows: string[][] = [head];
-  // First a one-line file: start-up alone (issue 16 point 4).
-  const oneLine = join(mkdtempSync(join(tmpdir(), "bramble-bench-")), "one-line.star");
-  writeFileSync(oneLine, 'print("hello")\n');
-  for (const path of [oneLine, ...files.map((f) => join(dir, f))]) {
-    const f = basename(path);
+  for (const f of files) {
+    const path = join(dir, f);
     const flags = programFlags(readFileSync(path, "utf8"));
     const times = contenders.map(() => [] as number[]);
+    const cpus = contenders.map(() => [] as number[]);
     const outs = contenders.map(() => "");
     for (let r = 0; r < runs; r++) {
       contenders.forEach(([name, cmd, pre], i) => {
+        const c0 = childCpuMs();
         const t0 = performance.now();
         const p = spawnSync(cmd, name === "python3" ? [path] : [...pre, ...flags, path], { encoding: "utf8" });
         times[i]!.push(performance.now() - t0);
+        cpus[i]!.push(childCpuMs() - c0);
         outs[i] = p.status === 0 ? p.stdout : `exit ${p.status}: ${p.stderr.split("\n")[0]}`;
       });
     }
-    const bests = times.map(best);
+    const bests = times.map(best),
+      cbests = cpus.map(best);
+    const ratio = (a: number, b: number) => `${(bests[a]! / bests[b]!).toFixed(2)}x (${(cbests[a]! / Math.max(cbests[b]!, 1)).toFixed(2)}x)`;
     const py = outs[outs.length - 1];
     rows.push([
       f.replace(/\.star$/, ""),
-      ...times.map((t) => `${best(t).toFixed(0)} / ${median(t).toFixed(0)}`),
-      ...(before ? [(bests[0]! / bests[1]!).toFixed(2) + "x"] : []),
-      (bests[0]! / bests[bests.length - 1]!).toFixed(2) + "x",
+      ...times.map((t, i) => `${best(t).toFixed(0)} / ${median(t).toFixed(0)} / ${cbests[i]}`),
+      ...(before ? [ratio(0, 1)] : []),
+      ratio(0, contenders.length - 1),
       outs.every((o) => o === py) ? "yes" : `NO (${outs.map((o, i) => `${contenders[i]![0]} ${JSON.stringify(o.slice(0, 60))}`).join(", ")})`,
     ]);
   }
