@@ -236,7 +236,7 @@ describe("crash safety", () => {
       const dir = tempDir("bramble-wal-proj-");
       writeProject(dir, round++);
       // Killed after the third build finished: its commits sit in the WAL, never checkpointed.
-      const killed = await run(["build", ".:default"], home, dir, { ms: 0, afterLines: 6 });
+      await run(["build", ".:default"], home, dir, { ms: 0, afterLines: 6 });
       const L = layout(home);
       const wal = L.dbFile + "-wal";
       const walSize = existsSync(wal) ? statSync(wal).size : 0;
