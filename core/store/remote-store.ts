@@ -349,7 +349,7 @@ export class RemoteStore implements Store {
     // Unregistered leftovers old enough not to be a build or upload in progress.
     const out = await this.run(
       "listing leftovers",
-      `cd ${shq(this.dir)} && find . -mindepth 1 -maxdepth 1 ! -name .info ! -name .tmp ! -name .build -mmin +${LEFTOVER_MINUTES} | ` +
+      `cd ${shq(this.dir)} && find . -mindepth 1 -maxdepth 1 ! -name .info ! -name .tmp ! -name .build ! -name .realisations -mmin +${LEFTOVER_MINUTES} | ` +
         `while read -r p; do n=\${p#./}; [ -e ".info/$n.json" ] || echo "$(du -sk "$n" 2>/dev/null | cut -f1) $n"; done`,
     );
     const extra: string[] = [];

@@ -10,6 +10,7 @@ import { localCaller } from "../../core/api/local.js";
 import { createService } from "../../core/api/service.js";
 import type { BackendConfig } from "../../core/builders/backends-config.js";
 import { closeMasters } from "../../core/builders/ssh-transport.js";
+import type { RemoteStore } from "../../core/store/remote-store.js";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, tempEngine, useBackends } from "../backends/helpers.js";
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "../backends/podman.js";
@@ -78,6 +79,16 @@ describe.skipIf(whySsh)("store copy --to an ssh store", () => {
       store: join(tempDir("bramble-rs-"), "r"),
     };
     await copyThenUse(config, "/usr/bin:/bin");
+
+    // gc of that store keeps the realisations: .realisations/ is no leftover, however old.
+    const engine = tempEngine();
+    const box = useBackends(engine, [config]).find((x) => x.name === "box")!.store as RemoteStore;
+    await box.run("ageing", `touch -d '3 hours ago' ${box.dir}/.realisations`);
+    const all = (await box.list()).map((i) => i.name);
+    const gc = await box.gc({ roots: all, dryRun: false, liveDerivations: new Set() });
+    expect(gc.deleted).toEqual([]);
+    expect((await box.run("listing", `ls ${box.dir}/.realisations | wc -l`)).trim()).toBe("2");
+    engine.close();
   }, 120_000);
 });
 
