@@ -174,6 +174,12 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
   // their builds died with them (issue 14 point 5). Recorded so, not left "running".
   engine.db.interruptOrphanedRuns(pidAlive);
 
+  /** A run another live process is doing now (a `bramble build` in a terminal): its builds are building, not dead. */
+  function runningElsewhere(runId: string): boolean {
+    const r = engine.db.getRun(runId);
+    return !!r && r.status === "running" && r.pid !== process.pid && pidAlive(r.pid);
+  }
+
   /** A run as a page sees it, from the database: how it ended and each node's last state in it. */
   function summaryOf(r: RunRecord): RunSummary {
     const states: RunSummary["states"] = {};
@@ -378,7 +384,7 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
           : last?.status === "skipped"
             ? "skipped"
             : last?.status === "running"
-              ? runs.size
+              ? runs.size || runningElsewhere(last.runId)
                 ? "building"
                 : "cancelled"
               : undefined;

@@ -2,13 +2,14 @@
 // service dies while it runs is interrupted, not left "running": when the service closes with
 // it still going, or, when its process was killed, at the next service's start. The next
 // service lists it (build.runs) and answers for it (build.run). Real builds (bwrap), SQLite.
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "../../core/api/schema.js";
 import { createService } from "../../core/api/service.js";
-import { freshHome } from "../helpers/cli.js";
+import { cli, ensureCli, freshHome } from "../helpers/cli.js";
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), "bramble-runs-"));
@@ -68,6 +69,45 @@ describe("runs in the database", () => {
       expect(await b.service["build.run"]({ runId: "ffffffffffffffff" })).toBeNull();
     } finally {
       b.close();
+    }
+  }, 60_000);
+
+  it("lists a run another process is doing as external and running, and its node as building", async () => {
+    ensureCli();
+    const home = freshHome();
+    const dir = project();
+    // A `bramble build` in a terminal, on the same store.
+    const child = spawn(process.execPath, [cli, "build", ".:slow"], {
+      cwd: dir,
+      env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const exited = new Promise<void>((r) => child.on("exit", () => r()));
+    await new Promise<void>((resolve, reject) => {
+      const check = (d: Buffer) => {
+        out += d;
+        if (/building slowrun/.test(out)) resolve();
+      };
+      child.stdout.on("data", check);
+      child.stderr.on("data", check);
+      void exited.then(() => reject(new Error(`bramble build ended first: ${out}`)));
+    });
+    const host = createService({ home });
+    try {
+      const [run] = await host.service["build.runs"]({});
+      expect(run).toMatchObject({ project: dir, moduleArg: ".:slow", status: "running", external: true });
+      const graph = await host.service["graph.evaluate"]({ project: dir, moduleArg: ".:slow" });
+      expect(graph.nodes.map((n) => [n.name, n.state])).toEqual([["slowrun", "building"]]);
+      // Ctrl-C in the terminal: the run ends cancelled, and this service says so.
+      child.kill("SIGINT");
+      await exited;
+      expect((await host.service["build.run"]({ runId: run!.runId }))!.status).toBe("cancelled");
+      const after = await host.service["graph.evaluate"]({ project: dir, moduleArg: ".:slow" });
+      expect(after.nodes.map((n) => [n.name, n.state])).toEqual([["slowrun", "cancelled"]]);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      host.close();
     }
   }, 60_000);
 });
