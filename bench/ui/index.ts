@@ -1,6 +1,6 @@
 // `npm run bench -- ui`: opens a generated 5,000-node graph in the app (real `bramble serve`,
 // Debian's Chromium) and prints the time to first render and frame times while panning at Fit,
-// mid and near zoom (requestAnimationFrame timestamps during scripted drags of the pane).
+// far (the canvas with names), mid and near zoom (requestAnimationFrame timestamps during scripted drags of the pane).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -141,8 +141,11 @@ export async function run(): Promise<void> {
       rows.push({ at, zoom, frames, dom, work });
     };
     await measure("Fit");
-    // mid: just past the canvas (zoom 0.3), where the most DOM nodes are in view
-    await zoomTo(page, 0.32);
+    // far: the canvas with names (from zoom 0.25 up to 0.5)
+    await zoomTo(page, 0.3);
+    await measure("far");
+    // mid: just past the canvas (zoom 0.5), where the most DOM nodes are in view
+    await zoomTo(page, 0.5);
     await measure("mid");
     await zoomTo(page, 1);
     await measure("near");

@@ -48,7 +48,9 @@ export const FIT_PADDING = { top: "48px", bottom: "24px", left: "64px", right: "
 /** above this many nodes, mount only what is in view and open zoomed in on the roots */
 const LARGE = 300;
 /** below this zoom a large graph is drawn on a canvas instead of as DOM nodes (unreadable there anyway) */
-export const FAR_ZOOM = 0.3;
+export const FAR_ZOOM = 0.5;
+/** from this zoom the canvas writes each node's name (about 11 px on screen or more) */
+const CANVAS_LABELS = 0.25;
 /** a graph of more nodes than this, made by more than one module, opens with its modules collapsed */
 const CLUSTER_ABOVE = 150;
 /** below this zoom a node shows only its name, in a larger type, so labels survive zooming out */
@@ -61,6 +63,22 @@ const NO_VIEW_EDGES: { from: string; to: string }[] = [];
  * A large graph at far zoom: every node a rectangle in its state's colour and every edge a line,
  * drawn on one canvas in the viewport's transform, instead of thousands of DOM nodes.
  */
+const fitted = new Map<string, string>();
+/** `text` cut with an ellipsis to fit `width` at this font size (remembered: the same names come back every frame). */
+function fitText(g: CanvasRenderingContext2D, text: string, width: number, font: number): string {
+  const key = `${font}\u0000${text}`;
+  let t = fitted.get(key);
+  if (t !== undefined) return t;
+  t = text;
+  if (g.measureText(t).width > width) {
+    while (t.length > 1 && g.measureText(`${t}…`).width > width) t = t.slice(0, -1);
+    t = `${t}…`;
+  }
+  if (fitted.size > 20_000) fitted.clear();
+  fitted.set(key, t);
+  return t;
+}
+
 function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { from: string; to: string }[]; selected: string | null }) {
   const [tx, ty, zoom] = useStore((s) => s.transform);
   const width = useStore((s) => s.width);
@@ -106,10 +124,29 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
       g.strokeStyle = "rgba(100,116,139,0.35)";
       g.lineWidth = 1 / zoom;
       g.stroke();
+      // Names, as the DOM nodes show them zoomed out: scaled up to stay readable, on one line.
+      const font = labels ? 14 * Math.min(3.2, 0.9 / zoom) : 0;
+      if (labels) {
+        g.font = `600 ${font}px system-ui, sans-serif`;
+        g.textBaseline = "middle";
+      }
       for (const n of nodes) {
         if (n.hidden || !visible(n.position.x, n.position.y)) continue;
-        g.fillStyle = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
+        const colour = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
+        if (!labels) {
+          g.fillStyle = colour;
+          g.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
+          continue;
+        }
+        g.fillStyle = n.type === "drv" ? "#fff" : "#f1f5f9";
         g.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
+        g.strokeStyle = "#c9d1db";
+        g.lineWidth = 1.5;
+        g.strokeRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
+        g.fillStyle = colour;
+        g.fillRect(n.position.x, n.position.y, Math.min(20, 5 / zoom), NODE_HEIGHT);
+        g.fillStyle = "#1e293b";
+        g.fillText(fitText(g, n.type === "drv" ? n.data.node.name : n.data.module, NODE_WIDTH - 16, font), n.position.x + 10, n.position.y + NODE_HEIGHT / 2);
       }
       const sel = selected ? at.get(selected) : undefined;
       if (sel) {
@@ -118,12 +155,13 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
         g.strokeRect(sel.x, sel.y, NODE_WIDTH, NODE_HEIGHT);
       }
     };
+    const labels = zoom >= CANVAS_LABELS;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, c.width, c.height);
     const pad = 4; // device pixels around the graph, for the outline and the lines' width
     const iw = Math.ceil(bounds.w * zoom * dpr) + 2 * pad;
     const ih = Math.ceil(bounds.h * zoom * dpr) + 2 * pad;
-    if (iw <= 4096 && ih <= 4096) {
+    if (!labels && iw <= 4096 && ih <= 4096) {
       const key = [zoom, dpr, nodes, edges, states, selected];
       if (!cache.current || cache.current.key.some((k, i) => k !== key[i])) {
         const image = cache.current?.image ?? document.createElement("canvas");
@@ -137,7 +175,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
       ctx.drawImage(cache.current.image, Math.round(dpr * (tx + bounds.x0 * zoom) - pad), Math.round(dpr * (ty + bounds.y0 * zoom) - pad));
       return;
     }
-    // Too large for one bitmap (near the canvas's zoom limit): draw what is in view, every frame.
+    // With names, or too large for one bitmap: draw what is in view, every frame.
     cache.current = null;
     ctx.setTransform(dpr * zoom, 0, 0, dpr * zoom, dpr * tx, dpr * ty);
     draw(ctx, { x0: -tx / zoom - NODE_WIDTH, y0: -ty / zoom - NODE_HEIGHT, x1: (width - tx) / zoom, y1: (height - ty) / zoom });
@@ -150,7 +188,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
       data-nodes={nodes.length}
       style={{ width, height }}
       role="img"
-      aria-label="The graph at far zoom: each node a rectangle in its state's colour; zoom in to read names"
+      aria-label="The graph at far zoom: each node a rectangle in its state's colour, with its name once zoomed in enough; zoom in further for badges"
     />
   );
 }
@@ -567,7 +605,15 @@ function Flow() {
       onNodesChange={onNodesChange}
       onNodeClick={onNodeClick}
       onSelectionChange={onSelectionChange}
-      onPaneClick={() => select(null)}
+      onPaneClick={(e) => {
+        // at far zoom the nodes are pixels on the canvas: a click on one selects it (or expands its cluster)
+        const p = far ? flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }) : null;
+        const hit = p
+          ? nodes.find((n) => !n.hidden && p.x >= n.position.x && p.x <= n.position.x + NODE_WIDTH && p.y >= n.position.y && p.y <= n.position.y + NODE_HEIGHT)
+          : undefined;
+        if (hit?.type === "cluster") useClusters.getState().expand(hit.data.module);
+        else select(hit ? hit.id : null);
+      }}
       nodesDraggable={!large}
       nodesConnectable={false}
       edgesFocusable={false}

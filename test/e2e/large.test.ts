@@ -62,6 +62,9 @@ describe("a 5,000-node graph", () => {
         { x: t.e, y: t.f },
       );
       expect(painted).toBeGreaterThan(0);
+      // a click on a rectangle selects that node: the first column's top one is in the first layer of m0
+      await page.mouse.click(area.x + t.e + 4, area.y + t.f + 1.5);
+      await expect(page.getByTestId("node-panel").getByRole("heading", { level: 2 }).textContent()).resolves.toMatch(/^m0_0_\d+$/);
       // dragged by (60, 40), the drawing (one bitmap copied at the new offset) follows: the first column is
       // painted where it now is, and the old corner (now left of and above the graph) is empty
       const pane = (await page.locator(".react-flow__pane").boundingBox())!;
@@ -89,6 +92,16 @@ describe("a 5,000-node graph", () => {
       expect(view.width).toBeGreaterThanOrEqual(150);
       expect(view.height).toBeGreaterThanOrEqual(99);
       await screenshot(page, "large-fit");
+
+      // zoom in to 0.3: still the canvas (no DOM nodes), now with each node's name written on it
+      const zoom = () => page.locator(".react-flow__viewport").evaluate((el) => new DOMMatrix(getComputedStyle(el).transform).a);
+      for (let i = 0; i < 20 && (await zoom()) < 0.3; i++) {
+        await page.getByRole("button", { name: /zoom in/i }).click();
+        await page.waitForTimeout(300);
+      }
+      expect(await zoom()).toBeLessThan(0.5);
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(0);
+      await screenshot(page, "large-far-names");
 
       // zoom in: past the canvas threshold the nodes are DOM nodes again
       for (let i = 0; i < 20 && (await canvas.count()) > 0; i++) {
