@@ -8,7 +8,7 @@
 // it is pure start-up). Issue 17 asks for under 60 ms for `--version` and a one-line starlark file.
 // Then the six bench/starlark programs as whole processes, bramble starlark against python3.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { listFlag } from "../build/dag.js";
@@ -20,6 +20,14 @@ export async function run(args: string[] = []): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bramble-startup-"));
   const star = join(dir, "one.star");
   writeFileSync(star, 'print("hello")\n');
+  // A project of one module and one derivation, for the verbs that read one.
+  const project = join(dir, "proj");
+  mkdirSync(project);
+  writeFileSync(join(project, "bramble.toml"), '[package]\nname = "one"\n');
+  writeFileSync(
+    join(project, "default.bramble"),
+    '"""One derivation."""\n\ndef default():\n    return derivation(name = "x", builder = "/bin/sh", args = ["-c", "echo x > $out"])\n',
+  );
   const bin = join(root, "bin/bramble");
   const mjs = join(root, "bin/bramble.mjs");
   const cli = join(root, "dist/cli.mjs");
@@ -35,6 +43,9 @@ export async function run(args: string[] = []): Promise<void> {
     ["bramble serve --help", bin, ["serve", "--help"]],
     ["bramble store --help", bin, ["store", "--help"]],
     ["bramble gc --dry-run (opens the DB)", bin, ["gc", "--dry-run"]],
+    ["bramble history (an empty store)", bin, ["history"]],
+    ["bramble ls (a one-module project)", bin, ["ls", project]],
+    ["bramble graph (evaluates it)", bin, ["graph", `${project}:default`]],
     ["node bin/bramble.mjs --version (no launcher)", node, [mjs, "--version"]],
     ["node bin/bramble.mjs starlark one.star", node, [mjs, "starlark", star]],
     ["node dist/cli.mjs --version (no fast path)", node, [cli, "--version"]],

@@ -7,5 +7,4 @@ export { workerEvaluator } from "../api/evaluator.js";
 export { localCaller, UsageProblem } from "../api/local.js";
 export { findProjectRoot, loadProject, readProject } from "../project/project.js";
 export { checkModuleArgSyntax, isPathArg, MODULE_ARG_FORMS, ModuleArgError, moduleArgPath } from "../project/module-args.js";
-export { ListPathError, listModules } from "../project/listing.js";
 export { startServer } from "../serve/server.js";

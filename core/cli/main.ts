@@ -27,7 +27,7 @@ async function starlarkCli(): Promise<typeof import("../starlark/cli.js")> {
 }
 
 // The service, the project's loader and the server are loaded by the commands that use them
-// (makeProgram's preAction hook), never by help, --version, starlark or repl: they are most of
+// (makeProgram's preAction hook), never by help, --version, starlark, repl or ls: they are most of
 // the bundle's start-up (issue 17 point 4; command-modules.ts, `npm run bench -- startup`).
 type Loaded = typeof import("./command-modules.js");
 let caller: Loaded["caller"];
@@ -45,8 +45,6 @@ let isPathArg: Loaded["isPathArg"];
 let MODULE_ARG_FORMS: Loaded["MODULE_ARG_FORMS"];
 let ModuleArgError: Loaded["ModuleArgError"];
 let moduleArgPath: Loaded["moduleArgPath"];
-let ListPathError: Loaded["ListPathError"];
-let listModules: Loaded["listModules"];
 let startServer: Loaded["startServer"];
 
 let loading: Promise<void> | undefined;
@@ -68,8 +66,6 @@ function loadCommandModules(): Promise<void> {
     MODULE_ARG_FORMS = m.MODULE_ARG_FORMS;
     ModuleArgError = m.ModuleArgError;
     moduleArgPath = m.moduleArgPath;
-    ListPathError = m.ListPathError;
-    listModules = m.listModules;
     startServer = m.startServer;
   })();
   return loading;
@@ -355,8 +351,8 @@ export function makeProgram(): Command {
   const program = new Command("bramble")
     .description("A functional, reproducible build system for more than one system")
     .version(VERSION)
-    // Every command but starlark and repl loads the service first (loadCommandModules).
-    .hook("preAction", (_, action) => (["starlark", "repl"].includes(action.name()) ? undefined : loadCommandModules()))
+    // Every command but starlark, repl and ls loads the service first (loadCommandModules).
+    .hook("preAction", (_, action) => (["starlark", "repl", "ls"].includes(action.name()) ? undefined : loadCommandModules()))
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(str) })
     // Options after `run <module-arg> <program>` belong to the program.
@@ -581,7 +577,9 @@ export function makeProgram(): Command {
     .command("ls")
     .description("list the modules at a path (a module, or a directory and the modules below it): docstrings, functions, parameters with their defaults")
     .argument("[path]", "a module or a directory in a project", ".")
-    .action((path: string) => {
+    .action(async (path: string) => {
+      // the project's reader alone: no service
+      const { ListPathError, listModules } = await import("../project/listing.js");
       let listing;
       try {
         listing = listModules(path, process.cwd());
