@@ -124,8 +124,11 @@ function wholeProcesses(dir: string, files: string[], runs: number, before: stri
   );
   const head = ["program", ...contenders.map(([n]) => `${n} wall / med / cpu`), ...(before ? ["bramble/before"] : []), "bramble/python3", "same output"];
   const rows: string[][] = [head];
-  for (const f of files) {
-    const path = join(dir, f);
+  // First a one-line file: start-up alone (issue 16 point 4).
+  const oneLine = join(mkdtempSync(join(tmpdir(), "bramble-bench-")), "one-line.star");
+  writeFileSync(oneLine, 'print("hello")\n');
+  for (const path of [oneLine, ...files.map((f) => join(dir, f))]) {
+    const f = basename(path);
     const flags = programFlags(readFileSync(path, "utf8"));
     const times = contenders.map(() => [] as number[]);
     const cpus = contenders.map(() => [] as number[]);
