@@ -17,23 +17,12 @@ import { runFetchSandbox, toolBinds } from "../../core/builders/fetch-sandbox.js
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir } from "../engine/helpers.js";
 import { bramble, freshHome } from "../helpers/cli.js";
 import { enginesClosedAfterAll } from "../helpers/backend-fixtures.js";
+import { lines, TRY } from "./probes.js";
 import { record } from "./record.js";
 
 afterEach(cleanupTemps);
 
 const engine = enginesClosedAfterAll();
-
-/** `try 'cmd' label` appends "label: ok" or "label: denied" to $out/report. */
-const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;
-
-function lines(report: string): Record<string, string> {
-  return Object.fromEntries(
-    report
-      .trim()
-      .split("\n")
-      .map((l) => l.split(": ") as [string, string]),
-  );
-}
 
 function outOf(r: Awaited<ReturnType<typeof build>>, d: Derivation): string {
   expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");

@@ -14,6 +14,7 @@ import type { Engine } from "../../core/build/engine.js";
 import { build, cleanupTemps, eventsOf, graph, ref, shDrv, tempDir } from "../engine/helpers.js";
 import { bramble, freshHome } from "../helpers/cli.js";
 import { enginesClosedAfterAll } from "../helpers/backend-fixtures.js";
+import { lines, TRY } from "./probes.js";
 import { record } from "./record.js";
 
 afterEach(cleanupTemps);
@@ -25,18 +26,6 @@ async function probe(e: Engine, drv: Derivation, file = "report", deps: Derivati
   const r = await build(e, graph(...deps, drv), [drv]);
   expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
   return readFileSync(join(r.result.outputs.get(derivationHash(drv))!.out!, file), "utf8");
-}
-
-/** A shell helper: `try 'cmd' label` appends "label: ok" or "label: denied" to $out/report. */
-const TRY = `mkdir -p $out; try() { if sh -c "$1" >/dev/null 2>&1; then echo "$2: ok" >> $out/report; else echo "$2: denied" >> $out/report; fi; }`;
-
-function lines(report: string): Record<string, string> {
-  return Object.fromEntries(
-    report
-      .trim()
-      .split("\n")
-      .map((l) => l.split(": ") as [string, string]),
-  );
 }
 
 describe("sandbox escapes", () => {
