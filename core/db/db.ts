@@ -415,14 +415,9 @@ export class Db {
    * 5,000 paths is 5,000 map lookups, not 5,000 queries (Nix keeps path infos in memory too).
    */
   closure(names: Iterable<string>): Set<string> {
-    const seen = new Set<string>();
-    const stack = [...names];
-    while (stack.length) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      for (const r of this.referencesOf(n)) if (!seen.has(r)) stack.push(r);
-    }
+    // The set is its own work queue: a Set's iteration visits what is added while it runs.
+    const seen = new Set(names);
+    for (const n of seen) for (const r of this.referencesOf(n)) seen.add(r);
     return seen;
   }
 
