@@ -1,9 +1,9 @@
 // Builds everything a checkout runs: the CLI bundle, Electron main + preload, the renderer.
 import { build } from "esbuild";
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const only = process.argv[2];
@@ -119,6 +119,9 @@ if (!only || only === "cli") {
   }
   // What bin/bramble.mjs runs for --version (the version alone) and starlark: no service, store or DB to load.
   await build({ ...common, entryPoints: [join(root, "core/version.ts")], outfile: join(root, "dist/version.mjs"), format: "esm" });
+  // and as text, which bin/bramble prints for --version without starting node
+  const { VERSION } = await import(`${pathToFileURL(join(root, "dist/version.mjs")).href}?${Date.now()}`);
+  writeFileSync(join(root, "dist/version.txt"), `${VERSION}\n`);
   await build({ ...common, entryPoints: [join(root, "core/cli/fast.ts")], outfile: join(root, "dist/fast.mjs"), format: "esm", minify: true });
   // The same as CommonJS for bin/bramble-fast.cjs, which runs it with V8's code cache (made at
   // its first run, named by the bundle's size and time; the old ones go here).

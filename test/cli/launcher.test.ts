@@ -43,6 +43,8 @@ describe("bin/bramble", () => {
     const env = { NODE_EXTRA_CA_CERTS: "/nonexistent/ca.pem" };
     expect(run(launcher, ["--version"], env)).toEqual({ code: 0, stdout: "0.1.0\n", stderr: "" });
     expect(run(launcher, ["-V"], env)).toEqual({ code: 0, stdout: "0.1.0\n", stderr: "" });
+    // (bin/bramble prints dist/version.txt, which the build writes: the full CLI's version)
+    expect(readFileSync(join(repo, "dist/version.txt"), "utf8")).toBe(run(process.execPath, [join(repo, "dist/cli.mjs"), "--version"], {}).stdout);
     expect(run(launcher, ["starlark", "-c", 'print("hello", 1 + 2)'], env)).toEqual({ code: 0, stdout: "hello 3\n", stderr: "" });
     const fail = run(launcher, ["starlark", "-c", 'fail("no")'], env);
     expect(fail.code).toBe(1);
