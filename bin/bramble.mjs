@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The `bramble` command from a checkout. `--version` and `starlark` run dist/fast.mjs (the
-// version and the Starlark interpreter only, a few milliseconds of loading); everything else
-// runs the bundled CLI, building it first if needed. `npm run bench -- startup` measures both.
-// package.json's bin is bin/bramble, a shell script that runs this file (without
-// NODE_EXTRA_CA_CERTS for verbs that make no TLS connection: see there).
+// The `bramble` command from a checkout, as node runs it. `--version` answers from
+// dist/version.mjs, `starlark` runs dist/fast.mjs (the Starlark interpreter only); everything
+// else runs the bundled CLI, building it first if needed. package.json's bin is bin/bramble, a
+// shell script that prints the version itself, runs `starlark` through bin/bramble-fast.cjs
+// (with V8's code cache) and everything else through this file, without NODE_EXTRA_CA_CERTS for
+// the verbs that make no TLS connection (see there). `npm run bench -- startup` measures each.
 import { existsSync } from "node:fs";
 
 // What bin/bramble took out of node's start-up goes back for every process this one starts.
