@@ -84,6 +84,8 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
   const width = useStore((s) => s.width);
   const height = useStore((s) => s.height);
   const states = useBuilds((s) => s.states);
+  // selection, why-depends and filters, as the DOM nodes show them: dimmed, or outlined in the role's colour
+  const roles = useView((s) => s.roles);
   const ref = useRef<HTMLCanvasElement>(null);
   const at = useMemo(() => new Map(nodes.map((n) => [n.id, n.position])), [nodes]);
   const bounds = useMemo(() => {
@@ -133,6 +135,14 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
       for (const n of nodes) {
         if (n.hidden || !visible(n.position.x, n.position.y)) continue;
         const colour = n.type === "drv" ? MINIMAP_COLOURS[states[n.data.node.hash] ?? n.data.node.state] : CLUSTER_COLOUR;
+        const role = roles.get(n.id);
+        g.globalAlpha = role === "dim" ? 0.2 : 1;
+        const ring = role ? ROLE_COLOURS[role] : undefined;
+        if (ring) {
+          g.fillStyle = ring;
+          const w = Math.max(3, 3 / zoom);
+          g.fillRect(n.position.x - w, n.position.y - w, NODE_WIDTH + 2 * w, NODE_HEIGHT + 2 * w);
+        }
         if (!labels) {
           g.fillStyle = colour;
           g.fillRect(n.position.x, n.position.y, NODE_WIDTH, NODE_HEIGHT);
@@ -148,6 +158,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
         g.fillStyle = "#1e293b";
         g.fillText(fitText(g, n.type === "drv" ? n.data.node.name : n.data.module, NODE_WIDTH - 16, font), n.position.x + 10, n.position.y + NODE_HEIGHT / 2);
       }
+      g.globalAlpha = 1;
       const sel = selected ? at.get(selected) : undefined;
       if (sel) {
         g.strokeStyle = "#2563eb";
@@ -162,7 +173,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
     const iw = Math.ceil(bounds.w * zoom * dpr) + 2 * pad;
     const ih = Math.ceil(bounds.h * zoom * dpr) + 2 * pad;
     if (!labels && iw <= 4096 && ih <= 4096) {
-      const key = [zoom, dpr, nodes, edges, states, selected];
+      const key = [zoom, dpr, nodes, edges, states, selected, roles];
       if (!cache.current || cache.current.key.some((k, i) => k !== key[i])) {
         const image = cache.current?.image ?? document.createElement("canvas");
         image.width = iw;
@@ -179,7 +190,7 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
     cache.current = null;
     ctx.setTransform(dpr * zoom, 0, 0, dpr * zoom, dpr * tx, dpr * ty);
     draw(ctx, { x0: -tx / zoom - NODE_WIDTH, y0: -ty / zoom - NODE_HEIGHT, x1: (width - tx) / zoom, y1: (height - ty) / zoom });
-  }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected, bounds]);
+  }, [tx, ty, zoom, width, height, nodes, edges, at, states, selected, bounds, roles]);
   return (
     <canvas
       ref={ref}
@@ -194,6 +205,8 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
 }
 
 const CLUSTER_COLOUR = "#334155";
+/** the canvas's ring around a node with a role (the DOM nodes' colours for them); dimmed nodes fade instead */
+const ROLE_COLOURS: Partial<Record<Role, string>> = { dep: "#0891b2", dependent: "#c026d3", path: "#b45309" };
 const MINIMAP_COLOURS: Record<NodeState, string> = {
   "not-built": "#94a3b8",
   cached: "#0ea5e9",

@@ -63,9 +63,21 @@ describe("a 5,000-node graph", () => {
       );
       expect(painted).toBeGreaterThan(0);
       await screenshot(page, "large-fit");
-      // a click on a rectangle selects that node: the first column's top one is in the first layer of m0
+      // a click on a rectangle selects that node: the first column's top one is in the first layer of m0;
+      // the rest of that layer (neither its dependencies nor its dependents) fades, as the DOM nodes dim
+      const alphaAt = (x: number, y: number) =>
+        canvas.evaluate(
+          (c: HTMLCanvasElement, p) => {
+            const dpr = window.devicePixelRatio || 1;
+            return c.getContext("2d")!.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data[3];
+          },
+          { x, y },
+        );
+      const lastRow = { x: t.e + 4, y: t.f + 99 * 102 * t.a + 1.5 };
+      expect(await alphaAt(lastRow.x, lastRow.y)).toBe(255);
       await page.mouse.click(area.x + t.e + 4, area.y + t.f + 1.5);
       await expect(page.getByTestId("node-panel").getByRole("heading", { level: 2 }).textContent()).resolves.toMatch(/^m0_0_\d+$/);
+      await expect.poll(() => alphaAt(lastRow.x, lastRow.y)).toBeLessThan(100);
       // dragged by (60, 40), the drawing (one bitmap copied at the new offset) follows: the first column is
       // painted where it now is, and the old corner (now left of and above the graph) is empty
       const pane = (await page.locator(".react-flow__pane").boundingBox())!;
@@ -77,22 +89,16 @@ describe("a 5,000-node graph", () => {
       await expect
         .poll(async () => (await page.locator(".react-flow__viewport").evaluate((el) => new DOMMatrix(getComputedStyle(el).transform))).e)
         .toBeCloseTo(t.e + 60, 0);
-      const alpha = (x: number, y: number) =>
-        canvas.evaluate(
-          (c: HTMLCanvasElement, p) => {
-            const dpr = window.devicePixelRatio || 1;
-            return c.getContext("2d")!.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data[3];
-          },
-          { x, y },
-        );
-      await expect.poll(() => alpha(t.e + 62, t.f + 42)).toBeGreaterThan(0);
-      expect(await alpha(t.e + 2, t.f + 2)).toBe(0);
+      await expect.poll(() => alphaAt(t.e + 62, t.f + 42)).toBeGreaterThan(0);
+      expect(await alphaAt(t.e + 2, t.f + 2)).toBe(0);
       // the overview is a canvas too (not 5,000 SVG rectangles), its viewport box around the whole graph
       await expect(page.locator(".react-flow__minimap svg").count()).resolves.toBe(0);
       const view = (await page.getByTestId("large-minimap").locator(".large-minimap-view").boundingBox())!;
       expect(view.width).toBeGreaterThanOrEqual(150);
       expect(view.height).toBeGreaterThanOrEqual(99);
 
+      await page.keyboard.press("Escape"); // clear the selection: nothing dimmed
+      await expect.poll(() => alphaAt(t.e + 64, t.f + 50 * 102 * t.a + 41.5)).toBe(255);
       // zoom in to 0.3: still the canvas (no DOM nodes), now with each node's name written on it
       const zoom = () => page.locator(".react-flow__viewport").evaluate((el) => new DOMMatrix(getComputedStyle(el).transform).a);
       for (let i = 0; i < 20 && (await zoom()) < 0.3; i++) {
