@@ -130,6 +130,14 @@ describe("[dependencies] by version", () => {
     const t = await bramble(["build", `${LIB}/tools:tool`], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
     expect(t.code).toBe(0);
     expect(readFileSync(/^greeting: (\S+)$/m.exec(t.stdout)![1]!, "utf8")).toBe("hello-tool-from-lib-1.0.0\n");
+    // --just-parse and --check evaluate through the service's local methods: they load the fetched packages too.
+    const parse = await bramble(["build", "--just-parse", ".:app"], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
+    // the project's module, lib's two and util's
+    expect(parse.stderr).toBe("parsed 4 modules for .:app\n");
+    expect(parse.code).toBe(0);
+    const check = await bramble(["build", "--check", ".:app"], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
+    expect(check.code, check.stderr).toBe(0);
+
     // The second evaluation pins the fetches from the lock: the pinned fetches were realised by the first ones, nothing is fetched again.
     const h = await bramble(["history", "--json", "-n", "100"], { home, cwd: root, env: { BRAMBLE_CONFIG: config } });
     const fetches = (JSON.parse(h.stdout) as { name: string; status: string }[]).filter((b) => /^(lib|util)-/.test(b.name)).map((b) => `${b.name} ${b.status}`);
