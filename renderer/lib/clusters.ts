@@ -41,8 +41,8 @@ export function modulesOf(graph: Graph): ModuleGroup[] {
   return [...groups.values()];
 }
 
-export type ViewNode = { kind: "drv"; id: string; node: GraphNode } | { kind: "cluster"; id: string; module: string; members: string[] };
-export interface ViewEdge {
+type ViewNode = { kind: "drv"; id: string; node: GraphNode } | { kind: "cluster"; id: string; module: string; members: string[] };
+interface ViewEdge {
   id: string;
   from: string;
   to: string;
