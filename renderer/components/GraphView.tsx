@@ -416,7 +416,9 @@ function Flow() {
   useEffect(() => {
     if (!laidOut || !graph || !view) return;
     requestAnimationFrame(() => {
-      if (view.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
+      // in focus mode (which shows derivations, never clusters, so entering it may lay out anew): its neighbourhood
+      if (shownRef.current) fitTo(shownRef.current, 0.002, 1.2);
+      else if (view.nodes.length <= LARGE) void flow.fitView({ padding: FIT_PADDING, maxZoom: 1.2, duration: 0 });
       else {
         // the roots at the top of their column (the layout orders columns by their neighbours, not by name)
         const at = new Map(nodesRef.current.map((n) => [n.id, n.position.y]));
@@ -428,6 +430,7 @@ function Flow() {
   }, [laidOut, flow]);
 
   // Focus mode: hide everything beyond the focused node's neighbourhood, and fit what is left.
+  const shownRef = useRef<Set<string> | null>(null);
   const shownIds = useMemo(() => {
     if (!focus || !graph) return null;
     const ix = indexGraph(graph);
@@ -440,6 +443,7 @@ function Flow() {
     }
     return keep;
   }, [focus, graph]);
+  shownRef.current = shownIds;
   useEffect(() => {
     setNodes((ns) => ns.map((n) => (n.hidden === (shownIds ? !shownIds.has(n.id) : false) ? n : { ...n, hidden: shownIds ? !shownIds.has(n.id) : false })));
   }, [shownIds, setNodes, laidOut]);

@@ -72,6 +72,18 @@ describe("a 300-node graph in six modules", () => {
       await expect(page.getByTestId("cluster-m0").getAttribute("class")).resolves.toContain("role-dep");
       await screenshot(page, "cluster-expanded");
 
+      // Focus mode shows derivations, never clusters: m5_0_0 and its neighbours, m4_4_0 and m4_4_3 among them.
+      await page.getByTestId("node-panel").getByRole("button", { name: "Focus" }).click();
+      await page.getByTestId("focus-bar").waitFor();
+      await node(page, "m4_4_3").waitFor();
+      await expect(node(page, "m4_4_0").isVisible()).resolves.toBe(true);
+      await expect(page.locator('[data-testid^="cluster-"]').count()).resolves.toBe(0);
+      await expect(node(page, "m5_4_9").isVisible()).resolves.toBe(false);
+      await expect.poll(() => allInside(page)).toBe(true);
+      await page.getByTestId("focus-bar").getByRole("button", { name: "Show all" }).click();
+      await page.getByTestId("cluster-m4").waitFor();
+      await expect(page.locator(".react-flow__node").count()).resolves.toBe(55);
+
       // A search that lands in a collapsed module expands it and centres the node.
       await page.getByLabel("Search nodes by name").fill("m2_3_4");
       await page.getByLabel("Search nodes by name").press("Enter");
