@@ -36,11 +36,15 @@ export const dockerVolumeName = str("a Docker volume name").regex(/^[A-Za-z0-9][
   error: "must be a Docker volume name (letters, digits, _ . -; not a path)",
 });
 
+const packageTable = table({
+  name: str().min(1, { error: "must not be empty" }),
+  version: str().optional(),
+});
+
+// bramble itself names the table [module] (its own repository's bramble.toml); [package] is ours.
 export const ProjectToml = table({
-  package: table({
-    name: str().min(1, { error: "must not be empty" }),
-    version: str().optional(),
-  }),
+  package: packageTable.optional(),
+  module: packageTable.optional(),
   dependencies: tableOf(
     z.union([str(), table({ version: str().optional(), path: str().optional() })], { error: 'must be a version string or a table { path = "..." }' }),
   ).optional(),
@@ -48,6 +52,10 @@ export const ProjectToml = table({
   sandbox_paths: absolutePaths.optional(),
   timeout: positive("seconds").optional(),
   backends: tableOf(backendTable).optional(),
+}).superRefine((doc, ctx) => {
+  if (!doc.package && !doc.module)
+    ctx.addIssue({ code: "custom", path: ["package"], message: 'is missing: a [package] table (or [module], as bramble writes it) with name = "..."' });
+  if (doc.package && doc.module) ctx.addIssue({ code: "custom", path: ["module"], message: "and [package] are the same table: give one of them" });
 });
 export type ProjectToml = z.infer<typeof ProjectToml>;
 

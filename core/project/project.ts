@@ -72,8 +72,9 @@ export function readProject(root: string): Project {
   const backends: BackendConfig[] = Object.entries(doc.backends ?? {}).map(([bname, t]) => ({ ...t, name: bname, kind: t.kind ?? bname }));
   return {
     root,
-    name: doc.package.name,
-    version: doc.package.version ?? "0.0.0",
+    // [package], or [module] as bramble's own bramble.toml writes it (schema.ts refuses neither and both)
+    name: (doc.package ?? doc.module)!.name,
+    version: (doc.package ?? doc.module)!.version ?? "0.0.0",
     dependencies,
     sandboxPaths: doc.sandbox_paths ?? doc.build?.sandbox_paths ?? [],
     timeout: doc.build?.timeout ?? doc.timeout,

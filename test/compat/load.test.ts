@@ -31,7 +31,8 @@ function layout(): { root: string; plugins: string } {
     "fmt/inner.bramble": `def mk(n):\n    return derivation(name = n, ${sh})\n`,
   });
   const root = tree({
-    "bramble.toml": `[package]\nname = "${PKG}"\nversion = "0.0.1"\n[dependencies]\n"${PKG}/plugins" = { path = "${plugins}" }\n`,
+    // [module], as bramble's own bramble.toml names the table, with its read_only_paths and hidden_paths
+    "bramble.toml": `[module]\nname = "${PKG}"\nversion = "0.0.1"\nread_only_paths = ["./"]\nhidden_paths = ["./lib"]\n\n[dependencies]\n"${PKG}/plugins" = { path = "${plugins}" }\n`,
     "lib/default.bramble": `"""The standard library."""\nload("${PKG}/lib/std")\ndef busybox():\n    return std.mk("busybox")\n`,
     "lib/std/default.bramble": `def mk(n):\n    return derivation(name = n, ${sh})\n`,
     "lib/nix_seed.bramble": `load("${PKG}/lib")\ndef seed():\n    return lib.busybox()\n`,

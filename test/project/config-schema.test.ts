@@ -21,6 +21,12 @@ function dir(files: Record<string, string>): string {
 }
 
 describe("bramble.toml", () => {
+  it("takes bramble's [module] table as [package] (bramble's own repository writes it so)", () => {
+    const root = dir({ "bramble.toml": '[module]\nname = "github.com/me/proj"\nversion = "0.0.1"\nread_only_paths = ["./"]\nhidden_paths = ["./lib"]\n' });
+    const p = readProject(root);
+    expect([p.name, p.version]).toEqual(["github.com/me/proj", "0.0.1"]);
+  });
+
   it("names the file and the key of each kind of mistake", () => {
     const cases: [string, string][] = [
       ["[package]\nname = 5\n", "package.name must be a string"],
@@ -32,6 +38,7 @@ describe("bramble.toml", () => {
       ['[package]\nname = "p"\n[backends]\nbox = 1\n', "backends.box must be a table"],
       ['[package]\nname = "p"\n[backends.box]\nkind = 7\n', "backends.box.kind must be a string"],
       ['package = "x"\n', "package must be a table"],
+      ['[package]\nname = "p"\n[module]\nname = "p"\n', "module and [package] are the same table: give one of them"],
     ];
     for (const [toml, message] of cases) {
       const root = dir({ "bramble.toml": toml });
@@ -96,7 +103,7 @@ describe("the user's config", () => {
       evaluation: { timeout: 5, max_steps: 1000 },
       backends: { b: { kind: "ssh", host: "h" } },
     });
-    expect(parseConfig(ProjectToml, '[package]\nname = "p"\n', "bramble.toml").package.name).toBe("p");
+    expect(parseConfig(ProjectToml, '[package]\nname = "p"\n', "bramble.toml").package?.name).toBe("p");
   });
 
   it("refuses a docker volume that is a host path or has a mode, as a clear error", () => {
