@@ -3,9 +3,12 @@
 #   slirp4netns  a fixed-output build's network namespace of its own, joined to the outside by
 #                user-mode NAT (docs/sandbox.md): never the host's network, its loopback or its
 #                abstract unix sockets. Debian's package; a networked build fails without it.
+#   iptables     the rules loaded into that namespace (iptables-restore, entered with nsenter)
+#                that reject every address of this host but a configured mirror's
+#                (core/builders/build-network.ts); a networked build fails without it.
 # Safe to run again: installs only what is missing. Runs as root (or with sudo).
 set -euo pipefail
-PACKAGES=(slirp4netns)
+PACKAGES=(slirp4netns iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,7 +17,7 @@ import { BlockList, connect, isIP, type Socket } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { configuredMirrorBases } from "./mirrors.js";
+import { mirrorEndpoints } from "./mirrors.js";
 
 class FetchProxyRefusal extends Error {}
 
@@ -73,25 +73,12 @@ async function policy(): Promise<Policy> {
   const blocked = hostAddresses();
   const allowed = new Map<number, BlockList>();
   const mirrors: string[] = [];
-  for (const base of configuredMirrorBases()) {
-    let u: URL;
-    try {
-      u = new URL(base);
-    } catch {
-      continue;
-    }
-    if (u.protocol !== "http:" && u.protocol !== "https:") continue;
-    const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
-    let addrs: string[] = [];
-    try {
-      addrs = await addressesOf(u.hostname.replace(/^\[|\]$/g, ""));
-    } catch {
-      continue; // a mirror whose name does not resolve allows nothing
-    }
-    let list = allowed.get(port);
-    if (!list) allowed.set(port, (list = new BlockList()));
-    for (const a of addrs) list.addAddress(a, family(a));
-    mirrors.push(`${u.hostname}:${port}`);
+  for (const m of await mirrorEndpoints()) {
+    if (!m.addresses.length) continue;
+    let list = allowed.get(m.port);
+    if (!list) allowed.set(m.port, (list = new BlockList()));
+    for (const a of m.addresses) list.addAddress(a, family(a));
+    mirrors.push(`${m.host}:${m.port}`);
   }
   return { blocked, allowed, mirrors };
 }

@@ -6,7 +6,9 @@
 //   2. the user's config file (see userConfigFile): [mirrors] debian = "https://...";
 //   3. the defaults below.
 // A base may be http(s):// or file:// (a directory laid out like the mirror).
+import { lookup } from "node:dns/promises";
 import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { parse as parseToml } from "smol-toml";
 import { userConfigFile } from "./backends-config.js";
 
@@ -63,7 +65,7 @@ function checkBase(base: string, where: string): string {
  * fetcher may reach (fetch-proxy.ts). A malformed entry is skipped here; resolving a mirror://
  * URL or a package's source reports it.
  */
-export function configuredMirrorBases(configFile = userConfigFile()): string[] {
+function configuredMirrorBases(configFile = userConfigFile()): string[] {
   const bases: string[] = [];
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("BRAMBLE_MIRROR_") && v && /^https?:\/\/./.test(v)) bases.push(v);
   if (existsSync(configFile)) {
@@ -77,6 +79,37 @@ export function configuredMirrorBases(configFile = userConfigFile()): string[] {
     }
   }
   return bases;
+}
+
+/** A configured http(s) mirror's host, port and the addresses its name resolves to (none: allows nothing). */
+export interface MirrorEndpoint {
+  host: string;
+  port: number;
+  addresses: string[];
+}
+
+/** Where the configured http(s) mirrors and package sources listen: the one way to a service of this host. */
+export async function mirrorEndpoints(configFile?: string): Promise<MirrorEndpoint[]> {
+  const found: MirrorEndpoint[] = [];
+  for (const base of configuredMirrorBases(configFile)) {
+    let u: URL;
+    try {
+      u = new URL(base);
+    } catch {
+      continue;
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") continue;
+    const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    let addresses: string[] = [];
+    try {
+      addresses = isIP(host) ? [host] : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+    } catch {
+      /* a mirror whose name does not resolve allows nothing */
+    }
+    found.push({ host: u.hostname, port, addresses });
+  }
+  return found;
 }
 
 /** `mirror://name/path` → the configured base + `/path`; other URLs are returned as they are. */

@@ -6,6 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { applyBuildNetworkFence, buildNetworkFence } from "./build-network.js";
 import { compiledHelper, storeOverlayArgv, storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
@@ -118,7 +119,8 @@ export function findSlirp(): string | null {
  * Give a sandbox started with `ownNetwork` (bwrap --info-fd 3 --block-fd 4) its network: once
  * bwrap reports the sandbox's pid, slirp4netns (sandboxed and seccomp-filtered itself) adds a
  * tap device routed to the outside through user-mode NAT, with no way to the host's loopback
- * (--disable-host-loopback); then the sandbox is let go. Its network namespace is its own: no
+ * (--disable-host-loopback) nor to any other address of this host but a configured mirror's
+ * (netfilter rules loaded into the namespace: build-network.ts); then the sandbox is let go. Its network namespace is its own: no
  * abstract unix socket of the host or of another build is reachable. Returns a stop function.
  */
 export function attachOwnNetwork(child: ChildProcess, log: (line: string) => void): () => void {
@@ -127,6 +129,8 @@ export function attachOwnNetwork(child: ChildProcess, log: (line: string) => voi
   const block = child.stdio[4] as Writable | null;
   let net: ChildProcess | undefined;
   let stopped = false;
+  let starting = false;
+  let ready = false;
   const release = () => {
     if (!block || block.destroyed) return;
     block.end("1");
@@ -140,19 +144,34 @@ export function attachOwnNetwork(child: ChildProcess, log: (line: string) => voi
   info.on("data", (d: Buffer) => {
     text += d.toString();
     const pid = /"child-pid":\s*(\d+)/.exec(text)?.[1];
-    if (!pid || net || stopped) return;
-    net = spawn(slirp, ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", pid, "tap0"], {
-      stdio: ["ignore", "ignore", "pipe", "pipe"],
-    });
-    net.on("error", (e) => {
-      log(`no network: slirp4netns: ${e.message}`);
-      release();
-    });
-    net.stderr!.on("data", (d: Buffer) => {
-      for (const l of d.toString().split("\n")) if (/error|fail/i.test(l)) log(`slirp4netns: ${l}`);
-    });
-    (net.stdio[3] as Readable).once("data", release);
-    net.on("exit", release);
+    if (!pid || starting || stopped) return;
+    starting = true;
+    // The builder is let go only once this host's services are fenced off in its namespace
+    // (build-network.ts); when that fails, it never runs.
+    const refuse = (e: Error) => {
+      log(`no network: ${e.message}`);
+      child.kill("SIGKILL");
+    };
+    buildNetworkFence().then((fence) => {
+      if (stopped) return;
+      net = spawn(slirp, ["--configure", "--mtu=65520", ...fence.slirpArgs, "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", pid, "tap0"], {
+        stdio: ["ignore", "ignore", "pipe", "pipe"],
+      });
+      net.on("error", (e) => {
+        log(`no network: slirp4netns: ${e.message}`);
+        if (!ready) release();
+      });
+      net.stderr!.on("data", (d: Buffer) => {
+        for (const l of d.toString().split("\n")) if (/error|fail/i.test(l)) log(`slirp4netns: ${l}`);
+      });
+      (net.stdio[3] as Readable).once("data", () => {
+        ready = true;
+        applyBuildNetworkFence(Number(pid), fence).then(release, refuse);
+      });
+      net.on("exit", () => {
+        if (!ready) release();
+      });
+    }, refuse);
   });
   info.on("error", () => {});
   block.on("error", () => {});

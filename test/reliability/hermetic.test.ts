@@ -40,9 +40,11 @@ function userConfig(text: string): string {
   return join(dir, "config.toml");
 }
 
-async function withEnvAsync<T>(vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
+async function withEnvAsync<T>(vars: Record<string, string | undefined>, f: () => Promise<T>): Promise<T> {
   const prev = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
+  for (const [k, v] of Object.entries(vars))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   try {
     return await f();
   } finally {
@@ -614,6 +616,97 @@ const proxied = () => new Promise((ok) => { const c = net.connect("/bramble/prox
     } finally {
       secret.close();
       mirror.close();
+    }
+  });
+
+  it("a networked (fixed-output) build reaches no service of this host but a configured mirror: not its LAN address, not its loopback through 10.0.2.2", async () => {
+    const e = engine();
+    const hits: string[] = [];
+    const serve = async (name: string, host: string) => {
+      const server = createServer((c) => {
+        hits.push(name);
+        c.end("secret\n");
+      });
+      await new Promise<void>((r) => server.listen(0, host, () => r()));
+      return { server, port: (server.address() as { port: number }).port };
+    };
+    // A service on every address of this host (reachable on its LAN address), one on its
+    // loopback, and two mirrors: one on the loopback, one on every address.
+    const anywhere = await serve("anywhere", "0.0.0.0");
+    const loopback = await serve("loopback", "127.0.0.1");
+    const loMirror = await serve("loopback mirror", "127.0.0.1");
+    const lanMirror = await serve("lan mirror", "0.0.0.0");
+    const lan = Object.values(networkInterfaces())
+      .flat()
+      .filter((i) => i && i.family === "IPv4" && !i.internal)
+      .map((i) => i!.address);
+    expect(lan.length, "this host has a LAN address to try").toBeGreaterThan(0);
+    // Each try connects and reads what the service says: "ok" only when its answer came back.
+    const tries = [
+      ...lan.map((a, i) => [`lan${i}`, a, anywhere.port] as const),
+      ["gateway-anywhere", "10.0.2.2", anywhere.port] as const,
+      ["gateway-loopback", "10.0.2.2", loopback.port] as const,
+      ["link-local", "169.254.169.254", 80] as const,
+      ["loopback-mirror", "10.0.2.2", loMirror.port] as const,
+      ["lan-mirror", lan[0]!, lanMirror.port] as const,
+    ];
+    const probe = (name: string) =>
+      shDrv(
+        name,
+        `exec python3 - <<'EOF'
+import socket, os
+out = os.environ["out"]; os.mkdir(out); r = []
+for label, host, port in ${JSON.stringify(tries)}:
+    try:
+        s = socket.create_connection((host, port), timeout=3); got = s.recv(100); s.close()
+        r.append(label + ": " + ("ok" if got == b"secret\\n" else "connected"))
+    except Exception as e:
+        r.append(label + ": denied")
+open(out + "/report", "w").write("\\n".join(r) + "\\n")
+EOF`,
+        { network: true },
+      );
+    const tag = randomBytes(4).toString("hex");
+    const run = async (name: string) => {
+      const d = probe(`${name}-${tag}`);
+      const r = await build(e, graph(d), [d]);
+      return lines(readFileSync(join(outOf(r, d), "report"), "utf8"));
+    };
+    const noMirrors = { BRAMBLE_MIRROR_DEBIAN: undefined, BRAMBLE_MIRROR_HERMETIC: undefined, BRAMBLE_MIRROR_HERMETIC_LAN: undefined };
+    try {
+      // No mirror configured (slirp4netns with --disable-host-loopback), then the two mirrors
+      // (slirp4netns with the host's loopback, every port of 10.0.2.2 but the mirror's rejected).
+      const alone = await withEnvAsync(noMirrors, () => run("reach-host"));
+      const aloneHits = hits.splice(0);
+      const mirrored = await withEnvAsync(
+        { ...noMirrors, BRAMBLE_MIRROR_HERMETIC: `http://127.0.0.1:${loMirror.port}`, BRAMBLE_MIRROR_HERMETIC_LAN: `http://${lan[0]}:${lanMirror.port}` },
+        () => run("reach-host-mirrored"),
+      );
+      const denied = Object.fromEntries(tries.map(([label]) => [label, "denied"]));
+      const expected = { ...denied, "loopback-mirror": "ok", "lan-mirror": "ok" };
+      const held =
+        JSON.stringify(alone) === JSON.stringify(denied) &&
+        JSON.stringify(mirrored) === JSON.stringify(expected) &&
+        aloneHits.length === 0 &&
+        hits.every((h) => h.endsWith("mirror"));
+      record({
+        area: "hermetic",
+        attack:
+          "a networked (fixed-output) build connecting to a service of this host on its LAN address and through slirp4netns's gateway 10.0.2.2 (to 0.0.0.0 and 127.0.0.1), and to 169.254.169.254, with and without mirrors configured",
+        tries: tries.length * 2,
+        held,
+        detail: `this host's addresses are rejected by netfilter rules in the build's network namespace (build-network.ts), but a configured mirror's address and port: ${Object.entries(
+          mirrored,
+        )
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}; the services saw ${aloneHits.length + hits.filter((h) => !h.endsWith("mirror")).length} connections`,
+      });
+      expect(alone).toEqual(denied);
+      expect(aloneHits).toEqual([]);
+      expect(mirrored).toEqual(expected);
+      expect(hits.sort()).toEqual(["lan mirror", "loopback mirror"]);
+    } finally {
+      for (const s of [anywhere, loopback, loMirror, lanMirror]) s.server.close();
     }
   });
 
