@@ -82,7 +82,9 @@ function fromHistory(records: BuildRecord[]): Record<string, RunNode> {
   // oldest first, so a node's last attempt in the run wins
   for (const b of [...records].reverse()) {
     const state: NodeState = b.status === "running" ? "building" : b.status;
-    nodes[b.drvHash] = { state, name: b.name, start: b.startedAt, end: b.endedAt ?? undefined, error: b.error ?? undefined, exitCode: b.exitCode };
+    // A skipped node never ran: no bar in the timing chart (as in the live view).
+    const times = b.status === "skipped" ? {} : { start: b.startedAt, end: b.endedAt ?? undefined };
+    nodes[b.drvHash] = { state, name: b.name, ...times, error: b.error ?? undefined, exitCode: b.exitCode };
   }
   return nodes;
 }
