@@ -45,7 +45,6 @@ let isPathArg: Loaded["isPathArg"];
 let MODULE_ARG_FORMS: Loaded["MODULE_ARG_FORMS"];
 let ModuleArgError: Loaded["ModuleArgError"];
 let moduleArgPath: Loaded["moduleArgPath"];
-let startServer: Loaded["startServer"];
 
 let loading: Promise<void> | undefined;
 function loadCommandModules(): Promise<void> {
@@ -66,7 +65,6 @@ function loadCommandModules(): Promise<void> {
     MODULE_ARG_FORMS = m.MODULE_ARG_FORMS;
     ModuleArgError = m.ModuleArgError;
     moduleArgPath = m.moduleArgPath;
-    startServer = m.startServer;
   })();
   return loading;
 }
@@ -606,6 +604,8 @@ export function makeProgram(): Command {
     .option("--token <token>", "use this token instead of a random one")
     .option("--function <module-arg>", "the function the app shows first, relative to the project (e.g. .:default)")
     .action(async (projectDir: string, flags: { port: string; host: string; token?: string; function?: string }) => {
+      // the server (and the WebSocket's ws) for serve alone
+      const { startServer } = await import("../serve/server.js");
       let defaultProject: string | null = null;
       let defaultModuleArg: string | null = null;
       try {
