@@ -10,7 +10,7 @@ import { lookup } from "node:dns/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parse as parseToml } from "smol-toml";
-import { userConfigFile } from "./backends-config.js";
+import { userConfigFile } from "./host-access.js";
 
 export const DEFAULT_MIRRORS: Record<string, string> = {
   debian: "https://deb.debian.org/debian",
