@@ -62,14 +62,32 @@ function packageSourceUrl(name: string, configFile = userConfigFile()): string {
   return `${base}${rest}.git`;
 }
 
+interface Source {
+  url: string;
+  ref: string;
+  /** the package's directory in that repository ("" at its root) */
+  sub: string;
+}
+
+/** Where package `name` at `version` may be: its own repository, then each enclosing one (at least host/owner). */
+function sources(name: string, version: string): Source[] {
+  const parts = name.split("/");
+  const out: Source[] = [{ url: packageSourceUrl(name), ref: `v${version}`, sub: "" }];
+  for (let i = parts.length - 1; i >= 2; i--) {
+    const sub = parts.slice(i).join("/");
+    out.push({ url: packageSourceUrl(parts.slice(0, i).join("/")), ref: `${sub}/v${version}`, sub });
+  }
+  return out;
+}
+
 /** The fixed-output derivation that fetches package `name` at `version` (its output is the tree, without .git). */
-function dependencyDerivation(name: string, version: string, url: string, hash?: string): Derivation {
+function dependencyDerivation(name: string, version: string, url: string, hash: string | undefined, ref: string): Derivation {
   const last = name.split("/").pop() ?? name;
   const drv: Derivation = {
     name: `${last}-${version}`.replace(/[^A-Za-z0-9._+-]/g, "_"),
     builder: "fetch_git",
     args: [],
-    env: { url, ref: `v${version}` },
+    env: { url, ref },
     outputs: ["out"],
     network: true,
     platform: ANY_SYSTEM,
@@ -125,20 +143,34 @@ export async function fetchDependencies(project: Project, fetch: FetchTree): Pro
     const [name, version] = next;
     const key = `${name}@${version}`;
     if (trees.has(key)) continue;
-    const url = packageSourceUrl(name);
     const pin = pins.get(key);
-    let got: FetchedTree;
-    try {
-      got = await fetch(dependencyDerivation(name, version, url, pin));
-    } catch (err) {
-      throw new ProjectError(
-        `dependency "${name}" version ${version} (tag v${version} of ${url}): ${(err as Error).message}`,
-        join(project.root, "bramble.toml"),
-      );
+    // The package's own repository at v<version>, else (a package nested in a repository, as
+    // bramble publishes every bramble.toml of a repository) an enclosing repository at the tag
+    // <subdirectory>/v<version>, as Go tags a nested module.
+    let got: FetchedTree | undefined;
+    let where: Source | undefined;
+    const tried: string[] = [];
+    for (const c of sources(name, version)) {
+      try {
+        got = await fetch(dependencyDerivation(name, version, c.url, pin, c.ref));
+        where = c;
+        break;
+      } catch (err) {
+        const why = (err as Error).message;
+        // Content that is not what the lock pinned is an answer, not a missing repository.
+        if (/hash mismatch/.test(why) || (tried.length === 0 && !/\bgit \S+ failed \(exit code \d+\)/.test(why))) {
+          throw new ProjectError(`dependency "${name}" version ${version} (tag ${c.ref} of ${c.url}): ${why}`, join(project.root, "bramble.toml"));
+        }
+        tried.push(`tag ${c.ref} of ${c.url}: ${why}`);
+      }
+    }
+    if (!got || !where) {
+      throw new ProjectError(`dependency "${name}" version ${version} was found nowhere:\n  ${tried.join("\n  ")}`, join(project.root, "bramble.toml"));
     }
     if (!pin) newPins.set(key, got.hash);
-    const dep = readDependencyProject(got.path, name, version, url);
-    trees.set(key, got.path);
+    const dir = where.sub ? join(got.path, where.sub) : got.path;
+    const dep = readDependencyProject(dir, name, version, `tag ${where.ref} of ${where.url}${where.sub ? `, directory ${where.sub}` : ""}`);
+    trees.set(key, dir);
     for (const d of dep.dependencies.values()) if (d.path === undefined) require(dep, d.name, d.version);
   }
   await recordLockEntries(project.root, newPins, "dependencies");
@@ -146,18 +178,18 @@ export async function fetchDependencies(project: Project, fetch: FetchTree): Pro
 }
 
 /** The fetched package's bramble.toml, which must name the package and the version asked for. */
-function readDependencyProject(dir: string, name: string, version: string, url: string): Project {
+function readDependencyProject(dir: string, name: string, version: string, from: string): Project {
   if (!existsSync(join(dir, "bramble.toml"))) {
-    throw new ProjectError(`dependency "${name}" version ${version}: tag v${version} of ${url} has no bramble.toml at its root`);
+    throw new ProjectError(`dependency "${name}" version ${version}: ${from} has no bramble.toml`);
   }
   const p = readProject(dir);
   if (p.name !== name) {
     throw new ProjectError(
-      `dependency "${name}" version ${version}: the package fetched from ${url} is named "${p.name}" (a package's name is where it is fetched from)`,
+      `dependency "${name}" version ${version}: the package at ${from} is named "${p.name}" (a package's name is where it is fetched from)`,
     );
   }
   if (p.version !== version) {
-    throw new ProjectError(`dependency "${name}" version ${version}: tag v${version} of ${url} says version "${p.version}" in its bramble.toml`);
+    throw new ProjectError(`dependency "${name}" version ${version}: the package at ${from} says version "${p.version}" in its bramble.toml`);
   }
   return p;
 }

@@ -144,6 +144,22 @@ describe("[dependencies] by version", () => {
     expect(fetches.sort()).toEqual(["lib-1.0.0 built", "util-1.0.0 built", "util-1.1.0 built"]);
   });
 
+  it("finds a package nested in a repository (as bramble publishes every bramble.toml of one) at the tag <dir>/v<version>", async () => {
+    // example.com/me/mono is a repository; its tools/ directory is the package example.com/me/mono/tools.
+    publish(served, work, "example.com/me/mono", "0.0.0", {
+      "bramble.toml": `[module]\nname = "example.com/me/mono"\nversion = "0.0.0"\n`,
+      "tools/bramble.toml": `[module]\nname = "example.com/me/mono/tools"\nversion = "2.0.0"\n`,
+      "tools/default.bramble": `def t():\n    return derivation(name = "t", builder = "/bin/sh", args = ["-c", "echo mono-tools-2.0.0 > $out"])\n`,
+    });
+    git(join(work, "example.com/me/mono"), "tag", "tools/v2.0.0");
+    git(join(work, "example.com/me/mono"), "push", "--quiet", "origin", "refs/tags/tools/v2.0.0");
+    const root = project(`"example.com/me/mono/tools" = "2.0.0"\n`, `load("example.com/me/mono/tools")\n\ndef f():\n    return tools.t()\n`);
+    const r = await bramble(["build", ".:f"], { home: freshHome(), cwd: root, env: { BRAMBLE_CONFIG: config } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(/^t: (\S+)$/m.exec(r.stdout)![1]!, "utf8")).toBe("mono-tools-2.0.0\n");
+    expect(readFileSync(join(root, "bramble.lock"), "utf8")).toMatch(/^"example\.com\/me\/mono\/tools@2\.0\.0" = "sha256:[0-9a-z]{52}"$/m);
+  });
+
   it("fails when a tag's content changed since it was pinned, with both hashes", async () => {
     const root = project(
       `"${UTIL}" = "1.0.0"\n`,
@@ -172,14 +188,16 @@ describe("[dependencies] by version", () => {
     const missing = project(`"${LIB}" = "9.9.9"\n`, APP);
     const m = await bramble(["build", ".:app"], { home: freshHome(), cwd: missing, env: { BRAMBLE_CONFIG: config } });
     expect(m.code).not.toBe(0);
-    expect(m.stderr).toContain(`dependency "${LIB}" version 9.9.9 (tag v9.9.9 of ${server.url}/${LIB}.git)`);
+    // its own repository, then the enclosing one (where a nested package would be tagged lib/v9.9.9)
+    expect(m.stderr).toContain(`dependency "${LIB}" version 9.9.9 was found nowhere:\n  tag v9.9.9 of ${server.url}/${LIB}.git: git `);
+    expect(m.stderr).toContain(`\n  tag lib/v9.9.9 of ${server.url}/example.com/me.git: git clone failed (exit code 128)`);
 
     publish(served, work, "example.com/me/impostor", "1.0.0", { "bramble.toml": `[package]\nname = "${LIB}"\nversion = "1.0.0"\n` });
     const impostor = project(`"example.com/me/impostor" = "1.0.0"\n`, "def f():\n    pass\n");
     const i = await bramble(["build", ".:f"], { home: freshHome(), cwd: impostor, env: { BRAMBLE_CONFIG: config } });
     expect(i.code).not.toBe(0);
     expect(i.stderr).toContain(
-      `dependency "example.com/me/impostor" version 1.0.0: the package fetched from ${server.url}/example.com/me/impostor.git is named "${LIB}"`,
+      `dependency "example.com/me/impostor" version 1.0.0: the package at tag v1.0.0 of ${server.url}/example.com/me/impostor.git is named "${LIB}"`,
     );
 
     const bad = project(`"${LIB}" = "latest"\n`, APP);
