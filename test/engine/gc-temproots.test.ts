@@ -7,15 +7,23 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { addTempRoots, readTempRoots } from "../../core/store/temp-roots.js";
 import { bramble, cli, ensureCli, freshHome } from "../helpers/cli.js";
 
 const TOML = (extra: string[]) =>
   `[package]\nname = "held"\nversion = "0.1.0"\n[build]\nsandbox_paths = ${JSON.stringify(["/bin", "/usr", "/lib", "/lib64", ...extra])}\n`;
 
+// Every CLI a test starts is killed after it, so one that failed or timed out while a build waits
+// on its gate leaves no process behind (one did, for an hour, holding its sandbox).
+const started: ChildProcessWithoutNullStreams[] = [];
+afterEach(() => {
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
 function start(args: string[], home: string, cwd: string): { child: ChildProcessWithoutNullStreams; out: () => string; exit: Promise<number> } {
   const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, BRAMBLE_PATH: home, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+  started.push(child);
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
