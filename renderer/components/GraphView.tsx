@@ -28,6 +28,7 @@ import { useClusters } from "../stores/clusters";
 import { indexGraph, reach, whyDepends } from "../lib/graphIndex";
 import { clusterGraph, modulesOf } from "../lib/clusters";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../lib/layout";
+import { windowBounds, windowKey } from "../lib/viewWindow";
 import { DrvNode, type DrvFlowNode } from "./DrvNode";
 import { ClusterNode, type ClusterFlowNode } from "./ClusterNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
@@ -577,29 +578,16 @@ function Flow() {
   const viewH = useStore((s) => s.height);
   // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
   const fitAll = useCallback(() => fitTo(null, 0.002, 1.2), [fitTo]);
-  // Windowing: xyflow walks every node and edge it has on each frame of a pan to find those in view,
-  // so a large graph gives it only the nodes in a window around the view: 1.5 times the largest view
-  // in this zoom's band (bands of 2^¼) each way, centred on the view's centre rounded to an eighth
-  // of that view (so the view stays inside: it is at most ½ + ⅛ from the window's centre, which
-  // reaches ¾), the edges with an end among them and those edges' other ends. It changes when the
-  // view's centre moves by an eighth of a view or the zoom leaves its band, not on every frame.
-  const windowKey = useStore((s) => {
-    if (!large || s.transform[2] < FAR_ZOOM) return "";
-    const [tx, ty, z] = s.transform;
-    const band = Math.floor(Math.log2(z) * 4);
-    const zmin = 2 ** (band / 4);
-    return `${band},${Math.round(((s.width / 2 - tx) / z) * ((8 * zmin) / s.width))},${Math.round(((s.height / 2 - ty) / z) * ((8 * zmin) / s.height))}`;
-  });
+  // Windowing (renderer/lib/viewWindow.ts): a large graph gives xyflow only the nodes in a window
+  // around the view, the edges with an end among them and those edges' other ends.
+  const key = useStore((s) => (large && s.transform[2] >= FAR_ZOOM ? windowKey(s.transform[0], s.transform[1], s.transform[2], s.width, s.height) : ""));
   const [shownNodes, shownEdges] = useMemo((): [FlowNode[], Edge[]] => {
-    if (!windowKey) return [nodes, edges];
-    const [band, kx, ky] = windowKey.split(",").map(Number) as [number, number, number];
-    const zmin = 2 ** (band / 4);
-    const vw = viewW / zmin;
-    const vh = viewH / zmin;
-    const x0 = (kx / 8) * vw - 0.75 * vw - NODE_WIDTH;
-    const x1 = (kx / 8) * vw + 0.75 * vw;
-    const y0 = (ky / 8) * vh - 0.75 * vh - NODE_HEIGHT;
-    const y1 = (ky / 8) * vh + 0.75 * vh;
+    if (!key) return [nodes, edges];
+    const w = windowBounds(key, viewW, viewH);
+    // a node whose top left corner is up to a node's size before the window still reaches into it
+    const x0 = w.x0 - NODE_WIDTH;
+    const y0 = w.y0 - NODE_HEIGHT;
+    const { x1, y1 } = w;
     const inside = new Set<string>();
     for (const n of nodes) if (n.position.x >= x0 && n.position.x <= x1 && n.position.y >= y0 && n.position.y <= y1) inside.add(n.id);
     const ends = new Set(inside);
@@ -610,12 +598,12 @@ function Flow() {
       return true;
     });
     return [nodes.filter((n) => ends.has(n.id)), es];
-  }, [windowKey, nodes, edges, viewW, viewH]);
+  }, [key, nodes, edges, viewW, viewH]);
   return (
     <ReactFlow
       nodes={far ? NO_NODES : shownNodes}
       edges={far ? NO_EDGES : shownEdges}
-      data-window={windowKey ? shownNodes.length : undefined}
+      data-window={key ? shownNodes.length : undefined}
       className={labelZoom > 2.2 ? "zoomed-out zoomed-far" : labelZoom > 1 ? "zoomed-out" : undefined}
       style={labelZoom > 1 ? ({ "--label-zoom": labelZoom } as CSSProperties) : undefined}
       nodeTypes={nodeTypes}

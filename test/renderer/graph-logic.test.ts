@@ -5,6 +5,7 @@ import type { BuildEvent, Graph, GraphNode } from "../../core/api/schema.js";
 import { indexGraph, reach } from "../../renderer/lib/graphIndex.js";
 import { countCrossings, layeredFast, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../../renderer/lib/layout.js";
 import { clusterGraph, clusterId, moduleOf, modulesOf } from "../../renderer/lib/clusters.js";
+import { windowBounds, windowKey } from "../../renderer/lib/viewWindow.js";
 import { formatBytes, formatDuration, stateAfter } from "../../renderer/lib/states.js";
 import { useBuilds } from "../../renderer/stores/builds.js";
 
@@ -153,6 +154,41 @@ describe("clusters by module", () => {
       { id: "cluster:x->cluster:y", from: "cluster:x", to: "cluster:y", count: 3 },
       { id: "cluster:y->z", from: "cluster:y", to: "z", count: 1 },
     ]);
+  });
+});
+
+describe("the window of a large graph xyflow is given", () => {
+  it("is keyed by the zoom's band and the view's centre in eighths of a view", () => {
+    // zoom 1 (band 0): the centre (500, 250) of a 1000 × 500 pane is 4/8 of a view each way
+    expect(windowKey(0, 0, 1, 1000, 500)).toBe("0,4,4");
+    expect(windowBounds("0,4,4", 1000, 500)).toEqual({ x0: -250, x1: 1250, y0: -125, y1: 625 });
+    // zoom 0.6: band floor(4 log2 0.6) = -3; the centre (5833.3, 2416.7) in eighths of 1000 / 2^-0.75
+    expect(windowKey(-3000, -1200, 0.6, 1000, 500)).toBe("-3,28,23");
+    // moving a few pixels keeps the key (no new window on every frame), an eighth of a view changes it
+    expect(windowKey(-3010, -1195, 0.6, 1000, 500)).toBe("-3,28,23");
+    expect(windowKey(-3000 - 125, -1200, 0.6, 1000, 500)).toBe("-3,29,23");
+    // zooming within the band keeps it too (0.6 × 1.1 = 0.66 is still band -3)
+    expect(windowKey(-3000, -1200, 0.66, 1000, 500).split(",")[0]).toBe("-3");
+  });
+
+  it("always holds the whole view", () => {
+    let checked = 0;
+    for (const zoom of [0.5, 0.52, 0.6, 0.7071, 0.75, 0.99, 1, 1.3, 2, 2.5])
+      for (const tx of [-20000, -4321.5, -1000, 0, 333, 1500])
+        for (const ty of [-9000, -777, 0, 250, 640])
+          for (const [w, h] of [
+            [1000, 500],
+            [400, 900],
+          ] as const) {
+            const b = windowBounds(windowKey(tx, ty, zoom, w, h), w, h);
+            const view = { x0: -tx / zoom, y0: -ty / zoom, x1: (w - tx) / zoom, y1: (h - ty) / zoom };
+            expect(b.x0).toBeLessThanOrEqual(view.x0);
+            expect(b.y0).toBeLessThanOrEqual(view.y0);
+            expect(b.x1).toBeGreaterThanOrEqual(view.x1);
+            expect(b.y1).toBeGreaterThanOrEqual(view.y1);
+            checked++;
+          }
+    expect(checked).toBe(600);
   });
 });
 
