@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateProject } from "./generated.js";
-import { launch, node, open, type Served, screenshot, serve } from "./helpers.js";
+import { launch, node, open, repo, type Served, screenshot, serve } from "./helpers.js";
 
 let dir: string;
 let server: Served;
@@ -113,6 +113,28 @@ describe("a 300-node graph in six modules", () => {
       await expect(page.getByTestId("cluster-m4").textContent()).resolves.toContain("50 edited");
       await expect(page.locator(".react-flow__node").count()).resolves.toBe(6);
       expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("has no serious axe violations with clusters, and Enter on a focused cluster expands it", async () => {
+    // axe is injected as a script, which the page's CSP would block: this context bypasses it
+    const { page, context } = await open(browser, server.url, { bypassCSP: true });
+    try {
+      await page.getByTestId("cluster-m5").waitFor({ timeout: 60_000 });
+      await page.addScriptTag({ path: join(repo, "node_modules/axe-core/axe.min.js") });
+      const serious = await page.evaluate(async () => {
+        type Result = { violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] };
+        const axe = (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<Result> } }).axe;
+        const r = await axe.run(document.querySelector('[data-testid="graph-view"]'), { resultTypes: ["violations"] });
+        return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes[0]?.target.join(" ")}`);
+      });
+      expect(serious).toEqual([]);
+      await page.locator(".react-flow__node", { has: page.getByTestId("cluster-m2") }).focus();
+      await page.keyboard.press("Enter");
+      await node(page, "m2_0_0").waitFor();
+      await expect(page.getByTestId("cluster-m2").count()).resolves.toBe(0);
     } finally {
       await context.close();
     }
