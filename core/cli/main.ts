@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { constants as osConstants } from "node:os";
 import { displayName } from "./naming.js";
 import { outLinkNames } from "./out-links.js";
+import { quietOnClosedPipe } from "./closed-pipe.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -425,7 +426,7 @@ export function makeProgram(): Command {
           // A program for a system nothing here runs would die with a shell error (a Mach-O read as a script): refuse, naming it.
           const systems = new Set(
             (await caller(host.service)("backends.list", {}))
-              .filter((b) => b.available && (b.name === "local" || b.name === "qemu"))
+              .filter((b) => b.available && (b.kind === "local" || b.kind === "qemu"))
               .flatMap((b) => b.platforms),
           );
           for (const r of run.roots.filter((x) => hashes.includes(x.hash))) {
@@ -717,20 +718,6 @@ function runSystem(roots: { system?: string }[]): string | undefined {
 }
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
-/**
- * A reader that goes away (`bramble log ID | head -1`) ends the command quietly, as a
- * program killed by SIGPIPE would: no EPIPE stack trace. Exit code 0: the reader got
- * what it asked for.
- */
-export function quietOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE") process.exit(0);
-      throw err;
-    });
-  }
-}
-
 if (isEntry) {
   quietOnClosedPipe();
   main(process.argv).then((code) => {
