@@ -31,16 +31,13 @@ describe("scheduler", () => {
     const top = shDrv("top", `cat ${leaves.map((l) => ref(l)).join(" ")} > $out`);
     const drvs = graph(...leaves, top);
     const timed: { t: number; e: BuildEvent }[] = [];
-    const t0 = Date.now();
     const res = await runBuild(
       engine,
       { runId: "par", drvs, roots: [derivationHash(top)], projectRoot: tempDir(), sandboxPaths: SANDBOX_PATHS, jobs: 4 },
       (e) => timed.push({ t: Date.now(), e }),
     );
-    const took = Date.now() - t0;
     expect(res.status).toBe("built");
-    expect(maxConcurrency(timed)).toBe(4);
-    expect(took).toBeLessThan(3500); // four 1 s sleeps in sequence would take 4 s
+    expect(maxConcurrency(timed)).toBe(4); // all four sleeps at once, not in sequence
     expect(readFileSync(res.outputs.get(derivationHash(top))!.out!, "utf8")).toBe("1\n2\n3\n4\n");
 
     const engine2 = tempEngine();
@@ -56,13 +53,13 @@ describe("scheduler", () => {
   it("stops at the first failure, cancelling what runs; --keep-going builds the rest", async () => {
     const engine = tempEngine();
     const bad = shDrv("bad", "exit 1");
-    const slow = shDrv("slow", "sleep 5; echo > $out");
+    const slow = shDrv("slow", "sleep 60; echo > $out");
     const after = shDrv("after", `cat ${ref(bad)} > $out`);
     const top = shDrv("top", `cat ${ref(after)} ${ref(slow)} > $out`);
     const drvs = graph(bad, slow, after, top);
     const t0 = Date.now();
     const r = await build(engine, drvs, [top], { jobs: 2 });
-    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(Date.now() - t0).toBeLessThan(60_000); // slow was stopped, not waited for
     expect(r.result.status).toBe("failed");
     expect(r.result.failed).toEqual([derivationHash(bad)]);
     const cancelled = eventsOf(r.events, "cancelled").map((e) => e.hash);
