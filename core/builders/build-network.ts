@@ -66,10 +66,13 @@ export async function buildNetworkFence(): Promise<BuildNetworkFence> {
 
 let restorePath: string | null | undefined;
 
+/** $BRAMBLE_IPTABLES_RESTORE (read at every build), else Debian's iptables-restore. */
 function findIptablesRestore(): string | null {
+  const given = process.env.BRAMBLE_IPTABLES_RESTORE;
+  if (given) return existsSync(given) ? given : null;
   if (restorePath !== undefined) return restorePath;
-  for (const p of [process.env.BRAMBLE_IPTABLES_RESTORE, "/usr/sbin/iptables-restore", "/sbin/iptables-restore", "/usr/bin/iptables-restore"]) {
-    if (p && existsSync(p)) return (restorePath = p);
+  for (const p of ["/usr/sbin/iptables-restore", "/sbin/iptables-restore", "/usr/bin/iptables-restore"]) {
+    if (existsSync(p)) return (restorePath = p);
   }
   return (restorePath = null);
 }

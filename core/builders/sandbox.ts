@@ -150,7 +150,13 @@ export function attachOwnNetwork(child: ChildProcess, log: (line: string) => voi
     // (build-network.ts); when that fails, it never runs.
     const refuse = (e: Error) => {
       log(`no network: ${e.message}`);
-      child.kill("SIGKILL");
+      // The whole group (the sandbox's first process too, still waiting for its network): the
+      // block pipe stays open, since its end would let the builder go.
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
     };
     buildNetworkFence().then((fence) => {
       if (stopped) return;

@@ -710,6 +710,37 @@ EOF`,
     }
   });
 
+  it("a networked build whose fence cannot be loaded never runs", async () => {
+    const e = engine();
+    let hits = 0;
+    const anywhere = createServer((c) => {
+      hits++;
+      c.end();
+    });
+    await new Promise<void>((r) => anywhere.listen(0, "0.0.0.0", () => r()));
+    const port = (anywhere.address() as { port: number }).port;
+    const lan = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+    expect(lan, "this host has a LAN address to try").toBeTruthy();
+    try {
+      // iptables-restore failing (here: /bin/false in its place) must stop the build, not let it
+      // go with an open way to the host.
+      const d = shDrv(
+        `unfenced-${randomBytes(4).toString("hex")}`,
+        `exec python3 -c 'import socket, os; os.mkdir(os.environ["out"]); socket.create_connection(("${lan}", ${port}), timeout=3)'`,
+        { network: true },
+      );
+      const r = await withEnvAsync({ BRAMBLE_IPTABLES_RESTORE: "/bin/false" }, () => build(e, graph(d), [d]));
+      const failed = eventsOf(r.events, "failed")[0] as { logTail?: string[] } | undefined;
+      expect(r.result.status).toBe("failed");
+      expect(failed?.logTail?.join("\n")).toMatch(/no network: loading the network fence failed \(exit 1\)/);
+      expect(hits).toBe(0);
+    } finally {
+      anywhere.close();
+    }
+  });
+
   it("a process a build leaves behind cannot write its output after it is hashed and registered", async () => {
     const e = engine();
     const d = shDrv(
