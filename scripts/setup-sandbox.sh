@@ -6,9 +6,11 @@
 #   iptables     the rules loaded into that namespace (iptables-restore, entered with nsenter)
 #                that reject every address of this host but a configured mirror's
 #                (core/builders/build-network.ts); a networked build fails without it.
+#   iproute2     `ip`: the network tests' other machine, a network namespace behind a veth pair
+#                (test/helpers/outside-host.ts).
 # Safe to run again: installs only what is missing. Runs as root (or with sudo).
 set -euo pipefail
-PACKAGES=(slirp4netns iptables)
+PACKAGES=(slirp4netns iptables iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
