@@ -117,6 +117,7 @@ const ISSUE_12 = [
     "fixed-output builds passing a file descriptor; a write after registration; setuid and world-writable files in the store, and store verify calling it intact",
     [
       "two fixed-output builds passing",
+      "a networked (fixed-output) build connecting",
       "a daemonized writer",
       "a hard link to an input",
       "setuid, setgid, sticky and world-writable",
@@ -158,9 +159,14 @@ md += `## Limits found and how they are handled
   engine, which refuses this host's own addresses (loopback, its interfaces, link-local) except a
   configured mirror's address and port: the loopback Debian mirror of tests and CI stays
   reachable, nothing else of the host is (docs/sandbox.md). A project's own fixed-output
-  builders get a network namespace through slirp4netns without the host's loopback; through
-  slirp they can still reach the host's other addresses (a service listening on 0.0.0.0 answers
-  on the host's LAN address), which the fetchers' proxy refuses.
+  builders get a network namespace through slirp4netns; since slirp4netns connects from the
+  host's namespace, a service listening on 0.0.0.0 used to answer them on the host's LAN
+  address. The same rule now holds for them: netfilter rules loaded into the build's namespace
+  before the builder runs reject this host's addresses, slirp4netns's gateway 10.0.2.2 and
+  link-local, except a configured mirror's address and port (a loopback mirror at
+  10.0.2.2:<port>); a build whose rules cannot be loaded never runs (build-network.ts). Other
+  network namespaces of this host (a container on a bridge) stay reachable, for builds and
+  fetchers alike.
 - **Dangling output symlinks** fail the build ("output out ($out) is a dangling symlink (to …)")
   instead of being stored.
 - **A lock being taken** (created with O_EXCL, its pid not yet written) was read as "pid NaN,
