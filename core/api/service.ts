@@ -793,7 +793,7 @@ export async function recordFetchedHashes(engine: Engine, ev: Evaluation): Promi
 
 /** Validate and run one request: the single entry point for IPC and WebSocket. */
 export async function dispatch(service: Service, method: string, params: unknown): Promise<unknown> {
-  if (!Object.prototype.hasOwnProperty.call(service, method)) {
+  if (!Object.hasOwn(service, method)) {
     throw new ServiceError({ message: `unknown method "${method}"`, field: "method" });
   }
   const m = method as Method;
