@@ -15,7 +15,7 @@
 // cannot leave), so it cannot remove the rules. The namespace's own loopback stays its own.
 // IPv6: slirp4netns runs without --enable-ipv6, so the namespace has no IPv6 route out at all.
 import { spawn } from "node:child_process";
-import { existsSync, readlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { mirrorEndpoints } from "./mirrors.js";
@@ -79,9 +79,10 @@ function findIptablesRestore(): string | null {
 
 /**
  * Load the fence's rules into the network namespace of process `pid` (the sandbox's, waiting
- * for its network before the builder runs). As root the namespace is entered directly; a user
- * without root enters the sandbox's user namespace first, where it holds CAP_NET_ADMIN.
- * Rejects with the reason when the rules could not be loaded: the build must then not run.
+ * for its network before the builder runs), entered with nsenter. Rejects with the reason when
+ * the rules could not be loaded: the build must then not run. Root only: a user without root
+ * can enter the sandbox's user namespace, but bwrap maps no root there, so iptables-restore
+ * would run without CAP_NET_ADMIN (tried: "Permission denied (you must be root)").
  */
 export function applyBuildNetworkFence(pid: number, fence: BuildNetworkFence): Promise<void> {
   const restore = findIptablesRestore();
@@ -89,15 +90,14 @@ export function applyBuildNetworkFence(pid: number, fence: BuildNetworkFence): P
     return Promise.reject(
       new Error("iptables is not installed (apt-get install -y iptables): a networked build's fence against this host's services needs it"),
     );
-  let ownUserNs = true;
-  try {
-    ownUserNs = readlinkSync(`/proc/${pid}/ns/user`) === readlinkSync("/proc/self/ns/user");
-  } catch {
-    /* the sandbox is gone: nsenter says so below */
-  }
-  const enter = process.geteuid?.() === 0 || ownUserNs ? ["--net"] : ["--user", "--preserve-credentials", "--net"];
+  if (process.geteuid?.() !== 0)
+    return Promise.reject(
+      new Error(
+        "a networked (fixed-output) build needs bramble to run as root: its fence against this host's services is loaded with iptables into the build's network namespace, which a user without root cannot do (docs/sandbox.md)",
+      ),
+    );
   return new Promise((ok, fail) => {
-    const p = spawn("nsenter", [`--target=${pid}`, ...enter, "--", restore], { stdio: ["pipe", "ignore", "pipe"] });
+    const p = spawn("nsenter", [`--target=${pid}`, "--net", "--", restore], { stdio: ["pipe", "ignore", "pipe"] });
     let err = "";
     p.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
