@@ -22,7 +22,20 @@ function ip(...args: string[]): void {
 const SERVER = `const s = require("net").createServer((c) => { console.log("hit"); c.on("error", () => {}); c.end("hi\\n"); });
 s.listen(0, "0.0.0.0", () => console.log("port " + s.address().port));`;
 
+/** Namespaces a killed test process left behind (its pid in the name is gone) are removed. */
+function sweep(): void {
+  const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
+  for (const m of list.matchAll(/^(bramble-outside-(\d+)-[0-9a-f]+)/gm)) {
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch {
+      spawnSync("ip", ["netns", "del", m[1]!]);
+    }
+  }
+}
+
 export async function outsideHost(): Promise<OutsideHost> {
+  sweep();
   const tag = randomBytes(3).toString("hex");
   const ns = `bramble-outside-${process.pid}-${tag}`;
   const here = `bo${tag}h`;
