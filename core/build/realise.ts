@@ -150,12 +150,15 @@ export async function realise(
     const again = await cutoff(); // another process built it while we waited
     if (again) return again;
     // The inputs' closure comes into the store of the backend that builds (only what it lacks).
-    let inputClosure: string[];
-    let inputClosureSet: Set<string>;
+    // In the local store the closure is computed only if the backend asks for it: the local
+    // backend's reused store view needs only what it lacks (store-view.ts), not a set of the
+    // whole closure per build.
+    let inputClosureSet: Set<string> | undefined;
+    let inputClosureList: string[] | undefined;
+    const closureSet = () => (inputClosureSet ??= engine.store.closureSync(inputNames.filter((n) => engine.store.has(n))));
     try {
       await stores.bring(dest, inputNames, signal);
-      inputClosureSet = await dest.closure(inputNames, { signal });
-      inputClosure = [...inputClosureSet];
+      if (dest !== engine.store) inputClosureSet = await dest.closure(inputNames, { signal });
     } catch (e) {
       if (signal.aborted) {
         emit({ type: "cancelled", runId, hash: h, buildId: null });
@@ -191,8 +194,13 @@ export async function realise(
           buildId: id,
           drvHash: h,
           drv,
-          inputClosure,
-          inputClosureSet,
+          get inputClosure() {
+            return (inputClosureList ??= [...closureSet()]);
+          },
+          get inputClosureSet() {
+            return closureSet();
+          },
+          inputs: inputNames,
           resolve: (r) => name(r.hash, r.output),
           projectRoot: req.projectRoot,
           // A project's host paths reach a build only through its derivation's hostPaths.

@@ -17,6 +17,8 @@ export interface BuildJob {
   inputClosure: string[];
   /** the same as a set, when the caller has one (the local backend's store view takes it as it is) */
   inputClosureSet?: ReadonlySet<string>;
+  /** the store names of the inputs themselves (inputClosure is their closure), when the caller gives them */
+  inputs?: string[];
   /** an input reference → its store name in this backend's store */
   resolve: (ref: OutputRef) => string;
   projectRoot: string;

@@ -56,6 +56,8 @@ export function prepareSandbox(
     resolve: (ref: OutputRef) => string;
     inputClosure: string[];
     inputClosureSet?: ReadonlySet<string>;
+    /** the inputs themselves: a reused store view then needs only what it lacks, not the whole closure */
+    inputs?: string[];
     projectRoot: string;
     sandboxPaths: string[];
     tag: string;
@@ -78,7 +80,12 @@ export function prepareSandbox(
   const overlay = storeOverlayAvailable(store.layout.tmpDir);
   const storeView = overlay || storeViewAvailable(store.layout.tmpDir);
   const view = overlay ? makeOverlayDirs(root) : storeView ? storeMount : undefined;
-  const contents = view ? linkStoreView(view, store.dir, opts.inputClosureSet ?? opts.inputClosure, { overlay }) : undefined;
+  const contents = view
+    ? linkStoreView(view, store.dir, () => opts.inputClosureSet ?? opts.inputClosure, {
+        overlay,
+        ...(opts.inputs ? { inputs: opts.inputs, references: (n: string) => store.references(n) } : {}),
+      })
+    : undefined;
   if (drv.sources) copySources(opts.projectRoot, drv.sources, buildDir);
   const resolve = (s: string) => substituteTemplates(s, (ref) => store.path(opts.resolve(ref)));
   const tmpOutputs = temporaryOutputNames(drv);
@@ -136,7 +143,20 @@ export class LocalBackend implements Backend {
     const { drv } = job;
     let prepared: PreparedSandbox;
     try {
-      prepared = prepareSandbox(this.store, drv, { ...job, tag: `b${job.buildId}` });
+      // Not a spread of the job: its closure is computed only if asked for (realise.ts).
+      prepared = prepareSandbox(this.store, drv, {
+        resolve: job.resolve,
+        get inputClosure() {
+          return job.inputClosure;
+        },
+        get inputClosureSet() {
+          return job.inputClosureSet;
+        },
+        ...(job.inputs ? { inputs: job.inputs } : {}),
+        projectRoot: job.projectRoot,
+        sandboxPaths: job.sandboxPaths,
+        tag: `b${job.buildId}`,
+      });
     } catch (e) {
       throw new BuildFailure((e as Error).message);
     }

@@ -193,9 +193,14 @@ export interface ViewContents {
   byHashPart: Map<string, string>;
 }
 
+/** A view's names are exactly the closure of `roots` (its build's inputs), when those are known. */
+interface Held extends ViewContents {
+  roots?: string[];
+}
+
 /** Views kept for the next build, by store directory; the views builds are using now. */
-const pools = new Map<string, ({ dir: string; at: number; pristine: boolean } & ViewContents)[]>();
-const inUse = new Map<string, { storeDir: string } & ViewContents>();
+const pools = new Map<string, ({ dir: string; at: number; pristine: boolean } & Held)[]>();
+const inUse = new Map<string, { storeDir: string } & Held>();
 const POOL_SIZE = 4;
 /** A pooled view unused this long is removed (it may hold paths the store has since collected). */
 const POOL_IDLE_MS = 20_000;
@@ -211,8 +216,16 @@ let sweeper: NodeJS.Timeout | undefined;
  * `overlay`: the builder sees the view through an overlay (storeOverlayArgv) and writes none
  * of it; else it creates its outputs in the view itself, which is then world-writable.
  */
-export function linkStoreView(view: string, storeDir: string, names: Iterable<string>, opts: { overlay?: boolean } = {}): ViewContents {
-  const want: ReadonlySet<string> = names instanceof Set ? names : new Set(names);
+export function linkStoreView(
+  view: string,
+  storeDir: string,
+  names: Iterable<string> | (() => Iterable<string>),
+  opts: { overlay?: boolean; inputs?: string[]; references?: (name: string) => readonly string[] } = {},
+): ViewContents {
+  const closure = (): ReadonlySet<string> => {
+    const n = typeof names === "function" ? names() : names;
+    return n instanceof Set ? n : new Set(n);
+  };
   const pool = pools.get(storeDir);
   let old = pool?.pop();
   while (old && Date.now() - old.at > POOL_IDLE_MS) {
@@ -220,44 +233,67 @@ export function linkStoreView(view: string, storeDir: string, names: Iterable<st
     old = pool?.pop();
   }
   let contents: ViewContents;
+  const link = (n: string) => {
+    linkEntry(join(storeDir, n), join(view, n));
+    contents.names.add(n);
+    contents.byHashPart.set(hashPart(n), n);
+  };
   if (old) {
     rmdirSync(view);
     renameSync(old.dir, view);
     contents = { names: old.names, byHashPart: old.byHashPart };
-    const drop = (e: string) => {
-      removeTree(join(view, e));
-      contents.names.delete(e);
-      contents.byHashPart.delete(hashPart(e));
-    };
-    // Only entries of the old closure are known untouched (a build can change none of its
-    // inputs); anything else a builder left there goes, which takes a listing of the whole
-    // view, unless only overlays showed it (then it holds exactly the old closure).
-    if (!old.pristine) for (const e of readdirSync(view)) if (!contents.names.has(e)) removeTree(join(view, e));
-    let shared = 0;
-    const added: string[] = [];
-    for (const n of want) {
-      if (contents.names.has(n)) shared++;
-      else added.push(n);
+    // What the view lacks, found from the inputs without walking the whole closure: a view is
+    // a closure, so a path it holds comes with its references, and the walk stops there. The
+    // view then holds exactly the new closure if the previous build's inputs are among the
+    // paths the walk stopped at (the old closure is theirs, so within the new one). Only for a
+    // view only overlays showed (it holds exactly its old closure).
+    let added: string[] | undefined;
+    if (old.pristine && old.roots && opts.inputs && opts.references) {
+      const reached = new Set(opts.inputs);
+      const stops = new Set<string>();
+      const lacking: string[] = [];
+      for (const n of reached) {
+        if (contents.names.has(n)) {
+          stops.add(n);
+          continue;
+        }
+        lacking.push(n);
+        for (const r of opts.references(n)) reached.add(r);
+      }
+      if (old.roots.every((r) => stops.has(r))) added = lacking;
     }
-    if (shared < contents.names.size) for (const e of [...contents.names]) if (!want.has(e)) drop(e);
-    for (const n of added) {
-      linkEntry(join(storeDir, n), join(view, n));
-      contents.names.add(n);
-      contents.byHashPart.set(hashPart(n), n);
+    if (added) {
+      for (const n of added) link(n);
+    } else {
+      const want = closure();
+      // Only entries of the old closure are known untouched (a build can change none of its
+      // inputs); anything else a builder left there goes, which takes a listing of the whole
+      // view, unless only overlays showed it (then it holds exactly the old closure).
+      if (!old.pristine) for (const e of readdirSync(view)) if (!contents.names.has(e)) removeTree(join(view, e));
+      let shared = 0;
+      const missing: string[] = [];
+      for (const n of want) {
+        if (contents.names.has(n)) shared++;
+        else missing.push(n);
+      }
+      if (shared < contents.names.size)
+        for (const e of [...contents.names])
+          if (!want.has(e)) {
+            removeTree(join(view, e));
+            contents.names.delete(e);
+            contents.byHashPart.delete(hashPart(e));
+          }
+      for (const n of missing) link(n);
     }
   } else {
     contents = { names: new Set(), byHashPart: new Map() };
-    for (const n of want) {
-      linkEntry(join(storeDir, n), join(view, n));
-      contents.names.add(n);
-      contents.byHashPart.set(hashPart(n), n);
-    }
+    for (const n of closure()) link(n);
   }
   // Outputs are made here by the builder (as "nobody" on disk, see above); inputs stay put.
   // Only this process may reach the world-writable view: its parent is closed to others.
   chmodSync(view, opts.overlay ? 0o755 : 0o1777);
   chmodSync(dirname(view), 0o700);
-  inUse.set(view, { storeDir, ...contents });
+  inUse.set(view, { storeDir, ...contents, ...(opts.inputs ? { roots: opts.inputs } : {}) });
   return contents;
 }
 
@@ -281,7 +317,7 @@ export function releaseStoreView(view: string, pristine = false): boolean {
   } catch {
     return false;
   }
-  pool.push({ dir, names: u.names, byHashPart: u.byHashPart, at: Date.now(), pristine });
+  pool.push({ dir, names: u.names, byHashPart: u.byHashPart, ...(u.roots ? { roots: u.roots } : {}), at: Date.now(), pristine });
   if (!sweeper) {
     sweeper = setInterval(sweepPools, POOL_IDLE_MS).unref();
     process.once("exit", () => sweepPools(true));

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { derivationHash } from "../../core/derivation/derivation.js";
 import { bwrapArgv, withPidsLimit } from "../../core/builders/sandbox.js";
 import { runLogged } from "../../core/builders/run.js";
-import { dropStoreViews, linkStoreView, storeOverlayAvailable, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
+import { dropStoreViews, linkStoreView, releaseStoreView, storeOverlayAvailable, storeViewArgv, storeViewAvailable } from "../../core/builders/store-view.js";
 import { repo } from "../helpers/cli.js";
 import { build, cleanupTemps, graph, ref, shDrv, tempDir, tempEngine } from "./helpers.js";
 
@@ -41,6 +41,42 @@ describe("store view", () => {
     expect(readlinkSync(join(view, "aaa-dir/sub/rel"))).toBe("../../bbb-file");
     expect(lstatSync(join(view, "ccc-root-link")).isSymbolicLink()).toBe(true);
     expect(statSync(view).mode & 0o7777).toBe(0o1777);
+  });
+
+  it("a reused view under an overlay links only what it lacks, found from the inputs, and falls back to the whole closure when its old inputs are not reached", () => {
+    const store = tempDir();
+    const [A, B, C, D] = ["a", "b", "c", "d"].map((c) => `${c.repeat(32)}-${c}`) as [string, string, string, string];
+    for (const n of [A, B, C, D]) writeFileSync(join(store, n), `${n}\n`);
+    const refs: Record<string, string[]> = { [A]: [], [B]: [A], [C]: [], [D]: [B] };
+    const references = (n: string) => refs[n]!;
+    const fresh = () => {
+      const v = join(tempDir(), "view");
+      mkdirSync(v);
+      return v;
+    };
+    const v1 = fresh();
+    linkStoreView(v1, store, [A, B], { overlay: true, inputs: [B], references });
+    expect(releaseStoreView(v1, true)).toBe(true);
+    // d's closure is the old view's and d: the whole closure is never asked for.
+    const v2 = fresh();
+    const c2 = linkStoreView(
+      v2,
+      store,
+      () => {
+        throw new Error("the whole closure was computed");
+      },
+      { overlay: true, inputs: [D], references },
+    );
+    expect(readdirSync(v2).sort()).toEqual([A, B, D]);
+    expect([...c2.byHashPart.keys()].sort()).toEqual([A.slice(0, 32), B.slice(0, 32), D.slice(0, 32)]);
+    expect(releaseStoreView(v2, true)).toBe(true);
+    // c reaches none of the old inputs: the whole closure decides, and the rest goes.
+    const v3 = fresh();
+    const c3 = linkStoreView(v3, store, () => [C], { overlay: true, inputs: [C], references });
+    expect(readdirSync(v3)).toEqual([C]);
+    expect([...c3.names]).toEqual([C]);
+    expect([...c3.byHashPart]).toEqual([[C.slice(0, 32), C]]);
+    dropStoreViews();
   });
 
   for (const helper of ["compiled", "perl"]) {
