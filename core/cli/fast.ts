@@ -10,7 +10,7 @@ import { quietOnClosedPipe } from "./closed-pipe.js";
 /** The exit code, or undefined when `args` (after `bramble`) is not a fast verb. */
 export function fastMain(args: string[]): number | undefined {
   const fast = (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) || args[0] === "starlark";
-  if (fast) quietOnClosedPipe();
+  if (fast) quietOnClosedPipe(args);
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
     process.stdout.write(`${VERSION}\n`);
     return 0;

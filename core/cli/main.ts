@@ -719,7 +719,7 @@ function runSystem(roots: { system?: string }[]): string | undefined {
 
 const isEntry = process.argv[1] !== undefined && /(?:cli\.mjs|bramble(?:\.mjs)?)$/.test(process.argv[1]);
 if (isEntry) {
-  quietOnClosedPipe();
+  quietOnClosedPipe(process.argv.slice(2));
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

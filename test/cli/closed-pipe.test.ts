@@ -54,6 +54,9 @@ def app():
 
 def checks():
     return test(app())
+
+def broken():
+    return derivation(name = "broken", builder = "/bin/sh", args = ["-c", "echo about to fail; sleep 1; exit 3"], env = {"app": app()})
 `,
     );
     mkdirSync(join(root, "data"));
@@ -101,4 +104,18 @@ def checks():
       expect({ code: closed.code, signal: closed.signal }).toEqual({ code: 0, signal: null });
     }, 120_000);
   }
+
+  // A verb that does work goes on when its reader leaves and ends with its own status: a failed
+  // build is not turned into a success (`set -o pipefail` scripts trust it), and its run is
+  // recorded as failed, not left running.
+  it("a build whose reader left still fails when the build fails, and its history says so", async () => {
+    const open = await run(["build", ".:broken"], { home, cwd: root, closed: false });
+    expect(open.code).toBe(1);
+    const closed = await run(["build", ".:broken"], { home, cwd: root, closed: true });
+    expect(closed.stderr).not.toMatch(/EPIPE|at .*\.m?js:\d+/);
+    expect({ code: closed.code, signal: closed.signal }).toEqual({ code: 1, signal: null });
+    const history = await run(["history", "--json"], { home, cwd: root, closed: false });
+    const rows = JSON.parse(history.stdout) as { name: string; status: string }[];
+    expect(rows.filter((r) => r.name === "broken").map((r) => r.status)).toEqual(["failed", "failed"]);
+  }, 120_000);
 });
