@@ -136,6 +136,8 @@ export function launch(helper: string, args: string[], opts: { log: (line: strin
       onStart: (p) => {
         pid = p;
         if (opts.signal?.aborted) onAbort();
+        // A timeout that fired before the pid was known killed nothing: kill now.
+        else if (timedOut) killGroup();
       },
       onExit: (status) => {
         done();

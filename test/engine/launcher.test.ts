@@ -40,6 +40,18 @@ describe("sandbox launcher", () => {
     expect(bad).toBe(125);
   });
 
+  it("kills on a timeout that fired before the launcher said the command started", async () => {
+    const lines: string[] = [];
+    const running = launch(helper, ["--merge-stderr", "--", "/bin/sh", "-c", "sleep 30; echo late"], { log: (l) => lines.push(l), timeoutMs: 50 });
+    // The event loop is busy (a big output hashed synchronously, say) past the timeout: its timer
+    // runs before the launcher's start message is read.
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      /* busy */
+    }
+    expect({ ...(await running), lines }).toMatchObject({ timedOut: true, exitCode: null, signal: "SIGKILL", lines: [] });
+  }, 20_000);
+
   it("starts a command in a session of its own with an empty environment and /dev/null as input", async () => {
     const r = await run('test "$(ps -o sid= -p $$)" -eq $$ && echo own session; env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | wc -l; cat');
     expect(r.lines).toEqual(["own session", "0"]);
