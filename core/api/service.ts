@@ -334,7 +334,8 @@ export function createService(opts: ServiceOptions = {}): ServiceHost {
     let ev: Evaluation;
     try {
       // Dependencies by version are fetched first (in the fetch sandbox, pinned in bramble.lock), then evaluated from the store.
-      const packages = await fetchDependencies(project, (drv) => fetchPinning(engine, drv, project.root));
+      // A cancelled evaluation, or one a newer save replaced, stops its fetches too.
+      const packages = await fetchDependencies(project, (drv) => fetchPinning(engine, drv, project.root, controller.signal), controller.signal);
       ev = await evaluator.evaluate({ project: project.root, moduleArg: p.moduleArg, target: p.target, limits, packages }, controller.signal);
     } finally {
       if (p.evalId !== undefined) evaluating.delete(p.evalId);

@@ -34,10 +34,10 @@ function fetchUrlDerivation(url: string, outputHash?: string): Derivation {
  * Build one derivation with no inputs (a built-in fetch) and say where its first output is:
  * `bramble store add`, and the dependencies by version fetched before an evaluation.
  */
-async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string, what: string): Promise<{ path: string; hash: string }> {
+async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string, what: string, signal?: AbortSignal): Promise<{ path: string; hash: string }> {
   const h = derivationHash(drv);
   const errors: string[] = [];
-  const r = await runBuild(engine, { runId: `${what}-${process.pid}-${h}`, drvs: new Map([[h, drv]]), roots: [h], projectRoot }, (e) => {
+  const r = await runBuild(engine, { runId: `${what}-${process.pid}-${h}`, drvs: new Map([[h, drv]]), roots: [h], projectRoot, signal }, (e) => {
     if (e.type === "failed") errors.push(e.error);
   });
   if (r.status !== "built") throw new Error(errors.join("; ") || r.status);
@@ -47,10 +47,11 @@ async function realiseAlone(engine: Engine, drv: Derivation, projectRoot: string
 /**
  * Fetch a fixed-output derivation (a dependency by version's tree) and, when it had no pinned
  * hash, record the pinned derivation (the same with `outputHash`, as the next evaluation makes
- * it from the lock) as realised by the same output: it is not fetched a second time.
+ * it from the lock) as realised by the same output: it is not fetched a second time. `signal`:
+ * the evaluation that needs it was cancelled or replaced by a newer one (a save).
  */
-export async function fetchPinning(engine: Engine, drv: Derivation, projectRoot: string): Promise<{ path: string; hash: string }> {
-  const got = await realiseAlone(engine, drv, projectRoot, "fetch-dependency");
+export async function fetchPinning(engine: Engine, drv: Derivation, projectRoot: string, signal?: AbortSignal): Promise<{ path: string; hash: string }> {
+  const got = await realiseAlone(engine, drv, projectRoot, "fetch-dependency", signal);
   if (drv.outputHash === undefined) {
     const pinned: Derivation = { ...drv, outputHash: got.hash };
     const ph = derivationHash(pinned);

@@ -121,7 +121,7 @@ function checkVersion(project: Project, name: string, version: string | undefine
  * where each package's tree is (package name → directory), for load() and module
  * arguments (packages.ts). New pins are recorded in the project's bramble.lock.
  */
-export async function fetchDependencies(project: Project, fetch: FetchTree): Promise<Record<string, string>> {
+export async function fetchDependencies(project: Project, fetch: FetchTree, signal?: AbortSignal): Promise<Record<string, string>> {
   const byVersion = [...project.dependencies.values()].filter((d) => d.path === undefined);
   if (byVersion.length === 0) return {};
   const pins = readLock(project.root).dependencies;
@@ -151,6 +151,7 @@ export async function fetchDependencies(project: Project, fetch: FetchTree): Pro
     let where: Source | undefined;
     const tried: string[] = [];
     for (const c of sources(name, version)) {
+      signal?.throwIfAborted();
       try {
         got = await fetch(dependencyDerivation(name, version, c.url, pin, c.ref));
         where = c;
