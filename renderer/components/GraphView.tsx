@@ -25,10 +25,11 @@ import { useSelection } from "../stores/selection";
 import { useBuilds } from "../stores/builds";
 import { useView, type Role } from "../stores/view";
 import { useClusters } from "../stores/clusters";
-import { indexGraph, reach, whyDepends } from "../lib/graphIndex";
+import { type GraphIndex, indexGraph, reach, whyDepends } from "../lib/graphIndex";
 import { clusterGraph, modulesOf } from "../lib/clusters";
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../lib/layout";
 import { windowBounds, windowKey } from "../lib/viewWindow";
+import { placeLabels, type LabelCandidate } from "../lib/mapLabels";
 import { DrvNode, type DrvFlowNode } from "./DrvNode";
 import { ClusterNode, type ClusterFlowNode } from "./ClusterNode";
 import type { GraphNode, NodeState } from "../../core/api/schema";
@@ -59,6 +60,7 @@ const ZOOMED_OUT = 0.7;
 const NO_NODES: FlowNode[] = [];
 const NO_EDGES: Edge[] = [];
 const NO_VIEW_EDGES: { from: string; to: string }[] = [];
+const NO_ROOTS: string[] = [];
 
 /**
  * A large graph at far zoom: every node a rectangle in its state's colour and every edge a line,
@@ -205,6 +207,71 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
   );
 }
 
+/** the map labels' font size on screen, and the smallest on-screen size of a node's own name before they take over */
+const MAP_LABEL_PX = 12;
+const READABLE_PX = 11;
+
+/**
+ * Labels as maps place them (renderer/lib/mapLabels.ts), for a graph whose nodes' own names are
+ * below READABLE_PX on screen: names at MAP_LABEL_PX for as many nodes as fit without overlapping,
+ * chosen by importance (selected, hovered and their neighbours, roots, fan-in); the rest on hover.
+ * Placed once per zoom and set of nodes; a pan moves one layer (the labels are plain spans, no xyflow nodes).
+ */
+function MapLabels({
+  nodes,
+  ix,
+  roots,
+  selected,
+  hovered,
+}: {
+  nodes: FlowNode[];
+  ix: GraphIndex | null;
+  roots: readonly string[];
+  selected: string | null;
+  hovered: string | null;
+}) {
+  const [tx, ty, zoom] = useStore((s) => s.transform);
+  const roles = useView((s) => s.roles);
+  const placed = useMemo(() => {
+    const g = document.createElement("canvas").getContext("2d");
+    if (g) g.font = `600 ${MAP_LABEL_PX}px system-ui, sans-serif`;
+    const measure = (name: string) => (g ? g.measureText(name).width : name.length * MAP_LABEL_PX * 0.6) + 8;
+    const rootSet = new Set(roots);
+    const near = new Set<string>();
+    for (const h of [selected, hovered]) if (h) for (const n of [...(ix?.deps.get(h) ?? []), ...(ix?.dependents.get(h) ?? [])]) near.add(n);
+    const candidates: LabelCandidate[] = [];
+    for (const n of nodes) {
+      if (n.hidden || n.type !== "drv") continue;
+      const fanIn = ix?.dependents.get(n.id)?.length ?? 0;
+      const priority =
+        (n.id === selected ? 1e6 : 0) +
+        (n.id === hovered ? 5e5 : 0) +
+        (near.has(n.id) ? 1e5 : 0) +
+        (rootSet.has(n.id) ? 1e4 : 0) +
+        (roles.get(n.id) === "dim" ? -1e3 : 0) +
+        fanIn;
+      candidates.push({ id: n.id, x: n.position.x, y: n.position.y, name: n.data.node.name, priority });
+    }
+    return placeLabels(candidates, { zoom, nodeWidth: NODE_WIDTH, nodeHeight: NODE_HEIGHT, height: MAP_LABEL_PX + 3, gap: 0, measure });
+  }, [nodes, ix, roots, selected, hovered, roles, zoom]);
+  return (
+    <div className="map-labels" data-testid="map-labels" data-count={placed.length} aria-hidden="true">
+      <div style={{ transform: `translate(${tx}px, ${ty}px)` }}>
+        {placed.map((l) => (
+          <span
+            key={l.id}
+            className={`map-label${l.id === selected ? " map-label-selected" : ""}${roles.get(l.id) === "dim" ? " map-label-dim" : ""}`}
+            data-node={l.name}
+            style={{ left: l.left, top: l.top, width: l.width, height: l.height, fontSize: MAP_LABEL_PX }}
+          >
+            {l.name}
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}
+
 const CLUSTER_COLOUR = "#334155";
 /** the canvas's ring around a node with a role (the DOM nodes' colours for them); dimmed nodes fade instead */
 const ROLE_COLOURS: Partial<Record<Role, string>> = { dep: "#0891b2", dependent: "#c026d3", path: "#b45309" };
@@ -331,6 +398,7 @@ function Flow() {
   const building = useBuilds((s) => (s.run ? [...s.run.running].sort().join(" ") : ""));
   const [nodes, setNodes, onNodesChange] = useNodesState<FlowNode>([]);
   const [laidOut, setLaidOut] = useState(0);
+  const [hovered, setHovered] = useState<string | null>(null);
   const flow = useReactFlow();
   const flowStore = useStoreApi();
   // A large graph gives xyflow only the nodes around the view (below), so fitting and centring work
@@ -576,6 +644,8 @@ function Flow() {
   const labelZoom = zoom < ZOOMED_OUT ? Math.min(3.2, Math.round((0.9 / zoom) * 5) / 5) : 1;
   const viewW = useStore((s) => s.width);
   const viewH = useStore((s) => s.height);
+  // Below READABLE_PX a node's own name gives way to the map labels (a graph small enough for DOM nodes).
+  const mapLabels = !large && nodes.length > 0 && 14 * labelZoom * zoom < READABLE_PX;
   // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
   const fitAll = useCallback(() => fitTo(null, 0.002, 1.2), [fitTo]);
   // Windowing (renderer/lib/viewWindow.ts): a large graph gives xyflow only the nodes in a window
@@ -604,11 +674,15 @@ function Flow() {
       nodes={far ? NO_NODES : shownNodes}
       edges={far ? NO_EDGES : shownEdges}
       data-window={key ? shownNodes.length : undefined}
-      className={labelZoom > 2.2 ? "zoomed-out zoomed-far" : labelZoom > 1 ? "zoomed-out" : undefined}
+      className={
+        [labelZoom > 2.2 ? "zoomed-out zoomed-far" : labelZoom > 1 ? "zoomed-out" : "", mapLabels ? "map-labelled" : ""].filter(Boolean).join(" ") || undefined
+      }
       style={labelZoom > 1 ? ({ "--label-zoom": labelZoom } as CSSProperties) : undefined}
       nodeTypes={nodeTypes}
       onNodesChange={onNodesChange}
       onNodeClick={onNodeClick}
+      onNodeMouseEnter={mapLabels ? (_, n) => setHovered(n.id) : undefined}
+      onNodeMouseLeave={mapLabels ? () => setHovered(null) : undefined}
       onSelectionChange={onSelectionChange}
       onPaneClick={(e) => {
         // at far zoom the nodes are pixels on the canvas: a click on one selects it (or expands its cluster)
@@ -639,6 +713,7 @@ function Flow() {
           </ControlButton>
         ) : null}
       </Controls>
+      {mapLabels ? <MapLabels nodes={nodes} ix={ix} roots={graph?.roots ?? NO_ROOTS} selected={selected} hovered={hovered} /> : null}
       {far ? <FarCanvas nodes={nodes} edges={view?.edges ?? NO_VIEW_EDGES} selected={selected} /> : null}
       {large ? <LargeMiniMap nodes={nodes} /> : <StateMiniMap />}
     </ReactFlow>
