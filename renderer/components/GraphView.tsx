@@ -210,6 +210,8 @@ function FarCanvas({ nodes, edges, selected }: { nodes: FlowNode[]; edges: { fro
 /** the map labels' font size on screen, and the smallest on-screen size of a node's own name before they take over */
 const MAP_LABEL_PX = 12;
 const READABLE_PX = 11;
+/** measures the labels' names (one for the page) */
+let labelContext: CanvasRenderingContext2D | null = null;
 
 /**
  * Labels as maps place them (renderer/lib/mapLabels.ts), for a graph whose nodes' own names are
@@ -233,7 +235,8 @@ function MapLabels({
   const [tx, ty, zoom] = useStore((s) => s.transform);
   const roles = useView((s) => s.roles);
   const placed = useMemo(() => {
-    const g = document.createElement("canvas").getContext("2d");
+    labelContext ??= document.createElement("canvas").getContext("2d");
+    const g = labelContext;
     if (g) g.font = `600 ${MAP_LABEL_PX}px system-ui, sans-serif`;
     const measure = (name: string) => (g ? g.measureText(name).width : name.length * MAP_LABEL_PX * 0.6) + 8;
     const rootSet = new Set(roots);
@@ -646,6 +649,10 @@ function Flow() {
   const viewH = useStore((s) => s.height);
   // Below READABLE_PX a node's own name gives way to the map labels (a graph small enough for DOM nodes).
   const mapLabels = !large && nodes.length > 0 && 14 * labelZoom * zoom < READABLE_PX;
+  // a node hovered before zooming in is not hovered when the labels come back
+  useEffect(() => {
+    if (!mapLabels) setHovered(null);
+  }, [mapLabels]);
   // Fit the whole graph, from the layout's positions (at far zoom xyflow has no nodes to fit).
   const fitAll = useCallback(() => fitTo(null, 0.002, 1.2), [fitTo]);
   // Windowing (renderer/lib/viewWindow.ts): a large graph gives xyflow only the nodes in a window
