@@ -109,7 +109,9 @@ describe("bramble CLI with a reapi backend", () => {
     expect(push.code, push.stderr).toBe(0);
     // hello's runtime closure: greeting, busybox (its script's shell) and the busybox-static it links to
     expect(push.stdout).toMatch(/^4 paths copied, 4 derivation outputs recorded in the target$/m);
-    expect(bramble(["store", "copy", "--from", "local", "--to", "reapi:farm", path], { home, env }).stdout).toMatch(/^0 paths copied, 4 derivation outputs recorded in the target$/m);
+    expect(bramble(["store", "copy", "--from", "local", "--to", "reapi:farm", path], { home, env }).stdout).toMatch(
+      /^0 paths copied, 4 derivation outputs recorded in the target$/m,
+    );
 
     const other = freshHome();
     const pull = bramble(["store", "copy", "--from", "reapi:farm", "--to", "local", path.split("/").pop()!], { home: other, env });
