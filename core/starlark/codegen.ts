@@ -23,6 +23,8 @@ type Assign = (fr: Frame, v: Value) => void;
 // ---------------------------------------------------------------- generator
 
 const MAX = Number.MAX_SAFE_INTEGER;
+/** Temporaries a generated function may hold before its operators go through H instead of being written out. */
+const INLINE_TEMPS = 3000;
 const BIN: Record<string, string> = { "+": "add", "-": "sub", "*": "mul", "%": "mod", "//": "floordiv" };
 const CMP: Record<string, string> = { "<": "lt", "<=": "le", ">": "gt", ">=": "ge" };
 
@@ -171,7 +173,10 @@ class Gen {
         // their type feedback is then this function's, not H's shared by every program's
         // functions and the closure compiler (fib after other programs ran 1.2x slower); H
         // for anything else (its fast path finds the same answer).
-        if (CMP[op] || op === "+" || op === "-") {
+        // Not in a function already holding many temporaries: each written-out operator takes
+        // three, and a generated function of hundreds of thousands of locals overflows V8's
+        // compiler (a 10 MB .bramble of `x = x + N` lines did: test/reliability/bad-input).
+        if ((CMP[op] || op === "+" || op === "-") && this.temps.length < INLINE_TEMPS) {
           const ta = this.temp(),
             tb = this.temp(),
             h = `H.${CMP[op] ?? BIN[op]}(fr, ${ta}, ${tb}, ${pos})`,
