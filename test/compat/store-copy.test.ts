@@ -16,6 +16,7 @@ import { build, cleanupTemps, eventsOf, graph, ref, shDrv, skipReason, tempDir, 
 import { ensureImage, podmanUnavailable, removeVolume, startPodmanService, type TestEngine } from "../backends/podman.js";
 import { sshdUnavailable, startSshd, type TestSshd } from "../backends/sshd.js";
 import { type Cluster, startCluster } from "../reapi/cluster.js";
+import { sshConfig } from "../helpers/backend-fixtures.js";
 
 /**
  * Build a → b in one engine's local store, `store copy --from local --to <backend> b`, then
@@ -68,16 +69,7 @@ describe.skipIf(whySsh)("store copy --to an ssh store", () => {
   });
 
   it("carries the realisations: another engine building on that host uses the copy", async () => {
-    const config = {
-      name: "box",
-      kind: "ssh",
-      host: "127.0.0.1",
-      port: sshd.port,
-      user: sshd.user,
-      identity: sshd.identity,
-      known_hosts: sshd.knownHosts,
-      store: join(tempDir("bramble-rs-"), "r"),
-    };
+    const config = sshConfig(sshd);
     await copyThenUse(config, "/usr/bin:/bin");
 
     // gc of that store keeps the realisations: .realisations/ is no leftover, however old.
