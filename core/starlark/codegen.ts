@@ -30,6 +30,12 @@ const CMP: Record<string, string> = { "<": "lt", "<=": "le", ">": "gt", ">=": "g
 
 class Unsupported extends Error {}
 
+/** The source of an int literal operand that is a safe integer, else undefined. */
+function intLiteral(e: Expr): string | undefined {
+  while (e.kind === "Paren") e = e.x;
+  return e.kind === "Literal" && e.tokKind === "INT" && typeof e.value === "number" && Number.isSafeInteger(e.value) ? `${e.value}` : undefined;
+}
+
 /** one-argument universal builtins with an inline fast path (H[name] falls back to the call) */
 const FAST1: Record<string, string> = { len: "len1", str: "str1", int: "int1" };
 
@@ -111,6 +117,32 @@ class Gen {
     return `E[${this.E.length - 1}](fr)`;
   }
 
+  /**
+   * Locals certainly bound where code is being generated: assigned earlier in an enclosing
+   * block, or the variables of an enclosing loop (there is no `del`: once bound, always bound).
+   * Their reads need no check for "local variable referenced before assignment".
+   */
+  private bound = new Set<number>();
+
+  /** The local slots an assignment to lhs binds (plain variables only). */
+  private boundBy(lhs: Expr): number[] {
+    if (lhs.kind === "Paren") return this.boundBy(lhs.x);
+    if (lhs.kind === "Ident") return lhs.binding!.scope === "local" ? [lhs.binding!.index] : [];
+    if (lhs.kind === "Tuple" || lhs.kind === "List") return lhs.elems.flatMap((x) => this.boundBy(x));
+    return [];
+  }
+
+  /** body() generated with the locals of `vars` bound (a loop's body, after they were assigned) */
+  private withBound(vars: Expr, body: () => string): string {
+    const saved = this.bound;
+    this.bound = new Set([...saved, ...this.boundBy(vars)]);
+    try {
+      return body();
+    } finally {
+      this.bound = saved;
+    }
+  }
+
   /** parameters are bound on entry and there is no `del`, so they need no check */
   private isParam(i: number): boolean {
     const info = this.info;
@@ -124,7 +156,7 @@ class Gen {
       case "Ident": {
         const b = e.binding!;
         if (b.scope === "local") {
-          if (this.isParam(b.index)) return `l[${b.index}]`;
+          if (this.isParam(b.index) || this.bound.has(b.index)) return `l[${b.index}]`;
           return `((v = l[${b.index}]) !== undefined ? v : ${this.delegate(e)})`;
         }
         if (b.scope === "global") return `((v = G[${b.index}]) !== undefined ? v : ${this.delegate(e)})`;
@@ -176,14 +208,46 @@ class Gen {
         // Not in a function already holding many temporaries: each written-out operator takes
         // three, and a generated function of hundreds of thousands of locals overflows V8's
         // compiler (a 10 MB .bramble of `x = x + N` lines did: test/reliability/bad-input).
-        if ((CMP[op] || op === "+" || op === "-") && this.temps.length < INLINE_TEMPS) {
-          const ta = this.temp(),
-            tb = this.temp(),
+        // (Ints are JavaScript numbers while safe, floats are boxed: a number here is an int.)
+        if ((CMP[op] || BIN[op]) && this.temps.length < INLINE_TEMPS) {
+          // an int literal operand is used as it is: no temporary, no type test
+          const la = intLiteral(e.x),
+            lb = intLiteral(e.y);
+          const ta = la ?? this.temp(),
+            tb = lb ?? this.temp(),
             h = `H.${CMP[op] ?? BIN[op]}(fr, ${ta}, ${tb}, ${pos})`,
-            nums = `((${ta} = ${x}), (${tb} = ${y}), typeof ${ta} === "number" && typeof ${tb} === "number")`;
+            // both operands evaluated (in order) before either is tested
+            sets = [...(la === undefined ? [`(${ta} = ${x})`] : []), ...(lb === undefined ? [`(${tb} = ${y})`] : [])],
+            tests = [...(la === undefined ? [`typeof ${ta} === "number"`] : []), ...(lb === undefined ? [`typeof ${tb} === "number"`] : [])],
+            nums = `(${[...sets, tests.join(" && ") || "true"].join(", ")})`;
           if (CMP[op]) return `(${nums} ? ${ta} ${op} ${tb} : ${h})`;
+          // % and // of a non-negative int by a positive one: JavaScript's answer is Starlark's
+          if (op === "%" || op === "//") {
+            const ok = [
+              nums,
+              ...(lb === undefined ? [`${tb} > 0`] : Number(lb) > 0 ? [] : ["false"]),
+              ...(la === undefined ? [`${ta} >= 0`] : Number(la) >= 0 ? [] : ["false"]),
+            ];
+            return `(${ok.join(" && ")} ? ${op === "%" ? `${ta} % ${tb}` : `Math.floor(${ta} / ${tb})`} : ${h})`;
+          }
           const tz = this.temp();
-          return `(${nums} && (${tz} = ${ta} ${op} ${tb}) <= ${MAX} && ${tz} >= -${MAX} ? ${tz} : ${h})`;
+          // + 0: an int product is never -0 (as H.mul)
+          const z = op === "*" ? `${tz} + 0` : tz;
+          return `(${nums} && (${tz} = ${ta} ${op} ${tb}) <= ${MAX} && ${tz} >= -${MAX} ? ${z} : ${h})`;
+        }
+        if ((op === "==" || op === "!=") && this.temps.length < INLINE_TEMPS) {
+          // two ints or two strings are equal only if identical; anything else asks H.eq
+          const lit = intLiteral(e.y) ?? (e.y.kind === "Literal" && e.y.tokKind === "STRING" ? JSON.stringify(e.y.value) : undefined);
+          const ta = this.temp();
+          let eq: string;
+          if (lit !== undefined) {
+            // against an int or string literal: any other int or string is unequal
+            eq = `((${ta} = ${x}) === ${lit} ? true : typeof ${ta} === "number" || typeof ${ta} === "string" ? false : H.eq(${ta}, ${lit}))`;
+          } else {
+            const tb = this.temp();
+            eq = `((${ta} = ${x}), (${tb} = ${y}), ${ta} === ${tb} ? true : (typeof ${ta} === "number" || typeof ${ta} === "string") && typeof ${tb} === typeof ${ta} ? false : H.eq(${ta}, ${tb}))`;
+          }
+          return op === "==" ? eq : `!${eq}`;
         }
         if (BIN[op]) return `H.${BIN[op]}(fr, ${x}, ${y}, ${pos})`;
         if (op === "==") return `H.eq(${x}, ${y})`;
@@ -332,7 +396,19 @@ class Gen {
   }
 
   block(ss: Stmt[], ind: string): string {
-    return ss.map((s) => this.stmt(s, ind)).join("");
+    // What a statement of this block binds is bound for the statements after it, not beyond the block.
+    const saved = this.bound;
+    this.bound = new Set(saved);
+    try {
+      let out = "";
+      for (const s of ss) {
+        out += this.stmt(s, ind);
+        if (s.kind === "Assign") for (const i of this.boundBy(s.lhs)) this.bound.add(i);
+      }
+      return out;
+    } finally {
+      this.bound = saved;
+    }
   }
 
   /** a for loop (statement or comprehension clause) around body(indent) */
@@ -365,7 +441,7 @@ class Gen {
       out += `${i3}  else { ${x} = ${it}.slice(${from}, ${j}); ${from} = ${j} + ${ss}.length; }\n`;
       out += `${i3}  ${this.assign(vars, x)}\n`;
       this.inSplit = true; // the body is generated twice: not again inside (no blow-up)
-      out += body(i3 + "  ");
+      out += this.withBound(vars, () => body(i3 + "  "));
       this.inSplit = false;
       out += `${i3}}\n`;
       out += `${i2}} else {\n`;
@@ -377,7 +453,7 @@ class Gen {
       out += `${i3}    if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
       out += `${i3}    ${this.assign(vars, `${xs}[${i}]`)}\n`;
       this.inSplit = true;
-      out += body(i3 + "    ");
+      out += this.withBound(vars, () => body(i3 + "    "));
       this.inSplit = false;
       out += `${i3}  }\n`;
       out += `${i3}} finally {\n${i3}  if (${g} !== null) ${g}.itercount--;\n${i3}}\n`;
@@ -393,7 +469,7 @@ class Gen {
     out += `${i3}for (let ${i} = 0; ${i} < ${len}; ${i}++) {\n`;
     out += `${i3}  if (++th.steps > th.maxSteps) H.cancel(fr, ${pos});\n`;
     out += `${i3}  ${this.assign(vars, `${xs} === null ? ${it}.start + ${i} * ${it}.step : ${xs}[${i}]`)}\n`;
-    out += body(i3 + "  ");
+    out += this.withBound(vars, () => body(i3 + "  "));
     out += `${i3}}\n`;
     out += `${i2}} finally {\n${i3}if (${g} !== null) ${g}.itercount--;\n${i2}}\n`;
     return out + `${ind}}\n`;
