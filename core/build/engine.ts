@@ -9,6 +9,7 @@ import { configuredBackends, projectBackends, type BackendConfig } from "../buil
 import { BuiltinBackend } from "../builders/fetch.js";
 import { LocalBackend } from "../builders/local.js";
 import { dropStoreViews } from "../builders/store-view.js";
+import { dropSpares } from "../builders/launcher.js";
 import { defaultHome, isStoreName, layout, type Layout } from "../store/layout.js";
 import { pidAlive, tryLock, unlock } from "../store/lock.js";
 import { LocalStore, removeTree } from "../store/store.js";
@@ -77,6 +78,7 @@ export function openEngine(brambleHome?: string): Engine {
     builtin: new BuiltinBackend(store),
     close: () => {
       dropStoreViews(store.dir);
+      dropSpares();
       db.close();
     },
   };

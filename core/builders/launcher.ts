@@ -8,6 +8,7 @@
 // and 2 are one pipe), the exit code or signal, cancellation and timeouts killing the whole
 // process group (each child leads a session of its own), and nothing left of the group once
 // it has ended. If the launcher dies, the runs in flight fail and the next run starts a new one.
+// A build may be handed to a spare the launcher prepared for its cgroup (prepareSpare).
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Readable } from "node:stream";
@@ -63,6 +64,15 @@ class Launcher {
     const id = this.nextId++;
     this.pending.set(id, p);
     this.busy();
+    this.send(id, args);
+  }
+
+  /** A request that is answered by no frame (--prepare, --drop-spares). */
+  request(args: string[]): void {
+    this.send(this.nextId++, args);
+  }
+
+  private send(id: number, args: string[]): void {
     const body = Buffer.concat([Buffer.alloc(4), ...args.map((a) => Buffer.from(`${a}\0`))]);
     body.writeUInt32LE(id, 0);
     const head = Buffer.alloc(4);
@@ -96,6 +106,29 @@ class Launcher {
 }
 
 let launcher: Launcher | undefined;
+
+/** Spares (below) unless BRAMBLE_LAUNCHER_SPARES=0 or BRAMBLE_LAUNCHER=0. */
+export function sparesEnabled(): boolean {
+  return process.env.BRAMBLE_LAUNCHER_SPARES !== "0" && process.env.BRAMBLE_LAUNCHER !== "0";
+}
+
+/**
+ * Have the launcher prepare a spare for the next build, whose pids cgroup is `procs`
+ * (sandbox.ts withPidsLimit picks it): a child that has joined that cgroup and, with `netns`,
+ * made its network namespace, and waits. The build whose request names `procs` (and asks
+ * --netns the same) is handed to it; no other ever is. On cgroup v1, joining a cgroup waits
+ * for an RCU grace period unless another process joined one shortly before: 7-15 ms for a build
+ * that does not follow another closely, now spent while the previous build runs.
+ */
+export function prepareSpare(helper: string, procs: string, netns: boolean): void {
+  if (!launcher || launcher.dead) launcher = new Launcher(helper);
+  launcher.request(["--prepare", "--cgroup", procs, ...(netns ? ["--netns"] : [])]);
+}
+
+/** Kill the launcher's spares (engine.close(): nothing of a closed engine keeps running). */
+export function dropSpares(): void {
+  if (launcher && !launcher.dead) launcher.request(["--drop-spares"]);
+}
 
 /**
  * Run the compiled helper with `args` (its options and the command, as on its command line,

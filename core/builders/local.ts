@@ -196,16 +196,18 @@ export class LocalBackend implements Backend {
         if (/^bwrap: loopback: Failed RTM_NEWADDR/.test(line)) loopbackFailed = true;
         job.log(line);
       };
-      const limited = withPidsLimit(bwrapArgv(spec));
+      // Started by the launcher, which forks in a fraction of Node's time, when the compiled
+      // helper starts it and no pipes beside its output are needed (a network of its own's are);
+      // BRAMBLE_LAUNCHER=0 spawns it from Node. Through the launcher, the build is handed to a
+      // spare prepared in its cgroup, and one is prepared for the next (launcher.ts prepareSpare).
+      const helper = compiledHelper();
+      const viaLauncher = !!helper && !spec.ownNetwork && process.env.BRAMBLE_LAUNCHER !== "0";
+      const limited = withPidsLimit(bwrapArgv(spec), undefined, { spare: viaLauncher });
       let stopNetwork = () => {};
       try {
         killPoint("sandbox-start");
-        // Started by the launcher, which forks in a fraction of Node's time, when the compiled
-        // helper starts it and no pipes beside its output are needed (a network of its own's are);
-        // BRAMBLE_LAUNCHER=0 spawns it from Node.
-        const helper = compiledHelper();
         result =
-          helper && limited.stderrMerged && limited.argv[0] === helper && !spec.ownNetwork && process.env.BRAMBLE_LAUNCHER !== "0"
+          helper && viaLauncher && limited.stderrMerged && limited.argv[0] === helper
             ? await launch(helper, limited.argv.slice(1), { log, signal: job.signal, timeoutMs: job.timeoutMs })
             : await runLogged(limited.argv, {
                 log,

@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyBuildNetworkFence, buildNetworkFence } from "./build-network.js";
-import { compiledHelper, storeOverlayArgv, storeViewArgv } from "./store-view.js";
+import { prepareSpare, sparesEnabled } from "./launcher.js";
+import { compiledHelper, helperNetnsAvailable, storeOverlayArgv, storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -52,7 +53,12 @@ export function findBwrap(): string | null {
 export function bwrapArgv(spec: SandboxSpec): string[] {
   const bwrap = findBwrap();
   if (!bwrap) throw new Error("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap");
-  const a: string[] = [bwrap, "--unshare-all"];
+  const netns = helperNetwork(spec);
+  // --unshare-all but the network when the helper has made the network namespace.
+  const a: string[] = [
+    bwrap,
+    ...(netns ? ["--unshare-user-try", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"] : ["--unshare-all"]),
+  ];
   // A build's network is a namespace of its own (joined to the outside by slirp4netns, see
   // attachOwnNetwork): bwrap reports the sandbox's pid on fd 3 and waits on fd 4 until it is up.
   // Only `bramble run --network` and `bramble shell` (the user's own choice) share the host's.
@@ -81,7 +87,20 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--", ...spec.command);
   if (!spec.storeView) return a;
-  return spec.overlayRoot ? storeOverlayArgv(spec.overlayRoot, a) : storeViewArgv(spec.storeMount, a);
+  return spec.overlayRoot ? storeOverlayArgv(spec.overlayRoot, a, netns) : storeViewArgv(spec.storeMount, a, netns);
+}
+
+/**
+ * Does the compiled helper give this sandbox its network namespace (`--netns`), rather than
+ * bwrap's --unshare-net? For a sandbox without a network that the helper starts (a store view),
+ * when it can (root). Then a launcher's spare makes the namespace before the build is asked for
+ * (launcher.ts), and bwrap does not: a new network namespace cost bwrap 2.2 ms per build, and
+ * bringing up its loopback over netlink is where bwrap 0.8's "loopback: Failed RTM_NEWADDR"
+ * came from. Either way the build gets a fresh namespace of its own with only lo, up. The one
+ * place this is decided: bwrapArgv's flags and the helper's option both follow it.
+ */
+export function helperNetwork(spec: SandboxSpec): boolean {
+  return !spec.network && !!spec.storeView && !!compiledHelper() && helperNetnsAvailable();
 }
 
 /**
@@ -211,6 +230,7 @@ export function sandboxMaxPids(): number {
 export function withPidsLimit(
   argv: string[],
   max = sandboxMaxPids(),
+  opts: { spare?: boolean } = {},
 ): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean>; stderrMerged: boolean } {
   // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
   // init exits, the kernel kills everything else in it.
@@ -240,12 +260,31 @@ export function withPidsLimit(
     // 3 ms of the event loop per build at load 18 (cgroup v1's rmdir waits for the kernel).
     const free = freeCgroups.get(base) ?? [];
     freeCgroups.set(base, free);
-    let dir = free.pop();
-    if (!dir) {
-      dir = join(base, `bramble-${process.pid}-${randomBytes(4).toString("hex")}`);
-      mkdirSync(dir);
-    }
+    const newCgroup = () => {
+      const d = free.pop() ?? join(base, `bramble-${process.pid}-${randomBytes(4).toString("hex")}`);
+      if (!existsSync(d)) mkdirSync(d);
+      return d;
+    };
+    // A build started by the launcher takes the cgroup a spare has been prepared in (its next
+    // build's, launcher.ts), and has the launcher prepare one for the build after it.
+    const helper = compiledHelper();
+    const spare = !!(opts.spare && helper && sparesEnabled());
+    let dir = spare ? reservedCgroups.get(base) : undefined;
+    if (spare) reservedCgroups.delete(base);
+    if (!dir) dir = newCgroup();
     writeFileSync(join(dir, "pids.max"), String(max));
+    if (spare) {
+      try {
+        const next = newCgroup();
+        writeFileSync(join(next, "pids.max"), String(max));
+        reservedCgroups.set(base, next);
+        // As this build asks: a spare prepared otherwise is not used (store-view-helper.c).
+        const options = argv[0] === helper ? argv.slice(1, argv.indexOf("--")) : [];
+        prepareSpare(helper!, join(next, "cgroup.procs"), options.includes("--netns"));
+      } catch {
+        /* no spare: the next build starts fresh */
+      }
+    }
     const cgroup = dir;
     const remove = (tries = 20) => {
       try {
@@ -266,19 +305,7 @@ export function withPidsLimit(
       }
       if (!empty || free.length >= 4) return remove();
       free.push(cgroup);
-      if (!cgroupsExit) {
-        cgroupsExit = true;
-        process.once("exit", () => {
-          for (const list of freeCgroups.values())
-            for (const d of list.splice(0)) {
-              try {
-                rmdirSync(d);
-              } catch {
-                /* swept by the next bramble */
-              }
-            }
-        });
-      }
+      onExitRemoveCgroups();
     };
     // Before a build's outputs are hashed, every process it started is gone: whatever is still
     // in the cgroup (a process the pid namespace's end has not reaped yet) is killed and waited for.
@@ -307,7 +334,6 @@ export function withPidsLimit(
       return false;
     };
     const procs = join(dir, "cgroup.procs");
-    const helper = compiledHelper();
     if (helper) return { argv: viaHelper(argv, procs), cleanup, drain, stderrMerged: true };
     return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...argv], cleanup, drain, stderrMerged: false };
   } catch {
@@ -319,7 +345,26 @@ export function withPidsLimit(
 const swept = new Map<string, number>();
 /** Empty cgroups of this process ready for the next build, by cgroup root (removed at exit). */
 const freeCgroups = new Map<string, string[]>();
+/** The cgroup the next build through the launcher gets, a spare prepared in it, by cgroup root. */
+const reservedCgroups = new Map<string, string>();
 let cgroupsExit = false;
+
+function onExitRemoveCgroups(): void {
+  if (cgroupsExit) return;
+  cgroupsExit = true;
+  process.once("exit", () => {
+    // A reserved cgroup's spare dies with the launcher, which sees this process's end after
+    // it: its cgroup is removed by the next bramble's sweep if not here.
+    for (const list of [...freeCgroups.values(), [...reservedCgroups.values()]])
+      for (const d of list.splice(0)) {
+        try {
+          rmdirSync(d);
+        } catch {
+          /* swept by the next bramble */
+        }
+      }
+  });
+}
 
 /**
  * argv started through the compiled helper with fd 2 onto fd 1 and, given `procs`, in that

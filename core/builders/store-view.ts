@@ -122,9 +122,32 @@ export function storeViewAvailable(tmpDir: string): boolean {
   return ok;
 }
 
-/** `argv` run with `view` idmapped (root↔nobody) over itself, in a private mount namespace. */
-export function storeViewArgv(view: string, argv: string[]): string[] {
+/**
+ * `argv` run with `view` idmapped (root↔nobody) over itself, in a private mount namespace; with
+ * `netns` (the compiled helper only: helperNetnsAvailable), in a network namespace of its own too.
+ */
+export function storeViewArgv(view: string, argv: string[], netns = false): string[] {
+  if (netns) return [compiledHelper()!, "--netns", "--view", view, "--", ...argv];
   return [...helperPrefix(), view, ...argv];
+}
+
+let helperNetns: boolean | undefined;
+
+/**
+ * Can the compiled helper give a sandbox a network namespace of its own, loopback up (its
+ * `--netns`: unshare(CLONE_NEWNET) needs root in this user namespace)? Tried once per process
+ * (the overlay's probe tries it on the way); BRAMBLE_HELPER_NETNS=0 turns it off.
+ */
+export function helperNetnsAvailable(): boolean {
+  if (process.env.BRAMBLE_HELPER_NETNS === "0") return false;
+  if (helperNetns !== undefined) return helperNetns;
+  const helper = compiledHelper();
+  helperNetns = false;
+  if (helper && process.platform === "linux" && process.getuid?.() === 0) {
+    const r = spawnSync(helper, ["--netns", "--", "/bin/sh", "-c", ":"], { stdio: "ignore", timeout: 10_000 });
+    helperNetns = r.status === 0;
+  }
+  return helperNetns;
 }
 
 const overlayProbed = new Map<string, boolean>();
@@ -149,11 +172,22 @@ export function storeOverlayAvailable(tmpDir: string): boolean {
   try {
     for (const d of ["", "view", "upper", "work", "store"]) mkdirSync(join(root, d), { recursive: true });
     writeFileSync(join(root, "view/f"), "");
-    const r = spawnSync(compiledHelper()!, ["--overlay", root, "--", "/bin/sh", "-c", `test -f ${root}/store/f && : > ${root}/store/g`], {
-      stdio: "ignore",
-      timeout: 10_000,
-    });
-    ok = r.status === 0 && existsSync(join(root, "upper/g")) && !existsSync(join(root, "view/g"));
+    // With --netns first: one start of the helper answers helperNetnsAvailable too when it works.
+    const probe = (netns: boolean) =>
+      spawnSync(
+        compiledHelper()!,
+        [...(netns ? ["--netns"] : []), "--overlay", root, "--", "/bin/sh", "-c", `test -f ${root}/store/f && : > ${root}/store/g`],
+        {
+          stdio: "ignore",
+          timeout: 10_000,
+        },
+      ).status === 0 &&
+      existsSync(join(root, "upper/g")) &&
+      !existsSync(join(root, "view/g"));
+    const withNetns = helperNetns === undefined && process.env.BRAMBLE_HELPER_NETNS !== "0";
+    ok = withNetns && probe(true);
+    if (withNetns && ok) helperNetns = true;
+    else ok = probe(false);
   } catch {
     ok = false;
   } finally {
@@ -170,8 +204,8 @@ export function storeOverlayAvailable(tmpDir: string): boolean {
  * builder can add entries and remove none of the view's) receives everything the builder
  * writes. The view is never changed, so the next build can reuse it as it is.
  */
-export function storeOverlayArgv(root: string, argv: string[]): string[] {
-  return [compiledHelper()!, "--overlay", root, "--", ...argv];
+export function storeOverlayArgv(root: string, argv: string[], netns = false): string[] {
+  return [compiledHelper()!, ...(netns ? ["--netns"] : []), "--overlay", root, "--", ...argv];
 }
 
 /** Make ROOT/view, ROOT/upper and ROOT/work for storeOverlayArgv (ROOT/store is the caller's); returns ROOT/view. */
