@@ -5,16 +5,60 @@ import { starlarkMain } from "../starlark/cli.js";
 // (also for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
 export { starlarkMain };
 import { VERSION } from "../version.js";
+import { writeSync } from "node:fs";
 import { quietOnClosedPipe } from "./closed-pipe.js";
+
+/**
+ * Output to file descriptor 1 or 2 with fs.writeSync, as python writes it: the first use of
+ * process.stdout makes Node load its stream modules (about 4 ms of a 40 ms `bramble starlark
+ * one-line.star`). What goes to standard output is held until 64 KB or the end (a system call
+ * per print() is slow on long outputs); standard error is written at once, after whatever
+ * standard output holds, so the two keep their order on one terminal or file. A reader that
+ * went away ends the verb quietly, as core/cli/closed-pipe.ts ends every printing verb.
+ */
+class FdOutput {
+  private held = "";
+  constructor(
+    private readonly fd: number,
+    private readonly before?: FdOutput,
+  ) {}
+  write(s: string): boolean {
+    this.before?.flush();
+    this.held += s;
+    if (this.before || this.held.length >= 1 << 16) this.flush();
+    return true;
+  }
+  flush(): void {
+    if (this.held === "") return;
+    const b = Buffer.from(this.held);
+    this.held = "";
+    for (let off = 0; off < b.length; ) {
+      try {
+        off += writeSync(this.fd, b, off);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+        if (code !== "EAGAIN") throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking pipe is full: wait for its reader
+      }
+    }
+  }
+}
 
 /** The exit code, or undefined when `args` (after `bramble`) is not a fast verb. */
 export function fastMain(args: string[]): number | undefined {
-  const fast = (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) || args[0] === "starlark";
-  if (fast) quietOnClosedPipe(args);
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+    quietOnClosedPipe(args);
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (args[0] === "starlark") return starlarkMain(args.slice(1));
+  if (args[0] === "starlark") {
+    const out = new FdOutput(1);
+    try {
+      return starlarkMain(args.slice(1), out, new FdOutput(2, out), true);
+    } finally {
+      out.flush();
+    }
+  }
   return undefined;
 }

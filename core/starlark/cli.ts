@@ -3,7 +3,6 @@
 // path can call starlarkMain() without loading the rest of bramble.
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import * as readline from "node:readline";
 import { fileOptions, runChunks, testPredeclared } from "./assert.js";
 import { StarlarkError } from "./errors.js";
 import { execFile, LoadFn } from "./eval.js";
@@ -168,8 +167,17 @@ function displayPath(from: string, module: string): string {
   return dir === "." ? module : `${dir}/${module}`;
 }
 
-/** `bramble starlark ARGS...`: returns the exit status. */
-export function starlarkMain(argv: string[], out: Writable = process.stdout, err: Writable = process.stderr): number {
+/**
+ * `bramble starlark ARGS...`: returns the exit status. `toFds`: out and err write to file
+ * descriptors 1 and 2 (only then may -recursion hand a program to a worker, which writes
+ * there itself); a writer with a flush() is flushed before that.
+ */
+export function starlarkMain(
+  argv: string[],
+  out: Writable = process.stdout,
+  err: Writable = process.stderr,
+  toFds = out === process.stdout && err === process.stderr,
+): number {
   const o = parseStarlarkArgs(argv);
   if (typeof o === "string") {
     if (o === "") {
@@ -195,8 +203,10 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
   // their errors), any other program runs here first, and only a JavaScript stack overflow
   // sends it there. Starlark is deterministic and its only effect is its output, so the
   // worker's run prints the same text: it skips what this run wrote already.
-  const deep = o.dialect.recursion && out === process.stdout && err === process.stderr;
+  const deep = o.dialect.recursion && toFds;
+  const flush = () => (out as { flush?: () => void }).flush?.();
   if (deep && o.test) {
+    flush();
     const c = runDeep(argv, 0);
     if (c !== undefined) return c;
   }
@@ -226,6 +236,7 @@ export function starlarkMain(argv: string[], out: Writable = process.stdout, err
     return 0;
   } catch (e) {
     if (deep && e instanceof StarlarkError && e.overflow) {
+      flush();
       const c = runDeep(argv, written);
       if (c !== undefined) return c;
     }
@@ -330,6 +341,8 @@ export function needsMore(chunk: string): boolean {
 }
 /** An interactive prompt with line editing, history and multi-line input. */
 export async function repl(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+  // loaded here, not when `bramble starlark` starts
+  const readline = (process as unknown as { getBuiltinModule(id: string): typeof import("node:readline") }).getBuiltinModule("node:readline");
   const rl = readline.createInterface({ input, output, terminal: (output as { isTTY?: boolean }).isTTY === true, historySize: 1000, prompt: ">>> " });
   const thread = new Thread("repl", (msg) => {
     output.write(msg + "\n");
