@@ -117,6 +117,24 @@ function minmax(name: string, th: Thread, args: Value[], kw: [string, Value][], 
   return best;
 }
 
+/**
+ * xs sorted in place by cmp, stably. A few elements (sorted(d.items()) of a small dict, the
+ * common case in build files) by insertion: Array.prototype.sort's set-up and its calls of the
+ * comparator cost more there (a cold build.star spent 20 ms sorting 20,000 three-item lists).
+ */
+function sortWith(xs: Value[], cmp: (a: Value, b: Value) => number): Value[] {
+  if (xs.length > 8) return xs.sort(cmp);
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    let j = i - 1;
+    // x against the one before it, as Go's insertion sort (starlark-go) asks: the same operands
+    // in an error ("string < int not implemented")
+    for (; j >= 0 && cmp(x, xs[j]) < 0; j--) xs[j + 1] = xs[j];
+    xs[j + 1] = x;
+  }
+  return xs;
+}
+
 export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean): Value[] {
   if (key === null) {
     let allNum = true,
@@ -158,9 +176,9 @@ export function sortValues(th: Thread, xs: Value[], key: Value, reverse: boolean
           y = (b as Tuple).elems[0] as string;
         return x < y ? -1 : x > y ? 1 : compare("<", a, b);
       };
-      return xs.sort(reverse ? (a, b) => cmp(b, a) : cmp);
+      return sortWith(xs, reverse ? (a, b) => cmp(b, a) : cmp);
     }
-    return xs.sort(reverse ? (a, b) => compare("<", b, a) : (a, b) => compare("<", a, b));
+    return sortWith(xs, reverse ? (a, b) => compare("<", b, a) : (a, b) => compare("<", a, b));
   }
   const keys = xs.map((x) => call(th, key, [x]));
   const idx = xs.map((_, i) => i);
