@@ -1,6 +1,6 @@
 // The local backend: builds on this machine in a bubblewrap sandbox, into the local store.
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { BackendInfo } from "../model/types.js";
 import { expectedOutputHash, isFixedOutput, substituteTemplates, type Derivation, type OutputRef } from "../derivation/derivation.js";
@@ -141,6 +141,7 @@ export class LocalBackend implements Backend {
 
   async build(job: BuildJob): Promise<BuildOutcome> {
     const { drv } = job;
+    const phase = phases();
     let prepared: PreparedSandbox;
     try {
       // Not a spread of the job: its closure is computed only if asked for (realise.ts).
@@ -160,6 +161,7 @@ export class LocalBackend implements Backend {
     } catch (e) {
       throw new BuildFailure((e as Error).message);
     }
+    phase?.("prepare");
     const { root, spec, tmpOutputs, outputDir } = prepared;
     const keep = () => {
       if (!job.keepFailed) {
@@ -203,27 +205,33 @@ export class LocalBackend implements Backend {
       const helper = compiledHelper();
       const viaLauncher = !!helper && !spec.ownNetwork && process.env.BRAMBLE_LAUNCHER !== "0";
       const limited = withPidsLimit(bwrapArgv(spec), undefined, { spare: viaLauncher });
+      phase?.("argv");
       let stopNetwork = () => {};
       try {
         killPoint("sandbox-start");
-        result =
+        const running =
           helper && viaLauncher && limited.stderrMerged && limited.argv[0] === helper
-            ? await launch(helper, limited.argv.slice(1), { log, signal: job.signal, timeoutMs: job.timeoutMs })
-            : await runLogged(limited.argv, {
+            ? launch(helper, limited.argv.slice(1), { log, signal: job.signal, timeoutMs: job.timeoutMs })
+            : runLogged(limited.argv, {
                 log,
                 signal: job.signal,
                 timeoutMs: job.timeoutMs,
                 stderrMerged: limited.stderrMerged,
                 ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
               });
+        // The next build's spare is prepared while this one runs, off its path.
+        limited.prepareNext?.();
+        result = await running;
       } catch (e) {
         const kept = keep();
         throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
       } finally {
+        phase?.("ran");
         stopNetwork();
         // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
         drained = await limited.drain();
         limited.cleanup();
+        phase?.("drain");
       }
       if (!(loopbackFailed && drained && attempt < 3 && !result.cancelled && result.exitCode !== 0)) break;
       job.log("bramble: the sandbox's network set-up failed before the builder ran; starting the sandbox again");
@@ -279,11 +287,14 @@ export class LocalBackend implements Backend {
         expectHash: expectedOutputHash(drv, o),
       });
     }
+    phase?.("seal");
     const candidates = prepared.candidates ?? new Map(job.inputClosure.map((n) => [hashPart(n), n] as const));
     try {
       const outputs = await this.store.addOutputs(pending, candidates, job.drvHash, job.register);
+      phase?.("addOutputs");
       if (prepared.view) releaseStoreView(prepared.view, !!spec.overlayRoot); // its inputs serve the next build
       removeTree(root);
+      phase?.("removeTree", true);
       return { outputs };
     } catch (e) {
       const kept = keep();
@@ -293,6 +304,27 @@ export class LocalBackend implements Backend {
     }
   }
 }
+
+/**
+ * BRAMBLE_BUILD_PHASES=FILE: each successful local build appends one JSON line to FILE, the
+ * milliseconds of its phases (prepare, argv, ran, drain, seal, addOutputs, removeTree) and
+ * the gap since the previous build's end (docs/speed.md). Otherwise nothing is measured.
+ */
+function phases(): ((name: string, last?: boolean) => void) | undefined {
+  const file = process.env.BRAMBLE_BUILD_PHASES;
+  if (!file) return undefined;
+  let t = performance.now();
+  const row: Record<string, number> = lastBuildEnd ? { gap: t - lastBuildEnd } : {};
+  return (name, last) => {
+    const now = performance.now();
+    row[name] = now - t;
+    t = now;
+    if (!last) return;
+    lastBuildEnd = now;
+    appendFileSync(file, `${JSON.stringify(row)}\n`);
+  };
+}
+let lastBuildEnd = 0;
 
 /**
  * The target of an output that is a symlink pointing at nothing, as the sandbox saw it (store

@@ -99,7 +99,7 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
  * came from. Either way the build gets a fresh namespace of its own with only lo, up. The one
  * place this is decided: bwrapArgv's flags and the helper's option both follow it.
  */
-export function helperNetwork(spec: SandboxSpec): boolean {
+function helperNetwork(spec: SandboxSpec): boolean {
   return !spec.network && !!spec.storeView && !!compiledHelper() && helperNetnsAvailable();
 }
 
@@ -231,7 +231,7 @@ export function withPidsLimit(
   argv: string[],
   max = sandboxMaxPids(),
   opts: { spare?: boolean } = {},
-): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean>; stderrMerged: boolean } {
+): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean>; stderrMerged: boolean; prepareNext?: () => void } {
   // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
   // init exits, the kernel kills everything else in it.
   const none = { argv: viaHelper(argv), cleanup: () => {}, drain: async () => true, stderrMerged: argv[0] === compiledHelper() };
@@ -266,14 +266,16 @@ export function withPidsLimit(
       return d;
     };
     // A build started by the launcher takes the cgroup a spare has been prepared in (its next
-    // build's, launcher.ts), and has the launcher prepare one for the build after it.
+    // build's, launcher.ts); once its own request is on its way (prepareNext, called by the
+    // caller), the launcher prepares one for the build after it.
     const helper = compiledHelper();
     const spare = !!(opts.spare && helper && sparesEnabled());
     let dir = spare ? reservedCgroups.get(base) : undefined;
     if (spare) reservedCgroups.delete(base);
     if (!dir) dir = newCgroup();
     writeFileSync(join(dir, "pids.max"), String(max));
-    if (spare) {
+    const prepareNext = () => {
+      if (reservedCgroups.has(base)) return;
       try {
         const next = newCgroup();
         writeFileSync(join(next, "pids.max"), String(max));
@@ -284,7 +286,7 @@ export function withPidsLimit(
       } catch {
         /* no spare: the next build starts fresh */
       }
-    }
+    };
     const cgroup = dir;
     const remove = (tries = 20) => {
       try {
@@ -334,7 +336,7 @@ export function withPidsLimit(
       return false;
     };
     const procs = join(dir, "cgroup.procs");
-    if (helper) return { argv: viaHelper(argv, procs), cleanup, drain, stderrMerged: true };
+    if (helper) return { argv: viaHelper(argv, procs), cleanup, drain, stderrMerged: true, ...(spare ? { prepareNext } : {}) };
     return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...argv], cleanup, drain, stderrMerged: false };
   } catch {
     return none;
