@@ -235,6 +235,12 @@ export class LocalBackend implements Backend {
       }
       if (!(loopbackFailed && drained && attempt < 3 && !result.cancelled && result.exitCode !== 0)) break;
       job.log("bramble: the sandbox's network set-up failed before the builder ran; starting the sandbox again");
+      // The overlay was mounted volatile: its work directory refuses another mount (EINVAL)
+      // until what that mount left there is gone. The builder never ran, so nothing else changed.
+      if (spec.overlayRoot) {
+        removeTree(join(spec.overlayRoot, "work"));
+        mkdirSync(join(spec.overlayRoot, "work"));
+      }
     }
     if (!drained) {
       const kept = keep();
