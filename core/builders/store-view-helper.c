@@ -36,14 +36,18 @@
  * time what does not depend on the build: it joins the cgroup PROCS (on cgroup v1 a migration
  * waits for an RCU grace period unless another came shortly before: 7-15 ms when builds are
  * 30 ms or more apart) and makes its network namespace if asked; then it waits on a pipe (its
- * mount namespace is made after: a copy made early would miss what was mounted since). A later request whose --cgroup is PROCS (and that asks --netns the
- * same) is handed to it: it does only what depends on the request (the view's idmapped mount,
- * the overlay, exec). A request for any other cgroup never reaches it. What a spare could not
- * prepare it does again as a fresh child would (and fails as that one would); a spare that died
- * is replaced by a fresh child. A spare dies with the launcher (PR_SET_PDEATHSIG, and the end of
- * its pipe), and `--drop-spares` kills them all. The user namespace whose map the idmapped
- * mounts use is made once per launcher (it holds no process, only its map). Built by scripts/build.mjs when a C compiler is there
- * (dist/store-view-helper); without it the perl helper and shells do the same.
+ * mount namespace is made after: a copy made early would miss what was mounted since). A later
+ * request whose --cgroup is PROCS (and that asks --netns the same) is handed to it: it does only
+ * what depends on the request (the view's idmapped mount, the overlay, exec). A request for any
+ * other cgroup never reaches it. What a spare could not prepare it does again as a fresh child
+ * would (and fails as that one would); a spare that died is replaced by a fresh child. A spare
+ * dies with the launcher (PR_SET_PDEATHSIG, and the end of its pipe), and `--drop-spares` kills
+ * them all; at the end of its input the launcher kills them, waits for them and removes their
+ * (then empty) cgroups. The user namespace whose map the idmapped mounts use is made once per
+ * launcher (it holds no process, only its map).
+ *
+ * Built by scripts/build.mjs when a C compiler is there (dist/store-view-helper); without it the
+ * perl helper and shells do the same.
  * Exit code 125 and a message on stderr when a step fails.
  */
 #define _GNU_SOURCE
@@ -591,7 +595,16 @@ static void serve(void) {
         /* Node has gone: nothing it started may outlive it. */
         for (size_t i = 0; i < nkids; i++)
           if (!kids[i].exited) kill(-kids[i].pid, SIGKILL);
+        /* A spare's cgroup was Node's next build's: empty once the spare is gone, removed. */
         for (size_t i = 0; i < nspares; i++) kill(-spares[i].pid, SIGKILL);
+        for (size_t i = 0; i < nspares; i++) {
+          char *slash = strrchr(spares[i].procs, '/');
+          waitpid(spares[i].pid, NULL, 0);
+          if (slash && strcmp(slash, "/cgroup.procs") == 0) {
+            *slash = 0;
+            rmdir(spares[i].procs);
+          }
+        }
         _exit(0);
       }
       if (r > 0) {

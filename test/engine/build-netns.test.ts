@@ -139,8 +139,14 @@ EOF`,
         return p.length === 1 ? p[0] : undefined;
       });
       expect(spare).toBeGreaterThan(0);
-      const spareNet = readlinkSync(`/proc/${spare}/ns/net`);
-      expect(spareNet).not.toBe(readlinkSync("/proc/self/ns/net"));
+      // It joins the cgroup first, then makes its network namespace.
+      const host = readlinkSync("/proc/self/ns/net");
+      const spareNet = await until(() => {
+        const n = readlinkSync(`/proc/${spare}/ns/net`);
+        return n !== host ? n : undefined;
+      });
+      expect(spareNet).toMatch(/^net:\[\d+\]$/);
+      expect(spareNet).not.toBe(host);
       const second = shDrv("spare-2", `exec python3 - <<'EOF'\n${netReport}\nEOF`);
       const got = report(outOf(await build(engine, graph(second), [second]), second));
       expect(got).toEqual({ netns: spareNet, ifaces: "lo" });

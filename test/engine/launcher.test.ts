@@ -81,7 +81,14 @@ describe("sandbox launcher", () => {
       prepareSpare(helper, join(cg("a"), "cgroup.procs"), true);
       const [spare] = await waitFor("a");
       expect(spare).toBeGreaterThan(0);
-      const spareNet = readlinkSync(`/proc/${spare}/ns/net`);
+      // It joins the cgroup first, then makes its network namespace.
+      const host = readlinkSync("/proc/self/ns/net");
+      let spareNet = host;
+      for (let i = 0; i < 500 && spareNet === host; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        spareNet = readlinkSync(`/proc/${spare}/ns/net`);
+      }
+      expect(spareNet).not.toBe(host);
       // A request for another cgroup is not given the spare, which stays where it is.
       const other = await sh("b", "echo $$; readlink /proc/self/ns/net", true);
       expect(other.exitCode).toBe(0);
