@@ -217,7 +217,7 @@ export class LocalBackend implements Backend {
                 signal: job.signal,
                 timeoutMs: job.timeoutMs,
                 stderrMerged: limited.stderrMerged,
-                ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log)) } : {}),
+                ...(spec.ownNetwork ? { extraFds: 2, onSpawn: (child) => (stopNetwork = attachOwnNetwork(child, job.log, spec)) } : {}),
               });
         // The next build's spare is prepared while this one runs, off its path.
         limited.prepareNext?.();

@@ -92,15 +92,18 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
 
 /**
  * Does the compiled helper give this sandbox its network namespace (`--netns`), rather than
- * bwrap's --unshare-net? For a sandbox without a network that the helper starts (a store view),
- * when it can (root). Then a launcher's spare makes the namespace before the build is asked for
- * (launcher.ts), and bwrap does not: a new network namespace cost bwrap 2.2 ms per build, and
- * bringing up its loopback over netlink is where bwrap 0.8's "loopback: Failed RTM_NEWADDR"
- * came from. Either way the build gets a fresh namespace of its own with only lo, up. The one
- * place this is decided: bwrapArgv's flags and the helper's option both follow it.
+ * bwrap's --unshare-net? For a sandbox the helper starts (a store view) without a network or
+ * with a network of its own (slirp4netns then joins the namespace the helper made, through
+ * bwrap's child), when it can (root). Then a launcher's spare makes the namespace before the
+ * build is asked for (launcher.ts), and bwrap does not: a new network namespace cost bwrap
+ * 2.2 ms per build. And bwrap's own set-up of the loopback (an RTM_NEWADDR of 127.0.0.1) raced
+ * with slirp4netns, which brings lo up as it configures the namespace (the kernel then adds
+ * 127.0.0.1 itself): bwrap 0.8's "loopback: Failed RTM_NEWADDR" with a stale errno. Either way
+ * the build gets a fresh namespace of its own with lo up. The one place this is decided:
+ * bwrapArgv's flags and the helper's option both follow it.
  */
 function helperNetwork(spec: SandboxSpec): boolean {
-  return !spec.network && !!spec.storeView && !!compiledHelper() && helperNetnsAvailable();
+  return (!spec.network || !!spec.ownNetwork) && !!spec.storeView && !!compiledHelper() && helperNetnsAvailable();
 }
 
 /**
@@ -142,7 +145,7 @@ export function findSlirp(): string | null {
  * (netfilter rules loaded into the namespace: build-network.ts); then the sandbox is let go. Its network namespace is its own: no
  * abstract unix socket of the host or of another build is reachable. Returns a stop function.
  */
-export function attachOwnNetwork(child: ChildProcess, log: (line: string) => void): () => void {
+export function attachOwnNetwork(child: ChildProcess, log: (line: string) => void, spec: SandboxSpec): () => void {
   const slirp = findSlirp();
   const info = child.stdio[3] as Readable | null;
   const block = child.stdio[4] as Writable | null;
@@ -179,7 +182,10 @@ export function attachOwnNetwork(child: ChildProcess, log: (line: string) => voi
     };
     buildNetworkFence().then((fence) => {
       if (stopped) return;
-      net = spawn(slirp, ["--configure", "--mtu=65520", ...fence.slirpArgs, "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", pid, "tap0"], {
+      // slirp4netns joins the user namespace of the process it is given, then its network
+      // namespace; one the helper made belongs to this user namespace, not to bwrap's.
+      const userns = helperNetwork(spec) ? ["--userns-path=/proc/self/ns/user"] : [];
+      net = spawn(slirp, ["--configure", "--mtu=65520", ...userns, ...fence.slirpArgs, "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", pid, "tap0"], {
         stdio: ["ignore", "ignore", "pipe", "pipe"],
       });
       net.on("error", (e) => {

@@ -163,4 +163,24 @@ EOF`,
       engine.close();
     }
   }, 60_000);
+
+  it("of a networked build is the helper's too: slirp4netns joins it (lo and tap0), and nothing is started again", async () => {
+    // bwrap 0.8 added 127.0.0.1 to lo over netlink while slirp4netns, already in the namespace,
+    // could bring lo up (the kernel then adds 127.0.0.1 itself): "loopback: Failed RTM_NEWADDR",
+    // and the sandbox was started again. The helper's namespace has lo up before either runs.
+    // slirp4netns must be told to stay in this user namespace (it joins the sandbox's first,
+    // which does not own the helper's network namespace): else the builders see lo alone.
+    const engine = tempEngine();
+    try {
+      const drvs = Array.from({ length: 12 }, (_, i) => shDrv(`networked-${i}`, `grep -c : /proc/net/dev > $out`, { network: true }));
+      const r = await build(engine, graph(...drvs), drvs, { jobs: 2 });
+      expect(r.result.status, JSON.stringify(eventsOf(r.events, "failed"))).toBe("built");
+      const retried = eventsOf(r.events, "log").filter((e) => /network set-up failed|RTM_NEWADDR/.test(e.line));
+      expect(retried.map((e) => e.line)).toEqual([]);
+      // lo and slirp4netns's tap0.
+      for (const d of drvs) expect(readFileSync(r.result.outputs.get(derivationHash(d))!.out!, "utf8")).toBe("2\n");
+    } finally {
+      engine.close();
+    }
+  }, 120_000);
 });
