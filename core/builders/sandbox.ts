@@ -96,11 +96,10 @@ export function bwrapArgv(spec: SandboxSpec): string[] {
  * with a network of its own (slirp4netns then joins the namespace the helper made, through
  * bwrap's child), when it can (root). Then a launcher's spare makes the namespace before the
  * build is asked for (launcher.ts), and bwrap does not: a new network namespace cost bwrap
- * 2.2 ms per build. And bwrap's own set-up of the loopback (an RTM_NEWADDR of 127.0.0.1) raced
- * with slirp4netns, which brings lo up as it configures the namespace (the kernel then adds
- * 127.0.0.1 itself): bwrap 0.8's "loopback: Failed RTM_NEWADDR" with a stale errno. Either way
- * the build gets a fresh namespace of its own with lo up. The one place this is decided:
- * bwrapArgv's flags and the helper's option both follow it.
+ * 2.2 ms per build. And bwrap's own set-up of the loopback over netlink, which failed now and
+ * then ("loopback: Failed RTM_NEWADDR: No child processes", cause not found), no longer runs.
+ * Either way the build gets a fresh namespace of its own with lo up. The one place this is
+ * decided: bwrapArgv's flags and the helper's option both follow it.
  */
 function helperNetwork(spec: SandboxSpec): boolean {
   return (!spec.network || !!spec.ownNetwork) && !!spec.storeView && !!compiledHelper() && helperNetnsAvailable();

@@ -165,9 +165,8 @@ EOF`,
   }, 60_000);
 
   it("of a networked build is the helper's too: slirp4netns joins it (lo and tap0), and nothing is started again", async () => {
-    // bwrap 0.8 added 127.0.0.1 to lo over netlink while slirp4netns, already in the namespace,
-    // could bring lo up (the kernel then adds 127.0.0.1 itself): "loopback: Failed RTM_NEWADDR",
-    // and the sandbox was started again. The helper's namespace has lo up before either runs.
+    // bwrap 0.8's own loopback set-up failed now and then ("loopback: Failed RTM_NEWADDR") and
+    // the sandbox was started again; the helper's namespace has lo up and bwrap does no set-up.
     // slirp4netns must be told to stay in this user namespace (it joins the sandbox's first,
     // which does not own the helper's network namespace): else the builders see lo alone.
     const engine = tempEngine();
