@@ -5,7 +5,7 @@ import { starlarkMain } from "../starlark/cli.js";
 // (also for -recursion's worker thread, which loads this bundle: core/starlark/cli.ts runDeep)
 export { starlarkMain };
 import { VERSION } from "../version.js";
-import { writeSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import { quietOnClosedPipe } from "./closed-pipe.js";
 
 /**
@@ -13,19 +13,24 @@ import { quietOnClosedPipe } from "./closed-pipe.js";
  * process.stdout makes Node load its stream modules (about 4 ms of a 40 ms `bramble starlark
  * one-line.star`). What goes to standard output is held until 64 KB or the end (a system call
  * per print() is slow on long outputs); standard error is written at once, after whatever
- * standard output holds, so the two keep their order on one terminal or file. A reader that
- * went away ends the verb quietly, as core/cli/closed-pipe.ts ends every printing verb.
+ * standard output holds, so the two keep their order on one terminal or file. On a terminal
+ * standard output is written at once too (as python's is by the line): a long program shows its
+ * progress, and what it printed is not lost when it is interrupted. A reader that went away
+ * ends the verb quietly, as core/cli/closed-pipe.ts ends every printing verb.
  */
 class FdOutput {
   private held = "";
+  private readonly direct: boolean;
   constructor(
     private readonly fd: number,
     private readonly before?: FdOutput,
-  ) {}
+  ) {
+    this.direct = !!before || isTerminal(fd);
+  }
   write(s: string): boolean {
     this.before?.flush();
     this.held += s;
-    if (this.before || this.held.length >= 1 << 16) this.flush();
+    if (this.direct || this.held.length >= 1 << 16) this.flush();
     return true;
   }
   flush(): void {
@@ -42,6 +47,19 @@ class FdOutput {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking pipe is full: wait for its reader
       }
     }
+  }
+}
+
+/**
+ * Is fd a terminal? A character device other than the memory devices (major 1: /dev/null,
+ * /dev/zero, /dev/full), from one fstat: node:tty's isatty would load the stream modules.
+ */
+function isTerminal(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isCharacterDevice() && ((st.rdev >>> 8) & 0xfff) !== 1;
+  } catch {
+    return false;
   }
 }
 
