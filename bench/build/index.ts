@@ -1,4 +1,4 @@
-// `npm run bench -- build [--sizes 200,1000,5000] [--stores disk,tmpfs] [--jobs 2] [--noop 10000]`
+// `npm run bench -- build [--sizes 200,1000,5000] [--stores disk,tmpfs] [--jobs 2] [--noop 10000] [--phases]`
 //  1. The DAG of bench/build/dag.ts (outputs reference their inputs, so closures grow) built
 //     from scratch in the sandbox at each size, with the store on disk and on tmpfs: total
 //     time, and ms per derivation over the first and the last 10% of nodes. Flat is the goal:
@@ -6,7 +6,10 @@
 //  2. A no-op rebuild of a 10,000-node graph already built (registered directly, not
 //     sandboxed, to keep the set-up short): how long the scheduler takes to find it cached.
 // BRAMBLE_STORE_VIEW=0 measures the old sandbox (one bind per input) for comparison.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+// --phases prints, after each run, the median of each build's phases (BRAMBLE_BUILD_PHASES,
+// core/builders/local.ts); BRAMBLE_LAUNCHER_SPARES=0 BRAMBLE_HELPER_NETNS=0 starts every
+// sandbox fresh, with bwrap's own network namespace, as before the spares.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { derivationHash, outputTemplate, type Derivation } from "../../core/derivation/derivation.js";
@@ -143,6 +146,8 @@ export async function run(args: string[] = []): Promise<void> {
   const kinds = listFlag(args, "stores", ["disk", "tmpfs"]);
   const jobs = Number(listFlag(args, "jobs", ["2"])[0]);
   const noop = Number(listFlag(args, "noop", ["10000"])[0]);
+  // --phases: each build's phases (local.ts, BRAMBLE_BUILD_PHASES), medians printed per run.
+  const phases = args.includes("--phases");
   const probe = mkdtempSync(join(tmpdir(), "bramble-bench-probe-"));
   const view = storeViewAvailable(probe);
   rmSync(probe, { recursive: true, force: true });
@@ -150,9 +155,37 @@ export async function run(args: string[] = []): Promise<void> {
     `host ${hostSystem()}, ${cpus().length} cores, -j${jobs}; sandbox inputs: ${view ? "one idmapped store view (hard links)" : "one bind per input"}`,
   );
   for (const [kind, base] of storeBases(kinds)) {
-    for (const n of sizes) console.log(fmtRun(`${kind.padEnd(5)}`, n, await buildDag(base, n, jobs)));
+    for (const n of sizes) {
+      const file = phases ? join(base, `bramble-bench-phases-${process.pid}.jsonl`) : undefined;
+      if (file) process.env.BRAMBLE_BUILD_PHASES = file;
+      try {
+        console.log(fmtRun(`${kind.padEnd(5)}`, n, await buildDag(base, n, jobs)));
+        if (file) console.log(fmtPhases(file));
+      } finally {
+        if (file) {
+          delete process.env.BRAMBLE_BUILD_PHASES;
+          rmSync(file, { force: true });
+        }
+      }
+    }
   }
   if (noop > 0) await noopRebuild(noop);
+}
+
+/** The median of each phase over the builds FILE records (one JSON object of ms per line). */
+function fmtPhases(file: string): string {
+  const rows = readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, number>);
+  const keys = ["gap", "prepare", "argv", "ran", "drain", "seal", "addOutputs", "removeTree"];
+  const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+  };
+  const parts = keys.map((k) => `${k} ${median(rows.flatMap((r) => (k in r ? [r[k]!] : []))).toFixed(2)}`);
+  const whole = median(rows.map((r) => keys.reduce((t, k) => t + (r[k] ?? 0), 0)));
+  return `        phases of ${rows.length} builds, median ms: ${parts.join(", ")}; whole build ${whole.toFixed(2)}`;
 }
 
 /** A no-op rebuild of `n` built derivations (seeded directly, outputs referencing nothing). */
