@@ -9,7 +9,7 @@ import { hashPart } from "../store/layout.js";
 import { removeTree, type LocalStore, type PendingOutput } from "../store/store.js";
 import { BuildFailure, builderEnv, hostSystem, outputName, temporaryOutputNames, type Backend, type BuildJob, type BuildOutcome } from "./backend.js";
 import { runLogged } from "./run.js";
-import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, withPidsLimit, type SandboxSpec } from "./sandbox.js";
+import { attachOwnNetwork, BUILD_DIR, bwrapArgv, findBwrap, findSlirp, SLIRP_RESOLV_CONF, warmSpare, withPidsLimit, type SandboxSpec } from "./sandbox.js";
 import { defangTree, sealOutput, storeOwner } from "../store/seal.js";
 import { killPoint } from "../store/kill-points.js";
 import { compiledHelper, linkStoreView, makeOverlayDirs, releaseStoreView, storeOverlayAvailable, storeViewAvailable } from "./store-view.js";
@@ -142,6 +142,8 @@ export class LocalBackend implements Backend {
   async build(job: BuildJob): Promise<BuildOutcome> {
     const { drv } = job;
     const phase = phases();
+    // Started through the launcher below (no network of its own): its spare may start now.
+    if (!(drv.network || isFixedOutput(drv)) && process.env.BRAMBLE_LAUNCHER !== "0") warmSpare();
     let prepared: PreparedSandbox;
     try {
       // Not a spread of the job: its closure is computed only if asked for (realise.ts).

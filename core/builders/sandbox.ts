@@ -8,7 +8,7 @@ import { existsSync, lstatSync, type Stats, mkdirSync, readdirSync, readFileSync
 import { join } from "node:path";
 import { applyBuildNetworkFence, buildNetworkFence } from "./build-network.js";
 import { prepareSpare, sparesEnabled } from "./launcher.js";
-import { compiledHelper, helperNetnsAvailable, storeOverlayArgv, storeViewArgv } from "./store-view.js";
+import { compiledHelper, helperNetnsAvailable, helperNetnsGuess, storeOverlayArgv, storeViewArgv } from "./store-view.js";
 
 export const BUILD_DIR = "/build";
 export const HOMELESS = "/homeless-shelter";
@@ -240,10 +240,7 @@ export function withPidsLimit(
   // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
   // init exits, the kernel kills everything else in it.
   const none = { argv: viaHelper(argv), cleanup: () => {}, drain: async () => true, stderrMerged: argv[0] === compiledHelper() };
-  let base: string | undefined;
-  if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) base = "/sys/fs/cgroup/pids";
-  else if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids"))
-    base = "/sys/fs/cgroup";
+  const base = pidsBase();
   if (!base) return none;
   try {
     // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them
@@ -263,13 +260,8 @@ export function withPidsLimit(
     }
     // An empty cgroup a finished build gave back is used again: making one and removing it cost
     // 3 ms of the event loop per build at load 18 (cgroup v1's rmdir waits for the kernel).
-    const free = freeCgroups.get(base) ?? [];
-    freeCgroups.set(base, free);
-    const newCgroup = () => {
-      const d = free.pop() ?? join(base, `bramble-${process.pid}-${randomBytes(4).toString("hex")}`);
-      if (!existsSync(d)) mkdirSync(d);
-      return d;
-    };
+    const free = freeList(base);
+    const newCgroup = () => takeCgroup(base);
     // A build started by the launcher takes the cgroup a spare has been prepared in (its next
     // build's, launcher.ts); once its own request is on its way (prepareNext, called by the
     // caller), the launcher prepares one for the build after it.
@@ -279,19 +271,8 @@ export function withPidsLimit(
     if (spare) reservedCgroups.delete(base);
     if (!dir) dir = newCgroup();
     writeFileSync(join(dir, "pids.max"), String(max));
-    const prepareNext = () => {
-      if (reservedCgroups.has(base)) return;
-      try {
-        const next = newCgroup();
-        writeFileSync(join(next, "pids.max"), String(max));
-        reservedCgroups.set(base, next);
-        // As this build asks: a spare prepared otherwise is not used (store-view-helper.c).
-        const options = argv[0] === helper ? argv.slice(1, argv.indexOf("--")) : [];
-        prepareSpare(helper!, join(next, "cgroup.procs"), options.includes("--netns"));
-      } catch {
-        /* no spare: the next build starts fresh */
-      }
-    };
+    // As this build asks: a spare prepared otherwise is not used (store-view-helper.c).
+    const prepareNext = () => reserveSpare(base, helper!, max, (argv[0] === helper ? argv.slice(1, argv.indexOf("--")) : []).includes("--netns"));
     const cgroup = dir;
     const remove = (tries = 20) => {
       try {
@@ -346,6 +327,54 @@ export function withPidsLimit(
   } catch {
     return none;
   }
+}
+
+/** The pids cgroup root this process may make cgroups under (cgroup v1's pids hierarchy, or a v2 root with pids), or undefined. */
+function pidsBase(): string | undefined {
+  if (existsSync("/sys/fs/cgroup/pids/cgroup.procs")) return "/sys/fs/cgroup/pids";
+  if (existsSync("/sys/fs/cgroup/cgroup.subtree_control") && readFileSync("/sys/fs/cgroup/cgroup.subtree_control", "utf8").includes("pids"))
+    return "/sys/fs/cgroup";
+  return undefined;
+}
+
+function freeList(base: string): string[] {
+  const free = freeCgroups.get(base) ?? [];
+  freeCgroups.set(base, free);
+  return free;
+}
+
+/** An empty cgroup of this process under `base`: one a finished build gave back, else a new one. */
+function takeCgroup(base: string): string {
+  const d = freeList(base).pop() ?? join(base, `bramble-${process.pid}-${randomBytes(4).toString("hex")}`);
+  if (!existsSync(d)) mkdirSync(d);
+  return d;
+}
+
+/** Reserve the cgroup of the next build through the launcher and have a spare prepared in it, unless one is reserved. */
+function reserveSpare(base: string, helper: string, max: number, netns: boolean): void {
+  if (reservedCgroups.has(base)) return;
+  try {
+    const next = takeCgroup(base);
+    writeFileSync(join(next, "pids.max"), String(max));
+    reservedCgroups.set(base, next);
+    prepareSpare(helper, join(next, "cgroup.procs"), netns);
+  } catch {
+    /* no spare: the next build starts fresh */
+  }
+}
+
+/**
+ * Before a build through the launcher lays out its sandbox: a spare for it, when none is
+ * reserved (the first build of a process, or one after a networked build), so that joining
+ * its cgroup (7-15 ms on cgroup v1 when no other task moved shortly before) overlaps the
+ * lay-out instead of following it. Whether the helper will make its network namespace is
+ * guessed without a probe (helperNetnsGuess); a wrong guess only costs the spare.
+ */
+export function warmSpare(): void {
+  const helper = compiledHelper();
+  if (!helper || !sparesEnabled() || process.getuid?.() !== 0) return;
+  const base = pidsBase();
+  if (base) reserveSpare(base, helper, sandboxMaxPids(), helperNetnsGuess());
 }
 
 /** When a pids cgroup was last swept of dead processes' cgroups, by cgroup root. */

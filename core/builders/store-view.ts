@@ -133,6 +133,12 @@ export function storeViewArgv(view: string, argv: string[], netns = false): stri
 
 let helperNetns: boolean | undefined;
 
+/** helperNetnsAvailable's answer if known, else yes (root with the compiled helper): no probe. */
+export function helperNetnsGuess(): boolean {
+  if (process.env.BRAMBLE_HELPER_NETNS === "0") return false;
+  return helperNetns ?? (!!compiledHelper() && process.getuid?.() === 0);
+}
+
 /**
  * Can the compiled helper give a sandbox a network namespace of its own, loopback up (its
  * `--netns`: unshare(CLONE_NEWNET) needs root in this user namespace)? Tried once per process

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { warmSpare } from "../../core/builders/sandbox.js";
 import { derivationHash, type Derivation } from "../../core/derivation/derivation.js";
 import { build, cleanupTemps, eventsOf, graph, shDrv, tempEngine } from "./helpers.js";
 
@@ -61,6 +62,26 @@ rep = open(out + "/report", "w")
 rep.write("netns: " + os.readlink("/proc/self/ns/net") + "\\nifaces: " + ",".join(ifaces) + "\\n")`;
 
 describe("a build's network namespace", () => {
+  // First: no build of this process has reserved a cgroup yet.
+  it("of a process's first build is made by the spare warmed before its sandbox is laid out", async () => {
+    const engine = tempEngine();
+    try {
+      warmSpare();
+      const host = readlinkSync("/proc/self/ns/net");
+      const warm = await until(() => {
+        const p = inOurCgroups();
+        if (p.length !== 1) return undefined;
+        const n = readlinkSync(`/proc/${p[0]}/ns/net`);
+        return n !== host ? n : undefined;
+      });
+      expect(warm).toMatch(/^net:\[\d+\]$/);
+      const first = shDrv("warm-1", `exec python3 - <<'EOF'\n${netReport}\nEOF`);
+      expect(report(outOf(await build(engine, graph(first), [first]), first))).toEqual({ netns: warm, ifaces: "lo" });
+    } finally {
+      engine.close();
+    }
+  }, 60_000);
+
   it("is its own: two builds side by side cannot reach each other over 127.0.0.1 or an abstract socket, and lo is up in each", async () => {
     const engine = tempEngine();
     const tag = randomBytes(4).toString("hex");
