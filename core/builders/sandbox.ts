@@ -230,7 +230,8 @@ export function sandboxMaxPids(): number {
  * does not bind root, even in a user namespace. The process joins the cgroup before it execs the
  * sandbox, so nothing the build starts can fork outside it: the compiled helper does that (and
  * the store view's mount, and fd 2 onto fd 1: `stderrMerged`) in one exec, else a shell does.
- * Without cgroups, argv is unchanged.
+ * Without cgroups, argv is unchanged. With `spare` (a build the launcher starts), the cgroup is
+ * the one reserved for it, where a spare waits, and `prepareNext` reserves the next build's.
  */
 export function withPidsLimit(
   argv: string[],
@@ -261,7 +262,6 @@ export function withPidsLimit(
     // An empty cgroup a finished build gave back is used again: making one and removing it cost
     // 3 ms of the event loop per build at load 18 (cgroup v1's rmdir waits for the kernel).
     const free = freeList(base);
-    const newCgroup = () => takeCgroup(base);
     // A build started by the launcher takes the cgroup a spare has been prepared in (its next
     // build's, launcher.ts); once its own request is on its way (prepareNext, called by the
     // caller), the launcher prepares one for the build after it.
@@ -269,7 +269,7 @@ export function withPidsLimit(
     const spare = !!(opts.spare && helper && sparesEnabled());
     let dir = spare ? reservedCgroups.get(base) : undefined;
     if (spare) reservedCgroups.delete(base);
-    if (!dir) dir = newCgroup();
+    if (!dir) dir = takeCgroup(base);
     writeFileSync(join(dir, "pids.max"), String(max));
     // As this build asks: a spare prepared otherwise is not used (store-view-helper.c).
     const prepareNext = () => reserveSpare(base, helper!, max, (argv[0] === helper ? argv.slice(1, argv.indexOf("--")) : []).includes("--netns"));
