@@ -6,7 +6,7 @@
 //
 // What a run sees is what runLogged (run.ts) gives: output lines in the order written (fd 1
 // and 2 are one pipe), the exit code or signal, cancellation and timeouts killing the whole
-// process group (each child leads a session of its own), and nothing left of the group once
+// process group (each child leads a session of its own, before its pid is reported), and nothing left of the group once
 // it has ended. If the launcher dies, the runs in flight fail and the next run starts a new one.
 // A build may be handed to a spare the launcher prepared for its cgroup (prepareSpare).
 import { type ChildProcess, spawn } from "node:child_process";

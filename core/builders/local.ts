@@ -206,7 +206,15 @@ export class LocalBackend implements Backend {
       // spare prepared in its cgroup, and one is prepared for the next (launcher.ts prepareSpare).
       const helper = compiledHelper();
       const viaLauncher = !!helper && !spec.ownNetwork && process.env.BRAMBLE_LAUNCHER !== "0";
-      const limited = withPidsLimit(bwrapArgv(spec), undefined, { spare: viaLauncher });
+      const limited = withPidsLimit(bwrapArgv(spec), undefined, { spare: viaLauncher, ...(spec.ownNetwork ? { keepFds: 2 } : {}) });
+      // A cancelled or timed-out build is killed through its cgroup as well as its process group:
+      // bwrap's inner process starts a session of its own (--new-session) before it asks to die
+      // with its parent, and a kill of the group in between left it running the build to its end
+      // (the launcher never reported the exit, so the build never ended).
+      const killAll = () => void limited.drain();
+      job.signal?.addEventListener("abort", killAll, { once: true });
+      // (after the run's own timer, which kills the group and records the timeout)
+      const killTimer = job.timeoutMs ? setTimeout(killAll, job.timeoutMs + 500) : undefined;
       phase?.("argv");
       let stopNetwork = () => {};
       try {
@@ -229,6 +237,8 @@ export class LocalBackend implements Backend {
         throw new BuildFailure(`could not start the sandbox: ${(e as Error).message}`, null, kept);
       } finally {
         phase?.("ran");
+        job.signal?.removeEventListener("abort", killAll);
+        clearTimeout(killTimer);
         stopNetwork();
         // Nothing the build started may outlive it: its outputs are hashed only once all is gone.
         drained = await limited.drain();

@@ -236,21 +236,24 @@ export function sandboxMaxPids(): number {
 export function withPidsLimit(
   argv: string[],
   max = sandboxMaxPids(),
-  opts: { spare?: boolean } = {},
+  opts: { spare?: boolean; keepFds?: number } = {},
 ): { argv: string[]; cleanup: () => void; drain: () => Promise<boolean>; stderrMerged: boolean; prepareNext?: () => void } {
   // Without a cgroup, the pid namespace is what ends the build's processes: when the sandbox's
   // init exits, the kernel kills everything else in it.
-  const none = { argv: viaHelper(argv), cleanup: () => {}, drain: async () => true, stderrMerged: argv[0] === compiledHelper() };
+  const none = { argv: viaHelper(argv, undefined, opts.keepFds), cleanup: () => {}, drain: async () => true, stderrMerged: argv[0] === compiledHelper() };
   const base = pidsBase();
   if (!base) return none;
   try {
-    // Cgroups left by bramble processes that died (SIGKILL) are empty by now: remove them
-    // (looked for once a minute, not at every build: a listing costs more than the build).
+    // Cgroups left by bramble processes that died (SIGKILL) are removed (looked for once a
+    // minute, not at every build: a listing costs more than the build). What is still in one is
+    // killed first: a sandbox whose outer bwrap died before it let the inner one go waits for it
+    // forever (seen after test/reliability/crash.test.ts's kills); the next sweep removes the cgroup.
     if (Date.now() - (swept.get(base) ?? -Infinity) > 60_000) {
       swept.set(base, Date.now());
       for (const e of readdirSync(base)) {
         const pid = /^bramble-(\d+)-/.exec(e)?.[1];
         if (pid && !pidAlive(Number(pid))) {
+          killCgroup(join(base, e));
           try {
             rmdirSync(join(base, e));
           } catch {
@@ -301,20 +304,7 @@ export function withPidsLimit(
     // or two: looked for again soon, then less and less often (5 s in all).
     const drain = async () => {
       for (let i = 0, waited = 0; waited < 5000; i++) {
-        let pids: number[];
-        try {
-          pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-        } catch {
-          return true;
-        }
-        if (pids.length === 0) return true;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            /* gone */
-          }
-        }
+        if (killCgroup(dir) === 0) return true;
         const wait = Math.min(2 ** i, 20);
         await new Promise((r) => setTimeout(r, wait));
         waited += wait;
@@ -322,7 +312,7 @@ export function withPidsLimit(
       return false;
     };
     const procs = join(dir, "cgroup.procs");
-    if (helper) return { argv: viaHelper(argv, procs), cleanup, drain, stderrMerged: true, ...(spare ? { prepareNext } : {}) };
+    if (helper) return { argv: viaHelper(argv, procs, opts.keepFds), cleanup, drain, stderrMerged: true, ...(spare ? { prepareNext } : {}) };
     return { argv: ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, ...argv], cleanup, drain, stderrMerged: false };
   } catch {
     return none;
@@ -377,6 +367,24 @@ export function warmSpare(): void {
   if (base) reserveSpare(base, helper, sandboxMaxPids(), helperNetnsGuess());
 }
 
+/** SIGKILL every process in the cgroup `dir` (none, or gone: nothing). */
+function killCgroup(dir: string): number {
+  let pids: number[];
+  try {
+    pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+  return pids.length;
+}
+
 /** When a pids cgroup was last swept of dead processes' cgroups, by cgroup root. */
 const swept = new Map<string, number>();
 /** Empty cgroups of this process ready for the next build, by cgroup root (removed at exit). */
@@ -407,10 +415,12 @@ function onExitRemoveCgroups(): void {
  * cgroup: one exec. An argv the helper already starts (a store view: `helper VIEW cmd...`)
  * becomes one call with the view; without the compiled helper, argv is unchanged.
  */
-function viaHelper(argv: string[], procs?: string): string[] {
+function viaHelper(argv: string[], procs?: string, keepFds = 0): string[] {
   const helper = compiledHelper();
   if (!helper) return argv;
-  const opts = ["--merge-stderr", ...(procs ? ["--cgroup", procs] : [])];
+  // The helper closes (on exec) every descriptor above 2 but the `keepFds` after them that
+  // the sandbox is given on purpose: whatever bramble's own parent left open reaches no build.
+  const opts = ["--merge-stderr", ...(keepFds ? ["--keep-fds", String(keepFds)] : []), ...(procs ? ["--cgroup", procs] : [])];
   if (argv[0] === helper)
     return argv[1]?.startsWith("--") ? [helper, ...opts, ...argv.slice(1)] : [helper, ...opts, "--view", argv[1]!, "--", ...argv.slice(2)];
   return procs ? [helper, ...opts, "--", ...argv] : argv;

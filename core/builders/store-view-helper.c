@@ -1,11 +1,13 @@
 /*
- * store-view-helper [--merge-stderr] [--cgroup PROCS] [--netns] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]
+ * store-view-helper [--merge-stderr] [--keep-fds N] [--cgroup PROCS] [--netns] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]
  * store-view-helper VIEW COMMAND [ARG...]   (the same as --view VIEW --)
  *
  * What a build's sandbox is started through (core/builders/sandbox.ts), one small static
  * program instead of a chain of shells (each exec in the chain cost a build milliseconds, and
  * many more on a loaded machine):
  *   --merge-stderr  fd 2 becomes fd 1 (the build log keeps the order things were written in);
+ *   --keep-fds N    fds 3 to 2+N are the sandbox's (bwrap's sync pipes); every other one above 2
+ *                   closes on exec (without it: all of them), so nothing bramble inherited leaks in;
  *   --cgroup PROCS  this process joins the pids cgroup whose cgroup.procs file is PROCS, before
  *                   anything else runs, so everything the build starts is counted and drained;
  *   --netns         a network namespace of its own, made as root in this user namespace, with
@@ -89,7 +91,7 @@ static void fail(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: store-view-helper [--merge-stderr] [--cgroup PROCS] [--netns] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]\n");
+  fprintf(stderr, "usage: store-view-helper [--merge-stderr] [--keep-fds N] [--cgroup PROCS] [--netns] [--view VIEW | --overlay ROOT] -- COMMAND [ARG...]\n");
   exit(125);
 }
 
@@ -101,6 +103,16 @@ static int run(int argc, char **argv);
 static const char *joined_cgroup; /* the cgroup.procs it has joined */
 static int have_netns;            /* in a network namespace of its own, lo up */
 static int userns_fd = -1;        /* a user namespace mapping root<->nobody, for idmapped mounts */
+
+/* Every descriptor from `first` on closes on exec (close_range, Linux 5.11+; older kernels: each
+   open one, as /proc/self/fd lists them). */
+static void cloexec_from(int first) {
+  if (syscall(436 /* SYS_close_range */, (unsigned)first, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return;
+  for (int fd = first; fd < 1024; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+  }
+}
 
 static int try_write_file(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -197,7 +209,7 @@ int main(int argc, char **argv) {
 /* One start: parse the options, apply them, exec the command (returns only on a usage error). */
 static int run(int argc, char **argv) {
   const char *view = NULL, *cgroup = NULL, *overlay = NULL;
-  int merge = 0, netns = 0, i = 1;
+  int merge = 0, netns = 0, keep = 0, i = 1;
   if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
     view = argv[1]; /* the positional form: VIEW COMMAND... */
     i = 2;
@@ -210,6 +222,9 @@ static int run(int argc, char **argv) {
         merge = 1;
       } else if (strcmp(argv[i], "--netns") == 0) {
         netns = 1;
+      } else if (strcmp(argv[i], "--keep-fds") == 0 && i + 1 < argc) {
+        keep = atoi(argv[++i]);
+        if (keep < 0 || keep > 64) usage();
       } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
         cgroup = argv[++i];
       } else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc) {
@@ -223,6 +238,9 @@ static int run(int argc, char **argv) {
   }
   if (i >= argc || (view && overlay)) usage();
   if (merge && dup2(1, 2) < 0) fail("stderr");
+  /* Descriptors above 2 that were not given on purpose (--keep-fds: the next ones) close on
+     exec: what bramble's own parent left open, a pipe or a file, must not reach the build. */
+  cloexec_from(3 + keep);
   if (cgroup) {
     /* A spare has joined its cgroup already, and serves no request for another (serve()). */
     if (joined_cgroup && strcmp(joined_cgroup, cgroup) != 0) {
@@ -354,7 +372,7 @@ static const char *option_cgroup(char **argv, int argc, int *netns) {
   for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
     if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) cgroup = argv[++i];
     else if (strcmp(argv[i], "--netns") == 0) *netns = 1;
-    else if (strcmp(argv[i], "--view") == 0 || strcmp(argv[i], "--overlay") == 0) i++;
+    else if (strcmp(argv[i], "--view") == 0 || strcmp(argv[i], "--overlay") == 0 || strcmp(argv[i], "--keep-fds") == 0) i++;
   }
   return cgroup;
 }
@@ -367,6 +385,32 @@ static void drop_spare(size_t i, int kill_it) {
   spares[i] = spares[--nspares];
 }
 
+/* fork(), the child leading a session (and so a process group) of its own before the parent
+   returns: Node kills a build by that group as soon as the launcher reports the pid, and a
+   cancel that came before the child's setsid() found no such group and killed nothing (the
+   build ran on to its end: test/engine/scheduler.test.ts's cancelled `sleep 60`). */
+static pid_t fork_leader(void) {
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    setsid();
+    if (write(ready[1], "1", 1) < 0) { /* the launcher is gone: PR_SET_PDEATHSIG ends this */
+    }
+    close(ready[1]);
+    return 0;
+  }
+  close(ready[1]);
+  if (pid > 0) {
+    char b;
+    while (read(ready[0], &b, 1) < 0 && errno == EINTR) {
+    }
+  }
+  close(ready[0]);
+  return pid;
+}
+
 /* In a child of the launcher: what every child starts with. */
 static void child_setup(int out_w) {
   sigset_t none;
@@ -374,7 +418,7 @@ static void child_setup(int out_w) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
-  setsid();
+  /* (a session and process group of its own: fork_leader) */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != launcher_pid) _exit(125); /* the launcher died before the line above */
   /* The launcher's other pipes (all close-on-exec, but a spare waits long before its exec). */
@@ -431,7 +475,7 @@ static void prepare(char **argv, int argc) {
     return;
   }
   char *copy = strdup(procs);
-  pid_t pid = copy ? fork() : -1;
+  pid_t pid = copy ? fork_leader() : -1;
   if (pid == 0) {
     close(out[0]);
     close(req[1]);
@@ -533,7 +577,7 @@ static void start(const unsigned char *req, uint32_t len) {
     free_args(argv, argc);
     return;
   }
-  pid = fork();
+  pid = fork_leader();
   if (pid == 0) {
     close(out[0]);
     child_setup(out[1]);
@@ -553,6 +597,7 @@ static void start(const unsigned char *req, uint32_t len) {
 
 static void serve(void) {
   launcher_pid = getpid();
+  cloexec_from(3); /* nothing Node's own parent left open reaches a child */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   /* One user namespace for every idmapped mount (root only; else each child tries its own). */
   if (getuid() == 0) userns_fd = make_userns();
