@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchChromium } from "../../test/e2e/chromium.js";
 import { generateProject } from "../../test/e2e/generated.js";
 
 // Two levels below the repo both as bench/ui/index.ts and as dist/bench/ui.mjs.
@@ -74,18 +75,7 @@ export async function run(): Promise<void> {
   let out = "";
   proc.stdout.on("data", (d) => (out += String(d)));
   proc.stderr.on("data", (d) => (out += String(d)));
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no URL from bramble serve:\n${out}`)), 30_000);

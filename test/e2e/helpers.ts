@@ -4,14 +4,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
+import { launchChromium } from "./chromium.js";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const fixture = (name: string) => join(repo, "test/e2e/fixtures", name);
 /** Screenshots a run takes go to the build folder; docs/screenshots keeps reviewed copies (copied by hand). */
 export const screenshotDir = join(repo, "test-results/screenshots");
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 /** Build the CLI and renderer when a test is run without `npm test`'s build step. */
 export function ensureBuilt(): void {
@@ -77,20 +77,7 @@ export async function serve(project: string, opts: { timeoutMs?: number; env?: R
   };
 }
 
-export async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
-}
+export const launch = launchChromium;
 
 export interface Opened {
   context: BrowserContext;
