@@ -16,7 +16,7 @@ export function quietOnClosedPipe(args: readonly string[]): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code !== "EPIPE") throw err;
-      if (!keepWorking) process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+      if (!keepWorking) endQuietly();
       // Nobody reads this stream any more: what is still written to it is dropped.
       stream.write = ((_chunk: unknown, encOrCb?: unknown, cb?: unknown) => {
         const done = typeof encOrCb === "function" ? encOrCb : cb;
@@ -25,4 +25,9 @@ export function quietOnClosedPipe(args: readonly string[]): void {
       }) as typeof stream.write;
     });
   }
+}
+
+/** A printing verb whose reader went away ends now, with the exit code it has so far (0 unless something failed). */
+export function endQuietly(): never {
+  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 }

@@ -6,7 +6,7 @@ import { starlarkMain } from "../starlark/cli.js";
 export { starlarkMain };
 import { VERSION } from "../version.js";
 import { fstatSync, writeSync } from "node:fs";
-import { quietOnClosedPipe } from "./closed-pipe.js";
+import { endQuietly, quietOnClosedPipe } from "./closed-pipe.js";
 
 /**
  * Output to file descriptor 1 or 2 with fs.writeSync, as python writes it: the first use of
@@ -42,7 +42,7 @@ class FdOutput {
         off += writeSync(this.fd, b, off);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+        if (code === "EPIPE") endQuietly();
         if (code !== "EAGAIN") throw e;
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking pipe is full: wait for its reader
       }

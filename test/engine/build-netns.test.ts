@@ -148,6 +148,13 @@ EOF`,
     }
   }, 60_000);
 
+  /** The one process left in our cgroups once a build is drained: the spare prepared for the next build. */
+  const theSpare = () =>
+    until(() => {
+      const p = inOurCgroups();
+      return p.length === 1 ? p[0] : undefined;
+    });
+
   it("is made ahead of time by a spare in the build's cgroup, which the build is handed to; no spare is left after close", async () => {
     const engine = tempEngine();
     try {
@@ -155,10 +162,7 @@ EOF`,
       outOf(await build(engine, graph(first), [first]), first);
       // The build's own processes are drained; what is left in our cgroups is the spare
       // prepared for the next build.
-      const spare = await until(() => {
-        const p = inOurCgroups();
-        return p.length === 1 ? p[0] : undefined;
-      });
+      const spare = await theSpare();
       expect(spare).toBeGreaterThan(0);
       // It joins the cgroup first, then makes its network namespace.
       const host = readlinkSync("/proc/self/ns/net");
@@ -173,10 +177,7 @@ EOF`,
       expect(got).toEqual({ netns: spareNet, ifaces: "lo" });
       expect(existsSync(`/proc/${spare}`)).toBe(false);
       // Another spare waits for the build after; close kills it.
-      const next = await until(() => {
-        const p = inOurCgroups();
-        return p.length === 1 ? p[0] : undefined;
-      });
+      const next = await theSpare();
       expect(next).not.toBe(spare);
       engine.close();
       expect(await until(() => (inOurCgroups().length === 0 && !existsSync(`/proc/${next}/ns`) ? true : undefined))).toBe(true);
