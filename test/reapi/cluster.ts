@@ -38,6 +38,8 @@ export interface Cluster {
   /** platform properties per system, as a `reapi` backend's config wants them */
   platformProperties: Record<string, Record<string, string>>;
   kill(c: Component, signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP (true) or SIGCONT (false) a running component: a worker that is slow to come back */
+  pause(c: Component, paused: boolean): void;
   start(c: Component): Promise<void>;
   log(c: Component): string;
   stop(): Promise<void>;
@@ -194,6 +196,7 @@ export async function startCluster(opts: { pools?: Pool[]; concurrency?: number;
     pools,
     platformProperties: Object.fromEntries(pools.map((p) => [p.system, { ISA: p.isa, OSFamily: "linux" }])),
     kill,
+    pause: (c, paused) => void procs.get(c)?.kill(paused ? "SIGSTOP" : "SIGCONT"),
     start: spawnOne,
     log: (c) => tail(logOf(c)),
     stop: async () => {

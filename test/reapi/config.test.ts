@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { reapiOptions } from "../../core/builders/reapi/config.js";
-import { actionOutputNames, defaultPlatformProperties, envProgram } from "../../core/builders/reapi/backend.js";
+import { actionOutputNames, defaultPlatformProperties, envProgram, retryDelayMs } from "../../core/builders/reapi/backend.js";
 import { remoteFacts } from "../../core/builders/reapi/log-facts.js";
 import { CANONICAL_STORE_DIR } from "../../core/store/layout.js";
 
@@ -20,6 +20,7 @@ describe("reapi backend config", () => {
         headers: { authorization: "Bearer x" },
         actions_in_flight: 16,
         remote_cache: true,
+        retry_seconds: 120,
         platform_properties: { "aarch64-linux": { ISA: "aarch64", OSFamily: "linux", pool: "arm" } },
         systems: ["x86_64-linux"],
       }),
@@ -32,6 +33,7 @@ describe("reapi backend config", () => {
       headers: { authorization: "Bearer x" },
       actionsInFlight: 16,
       uploadLocalResults: true,
+      retrySeconds: 120,
       platformProperties: {
         "aarch64-linux": { ISA: "aarch64", OSFamily: "linux", pool: "arm" },
         "x86_64-linux": { ISA: "x86-64", OSFamily: "linux" },
@@ -50,7 +52,13 @@ describe("reapi backend config", () => {
     );
     expect(() => reapiOptions(table({ endpoint: "x:1", tls: { cafile: "x" } }))).toThrow("backends.farm.tls.cafile: unknown (known: ca, cert, key)");
     expect(() => reapiOptions(table({ endpoint: "x:1", actions_in_flight: 0 }))).toThrow("backends.farm.actions_in_flight must be at least 1");
+    expect(() => reapiOptions(table({ endpoint: "x:1", retry_seconds: -1 }))).toThrow("backends.farm.retry_seconds must be 0 or more");
+    expect(() => reapiOptions(table({ endpoint: "x:1", retry_seconds: "1m" }))).toThrow("backends.farm.retry_seconds must be a number of seconds");
     expect(() => reapiOptions(table({ endpoint: "x:1", endpiont: "y" }))).toThrow(/backends\.farm: unknown setting endpiont/);
+  });
+
+  it("retries back off from 0.5 s, doubling, to at most 5 s", () => {
+    expect([1, 2, 3, 4, 5, 6, 10].map(retryDelayMs)).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
   });
 
   it("default platform properties follow Bazel's RBE conventions", () => {

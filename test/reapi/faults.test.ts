@@ -75,11 +75,18 @@ describe("reapi faults on Buildbarn", () => {
     const buildDir = join(cluster.dir, "x86_64", "build");
     for (let i = 0; i < 200 && !readdirSync(buildDir).length; i++) await new Promise((r) => setTimeout(r, 50));
     await cluster.kill("scheduler", "SIGKILL");
+    // the worker is slow to come back: until it has, the new scheduler answers "no workers"
+    // (UNAVAILABLE), for longer than a few quick retries last (a loaded CI machine saw 4 run out)
+    cluster.pause("worker-x86_64", true);
     await new Promise((r) => setTimeout(r, 300));
     await cluster.start("scheduler");
+    await new Promise((r) => setTimeout(r, 4_000));
+    cluster.pause("worker-x86_64", false);
     const { result, events } = await run;
     expect(eventsOf(events, "failed").map((e) => e.error)).toEqual([]);
-    expect(eventsOf(events, "log").some((e) => /^reapi: attempt 1 failed .*; retrying$/.test(e.line))).toBe(true);
+    const retries = eventsOf(events, "log").filter((e) => /^reapi: attempt \d+ failed .*; retrying$/.test(e.line));
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    expect(retries.some((e) => /No workers exist/.test(e.line))).toBe(true);
     expect(readFileSync(join(result.outputs.get(derivationHash(d))!.out!, "x"), "utf8")).toBe("done\n");
     engine.close();
   }, 150_000);

@@ -44,6 +44,14 @@ export interface ReapiBackendOptions extends ReapiEndpointOptions {
   actionsInFlight?: number;
   /** local builds' results are uploaded to the Action Cache (`--remote-cache`) */
   uploadLocalResults?: boolean;
+  /** seconds an action keeps being retried after transient failures (default 60) */
+  retrySeconds?: number;
+}
+
+/** Milliseconds to wait before retry `attempt` (1-based): doubling from 0.5 s, at most 5 s (Bazel's
+ * remote retrier doubles from 0.1 s to 5 s; a farm that restarts takes seconds, not tenths). */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(500 * 2 ** (attempt - 1), 5_000);
 }
 
 /** What a remote build reports beside its outputs (the app's node panel, the CLI). */
@@ -326,7 +334,10 @@ export class ReapiBackend implements Backend {
     if (!cached) {
       result = undefined;
       // Retried: a worker that died (UNAVAILABLE / ABORTED), a scheduler that restarted (the
-      // stream ends), an input blob the CAS lost (FAILED_PRECONDITION: upload again).
+      // stream ends, then "no workers" until its workers have reconnected), an input blob the CAS
+      // lost (FAILED_PRECONDITION: upload again). Retried for a time, not a count: how long a
+      // farm takes to come back is what matters, and a count of quick retries ran out first.
+      const retryUntil = Date.now() + (this.opts.retrySeconds ?? 60) * 1000;
       for (let attempt = 1; ; attempt++) {
         if (job.signal.aborted) throw new BuildFailure("cancelled", null, undefined, true);
         try {
@@ -350,9 +361,10 @@ export class ReapiBackend implements Backend {
           if (e instanceof BuildFailure) throw e;
           const code = e instanceof ReapiError ? e.code : undefined;
           const retryable = code === 14 || code === 10 || code === 9 || code === 13 || code === undefined;
-          if (!retryable || attempt >= 4) throw fail((e as Error).message);
+          const delay = retryDelayMs(attempt);
+          if (!retryable || Date.now() + delay > retryUntil) throw fail((e as Error).message);
           job.log(`reapi: attempt ${attempt} failed (${(e as Error).message}); retrying`);
-          await new Promise((r) => setTimeout(r, 500 * attempt));
+          await new Promise((r) => setTimeout(r, delay));
         }
       }
     }

@@ -5,6 +5,7 @@
 //   headers = { authorization = "Bearer …" } # optional, sent with every call
 //   actions_in_flight = 64                   # optional
 //   remote_cache = true                      # optional: local builds upload their results
+//   retry_seconds = 60                       # optional: how long transient failures are retried
 //   [backends.<name>.platform_properties."x86_64-linux"]   # one table per system offered
 //   ISA = "x86-64"
 //   OSFamily = "linux"
@@ -27,7 +28,19 @@ const isStr = (v: unknown): v is string => typeof v === "string";
 const isNum = (v: unknown): v is number | bigint => typeof v === "number" || typeof v === "bigint";
 const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 const isTable = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const KNOWN = new Set(["name", "kind", "endpoint", "instance_name", "tls", "headers", "actions_in_flight", "remote_cache", "platform_properties", "systems"]);
+const KNOWN = new Set([
+  "name",
+  "kind",
+  "endpoint",
+  "instance_name",
+  "tls",
+  "headers",
+  "actions_in_flight",
+  "remote_cache",
+  "retry_seconds",
+  "platform_properties",
+  "systems",
+]);
 
 export function reapiOptions(c: Table): ReapiBackendOptions {
   for (const k of Object.keys(c))
@@ -43,6 +56,8 @@ export function reapiOptions(c: Table): ReapiBackendOptions {
   for (const [k, v] of Object.entries(headers ?? {})) if (!isStr(v)) throw new ReapiConfigError(`backends.${c.name}.headers.${k} must be a string`);
   const inFlight = field(c, "actions_in_flight", isNum, "a number");
   if (inFlight !== undefined && !(Number(inFlight) >= 1)) throw new ReapiConfigError(`backends.${c.name}.actions_in_flight must be at least 1`);
+  const retrySeconds = field(c, "retry_seconds", isNum, "a number of seconds");
+  if (retrySeconds !== undefined && !(Number(retrySeconds) >= 0)) throw new ReapiConfigError(`backends.${c.name}.retry_seconds must be 0 or more`);
   const props = field(c, "platform_properties", isTable, 'a table of systems, e.g. { "x86_64-linux" = { ISA = "x86-64" } }');
   const systems = field(c, "systems", (v): v is string[] => Array.isArray(v) && v.every(isStr), "a list of systems");
   const platformProperties: Record<string, Record<string, string>> = {};
@@ -62,6 +77,7 @@ export function reapiOptions(c: Table): ReapiBackendOptions {
     ...(headers ? { headers: headers as Record<string, string> } : {}),
     ...(inFlight !== undefined ? { actionsInFlight: Number(inFlight) } : {}),
     uploadLocalResults: field(c, "remote_cache", isBool, "true or false") ?? false,
+    ...(retrySeconds !== undefined ? { retrySeconds: Number(retrySeconds) } : {}),
     platformProperties,
   };
 }
