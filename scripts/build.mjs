@@ -107,16 +107,20 @@ if (!only || only === "cli") {
     if (/^cli-[A-Z0-9]+\.mjs$/.test(chunk) && !made.has(chunk) && Date.now() - statSync(join(root, "dist", f)).mtimeMs > 3_600_000)
       rmSync(join(root, "dist", f), { force: true });
   }
-  // The sandbox's store-view helper (core/builders/store-view.ts), when there is a C compiler;
-  // static if the C library allows. Without it the sandbox uses the helper's perl version.
-  const helperSrc = join(root, "core/builders/store-view-helper.c");
-  const helperOut = join(root, "dist/store-view-helper");
-  if (process.platform === "linux" && (!existsSync(helperOut) || statSync(helperSrc).mtimeMs > statSync(helperOut).mtimeMs)) {
-    const cc = (args) => spawnSync("cc", ["-O2", "-Wall", ...args, "-o", `${helperOut}.tmp`, helperSrc], { stdio: ["ignore", "ignore", "pipe"] });
+  // The programs in C, when there is a C compiler; static if the C library allows.
+  const compileC = (src, out, without) => {
+    const srcPath = join(root, src);
+    const outPath = join(root, out);
+    if (process.platform !== "linux" || (existsSync(outPath) && statSync(srcPath).mtimeMs <= statSync(outPath).mtimeMs)) return;
+    const cc = (args) => spawnSync("cc", ["-O2", "-Wall", ...args, "-o", `${outPath}.tmp`, srcPath], { stdio: ["ignore", "ignore", "pipe"] });
     const r = cc(["-static"]).status === 0 ? { status: 0 } : cc([]);
-    if (r.status === 0) renameSync(`${helperOut}.tmp`, helperOut);
-    else console.warn("build: no C compiler for dist/store-view-helper; the sandbox will use its perl helper");
-  }
+    if (r.status === 0) renameSync(`${outPath}.tmp`, outPath);
+    else console.warn(`build: no C compiler for ${out}; ${without}`);
+  };
+  // The sandbox's store-view helper (core/builders/store-view.ts).
+  compileC("core/builders/store-view-helper.c", "dist/store-view-helper", "the sandbox will use its perl helper");
+  // bin/bramble's client of the Starlark server (core/cli/starlark-server.ts).
+  compileC("core/cli/starlark-client.c", "dist/starlark-client", "bramble starlark will start node for every run");
   // What bin/bramble.mjs runs for --version (the version alone) and starlark: no service, store or DB to load.
   await build({ ...common, entryPoints: [join(root, "core/version.ts")], outfile: join(root, "dist/version.mjs"), format: "esm" });
   // and as text, which bin/bramble prints for --version without starting node

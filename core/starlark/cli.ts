@@ -9,7 +9,7 @@ import { execFile, LoadFn } from "./eval.js";
 import { json } from "./json.js";
 import { math } from "./math.js";
 import { DEFAULT_DIALECT, Dialect, PERMISSIVE_DIALECT } from "./resolver.js";
-import { Thread } from "./thread.js";
+import { type Budget, makeBudget, Thread } from "./thread.js";
 import { Value } from "./values.js";
 import { repr } from "./repr.js";
 
@@ -45,6 +45,8 @@ options (one dash or two):
                        starlark-go testdata style: chunks between "---" lines, each in its
                        own module; a chunk with a '### "regexp"' line must fail with a
                        matching error; "# option:NAME" lines turn dialect options on
+  -batch               run in a process of its own, not in the warm Starlark server
+                       (also BRAMBLE_STARLARK_SERVER=0; docs/speed.md)
   -h, -help            this text
 `;
 
@@ -108,6 +110,9 @@ export function parseStarlarkArgs(argv: string[]): StarlarkOptions | string {
       case "test":
         o.test = on;
         break;
+      case "batch":
+        // bin/bramble's client reads it: run in a process of its own, not in the Starlark server
+        break;
       case "h":
       case "help":
         return "";
@@ -127,13 +132,13 @@ export function parseStarlarkArgs(argv: string[]): StarlarkOptions | string {
  * that loads it (or the working directory, for -c), run once per path with the same dialect
  * and predeclared names; a module that loads itself, directly or not, is "cycle in load graph".
  */
-export function fileLoader(dialect: Dialect, predeclared: Map<string, Value>): LoadFn {
+export function fileLoader(dialect: Dialect, predeclared: Map<string, Value>, cwd?: string, budget?: Budget): LoadFn {
   const cache = new Map<string, Map<string, Value> | null>();
   const load = (thread: Thread, module: string): Map<string, Value> => {
     // Each module runs on a thread named "exec FILE", as in starlark-go's command.
     const from = thread.name.startsWith("exec ") ? thread.name.slice(5) : undefined;
     const base = from && from !== "cmdline" ? dirname(from) : ".";
-    const path = isAbsolute(module) ? module : resolve(base, module);
+    const path = isAbsolute(module) ? module : cwd === undefined ? resolve(base, module) : resolve(cwd, base, module);
     const key = path;
     if (cache.has(key)) {
       const g = cache.get(key);
@@ -150,7 +155,7 @@ export function fileLoader(dialect: Dialect, predeclared: Map<string, Value>): L
     }
     const name = from && !isAbsolute(module) ? displayPath(from, module) : module;
     try {
-      const g = execFile(new Thread(`exec ${name}`, thread.print), name, src, predeclared, { dialect, load });
+      const g = execFile(budgeted(new Thread(`exec ${name}`, thread.print), budget), name, src, predeclared, { dialect, load });
       cache.set(key, g);
       return g;
     } catch (e) {
@@ -159,6 +164,23 @@ export function fileLoader(dialect: Dialect, predeclared: Map<string, Value>): L
     }
   };
   return load;
+}
+
+/** The thread, drawing on `budget` when there is one (its first step takes a slice). */
+function budgeted(thread: Thread, budget: Budget | undefined): Thread {
+  if (budget) {
+    thread.budget = budget;
+    thread.maxSteps = 0;
+  }
+  return thread;
+}
+
+/** Where `bramble starlark` runs when not in this process's working directory, and how it is stopped. */
+export interface StarlarkRunPlace {
+  /** the directory relative file names are read from (the client's, in the Starlark server) */
+  cwd?: string;
+  /** true once the run must stop (its client went away) */
+  cancelled?: () => boolean;
 }
 
 /** The name a loaded file gets in positions: its path as written, joined to the loader's directory. */
@@ -177,6 +199,7 @@ export function starlarkMain(
   out: Writable = process.stdout,
   err: Writable = process.stderr,
   toFds = out === process.stdout && err === process.stderr,
+  place: StarlarkRunPlace = {},
 ): number {
   const o = parseStarlarkArgs(argv);
   if (typeof o === "string") {
@@ -192,7 +215,7 @@ export function starlarkMain(
   if (o.program !== undefined) src = o.program;
   else {
     try {
-      src = readFileSync(o.file!, "utf8");
+      src = readFileSync(place.cwd === undefined ? o.file! : resolve(place.cwd, o.file!), "utf8");
     } catch (e) {
       err.write(`${o.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}\n`);
       return 1;
@@ -218,7 +241,7 @@ export function starlarkMain(
   const predeclared = standardPredeclared();
   if (o.test) {
     const dialect = fileOptions(src, o.dialect);
-    const results = runChunks(name, src, predeclared, { dialect, load: fileLoader(dialect, new Map([...predeclared])) }, print);
+    const results = runChunks(name, src, predeclared, { dialect, load: fileLoader(dialect, new Map([...predeclared]), place.cwd) }, print);
     let failed = 0;
     for (const r of results)
       if (!r.ok) {
@@ -230,9 +253,10 @@ export function starlarkMain(
   }
   // starlark-go has no call depth limit but Go's stack; ours is JavaScript's stack (Thread's
   // maxDepth), whose overflow is reported as a Starlark "stack overflow" error.
-  const thread = new Thread(`exec ${name}`, print);
+  const budget = place.cancelled ? makeBudget({ maxSteps: Infinity, timeoutMs: Infinity, cancelled: place.cancelled }) : undefined;
+  const thread = budgeted(new Thread(`exec ${name}`, print), budget);
   try {
-    execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared) });
+    execFile(thread, name, src, predeclared, { dialect: o.dialect, load: fileLoader(o.dialect, predeclared, place.cwd, budget) });
     return 0;
   } catch (e) {
     if (deep && e instanceof StarlarkError && e.overflow) {

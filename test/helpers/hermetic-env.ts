@@ -13,6 +13,19 @@ process.env.HOME = home;
 process.env.XDG_CONFIG_HOME = join(home, ".config");
 process.env.XDG_CACHE_HOME = join(home, ".cache");
 process.env.XDG_DATA_HOME = join(home, ".local/share");
-for (const v of ["BRAMBLE_PATH", "BRAMBLE_CONFIG", "BRAMBLE_EVAL_TIMEOUT", "BRAMBLE_EVAL_STEPS", "BRAMBLE_KILL_AT", "BRAMBLE_SQLITE_BINDING"])
+// The Starlark servers `bramble starlark` starts listen here: the test process's own, which
+// stop within 30 s of its removal at exit (core/cli/starlark-server.ts).
+mkdirSync(join(home, "run"), { mode: 0o700 });
+process.env.XDG_RUNTIME_DIR = join(home, "run");
+for (const v of [
+  "BRAMBLE_PATH",
+  "BRAMBLE_CONFIG",
+  "BRAMBLE_EVAL_TIMEOUT",
+  "BRAMBLE_EVAL_STEPS",
+  "BRAMBLE_KILL_AT",
+  "BRAMBLE_SQLITE_BINDING",
+  "BRAMBLE_STARLARK_SERVER",
+  "BRAMBLE_STARLARK_SERVER_IDLE",
+])
   delete process.env[v];
 process.on("exit", () => rmSync(home, { recursive: true, force: true }));

@@ -1,0 +1,217 @@
+/*
+ * bin/bramble's client for `bramble starlark`: hands the run to the warm Starlark server
+ * (core/cli/starlark-server.ts) and relays its output, as Bazel's C++ client hands commands to
+ * its server. A node process needs 30 ms to start where python3 needs 15; this client starts
+ * in about one. When there is no server, it starts one in the background (for the next run)
+ * and runs this one as before: `node bin/bramble-fast.cjs starlark ARGS...` ("batch").
+ *
+ * usage (from bin/bramble): starlark-client BINDIR starlark ARGS...
+ *
+ * The socket lives in $XDG_RUNTIME_DIR/bramble (or /tmp/bramble-UID), a directory that must
+ * be this user's and closed to everyone else; its name carries the bundle's device, inode,
+ * size and time, so a rebuilt or another checkout's bundle gets a server of its own.
+ * Frames both ways: a tag byte, the payload's length (4 bytes, little-endian), the payload.
+ * Ctrl-C (or SIGTERM, SIGHUP) closes the connection, which cancels the run, and the client
+ * dies of the signal; a reader that went away ends it with 0, as closed-pipe.ts ends every
+ * printing verb.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { F_REQUEST = 0x52, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_BATCH = 4 };
+
+static const char *bindir;
+static int nargs;
+static char **args; /* "starlark" ARGS... */
+
+/* Run it here: node bin/bramble-fast.cjs starlark ARGS... */
+static void batch(void) {
+  char fast[PATH_MAX];
+  snprintf(fast, sizeof fast, "%s/bramble-fast.cjs", bindir);
+  char **argv = calloc(nargs + 3, sizeof *argv);
+  if (!argv) _exit(70);
+  argv[0] = "node";
+  argv[1] = fast;
+  for (int i = 0; i < nargs; i++) argv[2 + i] = args[i];
+  execvp("node", argv);
+  fprintf(stderr, "bramble: cannot run node: %s\n", strerror(errno));
+  _exit(127);
+}
+
+/* The directory for this user's sockets, made if need be; NULL if it is not safely ours. */
+static int socket_dir(char *out, size_t n) {
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && xdg[0] == '/') snprintf(out, n, "%s/bramble", xdg);
+  else snprintf(out, n, "/tmp/bramble-%u", (unsigned)getuid());
+  if (mkdir(out, 0700) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0) return -1;
+  return 0;
+}
+
+/* Start `node bin/bramble-fast.cjs __starlark-server SOCKET` in a session of its own, detached. */
+static void start_server(const char *sock) {
+  pid_t p = fork();
+  if (p < 0) return;
+  if (p > 0) {
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return;
+  }
+  setsid();
+  if (fork() != 0) _exit(0);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  char fast[PATH_MAX];
+  snprintf(fast, sizeof fast, "%s/bramble-fast.cjs", bindir);
+  execlp("node", "node", fast, "__starlark-server", sock, (char *)NULL);
+  _exit(127);
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static volatile sig_atomic_t caught;
+static void on_signal(int sig) { caught = sig; }
+
+/* Read exactly n bytes; 0 on success, -1 at the end of the stream or an error (or a signal). */
+static int read_all(int fd, void *buf, size_t n) {
+  char *p = buf;
+  while (n > 0) {
+    if (caught) return -1;
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: starlark-client BINDIR starlark ARGS...\n");
+    return 2;
+  }
+  bindir = argv[1];
+  args = argv + 2;
+  nargs = argc - 2;
+  const char *env = getenv("BRAMBLE_STARLARK_SERVER");
+  if (env && strcmp(env, "0") == 0) batch();
+  for (int i = 1; i < nargs; i++) {
+    if (strcmp(args[i], "--") == 0) break;
+    if (strcmp(args[i], "-batch") == 0 || strcmp(args[i], "--batch") == 0) batch();
+  }
+
+  char dir[PATH_MAX - 200], bundle[PATH_MAX], sock[PATH_MAX], cwd[PATH_MAX];
+  struct stat st;
+  snprintf(bundle, sizeof bundle, "%s/../dist/fast.cjs", bindir);
+  if (socket_dir(dir, sizeof dir) != 0 || stat(bundle, &st) != 0 || !getcwd(cwd, sizeof cwd)) batch();
+  snprintf(sock, sizeof sock, "%s/starlark-%llx-%llx-%llx-%lld.%09ld.sock", dir, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+           (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(sock) >= sizeof addr.sun_path) batch();
+  strcpy(addr.sun_path, sock);
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) batch();
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    close(fd);
+    if (errno == ENOENT || errno == ECONNREFUSED) start_server(sock);
+    batch();
+  }
+
+  /* the request: "1" NUL cwd NUL flags NUL args... (after "starlark") */
+  size_t len = 2 + strlen(cwd) + 1 + 2;
+  for (int i = 1; i < nargs; i++) len += strlen(args[i]) + 1;
+  char *req = malloc(5 + len);
+  if (!req) batch();
+  char *p = req + 5;
+  p += sprintf(p, "1") + 1;
+  p += sprintf(p, "%s", cwd) + 1;
+  p += sprintf(p, "%s", isatty(1) ? "t" : "-") + 1;
+  for (int i = 1; i < nargs; i++) p += sprintf(p, "%s", args[i]) + 1;
+  len = (size_t)(p - (req + 5)) - 1; /* no NUL after the last field */
+  req[0] = F_REQUEST;
+  uint32_t l32 = (uint32_t)len;
+  memcpy(req + 1, &l32, 4); /* little-endian: x86-64 and aarch64 */
+  if (write_all(fd, req, 5 + len) != 0) {
+    close(fd);
+    batch();
+  }
+  free(req);
+
+  struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: a signal ends the read */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int output = 0; /* any output relayed yet? */
+  char *buf = NULL;
+  size_t cap = 0;
+  for (;;) {
+    unsigned char h[5];
+    if (read_all(fd, h, 5) != 0) break;
+    uint32_t n;
+    memcpy(&n, h + 1, 4);
+    if (n > cap) {
+      buf = realloc(buf, n);
+      if (!buf) _exit(70);
+      cap = n;
+    }
+    if (read_all(fd, buf, n) != 0) break;
+    if (h[0] == F_STDOUT || h[0] == F_STDERR) {
+      output = 1;
+      if (write_all(h[0], buf, n) != 0) {
+        if (errno == EPIPE) _exit(0); /* the reader went away: done */
+        _exit(1);
+      }
+    } else if (h[0] == F_EXIT && n == 4) {
+      uint32_t code;
+      memcpy(&code, buf, 4);
+      return (int)(code & 0xff);
+    } else if (h[0] == F_BATCH) {
+      close(fd);
+      batch();
+    }
+  }
+  close(fd);
+  if (caught) {
+    signal(caught, SIG_DFL);
+    raise(caught);
+  }
+  /* The server went away before the run's end: nothing shown yet, so run it here; else say so. */
+  if (!output) batch();
+  fprintf(stderr, "bramble starlark: the Starlark server stopped before the program's end\n");
+  return 70;
+}

@@ -1,0 +1,259 @@
+// The Starlark server: a warm process that runs `bramble starlark` for bin/bramble's client
+// (core/cli/starlark-client.c), as Bazel's server runs its client's commands. A node process
+// spends 30 ms starting and a cold interpreter as long again compiling itself and growing its
+// heap before a program's first line runs, where python3 starts in 15: the server has done
+// all that once. docs/speed.md "The Starlark server" says why and what it costs.
+//
+// The client connects to a socket named by the bundle it runs (a rebuilt bundle has a server
+// of its own) in a directory only its user may enter, and sends one request frame: protocol
+// "1", the working directory, flags ("t": its standard output is a terminal) and the
+// arguments after `starlark`, separated by NUL bytes. The server answers with frames: standard
+// output, standard error, the exit code, or "run it yourself" (BATCH: the worker is busy, or
+// the options need a process of their own), after which the client runs the batch path. A
+// client that goes away (Ctrl-C, a closed pipe) cancels its run. The program runs in a worker
+// thread (the main thread stays free to see the client go), reused run after run.
+import type { Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
+import { HeldOutput, type Sink } from "./fd-output.js";
+
+/** bramble-fast.cjs's argument that makes it the server: `__starlark-server SOCKET`. */
+export const STARLARK_SERVER_VERB = "__starlark-server";
+
+/** Frame tags (one byte, then the payload's length as 4 bytes little-endian). */
+const FRAME = { request: 0x52, stdout: 1, stderr: 2, exit: 3, batch: 4 } as const;
+
+/** Bytes handed to the socket and not yet written before the worker waits (a slow reader). */
+const IN_FLIGHT_LIMIT = 4 << 20;
+/** A worker whose heap has grown past this after a run is replaced by a fresh one. */
+const RECYCLE_HEAP_BYTES = 512 << 20;
+
+type NodeModules = {
+  net: typeof import("node:net");
+  fs: typeof import("node:fs");
+  worker: typeof import("node:worker_threads");
+  v8: typeof import("node:v8");
+};
+function builtin<K extends keyof NodeModules>(id: K): NodeModules[K] {
+  // loaded here, not when `bramble starlark` starts: the batch path shares this bundle
+  return (process as unknown as { getBuiltinModule(id: string): NodeModules[K] }).getBuiltinModule(`node:${id === "worker" ? "worker_threads" : id}`);
+}
+
+function frame(tag: number, payload: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(5 + payload.length);
+  b[0] = tag;
+  b.writeUInt32LE(payload.length, 1);
+  payload.copy(b, 5);
+  return b;
+}
+
+/** The request's fields, or a string saying what is wrong with it. */
+function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; argv: string[] } | string {
+  const parts = payload.toString("utf8").split("\0");
+  if (parts[0] !== "1") return `protocol ${JSON.stringify(parts[0])} (want "1")`;
+  if (parts.length < 3 || !parts[1]!.startsWith("/")) return "no working directory";
+  return { cwd: parts[1]!, terminal: parts[2] === "t", argv: parts.slice(3) };
+}
+
+/**
+ * Does this run belong in the server? Not -test's chunks (each catches its errors, and they
+ * have no budget to cancel them by): they run in a process of their own.
+ */
+function servable(argv: string[]): boolean {
+  const o = parseStarlarkArgs(argv);
+  return typeof o === "string" || !o.test;
+}
+
+/** Messages from the worker: output to send, or the run's end. */
+type WorkerMessage = { t: "out" | "err"; s: string } | { t: "done"; code: number };
+/** A run the main thread hands to the worker. */
+interface RunRequest {
+  argv: string[];
+  cwd: string;
+  terminal: boolean;
+  /** Int32Array over a SharedArrayBuffer: [0] 1 once cancelled; [1] bytes the socket has taken (mod 2^31) */
+  shared: Int32Array;
+}
+
+/** Listen on `socketPath` until idle for BRAMBLE_STARLARK_SERVER_IDLE seconds (600) or the bundle changes. */
+export function serveStarlark(socketPath: string): void {
+  const net = builtin("net");
+  const fs = builtin("fs");
+  const { Worker } = builtin("worker");
+  const bundle = join(dirname(process.argv[1]!), "../dist/fast.cjs");
+  const bundleId = (() => {
+    const st = fs.statSync(bundle, { bigint: true });
+    return `${st.ino}-${st.size}-${st.mtimeNs}`;
+  })();
+  const idleMs = Math.max(1, Number(process.env.BRAMBLE_STARLARK_SERVER_IDLE ?? 600) || 600) * 1000;
+
+  let busy = false;
+  const newWorker = (): import("node:worker_threads").Worker => {
+    const w = new Worker(`require(${JSON.stringify(bundle)}).starlarkServerWorker()`, {
+      eval: true,
+      stdout: false,
+      stderr: false,
+      // as deep as -recursion's worker in a process of its own (core/starlark/cli.ts runDeep)
+      resourceLimits: { stackSizeMb: 256 },
+    });
+    w.unref();
+    // Asked after each run, a worker whose heap has grown too far says so; a new one replaces it.
+    w.on("message", (m: { t?: string }) => {
+      if (m.t !== "recycle" || busy || worker !== w) return;
+      worker = newWorker();
+      void w.terminate();
+    });
+    return w;
+  };
+  let worker = newWorker();
+
+  const server = net.createServer({ allowHalfOpen: false }, (sock) => {
+    let got = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      if (got.length < 5) return;
+      const len = got.readUInt32LE(1);
+      if (got[0] !== FRAME.request || len > 1 << 20) return void sock.destroy();
+      if (got.length < 5 + len) return;
+      sock.off("data", onData);
+      const req = parseRequest(got.subarray(5, 5 + len));
+      if (typeof req === "string") return void sock.end(frame(FRAME.batch, Buffer.from(req)));
+      if (busy || !servable(req.argv)) return void sock.end(frame(FRAME.batch, Buffer.from(busy ? "busy" : "not served")));
+      run(sock, req);
+    };
+    sock.on("data", onData);
+    sock.on("error", () => {});
+  });
+
+  function run(sock: Socket, req: { cwd: string; terminal: boolean; argv: string[] }): void {
+    busy = true;
+    idle.refresh();
+    const w = worker;
+    const shared = new Int32Array(new SharedArrayBuffer(8));
+    let written = 0;
+    let open = true;
+    const cancel = () => {
+      open = false;
+      Atomics.store(shared, 0, 1);
+      Atomics.notify(shared, 1);
+    };
+    sock.on("close", cancel);
+    const send = (b: Buffer) => {
+      if (!open) return;
+      sock.write(b, () => {
+        written = (written + b.length) | 0;
+        Atomics.store(shared, 1, written);
+        Atomics.notify(shared, 1);
+      });
+    };
+    const finish = (code: number) => {
+      w.off("message", onMessage);
+      w.off("exit", onExit);
+      sock.off("close", cancel);
+      if (open) sock.end(frame(FRAME.exit, Buffer.from(Uint32Array.of(code).buffer)));
+      busy = false;
+      idle.refresh();
+    };
+    const onMessage = (m: WorkerMessage) => {
+      if (m.t === "done") {
+        finish(m.code);
+        w.postMessage({ heapCheck: RECYCLE_HEAP_BYTES });
+        return;
+      }
+      send(frame(m.t === "out" ? FRAME.stdout : FRAME.stderr, Buffer.from(m.s)));
+    };
+    // The worker died under the run (out of memory): the client hears why; a fresh worker serves the next.
+    const onExit = (code: number) => {
+      worker = newWorker();
+      send(frame(FRAME.stderr, Buffer.from(`bramble starlark: the Starlark server's worker stopped (exit ${code}): out of memory?\n`)));
+      finish(70);
+    };
+    w.on("message", onMessage);
+    w.once("exit", onExit);
+    const request: RunRequest = { argv: req.argv, cwd: req.cwd, terminal: req.terminal, shared };
+    w.postMessage(request);
+  }
+
+  // Idle too long, or another server's socket (or none) at our path, or a rebuilt bundle: stop.
+  const idle = setTimeout(() => stop(), idleMs);
+  const check = setInterval(() => {
+    try {
+      const st = fs.statSync(bundle, { bigint: true });
+      if (`${st.ino}-${st.size}-${st.mtimeNs}` !== bundleId) return stop();
+      if (fs.statSync(socketPath).ino !== ownIno) return stop(false);
+    } catch {
+      return stop(false);
+    }
+  }, 30_000);
+  check.unref();
+  let ownIno = -1;
+  function stop(unlink = true): void {
+    if (busy) return void idle.refresh();
+    clearInterval(check);
+    server.close();
+    if (unlink) {
+      try {
+        if (fs.statSync(socketPath).ino === ownIno) fs.rmSync(socketPath);
+      } catch {
+        /* gone already */
+      }
+    }
+    void worker.terminate();
+    process.exit(0);
+  }
+  // Bound under another name and renamed into place: a client never connects to a half-made
+  // socket, and of two servers started at once the last rename wins (the other stops at its check).
+  const tmp = `${socketPath}.${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  server.listen(tmp, () => {
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, socketPath);
+    ownIno = fs.statSync(socketPath).ino;
+  });
+  server.on("error", () => process.exit(1));
+}
+
+/** The worker thread's side: runs each request it is sent, posting output and the exit code. */
+export function starlarkServerWorker(): void {
+  const { parentPort } = builtin("worker");
+  const v8 = builtin("v8");
+  if (!parentPort) throw new Error("starlarkServerWorker runs in a worker thread");
+  const port = parentPort;
+  port.on("message", (m: RunRequest | { heapCheck: number }) => {
+    if ("heapCheck" in m) {
+      if (v8.getHeapStatistics().used_heap_size > m.heapCheck) port.postMessage({ t: "recycle" });
+      return;
+    }
+    const { shared } = m;
+    let posted = 0;
+    const cancelled = () => Atomics.load(shared, 0) === 1;
+    /** Output to the client; waits while the socket holds too much; a client that went away ends the run. */
+    const sink = (t: "out" | "err"): Sink => ({
+      write(s: string): void {
+        if (cancelled()) throw new ClientGone();
+        port.postMessage({ t, s });
+        posted = (posted + Buffer.byteLength(s)) | 0;
+        for (;;) {
+          const taken = Atomics.load(shared, 1);
+          if (((posted - taken) | 0) <= IN_FLIGHT_LIMIT) break;
+          if (cancelled()) throw new ClientGone();
+          Atomics.wait(shared, 1, taken, 100);
+        }
+      },
+    });
+    const out = new HeldOutput(sink("out"), m.terminal);
+    const err = new HeldOutput(sink("err"), true, out);
+    let code: number;
+    try {
+      code = starlarkMain(m.argv, out, err, false, { cwd: m.cwd, cancelled });
+      out.flush();
+    } catch (e) {
+      if (!(e instanceof ClientGone)) throw e;
+      code = -1;
+    }
+    port.postMessage({ t: "done", code });
+  });
+}
+
+/** Thrown out of a print() whose client went away: the run ends there. */
+class ClientGone extends Error {}

@@ -1,0 +1,235 @@
+// `bramble starlark` through the warm Starlark server (core/cli/starlark-server.ts, and
+// bin/bramble's client core/cli/starlark-client.c): real processes, a real socket. A run the
+// server made is told from one the client ran itself by taking node off PATH once the server
+// runs: the client can then only succeed through the server.
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repo } from "../helpers/cli.js";
+
+const BIN = join(repo, "bin/bramble");
+/** A directory for sockets of this file's own, and the programs. */
+const runtime = mkdtempSync(join(tmpdir(), "bramble-sl-run-"));
+const work = mkdtempSync(join(tmpdir(), "bramble-sl-work-"));
+const sockets = join(runtime, "bramble");
+const NO_NODE = "/nonexistent";
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, XDG_RUNTIME_DIR: runtime, ...extra };
+}
+function starlark(args: string[], opts: { path?: string; cwd?: string; runtimeDir?: string } = {}) {
+  const r = spawnSync(BIN, ["starlark", ...args], {
+    cwd: opts.cwd ?? work,
+    env: env({ ...(opts.path ? { PATH: opts.path } : {}), ...(opts.runtimeDir ? { XDG_RUNTIME_DIR: opts.runtimeDir } : {}) }),
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The pids of servers listening under `dir` (their command line names the socket). */
+function servers(dir = sockets): number[] {
+  const pids: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      if (argv[2] === "__starlark-server" && argv[3]?.startsWith(`${dir}/`)) pids.push(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The server runs hello.star again (within seconds: a cancelled run stops at its next budget check). */
+async function servedAgain(): Promise<void> {
+  let last: ReturnType<typeof starlark> | undefined;
+  await until(
+    "the server to serve again",
+    () => {
+      last = starlark(["hello.star"], { path: NO_NODE });
+      return last.code === 0;
+    },
+    10_000,
+  ).catch((e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
+  });
+  expect(last).toMatchObject({ code: 0, stdout: "hello 3\n", stderr: "" });
+}
+
+const socketsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => /^starlark-.*\.sock$/.test(f)) : []);
+
+beforeAll(() => {
+  const r = spawnSync(process.execPath, [join(repo, "scripts/build.mjs"), "cli"], { cwd: repo, stdio: "inherit" });
+  expect(r.status).toBe(0);
+  expect(existsSync(join(repo, "dist/starlark-client"))).toBe(true);
+  writeFileSync(join(work, "hello.star"), 'print("hello", 1 + 2)\n');
+}, 120_000);
+afterAll(() => {
+  for (const pid of servers()) process.kill(pid, "SIGKILL");
+  rmSync(runtime, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("bramble starlark through the Starlark server", () => {
+  it("a first run starts a server and runs the program itself; later runs are the server's", async () => {
+    expect(servers()).toEqual([]);
+    const first = starlark(["hello.star"]);
+    expect(first).toMatchObject({ code: 0, stdout: "hello 3\n", stderr: "" });
+    await until("the server's socket", () => socketsIn(sockets).length === 1);
+    expect(servers()).toHaveLength(1);
+    // the directory and the socket are the user's alone
+    expect(statSync(sockets).mode & 0o777).toBe(0o700);
+    expect(statSync(join(sockets, socketsIn(sockets)[0]!)).mode & 0o777).toBe(0o600);
+    // without node on PATH only the server can run it
+    expect(starlark(["hello.star"], { path: NO_NODE })).toMatchObject({ code: 0, stdout: "hello 3\n", stderr: "" });
+    expect(starlark(["-c", "print(len('abc'))"], { path: NO_NODE })).toMatchObject({ code: 0, stdout: "3\n" });
+  });
+
+  it("reads files and load()s relative to the client's working directory, not the server's", () => {
+    const dir = join(work, "proj");
+    mkdirSync(join(dir, "lib"), { recursive: true });
+    writeFileSync(join(dir, "main.star"), 'load("lib/b.star", "b")\nprint("main", b)\n');
+    writeFileSync(join(dir, "lib/b.star"), 'load("c.star", "c")\nb = "b+" + c\n');
+    writeFileSync(join(dir, "lib/c.star"), 'c = "c"\n');
+    expect(starlark(["main.star"], { path: NO_NODE, cwd: dir })).toMatchObject({ code: 0, stdout: "main b+c\n", stderr: "" });
+    expect(starlark(["proj/main.star"], { path: NO_NODE, cwd: work })).toMatchObject({ code: 0, stdout: "main b+c\n" });
+    expect(starlark(["nope.star"], { path: NO_NODE, cwd: dir })).toMatchObject({ code: 1, stdout: "", stderr: "nope.star: no such file or directory\n" });
+  });
+
+  it("keeps the exit codes, and standard output before the error that follows it", () => {
+    writeFileSync(join(work, "fails.star"), 'print("before")\nx = 1 + "a"\n');
+    const r = starlark(["fails.star"], { path: NO_NODE });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("before\n");
+    expect(r.stderr).toBe(
+      'fails.star:2:7: unknown binary op: int + string\nx = 1 + "a"\n      ^\nTraceback (most recent call last):\n  fails.star:2:7: in <toplevel>\n',
+    );
+    const usage = starlark(["-nosuch", "x.star"], { path: NO_NODE });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^bramble starlark: unknown option -nosuch\nusage: bramble starlark/);
+    expect(starlark(["-h"], { path: NO_NODE })).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: bramble starlark \[options\] FILE\n/) });
+  });
+
+  it("recurses as deep with -recursion as a process of its own does", () => {
+    writeFileSync(join(work, "deep.star"), "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(100000))\n");
+    expect(starlark(["-recursion", "deep.star"], { path: NO_NODE })).toMatchObject({ code: 0, stdout: "100000\n", stderr: "" });
+  });
+
+  it("Ctrl-C ends the client by the signal and cancels the run: the server serves the next run at once", async () => {
+    writeFileSync(join(work, "spin.star"), 'def spin():\n    while True:\n        pass\nprint("spinning" * 10000)\nspin()\n');
+    const child = spawn(BIN, ["starlark", "-while", "spin.star"], { cwd: work, env: env({ PATH: NO_NODE }), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const ended = new Promise<[number | null, string | null]>((r) => child.once("exit", (code, sig) => r([code, sig])));
+    try {
+      // more than the 64 KB a pipe's output is held to: it is sent while the program runs
+      await until("the first line", () => out === `${"spinning".repeat(10000)}\n`);
+    } finally {
+      child.kill("SIGINT");
+    }
+    expect(await ended).toEqual([null, "SIGINT"]);
+    // still busy, it would answer "run it yourself", which fails without node
+    await servedAgain();
+  });
+
+  it("a reader that went away ends the client with 0 and cancels the run", async () => {
+    writeFileSync(join(work, "many.star"), 'def main():\n    for i in range(10000000):\n        print("line", i)\nmain()\n');
+    const r = spawnSync("sh", ["-c", `PATH=${NO_NODE}; ${BIN} starlark many.star | /usr/bin/head -2`], {
+      cwd: work,
+      env: env(),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.stdout.split("\n").slice(0, 2)).toEqual(["line 0", "line 1"]);
+    const pipefail = spawnSync("bash", ["-c", `set -o pipefail; PATH=${NO_NODE}; ${BIN} starlark many.star | /usr/bin/head -1 >/dev/null`], {
+      cwd: work,
+      env: env(),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(pipefail.status).toBe(0);
+    await servedAgain();
+  });
+
+  it("while the server is busy, a second run runs in a process of its own", async () => {
+    writeFileSync(join(work, "spin2.star"), "def spin():\n    while True:\n        pass\nspin()\n");
+    const busy = spawn(BIN, ["starlark", "-while", "spin2.star"], { cwd: work, env: env({ PATH: NO_NODE }), stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(starlark(["hello.star"], { path: NO_NODE })).toMatchObject({ code: 127, stderr: expect.stringMatching(/^bramble: cannot run node/) });
+      expect(starlark(["hello.star"])).toMatchObject({ code: 0, stdout: "hello 3\n" });
+    } finally {
+      busy.kill("SIGINT");
+    }
+    await servedAgain();
+  });
+
+  it("-batch and BRAMBLE_STARLARK_SERVER=0 run in a process of their own; -test too", () => {
+    expect(starlark(["-batch", "hello.star"], { path: NO_NODE })).toMatchObject({ code: 127 });
+    expect(starlark(["-batch", "hello.star"])).toMatchObject({ code: 0, stdout: "hello 3\n" });
+    const off = spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: env({ PATH: NO_NODE, BRAMBLE_STARLARK_SERVER: "0" }), encoding: "utf8" });
+    expect(off.status).toBe(127);
+    writeFileSync(join(work, "t.star"), "assert.eq(1, 1)\n");
+    expect(starlark(["-test", "t.star"], { path: NO_NODE })).toMatchObject({ code: 127 });
+    expect(starlark(["-test", "t.star"])).toMatchObject({ code: 0, stdout: "1 passed, 0 failed\n" });
+  });
+
+  it("uses no socket directory that is not the user's alone", () => {
+    const open = mkdtempSync(join(tmpdir(), "bramble-sl-open-"));
+    mkdirSync(join(open, "bramble"));
+    chmodSync(join(open, "bramble"), 0o755);
+    try {
+      expect(starlark(["hello.star"], { runtimeDir: open })).toMatchObject({ code: 0, stdout: "hello 3\n" });
+      expect(starlark(["hello.star"], { runtimeDir: open, path: NO_NODE })).toMatchObject({ code: 127 });
+      expect(socketsIn(join(open, "bramble"))).toEqual([]);
+      expect(servers(join(open, "bramble"))).toEqual([]);
+    } finally {
+      rmSync(open, { recursive: true, force: true });
+    }
+  });
+
+  it("a server that dies before the program printed anything: the client runs it itself", async () => {
+    writeFileSync(join(work, "slow.star"), 'def total():\n    n = 0\n    for i in range(10000000):\n        n += i\n    return n\nprint("sum", total())\n');
+    const [pid] = servers();
+    const child = spawn(BIN, ["starlark", "slow.star"], { cwd: work, env: env(), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.once("close", r));
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    const code = await exited;
+    expect({ code, out, err }).toEqual({ code: 0, out: "sum 49999995000000\n", err: "" });
+  });
+
+  it("stops when idle, and removes its socket", async () => {
+    const idle = mkdtempSync(join(tmpdir(), "bramble-sl-idle-"));
+    chmodSync(idle, 0o700);
+    try {
+      const r = spawnSync(BIN, ["starlark", "hello.star"], {
+        cwd: work,
+        env: env({ XDG_RUNTIME_DIR: idle, BRAMBLE_STARLARK_SERVER_IDLE: "1" }),
+        encoding: "utf8",
+      });
+      expect(r.stdout).toBe("hello 3\n");
+      await until("a server", () => servers(join(idle, "bramble")).length === 1);
+      await until("the server to stop", () => servers(join(idle, "bramble")).length === 0, 10_000);
+      expect(socketsIn(join(idle, "bramble"))).toEqual([]);
+    } finally {
+      rmSync(idle, { recursive: true, force: true });
+    }
+  });
+});
