@@ -13,7 +13,7 @@
 // client that goes away (Ctrl-C, a closed pipe) cancels its run. The program runs in a worker
 // thread (the main thread stays free to see the client go), reused run after run.
 import type { Socket } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
 import { HeldOutput, type Sink } from "./fd-output.js";
 
@@ -57,11 +57,30 @@ function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; argv: 
 
 /**
  * Does this run belong in the server? Not -test's chunks (each catches its errors, and they
- * have no budget to cancel them by): they run in a process of their own.
+ * have no budget to cancel them by), and not a file that is not a plain file: /dev/stdin,
+ * /dev/fd/63 of `<(…)`, a pipe are the client's, and the server would read its own. Those run
+ * in a process of their own.
  */
-function servable(argv: string[]): boolean {
+function servable(argv: string[], cwd: string): boolean {
   const o = parseStarlarkArgs(argv);
-  return typeof o === "string" || !o.test;
+  if (typeof o === "string") return true;
+  if (o.test) return false;
+  if (o.file === undefined) return true;
+  const fs = builtin("fs");
+  const path = resolve(cwd, o.file);
+  if (/^\/(dev|proc)\//.test(path)) return false;
+  try {
+    return fs.statSync(fs.realpathSync(path)).isFile();
+  } catch {
+    // Nothing at that name says "no such file" here as it would there; a link that leads
+    // nowhere here may lead somewhere there (a /dev/fd/N of the client's).
+    try {
+      fs.lstatSync(path);
+      return false;
+    } catch {
+      return true;
+    }
+  }
 }
 
 /** Messages from the worker: output to send, or the run's end. */
@@ -118,7 +137,7 @@ export function serveStarlark(socketPath: string): void {
       sock.off("data", onData);
       const req = parseRequest(got.subarray(5, 5 + len));
       if (typeof req === "string") return void sock.end(frame(FRAME.batch, Buffer.from(req)));
-      if (busy || !servable(req.argv)) return void sock.end(frame(FRAME.batch, Buffer.from(busy ? "busy" : "not served")));
+      if (busy || !servable(req.argv, req.cwd)) return void sock.end(frame(FRAME.batch, Buffer.from(busy ? "busy" : "not served")));
       run(sock, req);
     };
     sock.on("data", onData);

@@ -176,6 +176,15 @@ describe("bramble starlark through the Starlark server", () => {
     await servedAgain();
   });
 
+  it("a program on standard input or from a pipe is read by a process of its own, which can see it", () => {
+    // (a pipe: node's spawnSync gives its input as a socket, which /dev/stdin cannot open)
+    const stdin = spawnSync("bash", ["-c", `echo 'print("from stdin")' | ${BIN} starlark /dev/stdin`], { cwd: work, env: env(), encoding: "utf8" });
+    expect(stdin).toMatchObject({ status: 0, stdout: "from stdin\n" });
+    const fd = spawnSync("bash", ["-c", `${BIN} starlark <(echo 'print("from a pipe")')`], { cwd: work, env: env(), encoding: "utf8" });
+    expect(fd).toMatchObject({ status: 0, stdout: "from a pipe\n" });
+    expect(spawnSync("bash", ["-c", `echo 'print(1)' | PATH=${NO_NODE} ${BIN} starlark /dev/stdin`], { cwd: work, env: env() }).status).toBe(127);
+  });
+
   it("-batch and BRAMBLE_STARLARK_SERVER=0 run in a process of their own; -test too", () => {
     expect(starlark(["-batch", "hello.star"], { path: NO_NODE })).toMatchObject({ code: 127 });
     expect(starlark(["-batch", "hello.star"])).toMatchObject({ code: 0, stdout: "hello 3\n" });
