@@ -107,6 +107,8 @@ export function serveStarlark(socketPath: string): void {
   const idleMs = Math.max(1, Number(process.env.BRAMBLE_STARLARK_SERVER_IDLE ?? 600) || 600) * 1000;
 
   let busy = false;
+  /** Why each worker that has stopped stopped. */
+  const stopped = new WeakMap<import("node:worker_threads").Worker, string>();
   const newWorker = (): import("node:worker_threads").Worker => {
     const w = new Worker(`require(${JSON.stringify(bundle)}).starlarkServerWorker()`, {
       eval: true,
@@ -116,6 +118,16 @@ export function serveStarlark(socketPath: string): void {
       resourceLimits: { stackSizeMb: 256 },
     });
     w.unref();
+    // A worker that dies (out of memory, or an error no run caught) emits "error" before
+    // "exit"; with no listener node throws it in the main thread, which would end the server
+    // and every run in it. The run's onExit tells its client why; a worker that died between
+    // runs (its bundle would not load) is replaced when the next run comes.
+    w.on("error", (e: Error & { code?: string }) => {
+      stopped.set(w, e.code === "ERR_WORKER_OUT_OF_MEMORY" ? "out of memory" : e.message);
+    });
+    w.once("exit", () => {
+      if (!stopped.has(w)) stopped.set(w, "exited");
+    });
     // Asked after each run, a worker whose heap has grown too far says so; a new one replaces it.
     w.on("message", (m: { t?: string }) => {
       if (m.t !== "recycle" || busy || worker !== w) return;
@@ -147,6 +159,7 @@ export function serveStarlark(socketPath: string): void {
   function run(sock: Socket, req: { cwd: string; terminal: boolean; argv: string[] }): void {
     busy = true;
     idle.refresh();
+    if (stopped.has(worker)) worker = newWorker();
     const w = worker;
     const shared = new Int32Array(new SharedArrayBuffer(8));
     let written = 0;
@@ -183,8 +196,9 @@ export function serveStarlark(socketPath: string): void {
     };
     // The worker died under the run (out of memory): the client hears why; a fresh worker serves the next.
     const onExit = (code: number) => {
-      worker = newWorker();
-      send(frame(FRAME.stderr, Buffer.from(`bramble starlark: the Starlark server's worker stopped (exit ${code}): out of memory?\n`)));
+      if (worker === w) worker = newWorker();
+      const why = stopped.get(w) ?? `exit ${code}`;
+      send(frame(FRAME.stderr, Buffer.from(`bramble starlark: the Starlark server's worker stopped (${why})\n`)));
       finish(70);
     };
     w.on("message", onMessage);

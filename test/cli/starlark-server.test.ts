@@ -224,6 +224,33 @@ describe("bramble starlark through the Starlark server", () => {
     expect({ code, out, err }).toEqual({ code: 0, out: "sum 49999995000000\n", err: "" });
   });
 
+  it("a program that runs the worker out of memory: the client hears so, and the server serves the next run", async () => {
+    // a server of its own with a small heap (its worker's heap is as large), started as a client starts one
+    const small = mkdtempSync(join(tmpdir(), "bramble-sl-oom-"));
+    chmodSync(small, 0o700);
+    const at = (extra: Record<string, string> = {}) => ({
+      cwd: work,
+      env: env({ XDG_RUNTIME_DIR: small, ...extra }),
+      encoding: "utf8" as const,
+      timeout: 60_000,
+    });
+    try {
+      expect(spawnSync(BIN, ["starlark", "hello.star"], at({ NODE_OPTIONS: "--max-old-space-size=64" })).stdout).toBe("hello 3\n");
+      await until("the server's socket", () => socketsIn(join(small, "bramble")).length === 1);
+      writeFileSync(join(work, "grow.star"), 'def grow():\n    x = []\n    for i in range(1000000000):\n        x.append("abcdefgh" + str(i))\ngrow()\n');
+      const r = spawnSync(BIN, ["starlark", "grow.star"], at({ PATH: NO_NODE }));
+      expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        code: 70,
+        stdout: "",
+        stderr: "bramble starlark: the Starlark server's worker stopped (out of memory)\n",
+      });
+      expect(spawnSync(BIN, ["starlark", "hello.star"], at({ PATH: NO_NODE }))).toMatchObject({ status: 0, stdout: "hello 3\n" });
+    } finally {
+      for (const pid of servers(join(small, "bramble"))) process.kill(pid, "SIGKILL");
+      rmSync(small, { recursive: true, force: true });
+    }
+  });
+
   it("stops when idle, and removes its socket", async () => {
     const idle = mkdtempSync(join(tmpdir(), "bramble-sl-idle-"));
     chmodSync(idle, 0o700);
