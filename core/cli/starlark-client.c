@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -62,8 +63,17 @@ static int socket_dir(char *out, size_t n) {
   return 0;
 }
 
-/* Start `node bin/bramble-fast.cjs __starlark-server SOCKET` in a session of its own, detached. */
+/*
+ * Start `node bin/bramble-fast.cjs __starlark-server SOCKET` in a session of its own, detached:
+ * in /, with /dev/null for its standard files and no other file descriptor of this client's.
+ * It outlives this run by minutes, and what it inherited it would hold as long: a pipe whose
+ * reader waits for its end (`bramble starlark x.star 3>&1 | cat`), a lock (`flock 9` with
+ * 9>LOCKFILE), a directory that could not be unmounted.
+ */
 static void start_server(const char *sock) {
+  char bin[PATH_MAX], fast[PATH_MAX + 32];
+  if (!realpath(bindir, bin)) return;
+  snprintf(fast, sizeof fast, "%s/bramble-fast.cjs", bin);
   pid_t p = fork();
   if (p < 0) return;
   if (p > 0) {
@@ -80,8 +90,15 @@ static void start_server(const char *sock) {
     dup2(null, 2);
     if (null > 2) close(null);
   }
-  char fast[PATH_MAX];
-  snprintf(fast, sizeof fast, "%s/bramble-fast.cjs", bindir);
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+  {
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1 << 20) max = 1 << 20;
+    for (int i = 3; i < max; i++) close(i);
+  }
+  if (chdir("/") != 0) _exit(127);
   execlp("node", "node", fast, "__starlark-server", sock, (char *)NULL);
   _exit(127);
 }

@@ -3,7 +3,20 @@
 // server made is told from one the client ran itself by taking node off PATH once the server
 // runs: the client can then only succeed through the server.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -248,6 +261,42 @@ describe("bramble starlark through the Starlark server", () => {
     } finally {
       for (const pid of servers(join(small, "bramble"))) process.kill(pid, "SIGKILL");
       rmSync(small, { recursive: true, force: true });
+    }
+  });
+
+  it("a server a run starts holds none of its file descriptors, nor its working directory", async () => {
+    // a lock held on descriptor 9 (flock 9 with 9>LOCKFILE), or a pipe whose reader waits for its end
+    const fresh = mkdtempSync(join(tmpdir(), "bramble-sl-fds-"));
+    chmodSync(fresh, 0o700);
+    const marker = join(work, "held-by-the-caller");
+    const fd = openSync(marker, "w");
+    try {
+      const r = spawnSync(BIN, ["starlark", "hello.star"], {
+        cwd: work,
+        env: env({ XDG_RUNTIME_DIR: fresh }),
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe", fd],
+      });
+      expect(r.stdout).toBe("hello 3\n");
+      await until("a server", () => servers(join(fresh, "bramble")).length === 1);
+      const [pid] = servers(join(fresh, "bramble"));
+      const held = readdirSync(`/proc/${pid}/fd`).map((f) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${f}`);
+        } catch {
+          return "";
+        }
+      });
+      expect(held).not.toContain(marker);
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe("/");
+      await until("the server's socket", () => socketsIn(join(fresh, "bramble")).length === 1);
+      expect(spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: env({ XDG_RUNTIME_DIR: fresh, PATH: NO_NODE }), encoding: "utf8" }).stdout).toBe(
+        "hello 3\n",
+      );
+    } finally {
+      closeSync(fd);
+      for (const pid of servers(join(fresh, "bramble"))) process.kill(pid, "SIGKILL");
+      rmSync(fresh, { recursive: true, force: true });
     }
   });
 
