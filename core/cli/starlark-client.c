@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,12 +104,21 @@ static void start_server(const char *sock) {
   _exit(127);
 }
 
+/*
+ * Write all of buf to fd. A descriptor left non-blocking (a terminal or pipe shared with a
+ * program that set O_NONBLOCK) is waited for, as fd-output.ts waits for it in a process of its own.
+ */
 static int write_all(int fd, const void *buf, size_t n) {
   const char *p = buf;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        poll(&pfd, 1, -1);
+        continue;
+      }
       return -1;
     }
     p += w;

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -13,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -155,6 +157,48 @@ describe("bramble starlark through the Starlark server", () => {
     expect(await ended).toEqual([null, "SIGINT"]);
     // still busy, it would answer "run it yourself", which fails without node
     await servedAgain();
+  });
+
+  it("waits for standard output left non-blocking, as a process of its own does", async () => {
+    writeFileSync(join(work, "mid.star"), 'def main():\n    for i in range(200000):\n        print("line", i)\nmain()\n');
+    let want = "";
+    for (let i = 0; i < 200000; i++) want += `line ${i}\n`;
+    const fifo = join(work, "nonblocking");
+    rmSync(fifo, { force: true });
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, "w");
+    let got = 0;
+    try {
+      // (node's spawn makes the descriptors it hands on blocking: perl sets O_NONBLOCK, then runs the client)
+      const nonblocking = "use Fcntl; fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec { $ARGV[0] } @ARGV or die";
+      const child = spawn("/usr/bin/perl", ["-e", nonblocking, BIN, "starlark", "mid.star"], {
+        cwd: work,
+        env: env({ PATH: NO_NODE }),
+        stdio: ["ignore", writer, "pipe"],
+      });
+      let err = "";
+      child.stderr!.on("data", (d) => (err += d));
+      const ended = new Promise<number | null>((r) => child.once("exit", r));
+      closeSync(writer);
+      await new Promise((r) => setTimeout(r, 1000)); // the pipe fills: the client's write() says EAGAIN
+      const chunk = Buffer.alloc(1 << 16);
+      for (const end = Date.now() + 30_000; Date.now() < end; ) {
+        let n: number;
+        try {
+          n = readSync(reader, chunk);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        if (n === 0) break;
+        got += n;
+      }
+      expect({ code: await ended, err, got }).toEqual({ code: 0, err: "", got: Buffer.byteLength(want) });
+    } finally {
+      closeSync(reader);
+    }
   });
 
   it("a reader that went away ends the client with 0 and cancels the run", async () => {
