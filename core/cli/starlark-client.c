@@ -104,14 +104,32 @@ static void start_server(const char *sock) {
   _exit(127);
 }
 
+static volatile sig_atomic_t caught;
+static int conn = -1; /* the connection to the server */
+
 /*
- * Write all of buf to fd. A descriptor left non-blocking (a terminal or pipe shared with a
+ * Ctrl-C, SIGTERM, SIGHUP: remembered, and the connection shut, which cancels the run and ends
+ * at once a read of it that was about to begin (the flag alone would wait for the next frame).
+ */
+static void on_signal(int sig) {
+  caught = sig;
+  if (conn >= 0) shutdown(conn, SHUT_RDWR);
+}
+
+/*
+ * Write all of buf to fd (with send() to the socket: a closed one is EPIPE, not SIGPIPE); 0, or
+ * -1 on an error, or once a signal came (a reader that has stopped reading must not keep Ctrl-C
+ * from ending the client). A descriptor left non-blocking (a terminal or pipe shared with a
  * program that set O_NONBLOCK) is waited for, as fd-output.ts waits for it in a process of its own.
  */
 static int write_all(int fd, const void *buf, size_t n) {
   const char *p = buf;
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    if (caught) {
+      errno = EINTR;
+      return -1;
+    }
+    ssize_t w = fd == conn ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -126,9 +144,6 @@ static int write_all(int fd, const void *buf, size_t n) {
   }
   return 0;
 }
-
-static volatile sig_atomic_t caught;
-static void on_signal(int sig) { caught = sig; }
 
 /* Read exactly n bytes; 0 on success, -1 at the end of the stream or an error (or a signal). */
 static int read_all(int fd, void *buf, size_t n) {
@@ -172,14 +187,17 @@ int main(int argc, char **argv) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) batch();
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
     close(fd);
-    if (errno == ENOENT || errno == ECONNREFUSED) start_server(sock);
+    if (e == ENOENT || e == ECONNREFUSED) start_server(sock);
     batch();
   }
+  conn = fd;
 
   /* the request: "1" NUL cwd NUL flags NUL args... (after "starlark") */
   size_t len = 2 + strlen(cwd) + 1 + 2;
   for (int i = 1; i < nargs; i++) len += strlen(args[i]) + 1;
+  if (len > 1 << 20) batch(); /* more than the server reads */
   char *req = malloc(5 + len);
   if (!req) batch();
   char *p = req + 5;
@@ -220,7 +238,9 @@ int main(int argc, char **argv) {
     if (h[0] == F_STDOUT || h[0] == F_STDERR) {
       output = 1;
       if (write_all(h[0], buf, n) != 0) {
+        if (caught) break;
         if (errno == EPIPE) _exit(0); /* the reader went away: done */
+        if (h[0] == F_STDOUT) fprintf(stderr, "bramble starlark: writing standard output: %s\n", strerror(errno));
         _exit(1);
       }
     } else if (h[0] == F_EXIT && n == 4) {
@@ -228,10 +248,12 @@ int main(int argc, char **argv) {
       memcpy(&code, buf, 4);
       return (int)(code & 0xff);
     } else if (h[0] == F_BATCH) {
+      conn = -1;
       close(fd);
       batch();
     }
   }
+  conn = -1;
   close(fd);
   if (caught) {
     signal(caught, SIG_DFL);

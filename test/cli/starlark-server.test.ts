@@ -159,6 +159,29 @@ describe("bramble starlark through the Starlark server", () => {
     await servedAgain();
   });
 
+  it("Ctrl-C ends the client while its output waits for a reader that stopped reading", async () => {
+    writeFileSync(join(work, "many.star"), 'def main():\n    for i in range(10000000):\n        print("line", i)\nmain()\n');
+    const fifo = join(work, "stalled");
+    rmSync(fifo, { force: true });
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // never read
+    const writer = openSync(fifo, "w");
+    try {
+      const child = spawn(BIN, ["starlark", "many.star"], { cwd: work, env: env({ PATH: NO_NODE }), stdio: ["ignore", writer, "ignore"] });
+      const ended = new Promise<[number | null, string | null]>((r) => child.once("exit", (code, sig) => r([code, sig])));
+      await new Promise((r) => setTimeout(r, 1000)); // the pipe is full, the client waits in write()
+      child.kill("SIGINT");
+      const timeout = new Promise((r) => setTimeout(() => r("still running"), 5000));
+      const result = await Promise.race([ended, timeout]);
+      if (result === "still running") child.kill("SIGKILL");
+      expect(result).toEqual([null, "SIGINT"]);
+    } finally {
+      closeSync(writer);
+      closeSync(reader);
+    }
+    await servedAgain();
+  });
+
   it("waits for standard output left non-blocking, as a process of its own does", async () => {
     writeFileSync(join(work, "mid.star"), 'def main():\n    for i in range(200000):\n        print("line", i)\nmain()\n');
     let want = "";
