@@ -47,9 +47,23 @@ function frame(tag: number, payload: Buffer): Buffer {
   return b;
 }
 
-/** The request's fields, or a string saying what is wrong with it. */
+/** Decodes UTF-8, throwing at bytes that are not. */
+const strictUTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The request's fields, or a string saying what is wrong with it. A working directory or an
+ * argument that is not UTF-8 (a directory named in Latin-1) would come out of decoding as
+ * another name, which the server would not find: a process of its own, in that directory,
+ * reads its file there.
+ */
 function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; argv: string[] } | string {
-  const parts = payload.toString("utf8").split("\0");
+  let text: string;
+  try {
+    text = strictUTF8.decode(payload);
+  } catch {
+    return "not UTF-8";
+  }
+  const parts = text.split("\0");
   if (parts[0] !== "1") return `protocol ${JSON.stringify(parts[0])} (want "1")`;
   if (parts.length < 3 || !parts[1]!.startsWith("/")) return "no working directory";
   return { cwd: parts[1]!, terminal: parts[2] === "t", argv: parts.slice(3) };

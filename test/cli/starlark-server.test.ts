@@ -123,6 +123,17 @@ describe("bramble starlark through the Starlark server", () => {
     expect(starlark(["nope.star"], { path: NO_NODE, cwd: dir })).toMatchObject({ code: 1, stdout: "", stderr: "nope.star: no such file or directory\n" });
   });
 
+  it("a working directory whose name is not UTF-8 is a process's own, which finds its files", () => {
+    const latin1 = Buffer.concat([Buffer.from(join(work, "caf")), Buffer.from([0xe9])]);
+    mkdirSync(latin1);
+    writeFileSync(Buffer.concat([latin1, Buffer.from("/hello.star")]), 'print("hello", 1 + 2)\n');
+    const r = spawnSync("sh", ["-c", `cd "$(printf '%s/caf\\351' "$WORK")" && exec "$BIN" starlark hello.star`], {
+      env: env({ WORK: work, BIN }),
+      encoding: "utf8",
+    });
+    expect(r).toMatchObject({ status: 0, stdout: "hello 3\n", stderr: "" });
+  });
+
   it("keeps the exit codes, and standard output before the error that follows it", () => {
     writeFileSync(join(work, "fails.star"), 'print("before")\nx = 1 + "a"\n');
     const r = starlark(["fails.star"], { path: NO_NODE });
