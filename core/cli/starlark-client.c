@@ -192,6 +192,17 @@ int main(int argc, char **argv) {
     if (e == ENOENT || e == ECONNREFUSED) start_server(sock);
     batch();
   }
+  /*
+   * The server must be this user's: the directory is checked above, but one whose parent
+   * another user may write ($XDG_RUNTIME_DIR kept through su) can be swapped for theirs
+   * between that check and connect(), and their server would write to this terminal.
+   */
+  struct ucred peer;
+  socklen_t peerlen = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peerlen) != 0 || peer.uid != getuid()) {
+    close(fd);
+    batch();
+  }
   conn = fd;
 
   /* the request: "1" NUL cwd NUL flags NUL args... (after "starlark") */

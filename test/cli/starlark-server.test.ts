@@ -15,6 +15,7 @@ import {
   readFileSync,
   readlinkSync,
   readSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -297,6 +298,40 @@ describe("bramble starlark through the Starlark server", () => {
       expect(servers(join(open, "bramble"))).toEqual([]);
     } finally {
       rmSync(open, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(process.getuid?.() === 0)("talks to no server of another user's, even at its socket's name", async () => {
+    // another user's server, put where this user's would be (as another user who can write the
+    // socket directory's parent could swap it in between the directory's check and connect())
+    const fresh = mkdtempSync(join(tmpdir(), "bramble-sl-peer-"));
+    chmodSync(fresh, 0o700);
+    const theirs = mkdtempSync(join(tmpdir(), "bramble-sl-theirs-"));
+    chmodSync(theirs, 0o777);
+    let fake: ReturnType<typeof spawn> | undefined;
+    try {
+      expect(spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: env({ XDG_RUNTIME_DIR: fresh }), encoding: "utf8" }).stdout).toBe("hello 3\n");
+      await until("the server's socket", () => socketsIn(join(fresh, "bramble")).length === 1);
+      const name = join(fresh, "bramble", socketsIn(join(fresh, "bramble"))[0]!);
+      for (const pid of servers(join(fresh, "bramble"))) process.kill(pid, "SIGKILL");
+      await until("the server to stop", () => servers(join(fresh, "bramble")).length === 0);
+      rmSync(name, { force: true });
+      const server = `require("node:net").createServer((s) => {
+        const out = Buffer.from("not yours\\n"), b = Buffer.alloc(5 + out.length + 9);
+        b[0] = 1; b.writeUInt32LE(out.length, 1); out.copy(b, 5);
+        b[5 + out.length] = 3; b.writeUInt32LE(4, 6 + out.length);
+        s.end(b);
+      }).listen(process.argv[1]);`;
+      fake = spawn(process.execPath, ["-e", server, join(theirs, "s.sock")], { uid: 65534, gid: 65534, stdio: "ignore" });
+      await until("their socket", () => existsSync(join(theirs, "s.sock")));
+      renameSync(join(theirs, "s.sock"), name);
+      const r = spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: env({ XDG_RUNTIME_DIR: fresh, PATH: NO_NODE }), encoding: "utf8" });
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 127, stdout: "" });
+    } finally {
+      fake?.kill("SIGKILL");
+      for (const pid of servers(join(fresh, "bramble"))) process.kill(pid, "SIGKILL");
+      rmSync(fresh, { recursive: true, force: true });
+      rmSync(theirs, { recursive: true, force: true });
     }
   });
 
