@@ -254,8 +254,9 @@ export function serveStarlark(socketPath: string): void {
   fs.rmSync(tmp, { force: true });
   server.listen(tmp, () => {
     fs.chmodSync(tmp, 0o600);
+    // its inode from before the rename: read after it, it may be another server's renamed in since
+    ownIno = fs.statSync(tmp).ino;
     fs.renameSync(tmp, socketPath);
-    ownIno = fs.statSync(socketPath).ino;
   });
   server.on("error", () => process.exit(1));
 }
