@@ -205,16 +205,32 @@ int main(int argc, char **argv) {
   }
   conn = fd;
 
-  /* the request: "1" NUL cwd NUL flags NUL args... (after "starlark") */
-  size_t len = 2 + strlen(cwd) + 1 + 2;
+  /*
+   * Where this client stands, which the server compares with what it sees: its mount
+   * namespace, and the device and inode of / and of the working directory. A client in a
+   * container, a chroot or another mount namespace that shares the socket directory (or a
+   * directory renamed since getcwd()) would otherwise have the server read another file by
+   * the same name.
+   */
+  char ns[64] = "", place[160];
+  ssize_t nsl = readlink("/proc/self/ns/mnt", ns, sizeof ns - 1);
+  ns[nsl > 0 ? nsl : 0] = 0;
+  struct stat rootst, cwdst;
+  if (stat("/", &rootst) != 0 || stat(".", &cwdst) != 0) batch();
+  snprintf(place, sizeof place, "%s %llu:%llu %llu:%llu", ns, (unsigned long long)rootst.st_dev, (unsigned long long)rootst.st_ino,
+           (unsigned long long)cwdst.st_dev, (unsigned long long)cwdst.st_ino);
+
+  /* the request: "2" NUL cwd NUL flags NUL place NUL args... (after "starlark") */
+  size_t len = 2 + strlen(cwd) + 1 + 2 + strlen(place) + 1;
   for (int i = 1; i < nargs; i++) len += strlen(args[i]) + 1;
   if (len > 1 << 20) batch(); /* more than the server reads */
   char *req = malloc(5 + len);
   if (!req) batch();
   char *p = req + 5;
-  p += sprintf(p, "1") + 1;
+  p += sprintf(p, "2") + 1;
   p += sprintf(p, "%s", cwd) + 1;
   p += sprintf(p, "%s", isatty(1) ? "t" : "-") + 1;
+  p += sprintf(p, "%s", place) + 1;
   for (int i = 1; i < nargs; i++) p += sprintf(p, "%s", args[i]) + 1;
   len = (size_t)(p - (req + 5)) - 1; /* no NUL after the last field */
   req[0] = F_REQUEST;

@@ -6,8 +6,8 @@
 //
 // The client connects to a socket named by the bundle it runs (a rebuilt bundle has a server
 // of its own) in a directory only its user may enter, and sends one request frame: protocol
-// "1", the working directory, flags ("t": its standard output is a terminal) and the
-// arguments after `starlark`, separated by NUL bytes. The server answers with frames: standard
+// "2", the working directory, flags ("t": its standard output is a terminal), where it stands
+// (placeOf) and the arguments after `starlark`, separated by NUL bytes. The server answers with frames: standard
 // output, standard error, the exit code, or "run it yourself" (BATCH: the worker is busy, or
 // the options need a process of their own), after which the client runs the batch path. A
 // client that goes away (Ctrl-C, a closed pipe) cancels its run. The program runs in a worker
@@ -56,7 +56,7 @@ const strictUTF8 = new TextDecoder("utf-8", { fatal: true });
  * another name, which the server would not find: a process of its own, in that directory,
  * reads its file there.
  */
-function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; argv: string[] } | string {
+function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; place: string; argv: string[] } | string {
   let text: string;
   try {
     text = strictUTF8.decode(payload);
@@ -64,9 +64,35 @@ function parseRequest(payload: Buffer): { cwd: string; terminal: boolean; argv: 
     return "not UTF-8";
   }
   const parts = text.split("\0");
-  if (parts[0] !== "1") return `protocol ${JSON.stringify(parts[0])} (want "1")`;
-  if (parts.length < 3 || !parts[1]!.startsWith("/")) return "no working directory";
-  return { cwd: parts[1]!, terminal: parts[2] === "t", argv: parts.slice(3) };
+  if (parts[0] !== "2") return `protocol ${JSON.stringify(parts[0])} (want "2")`;
+  if (parts.length < 4 || !parts[1]!.startsWith("/")) return "no working directory";
+  return { cwd: parts[1]!, terminal: parts[2] === "t", place: parts[3]!, argv: parts.slice(4) };
+}
+
+/**
+ * Where a process stands, as the client says it of itself: its mount namespace, and the
+ * device and inode of / and of `cwd`. Another value than the client's (a client in a
+ * container, a chroot or another mount namespace that shares the socket's directory, or a
+ * directory renamed since the client named it) means the server would read other files by
+ * the same names: that client runs the program itself.
+ */
+function placeOf(cwd: string): string {
+  const fs = builtin("fs");
+  let ns = "";
+  try {
+    ns = fs.readlinkSync("/proc/self/ns/mnt");
+  } catch {
+    /* no /proc: "" as the client's */
+  }
+  const id = (path: string) => {
+    try {
+      const st = fs.statSync(path, { bigint: true });
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return "unseen";
+    }
+  };
+  return `${ns} ${id("/")} ${id(cwd)}`;
 }
 
 /**
@@ -163,7 +189,9 @@ export function serveStarlark(socketPath: string): void {
       sock.off("data", onData);
       const req = parseRequest(got.subarray(5, 5 + len));
       if (typeof req === "string") return void sock.end(frame(FRAME.batch, Buffer.from(req)));
-      if (busy || !servable(req.argv, req.cwd)) return void sock.end(frame(FRAME.batch, Buffer.from(busy ? "busy" : "not served")));
+      if (busy) return void sock.end(frame(FRAME.batch, Buffer.from("busy")));
+      if (req.place !== placeOf(req.cwd)) return void sock.end(frame(FRAME.batch, Buffer.from("another place")));
+      if (!servable(req.argv, req.cwd)) return void sock.end(frame(FRAME.batch, Buffer.from("not served")));
       run(sock, req);
     };
     sock.on("data", onData);

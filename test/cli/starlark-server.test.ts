@@ -135,6 +135,18 @@ describe("bramble starlark through the Starlark server", () => {
     expect(r).toMatchObject({ status: 0, stdout: "hello 3\n", stderr: "" });
   });
 
+  it.runIf(process.getuid?.() === 0 && spawnSync("unshare", ["-m", "true"]).status === 0)(
+    "a client in another mount namespace, which sees other files by the same names, runs the program itself",
+    () => {
+      const dir = join(work, "mounted");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "which.star"), 'print("the file the server sees")\n');
+      const inside = `mount -t tmpfs none "$DIR" && echo 'print("the file the client sees")' >"$DIR/which.star" && cd "$DIR" && exec "$BIN" starlark which.star`;
+      const r = spawnSync("unshare", ["-m", "sh", "-c", inside], { env: env({ DIR: dir, BIN }), encoding: "utf8" });
+      expect(r).toMatchObject({ status: 0, stdout: "the file the client sees\n" });
+    },
+  );
+
   it("keeps the exit codes, and standard output before the error that follows it", () => {
     writeFileSync(join(work, "fails.star"), 'print("before")\nx = 1 + "a"\n');
     const r = starlark(["fails.star"], { path: NO_NODE });
