@@ -8,7 +8,7 @@
 // turn with ours, so a change's before and after come from the same run. `--in-process`
 // skips the whole processes; `--runs=N` (5).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
@@ -125,14 +125,19 @@ function processCpuMs(pid: number | undefined): number {
   }
 }
 
-/** The pid of the Starlark server of the checkout at `root` (core/cli/starlark-server.ts), if one runs. */
+/**
+ * The pid of the Starlark server the checkout at `root` talks to (core/cli/starlark-server.ts),
+ * if one runs: its socket's name carries the bundle's device, inode, size and time, written as
+ * core/cli/starlark-client.c writes them (a server of an earlier build may still be running).
+ */
 function starlarkServerPid(root: string): number | undefined {
-  const fast = realpathSync(join(root, "bin", "bramble-fast.cjs"));
+  const st = statSync(join(root, "dist", "fast.cjs"), { bigint: true });
+  const name = `/starlark-${st.dev.toString(16)}-${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, "0")}.sock`;
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
-      if (argv[2] === "__starlark-server" && realpathSync(argv[1]!) === fast) return Number(e);
+      if (argv[2] === "__starlark-server" && argv[3]?.endsWith(name)) return Number(e);
     } catch {
       // gone, or not ours
     }
