@@ -234,6 +234,8 @@ export function serveStarlark(socketPath: string): void {
         w.postMessage({ heapCheck: RECYCLE_HEAP_BYTES });
         return;
       }
+      // (the answer to the last run's heap check, when this run came before it: newWorker's)
+      if (m.t !== "out" && m.t !== "err") return;
       send(frame(m.t === "out" ? FRAME.stdout : FRAME.stderr, Buffer.from(m.s)));
     };
     // The worker died under the run (out of memory): the client hears why; a fresh worker serves the next.
