@@ -1,4 +1,4 @@
-// `npm run bench -- startup [--runs 9] [--program-runs 3]`: how long `bramble` takes to start and answer, per
+// `npm run bench -- startup [--runs 9]`: how long `bramble` takes to start and answer, per
 // verb, beside `node -e 0` (Node's own start-up, with and without NODE_EXTRA_CA_CERTS, which this
 // machine and CI set and which node reads at start-up) and python3 -c pass, as whole processes
 // alternated round by round; medians of wall time, means of CPU time. `bramble` is bin/bramble,
@@ -6,9 +6,9 @@
 // --version, starlark and help (bin/bramble), then bin/bramble.mjs: `--version` and `starlark` take
 // its fast path (dist/fast.mjs); the other verbs load the CLI bundle (`--help` runs no command, so
 // it is pure start-up). Issue 17 asks for under 60 ms for `--version` and a one-line starlark file.
-// Then the six bench/starlark programs as whole processes, bramble starlark against python3.
+// `bramble starlark` goes through the Starlark server (core/cli/starlark-server.ts); -batch does not.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { listFlag } from "../build/dag.js";
@@ -38,6 +38,7 @@ export async function run(args: string[] = []): Promise<void> {
     ["python3 -c pass", "/usr/bin/python3", ["-c", "pass"]],
     ["bramble --version", bin, ["--version"]],
     ["bramble starlark one.star", bin, ["starlark", star]],
+    ["bramble starlark -batch one.star", bin, ["starlark", "-batch", star]],
     ["bramble --help", bin, ["--help"]],
     ["bramble build --help", bin, ["build", "--help"]],
     ["bramble serve --help", bin, ["serve", "--help"]],
@@ -88,8 +89,10 @@ export async function run(args: string[] = []): Promise<void> {
     const cols = ours ? `   over node: ${over(m, c, { wall: base, cpu: baseCpu })}${bare ? `   over node without it: ${over(m, c, bare)}` : ""}` : "";
     console.log(`${label.padEnd(48)} wall ${m.toFixed(1).padStart(7)}  cpu ${c.toFixed(1).padStart(6)}${cols}`);
   }
-  const programRuns = Number(listFlag(args, "program-runs", ["3"])[0]);
-  if (programRuns > 0) programs(bin, env, programRuns);
+  console.log(
+    '"bramble starlark" hands its run to the warm Starlark server (started by the first run); its CPU is the client\'s alone: ' +
+      "-batch is a process of its own. The six bench/starlark programs as whole processes, the server's CPU counted: npm run bench -- starlark",
+  );
 }
 
 /** CPU time of this process's waited-for children so far (/proc/self/stat cutime + cstime), ms. */
@@ -101,40 +104,3 @@ function childCpuMs(): number {
 
 const NO_CA = "env -u NODE_EXTRA_CA_CERTS node -e 0";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/**
- * The six programs of bench/starlark as whole processes: `bramble starlark FILE` against
- * `python3 FILE` (they are valid Python), alternated run by run, medians (issue 17 point 6).
- */
-function programs(bin: string, env: NodeJS.ProcessEnv, runs: number): void {
-  const dir = join(root, "bench/starlark");
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith(".star"))
-    .sort();
-  console.log(`\nthe bench/starlark programs as whole processes, median of ${runs} alternated runs (ms)`);
-  console.log(`${"program".padEnd(16)} ${"bramble".padStart(8)} ${"python3".padStart(8)}  bramble/python3`);
-  for (const f of files) {
-    const ours: number[] = [];
-    const py: number[] = [];
-    let outs: [string, string] = ["", ""];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      // the options the program needs (fib.star: -recursion), from its "# bramble starlark flags:" line
-      const flags =
-        /^# bramble starlark flags: (.*)$/m
-          .exec(readFileSync(join(dir, f), "utf8"))?.[1]
-          ?.trim()
-          .split(/\s+/) ?? [];
-      const a = spawnSync(bin, ["starlark", ...flags, join(dir, f)], { encoding: "utf8", env });
-      ours.push(performance.now() - t0);
-      const t1 = performance.now();
-      const b = spawnSync("/usr/bin/python3", [join(dir, f)], { encoding: "utf8" });
-      py.push(performance.now() - t1);
-      outs = [a.stdout, b.stdout];
-    }
-    const same = outs[0] === outs[1] ? "" : "  (outputs differ)";
-    console.log(
-      `${f.replace(/\.star$/, "").padEnd(16)} ${median(ours).toFixed(0).padStart(8)} ${median(py).toFixed(0).padStart(8)}  ${(median(ours) / median(py)).toFixed(2)}×${same}`,
-    );
-  }
-}
