@@ -15,6 +15,8 @@
 import type { Socket } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
+import { forgetSources } from "../starlark/errors.js";
+import { forgetFormats } from "../starlark/string.js";
 import { HeldOutput, type Sink } from "./fd-output.js";
 
 /** bramble-fast.cjs's argument that makes it the server: `__starlark-server SOCKET`. */
@@ -329,6 +331,9 @@ export function starlarkServerWorker(): void {
       if (!(e instanceof ClientGone)) throw e;
       code = -1;
     }
+    // what the run's files and format strings left in the interpreter's caches, of no use to the next run
+    forgetSources();
+    forgetFormats();
     port.postMessage({ t: "done", code });
   });
 }

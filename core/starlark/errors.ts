@@ -24,6 +24,15 @@ export function registerSource(file: string, src: string): void {
   sources.set(file, src.split(/\r?\n|\r/));
 }
 
+/**
+ * Forgets every source registered so far. For a process that runs program after program (the
+ * Starlark server's worker): what one run read, the next has no use for, and the lines of a
+ * large generated file would otherwise stay in memory after its run, to the last 2000 files.
+ */
+export function forgetSources(): void {
+  sources.clear();
+}
+
 export function sourceLineAt(pos: Position): string | undefined {
   const lines = sources.get(pos.file);
   return lines?.[pos.line - 1];

@@ -594,6 +594,11 @@ export type FormatPart = string | { field: "auto" | "index" | "name"; index: num
 
 const formatCache = new Map<string, FormatPart[]>();
 
+/** Forgets the parsed format strings (as forgetSources does the sources: between runs of a server). */
+export function forgetFormats(): void {
+  formatCache.clear();
+}
+
 export function parseFormat(format: string): FormatPart[] {
   const cached = formatCache.get(format);
   if (cached) return cached;
