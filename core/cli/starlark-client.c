@@ -178,8 +178,19 @@ int main(int argc, char **argv) {
   struct stat st;
   snprintf(bundle, sizeof bundle, "%s/../dist/fast.cjs", bindir);
   if (socket_dir(dir, sizeof dir) != 0 || stat(bundle, &st) != 0 || !getcwd(cwd, sizeof cwd)) batch();
-  snprintf(sock, sizeof sock, "%s/starlark-%llx-%llx-%llx-%lld.%09ld.sock", dir, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-           (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+  /*
+   * node's options are the server's from its start (NODE_OPTIONS=--max-old-space-size=8192 for
+   * a large program): a run with other ones has a server of its own, named by their hash.
+   */
+  char opts[16] = "";
+  const char *nodeopts = getenv("NODE_OPTIONS");
+  if (nodeopts && *nodeopts) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)nodeopts; *c; c++) h = (h ^ *c) * 16777619u;
+    snprintf(opts, sizeof opts, "-o%08x", (unsigned)h);
+  }
+  snprintf(sock, sizeof sock, "%s/starlark-%llx-%llx-%llx-%lld.%09ld%s.sock", dir, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+           (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, opts);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (strlen(sock) >= sizeof addr.sun_path) batch();
   strcpy(addr.sun_path, sock);

@@ -383,13 +383,18 @@ describe("bramble starlark through the Starlark server", () => {
       expect(spawnSync(BIN, ["starlark", "hello.star"], at({ NODE_OPTIONS: "--max-old-space-size=64" })).stdout).toBe("hello 3\n");
       await until("the server's socket", () => socketsIn(join(small, "bramble")).length === 1);
       writeFileSync(join(work, "grow.star"), 'def grow():\n    x = []\n    for i in range(1000000000):\n        x.append("abcdefgh" + str(i))\ngrow()\n');
-      const r = spawnSync(BIN, ["starlark", "grow.star"], at({ PATH: NO_NODE }));
+      const r = spawnSync(BIN, ["starlark", "grow.star"], at({ NODE_OPTIONS: "--max-old-space-size=64", PATH: NO_NODE }));
       expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
         code: 70,
         stdout: "",
         stderr: "bramble starlark: the Starlark server's worker stopped (out of memory)\n",
       });
-      expect(spawnSync(BIN, ["starlark", "hello.star"], at({ PATH: NO_NODE }))).toMatchObject({ status: 0, stdout: "hello 3\n" });
+      expect(spawnSync(BIN, ["starlark", "hello.star"], at({ NODE_OPTIONS: "--max-old-space-size=64", PATH: NO_NODE }))).toMatchObject({
+        status: 0,
+        stdout: "hello 3\n",
+      });
+      // node's options are the server's: a run with others (here none, the default heap) is not this server's
+      expect(spawnSync(BIN, ["starlark", "hello.star"], at({ PATH: NO_NODE }))).toMatchObject({ status: 127 });
     } finally {
       for (const pid of servers(join(small, "bramble"))) process.kill(pid, "SIGKILL");
       rmSync(small, { recursive: true, force: true });
