@@ -132,12 +132,13 @@ function processCpuMs(pid: number | undefined): number {
  */
 function starlarkServerPid(root: string): number | undefined {
   const st = statSync(join(root, "dist", "fast.cjs"), { bigint: true });
-  const name = `/starlark-${st.dev.toString(16)}-${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, "0")}.sock`;
+  const name = `/starlark-${st.dev.toString(16)}-${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, "0")}`;
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
-      if (argv[2] === "__starlark-server" && argv[3]?.endsWith(name)) return Number(e);
+      // (…-oHASH.sock when NODE_OPTIONS is set: a server per node options)
+      if (argv[2] === "__starlark-server" && /^(-o[0-9a-f]{8})?\.sock$/.test(argv[3]?.split(name)[1] ?? "")) return Number(e);
     } catch {
       // gone, or not ours
     }

@@ -29,6 +29,13 @@ const FRAME = { request: 0x52, stdout: 1, stderr: 2, exit: 3, batch: 4 } as cons
 const IN_FLIGHT_LIMIT = 4 << 20;
 /** A worker whose heap has grown past this after a run is replaced by a fresh one. */
 const RECYCLE_HEAP_BYTES = 512 << 20;
+/**
+ * A worker whose heap is larger than this a minute after its last run (a tenth of the idle time,
+ * when that is shorter) is replaced too: V8 keeps
+ * the heap a large program grew (420 MB after a 20 MB file), and an idle server should not hold
+ * it for its ten minutes. A fresh worker's is about 10 MB.
+ */
+const IDLE_HEAP_BYTES = 64 << 20;
 
 type NodeModules = {
   net: typeof import("node:net");
@@ -170,15 +177,29 @@ export function serveStarlark(socketPath: string): void {
     w.once("exit", () => {
       if (!stopped.has(w)) stopped.set(w, "exited");
     });
-    // Asked after each run, a worker whose heap has grown too far says so; a new one replaces it.
-    w.on("message", (m: { t?: string }) => {
-      if (m.t !== "recycle" || busy || worker !== w) return;
-      worker = newWorker();
-      void w.terminate();
+    // Asked after each run, a worker says how large its heap is; grown too far, a new one replaces it.
+    w.on("message", (m: { t?: string; used?: number; total?: number }) => {
+      if (m.t !== "heap") return;
+      heapOf.set(w, m.total!);
+      if (m.used! > RECYCLE_HEAP_BYTES) recycle(w);
     });
     return w;
   };
+  const heapOf = new WeakMap<import("node:worker_threads").Worker, number>();
+  /** Replace `w`, the worker, by a fresh one, unless a run is using it. */
+  const recycle = (w: import("node:worker_threads").Worker) => {
+    if (busy || worker !== w) return;
+    worker = newWorker();
+    void w.terminate();
+  };
   let worker = newWorker();
+  const shrink = setTimeout(
+    () => {
+      if ((heapOf.get(worker) ?? 0) > IDLE_HEAP_BYTES) recycle(worker);
+    },
+    Math.min(60_000, idleMs / 10),
+  ); // a minute, or a tenth of a shorter idle time
+  shrink.unref();
 
   const server = net.createServer({ allowHalfOpen: false }, (sock) => {
     let got = Buffer.alloc(0);
@@ -229,11 +250,12 @@ export function serveStarlark(socketPath: string): void {
       if (open) sock.end(frame(FRAME.exit, Buffer.from(Uint32Array.of(code).buffer)));
       busy = false;
       idle.refresh();
+      shrink.refresh();
     };
     const onMessage = (m: WorkerMessage) => {
       if (m.t === "done") {
         finish(m.code);
-        w.postMessage({ heapCheck: RECYCLE_HEAP_BYTES });
+        w.postMessage({ heapCheck: true });
         return;
       }
       // (the answer to the last run's heap check, when this run came before it: newWorker's)
@@ -299,9 +321,10 @@ export function starlarkServerWorker(): void {
   const v8 = builtin("v8");
   if (!parentPort) throw new Error("starlarkServerWorker runs in a worker thread");
   const port = parentPort;
-  port.on("message", (m: RunRequest | { heapCheck: number }) => {
+  port.on("message", (m: RunRequest | { heapCheck: true }) => {
     if ("heapCheck" in m) {
-      if (v8.getHeapStatistics().used_heap_size > m.heapCheck) port.postMessage({ t: "recycle" });
+      const h = v8.getHeapStatistics();
+      port.postMessage({ t: "heap", used: h.used_heap_size, total: h.total_heap_size });
       return;
     }
     const { shared } = m;

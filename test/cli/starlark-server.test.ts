@@ -437,6 +437,31 @@ describe("bramble starlark through the Starlark server", () => {
     }
   });
 
+  it("gives back the memory a large program grew, once idle (a fresh worker)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bramble-sl-shrink-"));
+    chmodSync(dir, 0o700);
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+    try {
+      // idle 30 s: the worker is replaced a tenth of it (3 s) after a run that left its heap large
+      const e = env({ XDG_RUNTIME_DIR: dir, BRAMBLE_STARLARK_SERVER_IDLE: "30" });
+      writeFileSync(join(work, "big.star"), 'def main():\n    x = ["item-%d" % i for i in range(3000000)]\n    print(len(x))\nmain()\n');
+      expect(spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: e, encoding: "utf8" }).stdout).toBe("hello 3\n");
+      await until("a server", () => servers(join(dir, "bramble")).length === 1);
+      const [pid] = servers(join(dir, "bramble"));
+      await until("its socket", () => socketsIn(join(dir, "bramble")).length === 1);
+      const big = spawnSync(BIN, ["starlark", "big.star"], { cwd: work, env: { ...e, PATH: NO_NODE }, encoding: "utf8" });
+      expect(big).toMatchObject({ status: 0, stdout: "3000000\n" });
+      const grown = rss(pid!);
+      expect(grown).toBeGreaterThan(200 << 20);
+      await until("the memory to be given back", () => rss(pid!) < 120 << 20, 15_000);
+      // and it still serves
+      expect(spawnSync(BIN, ["starlark", "hello.star"], { cwd: work, env: { ...e, PATH: NO_NODE }, encoding: "utf8" }).stdout).toBe("hello 3\n");
+    } finally {
+      for (const pid of servers(join(dir, "bramble"))) process.kill(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("stops when idle, and removes its socket", async () => {
     const idle = mkdtempSync(join(tmpdir(), "bramble-sl-idle-"));
     chmodSync(idle, 0o700);
