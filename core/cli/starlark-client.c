@@ -33,7 +33,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { F_REQUEST = 0x52, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_BATCH = 4 };
+enum { F_REQUEST = 0x52, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_BATCH = 4, F_ACCEPTED = 5 };
+/* A server that has not answered the request by then (stopped, hung) is left: the client runs it. */
+enum { ANSWER_MS = 3000 };
 
 static const char *bindir;
 static int nargs;
@@ -262,6 +264,19 @@ int main(int argc, char **argv) {
   int output = 0; /* any output relayed yet? */
   char *buf = NULL;
   size_t cap = 0;
+  /* The first frame (ACCEPTED, or BATCH) comes at once from a server that is alive; one that
+   * says nothing is stopped or hung, and waiting on it would hang this command for good. */
+  for (;;) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, ANSWER_MS);
+    if (r < 0 && errno == EINTR && !caught) continue;
+    if (r == 0 && !caught) {
+      conn = -1;
+      close(fd);
+      batch();
+    }
+    break;
+  }
   for (;;) {
     unsigned char h[5];
     if (read_all(fd, h, 5) != 0) break;
@@ -285,6 +300,8 @@ int main(int argc, char **argv) {
       uint32_t code;
       memcpy(&code, buf, 4);
       return (int)(code & 0xff);
+    } else if (h[0] == F_ACCEPTED) {
+      continue;
     } else if (h[0] == F_BATCH) {
       conn = -1;
       close(fd);

@@ -7,9 +7,11 @@
 // The client connects to a socket named by the bundle it runs (a rebuilt bundle has a server
 // of its own) in a directory only its user may enter, and sends one request frame: protocol
 // "2", the working directory, flags ("t": its standard output is a terminal), where it stands
-// (placeOf) and the arguments after `starlark`, separated by NUL bytes. The server answers with frames: standard
-// output, standard error, the exit code, or "run it yourself" (BATCH: the worker is busy, or
-// the options need a process of their own), after which the client runs the batch path. A
+// (placeOf) and the arguments after `starlark`, separated by NUL bytes. The server answers with frames: ACCEPTED at
+// once (a client that hears nothing in 3 s takes the server for stopped or hung and runs the
+// program itself), then standard output, standard error and the exit code; or instead "run it
+// yourself" (BATCH: the worker is busy, or the options need a process of their own), after
+// which the client runs the batch path. A
 // client that goes away (Ctrl-C, a closed pipe) cancels its run. The program runs in a worker
 // thread (the main thread stays free to see the client go), reused run after run.
 import type { Socket } from "node:net";
@@ -23,7 +25,7 @@ import { HeldOutput, type Sink } from "./fd-output.js";
 export const STARLARK_SERVER_VERB = "__starlark-server";
 
 /** Frame tags (one byte, then the payload's length as 4 bytes little-endian). */
-const FRAME = { request: 0x52, stdout: 1, stderr: 2, exit: 3, batch: 4 } as const;
+const FRAME = { request: 0x52, stdout: 1, stderr: 2, exit: 3, batch: 4, accepted: 5 } as const;
 
 /** Bytes handed to the socket and not yet written before the worker waits (a slow reader). */
 const IN_FLIGHT_LIMIT = 4 << 20;
@@ -235,6 +237,8 @@ export function serveStarlark(socketPath: string): void {
       Atomics.notify(shared, 1);
     };
     sock.on("close", cancel);
+    // at once: a client that hears nothing for a while takes the server for stopped or hung
+    sock.write(frame(FRAME.accepted, Buffer.alloc(0)));
     const send = (b: Buffer) => {
       if (!open) return;
       sock.write(b, () => {

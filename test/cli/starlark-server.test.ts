@@ -462,6 +462,21 @@ describe("bramble starlark through the Starlark server", () => {
     }
   });
 
+  it("a server that is stopped (SIGSTOP) does not hang its clients: they run the program themselves", async () => {
+    starlark(["hello.star"]); // starts one, if an earlier test's is gone
+    await until("a server", () => servers().length === 1 && socketsIn(sockets).length === 1);
+    const [pid] = servers();
+    process.kill(pid!, "SIGSTOP");
+    try {
+      const t0 = Date.now();
+      expect(starlark(["hello.star"])).toMatchObject({ code: 0, stdout: "hello 3\n", stderr: "" });
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      process.kill(pid!, "SIGCONT");
+    }
+    await servedAgain();
+  });
+
   it("stops when idle, and removes its socket", async () => {
     const idle = mkdtempSync(join(tmpdir(), "bramble-sl-idle-"));
     chmodSync(idle, 0o700);
