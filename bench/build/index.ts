@@ -183,9 +183,16 @@ function fmtPhases(file: string): string {
     const s = [...v].sort((a, b) => a - b);
     return s.length ? s[Math.floor(s.length / 2)]! : NaN;
   };
-  const parts = keys.map((k) => `${k} ${median(rows.flatMap((r) => (k in r ? [r[k]!] : []))).toFixed(2)}`);
-  const whole = median(rows.map((r) => keys.reduce((t, k) => t + (r[k] ?? 0), 0)));
-  return `        phases of ${rows.length} builds, median ms: ${parts.join(", ")}; whole build ${whole.toFixed(2)}`;
+  // all builds, then the first and the last 10% (in the order they ended)
+  const tenth = Math.max(1, Math.floor(rows.length / 10));
+  const line = (label: string, rs: Record<string, number>[]) => {
+    const parts = keys.map((k) => `${k} ${median(rs.flatMap((r) => (k in r ? [r[k]!] : []))).toFixed(2)}`);
+    const whole = median(rs.map((r) => keys.reduce((t, k) => t + (r[k] ?? 0), 0)));
+    return `        ${label}, median ms: ${parts.join(", ")}; whole build ${whole.toFixed(2)}`;
+  };
+  return [line(`phases of ${rows.length} builds`, rows), line(`the first ${tenth}`, rows.slice(0, tenth)), line(`the last ${tenth}`, rows.slice(-tenth))].join(
+    "\n",
+  );
 }
 
 /** A no-op rebuild of `n` built derivations (seeded directly, outputs referencing nothing). */
