@@ -16,9 +16,7 @@
 // thread (the main thread stays free to see the client go), reused run after run.
 import type { Socket } from "node:net";
 import { dirname, join, resolve } from "node:path";
-import { parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
-import { forgetSources } from "../starlark/errors.js";
-import { forgetFormats } from "../starlark/string.js";
+import { forgetRunCaches, parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
 import { HeldOutput, type Sink } from "./fd-output.js";
 
 /** bramble-fast.cjs's argument that makes it the server: `__starlark-server SOCKET`. */
@@ -359,8 +357,7 @@ export function starlarkServerWorker(): void {
       code = -1;
     }
     // what the run's files and format strings left in the interpreter's caches, of no use to the next run
-    forgetSources();
-    forgetFormats();
+    forgetRunCaches();
     port.postMessage({ t: "done", code });
   });
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileOptions, runChunks, testPredeclared } from "./assert.js";
-import { StarlarkError } from "./errors.js";
+import { forgetSources, StarlarkError } from "./errors.js";
 import { execFile, LoadFn } from "./eval.js";
 import { json } from "./json.js";
 import { math } from "./math.js";
@@ -12,6 +12,17 @@ import { DEFAULT_DIALECT, Dialect, PERMISSIVE_DIALECT } from "./resolver.js";
 import { type Budget, makeBudget, Thread } from "./thread.js";
 import { Value } from "./values.js";
 import { repr } from "./repr.js";
+import { forgetFormats } from "./string.js";
+
+/**
+ * Forget what the interpreter keeps from one run for the next (the sources errors quote, the
+ * parsed format strings): a process that runs many programs (the Starlark server) calls it
+ * between runs, so they neither grow it nor see each other's.
+ */
+export function forgetRunCaches(): void {
+  forgetSources();
+  forgetFormats();
+}
 
 /** Predeclared names for plain Starlark files: the json and math modules. */
 export function standardPredeclared(): Map<string, Value> {
