@@ -270,10 +270,13 @@ describe("bramble starlark through the Starlark server", () => {
   });
 
   it("while the server is busy, a second run runs in a process of its own", async () => {
-    writeFileSync(join(work, "spin2.star"), "def spin():\n    while True:\n        pass\nspin()\n");
-    const busy = spawn(BIN, ["starlark", "-while", "spin2.star"], { cwd: work, env: env({ PATH: NO_NODE }), stdio: "ignore" });
+    writeFileSync(join(work, "spin2.star"), 'def spin():\n    while True:\n        pass\nprint("busy" * 20000)\nspin()\n');
+    const busy = spawn(BIN, ["starlark", "-while", "spin2.star"], { cwd: work, env: env({ PATH: NO_NODE }), stdio: ["ignore", "pipe", "ignore"] });
+    let out = 0;
+    busy.stdout!.on("data", (d: Buffer) => (out += d.length));
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      // the server runs it (its first 80 KB came: more than a pipe's output is held to), however loaded the machine
+      await until("the busy run's output", () => out >= 80_001);
       expect(starlark(["hello.star"], { path: NO_NODE })).toMatchObject({ code: 127, stderr: expect.stringMatching(/^bramble: cannot run node/) });
       expect(starlark(["hello.star"])).toMatchObject({ code: 0, stdout: "hello 3\n" });
     } finally {
