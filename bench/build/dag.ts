@@ -3,6 +3,7 @@
 // references its inputs and node i's input closure holds about i paths. Every node runs
 // static busybox's `sh -c 'echo ... > $out'`: the builder's own work is nothing, what is
 // measured is the build system's cost per derivation.
+import { readFileSync } from "node:fs";
 
 /** Node i's inputs: [i-1, a pseudo-random node before i-1] (fewer for the first two). */
 export function dagEdges(n: number): number[][] {
@@ -53,4 +54,19 @@ export function firstLast(t0: number, doneAt: number[]): { first: number; last: 
 /** A directory on tmpfs for a store in memory (/dev/shm), or undefined. */
 export function tmpfsDir(): string | undefined {
   return process.platform === "linux" ? "/dev/shm" : undefined;
+}
+
+/**
+ * CPU time from /proc/PID/stat, ms (the kernel's 10 ms ticks): a process's own (all its
+ * threads: utime + stime), or with `children` that of its waited-for children (cutime +
+ * cstime); 0 once the process is gone.
+ */
+export function procCpuMs(pid: number | "self", children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[children ? 13 : 11]) + Number(f[children ? 14 : 12])) * 10;
+  } catch {
+    return 0;
+  }
 }

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { pathToFileURL } from "node:url";
 import * as ours from "../../core/starlark/index.js";
+import { procCpuMs } from "../build/dag.js";
 
 /** What the bench uses of an interpreter: ours, or another checkout's (--before). */
 type Interpreter = Pick<typeof ours, "PERMISSIVE_DIALECT" | "Thread" | "execFile">;
@@ -100,29 +101,10 @@ function timePython(path: string, runs: number): Timing | undefined {
   return { ms: best(times), cpu: best(cpus), out };
 }
 
-/** CPU time of this process's waited-for children so far (/proc/self/stat cutime + cstime), ms. */
-function childCpuMs(): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[13]) + Number(f[14])) * 10;
-}
-
 /** A checkout's command: bin/bramble (the package's, which picks node's options) or node bin/bramble.mjs. */
 function brambleCommand(root: string, batch = false): [string, string[]] {
   const sh = join(root, "bin", "bramble");
   return existsSync(sh) ? [sh, ["starlark", ...(batch ? ["-batch"] : [])]] : [process.execPath, [join(root, "bin", "bramble.mjs"), "starlark"]];
-}
-
-/** CPU time of a process so far (all its threads: /proc/PID/stat utime + stime), ms; 0 once it is gone. */
-function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return 0;
-  }
 }
 
 /**
@@ -203,12 +185,12 @@ function wholeProcesses(dir: string, files: string[], runs: number, before: stri
     const outs = contenders.map(() => "");
     for (let r = 0; r < runs; r++) {
       contenders.forEach(([name, cmd, pre], i) => {
-        const s0 = name === "bramble" ? processCpuMs(server) : 0;
-        const c0 = childCpuMs();
+        const s0 = name === "bramble" ? (server === undefined ? 0 : procCpuMs(server)) : 0;
+        const c0 = procCpuMs("self", true);
         const t0 = performance.now();
         const p = spawnSync(cmd, name === "python3" ? [path] : [...pre, ...flags, path], { encoding: "utf8" });
         times[i]!.push(performance.now() - t0);
-        cpus[i]!.push(childCpuMs() - c0 + (name === "bramble" ? processCpuMs(server) - s0 : 0));
+        cpus[i]!.push(procCpuMs("self", true) - c0 + (name === "bramble" ? (server === undefined ? 0 : procCpuMs(server)) - s0 : 0));
         outs[i] = p.status === 0 ? p.stdout : `exit ${p.status}: ${p.stderr.split("\n")[0]}`;
       });
     }

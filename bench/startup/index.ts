@@ -8,10 +8,10 @@
 // it is pure start-up). Issue 17 asks for under 60 ms for `--version` and a one-line starlark file.
 // `bramble starlark` goes through the Starlark server (core/cli/starlark-server.ts); -batch does not.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { listFlag } from "../build/dag.js";
+import { listFlag, procCpuMs } from "../build/dag.js";
 
 const root = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
 
@@ -58,11 +58,11 @@ export async function run(args: string[] = []): Promise<void> {
   try {
     for (let r = 0; r < runs; r++) {
       for (const [label, cmd, argv] of cases) {
-        const c0 = childCpuMs();
+        const c0 = procCpuMs("self", true);
         const t0 = performance.now();
         const res = spawnSync(cmd, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
         const ms = performance.now() - t0;
-        cpu.set(label, cpu.get(label)! + childCpuMs() - c0);
+        cpu.set(label, cpu.get(label)! + procCpuMs("self", true) - c0);
         if (res.status !== 0) throw new Error(`${label} exited with ${res.status}: ${res.stderr}`);
         times.get(label)!.push(ms);
       }
@@ -93,13 +93,6 @@ export async function run(args: string[] = []): Promise<void> {
     '"bramble starlark" hands its run to the warm Starlark server (started by the first run); its CPU is the client\'s alone: ' +
       "-batch is a process of its own. The six bench/starlark programs as whole processes, the server's CPU counted: npm run bench -- starlark",
   );
-}
-
-/** CPU time of this process's waited-for children so far (/proc/self/stat cutime + cstime), ms. */
-function childCpuMs(): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[13]) + Number(f[14])) * 10;
 }
 
 const NO_CA = "env -u NODE_EXTRA_CA_CERTS node -e 0";

@@ -16,7 +16,7 @@
 // thread (the main thread stays free to see the client go), reused run after run.
 import type { Socket } from "node:net";
 import { dirname, join, resolve } from "node:path";
-import { forgetRunCaches, parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
+import { forgetRunCaches, nodeBuiltin, parseStarlarkArgs, starlarkMain } from "../starlark/cli.js";
 import { HeldOutput, type Sink } from "./fd-output.js";
 
 /** bramble-fast.cjs's argument that makes it the server: `__starlark-server SOCKET`. */
@@ -43,9 +43,9 @@ type NodeModules = {
   worker: typeof import("node:worker_threads");
   v8: typeof import("node:v8");
 };
+/** (the batch path shares this bundle: nothing of the server's is loaded before it serves) */
 function builtin<K extends keyof NodeModules>(id: K): NodeModules[K] {
-  // loaded here, not when `bramble starlark` starts: the batch path shares this bundle
-  return (process as unknown as { getBuiltinModule(id: string): NodeModules[K] }).getBuiltinModule(`node:${id === "worker" ? "worker_threads" : id}`);
+  return nodeBuiltin<NodeModules[K]>(`node:${id === "worker" ? "worker_threads" : id}`);
 }
 
 function frame(tag: number, payload: Buffer): Buffer {
@@ -149,10 +149,11 @@ export function serveStarlark(socketPath: string): void {
   const fs = builtin("fs");
   const { Worker } = builtin("worker");
   const bundle = join(dirname(process.argv[1]!), "../dist/fast.cjs");
-  const bundleId = (() => {
+  const identity = () => {
     const st = fs.statSync(bundle, { bigint: true });
     return `${st.ino}-${st.size}-${st.mtimeNs}`;
-  })();
+  };
+  const bundleId = identity();
   const idleMs = Math.max(1, Number(process.env.BRAMBLE_STARLARK_SERVER_IDLE ?? 600) || 600) * 1000;
 
   let busy = false;
@@ -281,8 +282,7 @@ export function serveStarlark(socketPath: string): void {
   const idle = setTimeout(() => stop(), idleMs);
   const check = setInterval(() => {
     try {
-      const st = fs.statSync(bundle, { bigint: true });
-      if (`${st.ino}-${st.size}-${st.mtimeNs}` !== bundleId) return stop();
+      if (identity() !== bundleId) return stop();
       if (fs.statSync(socketPath).ino !== ownIno) return stop(false);
     } catch {
       return stop(false);

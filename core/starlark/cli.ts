@@ -15,6 +15,14 @@ import { repr } from "./repr.js";
 import { forgetFormats } from "./string.js";
 
 /**
+ * A Node built-in module loaded when first needed (process.getBuiltinModule, Node 20.16), not
+ * imported: `bramble starlark` starts without worker_threads, readline, net.
+ */
+export function nodeBuiltin<T>(id: string): T {
+  return (process as unknown as { getBuiltinModule(id: string): T }).getBuiltinModule(id);
+}
+
+/**
  * Forget what the interpreter keeps from one run for the next (the sources errors quote, the
  * parsed format strings): a process that runs many programs (the Starlark server) calls it
  * between runs, so they neither grow it nor see each other's.
@@ -300,10 +308,7 @@ export function setDeepEntry(url: string): void {
 function runDeep(argv: string[], skip: number): number | undefined {
   const url = deepEntry ?? import.meta.url;
   if (!/\.[cm]?js$/.test(url)) return undefined;
-  // loaded here, not at start-up
-  const { Worker, isMainThread } = (process as unknown as { getBuiltinModule(id: string): typeof import("node:worker_threads") }).getBuiltinModule(
-    "node:worker_threads",
-  );
+  const { Worker, isMainThread } = nodeBuiltin<typeof import("node:worker_threads")>("node:worker_threads");
   if (!isMainThread) return undefined;
   const status = new Int32Array(new SharedArrayBuffer(4));
   const code = `
@@ -376,8 +381,7 @@ export function needsMore(chunk: string): boolean {
 }
 /** An interactive prompt with line editing, history and multi-line input. */
 export async function repl(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
-  // loaded here, not when `bramble starlark` starts
-  const readline = (process as unknown as { getBuiltinModule(id: string): typeof import("node:readline") }).getBuiltinModule("node:readline");
+  const readline = nodeBuiltin<typeof import("node:readline")>("node:readline");
   const rl = readline.createInterface({ input, output, terminal: (output as { isTTY?: boolean }).isTTY === true, historySize: 1000, prompt: ">>> " });
   const thread = new Thread("repl", (msg) => {
     output.write(msg + "\n");
